@@ -1,0 +1,57 @@
+# dataprep-toolkit: two commands do everything on a fresh machine: `make demo`, `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+SAMPLE := datasets/sample
+OUT    ?= build/sample-thumbs
+
+.PHONY: help venv demo sample test test-unit test-integration test-notebooks test-browser bench lab clean
+
+help:
+	@echo "make demo    create $(VENV), install, build 128 px thumbnails of $(SAMPLE) into $(OUT)"
+	@echo "make test    the same set-up, then every test tier (unit, integration, notebooks, browser)"
+	@echo "make bench   benchmarks (thumbnails vs seed loops; memory; video)"
+	@echo "make lab     JupyterLab in the project's environment, dashboard through jupyter-server-proxy"
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade --quiet pip
+	$(PY) -m pip install --quiet -e ".[notebook,test]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (dataprep)" >/dev/null
+	touch $@
+
+venv: $(VENV)/.installed
+
+sample: venv
+	$(PY) datasets/make_sample.py --out $(SAMPLE)
+
+demo: sample
+	$(VENV)/bin/dataprep build --input $(SAMPLE) --output $(OUT) --op thumbnail --size 128 || test $$? -eq 1
+	@echo "outputs: $(OUT)/   manifest: $(OUT)/manifest.jsonl   (the sample holds deliberately broken files: they are listed as failed)"
+
+test: venv
+	$(PY) -m pytest -m "not integration and not notebook and not browser" -q
+	$(PY) -m pytest -m "integration" -q
+	$(PY) -m pytest -m "notebook" -q
+	$(PY) -m pytest -m "browser" -q
+
+test-unit: venv
+	$(PY) -m pytest -m "not integration and not notebook and not browser" -q
+test-integration: venv
+	$(PY) -m pytest -m integration -q
+test-notebooks: venv
+	$(PY) -m pytest -m notebook -q
+test-browser: venv
+	$(PY) -m pytest -m browser -q
+
+bench: venv
+	$(PY) benchmarks/thumbnails.py
+	$(PY) benchmarks/memory.py
+	$(PY) benchmarks/video.py
+
+lab: venv
+	DASK_DISTRIBUTED__DASHBOARD__LINK="{JUPYTERHUB_SERVICE_PREFIX}proxy/{port}/status" \
+	  $(VENV)/bin/jupyter lab --ip 127.0.0.1 --notebook-dir notebooks
+
+clean:
+	rm -rf build test-artifacts .pytest_cache

@@ -1,0 +1,191 @@
+"""End to end on a real LocalCluster: a build over generated images with broken ones, every
+manifest row checked; a second identical run; the CLI through main(argv)."""
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+import toolkit
+from toolkit.manifest import read_rows
+from toolkit.media import ROW_FIELDS
+
+pytestmark = pytest.mark.integration
+
+
+def photo(path: Path, size, seed: int, fmt=None, mode="RGB", **kw) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        from toolkit.synth import photo as synth_photo
+        im = synth_photo(size[0], size[1], seed)
+    except ImportError:
+        im = Image.linear_gradient("L").resize(size).convert("RGB")
+    if mode != "RGB":
+        im = im.convert(mode)
+    im.save(path, fmt, **kw)
+    return path
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    src = tmp_path / "in"
+    photo(src / "a" / "one.jpg", (800, 600), 1)
+    photo(src / "a" / "two.jpg", (600, 800), 2, quality=90)
+    photo(src / "a" / "photo.jpg", (640, 480), 3)
+    photo(src / "a" / "photo.png", (640, 480), 4)  # same stem, both must survive
+    (src / "b" / "c").mkdir(parents=True)
+    alpha = Image.new("RGBA", (300, 300), (255, 0, 0, 0))  # transparent red everywhere ...
+    alpha.paste((0, 0, 255, 255), (100, 100, 200, 200))  # ... but an opaque blue square
+    alpha.save(src / "b" / "c" / "alpha.png")
+    photo(src / "b" / "pal.gif", (200, 100), 6, mode="P")
+    photo(src / "b" / "wide.webp", (1000, 200), 7)
+    photo(src / "b" / "name with spaces -dash $x.jpg", (300, 200), 8)
+    (src / "b" / "garbage.jpg").write_bytes(os.urandom(3000))
+    (src / "b" / "empty.jpg").write_bytes(b"")
+    good = (src / "a" / "one.jpg").read_bytes()
+    (src / "b" / "truncated.jpg").write_bytes(good[: len(good) // 2])
+    (src / "b" / ".DS_Store").write_bytes(b"junk")
+    (src / "b" / "notes.txt").write_text("not media")
+    (src / "b" / "doc.eps").write_text("%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n")
+    return src
+
+
+EXPECTED = {
+    "a/one.jpg": ("ok", None), "a/two.jpg": ("ok", None), "a/photo.jpg": ("ok", None), "a/photo.png": ("ok", None),
+    "b/c/alpha.png": ("ok", None), "b/pal.gif": ("ok", None), "b/wide.webp": ("ok", None),
+    "b/name with spaces -dash $x.jpg": ("ok", None),
+    "b/garbage.jpg": ("failed", {"unidentified", "corrupt"}), "b/empty.jpg": ("failed", {"empty-file"}),
+    "b/truncated.jpg": ("failed", {"truncated"}), "b/.DS_Store": ("skipped", None), "b/notes.txt": ("skipped", None),
+    "b/doc.eps": ("failed", {"unsupported-format"}),
+}
+
+
+def digest(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): hashlib.sha1(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_build_every_row(corpus, tmp_path, client):
+    before = digest(corpus)
+    out = tmp_path / "out"
+    report = toolkit.build(inputs=[str(corpus)], output=str(out), client=client, progress=False)
+    rows = read_rows(out / "manifest.jsonl")
+    assert sorted(r["source"] for r in rows) == sorted(EXPECTED)  # exactly one row per input file
+    for r in rows:
+        assert set(ROW_FIELDS) <= set(r), r
+        status, codes = EXPECTED[r["source"]]
+        assert r["status"] == status, r
+        assert r["input_root"] == str(corpus)
+        assert r["bytes_in"] == (corpus / r["source"]).stat().st_size
+        if status == "failed":
+            assert r["error"]["type"] in codes, r
+            assert Path(r["source"]).name in r["error"]["message"]
+            assert r["outputs"] == []
+        else:
+            assert r["error"] is None
+        if status == "ok":
+            assert len(r["outputs"]) == 1 and r["outputs"][0].endswith(".jpg")
+            o = out / r["outputs"][0]
+            with Image.open(o) as im:
+                assert im.format == "JPEG" and max(im.size) <= 128 and im.mode in ("RGB", "L")
+            assert r["bytes_out"] == o.stat().st_size
+            assert r["width"] and r["height"] and r["seconds"] >= 0 and r["batch"]
+    by = {r["source"]: r for r in rows}
+    assert by["a/photo.jpg"]["outputs"] != by["a/photo.png"]["outputs"]
+    assert (by["a/two.jpg"]["width"], by["a/two.jpg"]["height"]) == (600, 800)
+    with Image.open(out / by["b/c/alpha.png"]["outputs"][0]) as im:  # transparent corner on white
+        rgb = im.convert("RGB")
+        assert all(c > 245 for c in rgb.getpixel((2, 2)))  # transparent -> white, not black or red
+        r_, g_, b_ = rgb.getpixel((im.width // 2, im.height // 2))
+        assert b_ > 200 and r_ < 60
+    assert report.counts == {"ok": 8, "failed": 4, "skipped": 2}
+    assert report.exit_code == 1
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["counts"] == report.counts and summary["batches"] >= 1
+    assert summary["errors"]["empty-file"] == 1
+    assert digest(corpus) == before  # inputs untouched
+    assert not [p for p in out.rglob("*") if p.name.endswith(".dataprep-tmp")]
+    assert "ok" in str(report) and "<table>" in report._repr_html_()
+
+
+def test_second_identical_run_does_no_work(corpus, tmp_path, client):
+    out = tmp_path / "out"
+    toolkit.build(inputs=[str(corpus)], output=str(out), client=client, progress=False)
+    first = {r["source"]: r for r in read_rows(out / "manifest.jsonl")}
+    mtimes = {p: p.stat().st_mtime_ns for p in out.rglob("*.jpg")}
+    report = toolkit.build(inputs=[str(corpus)], output=str(out), client=client, progress=False)
+    second = {r["source"]: r for r in read_rows(out / "manifest.jsonl")}
+    assert second.keys() == first.keys()
+    assert len(read_rows(out / "manifest.jsonl")) == len(first)  # still one row per input
+    for k, r in second.items():
+        if r["status"] == "ok":
+            assert r["outputs"] == first[k]["outputs"]
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*.jpg")} == mtimes  # nothing rewritten
+    assert json.loads((out / "summary.json").read_text())["resumed"] == 8
+    assert report.counts["ok"] == 8
+    # changed settings redo only what they affect; --force redoes everything
+    report3 = toolkit.build(inputs=[str(corpus)], output=str(out), client=client, progress=False, size=64)
+    assert json.loads((out / "summary.json").read_text())["resumed"] == 0
+    with Image.open(out / second["a/one.jpg"]["outputs"][0]) as im:
+        assert max(im.size) == 64
+
+
+def test_resize_modes_and_formats(corpus, tmp_path, client):
+    out = tmp_path / "out"
+    toolkit.build(inputs=[str(corpus / "a")], output=str(out), client=client, progress=False,
+                  op="resize", size="200x100", mode="fill", format="webp")
+    rows = [r for r in read_rows(out / "manifest.jsonl") if r["status"] == "ok"]
+    assert len(rows) == 4
+    for r in rows:
+        with Image.open(out / r["outputs"][0]) as im:
+            assert im.format == "WEBP" and im.size == (200, 100)
+
+
+def test_plan_and_bag(corpus, client):
+    p = toolkit.plan(toolkit.scan([corpus]), memory_limit="512MiB", batch_size=3)
+    assert sum(len(b) for b in p.batches) == 10  # images that probe; the broken ones drop out
+    bag = p.to_bag()
+    assert bag.npartitions == len(p.batches)
+    sizes = client.compute(bag.map(lambda it: (it.rel, it.info.width * it.info.height))).result()
+    assert dict(sizes)["a/one.jpg"] == 800 * 600
+
+
+def test_cli_build_scan_plan_report(corpus, tmp_path, cli, capsys):
+    out = tmp_path / "cli-out"
+    code = cli(["build", "--input", str(corpus), "--output", str(out), "--op", "thumbnail", "--size", "96",
+                "--jobs", "2", "--memory-limit", "768MiB", "--batch-size", "4", "--dashboard-address", "127.0.0.1:0", "-q"])
+    assert code == 1  # some files failed
+    cap = capsys.readouterr()
+    assert "failed" in cap.out and "manifest" in cap.out
+    rows = read_rows(out / "manifest.jsonl")
+    assert len(rows) == len(EXPECTED)
+    ok = [r for r in rows if r["status"] == "ok"]
+    with Image.open(out / ok[0]["outputs"][0]) as im:
+        assert max(im.size) <= 96
+    assert cli(["scan", str(corpus)]) == 0
+    assert "image/JPEG" in capsys.readouterr().out
+    plan_out = tmp_path / "never"
+    assert cli(["plan", "--input", str(corpus), "--output", str(plan_out), "--memory-limit", "256MiB"]) == 0
+    assert "batch budget" in capsys.readouterr().out and not plan_out.exists()
+    assert cli(["report", str(out)]) == 1
+    # only good files: exit 0
+    good = tmp_path / "good"
+    photo(good / "x.jpg", (300, 200), 9)
+    assert cli(["build", "-i", str(good), "-o", str(tmp_path / "good-out"), "--jobs", "1",
+                "--dashboard-address", "127.0.0.1:0", "-q"]) == 0
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["build", "--input", "/does/not/exist", "--output", "/tmp/x"], "does not exist"),
+    (["build", "--input", ".", "--output", ".", "--jobs", "1"], "same folder"),
+    (["build", "--input", ".", "--output", "/tmp/x", "--quality", "500"], "quality"),
+    (["build", "--input", ".", "--output", "/tmp/x", "--batch-size", "lots"], "batch_size"),
+    (["build", "--input", ".", "--output", "/tmp/x", "--config", "/nope.json"], "does not exist"),
+    (["build", "--bogus"], "bogus"),
+])
+def test_cli_misuse_exits_2_before_work(argv, message, cli, capsys):
+    assert cli(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err

@@ -1,0 +1,94 @@
+"""Config validation: unknown keys and bad values are errors that name them, before any work."""
+
+import json
+
+import pytest
+
+from toolkit import BuildConfig, ConfigError
+from toolkit.config import parse_bytes
+
+
+def test_defaults_users_expect():
+    c = BuildConfig()
+    assert c.ops[0].name == "thumbnail" and c.ops[0].get("size") == (128, 128)
+    assert c.format == "jpeg" and c.batch_mode and c.batch_size is None and c.max_memory_percent == 80
+
+
+def test_seed_batch_processing_section(tmp_path):
+    p = tmp_path / "c.json"
+    p.write_text('{"inputs": ["in"], "output": "out",\n'
+                 ' "batch_processing": {"enabled": true, "batch_size": null, // null: automatic\n'
+                 '  "max_memory_percent": 70}}')
+    c = BuildConfig.from_file(p)
+    assert c.batch_mode is True and c.batch_size is None and c.max_memory_percent == 70
+    assert c.inputs == (str(tmp_path / "in"),) and c.output == str(tmp_path / "out")
+
+
+def test_toml_and_flags_override_file(tmp_path):
+    p = tmp_path / "c.toml"
+    p.write_text('op = "resize"\nsize = "640x480"\nmode = "fill"\nformat = "webp"\n[batch_processing]\nbatch_size = 8\n')
+    c = BuildConfig.from_file(p, batch_size=3, quality=70)
+    assert c.ops[0].name == "resize" and c.ops[0].get("size") == (640, 480) and c.ops[0].get("mode") == "fill"
+    assert c.batch_size == 3 and c.quality == 70 and c.format == "webp"
+
+
+@pytest.mark.parametrize("settings, names", [
+    ({"sise": 3}, "'sise'"),
+    ({"quality": 0}, "quality"),
+    ({"quality": "high"}, "quality"),
+    ({"format": "gif"}, "format"),
+    ({"batch_size": -1}, "batch_size"),
+    ({"max_memory_percent": 120}, "max_memory_percent"),
+    ({"memory_limit": "lots"}, "memory_limit"),
+    ({"memory_limit": "1MiB"}, "memory_limit"),
+    ({"op": "sharpen"}, "sharpen"),
+    ({"op": "resize", "mode": "zoom"}, "resize.mode"),
+    ({"size": 0}, "size"),
+    ({"size": True}, "size"),
+    ({"batch_processing": {"enabled": True, "turbo": 1}}, "batch_processing.turbo"),
+    ({"op": "frames", "fps": 1, "count": 4}, "frames"),
+    ({"background": "notacolour"}, "background"),
+    ({"scheduler": "tcp://x:1", "scheduler_file": "s.json"}, "scheduler"),
+])
+def test_bad_settings_name_the_key(settings, names):
+    with pytest.raises(ConfigError) as e:
+        BuildConfig.create(**settings)
+    assert names in str(e.value)
+
+
+def test_unknown_key_in_file_names_file_and_key(tmp_path):
+    p = tmp_path / "c.json"
+    p.write_text(json.dumps({"ouput": "x"}))
+    with pytest.raises(ConfigError, match=r"'ouput'.*did you mean 'output'"):
+        BuildConfig.from_file(p)
+
+
+def test_broken_file_is_a_clear_error(tmp_path):
+    p = tmp_path / "c.json"
+    p.write_text("{not json")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        BuildConfig.from_file(p)
+    with pytest.raises(ConfigError, match="does not exist"):
+        BuildConfig.from_file(tmp_path / "missing.json")
+
+
+def test_settings_key_tracks_only_what_changes_outputs():
+    a = BuildConfig.create(inputs=["a"], output="o")
+    assert a.settings_key == a.replace(jobs=7, batch_size=3, max_memory_percent=50).settings_key
+    assert a.settings_key != a.replace(size=64).settings_key
+    assert a.settings_key != a.replace(format="png").settings_key
+
+
+def test_round_trip_through_json(tmp_path):
+    a = BuildConfig.create(inputs=["a", "b"], output="o", op="resize", size=[300, 200], mode="pad", batch_size=4,
+                           memory_limit="1GiB")
+    p = tmp_path / "c.json"
+    p.write_text(a.to_json())
+    b = BuildConfig.from_file(p)
+    assert b.ops == a.ops and b.batch_size == 4 and b.memory_limit == 2**30
+
+
+def test_parse_bytes():
+    assert parse_bytes("m", "768MiB") == 768 * 2**20
+    assert parse_bytes("m", "2GB") == 2 * 10**9
+    assert parse_bytes("m", 2**30) == 2**30

@@ -1,0 +1,181 @@
+"""The memory-aware engine on real clusters with injected faults: a file that kills its worker,
+a file that hangs, a worker killed mid-run, the whole CLI killed mid-run, memory throttling."""
+
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import psutil
+import pytest
+from PIL import Image
+
+import toolkit
+from toolkit.manifest import read_rows
+
+pytestmark = pytest.mark.integration
+
+
+def small_photos(folder: Path, n: int, size=(320, 240)) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    base = Image.linear_gradient("L").resize(size).convert("RGB")
+    out = []
+    for i in range(n):
+        p = folder / f"img{i:04d}.jpg"
+        base.rotate(i % 360).save(p, quality=80)
+        out.append(p)
+    return out
+
+
+def big_png(path: Path, width: int, height: int) -> Path:
+    """A valid RGB PNG whose decode needs width*height*3 bytes, written in constant memory."""
+    def chunk(tag, data):
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+    comp = zlib.compressobj(9)
+    row = b"\x00" + b"\x80" * (width * 3)
+    body = b"".join(comp.compress(row) for _ in range(height)) + comp.flush()
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", body) + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.fixture
+def small_cluster():
+    made = []
+
+    def make(limit="300MiB", jobs=2):
+        c = toolkit.connect(None, jobs=jobs, memory_limit=limit, dashboard_address="127.0.0.1:0")
+        made.append(c)
+        return c
+    yield make
+    for c in made:
+        cl = c.cluster
+        c.close()
+        cl.close()
+
+
+def one_row_each(out: Path, n: int) -> dict:
+    rows = read_rows(out / "manifest.jsonl")
+    srcs = [r["source"] for r in rows]
+    assert len(srcs) == len(set(srcs)) == n
+    return {r["source"]: r for r in rows}
+
+
+def test_file_that_kills_its_worker_is_isolated(tmp_path, small_cluster):
+    src = tmp_path / "in"
+    small_photos(src, 100)
+    big_png(src / "img0050-huge.png", 12000, 12000)  # ~430 MB decoded, worker limit 300 MiB
+    client = small_cluster("300MiB")
+    events = []
+    report = toolkit.build(inputs=[str(src)], output=str(tmp_path / "out"), client=client, progress=False,
+                           max_pixels=200_000_000, batch_size=10)
+    rows = one_row_each(tmp_path / "out", 101)
+    bad = rows["img0050-huge.png"]
+    assert bad["status"] == "failed" and bad["error"]["type"] == "worker-killed"
+    assert "300 MiB" in bad["error"]["message"] and "img0050-huge.png" in bad["error"]["message"]
+    assert all(r["status"] == "ok" for k, r in rows.items() if k != "img0050-huge.png")
+    assert report.counts == {"ok": 100, "failed": 1}
+    assert report.worker_restarts >= 1
+
+
+def test_file_that_hangs_times_out(tmp_path, small_cluster, monkeypatch):
+    monkeypatch.setenv("DATAPREP_TEST_HANG", "1")  # workers inherit it: files named *hang* sleep forever
+    src = tmp_path / "in"
+    small_photos(src, 20)
+    Image.new("RGB", (64, 64)).save(src / "img0007-hang.jpg")
+    client = small_cluster("1GiB")
+    t0 = time.monotonic()
+    report = toolkit.build(inputs=[str(src)], output=str(tmp_path / "out"), client=client, progress=False,
+                           timeout=3, batch_size=5)
+    assert time.monotonic() - t0 < 120
+    rows = one_row_each(tmp_path / "out", 21)
+    assert rows["img0007-hang.jpg"]["error"]["type"] == "timeout"
+    assert "3 s" in rows["img0007-hang.jpg"]["error"]["message"]
+    assert report.counts == {"ok": 20, "failed": 1}
+
+
+def test_worker_killed_mid_run_completes(tmp_path, small_cluster):
+    src = tmp_path / "in"
+    small_photos(src, 300, size=(1600, 1200))
+    client = small_cluster("1GiB")
+    run = toolkit.start(inputs=[str(src)], output=str(tmp_path / "out"), client=client, batch_size=5)
+    while run.progress["files_done"] < 30 and not run.done:
+        time.sleep(0.05)
+    assert not run.done, "too fast to test: make the corpus bigger"
+    pid = next(iter(client.scheduler_info()["workers"].values()))["pid"]
+    os.kill(pid, signal.SIGKILL)
+    report = run.result(timeout=300)
+    rows = one_row_each(tmp_path / "out", 300)
+    assert all(r["status"] == "ok" for r in rows.values())
+    assert report.worker_restarts >= 1
+
+
+def test_sigkill_of_whole_cli_then_rerun_finishes(tmp_path):
+    src = tmp_path / "in"
+    small_photos(src, 400, size=(1600, 1200))
+    out = tmp_path / "out"
+    argv = [sys.executable, "-m", "toolkit", "build", "-i", str(src), "-o", str(out), "--jobs", "2",
+            "--memory-limit", "1GiB", "--batch-size", "4", "--dashboard-address", "127.0.0.1:0", "-q"]
+    proc = subprocess.Popen(argv, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while len(read_rows(out / "manifest.jsonl")) < 60 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, "finished before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)  # the CLI and every worker process
+    proc.wait()
+    done_before = {r["source"] for r in read_rows(out / "manifest.jsonl") if r["status"] == "ok"}
+    assert 0 < len(done_before) < 400
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    rows = one_row_each(out, 400)
+    assert all(r["status"] == "ok" for r in rows.values())
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["resumed"] >= len(done_before)  # finished work was not redone
+    assert not [p for p in out.rglob("*") if p.name.endswith(".dataprep-tmp")]
+    for r in rows.values():  # every output is whole
+        with Image.open(out / r["outputs"][0]) as im:
+            im.load()
+
+
+def test_low_max_memory_pauses_shrinks_resumes(tmp_path, client, caplog):
+    src = tmp_path / "in"
+    small_photos(src, 60)
+    seen = []
+    caplog.set_level("INFO", logger="toolkit")
+    run = toolkit.start(inputs=[str(src)], output=str(tmp_path / "out"), client=client, batch_size=8,
+                        max_memory_percent=1, monitor_interval=0.2, sinks=[seen.append])
+    report = run.result(timeout=300)
+    actions = [e.data["action"] for e in seen if e.kind == "throttle"]
+    assert "pause" in actions and "shrink" in actions and "resume" in actions
+    sizes = [e.data["batch_size"] for e in seen if e.kind == "throttle" and e.data["action"] == "shrink"]
+    assert sizes[0] == 4 and min(sizes) == 1
+    assert "throttle pause" in caplog.text and "memory" in caplog.text
+    assert report.counts == {"ok": 60}
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["throttle"] and summary["peaks"]["system_memory_percent"] > 0
+
+
+def test_live_batch_size_change_and_stop(tmp_path, client):
+    src = tmp_path / "in"
+    small_photos(src, 400, size=(1600, 1200))
+    seen = []
+    run = toolkit.start(inputs=[str(src)], output=str(tmp_path / "out"), client=client, batch_size=20, sinks=[seen.append])
+    while run.progress["files_done"] < 20:
+        time.sleep(0.02)
+    run.set_batch_size(3)
+    t = time.monotonic()
+    while run.progress["files_done"] < 100 and not run.done:
+        time.sleep(0.02)
+    started = [e for e in seen if e.kind == "batch-started" and e.time > t + 0.01]
+    assert started and all(e.data["files"] <= 3 for e in started[-5:])
+    run.stop(grace=2)
+    report = run.result(timeout=120)
+    assert report.stopped and report.exit_code == 1
+    rows = read_rows(tmp_path / "out" / "manifest.jsonl")
+    assert 0 < len(rows) < 400 and len({r["source"] for r in rows}) == len(rows)
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["stopped"] is True

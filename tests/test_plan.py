@@ -1,0 +1,93 @@
+"""The planner's invariants, by property: every item in exactly one batch; the budget holds
+except for a lone oversized item; order and determinism; the bag's partitions are the batches."""
+
+from collections import deque
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from toolkit.media import MediaInfo, MediaItem
+from toolkit.plan import Plan, auto_batch_size, batch_id, budget_for, next_batch, plan_batches
+
+
+def item(i: int, est: int) -> MediaItem:
+    return MediaItem(path=f"/in/{i}.jpg", rel=f"{i}.jpg", root="/in", kind="image", format="JPEG", size=est // 10 + 1,
+                     mtime_ns=0, out_rel=str(i), info=MediaInfo(width=10, height=10, est_bytes=est))
+
+
+ests = st.lists(st.integers(min_value=1, max_value=5_000), min_size=0, max_size=300)
+
+
+@given(ests, st.integers(min_value=1, max_value=4_000), st.integers(min_value=1, max_value=50))
+@settings(max_examples=300, deadline=None)
+def test_every_item_once_and_budget_respected(sizes, budget, count):
+    items = [item(i, s) for i, s in enumerate(sizes)]
+    batches = plan_batches(items, budget=budget, count=count)
+    flat = [it for b in batches for it in b.items]
+    assert flat == items  # each exactly once, order kept
+    for b in batches:
+        assert 1 <= len(b) <= count
+        assert b.est_bytes == sum(i.est_bytes for i in b.items)
+        if len(b) > 1:
+            assert b.est_bytes <= budget
+        assert b.oversized == (len(b) == 1 and b.est_bytes > budget)
+
+
+@given(ests)
+@settings(max_examples=100, deadline=None)
+def test_plan_is_deterministic_and_ids_ascii(sizes):
+    items = [item(i, s) for i, s in enumerate(sizes)]
+    a = plan_batches(items, budget=3000, count=7)
+    b = plan_batches(items, budget=3000, count=7)
+    assert [x.id for x in a] == [y.id for y in b]
+    assert all(x.id.isascii() and x.id.isalnum() for x in a)
+
+
+def test_greedy_packs_to_the_count_when_bytes_allow():
+    items = [item(i, 10) for i in range(100)]
+    batches = plan_batches(items, budget=10**9, count=32)
+    assert [len(b) for b in batches] == [32, 32, 32, 4]
+
+
+def test_oversized_item_runs_alone_and_is_flagged():
+    items = [item(0, 10), item(1, 10_000), item(2, 10)]
+    batches = plan_batches(items, budget=100, count=10)
+    assert [len(b) for b in batches] == [1, 1, 1]
+    assert [b.oversized for b in batches] == [False, True, False]
+
+
+def test_next_batch_consumes_the_queue():
+    q = deque(item(i, 10) for i in range(5))
+    b = next_batch(q, budget=25, count=10)
+    assert len(b) == 2 and len(q) == 3
+
+
+def test_budget_is_well_under_dask_target_fraction():
+    for gib in (0.5, 1, 2, 8):
+        limit = int(gib * 2**30)
+        assert budget_for(limit) <= 0.6 * limit
+
+
+def test_auto_size_uses_workers_and_file_count():
+    assert auto_batch_size(0, 2) == 1
+    assert auto_batch_size(10, 2) == 1
+    assert auto_batch_size(1000, 2) == 32
+    assert auto_batch_size(1000, 8) < auto_batch_size(1000, 2)
+    assert auto_batch_size(10**6, 2) == 64  # capped
+
+
+def test_batch_id_depends_on_members():
+    assert batch_id([item(1, 1)]) != batch_id([item(2, 1)])
+    assert batch_id([item(1, 1)]) == batch_id([item(1, 5)])
+
+
+def test_to_bag_partitions_are_the_batches():
+    items = [item(i, 10) for i in range(23)]
+    batches = plan_batches(items, budget=10**6, count=5)
+    p = Plan(batches=batches, budget_bytes=10**6, batch_size=5, memory_limit=2**30, workers=2)
+    bag = p.to_bag()
+    assert bag.npartitions == len(batches) == 5
+    parts = [d.compute(scheduler="sync") for d in bag.to_delayed()]
+    assert [[i.rel for i in part] for part in parts] == [[i.rel for i in b.items] for b in batches]
+    assert bag.map(lambda it: it.info.est_bytes).sum().compute(scheduler="sync") == 230
+    assert "OVERSIZED" not in str(p) and "5 batches" in str(p)

@@ -1,0 +1,124 @@
+"""Scanning: content sniffing, junk, special files, loops, deterministic order; collision-free names."""
+
+import os
+import socket
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from toolkit import InputError
+from toolkit.media import MediaItem
+from toolkit.scan import assign_outputs, scan, sniff
+
+JPEG = b"\xff\xd8\xff\xe0" + b"\0" * 60
+PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 60
+
+
+def write(p, data=JPEG):
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_bytes(data)
+    return p
+
+
+def test_sniff_by_content_not_extension(tmp_path):
+    write(tmp_path / "really_a_png.jpg", PNG)
+    write(tmp_path / "jpeg_named.txt", JPEG)
+    write(tmp_path / "text.jpg", b"hello, I am not an image")
+    write(tmp_path / "notes.txt", b"just notes")
+    res = scan(tmp_path)
+    fmts = {i.rel: i.format for i in res.items}
+    assert fmts["really_a_png.jpg"] == "PNG"
+    assert fmts["jpeg_named.txt"] == "JPEG"
+    assert "text.jpg" in fmts  # claims to be media: goes on to fail its probe, never silently skipped
+    rows = {r.source: r for r in res.rows}
+    assert rows["notes.txt"].status == "skipped"
+
+
+def test_junk_special_files_and_loops_are_never_opened(tmp_path):
+    write(tmp_path / "a" / "ok.jpg")
+    write(tmp_path / "a" / ".DS_Store", b"x")
+    write(tmp_path / "a" / "._ok.jpg", b"x")
+    write(tmp_path / "a" / "Thumbs.db", b"x")
+    write(tmp_path / "a" / "empty.jpg", b"")
+    os.mkfifo(tmp_path / "a" / "pipe.jpg")  # opening it would block forever
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(tmp_path / "a" / "sock.jpg"))
+    os.symlink(tmp_path / "a", tmp_path / "a" / "loop")
+    os.symlink("missing.jpg", tmp_path / "a" / "dangling.jpg")
+    os.symlink("self", tmp_path / "a" / "self")
+    write(tmp_path / ".git" / "objects" / "x.jpg")
+    res = scan(tmp_path)
+    sock.close()
+    assert [i.rel for i in res.items] == ["a/ok.jpg"]
+    rows = {r.source: (r.status, (r.error or r.warnings[0]).type) for r in res.rows}
+    assert rows == {
+        "a/.DS_Store": ("skipped", "junk"), "a/._ok.jpg": ("skipped", "junk"), "a/Thumbs.db": ("skipped", "junk"),
+        "a/empty.jpg": ("failed", "empty-file"), "a/pipe.jpg": ("failed", "not-regular-file"),
+        "a/sock.jpg": ("failed", "not-regular-file"), "a/loop": ("failed", "symlink-loop"),
+        "a/dangling.jpg": ("failed", "not-found"), "a/self": ("failed", "symlink-loop"),
+    }
+    for r in res.rows:
+        msg = (r.error or r.warnings[0]).message
+        assert r.source.split("/")[-1] in msg  # every reason names the file
+
+
+def test_order_is_deterministic_and_output_folder_excluded(tmp_path):
+    for name in ["b.jpg", "a.jpg", "z/1.jpg", "m/2.jpg", "thumbs/x.jpg"]:
+        write(tmp_path / name)
+    res = scan(tmp_path, exclude=[tmp_path / "thumbs"])
+    assert [i.rel for i in res.items] == ["a.jpg", "b.jpg", "m/2.jpg", "z/1.jpg"]
+
+
+def test_strange_names(tmp_path):
+    raw = os.fsencode(str(tmp_path)) + b"/caf\xe9 -x $(touch y).jpg"  # not UTF-8, spaces, dash, shell chars
+    with open(raw, "wb") as fh:
+        fh.write(JPEG)
+    write(tmp_path / "\u65e5\u672c.jpg")
+    res = scan(tmp_path)
+    assert len(res.items) == 2
+    assert not (tmp_path / "y").exists()
+
+
+def test_missing_input_is_misuse(tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        scan(tmp_path / "nope")
+
+
+def mk(rel, kind="image", root="/in"):
+    return MediaItem(path=f"{root}/{rel}", rel=rel, root=root, kind=kind, format=None, size=1, mtime_ns=0)
+
+
+def test_same_stem_side_by_side_both_survive():
+    out = [i.out_rel for i in assign_outputs([mk("a/photo.jpg"), mk("a/photo.png"), mk("a/other.jpg")], multi_root=False)]
+    assert out == ["a/photo.jpg", "a/photo.png", "a/other"]
+
+
+def test_case_insensitive_collision_and_second_order_collision():
+    out = [i.out_rel for i in assign_outputs([mk("A.JPG"), mk("a.jpg"), mk("x.png"), mk("x"), mk("x.png.tif")], multi_root=False)]
+    assert len({o.casefold() for o in out}) == len(out)
+
+
+def test_video_frame_folder_does_not_swallow_an_image():
+    out = [i.out_rel for i in assign_outputs([mk("clip.mp4", "video"), mk("clip/000001.jpg")], multi_root=False)]
+    assert out[1] == "clip/000001" and out[0] != "clip"
+
+
+def test_multiple_roots_get_their_own_folders():
+    items = [mk("x.jpg", root="/data/cams"), mk("x.jpg", root="/other/cams"), mk("y.jpg", root="/data/phone")]
+    out = [i.out_rel for i in assign_outputs(items, multi_root=True)]
+    assert len(set(out)) == 3 and out[2] == "phone/y"
+
+
+names = st.lists(st.text(alphabet="aAbB./", min_size=1, max_size=6).filter(
+    lambda s: not s.startswith("/") and not s.endswith("/") and "//" not in s and all(p not in ("", ".", "..") for p in s.split("/"))),
+    min_size=1, max_size=30, unique=True)
+
+
+@given(names, st.lists(st.booleans(), min_size=30, max_size=30))
+@settings(max_examples=300, deadline=None)
+def test_naming_is_collision_free_and_deterministic(rels, kinds):
+    items = [mk(r, "video" if k else "image") for r, k in zip(rels, kinds)]
+    a = [i.out_rel for i in assign_outputs(items, multi_root=False)]
+    assert a == [i.out_rel for i in assign_outputs(items, multi_root=False)]
+    # every output file name ("<stem>.jpg") is unique, ignoring case
+    assert len({o.casefold() for o in a}) == len(a)

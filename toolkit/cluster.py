@@ -1,0 +1,112 @@
+"""Where the work runs: a local cluster of process workers with memory limits, or yours.
+
+``connect(None)`` starts ``LocalCluster(processes=True, threads_per_worker=1, memory_limit=...)``
+with its dashboard on 127.0.0.1; ``connect("tcp://host:8786")`` or ``connect("scheduler.json")``
+joins an existing scheduler; a ``Client`` or ``Cluster`` passed in is used as it is.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import psutil
+
+from .errors import ClusterError
+
+__all__ = ["connect", "default_memory_limit", "worker_memory_limits"]
+
+
+def default_memory_limit(jobs: int, max_memory_percent: float = 80.0) -> int:
+    """Per-worker limit: the workers together stay within ``max_memory_percent`` of the machine."""
+    total = psutil.virtual_memory().total
+    return int(total * max_memory_percent / 100 / max(1, jobs))
+
+
+def default_jobs() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def connect(target: Any = None, *, jobs: int | None = None, memory_limit: int | str | None = None,
+            dashboard_address: str = "127.0.0.1:8787", max_memory_percent: float = 80.0,
+            allowed_failures: int = 0):
+    """A ``distributed.Client`` for ``target``.
+
+    ``target``: None (a new LocalCluster), a scheduler address, a scheduler file path, a
+    ``distributed`` Cluster or Client. For a local cluster, ``jobs`` worker processes each get
+    ``memory_limit`` bytes (default: their share of ``max_memory_percent`` of the machine), and
+    ``allowed_failures`` deaths per task before ``KilledWorker`` (0: the engine isolates at once).
+    """
+    import dask
+    from distributed import Client, LocalCluster
+    from distributed.deploy import Cluster
+
+    if isinstance(target, Client):
+        return target
+    if isinstance(target, Cluster):
+        return Client(target)
+    if target is None:
+        n = jobs or default_jobs()
+        limit = memory_limit or default_memory_limit(n, max_memory_percent)
+        try:
+            with dask.config.set({"distributed.scheduler.allowed-failures": allowed_failures,
+                                  "distributed.admin.tick.limit": "10s",
+                                  "distributed.worker.daemon": True}):
+                cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, memory_limit=limit,
+                                       dashboard_address=dashboard_address, host="127.0.0.1",
+                                       silence_logs=logging.ERROR, worker_dashboard_address=None)
+        except Exception as exc:  # noqa: BLE001
+            raise ClusterError(f"could not start a local cluster of {n} workers: {exc}") from exc
+        return Client(cluster, set_as_default=False)
+    target = os.fspath(target)
+    try:
+        if os.path.isfile(target) or target.endswith(".json"):
+            if not os.path.isfile(target):
+                raise ClusterError(f"scheduler file {target} does not exist; start the scheduler with --scheduler-file {target}")
+            client = Client(scheduler_file=target, timeout="15s", set_as_default=False)
+        else:
+            client = Client(target, timeout="15s", set_as_default=False)
+    except ClusterError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise ClusterError(f"cannot reach the Dask scheduler at {target}: {exc}; check the address and that it is running") from exc
+    _check_workers(client, target)
+    return client
+
+
+def _has_toolkit() -> bool:
+    import importlib.util
+    return importlib.util.find_spec("toolkit") is not None
+
+
+def _check_workers(client, target: str) -> None:
+    try:
+        answers = client.run(_has_toolkit)
+    except Exception:  # noqa: BLE001 - no workers yet: nothing to check
+        return
+    missing = [w for w, ok in answers.items() if not ok]
+    if missing:
+        raise ClusterError(f"workers of {target} cannot import the toolkit ({', '.join(missing[:3])}); "
+                           "install dataprep-toolkit in the workers' environment")
+
+
+def worker_memory_limits(client) -> dict[str, int]:
+    info = client.scheduler_info(n_workers=-1) if _takes_n_workers(client) else client.scheduler_info()
+    return {addr: int(w.get("memory_limit") or 0) for addr, w in info.get("workers", {}).items()}
+
+
+def _takes_n_workers(client) -> bool:
+    import inspect
+    try:
+        return "n_workers" in inspect.signature(client.scheduler_info).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def scheduler_workers(client) -> dict[str, dict]:
+    info = client.scheduler_info(n_workers=-1) if _takes_n_workers(client) else client.scheduler_info()
+    return info.get("workers", {})

@@ -1,0 +1,580 @@
+"""The one orchestrator: scan -> probe -> plan -> run on the cluster -> manifest -> report.
+
+``start(config)`` returns a :class:`Run` working in a background thread (the notebook panel uses
+it; the kernel stays free). ``build(config)`` runs one to the end and shows progress.
+
+The run loop keeps only ``in_flight_per_worker`` batches per worker submitted (backpressure),
+so a pause takes effect at once. Each batch is a one-partition ``dask.bag`` mapped with
+``process_batch`` and computed as one future. When system memory reaches
+``max_memory_percent`` the loop stops submitting, waits for running batches, halves the batch
+budget (count and bytes) and resumes; after a calm spell it grows back toward the plan.
+A batch whose worker dies is split: the rows it finished are kept (from its journal), the file
+that was running is retried alone and the rest go on; a file that kills its worker alone is
+``failed`` with ``worker-killed`` (or ``timeout`` if the watchdog ended it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from ._fs import path_text, remove_stale_tmp
+from .config import BuildConfig
+from .errors import ConfigError, InputError
+from .events import Event, EventBus
+from .manifest import Manifest, resume_split
+from .media import Batch, MediaItem, RunReport, problem_row
+from .plan import Plan, auto_batch_size, budget_for, next_batch, plan_batches
+from .worker import JobSpec, journal_path, process_batch
+
+__all__ = ["Run", "start", "build", "plan", "validate_paths"]
+
+GROW_AFTER_CALM_SAMPLES = 8  # ~8 s under the threshold before growing back
+
+
+# --------------------------------------------------------------------------- validation
+
+def validate_paths(cfg: BuildConfig) -> None:
+    """Misuse is reported before any work starts."""
+    if not cfg.inputs:
+        raise ConfigError("inputs: give at least one input folder (--input DIR)")
+    if not cfg.output:
+        raise ConfigError("output: give an output folder (--output DIR)")
+    out = os.path.realpath(cfg.output)
+    for inp in cfg.inputs:
+        if not os.path.exists(inp):
+            raise InputError(f"input {path_text(inp)} does not exist; check the path (--input)")
+        real = os.path.realpath(inp)
+        if real == out:
+            raise InputError(f"output {path_text(cfg.output)} is the same folder as input {path_text(inp)}; "
+                             "choose a separate output folder so inputs are never overwritten")
+        if (real + os.sep).startswith(out + os.sep):
+            raise InputError(f"input {path_text(inp)} lies inside the output folder {path_text(cfg.output)}; "
+                             "choose an output folder outside the inputs")
+    if os.path.exists(cfg.output) and not os.path.isdir(cfg.output):
+        raise InputError(f"output {path_text(cfg.output)} exists and is not a folder")
+    parent = out
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.access(parent, os.W_OK):
+        raise InputError(f"output {path_text(cfg.output)} is not writable; check its permissions")
+
+
+def job_for(cfg: BuildConfig) -> JobSpec:
+    return JobSpec(ops=cfg.ops, output=os.path.abspath(cfg.output), format=cfg.format, quality=cfg.quality,
+                   background=cfg.background, max_pixels=cfg.max_pixels, allow_truncated=cfg.allow_truncated,
+                   timeout=cfg.timeout, settings=cfg.settings_key)
+
+
+# --------------------------------------------------------------------------- the run
+
+@dataclass
+class _Flight:
+    batch: Batch
+    future: Any
+    started: float
+    alone_retry: bool = False
+
+
+class Run:
+    """A build running in the background. ``result()`` waits for its :class:`RunReport`."""
+
+    def __init__(self, config: BuildConfig, *, client: Any = None, sinks: Sequence[Callable[[Event], None]] = ()):
+        validate_paths(config)
+        self.config = config
+        self.events = EventBus(list(sinks))
+        self.client = client if client is not None and not isinstance(client, (str, os.PathLike)) else None
+        self._target = client
+        self._owns_client = False
+        self._stop = threading.Event()
+        self._stop_grace = 5.0
+        self._done = threading.Event()
+        self._report: RunReport | None = None
+        self._error: BaseException | None = None
+        self._lock = threading.Lock()
+        self._count_override: int | None = None
+        self._count_override_set = False
+        self._max_memory = config.max_memory_percent
+        self._progress = {"files_done": 0, "files_total": 0, "bytes_done": 0, "bytes_total": 0,
+                          "batch_size": 0, "eta_seconds": None, "failed": 0}
+        self._thread = threading.Thread(target=self._main, name="dataprep-run", daemon=True)
+        self.dashboard_link: str | None = None
+
+    # ---- control (thread-safe; applies to the next batch)
+    def start(self) -> "Run":
+        self._thread.start()
+        return self
+
+    def stop(self, grace: float = 5.0) -> None:
+        """Cancel pending batches, give running ones ``grace`` seconds, write manifest and summary."""
+        self._stop_grace = grace
+        self._stop.set()
+
+    def set_batch_size(self, n: int | None) -> None:
+        """Change the batch size for the next batches (None: automatic)."""
+        if n is not None and (not isinstance(n, int) or n < 1):
+            raise ConfigError(f"batch_size: expected a whole number >= 1 or None, got {n!r}")
+        with self._lock:
+            self._count_override = n
+            self._count_override_set = True
+        self.events.emit("settings-changed", batch_size=n, max_memory_percent=self._max_memory)
+
+    def set_max_memory(self, percent: float) -> None:
+        if not 1 <= float(percent) <= 100:
+            raise ConfigError(f"max_memory_percent: expected a percent from 1 to 100, got {percent!r}")
+        self._max_memory = float(percent)
+        self.events.emit("settings-changed", batch_size=self._count_override, max_memory_percent=self._max_memory)
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    @property
+    def progress(self) -> dict[str, Any]:
+        return dict(self._progress)
+
+    def result(self, timeout: float | None = None) -> RunReport:
+        if not self._done.wait(timeout):
+            raise TimeoutError("the build is still running")
+        if self._error is not None:
+            raise self._error
+        assert self._report is not None
+        return self._report
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._done.wait(timeout)
+
+    # ---- the work
+    def _main(self) -> None:
+        try:
+            self._report = self._execute()
+        except BaseException as exc:  # noqa: BLE001 - handed to result()
+            self._error = exc
+        finally:
+            self._done.set()
+
+    def _connect_async(self) -> tuple[threading.Thread, dict]:
+        box: dict[str, Any] = {}
+
+        def go() -> None:
+            t0 = time.perf_counter()
+            try:
+                from .cluster import connect
+                cfg = self.config
+                target = self._target if self._target is not None else (cfg.scheduler or cfg.scheduler_file)
+                box["client"] = connect(target, jobs=cfg.jobs, memory_limit=cfg.memory_limit,
+                                        dashboard_address=cfg.dashboard_address,
+                                        max_memory_percent=cfg.max_memory_percent)
+                box["owns"] = target is None
+            except BaseException as exc:  # noqa: BLE001
+                box["error"] = exc
+            box["seconds"] = time.perf_counter() - t0
+
+        t = threading.Thread(target=go, name="dataprep-connect", daemon=True)
+        t.start()
+        return t, box
+
+    def _execute(self) -> RunReport:  # noqa: C901 - the flow, in order
+        cfg = self.config
+        t_start = time.perf_counter()
+        out = Path(cfg.output).absolute()
+        out.mkdir(parents=True, exist_ok=True)
+        remove_stale_tmp(out)
+        shutil.rmtree(out / ".dataprep" / "journal", ignore_errors=True)
+
+        # the cluster starts while we scan and probe
+        if self.client is None:
+            connect_thread, box = self._connect_async()
+        else:
+            connect_thread, box = None, {"client": self.client, "owns": False, "seconds": 0.0}
+
+        from .probe import probe_items
+        from .scan import assign_outputs, scan
+
+        scanned = scan(cfg.inputs, exclude=[out])
+        items = assign_outputs(scanned.items, multi_root=len(cfg.inputs) > 1)
+        manifest = Manifest(out)
+        todo, carried = resume_split(items, manifest.previous(), settings=cfg.settings_key, output=str(out), force=cfg.force)
+        probed, probe_rows = probe_items(todo, ops=cfg.ops, fmt=cfg.format, max_pixels=cfg.max_pixels,
+                                         timeout=cfg.timeout, client=None if len(todo) > 3000 and connect_thread else self.client)
+        if connect_thread is not None:
+            connect_thread.join()
+            if "error" in box:
+                raise box["error"]
+            self.client = box["client"]
+            self._owns_client = box["owns"]
+        client = self.client
+        cluster_seconds = box.get("seconds", 0.0)
+        try:
+            self.dashboard_link = client.dashboard_link
+        except Exception:  # noqa: BLE001
+            self.dashboard_link = None
+
+        try:
+            return self._run_batches(client, out, scanned.rows, carried, probe_rows, probed, t_start, cluster_seconds, manifest)
+        finally:
+            if self._owns_client:
+                cluster = getattr(client, "cluster", None)
+                try:
+                    client.close()
+                    if cluster is not None:
+                        cluster.close()
+                except Exception:  # noqa: BLE001
+                    pass
+
+    def _run_batches(self, client, out: Path, scan_rows, carried, probe_rows, probed: list[MediaItem],
+                     t_start: float, cluster_seconds: float, manifest: Manifest) -> RunReport:
+        from .cluster import worker_memory_limits
+        from .monitor import Monitor
+
+        cfg = self.config
+        job = job_for(cfg)
+        limits = [v for v in worker_memory_limits(client).values() if v] or [cfg.memory_limit or 2**31]
+        n_workers = max(1, len(limits))
+        memory_limit = min(limits)
+        planned_budget = budget_for(memory_limit)
+        if not cfg.batch_mode:
+            planned_count = 1
+        elif cfg.batch_size:
+            planned_count = cfg.batch_size
+        else:
+            planned_count = auto_batch_size(len(probed), n_workers)
+        budget, count = planned_budget, planned_count
+
+        manifest.start(list(carried) + list(scan_rows) + list(probe_rows))
+        queue: deque[MediaItem] = deque(probed)
+        ready: deque[tuple[Batch, bool]] = deque()  # split batches waiting (batch, retried-alone)
+        total_bytes = sum(i.size for i in probed)
+        self._progress.update(files_total=len(probed), bytes_total=total_bytes, batch_size=count)
+        counts: Counter = Counter()
+        errors: Counter = Counter()
+        failures: list[tuple[str, str, str]] = []
+        bytes_in = bytes_out = 0
+        batches_run = 0
+        done_files = done_bytes = 0
+        t_work = time.perf_counter()
+
+        def account(rows: list[dict]) -> None:
+            nonlocal bytes_in, bytes_out, done_files, done_bytes
+            manifest.append(rows)
+            for r in rows:
+                counts[r["status"]] += 1
+                bytes_in += r.get("bytes_in") or 0
+                bytes_out += r.get("bytes_out") or 0
+                if r["status"] == "failed":
+                    errors[r["error"]["type"]] += 1
+                    if len(failures) < 50:
+                        failures.append((r["source"], r["error"]["type"], r["error"]["message"]))
+                self.events.emit("item", row=r)
+            done_files += len(rows)
+            done_bytes += sum(r.get("bytes_in") or 0 for r in rows)
+            rate = done_bytes / max(1e-6, time.perf_counter() - t_work)
+            eta = (total_bytes - done_bytes) / rate if rate > 0 else None
+            self._progress.update(files_done=done_files, bytes_done=done_bytes, eta_seconds=eta,
+                                  failed=counts["failed"], batch_size=count)
+
+        for r in list(carried) + list(scan_rows) + list(probe_rows):
+            row = r.to_row()
+            counts[row["status"]] += 1
+            if row["status"] == "failed":
+                errors[row["error"]["type"]] += 1
+                if len(failures) < 50:
+                    failures.append((row["source"], row["error"]["type"], row["error"]["message"]))
+            bytes_in += row.get("bytes_in") or 0
+            bytes_out += row.get("bytes_out") or 0
+
+        first_plan = plan_batches(list(queue), budget=budget, count=count)
+        self.events.emit("run-started", files=len(probed), bytes=total_bytes, batches=len(first_plan), batch_size=count,
+                         budget_bytes=budget, memory_limit=memory_limit, workers=n_workers,
+                         dashboard=self.dashboard_link, output=str(out), cluster_seconds=cluster_seconds,
+                         carried=len(carried), left_out=len(scan_rows) + len(probe_rows))
+        if cfg.batch_size and any(len(b) < cfg.batch_size for b in first_plan[:-1]):
+            self.events.emit("warning", message=f"batch size {cfg.batch_size} is capped by the memory budget "
+                                                f"({budget / 2**20:.0f} MiB per batch) for some batches")
+
+        monitor = Monitor(client, cfg.monitor_interval, self.events.emit)
+        monitor.start()
+        in_flight: dict[Any, _Flight] = {}
+        max_flight = max(1, n_workers * cfg.in_flight_per_worker)
+        paused = False
+        calm = 0
+        stopping_since: float | None = None
+        from distributed import wait as dwait
+
+        try:
+            while queue or ready or in_flight:
+                # ---- stop
+                if self._stop.is_set():
+                    if stopping_since is None:
+                        stopping_since = time.monotonic()
+                        queue.clear(); ready.clear()
+                        self.events.emit("warning", message="stopping: pending batches cancelled; waiting for running ones")
+                    if time.monotonic() - stopping_since > self._stop_grace:
+                        client.cancel([f.future for f in in_flight.values()], force=True)
+                        in_flight.clear()
+                        break
+                # ---- live changes and throttling
+                with self._lock:
+                    if self._count_override_set:
+                        self._count_override_set = False
+                        planned_count = self._count_override or (auto_batch_size(len(queue), n_workers) if cfg.batch_mode else 1)
+                        count = planned_count
+                        budget = planned_budget
+                        self._progress["batch_size"] = count
+                mem = (monitor.latest.get("system") or {}).get("memory_percent")
+                if mem is not None and stopping_since is None:
+                    if not paused and mem >= self._max_memory and (queue or ready):
+                        paused = True
+                        calm = 0
+                        self._throttle("pause", mem, count, budget, f"system memory {mem:.0f}% >= max {self._max_memory:.0f}%")
+                    elif paused and not in_flight:
+                        count = max(1, count // 2)
+                        budget = max(16 * 2**20, budget // 2)
+                        self._progress["batch_size"] = count
+                        self._throttle("shrink", mem, count, budget, "running batches finished; smaller batches from now on")
+                        paused = False
+                        self._throttle("resume", mem, count, budget, "submitting again")
+                    elif not paused and mem < self._max_memory - 10 and (count < planned_count or budget < planned_budget):
+                        calm += 1
+                        if calm >= GROW_AFTER_CALM_SAMPLES:
+                            calm = 0
+                            count = min(planned_count, count * 2)
+                            budget = min(planned_budget, budget * 2)
+                            self._progress["batch_size"] = count
+                            self._throttle("grow", mem, count, budget, f"memory calm below {self._max_memory - 10:.0f}%")
+                    else:
+                        calm = 0
+                # ---- submit
+                while not paused and stopping_since is None and len(in_flight) < max_flight and (ready or queue):
+                    if ready:
+                        batch, alone = ready.popleft()
+                    else:
+                        batch, alone = next_batch(queue, budget=budget, count=count), False
+                    fut = self._submit(client, batch, job)
+                    in_flight[fut.key] = _Flight(batch, fut, time.monotonic(), alone)
+                    batches_run += 1
+                    self.events.emit("batch-started", batch=batch.id, files=len(batch), est_bytes=batch.est_bytes,
+                                     oversized=batch.oversized)
+                if not in_flight:
+                    if paused:
+                        time.sleep(0.1)
+                    continue
+                # ---- collect
+                finished, _ = dwait([f.future for f in in_flight.values()], timeout=0.25, return_when="FIRST_COMPLETED")
+                for fut in finished:
+                    fl = in_flight.pop(fut.key)
+                    self._finish(fl, job, account, ready, memory_limit)
+        except BaseException:
+            client.cancel([f.future for f in in_flight.values()], force=True)
+            raise
+        finally:
+            monitor.stop()
+            monitor.sample_now()
+            manifest.finish()
+
+        stopped = self._stop.is_set() and done_files < len(probed)
+        seconds = time.perf_counter() - t_start
+        processed = done_files
+        peaks = {"system_memory_percent": monitor.peaks["system_memory_percent"],
+                 "worker_rss": monitor.peaks["worker_rss"], "worker_memory_limit": memory_limit}
+        report = RunReport(
+            output=str(out), manifest=str(manifest.path), counts=dict(counts), errors=dict(errors),
+            bytes_in=bytes_in, bytes_out=bytes_out, seconds=seconds, cluster_seconds=cluster_seconds,
+            batches=batches_run, worker_restarts=monitor.restarts,
+            files_per_second=processed / max(1e-6, seconds), failures=tuple(failures), stopped=stopped,
+            peaks=peaks,
+        )
+        summary = report.summary()
+        summary["resumed"] = len(carried)
+        summary["throttle"] = [e.data for e in self.events.history if e.kind == "throttle"]
+        summary["settings"] = cfg.to_dict()
+        manifest.write_summary(summary)
+        self.events.emit("run-finished", report=report)
+        return report
+
+    def _throttle(self, action: str, mem: float, count: int, budget: int, reason: str) -> None:
+        from .progress import log
+        log.info("throttle %s: %s (memory %.1f%%, max %g%%, batch size %d, budget %d MiB)",
+                 action, reason, mem, self._max_memory, count, budget // 2**20)
+        self.events.emit("throttle", action=action, memory_percent=round(mem, 1), max_memory_percent=self._max_memory,
+                         batch_size=count, budget_bytes=budget, reason=reason)
+
+    @staticmethod
+    def _submit(client, batch: Batch, job: JobSpec):
+        import dask.bag as db
+
+        try:
+            os.unlink(journal_path(job, batch.id))
+        except FileNotFoundError:
+            pass
+        name = f"dataprep-{batch.id}-{time.monotonic_ns():x}"
+        part = db.Bag({(name, 0): list(batch.items)}, name, 1)
+        task = part.map_partitions(process_batch, job, batch.id).to_delayed()[0]
+        return client.compute(task)
+
+    def _finish(self, fl: _Flight, job: JobSpec, account, ready: deque, memory_limit: int) -> None:
+        fut, batch = fl.future, fl.batch
+        if fut.status == "finished":
+            rows = fut.result()
+            account(rows)
+            ok = sum(r["status"] == "ok" for r in rows)
+            self.events.emit("batch-finished", batch=batch.id, files=len(rows), ok=ok,
+                             failed=sum(r["status"] == "failed" for r in rows), seconds=time.monotonic() - fl.started)
+            return
+        if fut.status == "cancelled":
+            return
+        exc = fut.exception()
+        fut.release()
+        done_rows, started, timed_out = _read_journal(journal_path(job, batch.id))
+        if done_rows:
+            account(done_rows)
+        items = list(batch.items)
+        if timed_out is not None and timed_out < len(items):
+            it = items[timed_out]
+            account([_fail_row(it, batch.id, job, "timeout",
+                               f"{path_text(it.path)} took longer than the {job.timeout:g} s limit per file; "
+                               "its worker was restarted (raise --timeout if it is genuinely slow)")])
+            rest = items[timed_out + 1:]
+            if rest:
+                ready.appendleft((_rebatch(rest, batch), False))
+            self.events.emit("batch-retried", batch=batch.id, reason="timeout", parts=1 if rest else 0)
+            return
+        kind = type(exc).__name__
+        died = kind in ("KilledWorker", "CommClosedError", "StreamClosedError", "FutureCancelledError") or "Killed" in kind
+        if started is not None and started < len(items):
+            suspect, rest = items[started], items[started + 1:]
+        else:
+            suspect, rest = None, items
+        if len(items) == 1:
+            it = items[0]
+            if died and not fl.alone_retry:  # once more alone: a worker can die for reasons of its own
+                ready.appendleft((batch, True))
+                self.events.emit("batch-retried", batch=batch.id, reason=kind, parts=1)
+                return
+            if died:
+                account([_fail_row(it, batch.id, job, "worker-killed",
+                                   f"{path_text(it.path)} killed its worker (memory limit {memory_limit / 2**20:.0f} MiB per "
+                                   "worker); it needs more memory than a worker has: raise --memory-limit or use fewer --jobs")])
+            else:
+                account([_fail_row(it, batch.id, job, "internal-error", f"{path_text(it.path)}: {kind}: {exc}")])
+            return
+        parts: list[tuple[Batch, bool]] = []
+        if suspect is not None:
+            parts.append((_rebatch([suspect], batch), True))
+            if rest:
+                parts.append((_rebatch(rest, batch), False))
+        else:  # no journal: split in halves
+            mid = len(rest) // 2
+            parts = [(_rebatch(rest[:mid], batch), mid == 1), (_rebatch(rest[mid:], batch), len(rest) - mid == 1)]
+        for p in reversed(parts):
+            ready.appendleft(p)
+        self.events.emit("batch-retried", batch=batch.id, reason=kind, parts=len(parts))
+
+
+def _rebatch(items: list[MediaItem], parent: Batch) -> Batch:
+    from .plan import batch_id
+    est = sum(i.est_bytes for i in items)
+    return Batch(id=batch_id(items), items=tuple(items), est_bytes=est, oversized=parent.oversized and len(items) == 1)
+
+
+def _fail_row(it: MediaItem, batch: str, job: JobSpec, code: str, message: str) -> dict:
+    return problem_row(it.root, it.rel, "failed", code, message, size=it.size, mtime_ns=it.mtime_ns, batch=batch,
+                       settings=job.settings, width=it.info.width if it.info else None,
+                       height=it.info.height if it.info else None).to_row()
+
+
+def _read_journal(path: str) -> tuple[list[dict], int | None, int | None]:
+    rows, started, timed_out = [], None, None
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue
+                if "row" in rec:
+                    rows.append(rec["row"])
+                    started = None
+                elif "start" in rec:
+                    started = rec["start"]
+                elif "timeout" in rec:
+                    timed_out = rec["timeout"]
+    except FileNotFoundError:
+        pass
+    return rows, started, timed_out
+
+
+# --------------------------------------------------------------------------- public functions
+
+def start(config: BuildConfig | None = None, *, client: Any = None,
+          sinks: Sequence[Callable[[Event], None]] = (), **settings: Any) -> Run:
+    """Start a build in the background and return its :class:`Run` at once."""
+    cfg = BuildConfig.create(config, **settings) if settings or config is None else config
+    return Run(cfg, client=client, sinks=sinks).start()
+
+
+def build(config: BuildConfig | None = None, *, client: Any = None, progress: bool | Callable = True,
+          **settings: Any) -> RunReport:
+    """Run a build to the end and return its :class:`RunReport`.
+
+    >>> # report = toolkit.build(inputs=["photos"], output="thumbs", op="thumbnail", size=128)
+    """
+    cfg = BuildConfig.create(config, **settings) if settings or config is None else config
+    sinks = []
+    if progress:
+        from .progress import auto_sink
+        sinks.append(progress if callable(progress) else auto_sink())
+    run = Run(cfg, client=client, sinks=sinks).start()
+    try:
+        while not run.wait(0.2):
+            pass
+    except KeyboardInterrupt:
+        run.stop()
+        run.wait()
+    return run.result()
+
+
+def plan(items: Any, *, memory_limit: int | str | None = None, jobs: int | None = None, batch_size: int | None = None,
+         batch_mode: bool = True, config: BuildConfig | None = None, client: Any = None, **settings: Any) -> Plan:
+    """Probe (headers only) and plan ``items`` (a ScanResult, MediaItems, or folder paths) into batches.
+
+    ``plan.to_bag()`` gives a ``dask.bag.Bag`` whose partitions are exactly the planned batches.
+    """
+    from .cluster import default_jobs, default_memory_limit
+    from .config import parse_bytes
+    from .probe import probe_items
+    from .scan import ScanResult, assign_outputs, scan
+
+    cfg = BuildConfig.create(config, **settings) if settings or config is None else config
+    if isinstance(items, (str, os.PathLike)) or (isinstance(items, (list, tuple)) and items and isinstance(items[0], (str, os.PathLike))):
+        items = scan(items)
+    if isinstance(items, ScanResult):
+        items = assign_outputs(items.items, multi_root=len(items.roots) > 1)
+    items = list(items)
+    need = [i for i in items if i.info is None]
+    if need:
+        probed, _bad = probe_items(need, ops=cfg.ops, fmt=cfg.format, max_pixels=cfg.max_pixels)
+        have = {(i.root, i.rel): i for i in probed}
+        items = [have.get((i.root, i.rel), i) if i.info is None else i for i in items]
+        items = [i for i in items if i.info is not None]
+    n = jobs or cfg.jobs or default_jobs()
+    limit = parse_bytes("memory_limit", memory_limit) if memory_limit is not None else (cfg.memory_limit or default_memory_limit(n, cfg.max_memory_percent))
+    budget = budget_for(limit)
+    bs = batch_size or cfg.batch_size
+    count = 1 if not (batch_mode and cfg.batch_mode) else (bs or auto_batch_size(len(items), n))
+    batches = plan_batches(items, budget=budget, count=count)
+    warnings = []
+    if bs and any(len(b) < bs for b in batches[:-1]):
+        warnings.append(f"batch size {bs} is capped by the memory budget ({budget / 2**20:.0f} MiB) for some batches")
+    for b in batches:
+        if b.oversized:
+            warnings.append(f"{path_text(b.items[0].path)} needs about {b.est_bytes / 2**20:.0f} MiB, more than the "
+                            f"batch budget; it runs alone and may exceed the worker limit")
+    return Plan(batches=batches, budget_bytes=budget, batch_size=count, memory_limit=limit, workers=n, warnings=warnings)

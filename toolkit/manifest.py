@@ -1,0 +1,146 @@
+"""The manifest: ``OUTPUT/manifest.jsonl``, exactly one JSON row per input file.
+
+Rows are appended (and flushed) as batches finish, so a crash keeps every finished row. When
+the run ends the file is rewritten sorted, atomically. A later run reads it to resume: a file
+with the same path, size, mtime and op settings whose outputs still exist is not done again.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any, Iterable
+
+from ._fs import atomic_write
+from .media import ROW_FIELDS, ItemResult, MediaItem
+from ._fs import path_b64, path_text
+
+__all__ = ["Manifest", "read_rows", "resume_split", "export_csv"]
+
+MANIFEST = "manifest.jsonl"
+SUMMARY = "summary.json"
+
+
+def read_rows(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """All well-formed rows of a manifest (a torn last line from a crash is ignored)."""
+    rows = []
+    try:
+        with open(path, "rb") as fh:
+            for line in fh:
+                try:
+                    row = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(row, dict) and "source_b64" in row and "status" in row:
+                    rows.append(row)
+    except FileNotFoundError:
+        pass
+    return rows
+
+
+def _key(root: str, b64: str) -> tuple[str, str]:
+    return (root, b64)
+
+
+def resume_split(items: list[MediaItem], previous: Iterable[dict[str, Any]], *, settings: str, output: str,
+                 force: bool = False) -> tuple[list[MediaItem], list[ItemResult]]:
+    """-> (items still to do, rows carried over from the previous manifest)."""
+    if force:
+        return list(items), []
+    prev = {_key(r.get("input_root", ""), r["source_b64"]): r for r in previous}
+    todo, carried = [], []
+    for it in items:
+        r = prev.get(_key(path_text(it.root), path_b64(it.rel)))
+        if (r is not None and r.get("status") in ("ok", "skipped") and r.get("settings") == settings
+                and r.get("bytes_in") == it.size and r.get("mtime_ns") == it.mtime_ns
+                and all(os.path.isfile(os.path.join(output, o)) for o in r.get("outputs") or ())):
+            carried.append(ItemResult.from_row(r))
+        else:
+            todo.append(it)
+    return todo, carried
+
+
+class Manifest:
+    """Append-only writer for one run; thread-safe."""
+
+    def __init__(self, output: str | os.PathLike):
+        self.output = Path(output)
+        self.path = self.output / MANIFEST
+        self._fh = None
+        self._lock = threading.Lock()
+        self.rows: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def previous(self) -> list[dict[str, Any]]:
+        return read_rows(self.path)
+
+    def start(self, rows: Iterable[ItemResult | dict[str, Any]]) -> None:
+        """Atomically replace the manifest with ``rows`` (carried over + known up front), then append."""
+        for r in rows:
+            self._remember(r.to_row() if isinstance(r, ItemResult) else r)
+        with atomic_write(self.path) as fh:
+            fh.write(self._dump(self.rows.values()))
+        self._fh = open(self.path, "ab")  # noqa: SIM115 - closed in close()
+
+    def _remember(self, row: dict[str, Any]) -> bool:
+        k = _key(row["input_root"], row["source_b64"])
+        new = k not in self.rows
+        self.rows[k] = row
+        return new
+
+    @staticmethod
+    def _dump(rows: Iterable[dict[str, Any]]) -> bytes:
+        return b"".join(json.dumps(r, ensure_ascii=False).encode("utf-8") + b"\n" for r in rows)
+
+    def append(self, rows: Iterable[dict[str, Any]]) -> None:
+        with self._lock:
+            fresh = list(rows)
+            for r in fresh:  # a later row for the same input replaces the earlier one on rewrite
+                self._remember(r)
+            if self._fh is not None and fresh:
+                self._fh.write(self._dump(fresh))
+                self._fh.flush()
+                os.fsync(self._fh.fileno())
+
+    def finish(self) -> None:
+        """Rewrite sorted with exactly one row per input (atomic), then close."""
+        with self._lock:
+            if self._fh is not None:
+                self._fh.close()
+                self._fh = None
+            ordered = sorted(self.rows.values(), key=lambda r: (r["input_root"], r["source"], r["source_b64"]))
+            with atomic_write(self.path) as fh:
+                fh.write(self._dump(ordered))
+
+    def write_summary(self, summary: dict[str, Any]) -> Path:
+        p = self.output / SUMMARY
+        with atomic_write(p) as fh:
+            fh.write(json.dumps(summary, indent=2).encode())
+        return p
+
+
+def export_csv(manifest: str | os.PathLike, dest: str | os.PathLike) -> Path:
+    """Flatten a manifest to CSV (error type/message and outputs joined by ``;``)."""
+    rows = read_rows(manifest)
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    cols = list(ROW_FIELDS)
+    w.writerow(cols)
+    for r in rows:
+        out = []
+        for c in cols:
+            v = r.get(c)
+            if c == "error":
+                v = f"{v['type']}: {v['message']}" if v else ""
+            elif c == "warnings":
+                v = "; ".join(f"{x['type']}: {x['message']}" for x in v or [])
+            elif c == "outputs":
+                v = ";".join(v or [])
+            out.append("" if v is None else v)
+        w.writerow(out)
+    with atomic_write(Path(dest)) as fh:
+        fh.write(buf.getvalue().encode())
+    return Path(dest)

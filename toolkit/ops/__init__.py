@@ -1,0 +1,163 @@
+"""Operations as named, validated specs: ``OpSpec("thumbnail", size=(128, 128))``.
+
+Ops are data, not callables, so that configs, manifests and the resume key can hold them.
+The registry below says which parameters each op takes, their defaults, and which kinds
+of media it applies to. Image ops given for a video run on its poster frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from ..errors import ConfigError
+
+__all__ = ["OpSpec", "OPS", "IMAGE_OPS", "VIDEO_OPS", "RESIZE_MODES", "FORMATS"]
+
+RESIZE_MODES = ("fit", "fill", "pad", "exact")
+FORMATS = ("jpeg", "png", "webp")
+
+
+def _size(key: str, v: Any) -> tuple[int, int] | None:
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        raise ConfigError(f"{key}: expected a size in pixels like 128 or [640, 480], got {v!r}")
+    if isinstance(v, str):
+        parts = v.lower().replace("x", ",").split(",")
+        try:
+            nums = [int(p) for p in parts if p.strip()]
+        except ValueError:
+            raise ConfigError(f"{key}: expected a size like 128 or 640x480, got {v!r}") from None
+        v = nums[0] if len(nums) == 1 else nums
+    if isinstance(v, int):
+        v = (v, v)
+    if isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(n, int) and not isinstance(n, bool) for n in v):
+        if min(v) < 1 or max(v) > 65535:
+            raise ConfigError(f"{key}: each side must be between 1 and 65535 pixels, got {list(v)}")
+        return (int(v[0]), int(v[1]))
+    raise ConfigError(f"{key}: expected a size like 128 or [640, 480], got {v!r}")
+
+
+def _pos_int(lo: int = 1, hi: int = 10**9) -> Callable[[str, Any], int | None]:
+    def check(key: str, v: Any) -> int | None:
+        if v is None:
+            return None
+        if isinstance(v, str) and v.strip().isdigit():
+            v = int(v)
+        if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+            raise ConfigError(f"{key}: expected a whole number from {lo} to {hi}, got {v!r}")
+        return v
+    return check
+
+
+def _pos_float(key: str, v: Any) -> float | None:
+    if v is None:
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key}: expected a positive number, got {v!r}") from None
+    if isinstance(v, bool) or not f > 0 or f != f or f == float("inf"):
+        raise ConfigError(f"{key}: expected a positive number, got {v!r}")
+    return f
+
+
+def _bool(key: str, v: Any) -> bool:
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, str) and v.lower() in ("true", "yes", "on", "1", "false", "no", "off", "0"):
+        return v.lower() in ("true", "yes", "on", "1")
+    raise ConfigError(f"{key}: expected true or false, got {v!r}")
+
+
+def _choice(*options: str) -> Callable[[str, Any], str]:
+    def check(key: str, v: Any) -> str:
+        if not isinstance(v, str) or v.lower() not in options:
+            raise ConfigError(f"{key}: expected one of {', '.join(options)}; got {v!r}")
+        return v.lower()
+    return check
+
+
+@dataclass(frozen=True)
+class OpDef:
+    kinds: tuple[str, ...]  # media kinds it applies to directly
+    params: Mapping[str, tuple[Callable[[str, Any], Any], Any]]  # name -> (validator, default)
+    help: str = ""
+
+
+OPS: dict[str, OpDef] = {
+    "thumbnail": OpDef(("image", "video"), {"size": (_size, (128, 128))},
+                       "fit inside SIZE keeping the aspect ratio (never enlarges)"),
+    "resize": OpDef(("image", "video"), {"size": (_size, (512, 512)), "mode": (_choice(*RESIZE_MODES), "fit")},
+                    "scale to SIZE: fit (inside), fill (crop to cover), pad (letterbox), exact (stretch)"),
+    "frames": OpDef(("video",), {
+        "fps": (_pos_float, None), "every": (_pos_int(), None), "count": (_pos_int(1, 100000), None),
+        "keyframes": (_bool, False), "size": (_size, None), "mode": (_choice(*RESIZE_MODES), "fit"),
+    }, "extract frames: --fps N per second, --every Nth frame, --count N spread evenly, or --keyframes"),
+    "poster": OpDef(("video",), {"size": (_size, None), "mode": (_choice(*RESIZE_MODES), "fit")},
+                    "one representative (not black) frame as an image"),
+    "contact-sheet": OpDef(("video",), {"frames": (_pos_int(1, 400), 16), "columns": (_pos_int(1, 50), None),
+                                        "size": (_size, (320, 320))},
+                           "one grid image of N evenly spread frames with timestamps"),
+    "transcode": OpDef(("video",), {"size": (_pos_int(16, 8192), 720), "max_fps": (_pos_float, None),
+                                    "crf": (_pos_int(0, 51), 23), "audio": (_bool, True)},
+                       "H.264 MP4; shorter side at most SIZE, frame rate at most MAX_FPS"),
+    "clip": OpDef(("video",), {"seconds": (_pos_float, 10.0)}, "cut into fixed-length segments"),
+}
+IMAGE_OPS = tuple(n for n, d in OPS.items() if "image" in d.kinds)
+VIDEO_OPS = tuple(n for n, d in OPS.items() if d.kinds == ("video",))
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    """A validated op name with all its parameters filled in (hashable, picklable)."""
+
+    name: str
+    params: tuple[tuple[str, Any], ...] = ()
+
+    @classmethod
+    def make(cls, name: str, **params: Any) -> "OpSpec":
+        name = str(name).strip().lower().replace("_", "-")
+        if name not in OPS:
+            raise ConfigError(f"op: unknown op {name!r}; choose from {', '.join(OPS)}")
+        schema = OPS[name].params
+        unknown = sorted(set(params) - set(schema))
+        if unknown:
+            raise ConfigError(f"op {name}: unknown setting {unknown[0]!r}; it takes {', '.join(schema) or 'none'}")
+        values = {}
+        for key, (check, default) in schema.items():
+            values[key] = check(f"{name}.{key}", params[key]) if params.get(key) is not None else default
+        if name == "frames":
+            chosen = [k for k in ("fps", "every", "count") if values[k] is not None] + (["keyframes"] if values["keyframes"] else [])
+            if len(chosen) > 1:
+                raise ConfigError(f"op frames: choose one of fps, every, count, keyframes; got {', '.join(chosen)}")
+            if not chosen:
+                values["fps"] = 1.0
+        return cls(name, tuple(sorted(values.items())))
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        return dict(self.params)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.kwargs.get(key, default)
+
+    def applies_to(self, kind: str) -> bool:
+        return kind in OPS[self.name].kinds
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"op": self.name, **{k: list(v) if isinstance(v, tuple) else v for k, v in self.params}}
+
+
+class FileProblem(Exception):
+    """A problem with one file (never escapes a worker: it becomes a ``failed`` row).
+
+    ``code`` is a stable manifest error type such as ``corrupt`` or ``decompression-bomb``;
+    ``message`` is a sentence that names the file and, where there is one, the fix.
+    """
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message

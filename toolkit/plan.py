@@ -1,0 +1,142 @@
+"""Pure planning: items with estimated peak memory -> batches bounded by count and by bytes.
+
+A batch's estimate is the sum of its items' estimates (conservative: a worker frees each image
+before the next, but allocator fragmentation and outputs in flight make the sum the safe bound).
+The byte budget is half a worker's memory limit less its baseline, well under Dask's 0.6
+``target`` fraction, so a batch never asks a worker for more than it has. An item larger than
+the budget runs alone and is flagged ``oversized``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+from .media import Batch, MediaItem
+
+__all__ = ["Plan", "plan_batches", "next_batch", "budget_for", "auto_batch_size", "batch_id", "WORKER_BASELINE"]
+
+#: Memory a worker process uses before any image (Python, dask, distributed, Pillow).
+WORKER_BASELINE = 160 * 2**20
+#: Fraction of the worker limit a batch may use: well under distributed's 0.6 ``target``.
+BUDGET_FRACTION = 0.5
+MAX_AUTO_BATCH = 64
+
+
+def budget_for(memory_limit: int) -> int:
+    """Byte budget of one batch for a worker with ``memory_limit`` bytes.
+
+    >>> budget_for(2 * 2**30) // 2**20
+    864
+    """
+    return max(16 * 2**20, int(memory_limit * BUDGET_FRACTION) - WORKER_BASELINE)
+
+
+def auto_batch_size(n_items: int, n_workers: int, *, per_worker: int = 16) -> int:
+    """Automatic batch count (seed 001's inputs: CPUs, file count; bytes bound it separately).
+
+    Aim for about ``per_worker`` batches per worker so the work balances, the tail is short and
+    progress moves; at least 1 and at most 64 files a batch (per-task overhead is then < 1%).
+
+    >>> auto_batch_size(1000, 2)
+    32
+    """
+    if n_items <= 0:
+        return 1
+    return max(1, min(MAX_AUTO_BATCH, math.ceil(n_items / (max(1, n_workers) * per_worker))))
+
+
+def batch_id(items: Iterable[MediaItem]) -> str:
+    """Deterministic ASCII id from the items' roots and paths (stable across runs: resumable)."""
+    h = hashlib.sha1()
+    for it in items:
+        h.update(os.fsencode(it.root) + b"\0" + os.fsencode(it.rel) + b"\n")
+    return "b" + h.hexdigest()[:15]
+
+
+def _make(items: list[MediaItem], budget: int) -> Batch:
+    est = sum(i.est_bytes for i in items)
+    return Batch(id=batch_id(items), items=tuple(items), est_bytes=est, oversized=len(items) == 1 and est > budget)
+
+
+def next_batch(queue: deque, *, budget: int, count: int) -> Batch | None:
+    """Pop the next batch from the front of ``queue``: up to ``count`` items and ``budget`` bytes."""
+    if not queue:
+        return None
+    taken: list[MediaItem] = [queue.popleft()]
+    total = taken[0].est_bytes
+    while queue and len(taken) < count and total + queue[0].est_bytes <= budget:
+        total += queue[0].est_bytes
+        taken.append(queue.popleft())
+    return _make(taken, budget)
+
+
+def plan_batches(items: Sequence[MediaItem], *, budget: int, count: int) -> list[Batch]:
+    """Greedy, order-preserving packing. Every item lands in exactly one batch."""
+    q = deque(items)
+    out = []
+    while q:
+        out.append(next_batch(q, budget=budget, count=count))
+    return out  # type: ignore[return-value]
+
+
+def _fmt(n: float) -> str:
+    return f"{n / 2**20:,.0f} MiB" if n >= 2**20 else f"{n / 2**10:,.0f} KiB"
+
+
+@dataclass
+class Plan:
+    """The batches of a build, their memory estimates, and the limits they were sized for."""
+
+    batches: list[Batch]
+    budget_bytes: int
+    batch_size: int
+    memory_limit: int
+    workers: int
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def items(self) -> list[MediaItem]:
+        return [i for b in self.batches for i in b.items]
+
+    @property
+    def oversized(self) -> list[Batch]:
+        return [b for b in self.batches if b.oversized]
+
+    def to_bag(self):
+        """A ``dask.bag.Bag`` whose partitions are exactly these batches (lists of MediaItem).
+
+        >>> # plan.to_bag().map(lambda item: item.size).sum().compute()
+        """
+        import dask.bag as db
+        from dask.base import tokenize
+
+        name = "dataprep-plan-" + tokenize([b.id for b in self.batches])
+        dsk = {(name, i): list(b.items) for i, b in enumerate(self.batches)}
+        return db.Bag(dsk, name, len(self.batches))
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __str__(self) -> str:
+        n = sum(len(b) for b in self.batches)
+        lines = [
+            f"{n} files in {len(self.batches)} batches (batch size {self.batch_size}, {self.workers} workers)",
+            f"worker memory limit {_fmt(self.memory_limit)}; batch budget {_fmt(self.budget_bytes)}",
+            f"{'batch':<18}{'files':>6}{'est. memory':>14}{'of budget':>11}",
+        ]
+        for b in self.batches[:200]:
+            flag = "  OVERSIZED: runs alone" if b.oversized else ""
+            lines.append(f"{b.id:<18}{len(b):>6}{_fmt(b.est_bytes):>14}{100 * b.est_bytes / self.budget_bytes:>10.0f}%{flag}")
+        if len(self.batches) > 200:
+            lines.append(f"... {len(self.batches) - 200} more batches")
+        lines += [f"warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        import html
+        return "<pre>" + html.escape(str(self)) + "</pre>"

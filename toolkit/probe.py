@@ -1,0 +1,79 @@
+"""Header-only probing of items: dimensions, frames, rotation and the estimated peak memory.
+
+Short lists are probed on the client with threads (it is file I/O); long lists on the workers.
+A file that fails its probe becomes a ``failed`` row right away and is never sent to a worker.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import Any, Sequence
+
+from ._fs import path_text
+from .media import ItemResult, MediaItem, problem_row
+from .ops import FileProblem, OpSpec
+
+__all__ = ["probe_items", "probe_one", "PROBE_ON_WORKERS"]
+
+#: Above this many files, probing runs on the cluster.
+PROBE_ON_WORKERS = 3000
+
+
+def _video_available() -> bool:
+    try:
+        from .ops import video  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def probe_one(item: MediaItem, ops: tuple[OpSpec, ...], fmt: str, max_pixels: int,
+              timeout: float = 60.0) -> MediaItem | ItemResult:
+    """The item with ``info`` filled in, or a failed/skipped row."""
+    try:
+        if item.kind == "image":
+            from .ops.image import probe_image
+            if not any(o.applies_to("image") for o in ops):
+                return _row(item, "skipped", "no-op", f"no op in {', '.join(o.name for o in ops)} applies to images like {path_text(item.path)}")
+            info = probe_image(item.path, ops=ops, fmt=fmt, max_pixels=max_pixels)
+        elif item.kind == "video":
+            if not _video_available():
+                return _row(item, "skipped", "no-op", f"{path_text(item.path)} is a video; video support is not installed")
+            from .ops.video import probe_video
+            info = probe_video(item.path, timeout=min(timeout, 60.0))
+        else:
+            return _row(item, "skipped", "not-media", f"{path_text(item.path)} is not an image or video")
+    except FileProblem as fp:
+        return _row(item, "failed", fp.code, fp.message)
+    except Exception as exc:  # noqa: BLE001
+        from .ops.image import classify
+        fp = classify(exc, item.path)
+        return _row(item, "failed", fp.code, fp.message)
+    return replace(item, info=info)
+
+
+def _row(item: MediaItem, status: str, code: str, message: str) -> ItemResult:
+    return problem_row(item.root, item.rel, status, code, message, size=item.size, mtime_ns=item.mtime_ns)  # type: ignore[arg-type]
+
+
+def _probe_chunk(items: Sequence[MediaItem], ops, fmt, max_pixels, timeout) -> list:
+    return [probe_one(i, ops, fmt, max_pixels, timeout) for i in items]
+
+
+def probe_items(items: Sequence[MediaItem], *, ops: tuple[OpSpec, ...], fmt: str = "jpeg",
+                max_pixels: int = 89_478_485, timeout: float = 60.0, client: Any = None,
+                threads: int = 8) -> tuple[list[MediaItem], list[ItemResult]]:
+    """Probe every item; -> (probed items in input order, rows for the ones that failed)."""
+    if client is not None and len(items) > PROBE_ON_WORKERS:
+        chunk = 250
+        futs = [client.submit(_probe_chunk, list(items[i:i + chunk]), ops, fmt, max_pixels, timeout,
+                              key=f"dataprep-probe-{i // chunk}-{id(items):x}", pure=False)
+                for i in range(0, len(items), chunk)]
+        results = [r for f in futs for r in f.result()]
+    else:
+        with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+            results = list(pool.map(lambda it: probe_one(it, ops, fmt, max_pixels, timeout), items))
+    ok = [r for r in results if isinstance(r, MediaItem)]
+    bad = [r for r in results if isinstance(r, ItemResult)]
+    return ok, bad

@@ -1,0 +1,221 @@
+"""Runs on the workers: ``process_batch(items, job) -> rows``. Never raises for one bad file.
+
+Each item's outcome becomes a manifest row (a dict). As it goes, the batch appends to a small
+*journal* (``OUTPUT/.dataprep/journal/<batch>.jsonl``): which item started, each finished row.
+If the worker process dies (memory limit, segfault, kill), the engine reads the journal to keep
+the finished rows and to know which file was running. A watchdog thread enforces the per-file
+time limit: it records ``timeout`` for the hung file in the journal, then ends the worker process
+(the nanny starts a fresh one), because a hung C call cannot be interrupted from Python.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from ._fs import atomic_write, path_b64, path_text
+from .media import ItemResult, MediaItem, Problem
+from .ops import FileProblem, OpSpec
+
+__all__ = ["JobSpec", "process_batch", "EXT", "journal_path"]
+
+EXT = {"jpeg": "jpg", "png": "png", "webp": "webp"}
+#: test hook: an op name that hangs on files whose name contains "hang" (tests only)
+TEST_HANG_ENV = "DATAPREP_TEST_HANG"
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Everything a worker needs besides the items (small, picklable)."""
+
+    ops: tuple[OpSpec, ...]
+    output: str
+    format: str = "jpeg"
+    quality: int = 85
+    background: str = "#ffffff"
+    max_pixels: int = 89_478_485
+    allow_truncated: bool = False
+    timeout: float = 300.0
+    settings: str = ""
+    run_id: str = ""
+
+    @property
+    def journal_dir(self) -> str:
+        return os.path.join(self.output, ".dataprep", "journal")
+
+
+def journal_path(job: JobSpec, batch_id: str) -> str:
+    return os.path.join(job.journal_dir, f"{batch_id}.jsonl")
+
+
+class _Watchdog(threading.Thread):
+    """Ends this worker process when one file runs past the time limit (after journalling it)."""
+
+    def __init__(self, timeout: float, on_timeout: Callable[[int, float], None]):
+        super().__init__(daemon=True, name="dataprep-watchdog")
+        self.timeout = timeout
+        self.on_timeout = on_timeout
+        self.current: tuple[int, float] | None = None
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        while not self._done.wait(min(1.0, self.timeout / 4)):
+            cur = self.current
+            if cur is not None and time.monotonic() - cur[1] > self.timeout:
+                self.on_timeout(cur[0], time.monotonic() - cur[1])
+                os._exit(86)  # the nanny restarts the worker; the engine reads the journal
+
+    def stop(self) -> None:
+        self._done.set()
+
+
+def process_batch(items: Sequence[MediaItem], job: JobSpec, batch_id: str = "") -> list[dict[str, Any]]:
+    """Process every item of a batch; return one manifest row (dict) per item, in order."""
+    items = list(items)
+    jpath = journal_path(job, batch_id) if batch_id else None
+    journal = None
+    if jpath:
+        os.makedirs(os.path.dirname(jpath), exist_ok=True)
+        journal = open(jpath, "a", encoding="utf-8")  # noqa: SIM115 - closed in finally
+
+    def log(rec: dict) -> None:
+        if journal:
+            journal.write(json.dumps(rec) + "\n")
+            journal.flush()
+
+    dog = _Watchdog(job.timeout, lambda i, s: log({"timeout": i, "seconds": round(s, 3)}))
+    dog.start()
+    rows = []
+    try:
+        for i, item in enumerate(items):
+            log({"start": i})
+            dog.current = (i, time.monotonic())
+            row = process_item(item, job, batch_id).to_row()
+            dog.current = None
+            log({"done": i, "row": row})
+            rows.append(row)
+    finally:
+        dog.stop()
+        if journal:
+            journal.close()
+    return rows
+
+
+def process_item(item: MediaItem, job: JobSpec, batch_id: str = "") -> ItemResult:
+    """One file, start to finish. Any failure becomes a ``failed`` result naming the file."""
+    t0 = time.perf_counter()
+    outputs: list[str] = []
+    warnings: list[Problem] = []
+    extra: dict[str, Any] = {}
+    width = item.info.width if item.info else None
+    height = item.info.height if item.info else None
+    status, error = "ok", None
+    try:
+        if os.environ.get(TEST_HANG_ENV) and "hang" in os.path.basename(item.path):
+            time.sleep(3600)  # tests only: a file that hangs its worker
+        if item.kind == "image":
+            outputs, warnings, width, height = _image_item(item, job)
+        elif item.kind == "video":
+            outputs, warnings, extra = _video_item(item, job)
+        if not outputs and error is None:
+            status = "skipped"
+            warnings.append(Problem("no-op", f"no op in {', '.join(o.name for o in job.ops)} applies to {item.kind} files like {path_text(item.path)}"))
+    except FileProblem as fp:
+        status, error = "failed", Problem(fp.code, fp.message)
+    except MemoryError:
+        status, error = "failed", Problem("limit-exceeded", f"ran out of memory on {path_text(item.path)}; give workers more memory (--memory-limit)")
+    except Exception as exc:  # noqa: BLE001 - per-file failure is data, not an exception
+        from .ops.image import classify
+        fp = classify(exc, item.path)
+        status, error = "failed", Problem(fp.code, fp.message)
+    if status == "failed":
+        _remove_outputs(job.output, outputs)
+        outputs = []
+    bytes_out = 0
+    for rel in outputs:
+        try:
+            bytes_out += os.path.getsize(os.path.join(job.output, rel))
+        except OSError:
+            pass
+    return ItemResult(
+        source=path_text(item.rel), source_b64=path_b64(item.rel), input_root=path_text(item.root),
+        status=status, error=error, warnings=tuple(warnings), outputs=tuple(outputs),  # type: ignore[arg-type]
+        width=width, height=height, bytes_in=item.size, bytes_out=bytes_out,
+        seconds=time.perf_counter() - t0, batch=batch_id or None,
+        mtime_ns=item.mtime_ns, settings=job.settings, extra=extra,
+    )
+
+
+def _remove_outputs(output: str, rels: list[str]) -> None:
+    for rel in rels:
+        try:
+            os.unlink(os.path.join(output, rel))
+        except OSError:
+            pass
+
+
+def _out_name(item: MediaItem, op: OpSpec, n_image_ops: int, fmt: str) -> str:
+    suffix = f".{op.name}" if n_image_ops > 1 else ""
+    return f"{item.out_rel}{suffix}.{EXT[fmt]}"
+
+
+def _write(job: JobSpec, item: MediaItem, rel: str, data: bytes) -> None:
+    final = Path(job.output, rel)
+    if final.exists() and os.path.samefile(final, item.path):  # belt and braces: never overwrite an input
+        raise FileProblem("limit-exceeded", f"refusing to overwrite the input {path_text(item.path)} with an output")
+    with atomic_write(final) as fh:
+        fh.write(data)
+
+
+def _image_outputs(im, item: MediaItem, job: JobSpec, ops: list[OpSpec]) -> list[str]:
+    from .ops import image as iops
+
+    outs = []
+    for op in ops:
+        out = iops.prepare_for(iops.render(im, op, background=job.background), job.format, job.background)
+        rel = _out_name(item, op, len(ops), job.format)
+        _write(job, item, rel, iops.encode(out, job.format, job.quality))
+        outs.append(rel)
+    return outs
+
+
+def _image_item(item: MediaItem, job: JobSpec) -> tuple[list[str], list[Problem], int | None, int | None]:
+    from .ops import image as iops
+
+    ops = [o for o in job.ops if o.applies_to("image")]
+    if not ops:
+        return [], [], None, None
+    hints = [iops.draft_hint(o) for o in ops]
+    draft = None if any(h is None for h in hints) else (max(h[0] for h in hints), max(h[1] for h in hints))  # type: ignore[index]
+    im, warnings = iops.load_image(item.path, max_pixels=job.max_pixels, allow_truncated=job.allow_truncated, draft_size=draft)
+    try:
+        w = item.info.width if item.info else im.width
+        h = item.info.height if item.info else im.height
+        return _image_outputs(im, item, job, ops), list(warnings), w, h
+    finally:
+        im.close()
+
+
+def _video_item(item: MediaItem, job: JobSpec) -> tuple[list[str], list[Problem], dict]:
+    from .ops import video as vops
+
+    info = item.info or vops.probe_video(item.path, timeout=min(job.timeout, 60))
+    outputs, warnings, extra = [], [], {}
+    if any(o.applies_to("video") and not o.applies_to("image") for o in job.ops):
+        outs, warns, extra = vops.run_video_ops(item.path, info, job.ops, job.output, item.out_rel, fmt=job.format,
+                                                quality=job.quality, background=job.background, timeout=job.timeout)
+        outputs += outs
+        warnings += warns
+    image_ops = [o for o in job.ops if o.applies_to("image")]
+    if image_ops:  # image ops on a video use its poster frame
+        im = vops.poster_frame(item.path, info, timeout=job.timeout)
+        try:
+            outputs += _image_outputs(im, item, job, image_ops)
+        finally:
+            im.close()
+    return outputs, warnings, extra
