@@ -81,6 +81,7 @@ class _Flight:
     future: Any
     started: float
     alone_retry: bool = False
+    bystander: int = 0  # times resubmitted because it was queued on a worker that died
 
 
 class Run:
@@ -250,7 +251,7 @@ class Run:
 
         manifest.start(list(carried) + list(scan_rows) + list(probe_rows))
         queue: deque[MediaItem] = deque(probed)
-        ready: deque[tuple[Batch, bool]] = deque()  # split batches waiting (batch, retried-alone)
+        ready: deque[tuple[Batch, bool, int]] = deque()  # retried batches first: (batch, alone, bystander count)
         total_bytes = sum(i.size for i in probed)
         self._progress.update(files_total=len(probed), bytes_total=total_bytes, batch_size=count)
         counts: Counter = Counter()
@@ -306,7 +307,6 @@ class Run:
         paused = False
         calm = 0
         stopping_since: float | None = None
-        from distributed import wait as dwait
 
         try:
             while queue or ready or in_flight:
@@ -320,14 +320,7 @@ class Run:
                         client.cancel([f.future for f in in_flight.values()], force=True)
                         in_flight.clear()
                         break
-                # ---- live changes and throttling
-                with self._lock:
-                    if self._count_override_set:
-                        self._count_override_set = False
-                        planned_count = self._count_override or (auto_batch_size(len(queue), n_workers) if cfg.batch_mode else 1)
-                        count = planned_count
-                        budget = planned_budget
-                        self._progress["batch_size"] = count
+                # ---- throttling
                 mem = (monitor.latest.get("system") or {}).get("memory_percent")
                 if mem is not None and stopping_since is None:
                     if not paused and mem >= self._max_memory and (queue or ready):
@@ -353,12 +346,18 @@ class Run:
                         calm = 0
                 # ---- submit
                 while not paused and stopping_since is None and len(in_flight) < max_flight and (ready or queue):
+                    with self._lock:  # a live change applies to the very next batch formed
+                        if self._count_override_set:
+                            self._count_override_set = False
+                            planned_count = self._count_override or (auto_batch_size(len(queue), n_workers) if cfg.batch_mode else 1)
+                            count, budget = planned_count, planned_budget
+                            self._progress["batch_size"] = count
                     if ready:
-                        batch, alone = ready.popleft()
+                        batch, alone, bystander = ready.popleft()
                     else:
-                        batch, alone = next_batch(queue, budget=budget, count=count), False
+                        batch, alone, bystander = next_batch(queue, budget=budget, count=count), False, 0
                     fut = self._submit(client, batch, job)
-                    in_flight[fut.key] = _Flight(batch, fut, time.monotonic(), alone)
+                    in_flight[fut.key] = _Flight(batch, fut, time.monotonic(), alone, bystander)
                     batches_run += 1
                     self.events.emit("batch-started", batch=batch.id, files=len(batch), est_bytes=batch.est_bytes,
                                      oversized=batch.oversized)
@@ -367,10 +366,12 @@ class Run:
                         time.sleep(0.1)
                     continue
                 # ---- collect
-                finished, _ = dwait([f.future for f in in_flight.values()], timeout=0.25, return_when="FIRST_COMPLETED")
-                for fut in finished:
-                    fl = in_flight.pop(fut.key)
-                    self._finish(fl, job, account, ready, memory_limit)
+                finished = [k for k, f in in_flight.items() if f.future.done()]
+                if not finished:
+                    time.sleep(0.02)  # a few futures at most: polling is cheaper than a waiter thread
+                    continue
+                for k in finished:
+                    self._finish(in_flight.pop(k), job, account, ready, memory_limit)
         except BaseException:
             client.cancel([f.future for f in in_flight.values()], force=True)
             raise
@@ -432,30 +433,33 @@ class Run:
             return
         exc = fut.exception()
         fut.release()
-        done_rows, started, timed_out = _read_journal(journal_path(job, batch.id))
+        done_rows, started, timed_out, began = _read_journal(journal_path(job, batch.id))
         if done_rows:
             account(done_rows)
-        items = list(batch.items)
-        if timed_out is not None and timed_out < len(items):
-            it = items[timed_out]
+        items = list(batch.items)[len(done_rows):]
+        kind = type(exc).__name__
+        if timed_out is not None:
+            it = batch.items[timed_out]
             account([_fail_row(it, batch.id, job, "timeout",
                                f"{path_text(it.path)} took longer than the {job.timeout:g} s limit per file; "
                                "its worker was restarted (raise --timeout if it is genuinely slow)")])
-            rest = items[timed_out + 1:]
+            rest = list(batch.items[timed_out + 1:])
             if rest:
-                ready.appendleft((_rebatch(rest, batch), False))
+                ready.appendleft((_rebatch(rest, batch), False, 0))
             self.events.emit("batch-retried", batch=batch.id, reason="timeout", parts=1 if rest else 0)
             return
-        kind = type(exc).__name__
+        if not items:
+            return
+        if not began and fl.bystander < 5:
+            # queued on a worker that died, never started: not its fault; run it again as it was
+            ready.appendleft((_rebatch(items, batch), fl.alone_retry, fl.bystander + 1))
+            self.events.emit("batch-retried", batch=batch.id, reason=f"{kind} (queued on a lost worker)", parts=1)
+            return
         died = kind in ("KilledWorker", "CommClosedError", "StreamClosedError", "FutureCancelledError") or "Killed" in kind
-        if started is not None and started < len(items):
-            suspect, rest = items[started], items[started + 1:]
-        else:
-            suspect, rest = None, items
         if len(items) == 1:
             it = items[0]
             if died and not fl.alone_retry:  # once more alone: a worker can die for reasons of its own
-                ready.appendleft((batch, True))
+                ready.appendleft((_rebatch(items, batch), True, 0))
                 self.events.emit("batch-retried", batch=batch.id, reason=kind, parts=1)
                 return
             if died:
@@ -465,14 +469,15 @@ class Run:
             else:
                 account([_fail_row(it, batch.id, job, "internal-error", f"{path_text(it.path)}: {kind}: {exc}")])
             return
-        parts: list[tuple[Batch, bool]] = []
-        if suspect is not None:
-            parts.append((_rebatch([suspect], batch), True))
+        parts: list[tuple[Batch, bool, int]] = []
+        if started is not None:  # the journal names the file that was running: it goes alone, the rest go on
+            parts.append((_rebatch([batch.items[started]], batch), True, 0))
+            rest = list(batch.items[started + 1:])
             if rest:
-                parts.append((_rebatch(rest, batch), False))
-        else:  # no journal: split in halves
-            mid = len(rest) // 2
-            parts = [(_rebatch(rest[:mid], batch), mid == 1), (_rebatch(rest[mid:], batch), len(rest) - mid == 1)]
+                parts.append((_rebatch(rest, batch), False, 0))
+        else:  # no journal to go by: split in halves
+            mid = len(items) // 2
+            parts = [(_rebatch(items[:mid], batch), False, 0), (_rebatch(items[mid:], batch), False, 0)]
         for p in reversed(parts):
             ready.appendleft(p)
         self.events.emit("batch-retried", batch=batch.id, reason=kind, parts=len(parts))
@@ -490,25 +495,26 @@ def _fail_row(it: MediaItem, batch: str, job: JobSpec, code: str, message: str) 
                        height=it.info.height if it.info else None).to_row()
 
 
-def _read_journal(path: str) -> tuple[list[dict], int | None, int | None]:
-    rows, started, timed_out = [], None, None
+def _read_journal(path: str) -> tuple[list[dict], int | None, int | None, bool]:
+    """-> (finished rows, index running at death, index that timed out, whether any file started)."""
+    rows, started, timed_out, began = [], None, None, False
     try:
         with open(path, encoding="utf-8") as fh:
             for line in fh:
                 try:
                     rec = json.loads(line)
                 except ValueError:
-                    continue
+                    continue  # torn last line
                 if "row" in rec:
                     rows.append(rec["row"])
                     started = None
                 elif "start" in rec:
-                    started = rec["start"]
+                    started, began = rec["start"], True
                 elif "timeout" in rec:
                     timed_out = rec["timeout"]
     except FileNotFoundError:
         pass
-    return rows, started, timed_out
+    return rows, started, timed_out, began
 
 
 # --------------------------------------------------------------------------- public functions

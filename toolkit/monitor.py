@@ -6,6 +6,7 @@ the peaks for ``summary.json`` and counts worker restarts (a worker address that
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -40,7 +41,7 @@ class Monitor(threading.Thread):
         self.peaks: dict[str, Any] = {"system_memory_percent": 0.0, "worker_rss": {}}
         self.restarts = 0
         self._known: set[str] = set()
-        self._procs: dict[int, psutil.Process] = {}
+        self._procs: dict[str, psutil.Process] = {}  # worker address -> its process, when on this host
         self._stop = threading.Event()
         self._local = {socket.gethostname(), *_LOCAL_HOSTS}
         psutil.cpu_percent(None)
@@ -75,6 +76,15 @@ class Monitor(threading.Thread):
         except Exception:  # noqa: BLE001
             pass
 
+    def _process(self, addr: str) -> psutil.Process | None:
+        if addr not in self._procs:
+            try:
+                pid = self.client.run(os.getpid, workers=[addr])[addr]
+                self._procs[addr] = psutil.Process(pid)
+            except Exception:  # noqa: BLE001 - gone already, or not reachable
+                return None
+        return self._procs.get(addr)
+
     def _workers(self) -> dict[str, dict[str, Any]]:
         from .cluster import scheduler_workers
 
@@ -82,19 +92,21 @@ class Monitor(threading.Thread):
         addrs = set(infos)
         self.restarts += len(self._known - addrs)  # a restarted worker comes back on a new address
         self._known = addrs
+        for addr in list(self._procs):
+            if addr not in addrs:
+                del self._procs[addr]
         out = {}
         for addr, w in infos.items():
             name = str(w.get("name", addr))
             rss = int((w.get("metrics") or {}).get("memory") or 0)
             cpu = float((w.get("metrics") or {}).get("cpu") or 0.0)
-            pid = w.get("pid")
-            host = str(w.get("host", ""))
-            if pid and host in self._local:
-                try:
-                    p = self._procs.get(pid) or self._procs.setdefault(pid, psutil.Process(pid))
-                    rss = p.memory_info().rss
-                    cpu = p.cpu_percent(None)
-                except (psutil.Error, OSError):
-                    self._procs.pop(pid, None)
+            pid = None
+            if str(w.get("host", "")) in self._local:
+                proc = self._process(addr)
+                if proc is not None:
+                    try:
+                        rss, cpu, pid = proc.memory_info().rss, proc.cpu_percent(None), proc.pid
+                    except (psutil.Error, OSError):
+                        self._procs.pop(addr, None)
             out[name] = {"address": addr, "rss": rss, "limit": int(w.get("memory_limit") or 0), "cpu_percent": cpu, "pid": pid}
         return out
