@@ -50,6 +50,7 @@ bench: venv
 	$(PY) benchmarks/video.py
 
 lab: venv
+	JUPYTERHUB_SERVICE_PREFIX=$${JUPYTERHUB_SERVICE_PREFIX:-/} \
 	DASK_DISTRIBUTED__DASHBOARD__LINK="{JUPYTERHUB_SERVICE_PREFIX}proxy/{port}/status" \
 	  $(VENV)/bin/jupyter lab --ip 127.0.0.1 --notebook-dir notebooks
 

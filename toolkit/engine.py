@@ -296,6 +296,8 @@ class Run:
                          budget_bytes=budget, memory_limit=memory_limit, workers=n_workers,
                          dashboard=self.dashboard_link, output=str(out), cluster_seconds=cluster_seconds,
                          carried=len(carried), left_out=len(scan_rows) + len(probe_rows))
+        for r in list(scan_rows) + list(probe_rows):  # decided before any batch: shown at once, not counted as progress
+            self.events.emit("item", row=r.to_row(), left_out=True)
         if cfg.batch_size and any(len(b) < cfg.batch_size for b in first_plan[:-1]):
             self.events.emit("warning", message=f"batch size {cfg.batch_size} is capped by the memory budget "
                                                 f"({budget / 2**20:.0f} MiB per batch) for some batches")

@@ -4,7 +4,7 @@ An :class:`Event` has a ``kind`` and a ``data`` dict. Kinds and their data:
 
 ``run-started``     files, bytes, batches, batch_size, budget_bytes, dashboard, output, cluster_seconds
 ``batch-started``   batch, files, est_bytes
-``item``            row (a manifest row dict)
+``item``            row (a manifest row dict); left_out=True for rows decided by scan/probe (not progress)
 ``batch-finished``  batch, files, ok, failed, seconds
 ``batch-retried``   batch, reason, parts (a killed batch split in halves)
 ``resources``       system: {cpu_percent, memory_percent, disk_read_bps, disk_write_bps},

@@ -81,7 +81,7 @@ class Manifest:
         """Atomically replace the manifest with ``rows`` (carried over + known up front), then append."""
         for r in rows:
             self._remember(r.to_row() if isinstance(r, ItemResult) else r)
-        with atomic_write(self.path) as fh:
+        with atomic_write(self.path, durable=True) as fh:
             fh.write(self._dump(self.rows.values()))
         self._fh = open(self.path, "ab")  # noqa: SIM115 - closed in close()
 
@@ -112,12 +112,12 @@ class Manifest:
                 self._fh.close()
                 self._fh = None
             ordered = sorted(self.rows.values(), key=lambda r: (r["input_root"], r["source"], r["source_b64"]))
-            with atomic_write(self.path) as fh:
+            with atomic_write(self.path, durable=True) as fh:
                 fh.write(self._dump(ordered))
 
     def write_summary(self, summary: dict[str, Any]) -> Path:
         p = self.output / SUMMARY
-        with atomic_write(p) as fh:
+        with atomic_write(p, durable=True) as fh:
             fh.write(json.dumps(summary, indent=2).encode())
         return p
 

@@ -54,7 +54,7 @@ class TextProgress:
             self.bar = self._tqdm()(total=d["files"], unit="file", file=self.file, dynamic_ncols=True,
                                     mininterval=0.2 if tty else 10.0, smoothing=0.1, desc="build")
             self._bytes, self._total_bytes = 0, d["bytes"]
-        elif ev.kind == "item" and self.bar is not None:
+        elif ev.kind == "item" and self.bar is not None and not d.get("left_out"):
             self._bytes += ev.data["row"].get("bytes_in") or 0
             self.bar.update(1)
             self.bar.set_postfix_str(f"{_mib(self._bytes)}/{_mib(self._total_bytes)}", refresh=False)

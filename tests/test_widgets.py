@@ -1,0 +1,207 @@
+"""The notebook panel, headless: set widget values, click buttons, against a real cluster."""
+
+import ast
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("ipywidgets")
+
+from PIL import Image  # noqa: E402
+
+import toolkit  # noqa: E402
+from toolkit.config import BuildConfig  # noqa: E402
+from toolkit.manifest import read_rows  # noqa: E402
+from toolkit.widgets import Panel, build_code, dashboard_urls  # noqa: E402
+
+pytestmark = pytest.mark.integration
+
+
+def photos(folder: Path, n: int, size=(320, 240)) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        from toolkit.synth import write_photo
+    except ImportError:
+        write_photo = None
+    out = []
+    for i in range(n):
+        p = folder / f"img{i:04d}.jpg"
+        if write_photo is not None:
+            write_photo(p, size[0], size[1], i)
+        else:
+            Image.linear_gradient("L").resize(size).convert("RGB").rotate(i * 7 % 360).save(p, quality=80)
+        out.append(p)
+    return out
+
+
+def truncated_jpeg(path: Path) -> Path:
+    """A JPEG whose header probes fine but whose data stops halfway: fails when decoded."""
+    Image.effect_noise((400, 300), 60).convert("RGB").save(path, quality=90)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def wait_until(cond, timeout=60.0, step=0.05):
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if cond():
+            return True
+        time.sleep(step)
+    return False
+
+
+def call_kwargs(code: str) -> dict:
+    call = next(n for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Call) and getattr(n.func, "attr", "") == "build")
+    return {k.arg: ast.literal_eval(k.value) for k in call.keywords}
+
+
+# --------------------------------------------------------------------------- pure parts
+
+def test_dashboard_urls_follow_the_link_template():
+    assert dashboard_urls("/user/ann/proxy/8787/status") == {
+        "status": "/user/ann/proxy/8787/status",
+        "progress": "/user/ann/proxy/8787/individual-progress",
+        "workers_memory": "/user/ann/proxy/8787/individual-workers-memory",
+        "task_stream": "/user/ann/proxy/8787/individual-task-stream",
+        "health": "/user/ann/proxy/8787/health",
+    }
+    assert dashboard_urls("https://h:1/x/status?token=t")["progress"] == "https://h:1/x/individual-progress?token=t"
+    assert dashboard_urls(None) == {}
+
+
+def test_copy_as_code_round_trips(tmp_path):
+    p = Panel(inputs=[str(tmp_path / "in"), str(tmp_path / "in2")], output=str(tmp_path / "out"), op="resize",
+              size=(64, 48), format="png", quality=70, batch_size=4, jobs=2, memory_limit="512MiB",
+              max_memory_percent=70, timeout=30, force=True)
+    cfg = p.config()
+    assert cfg.ops[0].get("size") == (64, 48) and cfg.batch_size == 4 and cfg.memory_limit == 512 * 2**20
+    assert BuildConfig.create(**call_kwargs(p.code.value)) == cfg
+    assert BuildConfig.create(**json.loads(p.config_json.value)) == cfg
+    # change widgets: the code follows
+    p.op.value = "contact-sheet"
+    p.size.value = ""
+    p.batch_auto.value = True
+    p.scheduler.value = "tcp://127.0.0.1:8786"
+    cfg2 = p.config()
+    assert cfg2.ops[0].name == "contact-sheet" and cfg2.batch_size is None and cfg2.scheduler == "tcp://127.0.0.1:8786"
+    assert BuildConfig.create(**call_kwargs(p.code.value)) == cfg2
+    assert BuildConfig.create(**json.loads(p.config_json.value)) == cfg2
+    # several ops per build
+    p3 = Panel(inputs=["a"], output="b", ops=[{"op": "frames", "count": 4}, {"op": "contact-sheet", "frames": 9}])
+    assert p3.op.value == "frames + contact-sheet"
+    assert BuildConfig.create(**call_kwargs(build_code(p3.config()))) == p3.config()
+    # a bad value is shown, not raised
+    p.quality.value = 50
+    p.memory_limit.value = "12 parsecs"
+    assert "memory_limit" in p.code_error.value
+
+
+def test_start_with_bad_settings_shows_the_error(tmp_path):
+    p = Panel(inputs=[str(tmp_path / "missing")], output=str(tmp_path / "out"))
+    p.start_button.click()
+    assert "does not exist" in p.status.value
+    assert not p.running and p.run is None
+
+
+# --------------------------------------------------------------------------- real builds
+
+def test_panel_build_progress_failures_preview(tmp_path, client):
+    src = tmp_path / "in"
+    photos(src, 12)
+    truncated_jpeg(src / "broken.jpg")
+    out = tmp_path / "out"
+    p = Panel(client=client, inputs=[str(src)], output=str(out), op="thumbnail", size=64, batch_size=3)
+    p.start_button.click()
+    assert p.wait(120), p.log.outputs
+    assert p.error is None, p.error
+    rep = p.report
+    assert rep.ok == 12 and rep.failed == 1
+    # progress reached the total
+    assert p.progress.max == 13 and p.progress.value == 13
+    assert "100%" in p.progress_label.value and "13 / 13 files" in p.progress_label.value
+    # the failed table names the broken file and why
+    assert "broken.jpg" in p.failed_table.value
+    assert rep.failures[0][1] in p.failed_table.value
+    # gauges from resources events (system, CPU, each worker)
+    assert "system memory" in p.gauges.value and "CPU" in p.gauges.value and "worker " in p.gauges.value
+    # the dashboard: link from client.dashboard_link, iframes of single plots
+    assert client.dashboard_link in p.dashboard.value
+    assert "individual-progress" in p.dashboard_frames.value and "individual-workers-memory" in p.dashboard_frames.value
+    # report and preview grid
+    assert "Build finished" in p.report_view.value
+    assert p.preview.value.count("class='dp-before'") >= 3
+    assert p.preview.value.count("data:image/jpeg;base64,") >= 6
+    assert (out / "manifest.jsonl").exists() and (out / "summary.json").exists()
+    assert not p.running and not p.start_button.disabled and p.stop_button.disabled
+
+
+def test_slider_changes_reach_the_next_batches(tmp_path, client):
+    src = tmp_path / "in"
+    photos(src, 120, size=(640, 480))
+    p = Panel(client=client, inputs=[str(src)], output=str(tmp_path / "out"), op="resize", size=256, batch_size=1,
+              in_flight_per_worker=1)
+    p.start()
+    run = p.wait_running(60)
+    assert run is not None
+    assert wait_until(lambda: run.progress["files_done"] >= 2, 60)
+    p.batch_size.value = 7  # the user moves the slider during the run
+    p.max_memory.value = 90
+    assert wait_until(lambda: any(e.kind == "settings-changed" and e.data.get("batch_size") == 7 for e in run.events.history), 10)
+    assert any(e.kind == "settings-changed" and e.data.get("max_memory_percent") == 90 for e in run.events.history)
+    assert p.wait(180)
+    assert p.error is None
+    starts = [e for e in run.events.history if e.kind == "batch-started"]
+    changed_at = next(i for i, e in enumerate(run.events.history) if e.kind == "settings-changed" and e.data.get("batch_size") == 7)
+    after = [e.data["files"] for e in run.events.history[changed_at:] if e.kind == "batch-started"]
+    before = [e.data["files"] for e in run.events.history[:changed_at] if e.kind == "batch-started"]
+    assert before and set(before) == {1}
+    assert after and after[0] == 7, after  # the next batch uses the new size
+    assert "dp-batch-size'>7<" in p.batch_label.value or run.progress["batch_size"] == 7
+    assert len(starts) == len(before) + len(after)
+    assert p.report.ok == 120
+
+
+def test_stop_stops_with_manifest_written(tmp_path, client):
+    src = tmp_path / "in"
+    photos(src, 150, size=(800, 600))
+    out = tmp_path / "out"
+    p = Panel(client=client, inputs=[str(src)], output=str(out), op="resize", size=300, batch_size=2,
+              in_flight_per_worker=1)
+    p.start_button.click()
+    run = p.wait_running(60)
+    assert run is not None
+    assert wait_until(lambda: run.progress["files_done"] >= 4, 60)
+    assert not p.stop_button.disabled
+    p.stop_button.click()
+    assert p.wait(60)
+    rep = p.report
+    assert rep is not None and rep.stopped
+    assert "stopped" in p.status.value and "Build stopped" in p.report_view.value
+    rows = read_rows(out / "manifest.jsonl")
+    done = [r for r in rows if r["status"] == "ok"]
+    assert 4 <= len(done) < 150
+    assert json.loads((out / "summary.json").read_text())["stopped"] is True
+    assert p.progress.value < 150
+
+
+def test_panel_starts_its_own_cluster_and_reuses_it(tmp_path):
+    src = tmp_path / "in"
+    photos(src, 4)
+    p = Panel(inputs=[str(src)], output=str(tmp_path / "out"), jobs=1, memory_limit="512MiB",
+              dashboard_address="127.0.0.1:0")
+    try:
+        p.start()
+        assert p.wait(120) and p.error is None, p.error
+        assert p.report.ok == 4
+        first = p._client
+        assert first is not None and first.status == "running"  # kept for the next run (the dashboard stays up)
+        p.force.value = True
+        p.start()
+        assert p.wait(120) and p.report.ok == 4
+        assert p._client is first
+    finally:
+        p.close()
+    assert p._client is None
