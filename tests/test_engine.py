@@ -182,3 +182,30 @@ def test_live_batch_size_change_and_stop(tmp_path, client):
     rows = read_rows(tmp_path / "out" / "manifest.jsonl")
     assert 0 < len(rows) < 400 and len({r["source"] for r in rows}) == len(rows)
     assert json.loads((tmp_path / "out" / "summary.json").read_text())["stopped"] is True
+
+
+def test_ctrl_c_in_cli_stops_cleanly_and_says_how_to_resume(tmp_path):
+    src = tmp_path / "in"
+    small_photos(src, 400, size=(1600, 1200))
+    out = tmp_path / "out"
+    argv = [sys.executable, "-m", "toolkit", "build", "-i", str(src), "-o", str(out), "--jobs", "2",
+            "--memory-limit", "1GiB", "--batch-size", "4", "--dashboard-address", "127.0.0.1:0", "-q"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while len(read_rows(out / "manifest.jsonl")) < 40 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, "finished before Ctrl-C"
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal does: the CLI and its worker processes
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert "Run the same command again to resume" in stderr
+    assert "build stopped" in stdout and "KeyboardInterrupt" not in stderr
+    assert "worker restarts     0" in stdout  # the workers ignored Ctrl-C and finished their batches
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["stopped"] is True
+    rows = read_rows(out / "manifest.jsonl")
+    assert 0 < len(rows) < 400 and len({r["source"] for r in rows}) == len(rows)
+    assert not [p for p in out.rglob("*") if p.name.endswith(".dataprep-tmp")]
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=300)  # and the rerun completes
+    assert res.returncode == 0, res.stderr
+    assert len(read_rows(out / "manifest.jsonl")) == 400

@@ -58,7 +58,8 @@ def connect(target: Any = None, *, jobs: int | None = None, memory_limit: int | 
                                   "distributed.worker.daemon": True}):
                 cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, memory_limit=limit,
                                        dashboard_address=dashboard_address, host="127.0.0.1",
-                                       silence_logs=logging.ERROR, worker_dashboard_address=None)
+                                       silence_logs=logging.ERROR, worker_dashboard_address=None,
+                                       preload=["toolkit._worker_setup"])
         except Exception as exc:  # noqa: BLE001
             raise ClusterError(f"could not start a local cluster of {n} workers: {exc}") from exc
         return Client(cluster, set_as_default=False)
