@@ -1,7 +1,20 @@
-"""Pure, typed image functions (Pillow only): open safely, probe headers, fit/fill/pad/exact, convert, encode.
+"""Pure, typed image functions (Pillow only): probe headers, load safely, fit/fill/pad/exact, convert, encode.
 
-Every function returns a new image. Opening is restricted to an allow-list of formats, so
-PostScript/EPS never reaches Ghostscript; decompression bombs are refused from the header.
+Every geometry or conversion function returns a new image and leaves its argument alone.
+Opening is restricted to :data:`ALLOWED_FORMATS`, so PostScript/EPS never reaches Ghostscript;
+decompression bombs are refused from the header, before any pixel is decoded.
+
+>>> from PIL import Image
+>>> thumbnail(Image.new("RGB", (400, 200)), (100, 100)).size
+(100, 50)
+>>> resize(Image.new("RGB", (400, 200)), (64, 64), "fill").size
+(64, 64)
+
+Pillow keeps two safety switches in module globals (``Image.MAX_IMAGE_PIXELS`` and
+``ImageFile.LOAD_TRUNCATED_IMAGES``). We set them per call through :class:`_Gate`, which lets
+any number of threads decode at once when they need the same values and makes a thread that
+needs different values wait until the others are done; the originals are restored whenever
+the gate empties, so nothing leaks between calls or into the user's own Pillow code.
 """
 
 from __future__ import annotations
@@ -9,344 +22,651 @@ from __future__ import annotations
 import errno
 import io
 import os
-import warnings
+import stat
+import struct
+import threading
 import zlib
-from typing import Sequence
+from contextlib import contextmanager
+from typing import Iterator, Sequence
 
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageColor, ImageFile, UnidentifiedImageError
 
+from .._fs import path_text
 from ..media import MediaInfo, Problem
 from . import FileProblem, OpSpec
 
 __all__ = ["ALLOWED_FORMATS", "probe_image", "load_image", "thumbnail", "resize", "render", "draft_hint",
-           "prepare_for", "encode", "classify"]
+           "prepare_for", "encode", "classify", "estimate_bytes"]
 
 Image.init()
-#: Formats we open (those this Pillow has). Never EPS/PS (Ghostscript) or other exotic plugins.
-ALLOWED_FORMATS: tuple[str, ...] = tuple(f for f in ("JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "TIFF", "PPM", "ICO", "AVIF")
-                                         if f in Image.OPEN)
-_BYTES_PER_PIXEL = {"1": 1, "L": 1, "P": 1, "LA": 2, "PA": 2, "La": 2, "RGB": 4, "YCbCr": 4, "LAB": 4, "HSV": 4,
-                    "RGBA": 4, "RGBa": 4, "RGBX": 4, "CMYK": 4, "I": 4, "F": 4, "I;16": 2, "I;16B": 2, "I;16L": 2,
-                    "I;16N": 2}
-_OVERHEAD = 4 * 2**20
-_SAVE_FORMAT = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
+
+#: Pillow format names we open, in the order they are tried. Never EPS/PS/PDF (Ghostscript) nor
+#: the long tail of rarely used plugins. AVIF only when this Pillow was built with it.
+ALLOWED_FORMATS: tuple[str, ...] = tuple(
+    f for f in ("JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "TIFF", "PPM", "ICO", "AVIF") if f in Image.OPEN
+)
+
+_JPEG = ("JPEG", "MPO")
+#: Bytes per pixel of Pillow's in-memory storage (3- and 2-band modes are stored as 4 bytes).
+_BPP = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
+_HIGH_BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+_OVERHEAD = 2 * 2**20  # interpreter-side buffers, codec state, the encoded output's slack
+_SAVE = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
+_HOLDS = {"jpeg": ("L", "RGB"), "png": ("L", "LA", "RGB", "RGBA"), "webp": ("RGB", "RGBA")}
+#: EXIF orientation -> how to turn the stored pixels upright.
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+#: EXIF orientation -> rotation in degrees counter-clockwise (the convention of the video probe).
+_ROTATION = {3: 180, 5: 90, 6: 270, 7: 270, 8: 90}
+_BOMB_FIX = "raise max_pixels (--max-pixels) if this image is genuine"
 
 
-def _name(path: str) -> str:
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
+class _ModeError(ValueError):
+    """An image in a colour mode we cannot turn into an output (classified as ``unsupported-mode``)."""
 
 
-def _open(path: str, max_pixels: int) -> Image.Image:
-    """Open (headers only) with the allow-list; bombs refused before any pixel is decoded."""
-    old = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = max_pixels
+# ---------------------------------------------------------------- Pillow's global switches
+
+class _Gate:
+    """Holds Pillow's global safety settings at the values the threads inside need.
+
+    Threads needing the same settings share the gate; a thread needing other settings waits
+    until it is empty (and, while it waits, no new thread is let in, so it cannot starve).
+    """
+
+    def __init__(self) -> None:
+        self._cv = threading.Condition()
+        self._active = 0
+        self._waiting = 0
+        self._current: tuple[int | None, bool] | None = None
+        self._saved: tuple[int | None, bool] | None = None
+
+    @contextmanager
+    def hold(self, max_image_pixels: int | None, truncated: bool) -> Iterator[None]:
+        want = (max_image_pixels, truncated)
+        with self._cv:
+            queued = False
+            while self._active and (self._current != want or (self._waiting and not queued)):
+                if not queued:
+                    self._waiting += 1
+                    queued = True
+                self._cv.wait()
+                if self._active and self._current == want:
+                    break
+            if queued:
+                self._waiting -= 1
+            if not self._active:
+                self._saved = (Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES)
+                Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = want
+                self._current = want
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._cv:
+                self._active -= 1
+                if not self._active:
+                    assert self._saved is not None
+                    Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = self._saved
+                    self._current = self._saved = None
+                    self._cv.notify_all()
+
+
+_GATE = _Gate()
+
+
+# ---------------------------------------------------------------- opening
+
+def _check_file(path: str) -> int:
+    """Fail early, with the right code, on files that are not there, not readable or not regular."""
+    name = path_text(path)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise FileProblem("not-found", f"{name} does not exist (moved or deleted since the scan?)") from None
+    except PermissionError:
+        raise FileProblem("permission-denied", f"cannot read {name}: permission denied; check its permissions") from None
+    except OSError as exc:
+        raise classify(exc, path) from None
+    if not stat.S_ISREG(st.st_mode):
+        raise FileProblem("not-regular-file", f"{name} is not a regular file; it was not opened")
+    if st.st_size == 0:
+        raise FileProblem("empty-file", f"{name} is empty (0 bytes); re-copy it from its source")
+    return st.st_size
+
+
+def _open(path: str, max_pixels: int) -> ImageFile.ImageFile:
+    """Open headers only, with the allow-list; more than ``max_pixels`` is a decompression bomb.
+
+    Pillow's own check is off while the header is read (so it neither warns nor errors with a
+    different limit); ours below applies ``max_pixels`` exactly, before any pixel is decoded.
+    """
+    _check_file(path)
+    try:
+        with _GATE.hold(None, False):
             im = Image.open(path, formats=ALLOWED_FORMATS)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise FileProblem("decompression-bomb", f"{_name(path)} declares more pixels than the limit of {max_pixels:,} "
-                                                "(a decompression bomb?); raise --max-pixels if it is genuine") from exc
-    finally:
-        Image.MAX_IMAGE_PIXELS = old
-    w, h = im.size
-    if w * h > max_pixels:  # also for formats whose plugin does not check
-        im.close()
-        raise FileProblem("decompression-bomb", f"{_name(path)} is {w}x{h}, more pixels than the limit of {max_pixels:,}; "
-                                                "raise --max-pixels if it is genuine")
-    if w < 1 or h < 1:
-        im.close()
-        raise FileProblem("corrupt", f"{_name(path)} declares an empty size {w}x{h}")
-    return im
-
-
-def _orientation(im: Image.Image) -> int:
-    try:
-        return int(im.getexif().get(0x0112, 1) or 1)
-    except Exception:  # noqa: BLE001 - broken EXIF: treat as upright
-        return 1
-
-
-def _draft_scale(w: int, h: int, target: tuple[int, int] | None) -> int:
-    """The JPEG DCT reduction (1, 2, 4, 8) libjpeg will use for a draft request of ``target``."""
-    if not target:
-        return 1
-    scale = 1
-    for s in (8, 4, 2):
-        if w // s >= target[0] and h // s >= target[1]:
-            scale = s
-            break
-    return scale
-
-
-def draft_hint(spec: OpSpec) -> tuple[int, int] | None:
-    """The smallest decode size that keeps full quality for this op (JPEG draft), or None."""
-    size = spec.get("size")
-    if spec.name == "thumbnail" and size:
-        return (size[0], size[1])
-    if spec.name == "resize" and size:
-        mode = spec.get("mode", "fit")
-        if mode == "fit":
-            return (size[0], size[1])
-        return None  # fill/pad/exact need the source's full aspect; draft by the larger side is handled in load
-    return None
-
-
-def estimate_bytes(w: int, h: int, mode: str, fmt: str, ops: Sequence[OpSpec]) -> int:
-    """Estimated peak memory to run ``ops`` on a ``w`` x ``h`` image in ``mode`` (from its header)."""
-    bpp = _BYTES_PER_PIXEL.get(mode, 4)
-    peak = 0
-    for op in ops:
-        if not op.applies_to("image"):
-            continue
-        scale = _draft_scale(w, h, draft_hint(op)) if fmt in ("JPEG", "MPO") else 1
-        decoded = (w // scale) * (h // scale) * bpp
-        # a conversion copy (mode / orientation) plus the resize's intermediate and output
-        out = op.get("size") or (w, h)
-        peak = max(peak, decoded * 2 + out[0] * out[1] * 4 * 2)
-    return peak + _OVERHEAD
-
-
-def probe_image(path: str, *, ops: tuple[OpSpec, ...], fmt: str = "jpeg", max_pixels: int = 89_478_485) -> MediaInfo:
-    """Header facts without decoding pixels: displayed size, mode, frames, rotation, estimated peak memory."""
-    try:
-        im = _open(path, max_pixels)
     except FileProblem:
         raise
     except Exception as exc:  # noqa: BLE001
         raise classify(exc, path) from exc
+    w, h = im.size
+    if w * h > max_pixels:
+        im.close()
+        raise FileProblem("decompression-bomb", f"{path_text(path)} declares {w}x{h} = {w * h:,} pixels, more than "
+                                                f"the limit of {max_pixels:,} (a decompression bomb?); {_BOMB_FIX}")
+    if w < 1 or h < 1:
+        im.close()
+        raise FileProblem("corrupt", f"{path_text(path)} declares an empty size {w}x{h}; re-copy it from its source")
+    return im
+
+
+def _exif_orientation(raw: bytes) -> tuple[int, str | None]:
+    """Orientation tag (274) from raw EXIF (a TIFF structure, maybe after ``Exif\\0\\0``).
+
+    -> (orientation, None) or (1, what is wrong). Reads only IFD0, with bounds checks.
+    """
+    data = raw[6:] if raw.startswith(b"Exif\x00\x00") else raw
+    if len(data) < 8 or data[:4] not in (b"II*\x00", b"MM\x00*"):
+        return 1, "its EXIF block has no valid TIFF header"
+    end = "<" if data[:2] == b"II" else ">"
+    (ifd,) = struct.unpack_from(end + "I", data, 4)
+    if ifd < 8 or ifd + 2 > len(data):
+        return 1, "its EXIF block points outside itself"
+    (count,) = struct.unpack_from(end + "H", data, ifd)
+    if ifd + 2 + 12 * count > len(data):
+        return 1, "its EXIF block is cut short"
+    for i in range(count):
+        tag, typ, n = struct.unpack_from(end + "HHI", data, ifd + 2 + 12 * i)
+        if tag != 0x0112:
+            continue
+        if typ != 3 or n != 1:
+            return 1, "its EXIF orientation tag has the wrong type"
+        (value,) = struct.unpack_from(end + "H", data, ifd + 2 + 12 * i + 8)
+        if value not in range(1, 9):
+            return 1, f"its EXIF orientation value {value} is not 1..8"
+        return value, None
+    return 1, None
+
+
+def _png_trailing_exif(path: str, limit: int = 1 << 20) -> bytes | None:
+    """An ``eXIf`` chunk after the image data (Pillow only sees it after decoding): walk chunk headers."""
+    with open(path, "rb") as fh:
+        if fh.read(8) != b"\x89PNG\r\n\x1a\n":
+            return None
+        for _ in range(100_000):
+            head = fh.read(8)
+            if len(head) < 8:
+                return None
+            length, kind = struct.unpack(">I4s", head)
+            if kind == b"eXIf":
+                return fh.read(length) if length <= limit else None
+            if kind == b"IEND":
+                return None
+            fh.seek(length + 4, os.SEEK_CUR)
+    return None
+
+
+def _orientation(im: Image.Image, path: str | None = None) -> tuple[int, str | None]:
+    """EXIF orientation from headers (never decodes pixels). -> (1..8, problem or None)."""
+    try:
+        if im.format == "PNG" and "exif" not in im.info and path is not None:
+            raw = _png_trailing_exif(path)
+            return _exif_orientation(raw) if raw else (1, None)
+        if im.format == "TIFF":
+            value = getattr(im, "tag_v2", {}).get(0x0112, 1)
+            if isinstance(value, tuple):
+                value = value[0] if value else 1
+            return (int(value), None) if int(value) in range(1, 9) else (1, f"its orientation tag {value!r} is not 1..8")
+        raw = im.info.get("exif")
+        if not raw:
+            return 1, None
+        if isinstance(raw, str):
+            raw = raw.encode("latin-1")
+        return _exif_orientation(bytes(raw))
+    except Exception as exc:  # noqa: BLE001 - EXIF is optional metadata: never lose the image over it
+        return 1, f"its EXIF data cannot be read ({type(exc).__name__})"
+
+
+def _draft_scale(w: int, h: int, target: tuple[int, int] | None) -> int:
+    """The DCT reduction (1, 2, 4 or 8) libjpeg applies for ``draft(mode, target)`` (as Pillow computes it)."""
+    if not target:
+        return 1
+    fit = min(w // max(1, target[0]), h // max(1, target[1]))
+    return next((s for s in (8, 4, 2) if fit >= s), 1)
+
+
+def _stored(size: tuple[int, int] | None, orientation: int) -> tuple[int, int] | None:
+    """A displayed size in stored (pre-rotation) terms."""
+    if size is None:
+        return None
+    return (size[1], size[0]) if orientation in (5, 6, 7, 8) else (size[0], size[1])
+
+
+def _combined_draft(ops: Sequence[OpSpec]) -> tuple[int, int] | None:
+    """One draft size that serves every image op (None if any needs the full image); as the worker does."""
+    hints = [draft_hint(o) for o in ops if o.applies_to("image")]
+    if not hints or any(h is None for h in hints):
+        return None
+    return (max(h[0] for h in hints), max(h[1] for h in hints))  # type: ignore[index]
+
+
+# ---------------------------------------------------------------- probe
+
+def estimate_bytes(width: int, height: int, mode: str, fmt: str | None, ops: Sequence[OpSpec], *,
+                   orientation: int = 1, out_format: str = "jpeg") -> int:
+    """Estimated peak memory (bytes) of decoding a ``width`` x ``height`` (stored) image and running ``ops``.
+
+    A pure function of header facts: JPEG draft reduction, bytes per pixel of ``mode``, the upright
+    copy, the working-mode conversion, each resize's intermediate and output, the output conversion
+    and the encoded buffer.
+    """
+    ops = [o for o in ops if o.applies_to("image")]
+    scale = _draft_scale(width, height, _stored(_combined_draft(ops), orientation)) if fmt in _JPEG else 1
+    sw, sh = -(-width // scale), -(-height // scale)
+    n = sw * sh
+    decoded = n * _BPP.get(mode, 4)
+    upright = decoded if orientation != 1 else 0  # the transposed copy exists next to the original for a moment
+    if mode in _HIGH_BIT:
+        working = n * 4 * 2 + n  # float copy, its scaled copy, then the 8-bit result
+    elif mode in ("1", "L", "LA", "RGB", "RGBA"):
+        working = 0
+    else:
+        working = n * 4  # P, CMYK, YCbCr ... -> L/RGB/RGBA copy
+    dw, dh = (sh, sw) if orientation in (5, 6, 7, 8) else (sw, sh)
+    per_op = 0
+    for op in ops:
+        size = op.get("size") or (dw, dh)
+        if op.name == "thumbnail":
+            r = min(size[0] / dw, size[1] / dh, 1.0)
+            ow, oh = max(1, round(dw * r)), max(1, round(dh * r))
+        else:
+            ow, oh = size
+        inter = ow * dh * 4  # the horizontal pass of Pillow's two-pass resize
+        out = ow * oh * 4
+        encoded = ow * oh * (4 if out_format == "png" else 2)
+        per_op = max(per_op, inter + out * 3 + encoded)  # result, output conversion, alpha canvas
+    return decoded + max(upright, working + per_op) + _OVERHEAD
+
+
+def probe_image(path: str, *, ops: tuple[OpSpec, ...], fmt: str = "jpeg", max_pixels: int = 89_478_485) -> MediaInfo:
+    """Header facts, no pixel decoding: displayed size, mode, frames, rotation, estimated peak memory.
+
+    ``fmt`` is the output format. Raises :class:`FileProblem` for a file that cannot be used.
+    """
+    im = _open(path, max_pixels)
     try:
         w, h = im.size
-        orient = _orientation(im)
-        rotation = {3: 180, 6: 270, 8: 90}.get(orient, 0)
-        if orient in (5, 6, 7, 8):
-            w, h = h, w
-        frames = int(getattr(im, "n_frames", 1) or 1) if im.format != "GIF" else None
-        return MediaInfo(width=w, height=h, mode=im.mode, frames=frames, rotation=rotation,
-                         est_bytes=estimate_bytes(im.size[0], im.size[1], im.mode, im.format or "", ops))
+        orientation, _ = _orientation(im, path)
+        try:
+            frames = max(1, int(getattr(im, "n_frames", 1) or 1))
+        except Exception:  # noqa: BLE001 - a damaged later frame does not stop the first from loading
+            frames = 1
+        est = estimate_bytes(w, h, im.mode, im.format, ops, orientation=orientation, out_format=fmt)
+        dw, dh = (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+        return MediaInfo(width=dw, height=dh, mode=im.mode, frames=frames, rotation=_ROTATION.get(orientation, 0),
+                         codec=im.format, est_bytes=est)
     finally:
         im.close()
+
+
+# ---------------------------------------------------------------- load
+
+def _is_truncation(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and "truncated" in str(exc).lower()
+
+
+def _decode(path: str, max_pixels: int, draft_size: tuple[int, int] | None, truncated: bool) -> tuple[Image.Image, int, str | None]:
+    """Open, draft, load the first frame; -> (loaded image with its file closed, orientation, EXIF problem)."""
+    im = _open(path, max_pixels)
+    try:
+        orientation, exif_problem = _orientation(im, path)
+        if draft_size and im.format in _JPEG and im.mode in ("L", "RGB", "CMYK"):
+            im.draft(im.mode, _stored(draft_size, orientation))
+        # Pillow checks sizes again for frames found while loading (ICO, GIF); with half the limit its
+        # error (at twice the setting) fires exactly above max_pixels.
+        with _GATE.hold(max(1, max_pixels // 2), truncated):
+            im.load()
+        if im.width * im.height > max_pixels:
+            raise FileProblem("decompression-bomb", f"{path_text(path)} grew to {im.width}x{im.height} while decoding, "
+                                                    f"more than the limit of {max_pixels:,} pixels; {_BOMB_FIX}")
+        # GIF and multi-frame files keep their file open (to seek to later frames); we only ever use
+        # the first frame, so close it now and keep the pixels (a copy only if this Pillow cannot).
+        close_file = getattr(im, "_close_fp", None)
+        if callable(close_file):
+            close_file()
+            im.fp = None
+        else:  # pragma: no cover - older/newer Pillow without ImageFile._close_fp
+            loaded = im.copy()
+            im.close()
+            im = loaded
+        return im, orientation, exif_problem
+    except BaseException:
+        im.close()
+        raise
 
 
 def load_image(path: str, *, max_pixels: int, allow_truncated: bool = False,
                draft_size: tuple[int, int] | None = None) -> tuple[Image.Image, list[Problem]]:
-    """Decode the first frame, upright (EXIF orientation applied). -> (image, warnings)."""
+    """Decode the first frame, upright, with its file closed. -> (image, warnings).
+
+    ``draft_size`` (as displayed) lets a JPEG decode at 1/2, 1/4 or 1/8 scale, never below it.
+    Warnings: ``exif`` (damaged EXIF: orientation not applied), ``truncated`` (with ``allow_truncated``).
+    """
     problems: list[Problem] = []
-    im = _open(path, max_pixels)
+    name = path_text(path)
     try:
-        if draft_size and im.format in ("JPEG", "MPO") and im.mode in ("RGB", "L", "CMYK", "YCbCr"):
-            orient = _orientation(im)
-            want = draft_size if orient not in (5, 6, 7, 8) else (draft_size[1], draft_size[0])
-            im.draft(im.mode, want)
         try:
-            im.load()
+            im, orientation, exif_problem = _decode(path, max_pixels, draft_size, False)
         except OSError as exc:
-            if not _is_truncation(exc) or not allow_truncated:
+            if not _is_truncation(exc):
                 raise
+            if not allow_truncated:
+                raise FileProblem("truncated", f"{name} is truncated ({exc}); re-copy it from its source, or set "
+                                               "allow_truncated (--allow-truncated) to keep the part that is there") from exc
+            im, orientation, exif_problem = _decode(path, max_pixels, draft_size, True)
+            problems.append(Problem("truncated", f"{name} is truncated; the missing part was filled with grey"))
+        if exif_problem:
+            problems.append(Problem("exif", f"{name}: {exif_problem}; its orientation was not applied"))
+        method = _TRANSPOSE.get(orientation)
+        if method is not None:
+            upright = im.transpose(method)
             im.close()
-            im = _open(path, max_pixels)
-            if draft_size and im.format in ("JPEG", "MPO"):
-                im.draft(im.mode, draft_size)
-            ImageFile.LOAD_TRUNCATED_IMAGES = True
-            try:
-                im.load()
-            finally:
-                ImageFile.LOAD_TRUNCATED_IMAGES = False
-            problems.append(Problem("truncated", f"{_name(path)} is truncated; the missing part was filled in"))
-        try:
-            upright = ImageOps.exif_transpose(im)
-        except Exception:  # noqa: BLE001 - broken EXIF must not lose the image
-            upright = im
-            problems.append(Problem("exif", f"{_name(path)} has unreadable EXIF data; orientation was not applied"))
-        if upright is not im:
-            im.close()
-        else:
-            upright = im.copy() if getattr(im, "fp", None) is not None else im
-            if upright is not im:
-                im.close()
-        return upright, problems
+            im = upright
+        return im, problems
     except FileProblem:
-        im.close()
         raise
     except Exception as exc:  # noqa: BLE001
-        im.close()
         raise classify(exc, path) from exc
 
 
-def _is_truncation(exc: BaseException) -> bool:
-    msg = str(exc).lower()
-    return "truncated" in msg or "broken data stream" in msg or "premature end" in msg
-
-
-# ---------------------------------------------------------------- geometry (pure)
-
-def _resample(src: tuple[int, int], dst: tuple[int, int]) -> Image.Resampling:
-    return Image.Resampling.LANCZOS if dst[0] * dst[1] < src[0] * src[1] else Image.Resampling.BICUBIC
-
-
-def _work_mode(im: Image.Image) -> Image.Image:
-    """A mode Pillow resizes correctly (P and 1 are converted; alpha premultiplied by Pillow itself)."""
-    if im.mode == "P":
-        return im.convert("RGBA" if "transparency" in im.info else "RGB")
-    if im.mode == "1":
-        return im.convert("L")
-    if im.mode in ("CMYK", "YCbCr", "LAB", "HSV"):
-        return im.convert("RGB")
-    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        return _to_8bit(im)
-    if im.mode == "F":
-        return _to_8bit(im)
-    if im.mode == "PA":
-        return im.convert("RGBA")
-    return im
-
+# ---------------------------------------------------------------- modes
 
 def _to_8bit(im: Image.Image) -> Image.Image:
-    """Scale a 16/32-bit or float image to 8-bit using its actual value range."""
-    f = im.convert("F") if im.mode != "F" else im
+    """A 16-bit, 32-bit or float image as ``L``, its actual value range stretched to 0..255."""
+    f = im if im.mode == "F" else im.convert("F")
     lo, hi = f.getextrema()
-    if hi <= lo:
-        return Image.new("L", im.size, 0 if hi <= 0 else 255)
-    scale = 255.0 / (hi - lo)
-    return f.point(lambda v: (v - lo) * scale).convert("L")
+    if not (lo == lo and hi == hi) or lo in (float("inf"), float("-inf")) or hi in (float("inf"), float("-inf")):
+        return f.convert("L")  # NaN/inf: no meaningful range; Pillow clips
+    if hi <= lo:  # flat: keep its level within the type's nominal range
+        full = 65535.0 if im.mode.startswith("I;16") else 1.0 if (im.mode == "F" and 0.0 <= lo <= 1.0) else 255.0
+        return Image.new("L", im.size, int(round(max(0.0, min(1.0, lo / full)) * 255)))
+    k = 255.0 / (hi - lo)
+    return f.point(lambda v: (v - lo) * k).convert("L")
+
+
+def _cmyk_to_rgb(im: Image.Image) -> Image.Image:
+    icc = im.info.get("icc_profile")
+    if icc:
+        try:
+            from PIL import ImageCms
+
+            src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            out = ImageCms.profileToProfile(im, src, ImageCms.createProfile("sRGB"), outputMode="RGB")
+            if out is not None:
+                out.info.pop("icc_profile", None)
+                return out
+        except Exception:  # noqa: BLE001 - a bad profile: fall back to the plain formula
+            pass
+    return im.convert("RGB")
+
+
+def _working(im: Image.Image) -> Image.Image:
+    """``im`` in one of L, LA, RGB, RGBA (8 bits per band, straight alpha): what resizing and every output handle.
+
+    Returns ``im`` itself when it already is; otherwise a converted copy.
+    """
+    m = im.mode
+    if m in ("L", "LA", "RGB", "RGBA"):
+        return im
+    if m == "1":
+        return im.convert("L")
+    if m == "P":
+        return im.convert("RGBA" if im.has_transparency_data else "RGB")
+    if m == "PA":
+        return im.convert("RGBA")
+    if m == "La":
+        return im.convert("LA")
+    if m == "RGBa":
+        return im.convert("RGBA")
+    if m in _HIGH_BIT:
+        return _to_8bit(im)
+    if m == "CMYK":
+        return _cmyk_to_rgb(im)
+    if m in ("RGBX", "YCbCr", "LAB", "HSV"):
+        return im.convert("RGB")
+    try:
+        out = im.convert("RGBA" if im.has_transparency_data else "RGB")
+    except (ValueError, OSError) as exc:
+        raise _ModeError(f"colour mode {m} cannot be converted to RGB") from exc
+    return out
+
+
+def _has_alpha(im: Image.Image) -> bool:
+    return im.mode in ("LA", "RGBA", "PA", "La", "RGBa") or (im.mode == "P" and im.has_transparency_data)
+
+
+def _rgb(background: str) -> tuple[int, int, int]:
+    bg = background.strip()
+    if len(bg) in (3, 6) and all(c in "0123456789abcdefABCDEF" for c in bg):
+        bg = "#" + bg
+    r, g, b = ImageColor.getrgb(bg)[:3]
+    return r, g, b
+
+
+def _canvas_fill(mode: str, background: str) -> tuple[str, int | tuple[int, ...]]:
+    """(mode, fill) of a background canvas for an image in ``mode`` (L stays L only for a grey background)."""
+    r, g, b = _rgb(background)
+    if mode == "L" and r == g == b:
+        return "L", r
+    return "RGB", (r, g, b)
+
+
+# ---------------------------------------------------------------- geometry
+
+def _fit_size(w: int, h: int, box: tuple[int, int], enlarge: bool) -> tuple[int, int]:
+    r = min(box[0] / w, box[1] / h)
+    if not enlarge:
+        r = min(r, 1.0)
+    return max(1, min(box[0], round(w * r))), max(1, min(box[1], round(h * r)))
+
+
+def _scaled(im: Image.Image, size: tuple[int, int], box: tuple[float, float, float, float] | None = None) -> Image.Image:
+    """A resized copy: Lanczos, with a cheap box pre-reduction on big shrinks (same look, much faster)."""
+    src = (box[2] - box[0], box[3] - box[1]) if box else im.size
+    gap = 3.0 if size[0] * 2 < src[0] and size[1] * 2 < src[1] else None
+    return im.resize(size, Image.Resampling.LANCZOS, box=box, reducing_gap=gap)
 
 
 def thumbnail(im: Image.Image, size: tuple[int, int]) -> Image.Image:
-    """Fit inside ``size`` keeping the aspect ratio; never enlarges."""
-    im = _work_mode(im)
-    w, h = im.size
-    r = min(size[0] / w, size[1] / h, 1.0)
-    dst = (max(1, round(w * r)), max(1, round(h * r)))
-    if dst == (w, h):
-        return im.copy()
-    return im.resize(dst, Image.Resampling.BICUBIC, reducing_gap=2.0)
+    """Fit inside ``size`` keeping the aspect ratio; never enlarges. Returns a new image.
+
+    >>> thumbnail(Image.new("L", (50, 20)), (200, 200)).size
+    (50, 20)
+    """
+    work = _working(im)
+    dst = _fit_size(work.width, work.height, size, enlarge=False)
+    if dst == work.size:
+        return work.copy() if work is im else work
+    return _scaled(work, dst)
 
 
 def resize(im: Image.Image, size: tuple[int, int], mode: str = "fit", background: str = "#ffffff") -> Image.Image:
-    """fit (inside, keep aspect), fill (cover, centre-crop), pad (fit on a canvas), exact (stretch)."""
-    im = _work_mode(im)
-    w, h = im.size
-    tw, th = size
+    """Scale to ``size``: ``fit`` (inside, keep aspect, may enlarge), ``fill`` (cover, centre-crop to
+    exactly ``size``), ``pad`` (fit, centred on a ``size`` canvas of ``background``, transparent if the
+    image has alpha), ``exact`` (stretch). Returns a new image.
+
+    >>> resize(Image.new("RGB", (300, 100)), (90, 90), "pad").size
+    (90, 90)
+    """
+    tw, th = int(size[0]), int(size[1])
+    if tw < 1 or th < 1:
+        raise ValueError(f"resize: size must be at least 1x1, got {size!r}")
+    work = _working(im)
+    w, h = work.size
     if mode == "exact":
-        return im.resize((tw, th), _resample((w, h), (tw, th)), reducing_gap=2.0)
+        return _scaled(work, (tw, th))
     if mode == "fill":
-        r = max(tw / w, th / h)
-        sw, sh = max(tw, round(w * r)), max(th, round(h * r))
-        scaled = im.resize((sw, sh), _resample((w, h), (sw, sh)), reducing_gap=2.0)
-        left, top = (sw - tw) // 2, (sh - th) // 2
-        return scaled.crop((left, top, left + tw, top + th))
-    r = min(tw / w, th / h)
-    fw, fh = max(1, round(w * r)), max(1, round(h * r))
-    fitted = im.resize((fw, fh), _resample((w, h), (fw, fh)), reducing_gap=2.0) if (fw, fh) != (w, h) else im.copy()
+        target = tw / th
+        if w / h > target:  # wider than the target: crop the sides
+            cw = h * target
+            box = ((w - cw) / 2, 0.0, (w + cw) / 2, float(h))
+        else:
+            ch = w / target
+            box = (0.0, (h - ch) / 2, float(w), (h + ch) / 2)
+        return _scaled(work, (tw, th), box)
+    if mode not in ("fit", "pad"):
+        raise ValueError(f"resize: unknown mode {mode!r}; choose from fit, fill, pad, exact")
+    fw, fh = _fit_size(w, h, (tw, th), enlarge=True)
+    fitted = _scaled(work, (fw, fh)) if (fw, fh) != (w, h) else (work.copy() if work is im else work)
     if mode == "fit":
         return fitted
-    if mode == "pad":
-        has_alpha = fitted.mode in ("RGBA", "LA")
-        canvas_mode = "RGBA" if has_alpha else ("L" if fitted.mode == "L" else "RGB")
-        fill = (0, 0, 0, 0) if has_alpha else _colour(background, canvas_mode)
-        canvas = Image.new(canvas_mode, (tw, th), fill)
-        canvas.paste(fitted.convert(canvas_mode), ((tw - fw) // 2, (th - fh) // 2))
+    offset = ((tw - fw) // 2, (th - fh) // 2)
+    if fitted.mode in ("LA", "RGBA"):
+        canvas = Image.new(fitted.mode, (tw, th), 0)  # fully transparent margins
+        canvas.paste(fitted, offset)
         return canvas
-    raise ValueError(f"unknown resize mode {mode!r}")
+    cmode, fill = _canvas_fill(fitted.mode, background)
+    canvas = Image.new(cmode, (tw, th), fill)
+    canvas.paste(fitted if fitted.mode == cmode else fitted.convert(cmode), offset)
+    return canvas
 
 
 def render(im: Image.Image, spec: OpSpec, *, background: str = "#ffffff") -> Image.Image:
-    """Apply an image op spec (``thumbnail`` or ``resize``)."""
+    """Apply a ``thumbnail`` or ``resize`` op spec; returns a new image in L, LA, RGB or RGBA."""
+    size = spec.get("size")
     if spec.name == "thumbnail":
-        return thumbnail(im, spec.get("size"))
+        return thumbnail(im, size or (128, 128))
     if spec.name == "resize":
-        return resize(im, spec.get("size"), spec.get("mode", "fit"), background)
-    raise ValueError(f"{spec.name} is not an image op")
+        return resize(im, size or (512, 512), spec.get("mode", "fit"), background)
+    raise ValueError(f"{spec.name} is not an image op (image ops: thumbnail, resize)")
+
+
+def draft_hint(spec: OpSpec) -> tuple[int, int] | None:
+    """The smallest decode size (as displayed) that loses nothing for this op; None means full decode.
+
+    Every resize mode needs a source at least ``size`` on both sides to only ever shrink, and a JPEG
+    draft guarantees exactly that, so the op's size is the hint for thumbnail and all resize modes.
+    """
+    if spec.name in ("thumbnail", "resize"):
+        size = spec.get("size")
+        return (int(size[0]), int(size[1])) if size else None
+    return None
 
 
 # ---------------------------------------------------------------- output
 
-def _colour(background: str, mode: str):
-    from PIL import ImageColor
-
-    bg = background if not (len(background) == 6 and all(c in "0123456789abcdefABCDEF" for c in background)) else "#" + background
-    return ImageColor.getcolor(bg, mode)
-
-
 def prepare_for(im: Image.Image, fmt: str, background: str = "#ffffff") -> Image.Image:
-    """Convert on purpose so ``fmt`` can hold the image: every valid image gives a valid output."""
-    im = _work_mode(im)
-    if im.mode == "La":
-        im = im.convert("LA")
-    if im.mode == "RGBa":
-        im = im.convert("RGBA")
-    if fmt == "jpeg":
-        if im.mode in ("RGBA", "LA"):
-            base = Image.new("RGB", im.size, _colour(background, "RGB"))
-            base.paste(im.convert("RGBA"), mask=im.getchannel("A"))
-            return base
-        if im.mode not in ("RGB", "L"):
-            return im.convert("RGB")
-        return im
-    if fmt == "webp":
-        return im if im.mode in ("RGB", "RGBA") else im.convert("RGBA" if im.mode == "LA" else "RGB")
-    return im if im.mode in ("RGB", "RGBA", "L", "LA") else im.convert("RGB")
+    """``im`` converted on purpose so ``fmt`` (jpeg, png, webp) can hold it; every valid image gives a valid output.
+
+    Alpha is composited on ``background`` for jpeg and kept for png/webp; 16/32-bit and float images
+    are stretched to 8 bits over their actual range; CMYK (through its ICC profile if any), YCbCr,
+    LAB and HSV become RGB; ``1`` becomes L and P becomes RGB (RGBA if it has transparency).
+    Returns ``im`` itself when nothing needs to change.
+    """
+    if fmt not in _HOLDS:
+        raise ValueError(f"unknown output format {fmt!r}; choose from {', '.join(_HOLDS)}")
+    work = _working(im)
+    if work.mode in _HOLDS[fmt]:
+        return work
+    if fmt == "jpeg":  # LA or RGBA: composite over the background
+        cmode, fill = _canvas_fill("L" if work.mode == "LA" else "RGB", background)
+        base = Image.new(cmode, work.size, fill)
+        base.paste(work.convert(cmode), mask=work.getchannel("A"))
+        return base
+    # webp holds only RGB/RGBA
+    return work.convert("RGBA" if work.mode == "LA" else "RGB")
 
 
 def encode(im: Image.Image, fmt: str, quality: int) -> bytes:
-    """Encode to bytes: jpeg (4:2:0, not optimised: fast), png, webp."""
+    """Encode to bytes. jpeg: baseline, not optimised (speed), 4:2:0 chroma below quality 90 and 4:4:4 from 90
+    up (always explicit, never inherited from a source JPEG); png: zlib level 6; webp: lossy at ``quality``.
+    An image the format cannot hold is passed through :func:`prepare_for` first (white background).
+    """
+    if fmt not in _SAVE:
+        raise ValueError(f"unknown output format {fmt!r}; choose from {', '.join(_SAVE)}")
+    if im.mode not in _HOLDS[fmt]:
+        im = prepare_for(im, fmt)
     buf = io.BytesIO()
     if fmt == "jpeg":
-        im.save(buf, "JPEG", quality=quality)
+        im.save(buf, "JPEG", quality=int(quality), optimize=False, progressive=False,
+                subsampling=0 if quality >= 90 else 2)
     elif fmt == "png":
-        im.save(buf, "PNG", compress_level=6)
-    elif fmt == "webp":
-        im.save(buf, "WEBP", quality=quality, method=4)
+        im.save(buf, "PNG", compress_level=6, optimize=False)
     else:
-        raise ValueError(f"unknown output format {fmt!r}")
+        im.save(buf, "WEBP", quality=int(quality), method=4)
     return buf.getvalue()
 
 
+# ---------------------------------------------------------------- errors
+
+def _sniffed_format(path: str) -> str | None:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(64)
+    except OSError:
+        return None
+    if head.startswith(b"%PDF"):
+        return "PDF"
+    from ..scan import sniff
+
+    found = sniff(head)
+    return found[1] if found else None
+
+
 def classify(exc: BaseException, path: str) -> FileProblem:
-    """Any exception from Pillow or the OS -> a FileProblem with a stable code and a message naming the file."""
-    n = _name(path)
+    """Map any exception from Pillow or the OS to a :class:`FileProblem` naming ``path`` and the fix."""
     if isinstance(exc, FileProblem):
         return exc
+    n = path_text(path)
+    msg = str(exc) or type(exc).__name__
+    low = msg.lower()
     if isinstance(exc, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
-        return FileProblem("decompression-bomb", f"{n} is a decompression bomb: {exc}; raise --max-pixels if it is genuine")
+        return FileProblem("decompression-bomb", f"{n} has more pixels than allowed ({msg}); {_BOMB_FIX}")
+    if isinstance(exc, MemoryError):
+        return FileProblem("limit-exceeded", f"{n} needs more memory than is free; give workers more memory "
+                                             "(--memory-limit) or lower max_pixels (--max-pixels)")
+    if isinstance(exc, _ModeError):
+        return FileProblem("unsupported-mode", f"{n}: {msg}; convert it to RGB first")
+    if isinstance(exc, UnidentifiedImageError):
+        found = _sniffed_format(path)
+        if found in ("EPS", "PDF"):
+            return FileProblem("unsupported-format", f"{n} is {found} (PostScript), which is never opened because it "
+                                                     "would run Ghostscript; convert it to PNG first")
+        if found and found not in ALLOWED_FORMATS:
+            return FileProblem("unsupported-format", f"{n} is {found}, which is not among the formats read "
+                                                     f"({', '.join(ALLOWED_FORMATS)}); convert it first")
+        if found:
+            return FileProblem("corrupt", f"{n} looks like {found} but its header is damaged; re-copy it from its source")
+        return FileProblem("unidentified", f"{n} is not an image in any of the formats read "
+                                           f"({', '.join(ALLOWED_FORMATS)}): wrong extension or damaged file")
     if isinstance(exc, FileNotFoundError):
-        return FileProblem("not-found", f"{n} vanished before it could be read")
+        return FileProblem("not-found", f"{n} does not exist (moved or deleted since the scan?)")
     if isinstance(exc, PermissionError):
         return FileProblem("permission-denied", f"cannot read {n}: permission denied; check its permissions")
     if isinstance(exc, IsADirectoryError):
-        return FileProblem("not-regular-file", f"{n} is not a regular file")
-    if isinstance(exc, UnidentifiedImageError):
-        try:
-            with open(path, "rb") as fh:
-                head = fh.read(16)
-        except OSError:
-            head = b""
-        if head.startswith(b"%!PS") or head.startswith(b"\xc5\xd0\xd3\xc6"):
-            return FileProblem("unsupported-format", f"{n} is PostScript/EPS, which is never opened (it would run Ghostscript)")
-        from ..scan import sniff
-        found = sniff(head)
-        if found and found[1] not in ALLOWED_FORMATS:
-            return FileProblem("unsupported-format", f"{n} is {found[1]}, a format this toolkit does not read; convert it first")
-        if found:
-            return FileProblem("corrupt", f"{n} looks like {found[1]} but its header is damaged")
-        return FileProblem("unidentified", f"{n} is not an image Pillow can identify (wrong extension or damaged header)")
-    msg = str(exc)
-    low = msg.lower()
-    if isinstance(exc, OSError) and _is_truncation(exc):
-        return FileProblem("truncated", f"{n} is truncated ({msg}); re-copy it, or use --allow-truncated to keep what is there")
-    if isinstance(exc, ValueError) and ("too large" in low or "limit" in low):
-        return FileProblem("limit-exceeded", f"{n} exceeds a safety limit: {msg}")
-    if isinstance(exc, zlib.error) or "decoder error" in low or "broken" in low or "corrupt" in low or isinstance(exc, (SyntaxError, struct_error())):
-        return FileProblem("corrupt", f"{n} has corrupt image data: {msg}")
-    if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM):
-        return FileProblem("permission-denied", f"cannot read {n}: permission denied")
-    if "mode" in low and ("not supported" in low or "cannot" in low or "unrecognized" in low):
-        return FileProblem("unsupported-mode", f"{n} has a colour mode that cannot be converted: {msg}")
-    if isinstance(exc, MemoryError):
-        return FileProblem("limit-exceeded", f"{n} needs more memory than this worker has; raise --memory-limit")
-    return FileProblem("corrupt", f"{n} could not be decoded: {type(exc).__name__}: {msg}")
-
-
-def struct_error():
-    import struct
-    return struct.error
+        return FileProblem("not-regular-file", f"{n} is a directory, not a regular file")
+    if isinstance(exc, OSError) and exc.errno in (errno.ELOOP,):
+        return FileProblem("symlink-loop", f"{n} is a symbolic link that loops; fix or remove the link")
+    if _is_truncation(exc):
+        return FileProblem("truncated", f"{n} is truncated ({msg}); re-copy it from its source, or set "
+                                        "allow_truncated (--allow-truncated) to keep the part that is there")
+    if isinstance(exc, ValueError) and ("too large" in low or "too much memory" in low or "limit" in low
+                                        or "too many" in low):
+        return FileProblem("limit-exceeded", f"{n} exceeds one of Pillow's safety limits ({msg}); the file is "
+                                             "probably malformed")
+    if isinstance(exc, ValueError) and (low.startswith("conversion from") or (
+            "mode" in low and ("not supported" in low or "wrong mode" in low or "unrecognized" in low
+                               or "unknown" in low))):
+        return FileProblem("unsupported-mode", f"{n} has a colour mode that cannot be converted ({msg}); "
+                                               "convert it to RGB first")
+    if isinstance(exc, (SyntaxError, struct.error, zlib.error, EOFError, IndexError, KeyError, ValueError, TypeError)) \
+            or (isinstance(exc, OSError) and exc.errno is None):
+        return FileProblem("corrupt", f"{n} has damaged image data ({type(exc).__name__}: {msg}); re-copy it from "
+                                      "its source")
+    if isinstance(exc, OSError):
+        return FileProblem("corrupt", f"{n} could not be read ({msg}); check the disk or network share, then run "
+                                      "again to retry it")
+    return FileProblem("corrupt", f"{n} could not be decoded ({type(exc).__name__}: {msg})")
