@@ -95,6 +95,7 @@ class Run:
         self._target = client
         self._owns_client = False
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._stop_grace = 5.0
         self._done = threading.Event()
         self._report: RunReport | None = None
@@ -117,6 +118,7 @@ class Run:
         """Cancel pending batches, give running ones ``grace`` seconds, write manifest and summary."""
         self._stop_grace = grace
         self._stop.set()
+        self._wake.set()
 
     def set_batch_size(self, n: int | None) -> None:
         """Change the batch size for the next batches (None: automatic)."""
@@ -125,6 +127,7 @@ class Run:
         with self._lock:
             self._count_override = n
             self._count_override_set = True
+        self._wake.set()
         self.events.emit("settings-changed", batch_size=n, max_memory_percent=self._max_memory)
 
     def set_max_memory(self, percent: float) -> None:
@@ -359,18 +362,21 @@ class Run:
                     else:
                         batch, alone, bystander = next_batch(queue, budget=budget, count=count), False, 0
                     fut = self._submit(client, batch, job)
+                    fut.add_done_callback(lambda _f: self._wake.set())
                     in_flight[fut.key] = _Flight(batch, fut, time.monotonic(), alone, bystander)
                     batches_run += 1
                     self.events.emit("batch-started", batch=batch.id, files=len(batch), est_bytes=batch.est_bytes,
                                      oversized=batch.oversized)
                 if not in_flight:
                     if paused:
-                        time.sleep(0.1)
+                        self._wake.wait(0.1)
+                        self._wake.clear()
                     continue
                 # ---- collect
                 finished = [k for k, f in in_flight.items() if f.future.done()]
                 if not finished:
-                    time.sleep(0.02)  # a few futures at most: polling is cheaper than a waiter thread
+                    self._wake.wait(0.25)  # set by a finishing future, stop() or a live change
+                    self._wake.clear()
                     continue
                 for k in finished:
                     self._finish(in_flight.pop(k), job, account, ready, memory_limit)
