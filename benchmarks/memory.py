@@ -22,33 +22,15 @@ import json
 import os
 import shutil
 import statistics
-import struct
 import sys
 import tempfile
 import threading
 import time
-import zlib
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache" / "memory-corpus"
 RESULTS = HERE / "results"
-
-
-def write_big_png(path: Path, width: int, height: int, seed: int) -> None:
-    """A valid RGB PNG of smooth bands, written row by row in constant memory."""
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
-    comp = zlib.compressobj(6)
-    parts = []
-    for y in range(height):
-        v = (y * 255 // height + seed * 37) % 256
-        parts.append(comp.compress(b"\x00" + bytes((v, 255 - v, (v * 3) % 256)) * width))
-    parts.append(comp.flush())
-    tmp = path.with_suffix(".part")
-    tmp.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-                    + chunk(b"IDAT", b"".join(parts)) + chunk(b"IEND", b""))
-    os.replace(tmp, path)
 
 
 def corpus(n_small: int, n_big: int) -> Path:
@@ -57,7 +39,7 @@ def corpus(n_small: int, n_big: int) -> Path:
         return CACHE
     shutil.rmtree(CACHE, ignore_errors=True)
     CACHE.mkdir(parents=True)
-    from toolkit.synth import write_photo
+    from toolkit.synth import write_big_png, write_photo
 
     for i in range(n_small):
         w, h = (1920, 1080) if i % 3 else (4000, 3000)
@@ -85,11 +67,11 @@ def user_thumbnail(path: str, out_dir: str) -> str:
 class RestartCounter(threading.Thread):
     def __init__(self, client):
         super().__init__(daemon=True)
-        self.client, self.restarts, self._stop = client, 0, threading.Event()
+        self.client, self.restarts, self._halt = client, 0, threading.Event()
 
     def run(self) -> None:
         known = set(self.client.scheduler_info()["workers"])
-        while not self._stop.wait(0.2):
+        while not self._halt.wait(0.2):
             try:
                 now = set(self.client.scheduler_info()["workers"])
             except Exception:  # noqa: BLE001
@@ -98,7 +80,7 @@ class RestartCounter(threading.Thread):
             known = now
 
     def stop(self) -> int:
-        self._stop.set()
+        self._halt.set()
         self.join()
         return self.restarts
 

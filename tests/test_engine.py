@@ -4,11 +4,9 @@ a file that hangs, a worker killed mid-run, the whole CLI killed mid-run, memory
 import json
 import os
 import signal
-import struct
 import subprocess
 import sys
 import time
-import zlib
 from pathlib import Path
 
 import psutil
@@ -16,6 +14,7 @@ import pytest
 from PIL import Image
 
 import toolkit
+from toolkit.synth import write_big_png
 from toolkit.manifest import read_rows
 
 pytestmark = pytest.mark.integration
@@ -30,18 +29,6 @@ def small_photos(folder: Path, n: int, size=(320, 240)) -> list[Path]:
         base.rotate(i % 360).save(p, quality=80)
         out.append(p)
     return out
-
-
-def big_png(path: Path, width: int, height: int) -> Path:
-    """A valid RGB PNG whose decode needs width*height*3 bytes, written in constant memory."""
-    def chunk(tag, data):
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
-    comp = zlib.compressobj(9)
-    row = b"\x00" + b"\x80" * (width * 3)
-    body = b"".join(comp.compress(row) for _ in range(height)) + comp.flush()
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-                     + chunk(b"IDAT", body) + chunk(b"IEND", b""))
-    return path
 
 
 @pytest.fixture
@@ -69,7 +56,7 @@ def one_row_each(out: Path, n: int) -> dict:
 def test_file_that_kills_its_worker_is_isolated(tmp_path, small_cluster):
     src = tmp_path / "in"
     small_photos(src, 100)
-    big_png(src / "img0050-huge.png", 12000, 12000)  # ~430 MB decoded, worker limit 300 MiB
+    write_big_png(src / "img0050-huge.png", 12000, 12000)  # ~430 MB decoded, worker limit 300 MiB
     client = small_cluster("300MiB")
     events = []
     report = toolkit.build(inputs=[str(src)], output=str(tmp_path / "out"), client=client, progress=False,

@@ -42,12 +42,12 @@ class Monitor(threading.Thread):
         self.restarts = 0
         self._known: set[str] = set()
         self._procs: dict[str, psutil.Process] = {}  # worker address -> its process, when on this host
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self._local = {socket.gethostname(), *_LOCAL_HOSTS}
         psutil.cpu_percent(None)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
 
     def run(self) -> None:
         prev_io, t_prev = None, time.monotonic()
@@ -64,7 +64,7 @@ class Monitor(threading.Thread):
             except Exception:  # noqa: BLE001 - a monitoring hiccup (scheduler closing) is not fatal
                 pass
             t_prev = now
-            if self._stop.wait(self.interval):
+            if self._halt.wait(self.interval):
                 return
 
     def sample_now(self) -> None:
