@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 import toolkit
+from toolkit import synth
 from toolkit.manifest import read_rows
 from toolkit.media import ROW_FIELDS
 
@@ -18,11 +19,7 @@ pytestmark = pytest.mark.integration
 
 def photo(path: Path, size, seed: int, fmt=None, mode="RGB", **kw) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        from toolkit.synth import photo as synth_photo
-        im = synth_photo(size[0], size[1], seed)
-    except ImportError:
-        im = Image.linear_gradient("L").resize(size).convert("RGB")
+    im = synth.photo(size[0], size[1], seed)
     if mode != "RGB":
         im = im.convert(mode)
     im.save(path, fmt, **kw)
@@ -126,7 +123,7 @@ def test_second_identical_run_does_no_work(corpus, tmp_path, client):
     assert json.loads((out / "summary.json").read_text())["resumed"] == 8
     assert report.counts["ok"] == 8
     # changed settings redo only what they affect; --force redoes everything
-    report3 = toolkit.build(inputs=[str(corpus)], output=str(out), client=client, progress=False, size=64)
+    toolkit.build(inputs=[str(corpus)], output=str(out), client=client, progress=False, size=64)
     assert json.loads((out / "summary.json").read_text())["resumed"] == 0
     with Image.open(out / second["a/one.jpg"]["outputs"][0]) as im:
         assert max(im.size) == 64

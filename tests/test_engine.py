@@ -9,7 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 from PIL import Image
 
@@ -58,7 +57,6 @@ def test_file_that_kills_its_worker_is_isolated(tmp_path, small_cluster):
     small_photos(src, 100)
     write_big_png(src / "img0050-huge.png", 12000, 12000)  # ~430 MB decoded, worker limit 300 MiB
     client = small_cluster("300MiB")
-    events = []
     report = toolkit.build(inputs=[str(src)], output=str(tmp_path / "out"), client=client, progress=False,
                            max_pixels=200_000_000, batch_size=10)
     rows = one_row_each(tmp_path / "out", 101)

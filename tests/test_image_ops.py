@@ -7,7 +7,6 @@ import os
 import random
 import struct
 import subprocess
-import threading
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 

@@ -12,7 +12,9 @@ nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
 
-from PIL import Image  # noqa: E402
+
+from toolkit import synth  # noqa: E402
+from toolkit.synth_video import make_video  # noqa: E402
 
 pytestmark = pytest.mark.notebook
 
@@ -22,30 +24,11 @@ NAMES = ["01-quickstart.ipynb", "02-video.ipynb", "03-custom-steps.ipynb", "04-c
 
 
 def write_photo(path: Path, w: int, h: int, seed: int) -> None:
-    try:
-        from toolkit.synth import write_photo as synth
-    except ImportError:
-        synth = None
-    if synth is not None:
-        synth(path, w, h, seed)
-        return
-    im = Image.linear_gradient("L").resize((w, h)).convert("RGB").rotate(seed * 37 % 360)
-    Image.merge("RGB", [im.getchannel(0), im.getchannel(1).point(lambda v: (v + seed * 40) % 256), im.getchannel(2)]).save(path, quality=85)
+    synth.write_photo(path, w, h, seed)
 
 
 def write_video(path: Path, seconds: float = 2) -> None:
-    try:
-        from toolkit.synth_video import make_video
-    except ImportError:
-        make_video = None
-    if make_video is not None:
-        make_video(path, seconds=seconds)
-        return
-    import imageio_ffmpeg
-
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i",
-                    f"testsrc=size=160x120:rate=10:duration={seconds}", "-pix_fmt", "yuv420p", str(path)],
-                   check=True, timeout=60)
+    make_video(path, seconds=seconds)
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ except for a lone oversized item; order and determinism; the bag's partitions ar
 
 from collections import deque
 
-import pytest
 from hypothesis import given, settings, strategies as st
 
 from toolkit.media import MediaInfo, MediaItem

@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 
 from toolkit import InputError
 from toolkit.media import MediaItem
-from toolkit.scan import assign_outputs, scan, sniff
+from toolkit.scan import assign_outputs, scan
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\0" * 60
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 60

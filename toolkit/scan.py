@@ -13,7 +13,6 @@ import os
 import stat
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Iterable, Sequence
 
 from ._fs import TMP_SUFFIX, path_text

@@ -41,20 +41,14 @@ def chromium_present():
 sync_api = pytest.importorskip("playwright.sync_api")
 pytest.importorskip("jupyterlab")
 
-from PIL import Image  # noqa: E402
+
+from toolkit import synth  # noqa: E402
 
 
 # --------------------------------------------------------------------------- data and servers
 
 def write_photo(path: Path, w: int, h: int, seed: int) -> None:
-    try:
-        from toolkit.synth import write_photo as synth
-    except ImportError:
-        synth = None
-    if synth is not None:
-        synth(path, w, h, seed)
-        return
-    Image.linear_gradient("L").resize((w, h)).convert("RGB").rotate(seed * 37 % 360).save(path, quality=85)
+    synth.write_photo(path, w, h, seed)
 
 
 def free_port() -> int:
