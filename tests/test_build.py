@@ -188,3 +188,44 @@ def test_cli_misuse_exits_2_before_work(argv, message, cli, capsys):
     assert cli(argv) == 2
     err = capsys.readouterr().err
     assert message in err
+
+
+def test_mixed_folder_with_videos_on_a_cluster(tmp_path, client):
+    """Images and videos in one run: each file gets the ops for its kind, image ops use a video's
+    poster frame, broken videos are failed rows with clear codes, no ffmpeg is left running."""
+    import psutil
+
+    from toolkit.synth_video import make_audio_only, make_not_a_video, make_truncated_video, make_video
+
+    src = tmp_path / "in"
+    photo(src / "still.jpg", (640, 480), 1)
+    make_video(src / "clips" / "walk.mp4", seconds=3, size=(320, 240))
+    make_video(src / "clips" / "turned.mp4", seconds=2, size=(320, 240), rotate=90)
+    make_audio_only(src / "clips" / "sound.mp4")
+    make_truncated_video(src / "clips" / "cut.mp4")
+    make_not_a_video(src / "clips" / "fake.mp4")
+    out = tmp_path / "out"
+    report = toolkit.build(inputs=[str(src)], output=str(out), client=client, progress=False,
+                           ops=[{"op": "thumbnail", "size": 128}, {"op": "frames", "fps": 1},
+                                {"op": "contact-sheet", "frames": 4}])
+    rows = {r["source"]: r for r in read_rows(out / "manifest.jsonl")}
+    assert len(rows) == 6
+    still = rows["still.jpg"]
+    assert still["status"] == "ok" and still["outputs"] == ["still.jpg"]  # video ops do not apply to it
+    walk = rows["clips/walk.mp4"]
+    assert walk["status"] == "ok"
+    frames = [o for o in walk["outputs"] if o.startswith("clips/walk/")]
+    assert len(frames) == 3 and "clips/walk.contact.jpg" in walk["outputs"]
+    assert [f["t"] for f in walk["frames"]] == sorted(f["t"] for f in walk["frames"])
+    with Image.open(out / "clips/walk.jpg") as im:  # the image op, made from the poster frame
+        assert max(im.size) == 128
+    turned = rows["clips/turned.mp4"]
+    assert (turned["width"], turned["height"]) == (240, 320)  # rotation honoured
+    with Image.open(out / [o for o in turned["outputs"] if o.startswith("clips/turned/")][0]) as im:
+        assert im.height > im.width
+    assert rows["clips/sound.mp4"]["error"]["type"] == "no-video-stream"
+    assert rows["clips/cut.mp4"]["status"] == "failed" and rows["clips/cut.mp4"]["error"]["type"] in ("truncated", "corrupt")
+    assert rows["clips/fake.mp4"]["status"] == "failed"
+    assert report.counts == {"ok": 3, "failed": 3}
+    ffmpeg_left = [p for p in psutil.process_iter(["name"]) if "ffmpeg" in (p.info["name"] or "")]
+    assert ffmpeg_left == []

@@ -39,13 +39,14 @@ def _ff(args: list, out: str | os.PathLike, timeout: float) -> str:
 def make_video(path: str | os.PathLike, seconds: float = 3, size: tuple[int, int] = (320, 240), fps: float = 25,
                rotate: int | None = None, vfr: bool = False, audio: bool = False, codec: str = "libx264", *,
                seed: int = 0, pattern: str | None = None, black_start: float = 0.0, faststart: bool = True,
-               gop: int | None = None, timeout: float = 300) -> str:
+               gop: int | None = None, threads: int = 1, timeout: float = 300) -> str:
     """Write a test video; -> its path.
 
     ``rotate``: rotation metadata (display matrix, degrees counter-clockwise) on unrotated pixels.
     ``vfr``: variable frame rate: the first second at ``fps``, then every third frame only.
     ``black_start``: that many seconds of black before the pattern (for poster tests).
-    ``seed`` picks the pattern and the tone, so a seed always gives the same file content.
+    ``seed`` picks the pattern and the tone, so a seed always gives the same file content
+    (``threads=1``, the default, keeps x264 deterministic; 0 lets it use every core).
     """
     rng = random.Random(seed)
     pattern = pattern or PATTERNS[seed % len(PATTERNS)]
@@ -65,7 +66,7 @@ def make_video(path: str | os.PathLike, seconds: float = 3, size: tuple[int, int
         args = ["-f", "lavfi", "-i", f"sine=frequency={freq}:sample_rate=44100:duration={seconds!r}", *args,
                 "-map", "0:a", "-c:a", "aac", "-b:a", "64k"]
     if codec == "libx264":
-        args += ["-c:v", "libx264", "-preset", "veryfast", "-crf", "28", "-threads", "1"]
+        args += ["-c:v", "libx264", "-preset", "veryfast", "-crf", "28", "-threads", str(int(threads))]
     else:
         args += ["-c:v", codec, "-q:v", "5"]
     if gop:

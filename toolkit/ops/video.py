@@ -1,0 +1,800 @@
+"""Video ops on the ffmpeg binary that ``imageio-ffmpeg`` ships (there is no ffprobe).
+
+Everything goes through one runner, :func:`_run`: argv lists only (never a shell), input paths as
+``file:`` URLs of absolute paths (so ``-x.mp4``, ``a$(b).mp4`` or ``100%.mp4`` are just names),
+outputs written under temporary names in their target folder and renamed into place, and a
+timeout on every call. No ffmpeg outlives its task:
+
+- ffmpeg runs in its own process group, killed on timeout, on any exception and on
+  ``KeyboardInterrupt``;
+- on Linux the child asks the kernel for ``SIGKILL`` when its parent dies
+  (``prctl(PR_SET_PDEATHSIG)``), which covers a Dask worker that is killed or ``os._exit``-ed;
+- live children are in a registry that an ``atexit`` hook (and a ``SIGTERM`` handler, when this
+  module is imported on the main thread) kills.
+
+>>> info = probe_video("clip.mp4")                                   # doctest: +SKIP
+>>> run_video_ops("clip.mp4", info, (OpSpec.make("frames", fps=1),), "out", "clip",
+...               fmt="jpeg", quality=85, background="#fff", timeout=60)  # doctest: +SKIP
+(['clip/000000.jpg', ...], [], {'frames': [{'index': 0, 't': 0.0, 'output': 'clip/000000.jpg'}, ...]})
+"""
+
+from __future__ import annotations
+
+import atexit
+import ctypes
+import math
+import os
+import re
+import secrets
+import signal
+import stat
+import subprocess
+import sys
+import threading
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from PIL import Image, ImageDraw, ImageFont, ImageStat
+
+from .._fs import TMP_SUFFIX, atomic_write, path_text
+from ..media import MediaInfo, Problem
+from . import FileProblem, OpSpec
+
+__all__ = ["ffmpeg_exe", "has_encoder", "probe_video", "poster_frame", "run_video_ops", "classify_ffmpeg_error",
+           "live_ffmpeg_pids", "FFMPEG_BASELINE_BYTES"]
+
+EXT = {"jpeg": "jpg", "png": "png", "webp": "webp"}
+#: resident memory of an ffmpeg process before frame buffers (binary, codecs, demuxer, filter graph)
+FFMPEG_BASELINE_BYTES = 64 * 1024 * 1024
+#: frames decoded at once per seek-based ffmpeg call (each input holds its own decoder)
+SEEK_CHUNK = 8
+#: poster candidates, as fractions of the duration
+POSTER_AT = (0.10, 0.25, 0.50, 0.75, 0.05, 0.90)
+
+
+# --------------------------------------------------------------------------------------------
+# the runner
+# --------------------------------------------------------------------------------------------
+
+@lru_cache(maxsize=1)
+def ffmpeg_exe() -> str:
+    """Path of the ffmpeg binary (``IMAGEIO_FFMPEG_EXE`` overrides, as in imageio-ffmpeg)."""
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+_LIVE: dict[int, subprocess.Popen] = {}
+_LIVE_LOCK = threading.Lock()
+
+
+def live_ffmpeg_pids() -> list[int]:
+    """Pids of the ffmpeg processes this process is running now (for tests and diagnostics)."""
+    with _LIVE_LOCK:
+        return list(_LIVE)
+
+
+def _kill_group(p: subprocess.Popen) -> None:
+    try:
+        os.killpg(p.pid, signal.SIGKILL)  # own process group: pgid == pid
+    except (ProcessLookupError, PermissionError, OSError):
+        try:
+            p.kill()
+        except OSError:
+            pass
+
+
+def _kill_all() -> None:
+    with _LIVE_LOCK:
+        procs = list(_LIVE.values())
+    for p in procs:
+        _kill_group(p)
+
+
+atexit.register(_kill_all)
+
+
+def _install_sigterm() -> None:
+    """Kill live ffmpeg children on SIGTERM, then do what the previous handler did."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGTERM"):
+        return
+    try:
+        prev = signal.getsignal(signal.SIGTERM)
+    except (ValueError, OSError):
+        return
+    if prev is None:  # installed from C: leave it alone
+        return
+
+    def handler(signum, frame):  # noqa: ANN001
+        _kill_all()
+        if callable(prev):
+            prev(signum, frame)
+        elif prev == signal.SIG_DFL:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+
+    try:
+        signal.signal(signal.SIGTERM, handler)
+    except (ValueError, OSError):
+        pass
+
+
+_install_sigterm()
+
+_PR_SET_PDEATHSIG = 1
+try:
+    _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+    _PRCTL = _LIBC.prctl if _LIBC is not None else None
+except (OSError, AttributeError):
+    _PRCTL = None
+
+
+def _child_setup(parent: int):
+    def setup() -> None:  # runs in the child between fork and exec: keep it tiny
+        if _PRCTL is not None:
+            _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(137)
+    return setup
+
+
+def _run(args: Sequence[str | bytes], *, timeout: float, path: str, cwd: str | None = None,
+         capture: bool = False) -> tuple[int, bytes, str]:
+    """Run ffmpeg with ``args``; -> (returncode, stdout bytes, stderr text).
+
+    Raises ``FileProblem("timeout")`` (after killing ffmpeg's process group) when it runs past
+    ``timeout`` seconds; kills it as well on any exception, ``KeyboardInterrupt`` included.
+    """
+    if timeout <= 0:
+        raise FileProblem("timeout", f"{path_text(path)}: no time left for ffmpeg (per-file time limit reached)")
+    argv = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-nostats", *args]
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, cwd=cwd, close_fds=True, start_new_session=True,
+                         preexec_fn=_child_setup(os.getpid()))
+    with _LIVE_LOCK:
+        _LIVE[p.pid] = p
+    try:
+        try:
+            out, err = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(p)
+            p.communicate()
+            raise FileProblem("timeout", f"{path_text(path)}: ffmpeg took longer than {timeout:.0f} s and was stopped; "
+                                         "raise the time limit (--timeout) for long videos") from None
+    except BaseException:
+        _kill_group(p)
+        try:
+            p.wait(5)
+        except Exception:  # noqa: BLE001
+            pass
+        raise
+    finally:
+        with _LIVE_LOCK:
+            _LIVE.pop(p.pid, None)
+    return p.returncode, out or b"", (err or b"").decode("utf-8", "replace")
+
+
+def _src(path: str) -> bytes:
+    """An input path ffmpeg cannot mistake for an option or a protocol."""
+    return b"file:" + os.fsencode(os.path.abspath(path))
+
+
+@lru_cache(maxsize=None)
+def has_encoder(name: str) -> bool:
+    """Whether the bundled ffmpeg has the encoder ``name`` (e.g. ``libx264``)."""
+    try:
+        _rc, out, err = _run(["-encoders"], timeout=30, path="ffmpeg", capture=True)
+    except FileProblem:
+        return False
+    return re.search(rf"^\s*[VAS][A-Z.]{{5}}\s+{re.escape(name)}\s", out.decode("utf-8", "replace"), re.M) is not None
+
+
+def _h264_encoder() -> str:
+    for enc in ("libx264", "libopenh264"):
+        if has_encoder(enc):
+            return enc
+    raise FileProblem("unsupported", "the bundled ffmpeg has no H.264 encoder (libx264 or libopenh264)")
+
+
+class _Deadline:
+    def __init__(self, timeout: float):
+        self.end = time.monotonic() + timeout
+
+    def left(self) -> float:
+        return self.end - time.monotonic()
+
+
+# --------------------------------------------------------------------------------------------
+# probe
+# --------------------------------------------------------------------------------------------
+
+_RE_DURATION = re.compile(r"Duration:\s*(\d+):(\d+):(\d+(?:\.\d+)?)")
+_RE_START = re.compile(r"start:\s*(-?\d+(?:\.\d+)?)")
+_RE_VSTREAM = re.compile(r"^\s*Stream #(\d+):(\d+)[^:]*: Video: (.*)$", re.M)
+_RE_ASTREAM = re.compile(r"^\s*Stream #\d+:\d+[^:]*: Audio: ", re.M)
+_RE_ROT = re.compile(r"(?:display ?matrix): rotation of (-?\d+(?:\.\d+)?) degrees", re.I)
+_RE_ROTATE_TAG = re.compile(r"^\s*rotate\s*:\s*(-?\d+)", re.M)
+
+
+def _parse_rate(s: str, unit: str) -> float | None:
+    m = re.search(rf"(\d+(?:\.\d+)?)(k?) {unit}\b", s)
+    if not m:
+        return None
+    v = float(m.group(1)) * (1000 if m.group(2) else 1)
+    return v if v > 0 else None
+
+
+def classify_ffmpeg_error(stderr: str, path: str) -> FileProblem:
+    """Map ffmpeg's complaint about ``path`` to a stable code and a sentence naming the file."""
+    name = path_text(path)
+    low = stderr.lower()
+    last = next((ln.strip() for ln in reversed(stderr.strip().splitlines())
+                 if ln.strip() and "at least one output file" not in ln.lower()), "")
+    if "no such file or directory" in low:
+        return FileProblem("not-found", f"{name} does not exist (moved or deleted since the scan?)")
+    if "permission denied" in low:
+        return FileProblem("permission-denied", f"cannot read {name}: permission denied")
+    if "misdetection possible" in low or "unknown format" in low:  # content is not a known container
+        return FileProblem("corrupt", f"{name} is not a video ffmpeg can recognise (wrong extension or damaged "
+                                      "header?)")
+    if "moov atom not found" in low or "end of file" in low or "partial file" in low or "truncat" in low:
+        return FileProblem("truncated", f"{name} is truncated: its index or data is missing (an interrupted copy "
+                                        "or recording?)")
+    if "does not contain any stream" in low or ("stream #" in low and ": video:" not in low):
+        return FileProblem("no-video-stream", f"{name} has no video stream (audio only?)")
+    if "invalid data found" in low or "could not find codec parameters" in low or "unknown format" in low:
+        return FileProblem("corrupt", f"{name} is not a readable video: {last}")
+    if "decoder" in low and ("not found" in low or "unsupported" in low):
+        return FileProblem("unsupported", f"{name} uses a codec the bundled ffmpeg cannot decode: {last}")
+    return FileProblem("corrupt", f"ffmpeg could not read {name}: {last or 'no message'}")
+
+
+def _frame_buffers(codec: str | None) -> int:
+    """Decoded frames a decoder may hold at once (references + reordering + frame threads)."""
+    refs = 20 if codec in ("h264", "hevc", "h265", "av1", "vp9", "vvc") else 8
+    return refs + min(os.cpu_count() or 1, 16)
+
+
+def probe_video(path: str, *, timeout: float = 30) -> MediaInfo:
+    """Header facts of a video from ``ffmpeg -i``: size as displayed, fps, duration, frames, rotation.
+
+    Raises :class:`FileProblem` (``not-found``, ``permission-denied``, ``empty-file``, ``truncated``,
+    ``corrupt``, ``no-video-stream``, ``timeout``).
+    """
+    name = path_text(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise FileProblem("not-found", f"{name} does not exist (moved or deleted since the scan?)") from None
+    except PermissionError:
+        raise FileProblem("permission-denied", f"cannot read {name}: permission denied") from None
+    if st.st_size == 0 and stat.S_ISREG(st.st_mode):
+        raise FileProblem("empty-file", f"{name} is empty (0 bytes)")
+    _rc, _out, err = _run([b"-i", _src(path)], timeout=timeout, path=path)
+    vstreams = [m for m in _RE_VSTREAM.finditer(err) if "(attached pic)" not in m.group(3)]
+    if not vstreams:
+        if _RE_ASTREAM.search(err) and "Input #0" in err:
+            raise FileProblem("no-video-stream", f"{name} has no video stream (audio only?)")
+        raise classify_ffmpeg_error(err, path)
+    desc = vstreams[0].group(3)
+    codec = desc.split()[0].strip(",") if desc.split() else None
+    m = re.search(r"(?<![\dx])(\d{1,5})x(\d{1,5})(?![\dx])", desc)
+    if not m:
+        raise classify_ffmpeg_error(err, path)
+    w, h = int(m.group(1)), int(m.group(2))
+    # side data of the first video stream: text between its Stream line and the next Stream line
+    block = err[vstreams[0].end():]
+    nxt = re.search(r"^\s*Stream #", block, re.M)
+    block = block[:nxt.start()] if nxt else block
+    rot_m = _RE_ROT.search(block) or _RE_ROTATE_TAG.search(block)
+    rotation = int(round(float(rot_m.group(1)))) % 360 if rot_m else 0
+    rotation = (rotation + 45) // 90 * 90 % 360
+    if rotation in (90, 270):
+        w, h = h, w
+    fps = _parse_rate(desc, "fps") or _parse_rate(desc, "tbr")
+    dm = _RE_DURATION.search(err)
+    duration = int(dm.group(1)) * 3600 + int(dm.group(2)) * 60 + float(dm.group(3)) if dm else None
+    if duration is not None and duration <= 0:
+        duration = None
+    frames = max(1, int(round(duration * fps))) if duration and fps else None
+    est = FFMPEG_BASELINE_BYTES + int(_frame_buffers(codec) * w * h * 1.5) + w * h * 3 * 2
+    return MediaInfo(width=w, height=h, mode="RGB", frames=frames, fps=round(fps, 4) if fps else None,
+                     duration=round(duration, 4) if duration else None, rotation=rotation, codec=codec,
+                     has_video=True, est_bytes=est)
+
+
+# --------------------------------------------------------------------------------------------
+# filters, encoders, showinfo
+# --------------------------------------------------------------------------------------------
+
+_RE_SHOWINFO = re.compile(r"\[Parsed_showinfo_(\d+) @ [^\]]*\] n:\s*(\d+) pts:\s*(-?\d+|NOPTS)\s+pts_time:(\S+)")
+
+
+def _showinfo(stderr: str) -> dict[int, list[float]]:
+    """showinfo filter index -> pts_time of each frame it saw, in order."""
+    got: dict[int, list[float]] = {}
+    for m in _RE_SHOWINFO.finditer(stderr):
+        try:
+            t = float(m.group(4))
+        except ValueError:
+            t = float("nan")
+        got.setdefault(int(m.group(1)), []).append(t)
+    return got
+
+
+def _esc(s: str) -> str:
+    """Escape a value for a filter-graph option."""
+    return re.sub(r"([\\:',;\[\]=])", r"\\\1", s)
+
+
+def _scale_filter(size: tuple[int, int] | None, mode: str, background: str, *, even: bool = False) -> list[str]:
+    if size is None:
+        return []
+    w, h = size
+    div = ":force_divisible_by=2" if even else ""
+    if mode == "fill":
+        return [f"scale={w}:{h}:force_original_aspect_ratio=increase", f"crop={w}:{h}", "setsar=1"]
+    if mode == "pad":
+        color = _esc(background or "white")
+        return [f"scale={w}:{h}:force_original_aspect_ratio=decrease{div}",
+                f"pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color={color}", "setsar=1"]
+    if mode == "exact":
+        return [f"scale={w}:{h}", "setsar=1"]
+    return [f"scale={w}:{h}:force_original_aspect_ratio=decrease{div}", "setsar=1"]  # fit
+
+
+def _image_codec(fmt: str, quality: int) -> list[str]:
+    """Encoder arguments for one still image. JPEG quality 1-100 maps onto mjpeg's -q:v 31..2."""
+    if fmt == "png":
+        return ["-c:v", "png", "-pix_fmt", "rgb24"]
+    if fmt == "webp":
+        return ["-c:v", "libwebp", "-quality", str(int(quality)), "-pix_fmt", "yuv420p"]
+    q = max(2, min(31, round(2 + (95 - int(quality)) / 3)))
+    return ["-c:v", "mjpeg", "-q:v", str(q), "-pix_fmt", "yuvj420p", "-strict", "-1"]
+
+
+def _tmp_name(final_name: str) -> str:
+    return f".{final_name}.{secrets.token_hex(4)}{TMP_SUFFIX}"
+
+
+def _rm(paths: Iterable[str]) -> None:
+    for p in paths:
+        try:
+            os.unlink(p)
+        except OSError:
+            pass
+
+
+def _fail(rc: int, err: str, path: str) -> FileProblem:
+    fp = classify_ffmpeg_error(err, path)
+    return fp
+
+
+# --------------------------------------------------------------------------------------------
+# seek-based grabbing: a few frames from anywhere, fast
+# --------------------------------------------------------------------------------------------
+
+def _targets(info: MediaInfo, n: int) -> list[float]:
+    """``n`` timestamps spread evenly over the video (centres of n equal spans)."""
+    d = info.duration or ((info.frames or 1) / (info.fps or 25.0))
+    last = max(0.0, d - 1.0 / (info.fps or 25.0))
+    return [min(last, d * (i + 0.5) / n) for i in range(n)]
+
+
+def _grab_files(path: str, times: Sequence[float], outs: Sequence[str], cwd: str, chain: list[str],
+                codec: list[str], dl: _Deadline) -> list[float | None]:
+    """Write the first decoded frame at or after each time to ``cwd/outs[i]``; -> decoded times."""
+    got: list[float | None] = []
+    for c in range(0, len(times), SEEK_CHUNK):
+        ts, os_ = times[c:c + SEEK_CHUNK], outs[c:c + SEEK_CHUNK]
+        args: list[Any] = []
+        for t in ts:
+            args += ["-ss", f"{t:.6f}", "-i", _src(path)]
+        graph = []
+        per = 1 + len(chain)
+        for i in range(len(ts)):
+            graph.append(f"[{i}:v:0]" + ",".join(["showinfo", *chain] if chain else ["showinfo"]) + f"[o{i}]")
+        args += ["-filter_complex", ";".join(graph)]
+        for i, out in enumerate(os_):
+            args += ["-map", f"[o{i}]", "-frames:v", "1", "-fps_mode", "passthrough", *codec, "-f", "image2",
+                     "-update", "1", out]
+        rc, _o, err = _run(args, timeout=dl.left(), path=path, cwd=cwd)
+        info = _showinfo(err)
+        if rc != 0:
+            raise _fail(rc, err, path)
+        idx = sorted(info)
+        for i, t in enumerate(ts):
+            k = i * per
+            pts = info.get(k) or (info[idx[i]] if i < len(idx) else None)
+            ok = os.path.exists(os.path.join(cwd, os_[i]))
+            got.append(round(t + pts[0], 3) if (pts and ok and pts[0] == pts[0]) else (t if ok else None))
+    return got
+
+
+def _grab_images(path: str, times: Sequence[float], chain: list[str], dl: _Deadline) -> list[tuple[float, Image.Image]]:
+    """Decode the first frame at or after each time as RGB PIL images (through a pipe, no files)."""
+    res: list[tuple[float, Image.Image]] = []
+    for c in range(0, len(times), SEEK_CHUNK):
+        ts = times[c:c + SEEK_CHUNK]
+        args: list[Any] = []
+        for t in ts:
+            args += ["-ss", f"{t:.6f}", "-i", _src(path)]
+        chains = [f"[{i}:v:0]" + ",".join(["trim=end_frame=1", "showinfo", *chain, "format=rgb24", "setsar=1"]) + f"[v{i}]"
+                  for i in range(len(ts))]
+        graph = ";".join(chains) + ";" + "".join(f"[v{i}]" for i in range(len(ts))) + f"concat=n={len(ts)}:v=1:a=0,showinfo[out]"
+        args += ["-filter_complex", graph, "-map", "[out]", "-fps_mode", "passthrough", "-f", "rawvideo", "-"]
+        rc, out, err = _run(args, timeout=dl.left(), path=path, capture=True)
+        if rc != 0:
+            raise _fail(rc, err, path)
+        per = 4 + len(chain)  # trim, showinfo, *chain, format, setsar
+        last = len(ts) * per + 1  # concat, showinfo
+        sizes = re.findall(rf"\[Parsed_showinfo_{last} @ [^\]]*\] n:\s*\d+ .*? s:(\d+)x(\d+)", err)
+        info = _showinfo(err)
+        if not sizes:
+            raise classify_ffmpeg_error(err, path)
+        w, h = int(sizes[-1][0]), int(sizes[-1][1])
+        fsize = w * h * 3
+        # inputs that delivered a frame, in order (a seek past the end delivers none)
+        delivered = [(ts[i], info[i * per + 1][0]) for i in range(len(ts)) if info.get(i * per + 1)]
+        for j in range(min(len(out) // fsize, len(delivered))):
+            t0, pts = delivered[j]
+            t = round(t0 + pts, 3) if pts == pts else t0
+            res.append((t, Image.frombytes("RGB", (w, h), out[j * fsize:(j + 1) * fsize])))
+    return res
+
+
+# --------------------------------------------------------------------------------------------
+# poster
+# --------------------------------------------------------------------------------------------
+
+def _interesting(im: Image.Image) -> tuple[bool, float]:
+    small = im.convert("L").resize((64, 64)) if im.width > 64 else im.convert("L")
+    st = ImageStat.Stat(small)
+    mean, std = st.mean[0], st.stddev[0]
+    return (24 <= mean <= 235 and std >= 10), std
+
+
+def _poster(path: str, info: MediaInfo, dl: _Deadline, chain: list[str] | None = None) -> tuple[float, Image.Image]:
+    d = info.duration or 0.0
+    best: tuple[float, float, Image.Image] | None = None
+    times = [f * d for f in POSTER_AT] if d > 0 else [0.0]
+    tried: set[float] = set()
+    for t in times:
+        t = round(t, 3)
+        if t in tried:
+            continue
+        tried.add(t)
+        got = _grab_images(path, [t], chain or [], dl)
+        if not got:
+            continue
+        ts, im = got[0]
+        good, score = _interesting(im)
+        if good:
+            if best is not None:
+                best[2].close()
+            return ts, im
+        if best is None or score > best[0]:
+            if best is not None:
+                best[2].close()
+            best = (score, ts, im)
+        else:
+            im.close()
+    if best is None:
+        if d > 0:  # seeking found nothing (tiny or broken index): decode from the start
+            got = _grab_images(path, [0.0], chain or [], dl)
+            if got:
+                return got[0]
+        raise FileProblem("corrupt", f"no frame could be decoded from {path_text(path)}")
+    return best[1], best[2]
+
+
+def poster_frame(path: str, info: MediaInfo, *, timeout: float) -> Image.Image:
+    """A representative, not black or blank, frame as an RGB image, upright (rotation applied).
+
+    Tries 10 %, 25 %, 50 %, 75 % ... of the duration and keeps the first frame with enough
+    brightness and contrast; if none has, the one with the most contrast.
+    """
+    return _poster(path, info, _Deadline(timeout))[1]
+
+
+# --------------------------------------------------------------------------------------------
+# the ops
+# --------------------------------------------------------------------------------------------
+
+def _fmt_t(t: float) -> str:
+    m, s = divmod(max(0.0, t), 60)
+    h, m = divmod(int(m), 60)
+    return f"{h}:{m:02d}:{s:04.1f}" if h else f"{m}:{s:04.1f}"
+
+
+def _encode_pil(im: Image.Image, fmt: str, quality: int, background: str) -> bytes:
+    try:
+        from . import image as iops
+        return iops.encode(iops.prepare_for(im, fmt, background), fmt, quality)
+    except (ImportError, AttributeError):
+        import io
+        buf = io.BytesIO()
+        im = im.convert("RGB")
+        if fmt == "png":
+            im.save(buf, "PNG")
+        else:
+            im.save(buf, "WEBP" if fmt == "webp" else "JPEG", quality=int(quality))
+        return buf.getvalue()
+
+
+def _resize_pil(im: Image.Image, size: tuple[int, int] | None, mode: str, background: str) -> Image.Image:
+    if size is None:
+        return im
+    try:
+        from . import image as iops
+        return iops.resize(im, size, mode, background)
+    except (ImportError, AttributeError):
+        from PIL import ImageOps
+        if mode == "fill":
+            return ImageOps.fit(im, size)
+        if mode == "pad":
+            return ImageOps.pad(im, size, color=background)
+        if mode == "exact":
+            return im.resize(size)
+        return ImageOps.contain(im, size)
+
+
+def _op_frames(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: str, ext: str, codec: list[str],
+               background: str, dl: _Deadline) -> tuple[list[str], list[Problem], list[dict]]:
+    folder = os.path.join(out_dir, out_rel)
+    os.makedirs(folder, exist_ok=True)
+    chain = _scale_filter(op.get("size"), op.get("mode") or "fit", background)
+    token = secrets.token_hex(4)
+    warnings: list[Problem] = []
+    if op.get("count"):
+        n = int(op.get("count"))
+        if info.frames and n > info.frames:
+            warnings.append(Problem("fewer-frames", f"{path_text(path)} has about {info.frames} frames; "
+                                                    f"asked for {n}"))
+        times = _targets(info, n)
+        tmps = [f".{i:06d}.{ext}.{token}{TMP_SUFFIX}" for i in range(n)]
+        try:
+            got = _grab_files(path, times, tmps, folder, chain, codec, dl)
+        except BaseException:
+            _rm(os.path.join(folder, t) for t in tmps)
+            raise
+        produced = [(tmp, t) for tmp, t in zip(tmps, got) if t is not None]
+        seen: set[float] = set()
+        pairs = []
+        for tmp, t in produced:  # the same decoded frame twice (more targets than frames): keep one
+            key = round(t, 6)
+            if key in seen:
+                _rm([os.path.join(folder, tmp)])
+                continue
+            seen.add(key)
+            pairs.append((tmp, t))
+        _rm(os.path.join(folder, t) for t in tmps if t not in {p for p, _ in pairs})
+        if len(pairs) < n and not any(w.type == "fewer-frames" for w in warnings):
+            warnings.append(Problem("fewer-frames", f"{path_text(path)}: {len(pairs)} distinct frames of {n} asked for"))
+    else:
+        pre: list[str] = []
+        if op.get("keyframes"):
+            pre = ["-skip_frame", "nokey"]
+            sel: list[str] = []
+        elif op.get("every"):
+            sel = [f"select='not(mod(n\\,{int(op.get('every'))}))'"]
+        else:
+            r = float(op.get("fps") or 1.0)
+            # the first decoded frame of each 1/r-second span: decoded timestamps, right for VFR
+            sel = [f"select='eq(n\\,0)+gt(floor(t*{r!r})\\,floor(prev_t*{r!r}))'"]
+        vf = ",".join([*sel, "showinfo", *chain])
+        pattern = f".%06d.{ext}.{token}{TMP_SUFFIX}"
+        args = [*pre, "-i", _src(path), "-map", "0:v:0", "-vf", vf, "-fps_mode", "passthrough", *codec,
+                "-f", "image2", "-start_number", "0", pattern]
+        try:
+            rc, _o, err = _run(args, timeout=dl.left(), path=path, cwd=folder)
+        except BaseException:
+            _rm_pattern(folder, token)
+            raise
+        if rc != 0:
+            _rm_pattern(folder, token)
+            raise _fail(rc, err, path)
+        si = _showinfo(err)
+        times = si[min(si)] if si else []
+        files = sorted(f for f in os.listdir(folder) if f.endswith(f".{token}{TMP_SUFFIX}"))
+        if len(files) != len(times):
+            warnings.append(Problem("frame-times", f"{path_text(path)}: {len(files)} frames written but "
+                                                   f"{len(times)} timestamps reported; some are estimated"))
+        pairs = []
+        for i, f in enumerate(files):
+            t = times[i] if i < len(times) else (pairs[-1][1] if pairs else 0.0)
+            pairs.append((f, t))
+        if not pairs:
+            warnings.append(Problem("no-frames", f"no frame was extracted from {path_text(path)}"))
+    outs, rows = [], []
+    for idx, (tmp, t) in enumerate(pairs):
+        rel = f"{out_rel}/{idx:06d}.{ext}"
+        os.replace(os.path.join(folder, tmp), os.path.join(out_dir, rel))
+        outs.append(rel)
+        rows.append({"index": idx, "t": round(float(t), 6), "output": rel})
+    return outs, warnings, rows
+
+
+def _rm_pattern(folder: str, token: str) -> None:
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    _rm(os.path.join(folder, f) for f in names if f.endswith(f".{token}{TMP_SUFFIX}"))
+
+
+def _write_image(out_dir: str, rel: str, data: bytes) -> None:
+    with atomic_write(Path(out_dir, rel)) as fh:
+        fh.write(data)
+
+
+def _op_poster(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: str, fmt: str, quality: int,
+               background: str, dl: _Deadline) -> tuple[str, float]:
+    t, im = _poster(path, info, dl)
+    try:
+        out = _resize_pil(im, op.get("size"), op.get("mode") or "fit", background)
+        rel = f"{out_rel}.poster.{EXT[fmt]}"
+        _write_image(out_dir, rel, _encode_pil(out, fmt, quality, background))
+    finally:
+        im.close()
+    return rel, t
+
+
+def _font(px: int):
+    try:
+        return ImageFont.load_default(size=px)
+    except TypeError:  # Pillow without FreeType: the fixed bitmap font
+        return ImageFont.load_default()
+
+
+def _op_contact(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: str, fmt: str, quality: int,
+                background: str, dl: _Deadline) -> tuple[str, list[float]]:
+    n = int(op.get("frames") or 16)
+    cols = int(op.get("columns") or math.ceil(math.sqrt(n)))
+    tw, th = op.get("size") or (320, 320)
+    tiles = _grab_images(path, _targets(info, n), _scale_filter((tw, th), "fit", background), dl)
+    if not tiles:
+        raise FileProblem("corrupt", f"no frame could be decoded from {path_text(path)}")
+    rows = math.ceil(n / cols)
+    cw = max(im.width for _, im in tiles)
+    ch = max(im.height for _, im in tiles)
+    gap = 4
+    sheet = Image.new("RGB", (cols * cw + (cols + 1) * gap, rows * ch + (rows + 1) * gap), (24, 24, 24))
+    draw = ImageDraw.Draw(sheet)
+    font = _font(max(10, min(24, ch // 10)))
+    for i, (t, im) in enumerate(tiles):
+        x = gap + (i % cols) * (cw + gap)
+        y = gap + (i // cols) * (ch + gap)
+        sheet.paste(im, (x + (cw - im.width) // 2, y + (ch - im.height) // 2))
+        label = _fmt_t(t)
+        l, tp, r, b = draw.textbbox((0, 0), label, font=font)
+        bx, by = x + 3, y + ch - (b - tp) - 8
+        draw.rectangle((bx, by, bx + (r - l) + 6, by + (b - tp) + 5), fill=(0, 0, 0))
+        draw.text((bx + 3 - l, by + 2 - tp), label, fill=(255, 255, 255), font=font)
+        im.close()
+    rel = f"{out_rel}.contact.{EXT[fmt]}"
+    _write_image(out_dir, rel, _encode_pil(sheet, fmt, quality, background))
+    return rel, [round(t, 6) for t, _ in tiles]
+
+
+def _video_encode_args(crf: int, audio: bool, max_side: int | None, fps_cap: float | None,
+                       info: MediaInfo) -> list[str]:
+    vf = []
+    if fps_cap and (info.fps is None or info.fps > fps_cap + 1e-6):
+        vf.append(f"fps={fps_cap!r}")
+    if max_side:
+        s = int(max_side)
+        # shorter side at most s (never enlarged), the other side keeps the aspect ratio, both even
+        vf.append(f"scale='if(lte(iw\\,ih)\\,min({s}\\,iw)\\,-2)':'if(lte(iw\\,ih)\\,-2\\,min({s}\\,ih))'")
+    vf += ["scale=trunc(iw/2)*2:trunc(ih/2)*2", "setsar=1", "format=yuv420p"]
+    enc = _h264_encoder()
+    args = ["-map", "0:v:0", "-vf", ",".join(vf), "-c:v", enc]
+    if enc == "libx264":
+        args += ["-preset", "veryfast", "-crf", str(int(crf))]
+    else:
+        args += ["-b:v", "2M"]
+    if audio:
+        args += ["-map", "0:a:0?", "-c:a", "aac", "-b:a", "128k"]
+    else:
+        args += ["-an"]
+    return args + ["-sn", "-dn", "-map_metadata", "-1"]
+
+
+def _op_transcode(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: str, dl: _Deadline) -> str:
+    rel = f"{out_rel}.mp4"
+    final = Path(out_dir, rel)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_name(final.name)
+    args = ["-i", _src(path), *_video_encode_args(op.get("crf", 23), bool(op.get("audio", True)), op.get("size"),
+                                                  op.get("max_fps"), info),
+            "-movflags", "+faststart", "-f", "mp4", tmp]
+    try:
+        rc, _o, err = _run(args, timeout=dl.left(), path=path, cwd=str(final.parent))
+        if rc != 0:
+            raise _fail(rc, err, path)
+        os.replace(final.parent / tmp, final)
+    except BaseException:
+        _rm([str(final.parent / tmp)])
+        raise
+    return rel
+
+
+def _op_clip(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: str, dl: _Deadline) -> list[dict]:
+    """Fixed-length segments, one accurately seeked ffmpeg call each (exact cuts, each file atomic)."""
+    secs = float(op.get("seconds") or 10.0)
+    duration = info.duration or ((info.frames or 0) / (info.fps or 25.0))
+    n = max(1, math.ceil(duration / secs - 1e-6))
+    folder = Path(out_dir, out_rel)
+    folder.mkdir(parents=True, exist_ok=True)
+    enc = _video_encode_args(20, True, None, None, info)
+    rows: list[dict] = []
+    try:
+        for i in range(n):
+            start = i * secs
+            rel = f"{out_rel}/clip-{i:04d}.mp4"
+            tmp = _tmp_name(f"clip-{i:04d}.mp4")
+            args = ["-ss", f"{start:.6f}", "-t", f"{secs:.6f}", "-i", _src(path), *enc,
+                    "-movflags", "+faststart", "-f", "mp4", tmp]
+            try:
+                rc, _o, err = _run(args, timeout=dl.left(), path=path, cwd=str(folder))
+                if rc != 0:
+                    raise _fail(rc, err, path)
+                if i == n - 1 and i > 0 and os.path.getsize(folder / tmp) < 1024 and "frame=    0" in err:
+                    break  # nothing left after the last full segment
+                os.replace(folder / tmp, Path(out_dir, rel))
+            finally:
+                _rm([str(folder / tmp)])
+            rows.append({"index": i, "start": round(start, 6), "end": round(min(start + secs, duration), 6),
+                         "output": rel})
+    except BaseException:
+        _rm(os.path.join(out_dir, r["output"]) for r in rows)
+        raise
+    return rows
+
+
+def run_video_ops(path: str, info: MediaInfo, ops: tuple[OpSpec, ...], out_dir: str, out_rel: str, *,
+                  fmt: str, quality: int, background: str, timeout: float) -> tuple[list[str], list[Problem], dict]:
+    """Run every video op of ``ops`` on one video (image ops are skipped: they use :func:`poster_frame`).
+
+    ``timeout`` bounds the whole file (all its ffmpeg calls together). Returns (outputs relative
+    to ``out_dir``, warnings, extra manifest fields). A failure removes this call's outputs.
+    """
+    if not info.has_video:
+        raise FileProblem("no-video-stream", f"{path_text(path)} has no video stream (audio only?)")
+    fmt = fmt if fmt in EXT else "jpeg"
+    ext = EXT[fmt]
+    codec = _image_codec(fmt, quality)
+    dl = _Deadline(timeout)
+    outputs: list[str] = []
+    warnings: list[Problem] = []
+    extra: dict[str, Any] = {}
+    try:
+        for op in ops:
+            if op.name == "frames":
+                outs, warns, rows = _op_frames(path, info, op, out_dir, out_rel, ext, codec, background, dl)
+                outputs += outs
+                warnings += warns
+                extra.setdefault("frames", []).extend(rows)
+            elif op.name == "poster":
+                rel, t = _op_poster(path, info, op, out_dir, out_rel, fmt, quality, background, dl)
+                outputs.append(rel)
+                extra["poster_t"] = round(t, 6)
+            elif op.name == "contact-sheet":
+                rel, ts = _op_contact(path, info, op, out_dir, out_rel, fmt, quality, background, dl)
+                outputs.append(rel)
+                extra["contact_sheet_t"] = ts
+            elif op.name == "transcode":
+                outputs.append(_op_transcode(path, info, op, out_dir, out_rel, dl))
+            elif op.name == "clip":
+                rows = _op_clip(path, info, op, out_dir, out_rel, dl)
+                outputs += [r["output"] for r in rows]
+                extra["clips"] = rows
+    except BaseException:
+        _rm(os.path.join(out_dir, r) for r in outputs)
+        raise
+    if outputs:
+        extra["video"] = {"duration": info.duration, "fps": info.fps, "frames": info.frames,
+                          "rotation": info.rotation, "codec": info.codec}
+    return outputs, warnings, extra
