@@ -161,3 +161,32 @@ class FileProblem(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+def check_file(path: str, *, regular: bool = True) -> int:
+    """Fail early, with the right code, on a file that is gone, unreadable, not regular or empty.
+
+    -> its size. Used by the image and video ops before they open anything (the scan already keeps
+    special files away; ``regular=False`` lets ffmpeg read a pipe, which its tests use to hang it).
+    """
+    import os
+    import stat
+
+    from .._fs import path_text
+
+    name = path_text(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise FileProblem("not-found", f"{name} does not exist (moved or deleted since the scan?)") from None
+    except PermissionError:
+        raise FileProblem("permission-denied", f"cannot read {name}: permission denied; check its permissions") from None
+    except OSError as exc:
+        raise FileProblem("corrupt", f"cannot read {name}: {exc.strerror or exc}; check the disk or share and retry") from None
+    if not stat.S_ISREG(st.st_mode):
+        if regular:
+            raise FileProblem("not-regular-file", f"{name} is not a regular file; it was not opened")
+        return 0
+    if st.st_size == 0:
+        raise FileProblem("empty-file", f"{name} is empty (0 bytes); re-copy it from its source")
+    return st.st_size

@@ -22,7 +22,6 @@ from __future__ import annotations
 import errno
 import io
 import os
-import stat
 import struct
 import threading
 import zlib
@@ -33,7 +32,7 @@ from PIL import Image, ImageColor, ImageFile, UnidentifiedImageError
 
 from .._fs import path_text
 from ..media import MediaInfo, Problem
-from . import FileProblem, OpSpec
+from . import FileProblem, OpSpec, check_file
 
 __all__ = ["ALLOWED_FORMATS", "probe_image", "load_image", "thumbnail", "resize", "render", "draft_hint",
            "prepare_for", "encode", "classify", "estimate_bytes"]
@@ -120,31 +119,13 @@ _GATE = _Gate()
 
 # ---------------------------------------------------------------- opening
 
-def _check_file(path: str) -> int:
-    """Fail early, with the right code, on files that are not there, not readable or not regular."""
-    name = path_text(path)
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise FileProblem("not-found", f"{name} does not exist (moved or deleted since the scan?)") from None
-    except PermissionError:
-        raise FileProblem("permission-denied", f"cannot read {name}: permission denied; check its permissions") from None
-    except OSError as exc:
-        raise classify(exc, path) from None
-    if not stat.S_ISREG(st.st_mode):
-        raise FileProblem("not-regular-file", f"{name} is not a regular file; it was not opened")
-    if st.st_size == 0:
-        raise FileProblem("empty-file", f"{name} is empty (0 bytes); re-copy it from its source")
-    return st.st_size
-
-
 def _open(path: str, max_pixels: int) -> ImageFile.ImageFile:
     """Open headers only, with the allow-list; more than ``max_pixels`` is a decompression bomb.
 
     Pillow's own check is off while the header is read (so it neither warns nor errors with a
     different limit); ours below applies ``max_pixels`` exactly, before any pixel is decoded.
     """
-    _check_file(path)
+    check_file(path)
     try:
         with _GATE.hold(None, False):
             im = Image.open(path, formats=ALLOWED_FORMATS)

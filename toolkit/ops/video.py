@@ -27,7 +27,6 @@ import os
 import re
 import secrets
 import signal
-import stat
 import subprocess
 import sys
 import threading
@@ -40,7 +39,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageStat
 
 from .._fs import TMP_SUFFIX, atomic_write, path_text
 from ..media import MediaInfo, Problem
-from . import FileProblem, OpSpec
+from . import FileProblem, OpSpec, check_file
 
 __all__ = ["ffmpeg_exe", "has_encoder", "probe_video", "poster_frame", "run_video_ops", "classify_ffmpeg_error",
            "live_ffmpeg_pids", "FFMPEG_BASELINE_BYTES"]
@@ -264,14 +263,7 @@ def probe_video(path: str, *, timeout: float = 30) -> MediaInfo:
     ``corrupt``, ``no-video-stream``, ``timeout``).
     """
     name = path_text(path)
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise FileProblem("not-found", f"{name} does not exist (moved or deleted since the scan?)") from None
-    except PermissionError:
-        raise FileProblem("permission-denied", f"cannot read {name}: permission denied") from None
-    if st.st_size == 0 and stat.S_ISREG(st.st_mode):
-        raise FileProblem("empty-file", f"{name} is empty (0 bytes)")
+    check_file(path, regular=False)
     _rc, _out, err = _run([b"-i", _src(path)], timeout=timeout, path=path)
     vstreams = [m for m in _RE_VSTREAM.finditer(err) if "(attached pic)" not in m.group(3)]
     if not vstreams:
