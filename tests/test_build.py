@@ -229,3 +229,15 @@ def test_mixed_folder_with_videos_on_a_cluster(tmp_path, client):
     assert report.counts == {"ok": 3, "failed": 3}
     ffmpeg_left = [p for p in psutil.process_iter(["name"]) if "ffmpeg" in (p.info["name"] or "")]
     assert ffmpeg_left == []
+
+
+def test_long_lists_are_probed_on_the_workers(corpus, tmp_path, client, monkeypatch):
+    from distributed import get_task_stream
+
+    import toolkit.probe
+
+    monkeypatch.setattr(toolkit.probe, "PROBE_ON_WORKERS", 3)
+    with get_task_stream(client) as ts:
+        report = toolkit.build(inputs=[str(corpus)], output=str(tmp_path / "out"), client=client, progress=False)
+    assert any(str(t["key"]).startswith("dataprep-probe") for t in ts.data)
+    assert report.counts == {"ok": 8, "failed": 4, "skipped": 2}  # same outcome as probing here

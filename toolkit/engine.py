@@ -199,6 +199,7 @@ class Run:
         else:
             connect_thread, box = None, {"client": self.client, "owns": False, "seconds": 0.0}
 
+        from . import probe as probe_mod
         from .probe import probe_items
         from .scan import assign_outputs, scan
 
@@ -206,15 +207,20 @@ class Run:
         items = assign_outputs(scanned.items, multi_root=len(cfg.inputs) > 1)
         manifest = Manifest(out)
         todo, carried = resume_split(items, manifest.previous(), settings=cfg.settings_key, output=str(out), force=cfg.force)
+        def cluster_ready():
+            if connect_thread is not None and self.client is None:
+                connect_thread.join()
+                if "error" in box:
+                    raise box["error"]
+                self.client = box["client"]
+                self._owns_client = box["owns"]
+            return self.client
+
+        # a short list is probed here while the cluster starts; a long one on the workers
+        on_workers = len(todo) > probe_mod.PROBE_ON_WORKERS
         probed, probe_rows = probe_items(todo, ops=cfg.ops, fmt=cfg.format, max_pixels=cfg.max_pixels,
-                                         timeout=cfg.timeout, client=None if len(todo) > 3000 and connect_thread else self.client)
-        if connect_thread is not None:
-            connect_thread.join()
-            if "error" in box:
-                raise box["error"]
-            self.client = box["client"]
-            self._owns_client = box["owns"]
-        client = self.client
+                                         timeout=cfg.timeout, client=cluster_ready() if on_workers else None)
+        client = cluster_ready()
         cluster_seconds = box.get("seconds", 0.0)
         try:
             self.dashboard_link = client.dashboard_link
