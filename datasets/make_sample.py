@@ -2,10 +2,14 @@
 
 A few hundred photo-like JPEG/PNG/WebP images of mixed sizes up to 24 MP in nested folders,
 some tricky ones (EXIF orientation, RGBA, 16-bit, CMYK, palette, same stem side by side,
-spaces and unicode in names), a few deliberately broken files and some junk; plus a few short
-videos when video support is installed. Deterministic: the same files every time.
+spaces and unicode in names), a few deliberately broken files and some junk; plus short videos
+when ``toolkit.synth_video`` is available. Deterministic: the same bytes every time.
 
     python datasets/make_sample.py [--out datasets/sample] [--force]
+
+Completion is recorded by a marker *beside* the folder (``.sample.complete``), written last:
+an interrupted generation has no marker and is redone. A folder this script did not make is
+never deleted.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import os
 import shutil
 import sys
 import time
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -22,97 +27,135 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from toolkit import synth  # noqa: E402
 
-def _marker(out: Path) -> Path:
-    """Written last, beside (not inside) the folder, so an interrupted generation is redone."""
-    return out.parent / f".{out.name}.complete"
-FOLDERS = ["trips/2023/beach", "trips/2023/mountains", "trips/2024/city", "studio/portraits", "studio/products",
-           "family", "scans/archive", "phone/DCIM/100APPLE"]
+VERSION = 2  # bump when the contents change: an older sample is then remade
+FOLDERS = ["trips/2023/beach", "trips/2023/mountains", "trips/2024/city", "studio/portraits",
+           "studio/products", "family", "scans/archive", "phone/DCIM/100APPLE"]
+EXT = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}
+
+# Junk that real folders carry; the headers are what the real files start with.
+JUNK = {
+    "trips/.DS_Store": b"\x00\x00\x00\x01Bud1" + bytes(2040),
+    "trips/2023/beach/._img_0000.jpg": b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        " + bytes(4000),
+    "family/Thumbs.db": b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(4088),
+}
 
 
-def _plan() -> list[tuple[str, int, int, str, int]]:
+def _markers(out: Path) -> tuple[Path, Path]:
+    """(complete, in-progress) markers, beside the folder so the toolkit never scans them."""
+    return out.parent / f".{out.name}.complete", out.parent / f".{out.name}.generating"
+
+
+def plan() -> list[tuple[str, int, int, str, int, int]]:
+    """(relative path without extension, width, height, format, seed, quality), biggest first."""
     jobs = []
-    n = 0
-    # (relative path, width, height, format, seed): mostly small/medium, a few 12-24 MP
-    for i in range(190):
-        w, h = [(640, 480), (800, 600), (1024, 768), (1280, 720), (960, 1280), (1200, 900)][i % 6]
-        jobs.append((f"{FOLDERS[i % len(FOLDERS)]}/img_{i:04d}", w, h, ["JPEG", "JPEG", "JPEG", "PNG", "WEBP"][i % 5], n)); n += 1
-    for i in range(60):
+    seed = 1000
+    for i in range(4):  # 24 MP
+        jobs.append((f"scans/archive/huge_{i:02d}", 6000, 4000, "JPEG", seed, 85)); seed += 1
+    for i in range(12):  # 12 MP, one of them WebP
+        jobs.append((f"trips/2024/city/large_{i:02d}", 4000, 3000, "WEBP" if i == 5 else "JPEG", seed, 85)); seed += 1
+    for i in range(60):  # 2-5 MP
         w, h = [(1920, 1080), (2048, 1536), (1080, 1920), (2592, 1944)][i % 4]
-        jobs.append((f"{FOLDERS[(i + 3) % len(FOLDERS)]}/photo_{i:04d}", w, h, "JPEG", n)); n += 1
-    for i in range(14):
-        jobs.append((f"trips/2024/city/large_{i:02d}", 4000, 3000, "JPEG", n)); n += 1
-    for i in range(4):
-        jobs.append((f"scans/archive/huge_{i:02d}", 6000, 4000, "JPEG", n)); n += 1
+        jobs.append((f"{FOLDERS[(i + 3) % len(FOLDERS)]}/photo_{i:04d}", w, h, "JPEG", seed, 85)); seed += 1
+    for i in range(190):  # 0.3-1.2 MP; PNG stays small here (noise does not compress losslessly)
+        w, h = [(640, 480), (800, 600), (1024, 768), (1280, 720), (960, 1280), (1200, 900)][i % 6]
+        fmt = ["JPEG", "JPEG", "JPEG", "PNG", "WEBP"][i % 5]
+        if fmt == "PNG":
+            w, h = w * 3 // 4, h * 3 // 4
+        jobs.append((f"{FOLDERS[i % len(FOLDERS)]}/img_{i:04d}", w, h, fmt, seed, 85)); seed += 1
     return jobs
 
 
-def _one(job: tuple[str, int, int, str, int], out: str) -> int:
-    rel, w, h, fmt, seed = job
-    ext = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}[fmt]
-    p = synth.write_photo(Path(out, rel + ext), w, h, seed, fmt=fmt, quality=85)
-    return p.stat().st_size
+def _one(job: tuple[str, int, int, str, int, int], out: str) -> int:
+    rel, w, h, fmt, seed, quality = job
+    return synth.write_photo(Path(out, rel + EXT[fmt]), w, h, seed, fmt=fmt, quality=quality).stat().st_size
 
 
 def _specials(out: Path) -> None:
-    from PIL import Image
-
-    s = out / "tricky"
+    t = out / "tricky"
     for o in (3, 6, 8):
-        synth.write_with_exif_orientation(s / f"orientation_{o}.jpg", 800, 600, o, seed=o)
-    synth.write_broken_exif_jpeg(s / "broken_exif.jpg", seed=9)
-    rgba = synth.photo(500, 400, 11, mode="RGBA")
-    rgba.putalpha(Image.radial_gradient("L").resize((500, 400)))
-    rgba.save(s / "transparent.png")
-    synth.photo(600, 400, 12, mode="L").point(lambda v: v * 256).convert("I;16").save(s / "sixteen_bit.png")
-    synth.photo(640, 480, 13).convert("CMYK").save(s / "cmyk.jpg", quality=85)
-    synth.photo(320, 240, 14).convert("P", palette=Image.Palette.ADAPTIVE).save(s / "palette.gif")
-    synth.write_photo(s / "photo.jpg", 640, 480, 15)
-    synth.write_photo(s / "photo.png", 640, 480, 16, fmt="PNG")
-    synth.write_photo(s / "holiday photo (1).jpg", 640, 480, 17)
-    synth.write_photo(s / "f\u00eate \u65e5\u672c.jpg", 640, 480, 18)
-    synth.write_photo(s / "-starts-with-dash.jpg", 320, 240, 19)
+        synth.write_with_exif_orientation(t / f"orientation_{o}.jpg", 800, 600, o, seed=o)
+    synth.write_broken_exif_jpeg(t / "broken_exif.jpg", seed=9)
+    synth.write_photo(t / "transparent.png", 500, 400, 11, fmt="PNG", mode="RGBA")
+    synth.write_photo(t / "sixteen_bit.png", 600, 400, 12, fmt="PNG", mode="I;16")
+    synth.write_photo(t / "cmyk.jpg", 640, 480, 13, mode="CMYK", quality=85)
+    synth.write_photo(t / "palette.gif", 320, 240, 14, fmt="GIF", mode="P")
+    synth.write_photo(t / "photo.jpg", 640, 480, 15)
+    synth.write_photo(t / "photo.png", 480, 360, 16, fmt="PNG")
+    synth.write_photo(t / "holiday photo (1).jpg", 640, 480, 17)
+    synth.write_photo(t / "f\u00eate \u65e5\u672c.jpg", 640, 480, 18)
+    synth.write_photo(t / "-starts-with-dash.jpg", 320, 240, 19)
     b = out / "broken"
     synth.write_truncated_jpeg(b / "truncated.jpg", seed=20)
     synth.write_garbage(b / "garbage.jpg", seed=21)
     synth.write_empty(b / "empty.jpg")
     synth.write_bomb_png(b / "bomb.png")
     synth.write_eps(b / "vector.eps")
-    for junk in ("trips/.DS_Store", "trips/2023/beach/._img_0000.jpg", "family/Thumbs.db"):
-        (out / junk).parent.mkdir(parents=True, exist_ok=True)
-        (out / junk).write_bytes(b"\x00\x05\x16\x07junk")
+    for rel, data in JUNK.items():
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out / rel).write_bytes(data)
 
 
-def make(out: Path, force: bool = False) -> None:
-    if _marker(out).exists() and out.is_dir() and not force:
-        print(f"{out} is already there (delete it or use --force to make it again)")
-        return
-    _marker(out).unlink(missing_ok=True)
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    t0 = time.perf_counter()
-    jobs = _plan()
-    with ProcessPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        total = sum(pool.map(_one, jobs, [str(out)] * len(jobs), chunksize=4))
-    _specials(out)
-    videos = 0
+def _videos(out: Path) -> int:
     try:
         from toolkit.synth_video import make_sample_videos
-        make_sample_videos(out)
-        videos = len(list((out / "videos").glob("*")))
     except ImportError:
-        pass
-    _marker(out).write_text("generated by datasets/make_sample.py\n")
-    files = [p for p in out.rglob("*") if p.is_file()]
-    print(f"made {out}: {len(files)} files ({len(jobs)} photos, tricky and broken files, junk, {videos} videos), "
-          f"{sum(p.stat().st_size for p in files) / 2**20:.0f} MiB, in {time.perf_counter() - t0:.0f} s")
+        return 0
+    make_sample_videos(out)
+    return sum(1 for p in (out / "videos").rglob("*") if p.is_file()) if (out / "videos").is_dir() else 0
 
 
-def main() -> int:
+def _is_current(out: Path) -> bool:
+    done, _ = _markers(out)
+    return out.is_dir() and done.is_file() and done.read_text().startswith(f"version {VERSION}\n")
+
+
+def make(out: Path, force: bool = False) -> bool:
+    """Make the sample in ``out`` unless a complete, current one is there. True if it made one."""
+    out = out.resolve()
+    done, generating = _markers(out)
+    if _is_current(out) and not force:
+        print(f"{out} is already there (--force makes it again)")
+        return False
+    if out.exists():
+        ours = done.exists() or generating.exists() or not any(out.iterdir())
+        if not ours:
+            raise SystemExit(f"{out} exists and was not made by this script: not touching it")
+        shutil.rmtree(out)
+    done.unlink(missing_ok=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    generating.write_text("interrupted generation: rerun datasets/make_sample.py\n")
+    out.mkdir()
+    t0 = time.perf_counter()
+    jobs = plan()
+    with ProcessPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        list(pool.map(_one, jobs, [str(out)] * len(jobs), chunksize=2))
+    _specials(out)
+    t_images = time.perf_counter() - t0
+    n_videos = _videos(out)
+    seconds = time.perf_counter() - t0
+    done.write_text(f"version {VERSION}\nmade by datasets/make_sample.py in {seconds:.1f} s\n")
+    generating.unlink()
+    _report(out, len(jobs), n_videos, t_images, seconds)
+    return True
+
+
+def _report(out: Path, n_photos: int, n_videos: int, t_images: float, seconds: float) -> None:
+    files = sorted(p for p in out.rglob("*") if p.is_file())
+    total = sum(p.stat().st_size for p in files)
+    by_dir = Counter(str(p.parent.relative_to(out)) for p in files)
+    by_ext = Counter(p.suffix.lower() or p.name for p in files)
+    print(f"made {out}: {len(files)} files, {total / 2**20:.0f} MiB in {seconds:.1f} s "
+          f"(images {t_images:.1f} s; {n_photos} photos, {n_videos} videos)")
+    for d, n in sorted(by_dir.items()):
+        print(f"  {d + '/':<28} {n:4d} files")
+    print("  by extension: " + ", ".join(f"{e} {n}" for e, n in sorted(by_ext.items())))
+
+
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "sample"))
-    ap.add_argument("--force", action="store_true")
-    args = ap.parse_args()
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "sample"), help="[datasets/sample]")
+    ap.add_argument("--force", action="store_true", help="make it again even if it is complete")
+    args = ap.parse_args(argv)
     make(Path(args.out), args.force)
     return 0
 
