@@ -6,7 +6,6 @@ A file that fails its probe becomes a ``failed`` row right away and is never sen
 
 from __future__ import annotations
 
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, Sequence
@@ -66,8 +65,6 @@ def probe_items(items: Sequence[MediaItem], *, ops: tuple[OpSpec, ...], fmt: str
                 max_pixels: int = 89_478_485, timeout: float = 60.0, client: Any = None,
                 threads: int = 8) -> tuple[list[MediaItem], list[ItemResult]]:
     """Probe every item; -> (probed items in input order, rows for the ones that failed)."""
-    # Pillow warns about broken EXIF while reading headers; the worker records it on the row instead
-    warnings.filterwarnings("ignore", message="(?i).*exif", category=UserWarning)
     if client is not None and len(items) > PROBE_ON_WORKERS:
         chunk = 250
         futs = [client.submit(_probe_chunk, list(items[i:i + chunk]), ops, fmt, max_pixels, timeout,

@@ -24,6 +24,7 @@ import io
 import os
 import struct
 import threading
+import warnings
 import zlib
 from contextlib import contextmanager
 from typing import Iterator, Sequence
@@ -38,6 +39,9 @@ __all__ = ["ALLOWED_FORMATS", "probe_image", "load_image", "thumbnail", "resize"
            "prepare_for", "encode", "classify", "estimate_bytes"]
 
 Image.init()
+# Pillow prints "Corrupt EXIF data" from inside Image.open (on workers: straight to the terminal);
+# the damage is recorded on the row as an ``exif`` warning instead.
+warnings.filterwarnings("ignore", message="Corrupt EXIF data", category=UserWarning)
 
 #: Pillow format names we open, in the order they are tried. Never EPS/PS/PDF (Ghostscript) nor
 #: the long tail of rarely used plugins. AVIF only when this Pillow was built with it.
