@@ -204,16 +204,22 @@ def _image_item(item: MediaItem, job: JobSpec) -> tuple[list[str], list[Problem]
 def _video_item(item: MediaItem, job: JobSpec) -> tuple[list[str], list[Problem], dict]:
     from .ops import video as vops
 
-    info = item.info or vops.probe_video(item.path, timeout=min(job.timeout, 60))
+    # ffmpeg gets the time left of this file's limit (90%), so its own timeout fires before the watchdog
+    deadline = time.monotonic() + 0.9 * job.timeout
+
+    def left() -> float:
+        return max(1.0, deadline - time.monotonic())
+
+    info = item.info or vops.probe_video(item.path, timeout=min(left(), 60))
     outputs, warnings, extra = [], [], {}
     if any(o.applies_to("video") and not o.applies_to("image") for o in job.ops):
         outs, warns, extra = vops.run_video_ops(item.path, info, job.ops, job.output, item.out_rel, fmt=job.format,
-                                                quality=job.quality, background=job.background, timeout=job.timeout)
+                                                quality=job.quality, background=job.background, timeout=left())
         outputs += outs
         warnings += warns
     image_ops = [o for o in job.ops if o.applies_to("image")]
     if image_ops:  # image ops on a video use its poster frame
-        im = vops.poster_frame(item.path, info, timeout=job.timeout)
+        im = vops.poster_frame(item.path, info, timeout=left())
         try:
             outputs += _image_outputs(im, item, job, image_ops)
         finally:
