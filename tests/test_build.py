@@ -241,3 +241,38 @@ def test_long_lists_are_probed_on_the_workers(corpus, tmp_path, client, monkeypa
         report = toolkit.build(inputs=[str(corpus)], output=str(tmp_path / "out"), client=client, progress=False)
     assert any(str(t["key"]).startswith("dataprep-probe") for t in ts.data)
     assert report.counts == {"ok": 8, "failed": 4, "skipped": 2}  # same outcome as probing here
+
+
+def test_rerun_with_other_inputs_never_shares_an_output(tmp_path, client):
+    """Same-named roots get stable folders, so a rerun with another input set cannot overwrite
+    an output that a carried-over row still points at."""
+    a, b, c = (tmp_path / n / "photos" for n in "abc")
+    for i, root in enumerate((a, b, c)):
+        photo(root / "x.jpg", (320, 240), 10 + i)
+    out = tmp_path / "out"
+    toolkit.build(inputs=[str(a), str(b)], output=str(out), client=client, progress=False)
+    toolkit.build(inputs=[str(b), str(c)], output=str(out), client=client, progress=False)
+    rows = read_rows(out / "manifest.jsonl")
+    outs = [o for r in rows for o in r["outputs"]]
+    assert len(rows) == 2 and len(set(outs)) == 2  # one row per input, no output shared
+    by_root = {r["input_root"]: r for r in rows}
+    for root, seed in ((b, 11), (c, 12)):  # each output really is a thumbnail of its own input
+        with Image.open(out / by_root[str(root)]["outputs"][0]) as im:
+            expected = synth.photo(320, 240, seed).resize(im.size)
+            diff = sum(abs(x - y) for x, y in zip(im.convert("L").getdata(), expected.convert("L").getdata()))
+            assert diff / (im.width * im.height) < 20
+
+
+@pytest.mark.parametrize("case", ["same-through-link", "nested-inputs", "twice"])
+def test_overlapping_folders_are_misuse(tmp_path, case):
+    src = tmp_path / "in"
+    photo(src / "sub" / "x.jpg", (64, 64), 1)
+    if case == "same-through-link":
+        (tmp_path / "alias").symlink_to(src)
+        kw = dict(inputs=[str(src)], output=str(tmp_path / "alias"))
+    elif case == "nested-inputs":
+        kw = dict(inputs=[str(src), str(src / "sub")], output=str(tmp_path / "out"))
+    else:
+        kw = dict(inputs=[str(src), str(tmp_path / "in" / ".")], output=str(tmp_path / "out"))
+    with pytest.raises(toolkit.InputError):
+        toolkit.start(**kw)

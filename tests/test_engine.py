@@ -194,3 +194,18 @@ def test_ctrl_c_in_cli_stops_cleanly_and_says_how_to_resume(tmp_path):
     res = subprocess.run(argv, capture_output=True, text=True, timeout=300)  # and the rerun completes
     assert res.returncode == 0, res.stderr
     assert len(read_rows(out / "manifest.jsonl")) == 400
+
+
+def test_journal_counts_only_the_last_attempt(tmp_path):
+    """A task re-run by the scheduler appends a second attempt: only that one counts, and a
+    timeout recorded for a file that had just finished is ignored."""
+    from toolkit.engine import _read_journal
+
+    j = tmp_path / "j.jsonl"
+    lines = [{"start": 0}, {"done": 0, "row": {"n": "a"}}, {"start": 1}, {"done": 1, "row": {"n": "b"}}, {"start": 2},
+             {"start": 0}, {"done": 0, "row": {"n": "a"}}, {"start": 1}]
+    j.write_text("\n".join(json.dumps(x) for x in lines) + "\n{torn")
+    rows, started, timed_out, began = _read_journal(str(j))
+    assert [r["n"] for r in rows] == ["a"] and started == 1 and timed_out is None and began
+    j.write_text("\n".join(json.dumps(x) for x in [{"start": 0}, {"done": 0, "row": {"n": "a"}}, {"timeout": 0}]))
+    assert _read_journal(str(j))[2] is None

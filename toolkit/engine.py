@@ -47,20 +47,44 @@ def validate_paths(cfg: BuildConfig) -> None:
         raise ConfigError("inputs: give at least one input folder (--input DIR)")
     if not cfg.output:
         raise ConfigError("output: give an output folder (--output DIR)")
-    out = os.path.realpath(cfg.output)
+    def ident(path: str) -> tuple[int, int] | None:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        return (st.st_dev, st.st_ino)
+
+    def chain(path: str) -> list[tuple[int, int]]:  # the folder and every folder above it, by identity
+        ids, p = [], os.path.abspath(path)
+        while True:
+            i = ident(p)
+            if i is not None:
+                ids.append(i)
+            parent = os.path.dirname(p)
+            if parent == p:
+                return ids
+            p = parent
+
+    out_id = ident(cfg.output)  # None while it does not exist yet
+    seen: dict[tuple[int, int], str] = {}
     for inp in cfg.inputs:
         if not os.path.exists(inp):
             raise InputError(f"input {path_text(inp)} does not exist; check the path (--input)")
-        real = os.path.realpath(inp)
-        if real == out:
+        in_id = ident(inp)
+        if in_id == out_id:  # by identity: also through a link, a bind mount or another spelling of the name
             raise InputError(f"output {path_text(cfg.output)} is the same folder as input {path_text(inp)}; "
                              "choose a separate output folder so inputs are never overwritten")
-        if (real + os.sep).startswith(out + os.sep):
+        if out_id is not None and out_id in chain(inp):
             raise InputError(f"input {path_text(inp)} lies inside the output folder {path_text(cfg.output)}; "
                              "choose an output folder outside the inputs")
+        for other_id, other in seen.items():
+            if other_id in set(chain(inp)) or in_id in set(chain(other)):
+                raise InputError(f"inputs {path_text(other)} and {path_text(inp)} overlap (one is, or is inside, the other); "
+                                 "give each folder once")
+        seen[in_id] = inp
     if os.path.exists(cfg.output) and not os.path.isdir(cfg.output):
         raise InputError(f"output {path_text(cfg.output)} exists and is not a folder")
-    parent = out
+    parent = os.path.abspath(cfg.output)
     while not os.path.exists(parent):
         parent = os.path.dirname(parent)
     if not os.access(parent, os.W_OK):
@@ -91,9 +115,8 @@ class Run:
         validate_paths(config)
         self.config = config
         self.events = EventBus(list(sinks))
-        self.client = client if client is not None and not isinstance(client, (str, os.PathLike)) else None
-        self._target = client
-        self._owns_client = False
+        self.client = None
+        self._target = client  # None, an address, a scheduler file, a Cluster or a Client
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._stop_grace = 5.0
@@ -176,7 +199,8 @@ class Run:
                 box["client"] = connect(target, jobs=cfg.jobs, memory_limit=cfg.memory_limit,
                                         dashboard_address=cfg.dashboard_address,
                                         max_memory_percent=cfg.max_memory_percent)
-                box["owns"] = target is None
+                box["owns_client"] = box["client"] is not target  # we made this Client: we close it
+                box["owns_cluster"] = target is None  # we made the LocalCluster too
             except BaseException as exc:  # noqa: BLE001
                 box["error"] = exc
             box["seconds"] = time.perf_counter() - t0
@@ -185,35 +209,45 @@ class Run:
         t.start()
         return t, box
 
-    def _execute(self) -> RunReport:  # noqa: C901 - the flow, in order
+    def _execute(self) -> RunReport:
         cfg = self.config
         t_start = time.perf_counter()
         out = Path(cfg.output).absolute()
         out.mkdir(parents=True, exist_ok=True)
         remove_stale_tmp(out)
         shutil.rmtree(out / ".dataprep" / "journal", ignore_errors=True)
+        # the cluster starts (or is joined) while we scan and probe; whatever happens, what we made is closed
+        connect_thread, box = self._connect_async()
+        try:
+            return self._prepare_and_run(out, t_start, connect_thread, box)
+        finally:
+            connect_thread.join()
+            client = box.get("client")
+            if client is not None and box.get("owns_client"):
+                cluster = getattr(client, "cluster", None) if box.get("owns_cluster") else None
+                try:
+                    client.close()
+                    if cluster is not None:
+                        cluster.close()
+                except Exception:  # noqa: BLE001
+                    pass
 
-        # the cluster starts while we scan and probe
-        if self.client is None:
-            connect_thread, box = self._connect_async()
-        else:
-            connect_thread, box = None, {"client": self.client, "owns": False, "seconds": 0.0}
-
+    def _prepare_and_run(self, out: Path, t_start: float, connect_thread: threading.Thread, box: dict) -> RunReport:
         from . import probe as probe_mod
         from .probe import probe_items
         from .scan import assign_outputs, scan
 
+        cfg = self.config
         scanned = scan(cfg.inputs, exclude=[out])
         items = assign_outputs(scanned.items, multi_root=len(cfg.inputs) > 1)
         manifest = Manifest(out)
         todo, carried = resume_split(items, manifest.previous(), settings=cfg.settings_key, output=str(out), force=cfg.force)
+
         def cluster_ready():
-            if connect_thread is not None and self.client is None:
-                connect_thread.join()
-                if "error" in box:
-                    raise box["error"]
-                self.client = box["client"]
-                self._owns_client = box["owns"]
+            connect_thread.join()
+            if "error" in box:
+                raise box["error"]
+            self.client = box["client"]
             return self.client
 
         # a short list is probed here while the cluster starts; a long one on the workers
@@ -221,23 +255,12 @@ class Run:
         probed, probe_rows = probe_items(todo, ops=cfg.ops, fmt=cfg.format, max_pixels=cfg.max_pixels,
                                          timeout=cfg.timeout, client=cluster_ready() if on_workers else None)
         client = cluster_ready()
-        cluster_seconds = box.get("seconds", 0.0)
         try:
             self.dashboard_link = client.dashboard_link
         except Exception:  # noqa: BLE001
             self.dashboard_link = None
-
-        try:
-            return self._run_batches(client, out, scanned.rows, carried, probe_rows, probed, t_start, cluster_seconds, manifest)
-        finally:
-            if self._owns_client:
-                cluster = getattr(client, "cluster", None)
-                try:
-                    client.close()
-                    if cluster is not None:
-                        cluster.close()
-                except Exception:  # noqa: BLE001
-                    pass
+        return self._run_batches(client, out, scanned.rows, carried, probe_rows, probed, t_start,
+                                 box.get("seconds", 0.0), manifest)
 
     def _run_batches(self, client, out: Path, scan_rows, carried, probe_rows, probed: list[MediaItem],
                      t_start: float, cluster_seconds: float, manifest: Manifest) -> RunReport:
@@ -329,6 +352,10 @@ class Run:
                         self.events.emit("warning", message="stopping: pending batches cancelled; waiting for running ones")
                     if time.monotonic() - stopping_since > self._stop_grace:
                         client.cancel([f.future for f in in_flight.values()], force=True)
+                        for fl in in_flight.values():  # keep what the running batches finished
+                            done_rows = _read_journal(journal_path(job, fl.batch.id))[0]
+                            if done_rows:
+                                account(done_rows)
                         in_flight.clear()
                         break
                 # ---- throttling
@@ -361,7 +388,7 @@ class Run:
                         if self._count_override_set:
                             self._count_override_set = False
                             planned_count = self._count_override or (auto_batch_size(len(queue), n_workers) if cfg.batch_mode else 1)
-                            count, budget = planned_count, planned_budget
+                            count = planned_count  # the byte budget stays as throttling left it
                             self._progress["batch_size"] = count
                     if ready:
                         batch, alone, bystander = ready.popleft()
@@ -379,13 +406,15 @@ class Run:
                         self._wake.clear()
                     continue
                 # ---- collect
-                finished = [k for k, f in in_flight.items() if f.future.done()]
+                finished = [k for k, f in in_flight.items() if f.future.status in ("finished", "error", "cancelled")]
                 if not finished:
                     self._wake.wait(0.25)  # set by a finishing future, stop() or a live change
                     self._wake.clear()
                     continue
                 for k in finished:
-                    self._finish(in_flight.pop(k), job, account, ready, memory_limit)
+                    fl = in_flight.pop(k)
+                    if not self._finish(fl, job, account, ready, memory_limit):
+                        in_flight[k] = fl  # its state moved on (a lost result being recomputed)
         except BaseException:
             client.cancel([f.future for f in in_flight.values()], force=True)
             raise
@@ -434,7 +463,8 @@ class Run:
         task = part.map_partitions(process_batch, job, batch.id).to_delayed()[0]
         return client.compute(task)
 
-    def _finish(self, fl: _Flight, job: JobSpec, account, ready: deque, memory_limit: int) -> None:
+    def _finish(self, fl: _Flight, job: JobSpec, account, ready: deque, memory_limit: int) -> bool:
+        """Account a batch that ended; False if its future is not in a final state after all."""
         fut, batch = fl.future, fl.batch
         if fut.status == "finished":
             rows = fut.result()
@@ -442,9 +472,13 @@ class Run:
             ok = sum(r["status"] == "ok" for r in rows)
             self.events.emit("batch-finished", batch=batch.id, files=len(rows), ok=ok,
                              failed=sum(r["status"] == "failed" for r in rows), seconds=time.monotonic() - fl.started)
-            return
+            return True
         if fut.status == "cancelled":
-            return
+            if not self._stop.is_set():  # lost without our asking (scheduler restart): run it again
+                ready.appendleft((batch, fl.alone_retry, fl.bystander))
+            return True
+        if fut.status != "error":  # the result was lost and is being recomputed: look again later
+            return False
         exc = fut.exception()
         fut.release()
         done_rows, started, timed_out, began = _read_journal(journal_path(job, batch.id))
@@ -461,28 +495,28 @@ class Run:
             if rest:
                 ready.appendleft((_rebatch(rest, batch), False, 0))
             self.events.emit("batch-retried", batch=batch.id, reason="timeout", parts=1 if rest else 0)
-            return
+            return True
         if not items:
-            return
+            return True
         if not began and fl.bystander < 5:
             # queued on a worker that died, never started: not its fault; run it again as it was
             ready.appendleft((_rebatch(items, batch), fl.alone_retry, fl.bystander + 1))
             self.events.emit("batch-retried", batch=batch.id, reason=f"{kind} (queued on a lost worker)", parts=1)
-            return
+            return True
         died = kind in ("KilledWorker", "CommClosedError", "StreamClosedError", "FutureCancelledError") or "Killed" in kind
         if len(items) == 1:
             it = items[0]
             if died and not fl.alone_retry:  # once more alone: a worker can die for reasons of its own
                 ready.appendleft((_rebatch(items, batch), True, 0))
                 self.events.emit("batch-retried", batch=batch.id, reason=kind, parts=1)
-                return
+                return True
             if died:
                 account([_fail_row(it, batch.id, job, "worker-killed",
                                    f"{path_text(it.path)} killed its worker (memory limit {memory_limit / 2**20:.0f} MiB per "
                                    "worker); it needs more memory than a worker has: raise --memory-limit or use fewer --jobs")])
             else:
                 account([_fail_row(it, batch.id, job, "internal-error", f"{path_text(it.path)}: {kind}: {exc}")])
-            return
+            return True
         parts: list[tuple[Batch, bool, int]] = []
         if started is not None:  # the journal names the file that was running: it goes alone, the rest go on
             parts.append((_rebatch([batch.items[started]], batch), True, 0))
@@ -495,6 +529,7 @@ class Run:
         for p in reversed(parts):
             ready.appendleft(p)
         self.events.emit("batch-retried", batch=batch.id, reason=kind, parts=len(parts))
+        return True
 
 
 def _rebatch(items: list[MediaItem], parent: Batch) -> Batch:
@@ -523,11 +558,15 @@ def _read_journal(path: str) -> tuple[list[dict], int | None, int | None, bool]:
                     rows.append(rec["row"])
                     started = None
                 elif "start" in rec:
+                    if rec["start"] == 0:  # a new attempt of the same task: only the last one counts
+                        rows, timed_out = [], None
                     started, began = rec["start"], True
                 elif "timeout" in rec:
                     timed_out = rec["timeout"]
     except FileNotFoundError:
         pass
+    if timed_out is not None and timed_out < len(rows):  # it finished just as the watchdog fired
+        timed_out = None
     return rows, started, timed_out, began
 
 

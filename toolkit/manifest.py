@@ -57,11 +57,18 @@ def resume_split(items: list[MediaItem], previous: Iterable[dict[str, Any]], *, 
         r = prev.get(_key(path_text(it.root), path_b64(it.rel)))
         if (r is not None and r.get("status") in ("ok", "skipped") and r.get("settings") == settings
                 and r.get("bytes_in") == it.size and r.get("mtime_ns") == it.mtime_ns
-                and all(os.path.isfile(os.path.join(output, o)) for o in r.get("outputs") or ())):
+                and all(_named_for(o, it.out_rel) and os.path.isfile(os.path.join(output, o)) for o in r.get("outputs") or ())):
             carried.append(ItemResult.from_row(r))
         else:
             todo.append(it)
     return todo, carried
+
+
+def _named_for(output: str, stem: str) -> bool:
+    """Is ``output`` one of the names the current naming gives the item with this stem?
+    (``stem.jpg``, ``stem.thumbnail.jpg``, ``stem/000001.jpg`` ...). A row whose outputs were named
+    under another input set is redone rather than carried, so no two rows share an output."""
+    return bool(stem) and output.startswith(stem) and output[len(stem):len(stem) + 1] in (".", "/")
 
 
 class Manifest:

@@ -70,10 +70,18 @@ def probe_items(items: Sequence[MediaItem], *, ops: tuple[OpSpec, ...], fmt: str
         futs = [client.submit(_probe_chunk, list(items[i:i + chunk]), ops, fmt, max_pixels, timeout,
                               key=f"dataprep-probe-{i // chunk}-{id(items):x}", pure=False)
                 for i in range(0, len(items), chunk)]
-        results = [r for f in futs for r in f.result()]
+        try:
+            results = [r for f in futs for r in f.result()]
+        except Exception:  # noqa: BLE001 - a worker died or the cluster is unwell: probe here instead
+            client.cancel(futs)
+            results = _probe_here(items, ops, fmt, max_pixels, timeout, threads)
     else:
-        with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-            results = list(pool.map(lambda it: probe_one(it, ops, fmt, max_pixels, timeout), items))
+        results = _probe_here(items, ops, fmt, max_pixels, timeout, threads)
     ok = [r for r in results if isinstance(r, MediaItem)]
     bad = [r for r in results if isinstance(r, ItemResult)]
     return ok, bad
+
+
+def _probe_here(items, ops, fmt, max_pixels, timeout, threads) -> list:
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        return list(pool.map(lambda it: probe_one(it, ops, fmt, max_pixels, timeout), items))

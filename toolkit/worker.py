@@ -81,7 +81,7 @@ def process_batch(items: Sequence[MediaItem], job: JobSpec, batch_id: str = "") 
     journal = None
     if jpath:
         os.makedirs(os.path.dirname(jpath), exist_ok=True)
-        journal = open(jpath, "a", encoding="utf-8")  # noqa: SIM115 - closed in finally
+        journal = open(jpath, "w", encoding="utf-8")  # noqa: SIM115 - one attempt per journal; closed in finally
 
     def log(rec: dict) -> None:
         if journal:
@@ -115,13 +115,14 @@ def process_item(item: MediaItem, job: JobSpec, batch_id: str = "") -> ItemResul
     width = item.info.width if item.info else None
     height = item.info.height if item.info else None
     status, error = "ok", None
+    written: list[str] = []  # every output as soon as it exists, so a failure midway removes them all
     try:
         if os.environ.get(TEST_HANG_ENV) and "hang" in os.path.basename(item.path):
             time.sleep(3600)  # tests only: a file that hangs its worker
         if item.kind == "image":
-            outputs, warnings, width, height = _image_item(item, job)
+            outputs, warnings, width, height = _image_item(item, job, written)
         elif item.kind == "video":
-            outputs, warnings, extra = _video_item(item, job)
+            outputs, warnings, extra = _video_item(item, job, written)
         if not outputs and error is None:
             status = "skipped"
             warnings.append(Problem("no-op", f"no op in {', '.join(o.name for o in job.ops)} applies to {item.kind} files like {path_text(item.path)}"))
@@ -134,7 +135,7 @@ def process_item(item: MediaItem, job: JobSpec, batch_id: str = "") -> ItemResul
         fp = classify(exc, item.path)
         status, error = "failed", Problem(fp.code, fp.message)
     if status == "failed":
-        _remove_outputs(job.output, outputs)
+        _remove_outputs(job.output, written)
         outputs = []
     bytes_out = 0
     for rel in outputs:
@@ -172,7 +173,7 @@ def _write(job: JobSpec, item: MediaItem, rel: str, data: bytes) -> None:
         fh.write(data)
 
 
-def _image_outputs(im, item: MediaItem, job: JobSpec, ops: list[OpSpec]) -> list[str]:
+def _image_outputs(im, item: MediaItem, job: JobSpec, ops: list[OpSpec], written: list[str]) -> list[str]:
     from .ops import image as iops
 
     outs = []
@@ -180,11 +181,12 @@ def _image_outputs(im, item: MediaItem, job: JobSpec, ops: list[OpSpec]) -> list
         out = iops.prepare_for(iops.render(im, op, background=job.background), job.format, job.background)
         rel = _out_name(item, op, len(ops), job.format)
         _write(job, item, rel, iops.encode(out, job.format, job.quality))
+        written.append(rel)
         outs.append(rel)
     return outs
 
 
-def _image_item(item: MediaItem, job: JobSpec) -> tuple[list[str], list[Problem], int | None, int | None]:
+def _image_item(item: MediaItem, job: JobSpec, written: list[str]) -> tuple[list[str], list[Problem], int | None, int | None]:
     from .ops import image as iops
 
     ops = [o for o in job.ops if o.applies_to("image")]
@@ -196,12 +198,12 @@ def _image_item(item: MediaItem, job: JobSpec) -> tuple[list[str], list[Problem]
     try:
         w = item.info.width if item.info else im.width
         h = item.info.height if item.info else im.height
-        return _image_outputs(im, item, job, ops), list(warnings), w, h
+        return _image_outputs(im, item, job, ops, written), list(warnings), w, h
     finally:
         im.close()
 
 
-def _video_item(item: MediaItem, job: JobSpec) -> tuple[list[str], list[Problem], dict]:
+def _video_item(item: MediaItem, job: JobSpec, written: list[str]) -> tuple[list[str], list[Problem], dict]:
     from .ops import video as vops
 
     # ffmpeg gets the time left of this file's limit (90%), so its own timeout fires before the watchdog
@@ -216,12 +218,13 @@ def _video_item(item: MediaItem, job: JobSpec) -> tuple[list[str], list[Problem]
         outs, warns, extra = vops.run_video_ops(item.path, info, job.ops, job.output, item.out_rel, fmt=job.format,
                                                 quality=job.quality, background=job.background, timeout=left())
         outputs += outs
+        written += outs
         warnings += warns
     image_ops = [o for o in job.ops if o.applies_to("image")]
     if image_ops:  # image ops on a video use its poster frame
         im = vops.poster_frame(item.path, info, timeout=left())
         try:
-            outputs += _image_outputs(im, item, job, image_ops)
+            outputs += _image_outputs(im, item, job, image_ops, written)
         finally:
             im.close()
     return outputs, warnings, extra
