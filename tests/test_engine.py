@@ -30,6 +30,18 @@ def small_photos(folder: Path, n: int, size=(320, 240)) -> list[Path]:
     return out
 
 
+def cli_argv(src: Path, out: Path) -> list[str]:
+    return [sys.executable, "-m", "toolkit", "build", "-i", str(src), "-o", str(out), "--jobs", "2",
+            "--memory-limit", "1GiB", "--batch-size", "4", "--dashboard-address", "127.0.0.1:0", "-q"]
+
+
+def wait_for_rows(out: Path, n: int, proc: subprocess.Popen, limit: float = 120) -> None:
+    """Until the manifest of a running CLI build holds ``n`` rows (or it ends, or time runs out)."""
+    deadline = time.monotonic() + limit
+    while len(read_rows(out / "manifest.jsonl")) < n and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+
+
 @pytest.fixture
 def small_cluster():
     made = []
@@ -104,12 +116,9 @@ def test_sigkill_of_whole_cli_then_rerun_finishes(tmp_path):
     src = tmp_path / "in"
     small_photos(src, 400, size=(1600, 1200))
     out = tmp_path / "out"
-    argv = [sys.executable, "-m", "toolkit", "build", "-i", str(src), "-o", str(out), "--jobs", "2",
-            "--memory-limit", "1GiB", "--batch-size", "4", "--dashboard-address", "127.0.0.1:0", "-q"]
+    argv = cli_argv(src, out)
     proc = subprocess.Popen(argv, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while len(read_rows(out / "manifest.jsonl")) < 60 and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
+    wait_for_rows(out, 60, proc)
     assert proc.poll() is None, "finished before it could be killed"
     os.killpg(proc.pid, signal.SIGKILL)  # the CLI and every worker process
     proc.wait()
@@ -173,12 +182,9 @@ def test_ctrl_c_in_cli_stops_cleanly_and_says_how_to_resume(tmp_path):
     src = tmp_path / "in"
     small_photos(src, 400, size=(1600, 1200))
     out = tmp_path / "out"
-    argv = [sys.executable, "-m", "toolkit", "build", "-i", str(src), "-o", str(out), "--jobs", "2",
-            "--memory-limit", "1GiB", "--batch-size", "4", "--dashboard-address", "127.0.0.1:0", "-q"]
+    argv = cli_argv(src, out)
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    deadline = time.monotonic() + 120
-    while len(read_rows(out / "manifest.jsonl")) < 40 and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
+    wait_for_rows(out, 40, proc)
     assert proc.poll() is None, "finished before Ctrl-C"
     os.killpg(proc.pid, signal.SIGINT)  # as a terminal does: the CLI and its worker processes
     stdout, stderr = proc.communicate(timeout=120)

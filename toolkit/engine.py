@@ -281,7 +281,8 @@ class Run:
             planned_count = auto_batch_size(len(probed), n_workers)
         budget, count = planned_budget, planned_count
 
-        manifest.start(list(carried) + list(scan_rows) + list(probe_rows))
+        known = list(carried) + list(scan_rows) + list(probe_rows)  # rows decided before any batch
+        manifest.start(known)
         queue: deque[MediaItem] = deque(probed)
         ready: deque[tuple[Batch, bool, int]] = deque()  # retried batches first: (batch, alone, bystander count)
         total_bytes = sum(i.size for i in probed)
@@ -294,17 +295,21 @@ class Run:
         done_files = done_bytes = 0
         t_work = time.perf_counter()
 
+        def tally(r: dict) -> None:
+            nonlocal bytes_in, bytes_out
+            counts[r["status"]] += 1
+            bytes_in += r.get("bytes_in") or 0
+            bytes_out += r.get("bytes_out") or 0
+            if r["status"] == "failed":
+                errors[r["error"]["type"]] += 1
+                if len(failures) < 50:
+                    failures.append((r["source"], r["error"]["type"], r["error"]["message"]))
+
         def account(rows: list[dict]) -> None:
-            nonlocal bytes_in, bytes_out, done_files, done_bytes
+            nonlocal done_files, done_bytes
             manifest.append(rows)
             for r in rows:
-                counts[r["status"]] += 1
-                bytes_in += r.get("bytes_in") or 0
-                bytes_out += r.get("bytes_out") or 0
-                if r["status"] == "failed":
-                    errors[r["error"]["type"]] += 1
-                    if len(failures) < 50:
-                        failures.append((r["source"], r["error"]["type"], r["error"]["message"]))
+                tally(r)
                 self.events.emit("item", row=r)
             done_files += len(rows)
             done_bytes += sum(r.get("bytes_in") or 0 for r in rows)
@@ -313,15 +318,8 @@ class Run:
             self._progress.update(files_done=done_files, bytes_done=done_bytes, eta_seconds=eta,
                                   failed=counts["failed"], batch_size=count)
 
-        for r in list(carried) + list(scan_rows) + list(probe_rows):
-            row = r.to_row()
-            counts[row["status"]] += 1
-            if row["status"] == "failed":
-                errors[row["error"]["type"]] += 1
-                if len(failures) < 50:
-                    failures.append((row["source"], row["error"]["type"], row["error"]["message"]))
-            bytes_in += row.get("bytes_in") or 0
-            bytes_out += row.get("bytes_out") or 0
+        for r in known:
+            tally(r.to_row())
 
         first_plan = plan_batches(list(queue), budget=budget, count=count)
         self.events.emit("run-started", files=len(probed), bytes=total_bytes, batches=len(first_plan), batch_size=count,

@@ -58,8 +58,7 @@ class Monitor(threading.Thread):
                 workers = self._workers()
                 self.latest = {"system": sysd, "workers": workers}
                 self.peaks["system_memory_percent"] = max(self.peaks["system_memory_percent"], sysd["memory_percent"])
-                for name, w in workers.items():
-                    self.peaks["worker_rss"][name] = max(self.peaks["worker_rss"].get(name, 0), w["rss"])
+                self._record_peaks(workers)
                 self.emit("resources", system=sysd, workers=workers)
             except Exception:  # noqa: BLE001 - a monitoring hiccup (scheduler closing) is not fatal
                 pass
@@ -70,11 +69,13 @@ class Monitor(threading.Thread):
     def sample_now(self) -> None:
         """One synchronous sample (used at the end so short runs still get peaks)."""
         try:
-            workers = self._workers()
-            for name, w in workers.items():
-                self.peaks["worker_rss"][name] = max(self.peaks["worker_rss"].get(name, 0), w["rss"])
+            self._record_peaks(self._workers())
         except Exception:  # noqa: BLE001
             pass
+
+    def _record_peaks(self, workers: dict[str, dict[str, Any]]) -> None:
+        for name, w in workers.items():
+            self.peaks["worker_rss"][name] = max(self.peaks["worker_rss"].get(name, 0), w["rss"])
 
     def _process(self, addr: str) -> psutil.Process | None:
         if addr not in self._procs:

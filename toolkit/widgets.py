@@ -606,10 +606,7 @@ class Panel:
             if self._stop_requested:
                 run.stop()
         except BaseException as exc:  # noqa: BLE001
-            self.error = exc
-            self._set_status(f"<span style='color:#c00' class='dp-error'>{html.escape(type(exc).__name__)}: "
-                             f"{html.escape(str(exc))}</span>")
-            self._log(f"error: {exc}")
+            self._show_error("", "error", exc)
         finally:
             self._starting.clear()
         try:
@@ -618,14 +615,17 @@ class Panel:
                 try:
                     self._show_result(run.result())
                 except BaseException as exc:  # noqa: BLE001
-                    self.error = exc
-                    self._set_status(f"<span style='color:#c00' class='dp-error'>build failed: "
-                                     f"{html.escape(type(exc).__name__)}: {html.escape(str(exc))}</span>")
-                    self._log(f"build failed: {exc}")
+                    self._show_error("build failed: ", "build failed", exc)
         finally:
             self.start_button.disabled = False
             self.stop_button.disabled = True
             self._finished.set()
+
+    def _show_error(self, status_prefix: str, log_prefix: str, exc: BaseException) -> None:
+        self.error = exc
+        self._set_status(f"<span style='color:#c00' class='dp-error'>{html.escape(status_prefix)}"
+                         f"{html.escape(type(exc).__name__)}: {html.escape(str(exc))}</span>")
+        self._log(f"{log_prefix}: {exc}")
 
     # ------------------------------------------------------------------ rendering events (any thread)
     def _on_event(self, ev: Event) -> None:
