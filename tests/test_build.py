@@ -276,3 +276,29 @@ def test_overlapping_folders_are_misuse(tmp_path, case):
         kw = dict(inputs=[str(src), str(tmp_path / "in" / ".")], output=str(tmp_path / "out"))
     with pytest.raises(toolkit.InputError):
         toolkit.start(**kw)
+
+
+def _worker_view(name: str) -> tuple[str | None, bool]:
+    import sys
+
+    return os.environ.get(name), "toolkit.ops.image" in sys.modules
+
+
+@pytest.mark.parametrize("method", ["forkserver", "spawn"])
+def test_workers_see_the_environment_of_today_not_of_the_fork_server(method, monkeypatch):
+    """A notebook sets a variable after an earlier build started the fork server: new workers see it."""
+    import dask
+
+    first = toolkit.connect(None, jobs=1, memory_limit="512MiB", dashboard_address="127.0.0.1:0")
+    first.cluster.close()
+    first.close()
+    monkeypatch.setenv("DATAPREP_TEST_SEEN", "after-first-cluster")
+    with dask.config.set({"dataprep.worker-start": method}):
+        c = toolkit.connect(None, jobs=1, memory_limit="512MiB", dashboard_address="127.0.0.1:0")
+    try:
+        (value, preloaded), = c.run(_worker_view, "DATAPREP_TEST_SEEN").values()
+    finally:
+        c.cluster.close()
+        c.close()
+    assert value == "after-first-cluster"
+    assert preloaded == (method == "forkserver")  # forked workers start with the image code imported

@@ -92,3 +92,15 @@ def test_parse_bytes():
     assert parse_bytes("m", "768MiB") == 768 * 2**20
     assert parse_bytes("m", "2GB") == 2 * 10**9
     assert parse_bytes("m", 2**30) == 2**30
+
+
+def test_workers_start_from_a_fork_server_unless_told_otherwise():
+    import dask
+
+    from toolkit.cluster import start_method
+
+    assert start_method() == "forkserver"  # Linux has it; dask's own default would be spawn
+    with dask.config.set({"dataprep.worker-start": "spawn"}):
+        assert start_method() == "spawn"
+    with dask.config.set({"dataprep.worker-start": "no-such-method"}):
+        assert start_method() == "spawn"  # unknown: the safe, portable choice
