@@ -104,6 +104,8 @@ def test_build_every_row(corpus, tmp_path, client):
     assert summary["errors"]["empty-file"] == 1
     assert digest(corpus) == before  # inputs untouched
     assert not [p for p in out.rglob("*") if p.name.endswith(".dataprep-tmp")]
+    assert sorted(p.name for p in out.iterdir() if not p.is_dir()) == ["manifest.jsonl", "summary.json"]
+    assert not (out / ".dataprep").exists()  # no journals left behind
     assert "ok" in str(report) and "<table>" in report._repr_html_()
 
 

@@ -15,6 +15,7 @@ that was running is retried alone and the rest go on; a file that kills its work
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -215,11 +216,13 @@ class Run:
         out = Path(cfg.output).absolute()
         out.mkdir(parents=True, exist_ok=True)
         remove_stale_tmp(out)
-        shutil.rmtree(out / ".dataprep" / "journal", ignore_errors=True)
+        # journals left by a run that died (SIGKILL, power cut) hold rows it finished but never
+        # put in the manifest: they count for resuming; they are removed once the manifest has them
+        salvaged = salvage_journals(out / ".dataprep" / "journal")
         # the cluster starts (or is joined) while we scan and probe; whatever happens, what we made is closed
         connect_thread, box = self._connect_async()
         try:
-            return self._prepare_and_run(out, t_start, connect_thread, box)
+            return self._prepare_and_run(out, t_start, connect_thread, box, salvaged)
         finally:
             connect_thread.join()
             client = box.get("client")
@@ -232,7 +235,8 @@ class Run:
                 except Exception:  # noqa: BLE001
                     pass
 
-    def _prepare_and_run(self, out: Path, t_start: float, connect_thread: threading.Thread, box: dict) -> RunReport:
+    def _prepare_and_run(self, out: Path, t_start: float, connect_thread: threading.Thread, box: dict,
+                         salvaged: list[dict]) -> RunReport:
         from . import probe as probe_mod
         from .probe import probe_items
         from .scan import assign_outputs, scan
@@ -241,7 +245,8 @@ class Run:
         scanned = scan(cfg.inputs, exclude=[out])
         items = assign_outputs(scanned.items, multi_root=len(cfg.inputs) > 1)
         manifest = Manifest(out)
-        todo, carried = resume_split(items, manifest.previous(), settings=cfg.settings_key, output=str(out), force=cfg.force)
+        todo, carried = resume_split(items, manifest.previous() + salvaged, settings=cfg.settings_key, output=str(out),
+                                     force=cfg.force)
 
         def cluster_ready():
             connect_thread.join()
@@ -283,6 +288,7 @@ class Run:
 
         known = list(carried) + list(scan_rows) + list(probe_rows)  # rows decided before any batch
         manifest.start(known)
+        shutil.rmtree(job.journal_dir, ignore_errors=True)  # what they held is in the manifest now
         queue: deque[MediaItem] = deque(probed)
         ready: deque[tuple[Batch, bool, int]] = deque()  # retried batches first: (batch, alone, bystander count)
         total_bytes = sum(i.size for i in probed)
@@ -420,6 +426,10 @@ class Run:
             monitor.stop()
             monitor.sample_now()
             manifest.finish()
+        # every batch is accounted for (a crash above leaves the journals for the next run to salvage)
+        shutil.rmtree(job.journal_dir, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            os.rmdir(os.path.dirname(job.journal_dir))  # .dataprep, when nothing else is in it
 
         stopped = self._stop.is_set() and done_files < len(probed)
         seconds = time.perf_counter() - t_start
@@ -540,6 +550,14 @@ def _fail_row(it: MediaItem, batch: str, job: JobSpec, code: str, message: str) 
     return problem_row(it.root, it.rel, "failed", code, message, size=it.size, mtime_ns=it.mtime_ns, batch=batch,
                        settings=job.settings, width=it.info.width if it.info else None,
                        height=it.info.height if it.info else None).to_row()
+
+
+def salvage_journals(folder: str | os.PathLike) -> list[dict]:
+    """The rows that the batches of an earlier run finished, from the journals it left behind."""
+    rows: list[dict] = []
+    for path in sorted(Path(folder).glob("*.jsonl")):
+        rows += _read_journal(str(path))[0]
+    return rows
 
 
 def _read_journal(path: str) -> tuple[list[dict], int | None, int | None, bool]:
