@@ -228,3 +228,33 @@ def test_journal_counts_only_the_last_attempt(tmp_path):
     assert [r["n"] for r in rows] == ["a"] and started == 1 and timed_out is None and began
     j.write_text("\n".join(json.dumps(x) for x in [{"start": 0}, {"done": 0, "row": {"n": "a"}}, {"timeout": 0}]))
     assert _read_journal(str(j))[2] is None
+
+
+def test_stop_before_any_batch_ends_at_once_and_keeps_the_previous_manifest(tmp_path):
+    """Stop pressed while the run still scans, probes or starts its cluster: it ends as stopped,
+    runs no batch, leaves the previous manifest as it was and no worker process behind."""
+    import psutil
+
+    src = tmp_path / "in"
+    for d in range(150):  # many folders, so scanning is not over at once
+        small_photos(src / f"d{d:03d}", 1, size=(64, 48))
+    out = tmp_path / "out"
+    out.mkdir()
+    previous = '{"source": "old.jpg", "source_b64": "b2xkLmpwZw==", "status": "ok"}\n'
+    (out / "manifest.jsonl").write_text(previous)
+    seen = []
+    run = toolkit.start(inputs=[str(src)], output=str(out), jobs=1, memory_limit="512MiB",
+                        dashboard_address="127.0.0.1:0", sinks=[seen.append])
+    run.stop()  # at once: the run is still scanning (or probing, or starting its cluster)
+    report = run.result(timeout=60)
+    assert report.stopped and report.batches == 0 and report.exit_code == 1
+    assert not [e for e in seen if e.kind == "batch-started"]
+    assert [e.kind for e in seen][-1] == "run-finished"
+    assert (out / "manifest.jsonl").read_text() == previous
+    deadline = time.monotonic() + 10
+    while len(psutil.Process().children(recursive=True)) > 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    helpers = ("forkserver", "resource_tracker")  # multiprocessing's own, kept for the next cluster
+    leftover = [p.cmdline() for p in psutil.Process().children(recursive=True)
+                if not any(h in " ".join(p.cmdline()) for h in helpers)]
+    assert not leftover  # no worker process left running

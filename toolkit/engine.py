@@ -28,7 +28,7 @@ from typing import Any, Callable, Sequence
 
 from ._fs import path_text, remove_stale_tmp
 from .config import BuildConfig
-from .errors import ConfigError, InputError
+from .errors import ConfigError, InputError, Stopped
 from .events import Event, EventBus
 from .manifest import Manifest, resume_split
 from .media import Batch, MediaItem, RunReport, problem_row
@@ -223,6 +223,13 @@ class Run:
         connect_thread, box = self._connect_async()
         try:
             return self._prepare_and_run(out, t_start, connect_thread, box, salvaged)
+        except Stopped:  # before any batch: nothing was written, the previous manifest stands
+            report = RunReport(output=str(out), manifest=str(out / "manifest.jsonl"), counts={}, errors={},
+                               bytes_in=0, bytes_out=0, seconds=time.perf_counter() - t_start,
+                               cluster_seconds=box.get("seconds", 0.0), batches=0, worker_restarts=0,
+                               files_per_second=0.0, failures=(), stopped=True, peaks={})
+            self.events.emit("run-finished", report=report)
+            return report
         finally:
             connect_thread.join()
             client = box.get("client")
@@ -242,14 +249,18 @@ class Run:
         from .scan import assign_outputs, scan
 
         cfg = self.config
-        scanned = scan(cfg.inputs, exclude=[out])
+        stopped = self._stop.is_set
+        scanned = scan(cfg.inputs, exclude=[out], cancel=stopped)
         items = assign_outputs(scanned.items, multi_root=len(cfg.inputs) > 1)
         manifest = Manifest(out)
         todo, carried = resume_split(items, manifest.previous() + salvaged, settings=cfg.settings_key, output=str(out),
                                      force=cfg.force)
 
         def cluster_ready():
-            connect_thread.join()
+            while connect_thread.is_alive():
+                if stopped():
+                    raise Stopped("stopped while the cluster was starting")
+                connect_thread.join(0.1)
             if "error" in box:
                 raise box["error"]
             self.client = box["client"]
@@ -258,7 +269,8 @@ class Run:
         # a short list is probed here while the cluster starts; a long one on the workers
         on_workers = len(todo) > probe_mod.PROBE_ON_WORKERS
         probed, probe_rows = probe_items(todo, ops=cfg.ops, fmt=cfg.format, max_pixels=cfg.max_pixels,
-                                         timeout=cfg.timeout, client=cluster_ready() if on_workers else None)
+                                         timeout=cfg.timeout, client=cluster_ready() if on_workers else None,
+                                         cancel=stopped)
         client = cluster_ready()
         try:
             self.dashboard_link = client.dashboard_link

@@ -13,7 +13,7 @@ All of them map to exit status 2 on the command line.
 
 from __future__ import annotations
 
-__all__ = ["ToolkitError", "ConfigError", "InputError", "ClusterError"]
+__all__ = ["ToolkitError", "ConfigError", "InputError", "ClusterError", "Stopped"]
 
 
 class ToolkitError(Exception):
@@ -30,3 +30,7 @@ class InputError(ToolkitError):
 
 class ClusterError(ToolkitError):
     """The Dask scheduler could not be started or reached."""
+
+
+class Stopped(Exception):
+    """Raised inside the toolkit when a run is stopped while it scans or probes (not an error)."""

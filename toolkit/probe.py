@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from ._fs import path_text
+from .errors import Stopped
 from .media import ItemResult, MediaItem, problem_row
 from .ops import FileProblem, OpSpec
 
@@ -63,25 +64,48 @@ def _probe_chunk(items: Sequence[MediaItem], ops, fmt, max_pixels, timeout) -> l
 
 def probe_items(items: Sequence[MediaItem], *, ops: tuple[OpSpec, ...], fmt: str = "jpeg",
                 max_pixels: int = 89_478_485, timeout: float = 60.0, client: Any = None,
-                threads: int = 8) -> tuple[list[MediaItem], list[ItemResult]]:
-    """Probe every item; -> (probed items in input order, rows for the ones that failed)."""
+                threads: int = 8, cancel: Callable[[], bool] | None = None) -> tuple[list[MediaItem], list[ItemResult]]:
+    """Probe every item; -> (probed items in input order, rows for the ones that failed).
+
+    ``cancel``: asked as the probes go; when it returns true this raises :class:`Stopped`.
+    """
+    stopped = cancel or (lambda: False)
     if client is not None and len(items) > PROBE_ON_WORKERS:
         chunk = 250
         futs = [client.submit(_probe_chunk, list(items[i:i + chunk]), ops, fmt, max_pixels, timeout,
                               key=f"dataprep-probe-{i // chunk}-{id(items):x}", pure=False)
                 for i in range(0, len(items), chunk)]
         try:
-            results = [r for f in futs for r in f.result()]
+            results = [r for f in futs for r in _result(f, stopped)]
+        except Stopped:
+            client.cancel(futs)
+            raise
         except Exception:  # noqa: BLE001 - a worker died or the cluster is unwell: probe here instead
             client.cancel(futs)
-            results = _probe_here(items, ops, fmt, max_pixels, timeout, threads)
+            results = _probe_here(items, ops, fmt, max_pixels, timeout, threads, stopped)
     else:
-        results = _probe_here(items, ops, fmt, max_pixels, timeout, threads)
+        results = _probe_here(items, ops, fmt, max_pixels, timeout, threads, stopped)
     ok = [r for r in results if isinstance(r, MediaItem)]
     bad = [r for r in results if isinstance(r, ItemResult)]
     return ok, bad
 
 
-def _probe_here(items, ops, fmt, max_pixels, timeout, threads) -> list:
+def _result(future: Any, stopped: Callable[[], bool]) -> list:
+    while True:
+        if stopped():
+            raise Stopped("stopped while probing")
+        try:
+            return future.result(timeout=0.25)
+        except TimeoutError:
+            continue
+
+
+def _probe_here(items, ops, fmt, max_pixels, timeout, threads, stopped: Callable[[], bool]) -> list:
+    def one(it: MediaItem):
+        return None if stopped() else probe_one(it, ops, fmt, max_pixels, timeout)
+
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        return list(pool.map(lambda it: probe_one(it, ops, fmt, max_pixels, timeout), items))
+        results = list(pool.map(one, items))
+    if stopped():
+        raise Stopped("stopped while probing")
+    return results

@@ -13,10 +13,10 @@ import os
 import stat
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from ._fs import TMP_SUFFIX, path_text
-from .errors import InputError
+from .errors import InputError, Stopped
 from .media import ItemResult, MediaItem, problem_row
 
 __all__ = ["scan", "ScanResult", "sniff", "assign_outputs"]
@@ -167,10 +167,11 @@ def _classify_file(abspath: str, st: os.stat_result) -> tuple[str, str | None] |
 
 
 def scan(paths: Sequence[str | os.PathLike] | str | os.PathLike, *, exclude: Iterable[str | os.PathLike] = (),
-         follow_symlinks: bool = True) -> ScanResult:
+         follow_symlinks: bool = True, cancel: Callable[[], bool] | None = None) -> ScanResult:
     """Walk folders (or single files) into a deterministic, sorted :class:`ScanResult`.
 
     ``exclude``: folders never entered (the build passes its output folder when it lies inside an input).
+    ``cancel``: asked before each folder; when it returns true the scan raises :class:`Stopped`.
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
@@ -187,17 +188,19 @@ def scan(paths: Sequence[str | os.PathLike] | str | os.PathLike, *, exclude: Ite
             parent, name = os.path.split(root)
             _scan_one(result, parent, name, os.stat(root))
             continue
-        _walk(result, root, excluded, follow_symlinks)
+        _walk(result, root, excluded, follow_symlinks, cancel)
     return result
 
 
-def _walk(result: ScanResult, root: str, excluded: set[str], follow: bool) -> None:
+def _walk(result: ScanResult, root: str, excluded: set[str], follow: bool, cancel: Callable[[], bool] | None) -> None:
     root_st = os.stat(root)
     # depth-first with an explicit stack; ancestors tracked to detect loops
     stack: list[tuple[str, tuple[tuple[int, int], ...]]] = [("", ((root_st.st_dev, root_st.st_ino),))]
     seen_dirs = {(root_st.st_dev, root_st.st_ino)}
     while stack:
         rel_dir, ancestors = stack.pop()
+        if cancel is not None and cancel():
+            raise Stopped(f"stopped while scanning {path_text(root)}")
         abs_dir = os.path.join(root, rel_dir) if rel_dir else root
         try:
             with os.scandir(abs_dir) as it:
