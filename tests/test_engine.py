@@ -258,3 +258,26 @@ def test_stop_before_any_batch_ends_at_once_and_keeps_the_previous_manifest(tmp_
     leftover = [p.cmdline() for p in psutil.Process().children(recursive=True)
                 if not any(h in " ".join(p.cmdline()) for h in helpers)]
     assert not leftover  # no worker process left running
+
+
+def test_forced_rerun_stopped_midway_loses_no_earlier_rows(tmp_path, client):
+    """A --force rerun is stopped after a few files: the next plain run finds every file done —
+    the redone ones by their new rows, the others by the rows of the first run — and does nothing."""
+    src, out = tmp_path / "in", tmp_path / "out"
+    small_photos(src, 120, size=(1600, 1200))
+    first = toolkit.build(inputs=[str(src)], output=str(out), client=client, batch_size=4, progress=False)
+    assert first.counts == {"ok": 120}
+    forced = toolkit.start(inputs=[str(src)], output=str(out), client=client, batch_size=4, force=True)
+    while forced.progress["files_done"] < 8 and not forced.done:
+        time.sleep(0.01)
+    forced.stop()
+    report = forced.result(timeout=120)
+    assert report.stopped, "finished before it could be stopped"
+    redone = {r["source"] for r in read_rows(out / "manifest.jsonl")}
+    assert 8 <= len(redone) < 120
+    again = toolkit.build(inputs=[str(src)], output=str(out), client=client, batch_size=4, progress=False)
+    summary = json.loads((out / "summary.json").read_text())
+    assert again.batches == 0 and summary["resumed"] == 120  # nothing redone: no earlier row was lost
+    rows = one_row_each(out, 120)
+    assert all(r["status"] == "ok" for r in rows.values())
+    assert not (out / ".dataprep").exists()  # the rows kept aside are dropped once a run completes

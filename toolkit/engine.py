@@ -277,10 +277,10 @@ class Run:
         except Exception:  # noqa: BLE001
             self.dashboard_link = None
         return self._run_batches(client, out, scanned.rows, carried, probe_rows, probed, t_start,
-                                 box.get("seconds", 0.0), manifest)
+                                 box.get("seconds", 0.0), manifest, salvaged)
 
     def _run_batches(self, client, out: Path, scan_rows, carried, probe_rows, probed: list[MediaItem],
-                     t_start: float, cluster_seconds: float, manifest: Manifest) -> RunReport:
+                     t_start: float, cluster_seconds: float, manifest: Manifest, salvaged: list[dict]) -> RunReport:
         from .cluster import worker_memory_limits
         from .monitor import Monitor
 
@@ -299,7 +299,7 @@ class Run:
         budget, count = planned_budget, planned_count
 
         known = list(carried) + list(scan_rows) + list(probe_rows)  # rows decided before any batch
-        manifest.start(known)
+        manifest.start(known, keep=salvaged)
         shutil.rmtree(job.journal_dir, ignore_errors=True)  # what they held is in the manifest now
         queue: deque[MediaItem] = deque(probed)
         ready: deque[tuple[Batch, bool, int]] = deque()  # retried batches first: (batch, alone, bystander count)
@@ -438,12 +438,13 @@ class Run:
             monitor.stop()
             monitor.sample_now()
             manifest.finish()
+        stopped = self._stop.is_set() and done_files < len(probed)
         # every batch is accounted for (a crash above leaves the journals for the next run to salvage)
         shutil.rmtree(job.journal_dir, ignore_errors=True)
+        if not stopped:
+            manifest.settle()
         with contextlib.suppress(OSError):
             os.rmdir(os.path.dirname(job.journal_dir))  # .dataprep, when nothing else is in it
-
-        stopped = self._stop.is_set() and done_files < len(probed)
         seconds = time.perf_counter() - t_start
         processed = done_files
         peaks = {"system_memory_percent": monitor.peaks["system_memory_percent"],

@@ -81,11 +81,29 @@ class Manifest:
         self._lock = threading.Lock()
         self.rows: dict[tuple[str, str], dict[str, Any]] = {}
 
-    def previous(self) -> list[dict[str, Any]]:
-        return read_rows(self.path)
+    @property
+    def kept_path(self) -> Path:
+        """Rows of earlier runs kept aside until a run completes (see :meth:`start`)."""
+        return self.output / ".dataprep" / "previous.jsonl"
 
-    def start(self, rows: Iterable[ItemResult | dict[str, Any]]) -> None:
-        """Atomically replace the manifest with ``rows`` (carried over + known up front), then append."""
+    def previous(self) -> list[dict[str, Any]]:
+        """Rows of earlier runs, oldest first (for resuming, a later row of an input wins)."""
+        return read_rows(self.kept_path) + read_rows(self.path)
+
+    def start(self, rows: Iterable[ItemResult | dict[str, Any]], *, keep: Iterable[dict[str, Any]] = ()) -> None:
+        """Atomically replace the manifest with ``rows`` (carried over + known up front), then append.
+
+        The earlier rows are first kept aside (``.dataprep/previous.jsonl``): a run that redoes
+        files (``--force``, new settings) and dies or is stopped midway would otherwise lose the
+        rows of the files it had not reached yet, whose outputs are still on disk. The next run
+        reads them back; :meth:`settle` drops them once a run has completed. ``keep``: more such
+        rows (those salvaged from the journals of a run that died), newer than the manifest's.
+        """
+        earlier = {_key(r.get("input_root", ""), r["source_b64"]): r for r in [*self.previous(), *keep]}
+        if earlier:
+            self.kept_path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_write(self.kept_path, durable=True) as fh:
+                fh.write(self._dump(earlier.values()))
         for r in rows:
             self._remember(r.to_row() if isinstance(r, ItemResult) else r)
         with atomic_write(self.path, durable=True) as fh:
@@ -121,6 +139,13 @@ class Manifest:
             ordered = sorted(self.rows.values(), key=lambda r: (r["input_root"], r["source"], r["source_b64"]))
             with atomic_write(self.path, durable=True) as fh:
                 fh.write(self._dump(ordered))
+
+    def settle(self) -> None:
+        """The run completed: every input has its row here, the rows kept aside are not needed."""
+        try:
+            os.unlink(self.kept_path)
+        except FileNotFoundError:
+            pass
 
     def write_summary(self, summary: dict[str, Any]) -> Path:
         p = self.output / SUMMARY
