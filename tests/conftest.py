@@ -18,6 +18,24 @@ def client():
     cluster.close()
 
 
+@pytest.fixture
+def make_cluster():
+    """Dedicated LocalClusters for tests that change, hang or kill their workers; closed afterwards."""
+    import toolkit
+
+    made = []
+
+    def make(limit="1GiB", jobs=2):
+        c = toolkit.connect(None, jobs=jobs, memory_limit=limit, dashboard_address="127.0.0.1:0")
+        made.append(c)
+        return c
+    yield make
+    for c in made:
+        cluster = c.cluster
+        c.close()
+        cluster.close()
+
+
 def run_cli(argv):
     from toolkit.cli import main
 

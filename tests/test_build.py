@@ -304,3 +304,21 @@ def test_workers_see_the_environment_of_today_not_of_the_fork_server(method, mon
         c.close()
     assert value == "after-first-cluster"
     assert preloaded == (method == "forkserver")  # forked workers start with the image code imported
+
+
+def test_redo_with_fewer_outputs_leaves_no_stale_file(tmp_path, client):
+    """Two ops, then one: the dataset holds exactly the files the manifest lists, nothing from before."""
+    src, out = tmp_path / "in", tmp_path / "out"
+    (src / "a").mkdir(parents=True)
+    for i in range(3):
+        synth.photo(256, 192, seed=i).save(src / "a" / f"p{i}.jpg")
+    two = [{"op": "thumbnail", "size": 64}, {"op": "resize", "size": 100, "mode": "fill"}]
+    toolkit.build(inputs=[str(src)], output=str(out), client=client, ops=two, progress=False)
+    assert len(list((out / "a").iterdir())) == 6  # p0.thumbnail.jpg, p0.resize.jpg, ...
+    report = toolkit.build(inputs=[str(src)], output=str(out), client=client, op="thumbnail", size=64, progress=False)
+    assert report.counts == {"ok": 3}
+    listed = {o for r in read_rows(out / "manifest.jsonl") for o in r["outputs"]}
+    on_disk = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()} - {"manifest.jsonl", "summary.json"}
+    assert on_disk == listed == {f"a/p{i}.jpg" for i in range(3)}
+    assert json.loads((out / "summary.json").read_text())["stale_outputs_removed"] == 6
+    assert digest(src) and all((src / "a" / f"p{i}.jpg").exists() for i in range(3))  # inputs untouched

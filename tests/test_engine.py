@@ -43,21 +43,6 @@ def wait_for_rows(out: Path, n: int, proc: subprocess.Popen, limit: float = 120)
         time.sleep(0.05)
 
 
-@pytest.fixture
-def small_cluster():
-    made = []
-
-    def make(limit="300MiB", jobs=2):
-        c = toolkit.connect(None, jobs=jobs, memory_limit=limit, dashboard_address="127.0.0.1:0")
-        made.append(c)
-        return c
-    yield make
-    for c in made:
-        cl = c.cluster
-        c.close()
-        cl.close()
-
-
 def one_row_each(out: Path, n: int) -> dict:
     rows = read_rows(out / "manifest.jsonl")
     srcs = [r["source"] for r in rows]
@@ -65,11 +50,11 @@ def one_row_each(out: Path, n: int) -> dict:
     return {r["source"]: r for r in rows}
 
 
-def test_file_that_kills_its_worker_is_isolated(tmp_path, small_cluster):
+def test_file_that_kills_its_worker_is_isolated(tmp_path, make_cluster):
     src = tmp_path / "in"
     small_photos(src, 100)
     write_big_png(src / "img0050-huge.png", 12000, 12000)  # ~430 MB decoded, worker limit 300 MiB
-    client = small_cluster("300MiB")
+    client = make_cluster("300MiB")
     report = toolkit.build(inputs=[str(src)], output=str(tmp_path / "out"), client=client, progress=False,
                            max_pixels=200_000_000, batch_size=10)
     rows = one_row_each(tmp_path / "out", 101)
@@ -81,12 +66,12 @@ def test_file_that_kills_its_worker_is_isolated(tmp_path, small_cluster):
     assert report.worker_restarts >= 1
 
 
-def test_file_that_hangs_times_out(tmp_path, small_cluster, monkeypatch):
+def test_file_that_hangs_times_out(tmp_path, make_cluster, monkeypatch):
     monkeypatch.setenv("DATAPREP_TEST_HANG", "1")  # workers inherit it: files named *hang* sleep forever
     src = tmp_path / "in"
     small_photos(src, 20)
     Image.new("RGB", (64, 64)).save(src / "img0007-hang.jpg")
-    client = small_cluster("1GiB")
+    client = make_cluster("1GiB")
     t0 = time.monotonic()
     report = toolkit.build(inputs=[str(src)], output=str(tmp_path / "out"), client=client, progress=False,
                            timeout=3, batch_size=5)
@@ -97,10 +82,10 @@ def test_file_that_hangs_times_out(tmp_path, small_cluster, monkeypatch):
     assert report.counts == {"ok": 20, "failed": 1}
 
 
-def test_worker_killed_mid_run_completes(tmp_path, small_cluster):
+def test_worker_killed_mid_run_completes(tmp_path, make_cluster):
     src = tmp_path / "in"
     small_photos(src, 300, size=(1600, 1200))
-    client = small_cluster("1GiB")
+    client = make_cluster("1GiB")
     run = toolkit.start(inputs=[str(src)], output=str(tmp_path / "out"), client=client, batch_size=5)
     while run.progress["files_done"] < 30 and not run.done:
         time.sleep(0.05)

@@ -122,3 +122,17 @@ def test_naming_is_collision_free_and_deterministic(rels, kinds):
     assert a == [i.out_rel for i in assign_outputs(items, multi_root=False)]
     # every output file name ("<stem>.jpg") is unique, ignoring case
     assert len({o.casefold() for o in a}) == len(a)
+
+
+def test_only_an_items_own_earlier_outputs_are_stale(tmp_path):
+    """Outputs that an earlier row lists are removable only under the item's own name, inside OUTPUT."""
+    from toolkit._fs import path_b64
+    from toolkit.manifest import stale_outputs
+
+    it = MediaItem(path=str(tmp_path / "a/photo.jpg"), rel="a/photo.jpg", root=str(tmp_path), kind="image",
+                   format="JPEG", size=1, mtime_ns=1, out_rel="a/photo")
+    row = {"input_root": str(tmp_path), "source_b64": path_b64("a/photo.jpg"),
+           "outputs": ["a/photo.thumbnail.jpg", "a/photo/000003.jpg", "a/photograph.jpg", "b/photo.jpg",
+                       "/etc/passwd", "a/photo/../../../outside.jpg"]}
+    other = dict(row, source_b64=path_b64("a/other.jpg"))
+    assert stale_outputs([it], [row, other]) == ["a/photo.thumbnail.jpg", "a/photo/000003.jpg"]

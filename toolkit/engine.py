@@ -30,7 +30,7 @@ from ._fs import path_text, remove_stale_tmp
 from .config import BuildConfig
 from .errors import ConfigError, InputError, Stopped
 from .events import Event, EventBus
-from .manifest import Manifest, resume_split
+from .manifest import Manifest, remove_outputs, resume_split, stale_outputs
 from .media import Batch, MediaItem, RunReport, problem_row
 from .plan import Plan, auto_batch_size, budget_for, next_batch, plan_batches
 from .worker import JobSpec, journal_path, process_batch
@@ -132,6 +132,7 @@ class Run:
                           "batch_size": 0, "eta_seconds": None, "failed": 0}
         self._thread = threading.Thread(target=self._main, name="dataprep-run", daemon=True)
         self.dashboard_link: str | None = None
+        self._stale: list[str] = []  # outputs of earlier runs for files this run redoes
 
     # ---- control (thread-safe; applies to the next batch)
     def start(self) -> "Run":
@@ -139,7 +140,9 @@ class Run:
         return self
 
     def stop(self, grace: float = 5.0) -> None:
-        """Cancel pending batches, give running ones ``grace`` seconds, write manifest and summary."""
+        """Cancel pending batches; running ones end after the file they are on. Those still running
+        after ``grace`` seconds (a slow or hung file) are abandoned with the rows their journals
+        hold; a file finishing after that gets no row and is redone by the next run."""
         self._stop_grace = grace
         self._stop.set()
         self._wake.set()
@@ -253,8 +256,9 @@ class Run:
         scanned = scan(cfg.inputs, exclude=[out], cancel=stopped)
         items = assign_outputs(scanned.items, multi_root=len(cfg.inputs) > 1)
         manifest = Manifest(out)
-        todo, carried = resume_split(items, manifest.previous() + salvaged, settings=cfg.settings_key, output=str(out),
-                                     force=cfg.force)
+        earlier = manifest.previous() + salvaged
+        todo, carried = resume_split(items, earlier, settings=cfg.settings_key, output=str(out), force=cfg.force)
+        self._stale = stale_outputs(todo, earlier)
 
         def cluster_ready():
             while connect_thread.is_alive():
@@ -365,7 +369,10 @@ class Run:
                     if stopping_since is None:
                         stopping_since = time.monotonic()
                         queue.clear(); ready.clear()
-                        self.events.emit("warning", message="stopping: pending batches cancelled; waiting for running ones")
+                        with contextlib.suppress(OSError):  # running batches end after their current file
+                            os.makedirs(job.journal_dir, exist_ok=True)
+                            Path(job.stop_file).touch()
+                        self.events.emit("warning", message="stopping: pending batches cancelled; running ones end after their current file")
                     if time.monotonic() - stopping_since > self._stop_grace:
                         client.cancel([f.future for f in in_flight.values()], force=True)
                         for fl in in_flight.values():  # keep what the running batches finished
@@ -441,7 +448,10 @@ class Run:
         stopped = self._stop.is_set() and done_files < len(probed)
         # every batch is accounted for (a crash above leaves the journals for the next run to salvage)
         shutil.rmtree(job.journal_dir, ignore_errors=True)
+        removed = 0
         if not stopped:
+            listed = {o for r in manifest.rows.values() for o in r.get("outputs") or ()}
+            removed = remove_outputs(out, [o for o in self._stale if o not in listed])
             manifest.settle()
         with contextlib.suppress(OSError):
             os.rmdir(os.path.dirname(job.journal_dir))  # .dataprep, when nothing else is in it
@@ -458,6 +468,7 @@ class Run:
         )
         summary = report.summary()
         summary["resumed"] = len(carried)
+        summary["stale_outputs_removed"] = removed
         summary["throttle"] = [e.data for e in self.events.history if e.kind == "throttle"]
         summary["settings"] = cfg.to_dict()
         manifest.write_summary(summary)

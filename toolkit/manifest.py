@@ -19,7 +19,7 @@ from ._fs import atomic_write
 from .media import ROW_FIELDS, ItemResult, MediaItem
 from ._fs import path_b64, path_text
 
-__all__ = ["Manifest", "read_rows", "resume_split", "export_csv"]
+__all__ = ["Manifest", "read_rows", "resume_split", "stale_outputs", "remove_outputs", "export_csv"]
 
 MANIFEST = "manifest.jsonl"
 SUMMARY = "summary.json"
@@ -62,6 +62,45 @@ def resume_split(items: list[MediaItem], previous: Iterable[dict[str, Any]], *, 
         else:
             todo.append(it)
     return todo, carried
+
+
+def stale_outputs(items: Iterable[MediaItem], previous: Iterable[dict[str, Any]]) -> list[str]:
+    """Outputs that earlier rows list for ``items`` (about to be redone) under today's names.
+
+    Redoing with other settings can make fewer files (fewer frames, one op instead of two): those
+    left over would sit in the dataset unlisted. Only names :func:`_named_for` the item and inside
+    OUTPUT are returned; the engine removes those no final row lists.
+    """
+    prev = {_key(r.get("input_root", ""), r["source_b64"]): r for r in previous}
+    found = []
+    for it in items:
+        r = prev.get(_key(path_text(it.root), path_b64(it.rel)))
+        for o in (r or {}).get("outputs") or ():
+            parts = Path(o).parts
+            if isinstance(o, str) and _named_for(o, it.out_rel) and not os.path.isabs(o) and ".." not in parts:
+                found.append(o)
+    return found
+
+
+def remove_outputs(output: str | os.PathLike, rels: Iterable[str]) -> int:
+    """Remove these files (relative to OUTPUT) and folders they leave empty; -> how many files."""
+    root = Path(output)
+    removed = 0
+    for rel in sorted(set(rels)):
+        path = root / rel
+        try:
+            path.unlink()
+        except OSError:
+            continue
+        removed += 1
+        parent = path.parent
+        while parent != root and root in parent.parents:
+            try:
+                parent.rmdir()  # only when empty
+            except OSError:
+                break
+            parent = parent.parent
+    return removed
 
 
 def _named_for(output: str, stem: str) -> bool:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ._fs import atomic_write, path_b64, path_text
+from .manifest import remove_outputs
 from .media import ItemResult, MediaItem, Problem
 from .ops import FileProblem, OpSpec
 
@@ -48,6 +49,11 @@ class JobSpec:
     def journal_dir(self) -> str:
         return os.path.join(self.output, ".dataprep", "journal")
 
+    @property
+    def stop_file(self) -> str:
+        """Made by the engine when the run is stopped: batches end after the file they are on."""
+        return os.path.join(self.journal_dir, "stop")
+
 
 def journal_path(job: JobSpec, batch_id: str) -> str:
     return os.path.join(job.journal_dir, f"{batch_id}.jsonl")
@@ -75,7 +81,11 @@ class _Watchdog(threading.Thread):
 
 
 def process_batch(items: Sequence[MediaItem], job: JobSpec, batch_id: str = "") -> list[dict[str, Any]]:
-    """Process every item of a batch; return one manifest row (dict) per item, in order."""
+    """Process every item of a batch; return one manifest row (dict) per item, in order.
+
+    If the run is stopped (``job.stop_file`` exists) the batch ends after the file it is on and
+    returns the rows it has: fewer than its items.
+    """
     items = list(items)
     jpath = journal_path(job, batch_id) if batch_id else None
     journal = None
@@ -93,6 +103,8 @@ def process_batch(items: Sequence[MediaItem], job: JobSpec, batch_id: str = "") 
     rows = []
     try:
         for i, item in enumerate(items):
+            if os.path.exists(job.stop_file):  # the run was stopped: hand back what is done
+                break
             log({"start": i})
             dog.current = (i, time.monotonic())
             row = process_item(item, job, batch_id).to_row()
@@ -135,7 +147,7 @@ def process_item(item: MediaItem, job: JobSpec, batch_id: str = "") -> ItemResul
         fp = classify(exc, item.path)
         status, error = "failed", Problem(fp.code, fp.message)
     if status == "failed":
-        _remove_outputs(job.output, written)
+        remove_outputs(job.output, written)
         outputs = []
     bytes_out = 0
     for rel in outputs:
@@ -150,14 +162,6 @@ def process_item(item: MediaItem, job: JobSpec, batch_id: str = "") -> ItemResul
         seconds=time.perf_counter() - t0, batch=batch_id or None,
         mtime_ns=item.mtime_ns, settings=job.settings, extra=extra,
     )
-
-
-def _remove_outputs(output: str, rels: list[str]) -> None:
-    for rel in rels:
-        try:
-            os.unlink(os.path.join(output, rel))
-        except OSError:
-            pass
 
 
 def _out_name(item: MediaItem, op: OpSpec, n_image_ops: int, fmt: str) -> str:
