@@ -90,3 +90,21 @@ def test_to_bag_partitions_are_the_batches():
     assert [[i.rel for i in part] for part in parts] == [[i.rel for i in b.items] for b in batches]
     assert bag.map(lambda it: it.info.est_bytes).sum().compute(scheduler="sync") == 230
     assert "OVERSIZED" not in str(p) and "5 batches" in str(p)
+
+
+@given(n=st.integers(1, 3000), workers=st.integers(1, 16), count=st.integers(1, 64))
+def test_automatic_batches_shrink_at_the_tail_so_workers_finish_together(n, workers, count):
+    from toolkit.plan import tail_count
+
+    left, sizes = n, []
+    while left:
+        size = tail_count(count, left, workers)
+        sizes.append(size)
+        left -= size
+    assert sum(sizes) == n and all(1 <= s <= count for s in sizes)
+    assert sizes == sorted(sizes, reverse=True)  # never bigger again once shrinking began
+    # no batch holds more than an equal share of what was left among 2 in flight per worker
+    left = n
+    for s in sizes:
+        assert s <= max(1, -(-left // (2 * workers)))
+        left -= s

@@ -32,7 +32,7 @@ from .errors import ConfigError, InputError, Stopped
 from .events import Event, EventBus
 from .manifest import Manifest, remove_outputs, resume_split, stale_outputs
 from .media import Batch, MediaItem, RunReport, problem_row
-from .plan import Plan, auto_batch_size, budget_for, next_batch, plan_batches
+from .plan import Plan, auto_batch_size, budget_for, next_batch, plan_batches, tail_count
 from .worker import JobSpec, journal_path, process_batch
 
 __all__ = ["Run", "start", "build", "plan", "validate_paths"]
@@ -301,6 +301,7 @@ class Run:
         else:
             planned_count = auto_batch_size(len(probed), n_workers)
         budget, count = planned_budget, planned_count
+        fixed = bool(cfg.batch_size) or not cfg.batch_mode  # a size the user chose is kept to the end
 
         known = list(carried) + list(scan_rows) + list(probe_rows)  # rows decided before any batch
         manifest.start(known, keep=salvaged)
@@ -412,11 +413,13 @@ class Run:
                             self._count_override_set = False
                             planned_count = self._count_override or (auto_batch_size(len(queue), n_workers) if cfg.batch_mode else 1)
                             count = planned_count  # the byte budget stays as throttling left it
+                            fixed = self._count_override is not None or not cfg.batch_mode
                             self._progress["batch_size"] = count
                     if ready:
                         batch, alone, bystander = ready.popleft()
                     else:
-                        batch, alone, bystander = next_batch(queue, budget=budget, count=count), False, 0
+                        size = count if fixed else tail_count(count, len(queue), n_workers)
+                        batch, alone, bystander = next_batch(queue, budget=budget, count=size), False, 0
                     fut = self._submit(client, batch, job)
                     fut.add_done_callback(lambda _f: self._wake.set())
                     in_flight[fut.key] = _Flight(batch, fut, time.monotonic(), alone, bystander)

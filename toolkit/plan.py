@@ -18,7 +18,7 @@ from typing import Iterable, Sequence
 
 from .media import Batch, MediaItem
 
-__all__ = ["Plan", "plan_batches", "next_batch", "budget_for", "auto_batch_size", "batch_id", "WORKER_BASELINE"]
+__all__ = ["Plan", "plan_batches", "next_batch", "budget_for", "auto_batch_size", "tail_count", "batch_id", "WORKER_BASELINE"]
 
 #: Memory a worker process uses before any image (Python, dask, distributed, Pillow).
 WORKER_BASELINE = 160 * 2**20
@@ -48,6 +48,17 @@ def auto_batch_size(n_items: int, n_workers: int, *, per_worker: int = 16) -> in
     if n_items <= 0:
         return 1
     return max(1, min(MAX_AUTO_BATCH, math.ceil(n_items / (max(1, n_workers) * per_worker))))
+
+
+def tail_count(count: int, remaining: int, n_workers: int) -> int:
+    """Automatic batches shrink near the end so the workers finish together (guided scheduling):
+    a batch takes at most an equal share of what is left among the 2 batches in flight per worker.
+    Without it the last full-size batch runs alone while the other workers sit idle.
+
+    >>> [tail_count(32, left, 2) for left in (1000, 128, 40, 3)]
+    [32, 32, 10, 1]
+    """
+    return max(1, min(count, math.ceil(remaining / (2 * max(1, n_workers)))))
 
 
 def batch_id(items: Iterable[MediaItem]) -> str:
