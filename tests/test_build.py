@@ -322,3 +322,20 @@ def test_redo_with_fewer_outputs_leaves_no_stale_file(tmp_path, client):
     assert on_disk == listed == {f"a/p{i}.jpg" for i in range(3)}
     assert json.loads((out / "summary.json").read_text())["stale_outputs_removed"] == 6
     assert digest(src) and all((src / "a" / f"p{i}.jpg").exists() for i in range(3))  # inputs untouched
+
+
+def _profile_interval() -> str:
+    import dask
+
+    return str(dask.config.get("distributed.worker.profile.interval"))
+
+
+def test_local_workers_sample_less_often_unless_you_chose(make_cluster):
+    """Our cluster slows Dask's profiler (CPU the files need); a value you set yourself is kept."""
+    import dask
+
+    c = make_cluster(jobs=1, limit="512MiB")
+    assert set(c.run(_profile_interval).values()) == {"100ms"}
+    with dask.config.set({"distributed.worker.profile.interval": "20ms"}):
+        mine = make_cluster(jobs=1, limit="512MiB")
+    assert set(mine.run(_profile_interval).values()) == {"20ms"}

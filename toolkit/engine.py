@@ -124,7 +124,7 @@ class Run:
         self._done = threading.Event()
         self._report: RunReport | None = None
         self._error: BaseException | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # a sink may call set_batch_size from inside an event
         self._count_override: int | None = None
         self._count_override_set = False
         self._max_memory = config.max_memory_percent
@@ -154,8 +154,8 @@ class Run:
         with self._lock:
             self._count_override = n
             self._count_override_set = True
+            self.events.emit("settings-changed", batch_size=n, max_memory_percent=self._max_memory)
         self._wake.set()
-        self.events.emit("settings-changed", batch_size=n, max_memory_percent=self._max_memory)
 
     def set_max_memory(self, percent: float) -> None:
         if not 1 <= float(percent) <= 100:
@@ -408,24 +408,26 @@ class Run:
                         calm = 0
                 # ---- submit
                 while not paused and stopping_since is None and len(in_flight) < max_flight and (ready or queue):
-                    with self._lock:  # a live change applies to the very next batch formed
+                    # a live change applies to the very next batch formed; under the lock its
+                    # settings-changed event and this batch-started come in the order they happened
+                    with self._lock:
                         if self._count_override_set:
                             self._count_override_set = False
                             planned_count = self._count_override or (auto_batch_size(len(queue), n_workers) if cfg.batch_mode else 1)
                             count = planned_count  # the byte budget stays as throttling left it
                             fixed = self._count_override is not None or not cfg.batch_mode
                             self._progress["batch_size"] = count
-                    if ready:
-                        batch, alone, bystander = ready.popleft()
-                    else:
-                        size = count if fixed else tail_count(count, len(queue), n_workers)
-                        batch, alone, bystander = next_batch(queue, budget=budget, count=size), False, 0
-                    fut = self._submit(client, batch, job)
-                    fut.add_done_callback(lambda _f: self._wake.set())
-                    in_flight[fut.key] = _Flight(batch, fut, time.monotonic(), alone, bystander)
-                    batches_run += 1
-                    self.events.emit("batch-started", batch=batch.id, files=len(batch), est_bytes=batch.est_bytes,
-                                     oversized=batch.oversized)
+                        if ready:
+                            batch, alone, bystander = ready.popleft()
+                        else:
+                            size = count if fixed else tail_count(count, len(queue), n_workers)
+                            batch, alone, bystander = next_batch(queue, budget=budget, count=size), False, 0
+                        fut = self._submit(client, batch, job)
+                        fut.add_done_callback(lambda _f: self._wake.set())
+                        in_flight[fut.key] = _Flight(batch, fut, time.monotonic(), alone, bystander)
+                        batches_run += 1
+                        self.events.emit("batch-started", batch=batch.id, files=len(batch), est_bytes=batch.est_bytes,
+                                         oversized=batch.oversized)
                 if not in_flight:
                     if paused:
                         self._wake.wait(0.1)
