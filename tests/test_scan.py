@@ -136,3 +136,18 @@ def test_only_an_items_own_earlier_outputs_are_stale(tmp_path):
                        "/etc/passwd", "a/photo/../../../outside.jpg"]}
     other = dict(row, source_b64=path_b64("a/other.jpg"))
     assert stale_outputs([it], [row, other]) == ["a/photo.thumbnail.jpg", "a/photo/000003.jpg"]
+
+
+def test_console_entry_flushes_its_output_and_keeps_the_status(tmp_path):
+    """``python -m toolkit`` ends with a quick exit: what it printed to a pipe must all arrive."""
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    for i in range(3):
+        Image.new("RGB", (8, 8), (i, 0, 0)).save(tmp_path / f"p{i}.png")
+    ok = subprocess.run([sys.executable, "-m", "toolkit", "scan", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0 and "png" in ok.stdout.lower() and ok.stdout.endswith("\n")
+    bad = subprocess.run([sys.executable, "-m", "toolkit", "scan", str(tmp_path / "nope")], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "does not exist" in bad.stderr

@@ -6,8 +6,10 @@ Exit status: 0 every file ok or skipped on purpose; 1 some files failed (or the 
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
+import os
 import sys
 from typing import Any, Sequence
 
@@ -214,5 +216,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def run() -> None:
+    """Console entry point (``dataprep``, ``python -m toolkit``): :func:`main`, then a quick exit.
+
+    A build leaves dask, distributed, bokeh and numpy loaded, and tearing their objects down at
+    interpreter exit costs ~0.4 s of CPU (measured with strace: no system call in between) while
+    changing nothing on disk: the manifest and summary are written, synced and closed by then. So
+    once output is flushed and the atexit hooks have run (logging, multiprocessing's clean-up),
+    the process ends without that teardown.
+    """
+    code = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (BrokenPipeError, ValueError):  # a closed pipe or stream: nothing left to tell
+        pass
+    atexit._run_exitfuncs()  # noqa: SLF001 - what a normal exit would run
+    os._exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    run()
