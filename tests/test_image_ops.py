@@ -440,3 +440,55 @@ def test_load_warnings_are_problems(tmp_path):
     path = save(noise("RGB", (10, 10)), tmp_path / "e.jpg", "JPEG", exif=b"Exif\x00\x00MM\x00*\x00\x00\xff\xff")
     _, warnings = iops.load_image(path, max_pixels=10**6)
     assert warnings and all(isinstance(w, Problem) for w in warnings)
+
+
+def _jpeg_variants(tmp_path) -> dict[str, str]:
+    from toolkit import synth
+
+    base = synth.photo(320, 200, seed=5)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    big_icc = bytes(range(256)) * 800  # 200 KiB: several APP2 segments, past the fast reader's window
+    out = {}
+    for name, im, kw in [
+        ("baseline", base, {}),
+        ("progressive", base, {"progressive": True}),
+        ("grey", base.convert("L"), {}),
+        ("cmyk", base.convert("CMYK"), {}),
+        ("rotated", base, {"exif": exif.tobytes()}),
+        ("broken-exif", base, {"exif": b"Exif\x00\x00II*\x00\xff\xff\xff\x7f"}),
+        ("big-icc", base, {"icc_profile": big_icc}),
+        ("subsampled-444", base, {"subsampling": 0, "quality": 95}),
+    ]:
+        p = tmp_path / f"{name}.jpg"
+        im.save(p, "JPEG", **kw)
+        out[name] = str(p)
+    mpo = tmp_path / "pair.mpo.jpg"
+    base.save(mpo, "MPO", save_all=True, append_images=[base.rotate(180)])
+    out["mpo"] = str(mpo)
+    return out
+
+
+def test_fast_jpeg_probe_says_exactly_what_pillow_says(tmp_path, monkeypatch):
+    """The probe reads plain JPEG headers itself (cheaper); for every kind of JPEG it must agree
+    with Pillow's reading, or step aside for it (MPO, ICC past its window)."""
+    files = _jpeg_variants(tmp_path)
+    ops = (OpSpec.make("thumbnail", size=128),)
+    fast = {k: iops.probe_image(p, ops=ops) for k, p in files.items()}
+    stepped_aside = {k for k, p in files.items() if iops._jpeg_header(p) is None}
+    monkeypatch.setattr(iops, "_jpeg_header", lambda path, limit=0: None)
+    pillow = {k: iops.probe_image(p, ops=ops) for k, p in files.items()}
+    assert fast == pillow
+    assert stepped_aside == {"mpo", "big-icc"}  # the rest really took the fast path
+    assert fast["rotated"].width == 200 and fast["rotated"].rotation == 270 and fast["cmyk"].mode == "CMYK"
+
+
+@pytest.mark.parametrize("cut", [3, 10, 25, 120])
+def test_fast_jpeg_probe_leaves_damaged_headers_to_pillow(tmp_path, cut):
+    p = tmp_path / "cut.jpg"
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), "red").save(buf, "JPEG")
+    p.write_bytes(buf.getvalue()[:cut])
+    assert iops._jpeg_header(str(p)) is None
+    with pytest.raises(FileProblem):
+        iops.probe_image(str(p), ops=(OpSpec.make("thumbnail"),))
