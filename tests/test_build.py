@@ -339,3 +339,51 @@ def test_local_workers_sample_less_often_unless_you_chose(make_cluster):
     with dask.config.set({"distributed.worker.profile.interval": "20ms"}):
         mine = make_cluster(jobs=1, limit="512MiB")
     assert set(mine.run(_profile_interval).values()) == {"20ms"}
+
+
+def test_a_redo_that_fails_keeps_the_earlier_output(tmp_path, client):
+    """The source got damaged since the last build: its row says failed, but the thumbnail made
+    from the good version is not deleted (only a redo that succeeds replaces what was there)."""
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    for i in range(3):
+        synth.photo(256, 192, seed=i).save(src / f"p{i}.jpg")
+    toolkit.build(inputs=[str(src)], output=str(out), client=client, progress=False)
+    good = (out / "p1.jpg").read_bytes()
+    data = (src / "p1.jpg").read_bytes()
+    (src / "p1.jpg").write_bytes(data[: len(data) // 2])  # truncated: size and mtime change
+    report = toolkit.build(inputs=[str(src)], output=str(out), client=client, progress=False)
+    assert report.counts == {"ok": 2, "failed": 1}
+    assert (out / "p1.jpg").read_bytes() == good
+    assert json.loads((out / "summary.json").read_text())["stale_outputs_removed"] == 0
+
+
+def _start_facts() -> tuple[str, int]:
+    import psutil
+
+    return " ".join(psutil.Process().parent().cmdline()), hash("abcdef")
+
+
+def test_a_restarted_worker_forks_like_the_first_and_hashes_alike(make_cluster):
+    """After a worker dies, the nanny's new one comes from the fork server too, and hashes
+    strings like the other workers (Dask's fixed PYTHONHASHSEED)."""
+    import signal
+    import time
+
+    c = make_cluster(jobs=2, limit="512MiB")
+    before = c.run(_start_facts)
+    assert all("forkserver" in parent for parent, _ in before.values())
+    victim = next(iter(c.run(os.getpid).values()))
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            pids = list(c.run(os.getpid).values())
+        except Exception:  # noqa: BLE001 - the dead worker is still being removed
+            pids = []
+        if len(pids) == 2 and victim not in pids:
+            break
+        time.sleep(0.2)
+    after = c.run(_start_facts)
+    assert len(after) == 2 and all("forkserver" in parent for parent, _ in after.values())
+    assert len({h for _, h in after.values()}) == 1

@@ -266,3 +266,13 @@ def test_forced_rerun_stopped_midway_loses_no_earlier_rows(tmp_path, client):
     rows = one_row_each(out, 120)
     assert all(r["status"] == "ok" for r in rows.values())
     assert not (out / ".dataprep").exists()  # the rows kept aside are dropped once a run completes
+
+
+def test_automatic_batches_shrink_at_the_end(tmp_path, client):
+    seen = []
+    small_photos(tmp_path / "in", 40, size=(64, 48))
+    report = toolkit.build(inputs=[str(tmp_path / "in")], output=str(tmp_path / "out"), client=client,
+                           progress=seen.append)
+    sizes = [e.data["files"] for e in seen if e.kind == "batch-started"]
+    assert report.counts == {"ok": 40} and sum(sizes) == 40
+    assert sizes[0] == 2 and sizes[-1] == 1  # 40 files on 2 workers: batches of 2, the last ones alone

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import psutil
+from PIL import Image
 import pytest
 
 import toolkit
@@ -295,3 +296,31 @@ def test_file_failing_between_two_ops_leaves_no_outputs(tmp_path, client):
         stem = n.rsplit(".", 1)[0]
         assert rows[n]["status"] == "ok" and rows[n]["outputs"] == [f"{stem}.thumbnail.webp", f"{stem}.resize.webp"]
     assert outputs_on_disk(out) == ok_outputs(rows)  # nothing else: no temp files, no strays
+
+
+def test_a_batch_abandoned_by_a_stop_writes_nothing_after_the_run_ended(tmp_path, monkeypatch, make_cluster):
+    """A stop abandons a batch stuck on a slow file (grace over). When that file finishes, the run
+    is over: the batch must not put outputs made with this run's settings over the earlier ones,
+    or the next run would carry rows whose files say otherwise."""
+    monkeypatch.setenv("DATAPREP_TEST_HANG", "slow:3")  # files named *hang* take 3 s
+    client = make_cluster(jobs=1)
+    src, out = tmp_path / "in", tmp_path / "out"
+    photos(src, ["a0-hang.jpg"] + [f"a{i}.jpg" for i in range(1, 6)], size=(640, 480), seed=8)
+    first = toolkit.build(inputs=[str(src)], output=str(out), client=client, batch_size=6, size=64, progress=False)
+    assert first.counts == {"ok": 6}
+    run = toolkit.start(inputs=[str(src)], output=str(out), client=client, batch_size=6, size=128)
+    jdir = out / ".dataprep" / "journal"
+    assert wait_until(lambda: any('"start": 0' in p.read_text() for p in jdir.glob("*.jsonl")), 60)
+    run.stop(grace=0.3)
+    assert run.result(timeout=60).stopped
+    time.sleep(4)  # the slow file is done by now; an abandoned batch would go on to the others
+
+    def sides() -> set[int]:
+        found = set()
+        for rel in outputs_on_disk(out):
+            with Image.open(out / rel) as im:
+                found.add(max(im.size))
+        return found
+    assert sides() == {64}  # nothing from the abandoned 128 px run
+    again = toolkit.build(inputs=[str(src)], output=str(out), client=client, batch_size=6, size=64, progress=False)
+    assert again.counts == {"ok": 6} and sides() == {64}

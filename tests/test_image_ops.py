@@ -442,6 +442,16 @@ def test_load_warnings_are_problems(tmp_path):
     assert warnings and all(isinstance(w, Problem) for w in warnings)
 
 
+def _segments(jpeg: bytes) -> tuple[list[tuple[bytes, int]], bytes]:
+    """A JPEG's header segments as (bytes, marker), and the rest from the start of scan on."""
+    i, segs = 2, []
+    while jpeg[i + 1] != 0xDA:
+        length = int.from_bytes(jpeg[i + 2:i + 4], "big")
+        segs.append((jpeg[i:i + 2 + length], jpeg[i + 1]))
+        i += 2 + length
+    return segs, jpeg[i:]
+
+
 def _jpeg_variants(tmp_path) -> dict[str, str]:
     from toolkit import synth
 
@@ -463,6 +473,19 @@ def _jpeg_variants(tmp_path) -> dict[str, str]:
         p = tmp_path / f"{name}.jpg"
         im.save(p, "JPEG", **kw)
         out[name] = str(p)
+    # hand-made layouts: segments moved after the frame header, a second frame header, a cut
+    segs, data = _segments((tmp_path / "rotated.jpg").read_bytes())
+    app1 = next(x for x in segs if x[1] == 0xE1)
+    sof = next(x for x in segs if x[1] == 0xC0)
+    late_exif = [x for x in segs if x is not app1]
+    late_exif.insert(late_exif.index(sof) + 1, app1)
+    for name, order in [("exif-after-frame", late_exif), ("two-frames", [x if x is not app1 else sof for x in segs])]:
+        p = tmp_path / f"{name}.jpg"
+        p.write_bytes(b"\xff\xd8" + b"".join(x[0] for x in order) + data)
+        out[name] = str(p)
+    cut = tmp_path / "cut-before-scan.jpg"
+    cut.write_bytes(b"\xff\xd8" + b"".join(x[0] for x in segs))
+    out["cut-before-scan"] = str(cut)
     mpo = tmp_path / "pair.mpo.jpg"
     base.save(mpo, "MPO", save_all=True, append_images=[base.rotate(180)])
     out["mpo"] = str(mpo)
@@ -474,12 +497,22 @@ def test_fast_jpeg_probe_says_exactly_what_pillow_says(tmp_path, monkeypatch):
     with Pillow's reading, or step aside for it (MPO, ICC past its window)."""
     files = _jpeg_variants(tmp_path)
     ops = (OpSpec.make("thumbnail", size=128),)
-    fast = {k: iops.probe_image(p, ops=ops) for k, p in files.items()}
+    def probe_all() -> dict:
+        found = {}
+        for k, p in files.items():
+            try:
+                found[k] = iops.probe_image(p, ops=ops)
+            except FileProblem as exc:
+                found[k] = exc.code
+        return found
+    fast = probe_all()
     stepped_aside = {k for k, p in files.items() if iops._jpeg_header(p) is None}
     monkeypatch.setattr(iops, "_jpeg_header", lambda path, limit=0: None)
-    pillow = {k: iops.probe_image(p, ops=ops) for k, p in files.items()}
+    pillow = probe_all()
     assert fast == pillow
-    assert stepped_aside == {"mpo", "big-icc"}  # the rest really took the fast path
+    assert fast["exif-after-frame"].rotation == 270  # Pillow reads EXIF wherever it is in the headers
+    # the rest really took the fast path
+    assert stepped_aside == {"mpo", "big-icc", "two-frames", "cut-before-scan"}
     assert fast["rotated"].width == 200 and fast["rotated"].rotation == 270 and fast["cmyk"].mode == "CMYK"
 
 

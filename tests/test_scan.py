@@ -135,7 +135,22 @@ def test_only_an_items_own_earlier_outputs_are_stale(tmp_path):
            "outputs": ["a/photo.thumbnail.jpg", "a/photo/000003.jpg", "a/photograph.jpg", "b/photo.jpg",
                        "/etc/passwd", "a/photo/../../../outside.jpg"]}
     other = dict(row, source_b64=path_b64("a/other.jpg"))
-    assert stale_outputs([it], [row, other]) == ["a/photo.thumbnail.jpg", "a/photo/000003.jpg"]
+    older = dict(row, outputs=["a/photo.resize.jpg", 7, "a/photo.x\0.jpg"])  # every earlier row counts; junk is ignored
+    (key, outs), = stale_outputs([it], [older, row, other]).items()
+    assert outs == {"a/photo.thumbnail.jpg", "a/photo/000003.jpg", "a/photo.resize.jpg"}
+
+
+def test_removing_outputs_never_leaves_the_output_folder(tmp_path):
+    from toolkit.manifest import remove_outputs
+
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    (out / "a").mkdir(parents=True)
+    elsewhere.mkdir()
+    (elsewhere / "keep.jpg").write_text("x")
+    (out / "linked").symlink_to(elsewhere, target_is_directory=True)
+    (out / "a" / "gone.jpg").write_text("x")
+    assert remove_outputs(out, ["linked/keep.jpg", "a/gone.jpg", "../elsewhere/keep.jpg", "a/\0.jpg"]) == 1
+    assert (elsewhere / "keep.jpg").exists() and not (out / "a").exists()  # emptied folder pruned
 
 
 def test_console_entry_flushes_its_output_and_keeps_the_status(tmp_path):

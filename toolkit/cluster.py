@@ -82,10 +82,26 @@ def _start_fork_server() -> None:
     for key, value in (dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {}).items():
         if value is not None:
             os.environ.setdefault(key, str(value))  # the nanny does the same, existing values win
+    if os.environ.get("PYTHONHASHSEED") in (None, "0"):
+        os.environ["PYTHONHASHSEED"] = "6640"  # as the nanny sets it: every worker hashes alike
     # before distributed is imported here: the server imports it meanwhile (distributed's own
     # preload list, set later, comes too late to matter; the server runs with this one)
     multiprocessing.get_context("forkserver").set_forkserver_preload(["dask", "distributed", *WORKER_MODULES])
     forkserver.ensure_running()
+
+
+def _nanny_class(method: str):
+    """Dask's Nanny, starting its worker with ``method`` every time, restarts included (Dask reads
+    the start method from its config at each start; ours is only in force while we build)."""
+    import dask
+    from distributed import Nanny
+
+    class DataprepNanny(Nanny):
+        async def instantiate(self):  # type: ignore[override]
+            with dask.config.set({"distributed.worker.multiprocessing-method": method}):
+                return await super().instantiate()
+
+    return DataprepNanny
 
 
 def connect(target: Any = None, *, jobs: int | None = None, memory_limit: int | str | None = None,
@@ -125,7 +141,8 @@ def connect(target: Any = None, *, jobs: int | None = None, memory_limit: int | 
                 cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, memory_limit=limit,
                                        dashboard_address=dashboard_address, host="127.0.0.1",
                                        silence_logs=logging.ERROR, worker_dashboard_address=None,
-                                       preload=["toolkit._worker_setup"], env=dict(os.environ))
+                                       preload=["toolkit._worker_setup"], env=dict(os.environ),
+                                       worker_class=_nanny_class(method))
         except Exception as exc:  # noqa: BLE001
             raise ClusterError(f"could not start a local cluster of {n} workers: {exc}") from exc
         return Client(cluster, set_as_default=False)

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import uuid
 import os
 import shutil
 import threading
 import time
 from collections import Counter, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -132,7 +133,7 @@ class Run:
                           "batch_size": 0, "eta_seconds": None, "failed": 0}
         self._thread = threading.Thread(target=self._main, name="dataprep-run", daemon=True)
         self.dashboard_link: str | None = None
-        self._stale: list[str] = []  # outputs of earlier runs for files this run redoes
+        self._stale: dict[tuple[str, str], set[str]] = {}  # earlier outputs of today's files
 
     # ---- control (thread-safe; applies to the next batch)
     def start(self) -> "Run":
@@ -258,7 +259,7 @@ class Run:
         manifest = Manifest(out)
         earlier = manifest.previous() + salvaged
         todo, carried = resume_split(items, earlier, settings=cfg.settings_key, output=str(out), force=cfg.force)
-        self._stale = stale_outputs(todo, earlier)
+        self._stale = stale_outputs(items, earlier)
 
         def cluster_ready():
             while connect_thread.is_alive():
@@ -289,7 +290,7 @@ class Run:
         from .monitor import Monitor
 
         cfg = self.config
-        job = job_for(cfg)
+        job = replace(job_for(cfg), run_id=uuid.uuid4().hex[:12])
         limits = [v for v in worker_memory_limits(client).values() if v] or [cfg.memory_limit or 2**31]
         n_workers = max(1, len(limits))
         memory_limit = min(limits)
@@ -306,6 +307,9 @@ class Run:
         known = list(carried) + list(scan_rows) + list(probe_rows)  # rows decided before any batch
         manifest.start(known, keep=salvaged)
         shutil.rmtree(job.journal_dir, ignore_errors=True)  # what they held is in the manifest now
+        os.makedirs(job.journal_dir, exist_ok=True)
+        Path(job.alive_file).touch()  # batches write while it exists
+        Path(job.go_file).touch()  # and start new files while this one does
         queue: deque[MediaItem] = deque(probed)
         ready: deque[tuple[Batch, bool, int]] = deque()  # retried batches first: (batch, alone, bystander count)
         total_bytes = sum(i.size for i in probed)
@@ -371,10 +375,11 @@ class Run:
                         stopping_since = time.monotonic()
                         queue.clear(); ready.clear()
                         with contextlib.suppress(OSError):  # running batches end after their current file
-                            os.makedirs(job.journal_dir, exist_ok=True)
-                            Path(job.stop_file).touch()
+                            os.unlink(job.go_file)
                         self.events.emit("warning", message="stopping: pending batches cancelled; running ones end after their current file")
                     if time.monotonic() - stopping_since > self._stop_grace:
+                        with contextlib.suppress(OSError):  # from now on, what they make is not taken
+                            os.unlink(job.alive_file)
                         client.cancel([f.future for f in in_flight.values()], force=True)
                         for fl in in_flight.values():  # keep what the running batches finished
                             done_rows = _read_journal(journal_path(job, fl.batch.id))[0]
@@ -447,6 +452,9 @@ class Run:
             client.cancel([f.future for f in in_flight.values()], force=True)
             raise
         finally:
+            for marker in (job.go_file, job.alive_file):  # whatever ended the run, batches still running end too
+                with contextlib.suppress(OSError):
+                    os.unlink(marker)
             monitor.stop()
             monitor.sample_now()
             manifest.finish()
@@ -455,8 +463,12 @@ class Run:
         shutil.rmtree(job.journal_dir, ignore_errors=True)
         removed = 0
         if not stopped:
-            listed = {o for r in manifest.rows.values() for o in r.get("outputs") or ()}
-            removed = remove_outputs(out, [o for o in self._stale if o not in listed])
+            # only for files whose final row is ok (a failed redo keeps what it had); names
+            # compared case-folded, as a case-insensitive disk would see them
+            listed = {o.casefold() for r in manifest.rows.values() for o in r.get("outputs") or ()}
+            removed = remove_outputs(out, [o for key, outs in self._stale.items()
+                                           if (manifest.rows.get(key) or {}).get("status") == "ok"
+                                           for o in outs if o.casefold() not in listed])
             manifest.settle()
         with contextlib.suppress(OSError):
             os.rmdir(os.path.dirname(job.journal_dir))  # .dataprep, when nothing else is in it
@@ -506,6 +518,21 @@ class Run:
         if fut.status == "finished":
             rows = fut.result()
             account(rows)
+            rest = list(batch.items)[len(rows):]
+            if rest and not self._stop.is_set():
+                # it ended early without a stop: this run's marker went missing (another build
+                # started on the same OUTPUT?). Put it back and run the rest, a few times at most.
+                with contextlib.suppress(OSError):
+                    os.makedirs(job.journal_dir, exist_ok=True)
+                    Path(job.alive_file).touch()
+                    Path(job.go_file).touch()
+                if fl.bystander < 5:
+                    ready.appendleft((_rebatch(rest, batch), fl.alone_retry, fl.bystander + 1))
+                else:
+                    account([_fail_row(it, batch.id, job, "worker-killed",
+                                       f"{path_text(it.path)} was not processed: the run's marker in "
+                                       f"{path_text(job.journal_dir)} kept disappearing; is another build writing to this output?")
+                             for it in rest])
             ok = sum(r["status"] == "ok" for r in rows)
             self.events.emit("batch-finished", batch=batch.id, files=len(rows), ok=ok,
                              failed=sum(r["status"] == "failed" for r in rows), seconds=time.monotonic() - fl.started)

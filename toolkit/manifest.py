@@ -64,37 +64,47 @@ def resume_split(items: list[MediaItem], previous: Iterable[dict[str, Any]], *, 
     return todo, carried
 
 
-def stale_outputs(items: Iterable[MediaItem], previous: Iterable[dict[str, Any]]) -> list[str]:
-    """Outputs that earlier rows list for ``items`` (about to be redone) under today's names.
+def stale_outputs(items: Iterable[MediaItem], previous: Iterable[dict[str, Any]]) -> dict[tuple[str, str], set[str]]:
+    """For each of ``items``: the outputs any earlier row lists for it, under today's name.
 
     Redoing with other settings can make fewer files (fewer frames, one op instead of two): those
-    left over would sit in the dataset unlisted. Only names :func:`_named_for` the item and inside
-    OUTPUT are returned; the engine removes those no final row lists.
+    left over would sit in the dataset unlisted. The engine removes them once the file's final row
+    is ``ok`` and no final row lists them. Only names :func:`_named_for` the item, relative and
+    inside OUTPUT, are returned; every earlier row counts (kept aside, manifest, journals).
     """
-    prev = {_key(r.get("input_root", ""), r["source_b64"]): r for r in previous}
-    found = []
-    for it in items:
-        r = prev.get(_key(path_text(it.root), path_b64(it.rel)))
-        for o in (r or {}).get("outputs") or ():
-            parts = Path(o).parts
-            if isinstance(o, str) and _named_for(o, it.out_rel) and not os.path.isabs(o) and ".." not in parts:
-                found.append(o)
+    stems = {_key(path_text(it.root), path_b64(it.rel)): it.out_rel for it in items}
+    found: dict[tuple[str, str], set[str]] = {}
+    for r in previous:
+        key = _key(r.get("input_root", ""), r.get("source_b64", ""))
+        stem = stems.get(key)
+        for o in (r.get("outputs") or ()) if stem is not None else ():
+            if isinstance(o, str) and _inside(o) and _named_for(o, stem):
+                found.setdefault(key, set()).add(o)
     return found
 
 
-def remove_outputs(output: str | os.PathLike, rels: Iterable[str]) -> int:
-    """Remove these files (relative to OUTPUT) and folders they leave empty; -> how many files."""
+def _inside(rel: str) -> bool:
+    """A relative path that stays inside its folder (no root, no ``..``, no NUL)."""
+    return bool(rel) and "\0" not in rel and not os.path.isabs(rel) and ".." not in rel.replace("\\", "/").split("/")
+
+
+def remove_outputs(output: str | os.PathLike, rels: Iterable[str], *, prune: bool = True) -> int:
+    """Remove these files (relative to OUTPUT); -> how many. Never outside OUTPUT, even through a
+    linked folder. ``prune``: also remove folders they leave empty (only when no worker is writing)."""
     root = Path(output)
+    real_root = os.path.realpath(root)
     removed = 0
     for rel in sorted(set(rels)):
         path = root / rel
         try:
+            if os.path.commonpath([real_root, os.path.realpath(path.parent)]) != real_root:
+                continue
             path.unlink()
-        except OSError:
+        except (OSError, ValueError):
             continue
         removed += 1
         parent = path.parent
-        while parent != root and root in parent.parents:
+        while prune and parent != root and root in parent.parents:
             try:
                 parent.rmdir()  # only when empty
             except OSError:

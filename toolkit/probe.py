@@ -7,6 +7,7 @@ A file that fails its probe becomes a ``failed`` row right away and is never sen
 
 from __future__ import annotations
 
+import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, Callable, Sequence
@@ -97,7 +98,7 @@ def _result(future: Any, stopped: Callable[[], bool]) -> list:
             raise Stopped("stopped while probing")
         try:
             return future.result(timeout=0.25)
-        except TimeoutError:
+        except (TimeoutError, asyncio.TimeoutError):  # one class from Python 3.11 on, two before
             continue
 
 

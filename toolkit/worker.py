@@ -26,7 +26,7 @@ from .ops import FileProblem, OpSpec
 __all__ = ["JobSpec", "process_batch", "EXT", "journal_path"]
 
 EXT = {"jpeg": "jpg", "png": "png", "webp": "webp"}
-#: test hook: an op name that hangs on files whose name contains "hang" (tests only)
+#: test hook: files whose name contains "hang" hang their worker ("1") or take S seconds ("slow:S")
 TEST_HANG_ENV = "DATAPREP_TEST_HANG"
 
 
@@ -50,9 +50,22 @@ class JobSpec:
         return os.path.join(self.output, ".dataprep", "journal")
 
     @property
-    def stop_file(self) -> str:
-        """Made by the engine when the run is stopped: batches end after the file they are on."""
-        return os.path.join(self.journal_dir, "stop")
+    def alive_file(self) -> str:
+        """Exists while the engine's run takes results (``run-<run_id>``). Once it is gone (the
+        run ended, crashed, or gave up waiting after a stop) a batch writes nothing more."""
+        return os.path.join(self.journal_dir, f"run-{self.run_id}") if self.run_id else ""
+
+    @property
+    def go_file(self) -> str:
+        """Exists while batches may start new files (``run-<run_id>.go``); removed at a stop, so
+        running batches end after the file they are on."""
+        return self.alive_file + ".go" if self.run_id else ""
+
+    def alive(self) -> bool:
+        return not self.alive_file or os.path.exists(self.alive_file)
+
+    def go(self) -> bool:
+        return not self.go_file or (os.path.exists(self.go_file) and self.alive())
 
 
 def journal_path(job: JobSpec, batch_id: str) -> str:
@@ -83,8 +96,9 @@ class _Watchdog(threading.Thread):
 def process_batch(items: Sequence[MediaItem], job: JobSpec, batch_id: str = "") -> list[dict[str, Any]]:
     """Process every item of a batch; return one manifest row (dict) per item, in order.
 
-    If the run is stopped (``job.stop_file`` exists) the batch ends after the file it is on and
-    returns the rows it has: fewer than its items.
+    Once the run is stopped (``job.go_file`` gone) the batch ends after the file it is on and
+    returns the rows it has: fewer than its items. Once the run is over (``job.alive_file`` gone)
+    not even the current file's outputs are put in place.
     """
     items = list(items)
     jpath = journal_path(job, batch_id) if batch_id else None
@@ -103,12 +117,14 @@ def process_batch(items: Sequence[MediaItem], job: JobSpec, batch_id: str = "") 
     rows = []
     try:
         for i, item in enumerate(items):
-            if os.path.exists(job.stop_file):  # the run was stopped: hand back what is done
+            if not job.go():  # stopped, or the run is over: hand back what is done
                 break
             log({"start": i})
             dog.current = (i, time.monotonic())
             row = process_item(item, job, batch_id).to_row()
             dog.current = None
+            if (row.get("error") or {}).get("type") == "stopped":
+                break  # made after its run was over: no output was put in place, and no row either
             log({"done": i, "row": row})
             rows.append(row)
     finally:
@@ -129,8 +145,9 @@ def process_item(item: MediaItem, job: JobSpec, batch_id: str = "") -> ItemResul
     status, error = "ok", None
     written: list[str] = []  # every output as soon as it exists, so a failure midway removes them all
     try:
-        if os.environ.get(TEST_HANG_ENV) and "hang" in os.path.basename(item.path):
-            time.sleep(3600)  # tests only: a file that hangs its worker
+        hang = os.environ.get(TEST_HANG_ENV, "")
+        if hang and "hang" in os.path.basename(item.path):  # tests only: a file that hangs its worker,
+            time.sleep(float(hang[5:]) if hang.startswith("slow:") else 3600)  # or ("slow:S") is slow
         if item.kind == "image":
             outputs, warnings, width, height = _image_item(item, job, written)
         elif item.kind == "video":
@@ -147,7 +164,7 @@ def process_item(item: MediaItem, job: JobSpec, batch_id: str = "") -> ItemResul
         fp = classify(exc, item.path)
         status, error = "failed", Problem(fp.code, fp.message)
     if status == "failed":
-        remove_outputs(job.output, written)
+        remove_outputs(job.output, written, prune=False)  # another worker may be filling that folder
         outputs = []
     bytes_out = 0
     for rel in outputs:
@@ -170,6 +187,8 @@ def _out_name(item: MediaItem, op: OpSpec, n_image_ops: int, fmt: str) -> str:
 
 
 def _write(job: JobSpec, item: MediaItem, rel: str, data: bytes) -> None:
+    if not job.alive():  # the run ended while this file was being made: its row would never be written
+        raise FileProblem("stopped", f"the run ended before {path_text(item.path)} was written; the next run does it")
     final = Path(job.output, rel)
     if final.exists() and os.path.samefile(final, item.path):  # belt and braces: never overwrite an input
         raise FileProblem("limit-exceeded", f"refusing to overwrite the input {path_text(item.path)} with an output")

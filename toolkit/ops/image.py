@@ -278,17 +278,18 @@ _JPEG_MODES = {1: "L", 3: "RGB", 4: "CMYK"}  # as Pillow names them
 
 
 def _jpeg_header(path: str, limit: int = 1 << 17) -> tuple[int, int, str, bytes | None] | None:
-    """(width, height, mode, raw EXIF) of a plain 8-bit JPEG, read from its first bytes.
+    """(width, height, mode, raw EXIF) of a plain 8-bit JPEG, read from its headers.
 
     About twice as cheap as ``Image.open`` (which also parses every table), and the probe runs
-    on the client while the cluster starts, where every millisecond is shared. None for anything
-    unusual (not a JPEG, MPO, 12-bit, headers past ``limit`` bytes, damage): Pillow decides then.
+    on the client while the cluster starts, where every millisecond is shared. Reads every segment
+    up to the start of the image data, as Pillow does. None for anything unusual (not a JPEG, MPO,
+    12-bit, two frame headers, headers past ``limit`` bytes, cut short): Pillow decides then.
     """
     with open(path, "rb") as fh:
         data = fh.read(16384)  # most headers end well within this; more is read only if needed
         if data[:3] != b"\xff\xd8\xff":
             return None
-        i, exif = 2, None
+        i, exif, frame = 2, None, None
         while True:
             while i + 4 > len(data) or i + 2 + int.from_bytes(data[i + 2:i + 4], "big") > len(data):
                 more = fh.read(min(65536, limit - len(data))) if len(data) < limit else b""
@@ -301,8 +302,10 @@ def _jpeg_header(path: str, limit: int = 1 << 17) -> tuple[int, int, str, bytes 
             if marker == 0xFF:  # fill byte
                 i += 1
                 continue
-            if marker == 0x01 or 0xD0 <= marker <= 0xD9 or marker == 0xDA:
-                return None  # no frame header before the image data (or damage)
+            if marker == 0xDA:  # start of the image data: the headers are complete
+                return (*frame, exif) if frame else None
+            if marker == 0x01 or 0xD0 <= marker <= 0xD9:
+                return None  # no such marker belongs in the headers
             length = int.from_bytes(data[i + 2:i + 4], "big")
             if length < 2:
                 return None
@@ -312,13 +315,13 @@ def _jpeg_header(path: str, limit: int = 1 << 17) -> tuple[int, int, str, bytes 
             elif marker == 0xE2 and seg.startswith(b"MPF\x00"):
                 return None  # a multi-picture file: Pillow opens it as MPO
             elif marker in _SOF:
-                if len(seg) < 6:
+                if frame is not None or len(seg) < 6:
                     return None
                 bits, h, w, layers = struct.unpack_from(">BHHB", seg, 0)
                 mode = _JPEG_MODES.get(layers)
                 if bits != 8 or mode is None or w < 1 or h < 1:
                     return None
-                return w, h, mode, exif
+                frame = (w, h, mode)
             i += 2 + length
 
 
