@@ -114,7 +114,8 @@ def connect(target: Any = None, *, jobs: int | None = None, memory_limit: int | 
     ``memory_limit`` bytes (default: their share of ``max_memory_percent`` of the machine), and
     ``allowed_failures`` deaths per task before ``KilledWorker`` (0: the engine isolates at once).
     """
-    if target is None and start_method() == "forkserver":
+    method = start_method()
+    if target is None and method == "forkserver":
         _start_fork_server()  # first: its imports overlap the scheduler's start
     import dask
     from distributed import Client, LocalCluster
@@ -127,7 +128,6 @@ def connect(target: Any = None, *, jobs: int | None = None, memory_limit: int | 
     if target is None:
         n = jobs or default_jobs()
         limit = memory_limit or default_memory_limit(n, max_memory_percent)
-        method = start_method()
         settings = {"distributed.scheduler.allowed-failures": allowed_failures,
                     "distributed.admin.tick.limit": "10s",
                     "distributed.worker.daemon": True,

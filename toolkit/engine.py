@@ -68,22 +68,22 @@ def validate_paths(cfg: BuildConfig) -> None:
             p = parent
 
     out_id = ident(cfg.output)  # None while it does not exist yet
-    seen: dict[tuple[int, int], str] = {}
+    seen: dict[tuple[int, int], tuple[str, set[tuple[int, int]]]] = {}  # id -> (input, its chain)
     for inp in cfg.inputs:
         if not os.path.exists(inp):
             raise InputError(f"input {path_text(inp)} does not exist; check the path (--input)")
-        in_id = ident(inp)
+        in_id, in_chain = ident(inp), set(chain(inp))
         if in_id == out_id:  # by identity: also through a link, a bind mount or another spelling of the name
             raise InputError(f"output {path_text(cfg.output)} is the same folder as input {path_text(inp)}; "
                              "choose a separate output folder so inputs are never overwritten")
-        if out_id is not None and out_id in chain(inp):
+        if out_id is not None and out_id in in_chain:
             raise InputError(f"input {path_text(inp)} lies inside the output folder {path_text(cfg.output)}; "
                              "choose an output folder outside the inputs")
-        for other_id, other in seen.items():
-            if other_id in set(chain(inp)) or in_id in set(chain(other)):
+        for other_id, (other, other_chain) in seen.items():
+            if other_id in in_chain or in_id in other_chain:
                 raise InputError(f"inputs {path_text(other)} and {path_text(inp)} overlap (one is, or is inside, the other); "
                                  "give each folder once")
-        seen[in_id] = inp
+        seen[in_id] = (inp, in_chain)
     if os.path.exists(cfg.output) and not os.path.isdir(cfg.output):
         raise InputError(f"output {path_text(cfg.output)} exists and is not a folder")
     parent = os.path.abspath(cfg.output)
@@ -282,10 +282,10 @@ class Run:
         except Exception:  # noqa: BLE001
             self.dashboard_link = None
         return self._run_batches(client, out, scanned.rows, carried, probe_rows, probed, t_start,
-                                 box.get("seconds", 0.0), manifest, salvaged)
+                                 box.get("seconds", 0.0), manifest, earlier)
 
     def _run_batches(self, client, out: Path, scan_rows, carried, probe_rows, probed: list[MediaItem],
-                     t_start: float, cluster_seconds: float, manifest: Manifest, salvaged: list[dict]) -> RunReport:
+                     t_start: float, cluster_seconds: float, manifest: Manifest, earlier: list[dict]) -> RunReport:
         from .cluster import worker_memory_limits
         from .monitor import Monitor
 
@@ -304,12 +304,11 @@ class Run:
         budget, count = planned_budget, planned_count
         fixed = bool(cfg.batch_size) or not cfg.batch_mode  # a size the user chose is kept to the end
 
-        known = list(carried) + list(scan_rows) + list(probe_rows)  # rows decided before any batch
-        manifest.start(known, keep=salvaged)
+        left_out = [r.to_row() for r in [*scan_rows, *probe_rows]]  # decided before any batch
+        known = [r.to_row() for r in carried] + left_out
+        manifest.start(known, earlier=earlier)
         shutil.rmtree(job.journal_dir, ignore_errors=True)  # what they held is in the manifest now
-        os.makedirs(job.journal_dir, exist_ok=True)
-        Path(job.alive_file).touch()  # batches write while it exists
-        Path(job.go_file).touch()  # and start new files while this one does
+        _arm(job)
         queue: deque[MediaItem] = deque(probed)
         ready: deque[tuple[Batch, bool, int]] = deque()  # retried batches first: (batch, alone, bystander count)
         total_bytes = sum(i.size for i in probed)
@@ -346,15 +345,15 @@ class Run:
                                   failed=counts["failed"], batch_size=count)
 
         for r in known:
-            tally(r.to_row())
+            tally(r)
 
         first_plan = plan_batches(list(queue), budget=budget, count=count)
         self.events.emit("run-started", files=len(probed), bytes=total_bytes, batches=len(first_plan), batch_size=count,
                          budget_bytes=budget, memory_limit=memory_limit, workers=n_workers,
                          dashboard=self.dashboard_link, output=str(out), cluster_seconds=cluster_seconds,
                          carried=len(carried), left_out=len(scan_rows) + len(probe_rows))
-        for r in list(scan_rows) + list(probe_rows):  # decided before any batch: shown at once, not counted as progress
-            self.events.emit("item", row=r.to_row(), left_out=True)
+        for r in left_out:  # shown at once, not counted as progress
+            self.events.emit("item", row=r, left_out=True)
         if cfg.batch_size and any(len(b) < cfg.batch_size for b in first_plan[:-1]):
             self.events.emit("warning", message=f"batch size {cfg.batch_size} is capped by the memory budget "
                                                 f"({budget / 2**20:.0f} MiB per batch) for some batches")
@@ -374,12 +373,10 @@ class Run:
                     if stopping_since is None:
                         stopping_since = time.monotonic()
                         queue.clear(); ready.clear()
-                        with contextlib.suppress(OSError):  # running batches end after their current file
-                            os.unlink(job.go_file)
+                        _disarm(job.go_file)  # running batches end after their current file
                         self.events.emit("warning", message="stopping: pending batches cancelled; running ones end after their current file")
                     if time.monotonic() - stopping_since > self._stop_grace:
-                        with contextlib.suppress(OSError):  # from now on, what they make is not taken
-                            os.unlink(job.alive_file)
+                        _disarm(job.alive_file)  # from now on, what they make is not taken
                         client.cancel([f.future for f in in_flight.values()], force=True)
                         for fl in in_flight.values():  # keep what the running batches finished
                             done_rows = _read_journal(journal_path(job, fl.batch.id))[0]
@@ -452,9 +449,7 @@ class Run:
             client.cancel([f.future for f in in_flight.values()], force=True)
             raise
         finally:
-            for marker in (job.go_file, job.alive_file):  # whatever ended the run, batches still running end too
-                with contextlib.suppress(OSError):
-                    os.unlink(marker)
+            _disarm(job.go_file, job.alive_file)  # whatever ended the run, batches still running end too
             monitor.stop()
             monitor.sample_now()
             manifest.finish()
@@ -522,10 +517,7 @@ class Run:
             if rest and not self._stop.is_set():
                 # it ended early without a stop: this run's marker went missing (another build
                 # started on the same OUTPUT?). Put it back and run the rest, a few times at most.
-                with contextlib.suppress(OSError):
-                    os.makedirs(job.journal_dir, exist_ok=True)
-                    Path(job.alive_file).touch()
-                    Path(job.go_file).touch()
+                _arm(job)
                 if fl.bystander < 5:
                     ready.appendleft((_rebatch(rest, batch), fl.alone_retry, fl.bystander + 1))
                 else:
@@ -594,6 +586,20 @@ class Run:
             ready.appendleft(p)
         self.events.emit("batch-retried", batch=batch.id, reason=kind, parts=len(parts))
         return True
+
+
+def _arm(job: JobSpec) -> None:
+    """Make the run's markers: batches write while ``alive_file`` exists, start files while ``go_file`` does."""
+    with contextlib.suppress(OSError):
+        os.makedirs(job.journal_dir, exist_ok=True)
+        Path(job.alive_file).touch()
+        Path(job.go_file).touch()
+
+
+def _disarm(*markers: str) -> None:
+    for marker in markers:
+        with contextlib.suppress(OSError):
+            os.unlink(marker)
 
 
 def _rebatch(items: list[MediaItem], parent: Batch) -> Batch:

@@ -77,7 +77,9 @@ def stale_outputs(items: Iterable[MediaItem], previous: Iterable[dict[str, Any]]
     for r in previous:
         key = _key(r.get("input_root", ""), r.get("source_b64", ""))
         stem = stems.get(key)
-        for o in (r.get("outputs") or ()) if stem is not None else ():
+        if stem is None:
+            continue
+        for o in r.get("outputs") or ():
             if isinstance(o, str) and _inside(o) and _named_for(o, stem):
                 found.setdefault(key, set()).add(o)
     return found
@@ -139,20 +141,22 @@ class Manifest:
         """Rows of earlier runs, oldest first (for resuming, a later row of an input wins)."""
         return read_rows(self.kept_path) + read_rows(self.path)
 
-    def start(self, rows: Iterable[ItemResult | dict[str, Any]], *, keep: Iterable[dict[str, Any]] = ()) -> None:
+    def start(self, rows: Iterable[ItemResult | dict[str, Any]], *, earlier: Iterable[dict[str, Any]] | None = None) -> None:
         """Atomically replace the manifest with ``rows`` (carried over + known up front), then append.
 
         The earlier rows are first kept aside (``.dataprep/previous.jsonl``): a run that redoes
         files (``--force``, new settings) and dies or is stopped midway would otherwise lose the
         rows of the files it had not reached yet, whose outputs are still on disk. The next run
-        reads them back; :meth:`settle` drops them once a run has completed. ``keep``: more such
-        rows (those salvaged from the journals of a run that died), newer than the manifest's.
+        reads them back; :meth:`settle` drops them once a run has completed. ``earlier``: those
+        rows, oldest first, if the caller has read them already (:meth:`previous`, plus rows
+        salvaged from the journals of a run that died).
         """
-        earlier = {_key(r.get("input_root", ""), r["source_b64"]): r for r in [*self.previous(), *keep]}
-        if earlier:
+        by_input = {_key(r.get("input_root", ""), r["source_b64"]): r
+                    for r in (self.previous() if earlier is None else earlier)}
+        if by_input:
             self.kept_path.parent.mkdir(parents=True, exist_ok=True)
             with atomic_write(self.kept_path, durable=True) as fh:
-                fh.write(self._dump(earlier.values()))
+                fh.write(self._dump(by_input.values()))
         for r in rows:
             self._remember(r.to_row() if isinstance(r, ItemResult) else r)
         with atomic_write(self.path, durable=True) as fh:

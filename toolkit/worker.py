@@ -64,8 +64,8 @@ class JobSpec:
     def alive(self) -> bool:
         return not self.alive_file or os.path.exists(self.alive_file)
 
-    def go(self) -> bool:
-        return not self.go_file or (os.path.exists(self.go_file) and self.alive())
+    def go(self) -> bool:  # the engine removes this marker before (or with) ``alive_file``
+        return not self.go_file or os.path.exists(self.go_file)
 
 
 def journal_path(job: JobSpec, batch_id: str) -> str:
