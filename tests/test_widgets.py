@@ -9,48 +9,23 @@ import pytest
 
 pytest.importorskip("ipywidgets")
 
-from PIL import Image  # noqa: E402
+from toolkit import synth  # noqa: E402
 
 import toolkit  # noqa: E402
 from toolkit.config import BuildConfig  # noqa: E402
 from toolkit.manifest import read_rows  # noqa: E402
 from toolkit.widgets import Panel, build_code, dashboard_urls  # noqa: E402
 
+from helpers import wait_until  # noqa: E402
+
 pytestmark = pytest.mark.integration
 
 
 def photos(folder: Path, n: int, size=(320, 240)) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    try:
-        from toolkit.synth import write_photo
-    except ImportError:
-        write_photo = None
-    out = []
-    for i in range(n):
-        p = folder / f"img{i:04d}.jpg"
-        if write_photo is not None:
-            write_photo(p, size[0], size[1], i)
-        else:
-            Image.linear_gradient("L").resize(size).convert("RGB").rotate(i * 7 % 360).save(p, quality=80)
-        out.append(p)
-    return out
+    return [synth.write_photo(folder / f"img{i:04d}.jpg", size[0], size[1], i) for i in range(n)]
 
 
-def truncated_jpeg(path: Path) -> Path:
-    """A JPEG whose header probes fine but whose data stops halfway: fails when decoded."""
-    Image.effect_noise((400, 300), 60).convert("RGB").save(path, quality=90)
-    data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 2])
-    return path
 
-
-def wait_until(cond, timeout=60.0, step=0.05):
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        if cond():
-            return True
-        time.sleep(step)
-    return False
 
 
 def call_kwargs(code: str) -> dict:
@@ -111,7 +86,7 @@ def test_start_with_bad_settings_shows_the_error(tmp_path):
 def test_panel_build_progress_failures_preview(tmp_path, client):
     src = tmp_path / "in"
     photos(src, 12)
-    truncated_jpeg(src / "broken.jpg")
+    synth.write_truncated_jpeg(src / "broken.jpg", 0)
     out = tmp_path / "out"
     p = Panel(client=client, inputs=[str(src)], output=str(out), op="thumbnail", size=64, batch_size=3)
     p.start_button.click()
@@ -205,3 +180,27 @@ def test_panel_starts_its_own_cluster_and_reuses_it(tmp_path):
     finally:
         p.close()
     assert p._client is None
+
+
+def test_same_named_failures_from_two_inputs_are_both_listed(tmp_path, client):
+    for root in ("a", "b"):
+        photos(tmp_path / root, 2)
+        synth.write_truncated_jpeg(tmp_path / root / "bad.jpg", 0)
+    p = Panel(client=client, inputs=[str(tmp_path / "a"), str(tmp_path / "b")], output=str(tmp_path / "out"),
+              op="thumbnail", size=64)
+    p.start()
+    assert p.wait(120) and p.error is None
+    assert p.report.counts.get("failed") == 2
+    assert "<b>2 failed</b>" in p.failed_table.value
+
+
+def test_dashboard_link_stays_proxied_on_jupyterhub(tmp_path, client, monkeypatch):
+    """Inside JupyterHub the browser reaches the dashboard only through the proxy: the link shown
+    must stay the proxied one for the whole run (not be replaced by the scheduler's own address)."""
+    pytest.importorskip("jupyter_server_proxy")
+    monkeypatch.setenv("JUPYTERHUB_SERVICE_PREFIX", "/user/ann/")
+    photos(tmp_path / "in", 3)
+    p = Panel(client=client, inputs=[str(tmp_path / "in")], output=str(tmp_path / "out"), op="thumbnail", size=64)
+    p.start()
+    assert p.wait(120) and p.error is None
+    assert "/user/ann/proxy/" in p.dashboard.value and client.dashboard_link not in p.dashboard.value

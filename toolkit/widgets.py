@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import json
 import os
 import threading
@@ -27,6 +26,7 @@ from .config import BuildConfig
 from .errors import ConfigError
 from .events import Event
 from .ops import OPS, FORMATS, OpSpec
+from .progress import describe
 
 __all__ = ["Panel", "dashboard_urls", "dashboard_link", "build_code"]
 
@@ -107,13 +107,9 @@ def _size_text(v: Any) -> str:
 
 
 def _fmt_bytes(n: float | None) -> str:
-    if n is None:
-        return "?"
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"  # pragma: no cover
+    from .media import _fmt_bytes as fmt
+
+    return "?" if n is None else fmt(n)
 
 
 def _fmt_eta(s: float | None) -> str:
@@ -165,20 +161,10 @@ def build_code(cfg: BuildConfig) -> str:
 
 def _thumb_b64(path: str, px: int) -> str | None:
     try:
-        from PIL import Image, ImageOps
+        from .ops.image import encode, load_image, thumbnail
 
-        with Image.open(path) as im:
-            im.draft("RGB", (px * 2, px * 2))
-            im = ImageOps.exif_transpose(im)
-            im.thumbnail((px, px))
-            if im.mode not in ("RGB", "L"):
-                im = im.convert("RGBA")
-                bg = Image.new("RGB", im.size, "white")
-                bg.paste(im, mask=im.getchannel("A"))
-                im = bg
-            buf = io.BytesIO()
-            im.save(buf, "JPEG", quality=80)
-        return base64.b64encode(buf.getvalue()).decode("ascii")
+        im, _ = load_image(path, max_pixels=BuildConfig.max_pixels, draft_size=(px, px))
+        return base64.b64encode(encode(thumbnail(im, (px, px)), "jpeg", 80)).decode("ascii")
     except Exception:  # noqa: BLE001 - a preview is best effort
         return None
 
@@ -278,22 +264,17 @@ class Panel:
         self.report = None  # the last RunReport
         self.error: BaseException | None = None
         self._lock = threading.RLock()
-        self._starting = threading.Event()  # set while a start is in progress (connect + engine start)
         self._finished = threading.Event()
         self._finished.set()
         self._failed: list[tuple[str, str, str]] = []
-        self._failed_seen: set[str] = set()
         self._last_render = 0.0
         self._last_batch_files: int | None = None
         self._batches_started = 0
         self._resources: dict[str, Any] = {}
-        self._totals: dict[str, Any] = {}
-        self._suspend_live = False
         self._start_on_display = start_on_display
 
         # base settings for the widgets (validated)
         base = BuildConfig.create(**settings) if settings else BuildConfig()
-        self._base = base
         first = base.ops[0]
         multi = len(base.ops) > 1
         self._ops_override = base.ops if multi else None
@@ -417,7 +398,7 @@ class Panel:
             s["op"] = self.op.value
             if self.size.value.strip() and "size" in OPS[self.op.value].params:
                 sz = self.size.value.strip()
-                s["size"] = int(sz) if sz.isdigit() and self.op.value == "transcode" else sz
+                s["size"] = sz
         s["format"] = self.format.value
         s["quality"] = int(self.quality.value)
         s["batch_mode"] = bool(self.batch_mode.value)
@@ -475,29 +456,27 @@ class Panel:
     # ------------------------------------------------------------------ live changes
     def _on_live_batch(self, _change: dict) -> None:
         run = self.run
-        if run is None or run.done or self._suspend_live:
+        if run is None or run.done:
             return
         n = None if self.batch_auto.value else int(self.batch_size.value)
         try:
             run.set_batch_size(n)
-            self._log(f"batch size -> {'automatic' if n is None else n} (next batches)")
         except Exception as exc:  # noqa: BLE001
             self._log(f"could not change the batch size: {exc}")
 
     def _on_live_memory(self, change: dict) -> None:
         run = self.run
-        if run is None or run.done or self._suspend_live:
+        if run is None or run.done:
             return
         try:
             run.set_max_memory(float(change["new"]))
-            self._log(f"max memory -> {float(change['new']):.0f} %")
         except Exception as exc:  # noqa: BLE001
             self._log(f"could not change max memory: {exc}")
 
     # ------------------------------------------------------------------ start / stop
     @property
     def running(self) -> bool:
-        return self._starting.is_set() or (self.run is not None and not self.run.done) or not self._finished.is_set()
+        return not self._finished.is_set()
 
     def start(self) -> None:
         """Validate the settings and start the build in the background (returns at once)."""
@@ -517,7 +496,6 @@ class Panel:
             self.error = None
             self.report = None
             self.run = None
-            self._starting.set()
             self._finished.clear()
             self.start_button.disabled = True
             self.stop_button.disabled = False
@@ -528,7 +506,7 @@ class Panel:
         """Stop the running build: pending batches are cancelled, the manifest and summary are written."""
         run = self.run
         if run is None:
-            if self._starting.is_set():
+            if self.running:
                 self._stop_requested = True
             return
         run.stop(grace)
@@ -543,7 +521,7 @@ class Panel:
         """Wait until the engine run exists (after the cluster started); returns it."""
         t0 = time.monotonic()
         while self.run is None and time.monotonic() - t0 < timeout:
-            if self._finished.is_set() and not self._starting.is_set():
+            if self._finished.is_set():
                 break
             time.sleep(0.05)
         return self.run
@@ -599,16 +577,14 @@ class Panel:
         try:
             client = self._get_client(cfg)
             self._show_dashboard(client)
-            run = engine.start(cfg, client=client, sinks=[self._on_event])
-            self.run = run
+            run = self.run = engine.Run(cfg, client=client, sinks=[self._on_event])
+            run.start()
             self._set_status("running")
             self._log(f"started: {', '.join(cfg.inputs)} -> {cfg.output}")
             if self._stop_requested:
                 run.stop()
         except BaseException as exc:  # noqa: BLE001
             self._show_error("", "error", exc)
-        finally:
-            self._starting.clear()
         try:
             if run is not None:
                 run.wait()
@@ -633,33 +609,22 @@ class Panel:
         force = False
         with self._lock:
             if kind == "run-started":
-                self._totals = dict(d)
                 self._log(f"{d.get('files', 0)} files ({_fmt_bytes(d.get('bytes'))}) in about {d.get('batches')} "
                           f"batches of {d.get('batch_size')}; {d.get('workers', '?')} workers")
-                if d.get("dashboard"):
-                    self._show_dashboard_link(d["dashboard"])
                 force = True
             elif kind == "item":
                 row = d.get("row") or {}
                 if row.get("status") == "failed":
-                    self._add_failed(row.get("source", "?"), (row.get("error") or {}).get("type", "?"),
-                                     (row.get("error") or {}).get("message", ""))
+                    err = row.get("error") or {}
+                    self._failed.append((row.get("source", "?"), err.get("type", "?"), err.get("message", "")))
             elif kind == "batch-started":
                 self._batches_started += 1
                 self._last_batch_files = d.get("files")
-            elif kind == "batch-finished":
-                pass
             elif kind == "resources":
                 self._resources = dict(d)
-            elif kind == "throttle":
-                self._log(f"throttle: {d.get('action')} ({d.get('reason')}); batch size {d.get('batch_size')}")
-                force = True
-            elif kind == "settings-changed":
-                force = True
-            elif kind == "batch-retried":
-                self._log(f"batch {d.get('batch')} retried after {d.get('reason')} ({d.get('parts')} parts)")
-            elif kind == "warning":
-                self._log(f"warning: {d.get('message')}")
+            elif kind in ("throttle", "batch-retried", "warning", "settings-changed"):
+                self._log(describe(ev))
+                force = kind in ("throttle", "settings-changed")
             elif kind == "run-finished":
                 force = True
             now = time.monotonic()
@@ -667,27 +632,21 @@ class Panel:
                 self._last_render = now
                 self._render_live()
 
-    def _add_failed(self, source: str, code: str, message: str) -> None:
-        if source in self._failed_seen:
-            return
-        self._failed_seen.add(source)
-        self._failed.append((source, code, message))
-
     def _render_live(self) -> None:
         run = self.run
         p = run.progress if run is not None else {}
-        total = int(p.get("files_total") or self._totals.get("files") or 0)
+        total = int(p.get("files_total") or 0)
         done = int(p.get("files_done") or 0)
         self.progress.max = max(1, total)
         self.progress.value = min(done, max(1, total)) if total else (1 if run is not None and run.done else 0)
         pct = 100.0 * done / total if total else (100.0 if run is not None and run.done else 0.0)
-        bdone, btotal = p.get("bytes_done") or 0, p.get("bytes_total") or self._totals.get("bytes") or 0
+        bdone, btotal = p.get("bytes_done") or 0, p.get("bytes_total") or 0
         self.progress_label.value = (
             f"<span class='dp-progress'><b class='dp-percent'>{pct:.0f}%</b> · "
             f"<span class='dp-files'>{done} / {total} files</span> · {_fmt_bytes(bdone)} / {_fmt_bytes(btotal)} · "
             f"ETA {_fmt_eta(p.get('eta_seconds')) if done < total and not (run is not None and run.done) else '–'} · "
             f"failed {p.get('failed', 0)}</span>")
-        cur = p.get("batch_size") or self._totals.get("batch_size")
+        cur = p.get("batch_size")
         last = "–" if self._last_batch_files is None else str(self._last_batch_files)
         self.batch_label.value = (f"<span class='dp-batch'>batch size <b class='dp-batch-size'>{cur}</b> · "
                                   f"last batch started: <b class='dp-last-batch'>{last}</b> files · "
@@ -745,8 +704,6 @@ class Panel:
     def _show_result(self, report: Any) -> None:
         self.report = report
         with self._lock:
-            for s, c, m in report.failures:
-                self._add_failed(s, c, m)
             self._render_live()
         self.report_view.value = report._repr_html_()
         try:
@@ -759,9 +716,9 @@ class Panel:
         self._log(f"{word}: manifest {report.manifest}")
 
     def _reset_views(self) -> None:
-        self._failed, self._failed_seen = [], set()
+        self._failed = []
         self._last_batch_files, self._batches_started = None, 0
-        self._resources, self._totals = {}, {}
+        self._resources = {}
         self.progress.value, self.progress.max = 0, 1
         self.progress_label.value = self.batch_label.value = self.gauges.value = ""
         self.failed_table.value = self.report_view.value = self.preview.value = ""
