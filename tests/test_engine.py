@@ -17,6 +17,8 @@ from toolkit.synth import write_big_png
 from toolkit.engine import salvage_journals
 from toolkit.manifest import read_rows
 
+from helpers import rows_by_source
+
 pytestmark = pytest.mark.integration
 
 
@@ -43,11 +45,7 @@ def wait_for_rows(out: Path, n: int, proc: subprocess.Popen, limit: float = 120)
         time.sleep(0.05)
 
 
-def one_row_each(out: Path, n: int) -> dict:
-    rows = read_rows(out / "manifest.jsonl")
-    srcs = [r["source"] for r in rows]
-    assert len(srcs) == len(set(srcs)) == n
-    return {r["source"]: r for r in rows}
+
 
 
 def test_file_that_kills_its_worker_is_isolated(tmp_path, make_cluster):
@@ -57,7 +55,7 @@ def test_file_that_kills_its_worker_is_isolated(tmp_path, make_cluster):
     client = make_cluster("300MiB")
     report = toolkit.build(inputs=[str(src)], output=str(tmp_path / "out"), client=client, progress=False,
                            max_pixels=200_000_000, batch_size=10)
-    rows = one_row_each(tmp_path / "out", 101)
+    rows = rows_by_source(tmp_path / "out", 101)
     bad = rows["img0050-huge.png"]
     assert bad["status"] == "failed" and bad["error"]["type"] == "worker-killed"
     assert "300 MiB" in bad["error"]["message"] and "img0050-huge.png" in bad["error"]["message"]
@@ -76,7 +74,7 @@ def test_file_that_hangs_times_out(tmp_path, make_cluster, monkeypatch):
     report = toolkit.build(inputs=[str(src)], output=str(tmp_path / "out"), client=client, progress=False,
                            timeout=3, batch_size=5)
     assert time.monotonic() - t0 < 120
-    rows = one_row_each(tmp_path / "out", 21)
+    rows = rows_by_source(tmp_path / "out", 21)
     assert rows["img0007-hang.jpg"]["error"]["type"] == "timeout"
     assert "3 s" in rows["img0007-hang.jpg"]["error"]["message"]
     assert report.counts == {"ok": 20, "failed": 1}
@@ -93,7 +91,7 @@ def test_worker_killed_mid_run_completes(tmp_path, make_cluster):
     pid = next(iter(client.run(os.getpid).values()))
     os.kill(pid, signal.SIGKILL)
     report = run.result(timeout=300)
-    rows = one_row_each(tmp_path / "out", 300)
+    rows = rows_by_source(tmp_path / "out", 300)
     assert all(r["status"] == "ok" for r in rows.values())
     assert report.worker_restarts >= 1
 
@@ -122,7 +120,7 @@ def test_sigkill_of_whole_cli_then_rerun_finishes(tmp_path):
     assert 0 < len(done_before) < 400 and salvageable
     res = subprocess.run(argv, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
-    rows = one_row_each(out, 400)
+    rows = rows_by_source(out, 400)
     assert all(r["status"] == "ok" for r in rows.values())
     summary = json.loads((out / "summary.json").read_text())
     # finished work was not redone: neither the manifest's rows nor those only the journals held
@@ -263,7 +261,7 @@ def test_forced_rerun_stopped_midway_loses_no_earlier_rows(tmp_path, client):
     again = toolkit.build(inputs=[str(src)], output=str(out), client=client, batch_size=4, progress=False)
     summary = json.loads((out / "summary.json").read_text())
     assert again.batches == 0 and summary["resumed"] == 120  # nothing redone: no earlier row was lost
-    rows = one_row_each(out, 120)
+    rows = rows_by_source(out, 120)
     assert all(r["status"] == "ok" for r in rows.values())
     assert not (out / ".dataprep").exists()  # the rows kept aside are dropped once a run completes
 

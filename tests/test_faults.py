@@ -22,6 +22,8 @@ import toolkit.probe
 from toolkit import synth
 from toolkit.manifest import read_rows
 
+from helpers import rows_by_source, wait_until
+
 pytestmark = pytest.mark.integration
 
 CLUSTER = dict(jobs=2, memory_limit="1GiB", dashboard_address="127.0.0.1:0")
@@ -41,15 +43,6 @@ def photos(folder: Path, names, size=(320, 240), seed=0) -> list[Path]:
     return out
 
 
-def rows_by_source(out: Path) -> dict[str, dict]:
-    """The manifest as {source: row}; fails if any file has two rows."""
-    rows = read_rows(out / "manifest.jsonl")
-    srcs = [r["source"] for r in rows]
-    dupes = sorted({s for s in srcs if srcs.count(s) > 1})
-    assert not dupes, f"files with more than one row: {dupes}"
-    return {r["source"]: r for r in rows}
-
-
 def outputs_on_disk(out: Path) -> set[str]:
     """Every file in the output folder a user would take for an output (not the bookkeeping)."""
     found = set()
@@ -64,13 +57,7 @@ def ok_outputs(rows: dict[str, dict]) -> set[str]:
     return {o for r in rows.values() if r["status"] == "ok" for o in r["outputs"]}
 
 
-def wait_until(cond, limit: float, step: float = 0.02) -> bool:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(step)
-    return cond()
+
 
 
 # --------------------------------------------------------------------------- 1. stop keeps finished rows
@@ -324,3 +311,4 @@ def test_a_batch_abandoned_by_a_stop_writes_nothing_after_the_run_ended(tmp_path
     assert sides() == {64}  # nothing from the abandoned 128 px run
     again = toolkit.build(inputs=[str(src)], output=str(out), client=client, batch_size=6, size=64, progress=False)
     assert again.counts == {"ok": 6} and sides() == {64}
+

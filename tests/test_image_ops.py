@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from PIL import Image, ImageFile
 
+from toolkit import synth
 from toolkit.media import MediaInfo, Problem
 from toolkit.ops import FileProblem, OpSpec
 from toolkit.ops import image as iops
@@ -265,8 +266,7 @@ def test_encode_is_explicit_about_jpeg_chroma_subsampling():
 # ---------------------------------------------------------------- limits and bad files
 
 def test_decompression_bomb_is_refused_from_the_header(tmp_path, no_decoding):
-    path = tmp_path / "bomb.png"
-    path.write_bytes(png_with(30000, 30000, zlib.compress(b"\x00" * 100)))
+    path = synth.write_bomb_png(tmp_path / "bomb.png", 30000, 30000)
     for call in (lambda: iops.probe_image(str(path), ops=THUMB, fmt="jpeg", max_pixels=89_478_485),
                  lambda: iops.load_image(str(path), max_pixels=89_478_485)):
         err = code_of(call)
@@ -298,8 +298,7 @@ def test_eps_is_unsupported_and_ghostscript_never_runs(tmp_path, monkeypatch):
     monkeypatch.setattr(EpsImagePlugin, "Ghostscript", lambda *a, **k: calls.append(a))
     monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: calls.append(a))
     monkeypatch.setattr(subprocess, "check_call", lambda *a, **k: calls.append(a))
-    path = tmp_path / "drawing.eps"
-    path.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 100 100\n0 0 moveto 100 100 lineto stroke\n%%EOF\n")
+    path = synth.write_eps(tmp_path / "drawing.eps")
     for call in (lambda: iops.probe_image(str(path), ops=THUMB, fmt="jpeg", max_pixels=10**6),
                  lambda: iops.load_image(str(path), max_pixels=10**6)):
         err = code_of(call)
@@ -309,10 +308,7 @@ def test_eps_is_unsupported_and_ghostscript_never_runs(tmp_path, monkeypatch):
 
 
 def test_truncated_jpeg_fails_or_recovers_with_a_warning(tmp_path):
-    data = io.BytesIO()
-    noise("RGB", (120, 90)).save(data, "JPEG", quality=90)
-    path = tmp_path / "cut.jpg"
-    path.write_bytes(data.getvalue()[: len(data.getvalue()) // 2])
+    path = synth.write_truncated_jpeg(tmp_path / "cut.jpg", seed=0, width=120, height=90)
     err = code_of(iops.load_image, str(path), max_pixels=10**6)
     assert err.code == "truncated" and str(path) in err.message and "--allow-truncated" in err.message
     im, warnings = iops.load_image(str(path), max_pixels=10**6, allow_truncated=True)

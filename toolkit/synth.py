@@ -264,11 +264,9 @@ def write_with_exif_orientation(path, width: int, height: int, orientation: int,
     (1-8). After ``ImageOps.exif_transpose`` orientations 5-8 swap width and height."""
     if not 1 <= orientation <= 8:
         raise ValueError(f"EXIF orientation must be 1..8, got {orientation}")
-    p = _parent(path)
     exif = Image.Exif()
     exif[ORIENTATION_TAG] = orientation
-    photo(width, height, seed).save(p, "JPEG", quality=90, exif=exif.tobytes())
-    return p
+    return write_photo(path, width, height, seed, exif=exif.tobytes())
 
 
 def write_broken_exif_jpeg(path, seed: int, width: int = 320, height: int = 240) -> Path:

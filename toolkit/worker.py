@@ -215,9 +215,8 @@ def _image_item(item: MediaItem, job: JobSpec, written: list[str]) -> tuple[list
     ops = [o for o in job.ops if o.applies_to("image")]
     if not ops:
         return [], [], None, None
-    hints = [iops.draft_hint(o) for o in ops]
-    draft = None if any(h is None for h in hints) else (max(h[0] for h in hints), max(h[1] for h in hints))  # type: ignore[index]
-    im, warnings = iops.load_image(item.path, max_pixels=job.max_pixels, allow_truncated=job.allow_truncated, draft_size=draft)
+    im, warnings = iops.load_image(item.path, max_pixels=job.max_pixels, allow_truncated=job.allow_truncated,
+                                   draft_size=iops.combined_draft(ops))
     try:
         w = item.info.width if item.info else im.width
         h = item.info.height if item.info else im.height

@@ -42,6 +42,8 @@ Image.init()
 # Pillow prints "Corrupt EXIF data" from inside Image.open (on workers: straight to the terminal);
 # the damage is recorded on the row as an ``exif`` warning instead.
 warnings.filterwarnings("ignore", message="Corrupt EXIF data", category=UserWarning)
+# Our own limit is exact (header and after load); Pillow's warning at half of it during load says nothing.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning, module="PIL")
 
 #: Pillow format names we open, in the order they are tried. Never EPS/PS/PDF (Ghostscript) nor
 #: the long tail of rarely used plugins. AVIF only when this Pillow was built with it.
@@ -97,8 +99,6 @@ class _Gate:
                     self._waiting += 1
                     queued = True
                 self._cv.wait()
-                if self._active and self._current == want:
-                    break
             if queued:
                 self._waiting -= 1
             if not self._active:
@@ -129,12 +129,9 @@ def _open(path: str, max_pixels: int) -> ImageFile.ImageFile:
     Pillow's own check is off while the header is read (so it neither warns nor errors with a
     different limit); ours below applies ``max_pixels`` exactly, before any pixel is decoded.
     """
-    check_file(path)
     try:
         with _GATE.hold(None, False):
             im = Image.open(path, formats=ALLOWED_FORMATS)
-    except FileProblem:
-        raise
     except Exception as exc:  # noqa: BLE001
         raise classify(exc, path) from exc
     try:
@@ -227,7 +224,7 @@ def _stored(size: tuple[int, int] | None, orientation: int) -> tuple[int, int] |
     return (size[1], size[0]) if orientation in (5, 6, 7, 8) else (size[0], size[1])
 
 
-def _combined_draft(ops: Sequence[OpSpec]) -> tuple[int, int] | None:
+def combined_draft(ops: Sequence[OpSpec]) -> tuple[int, int] | None:
     """One draft size that serves every image op (None if any needs the full image); as the worker does."""
     hints = [draft_hint(o) for o in ops if o.applies_to("image")]
     if not hints or any(h is None for h in hints):
@@ -246,7 +243,7 @@ def estimate_bytes(width: int, height: int, mode: str, fmt: str | None, ops: Seq
     and the encoded buffer.
     """
     ops = [o for o in ops if o.applies_to("image")]
-    scale = _draft_scale(width, height, _stored(_combined_draft(ops), orientation)) if fmt in _JPEG else 1
+    scale = _draft_scale(width, height, _stored(combined_draft(ops), orientation)) if fmt in _JPEG else 1
     sw, sh = -(-width // scale), -(-height // scale)
     n = sw * sh
     decoded = n * _BPP.get(mode, 4)
@@ -257,7 +254,7 @@ def estimate_bytes(width: int, height: int, mode: str, fmt: str | None, ops: Seq
         working = 0
     else:
         working = n * 4  # P, CMYK, YCbCr ... -> L/RGB/RGBA copy
-    dw, dh = (sh, sw) if orientation in (5, 6, 7, 8) else (sw, sh)
+    dw, dh = _stored((sw, sh), orientation)
     per_op = 0
     for op in ops:
         size = op.get("size") or (dw, dh)
@@ -360,7 +357,7 @@ def probe_image(path: str, *, ops: tuple[OpSpec, ...], fmt: str = "jpeg", max_pi
         finally:
             im.close()
     est = estimate_bytes(w, h, mode, codec, ops, orientation=orientation, out_format=fmt)
-    dw, dh = (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+    dw, dh = _stored((w, h), orientation)
     return MediaInfo(width=dw, height=dh, mode=mode, frames=frames, rotation=_ROTATION.get(orientation, 0),
                      codec=codec, est_bytes=est)
 
@@ -380,7 +377,7 @@ def _decode(path: str, max_pixels: int, draft_size: tuple[int, int] | None, trun
             im.draft(im.mode, _stored(draft_size, orientation))
         # Pillow checks sizes again for frames found while loading (ICO, GIF); with half the limit its
         # error (at twice the setting) fires exactly above max_pixels.
-        with _GATE.hold(max(1, max_pixels // 2), truncated):
+        with _GATE.hold(max(1, -(-max_pixels // 2)), truncated):
             im.load()
         if im.width * im.height > max_pixels:
             raise FileProblem("decompression-bomb", f"{path_text(path)} grew to {im.width}x{im.height} while decoding, "
@@ -410,15 +407,13 @@ def load_image(path: str, *, max_pixels: int, allow_truncated: bool = False,
     """
     problems: list[Problem] = []
     name = path_text(path)
+    check_file(path)
     try:
         try:
             im, orientation, exif_problem = _decode(path, max_pixels, draft_size, False)
         except OSError as exc:
-            if not _is_truncation(exc):
+            if not (allow_truncated and _is_truncation(exc)):
                 raise
-            if not allow_truncated:
-                raise FileProblem("truncated", f"{name} is truncated ({exc}); re-copy it from its source, or set "
-                                               "allow_truncated (--allow-truncated) to keep the part that is there") from exc
             im, orientation, exif_problem = _decode(path, max_pixels, draft_size, True)
             problems.append(Problem("truncated", f"{name} is truncated; the missing part was filled with grey"))
         if exif_problem:
@@ -495,10 +490,6 @@ def _working(im: Image.Image) -> Image.Image:
     except (ValueError, OSError) as exc:
         raise _ModeError(f"colour mode {m} cannot be converted to RGB") from exc
     return out
-
-
-def _has_alpha(im: Image.Image) -> bool:
-    return im.mode in ("LA", "RGBA", "PA", "La", "RGBa") or (im.mode == "P" and im.has_transparency_data)
 
 
 def _rgb(background: str) -> tuple[int, int, int]:
