@@ -312,3 +312,21 @@ def test_a_batch_abandoned_by_a_stop_writes_nothing_after_the_run_ended(tmp_path
     again = toolkit.build(inputs=[str(src)], output=str(out), client=client, batch_size=6, size=64, progress=False)
     assert again.counts == {"ok": 6} and sides() == {64}
 
+
+def test_a_video_abandoned_by_a_stop_leaves_no_outputs(tmp_path, monkeypatch, make_cluster):
+    """ffmpeg writes video outputs itself: those of a file that finishes after its run was over
+    are removed again, as image outputs are never put in place."""
+    from toolkit.synth_video import make_video
+
+    monkeypatch.setenv("DATAPREP_TEST_HANG", "slow:3")
+    client = make_cluster(jobs=1)
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    make_video(src / "clip-hang.mp4", seconds=2)
+    run = toolkit.start(inputs=[str(src)], output=str(out), client=client, op="frames", fps=1)
+    jdir = out / ".dataprep" / "journal"
+    assert wait_until(lambda: any('"start": 0' in p.read_text() for p in jdir.glob("*.jsonl")), 60)
+    run.stop(grace=0.3)
+    assert run.result(timeout=60).stopped
+    time.sleep(6)  # the slow file and its ffmpeg are done by now
+    assert outputs_on_disk(out) == set()

@@ -242,6 +242,8 @@ def _video_item(item: MediaItem, job: JobSpec, written: list[str]) -> tuple[list
         outputs += outs
         written += outs
         warnings += warns
+        if not job.alive():  # ffmpeg put them in place itself: the same rule as _write, after the fact
+            raise FileProblem("stopped", f"the run ended before {path_text(item.path)} was done; the next run does it")
     image_ops = [o for o in job.ops if o.applies_to("image")]
     if image_ops:  # image ops on a video use its poster frame
         im = vops.poster_frame(item.path, info, timeout=left())
