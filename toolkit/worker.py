@@ -21,11 +21,10 @@ from typing import Any, Callable, Sequence
 from ._fs import atomic_write, path_b64, path_text
 from .manifest import remove_outputs
 from .media import ItemResult, MediaItem, Problem
-from .ops import FileProblem, OpSpec
+from .ops import EXT, VIDEO_OPS, FileProblem, OpSpec
 
 __all__ = ["JobSpec", "process_batch", "EXT", "journal_path"]
 
-EXT = {"jpeg": "jpg", "png": "png", "webp": "webp"}
 #: test hook: files whose name contains "hang" hang their worker ("1") or take S seconds ("slow:S")
 TEST_HANG_ENV = "DATAPREP_TEST_HANG"
 
@@ -236,7 +235,7 @@ def _video_item(item: MediaItem, job: JobSpec, written: list[str]) -> tuple[list
 
     info = item.info or vops.probe_video(item.path, timeout=min(left(), 60))
     outputs, warnings, extra = [], [], {}
-    if any(o.applies_to("video") and not o.applies_to("image") for o in job.ops):
+    if any(o.name in VIDEO_OPS for o in job.ops):
         outs, warns, extra = vops.run_video_ops(item.path, info, job.ops, job.output, item.out_rel, fmt=job.format,
                                                 quality=job.quality, background=job.background, timeout=left())
         outputs += outs

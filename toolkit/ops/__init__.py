@@ -12,10 +12,12 @@ from typing import Any, Callable, Mapping
 
 from ..errors import ConfigError
 
-__all__ = ["OpSpec", "OPS", "IMAGE_OPS", "VIDEO_OPS", "RESIZE_MODES", "FORMATS"]
+__all__ = ["OpSpec", "OPS", "IMAGE_OPS", "VIDEO_OPS", "RESIZE_MODES", "FORMATS", "EXT"]
 
 RESIZE_MODES = ("fit", "fill", "pad", "exact")
 FORMATS = ("jpeg", "png", "webp")
+#: file extension of each output format
+EXT = {"jpeg": "jpg", "png": "png", "webp": "webp"}
 
 
 def _size(key: str, v: Any) -> tuple[int, int] | None:

@@ -37,14 +37,14 @@ from typing import Any, Iterable, Sequence
 
 from PIL import Image, ImageDraw, ImageFont, ImageStat
 
-from .._fs import TMP_SUFFIX, atomic_write, path_text
+from .._fs import TMP_SUFFIX, path_text, tmp_path_for, write_bytes_atomic
 from ..media import MediaInfo, Problem
-from . import FileProblem, OpSpec, check_file
+from . import EXT, FileProblem, OpSpec, check_file
+from . import image as iops
 
 __all__ = ["ffmpeg_exe", "has_encoder", "probe_video", "poster_frame", "run_video_ops", "classify_ffmpeg_error",
            "live_ffmpeg_pids", "FFMPEG_BASELINE_BYTES"]
 
-EXT = {"jpeg": "jpg", "png": "png", "webp": "webp"}
 #: resident memory of an ffmpeg process before frame buffers (binary, codecs, demuxer, filter graph)
 FFMPEG_BASELINE_BYTES = 64 * 1024 * 1024
 #: frames decoded at once per seek-based ffmpeg call (each input holds its own decoder)
@@ -210,7 +210,6 @@ class _Deadline:
 # --------------------------------------------------------------------------------------------
 
 _RE_DURATION = re.compile(r"Duration:\s*(\d+):(\d+):(\d+(?:\.\d+)?)")
-_RE_START = re.compile(r"start:\s*(-?\d+(?:\.\d+)?)")
 _RE_VSTREAM = re.compile(r"^\s*Stream #(\d+):(\d+)[^:]*: Video: (.*)$", re.M)
 _RE_ASTREAM = re.compile(r"^\s*Stream #\d+:\d+[^:]*: Audio: ", re.M)
 _RE_ROT = re.compile(r"(?:display ?matrix): rotation of (-?\d+(?:\.\d+)?) degrees", re.I)
@@ -243,7 +242,7 @@ def classify_ffmpeg_error(stderr: str, path: str) -> FileProblem:
                                         "or recording?)")
     if "does not contain any stream" in low or ("stream #" in low and ": video:" not in low):
         return FileProblem("no-video-stream", f"{name} has no video stream (audio only?)")
-    if "invalid data found" in low or "could not find codec parameters" in low or "unknown format" in low:
+    if "invalid data found" in low or "could not find codec parameters" in low:
         return FileProblem("corrupt", f"{name} is not a readable video: {last}")
     if "decoder" in low and ("not found" in low or "unsupported" in low):
         return FileProblem("unsupported", f"{name} uses a codec the bundled ffmpeg cannot decode: {last}")
@@ -321,20 +320,19 @@ def _esc(s: str) -> str:
     return re.sub(r"([\\:',;\[\]=])", r"\\\1", s)
 
 
-def _scale_filter(size: tuple[int, int] | None, mode: str, background: str, *, even: bool = False) -> list[str]:
+def _scale_filter(size: tuple[int, int] | None, mode: str, background: str) -> list[str]:
     if size is None:
         return []
     w, h = size
-    div = ":force_divisible_by=2" if even else ""
     if mode == "fill":
         return [f"scale={w}:{h}:force_original_aspect_ratio=increase", f"crop={w}:{h}", "setsar=1"]
     if mode == "pad":
         color = _esc(background or "white")
-        return [f"scale={w}:{h}:force_original_aspect_ratio=decrease{div}",
+        return [f"scale={w}:{h}:force_original_aspect_ratio=decrease",
                 f"pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color={color}", "setsar=1"]
     if mode == "exact":
         return [f"scale={w}:{h}", "setsar=1"]
-    return [f"scale={w}:{h}:force_original_aspect_ratio=decrease{div}", "setsar=1"]  # fit
+    return [f"scale={w}:{h}:force_original_aspect_ratio=decrease", "setsar=1"]  # fit
 
 
 def _image_codec(fmt: str, quality: int) -> list[str]:
@@ -347,21 +345,12 @@ def _image_codec(fmt: str, quality: int) -> list[str]:
     return ["-c:v", "mjpeg", "-q:v", str(q), "-pix_fmt", "yuvj420p", "-strict", "-1"]
 
 
-def _tmp_name(final_name: str) -> str:
-    return f".{final_name}.{secrets.token_hex(4)}{TMP_SUFFIX}"
-
-
 def _rm(paths: Iterable[str]) -> None:
     for p in paths:
         try:
             os.unlink(p)
         except OSError:
             pass
-
-
-def _fail(rc: int, err: str, path: str) -> FileProblem:
-    fp = classify_ffmpeg_error(err, path)
-    return fp
 
 
 # --------------------------------------------------------------------------------------------
@@ -395,11 +384,9 @@ def _grab_files(path: str, times: Sequence[float], outs: Sequence[str], cwd: str
         rc, _o, err = _run(args, timeout=dl.left(), path=path, cwd=cwd)
         info = _showinfo(err)
         if rc != 0:
-            raise _fail(rc, err, path)
-        idx = sorted(info)
+            raise classify_ffmpeg_error(err, path)
         for i, t in enumerate(ts):
-            k = i * per
-            pts = info.get(k) or (info[idx[i]] if i < len(idx) else None)
+            pts = info.get(i * per)
             ok = os.path.exists(os.path.join(cwd, os_[i]))
             got.append(round(t + pts[0], 3) if (pts and ok and pts[0] == pts[0]) else (t if ok else None))
     return got
@@ -419,7 +406,7 @@ def _grab_images(path: str, times: Sequence[float], chain: list[str], dl: _Deadl
         args += ["-filter_complex", graph, "-map", "[out]", "-fps_mode", "passthrough", "-f", "rawvideo", "-"]
         rc, out, err = _run(args, timeout=dl.left(), path=path, capture=True)
         if rc != 0:
-            raise _fail(rc, err, path)
+            raise classify_ffmpeg_error(err, path)
         per = 4 + len(chain)  # trim, showinfo, *chain, format, setsar
         last = len(ts) * per + 1  # concat, showinfo
         sizes = re.findall(rf"\[Parsed_showinfo_{last} @ [^\]]*\] n:\s*\d+ .*? s:(\d+)x(\d+)", err)
@@ -448,7 +435,7 @@ def _interesting(im: Image.Image) -> tuple[bool, float]:
     return (24 <= mean <= 235 and std >= 10), std
 
 
-def _poster(path: str, info: MediaInfo, dl: _Deadline, chain: list[str] | None = None) -> tuple[float, Image.Image]:
+def _poster(path: str, info: MediaInfo, dl: _Deadline) -> tuple[float, Image.Image]:
     d = info.duration or 0.0
     best: tuple[float, float, Image.Image] | None = None
     times = [f * d for f in POSTER_AT] if d > 0 else [0.0]
@@ -458,7 +445,7 @@ def _poster(path: str, info: MediaInfo, dl: _Deadline, chain: list[str] | None =
         if t in tried:
             continue
         tried.add(t)
-        got = _grab_images(path, [t], chain or [], dl)
+        got = _grab_images(path, [t], [], dl)
         if not got:
             continue
         ts, im = got[0]
@@ -475,7 +462,7 @@ def _poster(path: str, info: MediaInfo, dl: _Deadline, chain: list[str] | None =
             im.close()
     if best is None:
         if d > 0:  # seeking found nothing (tiny or broken index): decode from the start
-            got = _grab_images(path, [0.0], chain or [], dl)
+            got = _grab_images(path, [0.0], [], dl)
             if got:
                 return got[0]
         raise FileProblem("corrupt", f"no frame could be decoded from {path_text(path)}")
@@ -501,38 +488,6 @@ def _fmt_t(t: float) -> str:
     return f"{h}:{m:02d}:{s:04.1f}" if h else f"{m}:{s:04.1f}"
 
 
-def _encode_pil(im: Image.Image, fmt: str, quality: int, background: str) -> bytes:
-    try:
-        from . import image as iops
-        return iops.encode(iops.prepare_for(im, fmt, background), fmt, quality)
-    except (ImportError, AttributeError):
-        import io
-        buf = io.BytesIO()
-        im = im.convert("RGB")
-        if fmt == "png":
-            im.save(buf, "PNG")
-        else:
-            im.save(buf, "WEBP" if fmt == "webp" else "JPEG", quality=int(quality))
-        return buf.getvalue()
-
-
-def _resize_pil(im: Image.Image, size: tuple[int, int] | None, mode: str, background: str) -> Image.Image:
-    if size is None:
-        return im
-    try:
-        from . import image as iops
-        return iops.resize(im, size, mode, background)
-    except (ImportError, AttributeError):
-        from PIL import ImageOps
-        if mode == "fill":
-            return ImageOps.fit(im, size)
-        if mode == "pad":
-            return ImageOps.pad(im, size, color=background)
-        if mode == "exact":
-            return im.resize(size)
-        return ImageOps.contain(im, size)
-
-
 def _op_frames(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: str, ext: str, codec: list[str],
                background: str, dl: _Deadline) -> tuple[list[str], list[Problem], list[dict]]:
     folder = os.path.join(out_dir, out_rel)
@@ -552,18 +507,15 @@ def _op_frames(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: st
         except BaseException:
             _rm(os.path.join(folder, t) for t in tmps)
             raise
-        produced = [(tmp, t) for tmp, t in zip(tmps, got) if t is not None]
         seen: set[float] = set()
         pairs = []
-        for tmp, t in produced:  # the same decoded frame twice (more targets than frames): keep one
-            key = round(t, 6)
-            if key in seen:
+        for tmp, t in zip(tmps, got):  # nothing decoded, or the same frame twice (more targets than frames)
+            if t is None or round(t, 6) in seen:
                 _rm([os.path.join(folder, tmp)])
-                continue
-            seen.add(key)
-            pairs.append((tmp, t))
-        _rm(os.path.join(folder, t) for t in tmps if t not in {p for p, _ in pairs})
-        if len(pairs) < n and not any(w.type == "fewer-frames" for w in warnings):
+            else:
+                seen.add(round(t, 6))
+                pairs.append((tmp, t))
+        if len(pairs) < n and not warnings:
             warnings.append(Problem("fewer-frames", f"{path_text(path)}: {len(pairs)} distinct frames of {n} asked for"))
     else:
         pre: list[str] = []
@@ -587,7 +539,7 @@ def _op_frames(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: st
             raise
         if rc != 0:
             _rm_pattern(folder, token)
-            raise _fail(rc, err, path)
+            raise classify_ffmpeg_error(err, path)
         si = _showinfo(err)
         times = si[min(si)] if si else []
         files = sorted(f for f in os.listdir(folder) if f.endswith(f".{token}{TMP_SUFFIX}"))
@@ -617,18 +569,14 @@ def _rm_pattern(folder: str, token: str) -> None:
     _rm(os.path.join(folder, f) for f in names if f.endswith(f".{token}{TMP_SUFFIX}"))
 
 
-def _write_image(out_dir: str, rel: str, data: bytes) -> None:
-    with atomic_write(Path(out_dir, rel)) as fh:
-        fh.write(data)
-
-
 def _op_poster(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: str, fmt: str, quality: int,
                background: str, dl: _Deadline) -> tuple[str, float]:
     t, im = _poster(path, info, dl)
     try:
-        out = _resize_pil(im, op.get("size"), op.get("mode") or "fit", background)
+        size = op.get("size")
+        out = iops.resize(im, size, op.get("mode") or "fit", background) if size else im
         rel = f"{out_rel}.poster.{EXT[fmt]}"
-        _write_image(out_dir, rel, _encode_pil(out, fmt, quality, background))
+        write_bytes_atomic(Path(out_dir, rel), iops.encode(iops.prepare_for(out, fmt, background), fmt, quality))
     finally:
         im.close()
     return rel, t
@@ -667,7 +615,7 @@ def _op_contact(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: s
         draw.text((bx + 3 - l, by + 2 - tp), label, fill=(255, 255, 255), font=font)
         im.close()
     rel = f"{out_rel}.contact.{EXT[fmt]}"
-    _write_image(out_dir, rel, _encode_pil(sheet, fmt, quality, background))
+    write_bytes_atomic(Path(out_dir, rel), iops.encode(iops.prepare_for(sheet, fmt, background), fmt, quality))
     return rel, [round(t, 6) for t, _ in tiles]
 
 
@@ -694,22 +642,28 @@ def _video_encode_args(crf: int, audio: bool, max_side: int | None, fps_cap: flo
     return args + ["-sn", "-dn", "-map_metadata", "-1"]
 
 
+def _ffmpeg_to(final: Path, args: list, path: str, dl: _Deadline, keep=None) -> bool:
+    """Run ffmpeg ``args`` + a temporary name next to ``final``; rename it into place unless
+    ``keep(tmp, stderr)`` says no. -> whether ``final`` was written. The temporary never stays."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_path_for(final)
+    try:
+        rc, _o, err = _run([*args, tmp.name], timeout=dl.left(), path=path, cwd=str(final.parent))
+        if rc != 0:
+            raise classify_ffmpeg_error(err, path)
+        if keep is not None and not keep(tmp, err):
+            return False
+        os.replace(tmp, final)
+        return True
+    finally:
+        _rm([str(tmp)])
+
+
 def _op_transcode(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: str, dl: _Deadline) -> str:
     rel = f"{out_rel}.mp4"
-    final = Path(out_dir, rel)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_name(final.name)
-    args = ["-i", _src(path), *_video_encode_args(op.get("crf", 23), bool(op.get("audio", True)), op.get("size"),
-                                                  op.get("max_fps"), info),
-            "-movflags", "+faststart", "-f", "mp4", tmp]
-    try:
-        rc, _o, err = _run(args, timeout=dl.left(), path=path, cwd=str(final.parent))
-        if rc != 0:
-            raise _fail(rc, err, path)
-        os.replace(final.parent / tmp, final)
-    except BaseException:
-        _rm([str(final.parent / tmp)])
-        raise
+    _ffmpeg_to(Path(out_dir, rel), ["-i", _src(path), *_video_encode_args(op.get("crf", 23), bool(op.get("audio", True)),
+                                                                       op.get("size"), op.get("max_fps"), info),
+                                    "-movflags", "+faststart", "-f", "mp4"], path, dl)
     return rel
 
 
@@ -718,26 +672,18 @@ def _op_clip(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: str,
     secs = float(op.get("seconds") or 10.0)
     duration = info.duration or ((info.frames or 0) / (info.fps or 25.0))
     n = max(1, math.ceil(duration / secs - 1e-6))
-    folder = Path(out_dir, out_rel)
-    folder.mkdir(parents=True, exist_ok=True)
+    Path(out_dir, out_rel).mkdir(parents=True, exist_ok=True)
     enc = _video_encode_args(20, True, None, None, info)
     rows: list[dict] = []
     try:
         for i in range(n):
             start = i * secs
             rel = f"{out_rel}/clip-{i:04d}.mp4"
-            tmp = _tmp_name(f"clip-{i:04d}.mp4")
-            args = ["-ss", f"{start:.6f}", "-t", f"{secs:.6f}", "-i", _src(path), *enc,
-                    "-movflags", "+faststart", "-f", "mp4", tmp]
-            try:
-                rc, _o, err = _run(args, timeout=dl.left(), path=path, cwd=str(folder))
-                if rc != 0:
-                    raise _fail(rc, err, path)
-                if i == n - 1 and i > 0 and os.path.getsize(folder / tmp) < 1024 and "frame=    0" in err:
-                    break  # nothing left after the last full segment
-                os.replace(folder / tmp, Path(out_dir, rel))
-            finally:
-                _rm([str(folder / tmp)])
+            last = i == n - 1 and i > 0  # nothing left after the last full segment: no file
+            if not _ffmpeg_to(Path(out_dir, rel), ["-ss", f"{start:.6f}", "-t", f"{secs:.6f}", "-i", _src(path), *enc,
+                                                   "-movflags", "+faststart", "-f", "mp4"], path, dl,
+                              keep=(lambda tmp, err: os.path.getsize(tmp) >= 1024 or "frame=    0" not in err) if last else None):
+                break
             rows.append({"index": i, "start": round(start, 6), "end": round(min(start + secs, duration), 6),
                          "output": rel})
     except BaseException:
