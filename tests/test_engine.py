@@ -274,3 +274,18 @@ def test_automatic_batches_shrink_at_the_end(tmp_path, client):
     sizes = [e.data["files"] for e in seen if e.kind == "batch-started"]
     assert report.counts == {"ok": 40} and sum(sizes) == 40
     assert sizes[0] == 2 and sizes[-1] == 1  # 40 files on 2 workers: batches of 2, the last ones alone
+
+
+def test_each_batch_is_one_task_on_the_task_stream(tmp_path, client):
+    # one task per batch: with a second task per batch (the items as their own task) Dask reported a
+    # finished batch only once the worker's next batch finished too, and workers waited for work
+    from distributed import get_task_stream
+
+    small_photos(tmp_path / "in", 24, size=(64, 48))
+    with get_task_stream(client=client) as ts:
+        report = toolkit.build(inputs=[str(tmp_path / "in")], output=str(tmp_path / "out"), client=client,
+                               progress=False)
+    names = [t["key"] if isinstance(t["key"], str) else t["key"][0] for t in ts.data]
+    batch_tasks = [n for n in names if n.startswith("dataprep-")]
+    assert report.counts == {"ok": 24}
+    assert len(batch_tasks) == report.batches == len(ts.data)

@@ -503,9 +503,11 @@ class Run:
         except FileNotFoundError:
             pass
         name = f"dataprep-{batch.id}-{time.monotonic_ns():x}"
-        part = db.Bag({(name, 0): list(batch.items)}, name, 1)
-        task = part.map_partitions(process_batch, job, batch.id).to_delayed()[0]
-        return client.compute(task)
+        # the partition *is* the process_batch task (one task per batch). A bag of the items mapped
+        # with map_partitions makes two tasks, and then Dask tells the client a batch finished only
+        # when the worker's next batch finishes too: the engine refilled late and workers sat idle.
+        part = db.Bag({(name, 0): (process_batch, list(batch.items), job, batch.id)}, name, 1)
+        return client.compute(part.to_delayed()[0])
 
     def _finish(self, fl: _Flight, job: JobSpec, account, ready: deque, memory_limit: int) -> bool:
         """Account a batch that ended; False if its future is not in a final state after all."""
