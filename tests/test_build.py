@@ -4,6 +4,7 @@ manifest row checked; a second identical run; the CLI through main(argv)."""
 import hashlib
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -387,3 +388,69 @@ def test_a_restarted_worker_forks_like_the_first_and_hashes_alike(make_cluster):
     after = c.run(_start_facts)
     assert len(after) == 2 and all("forkserver" in parent for parent, _ in after.values())
     assert len({h for _, h in after.values()}) == 1
+
+
+_START_ENV = r"""
+import os, sys
+from toolkit.cluster import connect
+assert "distributed" not in sys.modules  # as in the dataprep command: the fork server starts first
+c = connect(None, jobs=1, memory_limit="512MiB", dashboard_address=None)
+pid, = c.run(os.getpid).values()
+with open(f"/proc/{pid}/environ", "rb") as fh:
+    print(sorted(e.split(b"=")[0].decode() for e in fh.read().split(b"\0") if e))
+cluster = c.cluster; c.close(); cluster.close()
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/<pid>/environ")
+def test_workers_start_with_dasks_pre_spawn_environment_from_a_fresh_process():
+    """glibc reads MALLOC_TRIM_THRESHOLD_ (freed memory goes back to the OS) only when a process
+    starts: Dask sets it before a worker starts, and so must our fork server, even when it starts
+    before distributed (whose config holds the value) is imported."""
+    import ast
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", _START_ENV], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    at_start = ast.literal_eval(out.stdout.strip().splitlines()[-1])
+    assert "MALLOC_TRIM_THRESHOLD_" in at_start and "OMP_NUM_THREADS" in at_start
+
+
+def _page(url: str) -> tuple[int, str]:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310 - our own 127.0.0.1 dashboard
+            return resp.status, resp.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, ""
+
+
+def test_the_dashboard_link_opens_dasks_status_page(tmp_path):
+    """connect() returns with the dashboard's pages up; a build's own cluster gets them shortly
+    after its workers start (they are attached then, so the first batches start sooner)."""
+    from helpers import wait_until
+
+    c = toolkit.connect(None, jobs=1, memory_limit="512MiB", dashboard_address="127.0.0.1:0")
+    try:
+        status, body = _page(c.dashboard_link)
+        assert status == 200 and "bokeh" in body.lower()
+    finally:
+        c.cluster.close()
+        c.close()
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(40):
+        synth.photo(256, 192, seed=i).save(src / f"p{i}.jpg")
+    run = toolkit.start(inputs=[str(src)], output=str(tmp_path / "out"), jobs=1, memory_limit="512MiB",
+                        dashboard_address="127.0.0.1:0", batch_size=1)
+    try:
+        assert wait_until(lambda: run.dashboard_link or run.done, 60) and run.dashboard_link
+        assert wait_until(lambda: _page(run.dashboard_link)[0] == 200 or run.done, 30)
+        assert _page(run.dashboard_link)[0] == 200  # still running (40 batches), pages served
+        assert not run.done
+    finally:
+        run.stop()
+        run.result(120)

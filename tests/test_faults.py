@@ -152,7 +152,7 @@ def test_batch_future_lost_without_a_stop_is_run_again(tmp_path, client):
         if lost:
             return
         try:
-            (key,) = [k for k in client.futures if k not in before and "process_batch" in str(k)]
+            (key,) = [k for k in client.futures if k not in before and f"dataprep-{ev.data['batch']}" in str(k)]
             lost.update(batch=ev.data["batch"], key=key)
             client.cancel([Future(key, client)], force=True)
         except Exception as exc:  # noqa: BLE001 - a sink's errors are swallowed: keep it for the test

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from typing import Any
 
 import psutil
 
 from .errors import ClusterError
 
-__all__ = ["connect", "default_memory_limit", "worker_memory_limits", "start_method"]
+__all__ = ["connect", "prestart", "default_memory_limit", "worker_memory_limits", "start_method"]
 
 #: what a worker process needs; the fork server imports it once and every worker starts with it
 WORKER_MODULES = ["toolkit.worker", "toolkit.ops.image", "toolkit._worker_setup", "PIL.JpegImagePlugin",
@@ -67,6 +68,30 @@ def start_method() -> str:
     return method
 
 
+def _pre_spawn_environ() -> dict:
+    """Dask's ``distributed.nanny.pre-spawn-environ`` (e.g. ``MALLOC_TRIM_THRESHOLD_``, which glibc
+    reads only at process start). Its defaults live in distributed's config file, loaded when
+    distributed is imported; the fork server starts before that (so that its imports overlap
+    ours), so they are loaded here from that file, as distributed itself would."""
+    import dask
+
+    env = dask.config.get("distributed.nanny.pre-spawn-environ", None)
+    if env is None:
+        import importlib.util
+
+        import yaml
+
+        spec = importlib.util.find_spec("distributed")
+        if spec is not None and spec.origin:
+            try:
+                with open(os.path.join(os.path.dirname(spec.origin), "distributed.yaml"), encoding="utf-8") as fh:
+                    dask.config.update_defaults(yaml.safe_load(fh))
+            except (OSError, yaml.YAMLError):  # pragma: no cover - an unusual install: Dask's nanny still sets them later
+                pass
+        env = dask.config.get("distributed.nanny.pre-spawn-environ", None)
+    return dict(env or {})
+
+
 def _start_fork_server() -> None:
     """Start the fork server now, preloading what workers import (no-op if it runs already).
 
@@ -77,9 +102,7 @@ def _start_fork_server() -> None:
     import multiprocessing
     from multiprocessing import forkserver
 
-    import dask
-
-    for key, value in (dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {}).items():
+    for key, value in _pre_spawn_environ().items():
         if value is not None:
             os.environ.setdefault(key, str(value))  # the nanny does the same, existing values win
     if os.environ.get("PYTHONHASHSEED") in (None, "0"):
@@ -88,6 +111,50 @@ def _start_fork_server() -> None:
     # preload list, set later, comes too late to matter; the server runs with this one)
     multiprocessing.get_context("forkserver").set_forkserver_preload(["dask", "distributed", *WORKER_MODULES])
     forkserver.ensure_running()
+
+
+def prestart(target: Any = None) -> None:
+    """Start what a local cluster needs before anything else (the fork server's imports then run
+    on the other core while this process scans, probes and starts the scheduler). No-op for a
+    cluster of yours or without ``forkserver``."""
+    if target is None and start_method() == "forkserver":
+        _start_fork_server()
+
+
+def _attach_dashboard(cluster) -> threading.Thread:
+    """Attach Dask's bokeh dashboard to a scheduler started without it, in the background.
+
+    Importing bokeh and building the dashboard's pages costs ~0.35 s of CPU in this process; done
+    inside the scheduler's start it delays the workers by that much. The scheduler's HTTP server
+    (and so the dashboard link) exists from the start; the pages appear a moment later.
+    """
+    def attach() -> None:
+        try:
+            import distributed.dashboard.scheduler as pages  # the slow part, off the event loop
+        except ImportError:  # pragma: no cover - bokeh missing: Dask's own pages only
+            return
+        scheduler = cluster.scheduler
+
+        def on_loop() -> None:
+            try:
+                if scheduler.status.name == "running":  # not closed by a build that ended at once
+                    pages.connect(scheduler.http_application, scheduler.http_server, scheduler, prefix="/")
+            except Exception:  # noqa: BLE001 - no dashboard pages is not worth failing a build
+                logging.getLogger(__name__).warning("could not start the dashboard's pages", exc_info=True)
+            finally:
+                done.set()
+
+        try:
+            cluster.loop.add_callback(on_loop)
+        except Exception:  # noqa: BLE001 - the cluster closed meanwhile
+            done.set()
+            return
+        done.wait(30)
+
+    done = threading.Event()
+    t = threading.Thread(target=attach, name="dataprep-dashboard", daemon=True)
+    t.start()
+    return t
 
 
 def _nanny_class(method: str):
@@ -106,17 +173,18 @@ def _nanny_class(method: str):
 
 def connect(target: Any = None, *, jobs: int | None = None, memory_limit: int | str | None = None,
             dashboard_address: str = "127.0.0.1:8787", max_memory_percent: float = 80.0,
-            allowed_failures: int = 0):
+            allowed_failures: int = 0, wait_for_dashboard: bool = True):
     """A ``distributed.Client`` for ``target``.
 
     ``target``: None (a new LocalCluster), a scheduler address, a scheduler file path, a
     ``distributed`` Cluster or Client. For a local cluster, ``jobs`` worker processes each get
     ``memory_limit`` bytes (default: their share of ``max_memory_percent`` of the machine), and
     ``allowed_failures`` deaths per task before ``KilledWorker`` (0: the engine isolates at once).
+    The dashboard's pages are attached after the workers start; ``wait_for_dashboard=False``
+    returns without waiting for them (the engine does, so the first batches start sooner).
     """
     method = start_method()
-    if target is None and method == "forkserver":
-        _start_fork_server()  # first: its imports overlap the scheduler's start
+    prestart(target)  # first: the fork server's imports overlap the scheduler's start
     import dask
     from distributed import Client, LocalCluster
     from distributed.deploy import Cluster
@@ -138,14 +206,21 @@ def connect(target: Any = None, *, jobs: int | None = None, memory_limit: int | 
         try:
             with dask.config.set(settings):
                 # a forked worker has the fork server's environment: hand it today's explicitly
+                # the dashboard's bokeh pages are attached once the workers run (_attach_dashboard)
                 cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, memory_limit=limit,
                                        dashboard_address=dashboard_address, host="127.0.0.1",
                                        silence_logs=logging.ERROR, worker_dashboard_address=None,
                                        preload=["toolkit._worker_setup"], env=dict(os.environ),
-                                       worker_class=_nanny_class(method))
+                                       worker_class=_nanny_class(method),
+                                       scheduler_kwargs={"dashboard": False} if dashboard_address else None)
         except Exception as exc:  # noqa: BLE001
             raise ClusterError(f"could not start a local cluster of {n} workers: {exc}") from exc
-        return Client(cluster, set_as_default=False)
+        client = Client(cluster, set_as_default=False)
+        if dashboard_address:
+            pages = _attach_dashboard(cluster)
+            if wait_for_dashboard:
+                pages.join()
+        return client
     target = os.fspath(target)
     try:
         if os.path.isfile(target) or target.endswith(".json"):

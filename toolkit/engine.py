@@ -193,17 +193,23 @@ class Run:
             self._done.set()
 
     def _connect_async(self) -> tuple[threading.Thread, dict]:
+        from .cluster import prestart
+
         box: dict[str, Any] = {}
+        cfg = self.config
+        target = self._target if self._target is not None else (cfg.scheduler or cfg.scheduler_file)
+        t0 = time.perf_counter()
+        try:
+            prestart(target)  # before anything else here: the fork server imports on the other core
+        except Exception:  # noqa: BLE001 - connect() tries again and reports it
+            pass
 
         def go() -> None:
-            t0 = time.perf_counter()
             try:
                 from .cluster import connect
-                cfg = self.config
-                target = self._target if self._target is not None else (cfg.scheduler or cfg.scheduler_file)
                 box["client"] = connect(target, jobs=cfg.jobs, memory_limit=cfg.memory_limit,
                                         dashboard_address=cfg.dashboard_address,
-                                        max_memory_percent=cfg.max_memory_percent)
+                                        max_memory_percent=cfg.max_memory_percent, wait_for_dashboard=False)
                 box["owns_client"] = box["client"] is not target  # we made this Client: we close it
                 box["owns_cluster"] = target is None  # we made the LocalCluster too
             except BaseException as exc:  # noqa: BLE001
