@@ -154,6 +154,30 @@ def test_resize_modes_give_exact_sizes(mode, src, box, want):
     assert iops.render(noise("RGB", src), OpSpec.make("resize", size=list(box), mode=mode)).size == want
 
 
+@pytest.mark.parametrize("size", [(1920, 1080), (4000, 3000), (6000, 4000)])
+def test_thumbnails_are_as_faithful_as_seed_000s(tmp_path, size):
+    """Ours (JPEG draft, box pre-reduction, Lanczos) against the seed's ``Image.thumbnail``, both
+    compared with a fair reference: the full-size decode shrunk by Lanczos in one step."""
+    from PIL import ImageChops, ImageStat
+
+    path = tmp_path / "photo.jpg"
+    synth.photo(*size, seed=sum(size)).save(path, quality=90)
+    thumb_op = OpSpec.make("thumbnail", size=128)
+    im, _ = iops.load_image(str(path), max_pixels=10**9, draft_size=iops.combined_draft([thumb_op]))
+    ours = iops.render(im, thumb_op)
+    with Image.open(path) as full:
+        reference = full.convert("RGB").resize(ours.size, Image.Resampling.LANCZOS)
+    with Image.open(path) as seed:
+        seed.thumbnail((128, 128))
+        seed = seed.convert("RGB").resize(ours.size) if seed.size != ours.size else seed.convert("RGB")
+
+    def rms(a):
+        return max(ImageStat.Stat(ImageChops.difference(a.convert("RGB"), reference)).rms)
+
+    assert ours.size == (128, round(128 * size[1] / size[0]))
+    assert rms(ours) <= rms(seed) and rms(ours) < 1.5  # 1.5 levels of 255: ~45 dB, invisible
+
+
 def test_fill_crops_the_centre():
     im = Image.new("RGB", (300, 100), (255, 0, 0))
     im.paste((0, 255, 0), (100, 0, 200, 100))

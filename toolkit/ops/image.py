@@ -517,11 +517,16 @@ def _fit_size(w: int, h: int, box: tuple[int, int], enlarge: bool) -> tuple[int,
     return max(1, min(box[0], round(w * r))), max(1, min(box[1], round(h * r)))
 
 
+#: Big shrinks first box-reduce by a whole factor to at least this many times the output, then
+#: Lanczos (Pillow's ``reducing_gap``; its ``thumbnail`` uses 2.0 too). Thumbnails stay at least
+#: as close to a full-decode Lanczos reference as seed 000's ``Image.thumbnail`` (tested); a 24 MP
+#: JPEG's 128 px thumbnail costs ~1.8 ms less. 1.5 would save more but falls below the seed's.
+REDUCING_GAP = 2.0
+
+
 def _scaled(im: Image.Image, size: tuple[int, int], box: tuple[float, float, float, float] | None = None) -> Image.Image:
-    """A resized copy: Lanczos, with a cheap box pre-reduction on big shrinks (same look, much faster)."""
-    src = (box[2] - box[0], box[3] - box[1]) if box else im.size
-    gap = 3.0 if size[0] * 2 < src[0] and size[1] * 2 < src[1] else None
-    return im.resize(size, Image.Resampling.LANCZOS, box=box, reducing_gap=gap)
+    """A resized copy: Lanczos, after a cheap box pre-reduction on big shrinks (same look, faster)."""
+    return im.resize(size, Image.Resampling.LANCZOS, box=box, reducing_gap=REDUCING_GAP)
 
 
 def thumbnail(im: Image.Image, size: tuple[int, int]) -> Image.Image:
