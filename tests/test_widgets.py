@@ -182,6 +182,30 @@ def test_panel_starts_its_own_cluster_and_reuses_it(tmp_path):
     assert p._client is None
 
 
+def test_panel_sizes_a_new_cluster_when_max_memory_changes_with_an_automatic_limit(tmp_path):
+    """Without a memory limit, workers get their share of max_memory_percent of the machine: a
+    lower setting for the next run must not reuse workers sized for the higher one."""
+    from toolkit.cluster import default_memory_limit, worker_memory_limits
+
+    src = tmp_path / "in"
+    photos(src, 2)
+    p = Panel(inputs=[str(src)], output=str(tmp_path / "out"), jobs=1, dashboard_address="127.0.0.1:0",
+              max_memory_percent=60)
+    try:
+        p.start()
+        assert p.wait(120) and p.error is None, p.error
+        first = p._client
+        assert list(worker_memory_limits(first).values()) == [default_memory_limit(1, 60)]
+        p.max_memory.value = 30
+        p.force.value = True
+        p.start()
+        assert p.wait(120) and p.error is None and p.report.ok == 2
+        assert p._client is not first
+        assert list(worker_memory_limits(p._client).values()) == [default_memory_limit(1, 30)]
+    finally:
+        p.close()
+
+
 def test_same_named_failures_from_two_inputs_are_both_listed(tmp_path, client):
     for root in ("a", "b"):
         photos(tmp_path / root, 2)

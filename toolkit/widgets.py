@@ -543,7 +543,9 @@ class Panel:
         self._client_key = None
 
     def _cluster_key(self, cfg: BuildConfig) -> tuple:
-        return (cfg.jobs, cfg.memory_limit, cfg.scheduler, cfg.scheduler_file, cfg.dashboard_address)
+        # with an automatic memory limit, the workers' limits are their share of max_memory_percent
+        sizing = cfg.max_memory_percent if cfg.memory_limit is None else None
+        return (cfg.jobs, cfg.memory_limit, sizing, cfg.scheduler, cfg.scheduler_file, cfg.dashboard_address)
 
     def _get_client(self, cfg: BuildConfig):
         from .cluster import connect
