@@ -109,6 +109,24 @@ def test_frames_fps(vids, tmp_path):
     _no_tmp(tmp_path)
 
 
+def test_frames_leave_nothing_when_putting_them_in_place_fails_midway(vids, tmp_path, monkeypatch):
+    """The disk fills up (or a rename fails) after 2 of 3 frames are in place: the file fails and
+    neither those 2 frames nor the third's temporary file are left behind."""
+    real, calls = os.replace, []
+
+    def replace(src, dst, *a, **kw):
+        calls.append(dst)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        return real(src, dst, *a, **kw)
+
+    monkeypatch.setattr(v.os, "replace", replace)
+    with pytest.raises(OSError):
+        _frames(vids["plain"], v.probe_video(vids["plain"]), tmp_path, fps=1, size=64)
+    assert len(calls) == 3
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
 def test_frames_count_every_keyframes(vids, tmp_path):
     info = v.probe_video(vids["gop"])
     outs, _w, rows = _frames(vids["gop"], info, tmp_path / "c", count=7)

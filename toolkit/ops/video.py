@@ -553,11 +553,16 @@ def _op_frames(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: st
         if not pairs:
             warnings.append(Problem("no-frames", f"no frame was extracted from {path_text(path)}"))
     outs, rows = [], []
-    for idx, (tmp, t) in enumerate(pairs):
-        rel = f"{out_rel}/{idx:06d}.{ext}"
-        os.replace(os.path.join(folder, tmp), os.path.join(out_dir, rel))
-        outs.append(rel)
-        rows.append({"index": idx, "t": round(float(t), 6), "output": rel})
+    try:
+        for idx, (tmp, t) in enumerate(pairs):
+            rel = f"{out_rel}/{idx:06d}.{ext}"
+            os.replace(os.path.join(folder, tmp), os.path.join(out_dir, rel))
+            outs.append(rel)
+            rows.append({"index": idx, "t": round(float(t), 6), "output": rel})
+    except BaseException:  # a rename failed midway: neither the frames in place nor the rest stay
+        _rm(os.path.join(out_dir, r) for r in outs)
+        _rm(os.path.join(folder, tmp) for tmp, _t in pairs[len(outs):])
+        raise
     return outs, warnings, rows
 
 
