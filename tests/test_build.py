@@ -410,10 +410,12 @@ def test_workers_start_with_dasks_pre_spawn_environment_from_a_fresh_process():
     import ast
     import subprocess
 
-    out = subprocess.run([sys.executable, "-c", _START_ENV], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr[-2000:]
-    at_start = ast.literal_eval(out.stdout.strip().splitlines()[-1])
-    assert "MALLOC_TRIM_THRESHOLD_" in at_start and "OMP_NUM_THREADS" in at_start
+    for own in ({}, {"DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON__MY_SETTING": "1"}):  # one of your own too
+        out = subprocess.run([sys.executable, "-c", _START_ENV], capture_output=True, text=True, timeout=120,
+                             env={**os.environ, **own})
+        assert out.returncode == 0, out.stderr[-2000:]
+        at_start = ast.literal_eval(out.stdout.strip().splitlines()[-1])
+        assert "MALLOC_TRIM_THRESHOLD_" in at_start and "OMP_NUM_THREADS" in at_start, own
 
 
 def _page(url: str) -> tuple[int, str]:
@@ -454,3 +456,18 @@ def test_the_dashboard_link_opens_dasks_status_page(tmp_path):
     finally:
         run.stop()
         run.result(120)
+
+
+def test_a_cluster_closed_at_once_leaves_no_dashboard_thread_behind():
+    """A build that ends at once closes its cluster before the dashboard's pages are attached:
+    the background thread that attaches them ends too, rather than waiting on a closed loop."""
+    import threading
+
+    from helpers import wait_until
+    from toolkit.cluster import connect
+
+    c = connect(None, jobs=1, memory_limit="512MiB", dashboard_address="127.0.0.1:0", wait_for_dashboard=False)
+    cluster = c.cluster
+    c.close()
+    cluster.close()
+    assert wait_until(lambda: not [t for t in threading.enumerate() if t.name == "dataprep-dashboard"], 10)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from typing import Any
 
 import psutil
@@ -75,8 +76,7 @@ def _pre_spawn_environ() -> dict:
     ours), so they are loaded here from that file, as distributed itself would."""
     import dask
 
-    env = dask.config.get("distributed.nanny.pre-spawn-environ", None)
-    if env is None:
+    if dask.config.get("distributed.version", None) is None:  # distributed's defaults not loaded yet
         import importlib.util
 
         import yaml
@@ -88,8 +88,7 @@ def _pre_spawn_environ() -> dict:
                     dask.config.update_defaults(yaml.safe_load(fh))
             except (OSError, yaml.YAMLError):  # pragma: no cover - an unusual install: Dask's nanny still sets them later
                 pass
-        env = dask.config.get("distributed.nanny.pre-spawn-environ", None)
-    return dict(env or {})
+    return dict(dask.config.get("distributed.nanny.pre-spawn-environ", None) or {})
 
 
 def _start_fork_server() -> None:
@@ -144,12 +143,18 @@ def _attach_dashboard(cluster) -> threading.Thread:
             finally:
                 done.set()
 
-        try:
-            cluster.loop.add_callback(on_loop)
-        except Exception:  # noqa: BLE001 - the cluster closed meanwhile
-            done.set()
+        def closed() -> bool:
+            return scheduler.status.name != "running"
+
+        if closed():
             return
-        done.wait(30)
+        try:
+            cluster.loop.add_callback(on_loop)  # a closed loop drops it without a word
+        except Exception:  # noqa: BLE001
+            return
+        deadline = time.monotonic() + 30
+        while not done.wait(0.1) and not closed() and time.monotonic() < deadline:
+            pass
 
     done = threading.Event()
     t = threading.Thread(target=attach, name="dataprep-dashboard", daemon=True)

@@ -544,7 +544,8 @@ class Panel:
 
     def _cluster_key(self, cfg: BuildConfig) -> tuple:
         # with an automatic memory limit, the workers' limits are their share of max_memory_percent
-        sizing = cfg.max_memory_percent if cfg.memory_limit is None else None
+        local = cfg.scheduler is None and cfg.scheduler_file is None
+        sizing = cfg.max_memory_percent if local and cfg.memory_limit is None else None
         return (cfg.jobs, cfg.memory_limit, sizing, cfg.scheduler, cfg.scheduler_file, cfg.dashboard_address)
 
     def _get_client(self, cfg: BuildConfig):
