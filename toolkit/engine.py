@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import uuid
 import os
 import shutil
 import threading
 import time
+import uuid
 from collections import Counter, deque
 from dataclasses import dataclass, replace
 from pathlib import Path

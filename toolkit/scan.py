@@ -320,12 +320,7 @@ def assign_outputs(items: Sequence[MediaItem], *, multi_root: bool) -> list[Medi
 def _root_prefixes(items: Sequence[MediaItem]) -> dict[str, str]:
     """Each root's folder in the output: its name, plus a short hash of its absolute path when
     two roots share a name. Stable across runs: it depends on the root alone, not the other inputs."""
-    roots = sorted({it.root for it in items})
-    names = Counter((os.path.basename(r.rstrip("/")) or "input").casefold() for r in roots)
-    out = {}
-    for r in roots:
-        name = os.path.basename(r.rstrip("/")) or "input"
-        if names[name.casefold()] > 1:
-            name = f"{name}-{hashlib.sha1(os.fsencode(r)).hexdigest()[:6]}"
-        out[r] = name
-    return out
+    base = {r: os.path.basename(r.rstrip("/")) or "input" for r in sorted({it.root for it in items})}
+    uses = Counter(name.casefold() for name in base.values())
+    return {r: name if uses[name.casefold()] == 1 else f"{name}-{hashlib.sha1(os.fsencode(r)).hexdigest()[:6]}"
+            for r, name in base.items()}

@@ -136,22 +136,21 @@ def process_batch(items: Sequence[MediaItem], job: JobSpec, batch_id: str = "") 
 def process_item(item: MediaItem, job: JobSpec, batch_id: str = "") -> ItemResult:
     """One file, start to finish. Any failure becomes a ``failed`` result naming the file."""
     t0 = time.perf_counter()
-    outputs: list[str] = []
     warnings: list[Problem] = []
     extra: dict[str, Any] = {}
     width = item.info.width if item.info else None
     height = item.info.height if item.info else None
     status, error = "ok", None
-    written: list[str] = []  # every output as soon as it exists, so a failure midway removes them all
+    outputs: list[str] = []  # every output as soon as it exists, so a failure midway removes them all
     try:
         hang = os.environ.get(TEST_HANG_ENV, "")
         if hang and "hang" in os.path.basename(item.path):  # tests only: a file that hangs its worker,
             time.sleep(float(hang[5:]) if hang.startswith("slow:") else 3600)  # or ("slow:S") is slow
         if item.kind == "image":
-            outputs, warnings, width, height = _image_item(item, job, written)
+            warnings, width, height = _image_item(item, job, outputs)
         elif item.kind == "video":
-            outputs, warnings, extra = _video_item(item, job, written)
-        if not outputs and error is None:
+            warnings, extra = _video_item(item, job, outputs)
+        if not outputs:
             status = "skipped"
             warnings.append(Problem("no-op", f"no op in {', '.join(o.name for o in job.ops)} applies to {item.kind} files like {path_text(item.path)}"))
     except FileProblem as fp:
@@ -163,7 +162,7 @@ def process_item(item: MediaItem, job: JobSpec, batch_id: str = "") -> ItemResul
         fp = classify(exc, item.path)
         status, error = "failed", Problem(fp.code, fp.message)
     if status == "failed":
-        remove_outputs(job.output, written, prune=False)  # another worker may be filling that folder
+        remove_outputs(job.output, outputs, prune=False)  # another worker may be filling that folder
         outputs = []
     bytes_out = 0
     for rel in outputs:
@@ -195,36 +194,35 @@ def _write(job: JobSpec, item: MediaItem, rel: str, data: bytes) -> None:
         fh.write(data)
 
 
-def _image_outputs(im, item: MediaItem, job: JobSpec, ops: list[OpSpec], written: list[str]) -> list[str]:
+def _image_outputs(im, item: MediaItem, job: JobSpec, ops: list[OpSpec], outputs: list[str]) -> None:
+    """Write one output per image op; each is added to ``outputs`` as soon as it exists."""
     from .ops import image as iops
 
-    outs = []
     for op in ops:
         out = iops.prepare_for(iops.render(im, op, background=job.background), job.format, job.background)
         rel = _out_name(item, op, len(ops), job.format)
         _write(job, item, rel, iops.encode(out, job.format, job.quality))
-        written.append(rel)
-        outs.append(rel)
-    return outs
+        outputs.append(rel)
 
 
-def _image_item(item: MediaItem, job: JobSpec, written: list[str]) -> tuple[list[str], list[Problem], int | None, int | None]:
+def _image_item(item: MediaItem, job: JobSpec, outputs: list[str]) -> tuple[list[Problem], int | None, int | None]:
     from .ops import image as iops
 
     ops = [o for o in job.ops if o.applies_to("image")]
     if not ops:
-        return [], [], None, None
+        return [], None, None
     im, warnings = iops.load_image(item.path, max_pixels=job.max_pixels, allow_truncated=job.allow_truncated,
                                    draft_size=iops.combined_draft(ops))
     try:
         w = item.info.width if item.info else im.width
         h = item.info.height if item.info else im.height
-        return _image_outputs(im, item, job, ops, written), list(warnings), w, h
+        _image_outputs(im, item, job, ops, outputs)
+        return list(warnings), w, h
     finally:
         im.close()
 
 
-def _video_item(item: MediaItem, job: JobSpec, written: list[str]) -> tuple[list[str], list[Problem], dict]:
+def _video_item(item: MediaItem, job: JobSpec, outputs: list[str]) -> tuple[list[Problem], dict]:
     from .ops import video as vops
 
     # ffmpeg gets the time left of this file's limit (90%), so its own timeout fires before the watchdog
@@ -234,12 +232,12 @@ def _video_item(item: MediaItem, job: JobSpec, written: list[str]) -> tuple[list
         return max(1.0, deadline - time.monotonic())
 
     info = item.info or vops.probe_video(item.path, timeout=min(left(), 60))
-    outputs, warnings, extra = [], [], {}
+    warnings: list[Problem] = []
+    extra: dict = {}
     if any(o.name in VIDEO_OPS for o in job.ops):
         outs, warns, extra = vops.run_video_ops(item.path, info, job.ops, job.output, item.out_rel, fmt=job.format,
                                                 quality=job.quality, background=job.background, timeout=left())
         outputs += outs
-        written += outs
         warnings += warns
         if not job.alive():  # ffmpeg put them in place itself: the same rule as _write, after the fact
             raise FileProblem("stopped", f"the run ended before {path_text(item.path)} was done; the next run does it")
@@ -247,7 +245,7 @@ def _video_item(item: MediaItem, job: JobSpec, written: list[str]) -> tuple[list
     if image_ops:  # image ops on a video use its poster frame
         im = vops.poster_frame(item.path, info, timeout=left())
         try:
-            outputs += _image_outputs(im, item, job, image_ops, written)
+            _image_outputs(im, item, job, image_ops, outputs)
         finally:
             im.close()
-    return outputs, warnings, extra
+    return warnings, extra
