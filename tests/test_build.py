@@ -404,18 +404,57 @@ cluster = c.cluster; c.close(); cluster.close()
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/<pid>/environ")
 def test_workers_start_with_dasks_pre_spawn_environment_from_a_fresh_process():
-    """glibc reads MALLOC_TRIM_THRESHOLD_ (freed memory goes back to the OS) only when a process
-    starts: Dask sets it before a worker starts, and so must our fork server, even when it starts
-    before distributed (whose config holds the value) is imported."""
+    """Libraries read OMP_NUM_THREADS and the like only when a process starts: Dask sets them before
+    a worker starts, and so must our fork server, even when it starts before distributed (whose
+    config holds the values) is imported. Dask's default MALLOC_TRIM_THRESHOLD_ is left out (our
+    workers trim after each batch); a value you set yourself is kept."""
     import ast
     import subprocess
 
-    for own in ({}, {"DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON__MY_SETTING": "1"}):  # one of your own too
+    cases = [({}, False), ({"DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON__MY_SETTING": "1"}, False),  # one of your own
+             ({"MALLOC_TRIM_THRESHOLD_": "131072"}, True)]
+    for own, trims in cases:
         out = subprocess.run([sys.executable, "-c", _START_ENV], capture_output=True, text=True, timeout=120,
-                             env={**os.environ, **own})
+                             env={**{k: v for k, v in os.environ.items() if k != "MALLOC_TRIM_THRESHOLD_"}, **own})
         assert out.returncode == 0, out.stderr[-2000:]
         at_start = ast.literal_eval(out.stdout.strip().splitlines()[-1])
-        assert "MALLOC_TRIM_THRESHOLD_" in at_start and "OMP_NUM_THREADS" in at_start, own
+        assert "OMP_NUM_THREADS" in at_start, own
+        assert ("MALLOC_TRIM_THRESHOLD_" in at_start) is trims, own
+        if "MY_SETTING" in str(own):
+            assert "my_setting" in at_start  # Dask lower-cases keys that come from the environment
+
+
+_FRAGMENTED = r"""
+import os, sys
+from toolkit.worker import JobSpec, process_batch
+
+def rss():
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+b = bytearray(16 << 20); del b  # glibc raises its mmap threshold: the blocks below come from the heap
+blocks = [bytearray(2 << 20) for _ in range(64)]
+pin = bytearray(2 << 20)  # still in use, above them: the heap cannot shrink from its top
+del blocks  # 128 MiB freed in the middle of the heap
+held = rss()
+process_batch([], JobSpec(ops=(), output=sys.argv[1]))
+print(held >> 20, rss() >> 20)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_trim")
+def test_a_batch_hands_freed_memory_back_to_the_system(tmp_path):
+    """Without Dask's per-free trimming, glibc keeps freed heap memory; the end of every batch gives
+    it back, so a worker between batches holds only what it still uses (what its memory limit and
+    the dashboard see)."""
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_TRIM_THRESHOLD_"}
+    out = subprocess.run([sys.executable, "-c", _FRAGMENTED, str(tmp_path)], capture_output=True, text=True,
+                         timeout=120, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    held, after = map(int, out.stdout.split())
+    assert held - after >= 100, (held, after)  # MiB
 
 
 def _page(url: str) -> tuple[int, str]:
@@ -430,8 +469,8 @@ def _page(url: str) -> tuple[int, str]:
 
 
 def test_the_dashboard_link_opens_dasks_status_page(tmp_path):
-    """connect() returns with the dashboard's pages up; a build's own cluster gets them shortly
-    after its workers start (they are attached then, so the first batches start sooner)."""
+    """connect() returns with the dashboard's pages up; a build's own cluster builds them when its
+    link is first opened, during the build."""
     from helpers import wait_until
 
     c = toolkit.connect(None, jobs=1, memory_limit="512MiB", dashboard_address="127.0.0.1:0")
@@ -458,16 +497,28 @@ def test_the_dashboard_link_opens_dasks_status_page(tmp_path):
         run.result(120)
 
 
-def test_a_cluster_closed_at_once_leaves_no_dashboard_thread_behind():
-    """A build that ends at once closes its cluster before the dashboard's pages are attached:
-    the background thread that attaches them ends too, rather than waiting on a closed loop."""
-    import threading
+def test_a_builds_dashboard_pages_are_built_when_the_link_is_first_opened():
+    """A build's cluster (``dashboard_on_visit=True``) leaves bokeh's pages (~0.35 s of CPU) unbuilt
+    until someone opens the link; the first visits, even at once, get the page they asked for; an
+    unknown page is then a plain 404, not a redirect loop."""
+    from concurrent.futures import ThreadPoolExecutor
 
-    from helpers import wait_until
     from toolkit.cluster import connect
 
-    c = connect(None, jobs=1, memory_limit="512MiB", dashboard_address="127.0.0.1:0", wait_for_dashboard=False)
-    cluster = c.cluster
-    c.close()
-    cluster.close()
-    assert wait_until(lambda: not [t for t in threading.enumerate() if t.name == "dataprep-dashboard"], 10)
+    def bokeh_pages(client) -> int:
+        return sum(type(a).__name__ == "DaskBokehTornado" for a in client.cluster.scheduler.http_application.applications)
+
+    c = connect(None, jobs=1, memory_limit="512MiB", dashboard_address="127.0.0.1:0", dashboard_on_visit=True)
+    try:
+        assert bokeh_pages(c) == 0
+        base = c.dashboard_link.rsplit("/", 1)[0]
+        assert _page(base + "/health") == (200, "ok")  # Dask's own routes need no pages
+        assert bokeh_pages(c) == 0
+        with ThreadPoolExecutor(3) as ex:
+            visits = list(ex.map(_page, [c.dashboard_link, c.dashboard_link, base + "/workers"]))
+        assert all(code == 200 and "bokeh" in body.lower() for code, body in visits), [v[0] for v in visits]
+        assert bokeh_pages(c) == 1
+        assert _page(base + "/no-such-page")[0] == 404
+    finally:
+        c.cluster.close()
+        c.close()

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
-import time
 from typing import Any
 
 import psutil
@@ -69,11 +67,20 @@ def start_method() -> str:
     return method
 
 
+#: Dask's default ``MALLOC_TRIM_THRESHOLD_`` (distributed.yaml): glibc then hands freed memory back
+#: to the system at every large ``free``, and the next file's buffers fault their pages in again
+#: (~0.35 ms a thumbnail, 2-3% of a worker's CPU). Our workers hand it back once per batch instead
+#: (``worker.release_memory``), so on our own cluster this default is left out; a value you set
+#: (the environment variable, or another value in Dask's config) is kept.
+DASK_TRIM_THRESHOLD = "65536"
+
+
 def _pre_spawn_environ() -> dict:
-    """Dask's ``distributed.nanny.pre-spawn-environ`` (e.g. ``MALLOC_TRIM_THRESHOLD_``, which glibc
-    reads only at process start). Its defaults live in distributed's config file, loaded when
-    distributed is imported; the fork server starts before that (so that its imports overlap
-    ours), so they are loaded here from that file, as distributed itself would."""
+    """The variables a local worker gets before it starts: Dask's ``distributed.nanny.pre-spawn-environ``
+    (e.g. ``OMP_NUM_THREADS``, which libraries read only at process start), less Dask's default
+    ``MALLOC_TRIM_THRESHOLD_`` (see ``DASK_TRIM_THRESHOLD``). Its defaults live in distributed's
+    config file, loaded when distributed is imported; the fork server starts before that (so that
+    its imports overlap ours), so they are loaded here from that file, as distributed itself would."""
     import dask
 
     if dask.config.get("distributed.version", None) is None:  # distributed's defaults not loaded yet
@@ -88,7 +95,10 @@ def _pre_spawn_environ() -> dict:
                     dask.config.update_defaults(yaml.safe_load(fh))
             except (OSError, yaml.YAMLError):  # pragma: no cover - an unusual install: Dask's nanny still sets them later
                 pass
-    return dict(dask.config.get("distributed.nanny.pre-spawn-environ", None) or {})
+    env = dict(dask.config.get("distributed.nanny.pre-spawn-environ", None) or {})
+    if str(env.get("MALLOC_TRIM_THRESHOLD_")) == DASK_TRIM_THRESHOLD and "MALLOC_TRIM_THRESHOLD_" not in os.environ:
+        env["MALLOC_TRIM_THRESHOLD_"] = None  # None: the nanny does not set it either
+    return env
 
 
 def _start_fork_server() -> None:
@@ -96,7 +106,7 @@ def _start_fork_server() -> None:
 
     Called before the scheduler starts, so the server's imports overlap the scheduler's. The
     variables Dask sets before it spawns a worker (``distributed.nanny.pre-spawn-environ``, e.g.
-    ``MALLOC_TRIM_THRESHOLD_``) must be in the server's environment, as they act at process start.
+    ``OMP_NUM_THREADS``) must be in the server's environment, as they act at process start.
     """
     import multiprocessing
     from multiprocessing import forkserver
@@ -120,46 +130,59 @@ def prestart(target: Any = None) -> None:
         _start_fork_server()
 
 
-def _attach_dashboard(cluster) -> threading.Thread:
-    """Attach Dask's bokeh dashboard to a scheduler started without it, in the background.
+def _dashboard_pages(cluster, *, on_visit: bool) -> None:
+    """Add Dask's bokeh dashboard pages to a scheduler started without them.
 
-    Importing bokeh and building the dashboard's pages costs ~0.35 s of CPU in this process; done
-    inside the scheduler's start it delays the workers by that much. The scheduler's HTTP server
-    (and so the dashboard link) exists from the start; the pages appear a moment later.
+    Importing bokeh and building the pages costs ~0.35 s of CPU in this process, on the cores the
+    workers need. ``on_visit=False`` adds them now (importing off the event loop) and returns once
+    they are up. ``on_visit=True`` adds them the first time anyone opens the dashboard: until then
+    a catch-all page stands in, which builds the pages on its first request and redirects to the
+    same address, now served by them. Either way the link is valid from the start: the
+    scheduler's HTTP server (Dask's plain routes) runs from the scheduler's start.
     """
-    def attach() -> None:
+    import asyncio
+
+    from tornado import web
+
+    scheduler = cluster.scheduler
+    app = scheduler.http_application
+    attaching: list = []  # the one attach, shared by every request that waits for it
+
+    async def attach() -> None:
         try:
-            import distributed.dashboard.scheduler as pages  # the slow part, off the event loop
-        except ImportError:  # pragma: no cover - bokeh missing: Dask's own pages only
-            return
-        scheduler = cluster.scheduler
+            loop = asyncio.get_running_loop()
+            pages = await loop.run_in_executor(None, _import_pages)  # the slow part, off the loop
+            if pages is not None and scheduler.status.name == "running":
+                pages.connect(app, scheduler.http_server, scheduler, prefix="/")
+        except Exception:  # noqa: BLE001 - no dashboard pages is not worth failing a build
+            logging.getLogger(__name__).warning("could not start the dashboard's pages", exc_info=True)
+        finally:
+            if stand_in in app.applications:
+                app.applications.remove(stand_in)  # from now on Dask's router finds the pages (or a 404)
 
-        def on_loop() -> None:
-            try:
-                if scheduler.status.name == "running":  # not closed by a build that ended at once
-                    pages.connect(scheduler.http_application, scheduler.http_server, scheduler, prefix="/")
-            except Exception:  # noqa: BLE001 - no dashboard pages is not worth failing a build
-                logging.getLogger(__name__).warning("could not start the dashboard's pages", exc_info=True)
-            finally:
-                done.set()
+    async def attach_once() -> None:
+        if not attaching:
+            attaching.append(asyncio.ensure_future(attach()))
+        await asyncio.shield(attaching[0])
 
-        def closed() -> bool:
-            return scheduler.status.name != "running"
+    class FirstVisit(web.RequestHandler):
+        async def get(self, *_args: str) -> None:
+            await attach_once()
+            self.redirect(self.request.uri or "/")
 
-        if closed():
-            return
-        try:
-            cluster.loop.add_callback(on_loop)  # a closed loop drops it without a word
-        except Exception:  # noqa: BLE001
-            return
-        deadline = time.monotonic() + 30
-        while not done.wait(0.1) and not closed() and time.monotonic() < deadline:
-            pass
+    stand_in = web.Application([(r"/.*", FirstVisit)])
+    if on_visit:
+        app.add_application(stand_in)  # asked only after Dask's own routes (RoutingApplication)
+    else:
+        cluster.sync(attach_once)
 
-    done = threading.Event()
-    t = threading.Thread(target=attach, name="dataprep-dashboard", daemon=True)
-    t.start()
-    return t
+
+def _import_pages():
+    try:
+        import distributed.dashboard.scheduler as pages
+    except ImportError:  # pragma: no cover - bokeh missing: Dask's own pages only
+        return None
+    return pages
 
 
 def _nanny_class(method: str):
@@ -178,15 +201,16 @@ def _nanny_class(method: str):
 
 def connect(target: Any = None, *, jobs: int | None = None, memory_limit: int | str | None = None,
             dashboard_address: str = "127.0.0.1:8787", max_memory_percent: float = 80.0,
-            allowed_failures: int = 0, wait_for_dashboard: bool = True):
+            allowed_failures: int = 0, dashboard_on_visit: bool = False):
     """A ``distributed.Client`` for ``target``.
 
     ``target``: None (a new LocalCluster), a scheduler address, a scheduler file path, a
     ``distributed`` Cluster or Client. For a local cluster, ``jobs`` worker processes each get
     ``memory_limit`` bytes (default: their share of ``max_memory_percent`` of the machine), and
     ``allowed_failures`` deaths per task before ``KilledWorker`` (0: the engine isolates at once).
-    The dashboard's pages are attached after the workers start; ``wait_for_dashboard=False``
-    returns without waiting for them (the engine does, so the first batches start sooner).
+    The dashboard's pages are added once the workers run, and ``connect`` returns with them up;
+    with ``dashboard_on_visit=True`` they are built the first time the link is opened instead
+    (a build does that: ~0.35 s of CPU that its workers keep unless someone looks).
     """
     method = start_method()
     prestart(target)  # first: the fork server's imports overlap the scheduler's start
@@ -205,13 +229,15 @@ def connect(target: Any = None, *, jobs: int | None = None, memory_limit: int | 
                     "distributed.admin.tick.limit": "10s",
                     "distributed.worker.daemon": True,
                     "distributed.worker.multiprocessing-method": method}
+        # the nanny sets these in a worker too: spawned workers (and a restarted one) then agree
+        settings["distributed.nanny.pre-spawn-environ"] = _pre_spawn_environ()
         for key, (dask_default, ours) in HOUSEKEEPING.items():
             if str(dask.config.get(key, dask_default)) == dask_default:  # a value you set is kept
                 settings[key] = ours
         try:
             with dask.config.set(settings):
                 # a forked worker has the fork server's environment: hand it today's explicitly
-                # the dashboard's bokeh pages are attached once the workers run (_attach_dashboard)
+                # the dashboard's bokeh pages are added once the workers run (_dashboard_pages)
                 cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, memory_limit=limit,
                                        dashboard_address=dashboard_address, host="127.0.0.1",
                                        silence_logs=logging.ERROR, worker_dashboard_address=None,
@@ -222,9 +248,7 @@ def connect(target: Any = None, *, jobs: int | None = None, memory_limit: int | 
             raise ClusterError(f"could not start a local cluster of {n} workers: {exc}") from exc
         client = Client(cluster, set_as_default=False)
         if dashboard_address:
-            pages = _attach_dashboard(cluster)
-            if wait_for_dashboard:
-                pages.join()
+            _dashboard_pages(cluster, on_visit=dashboard_on_visit)
         return client
     target = os.fspath(target)
     try:

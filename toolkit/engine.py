@@ -209,7 +209,7 @@ class Run:
                 from .cluster import connect
                 box["client"] = connect(target, jobs=cfg.jobs, memory_limit=cfg.memory_limit,
                                         dashboard_address=cfg.dashboard_address,
-                                        max_memory_percent=cfg.max_memory_percent, wait_for_dashboard=False)
+                                        max_memory_percent=cfg.max_memory_percent, dashboard_on_visit=True)
                 box["owns_client"] = box["client"] is not target  # we made this Client: we close it
                 box["owns_cluster"] = target is None  # we made the LocalCluster too
             except BaseException as exc:  # noqa: BLE001
