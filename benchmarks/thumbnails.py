@@ -15,7 +15,9 @@ Contenders, each started as its own process and timed end to end (``time python 
 Runs are interleaved (the order rotates every repeat), the corpus is read once beforehand so
 every contender meets a warm page cache, and every run gets a fresh output folder, deleted
 after. Reported: median seconds, images/second, the toolkit's speed ratios (targets on 2 cores:
->= 1.9x the loop, >= 1.0x the pool), and the peak RSS of the largest process of each run.
+>= 1.9x the loop, >= 1.0x the pool), the peak RSS of the largest process of each run, and (on
+Linux) the machine's CPU seconds during each run, from /proc/stat: steadier than wall time on a
+shared machine, and it counts every process a contender starts. Run nothing else meanwhile.
 Results go to benchmarks/results/thumbnails-<date>-<time>.json.
 
     python benchmarks/thumbnails.py [--files N] [--repeats 3] [--skip-toolkit] [--skip-loop]
@@ -104,8 +106,24 @@ def _warm(files: list[Path]) -> float:
     return time.perf_counter() - t0
 
 
-def run_timed(cmd: list[str], log: Path, timeout: float) -> tuple[float, int, int]:
-    """(wall seconds, exit code, peak RSS in bytes of the largest process in its tree)."""
+def busy_seconds() -> float | None:
+    """CPU seconds the whole machine has spent busy since boot (Linux ``/proc/stat``), else None.
+
+    Read around a run, it counts every process the run starts (fork servers, workers, their
+    children) whether or not anyone waits for them; it also counts anything else running, so run
+    nothing else meanwhile. CPU time is far steadier than wall time on a shared machine."""
+    try:
+        with open("/proc/stat", encoding="ascii") as fh:
+            v = [int(x) for x in fh.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    return (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")  # all but idle and iowait
+
+
+def run_timed(cmd: list[str], log: Path, timeout: float) -> tuple[float, int, int, float | None]:
+    """(wall seconds, exit code, peak RSS in bytes of the largest process in its tree, machine CPU
+    seconds during the run or None)."""
+    b0 = busy_seconds()
     t0 = time.perf_counter()
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
@@ -121,8 +139,10 @@ def run_timed(cmd: list[str], log: Path, timeout: float) -> tuple[float, int, in
         killer.cancel()
     proc.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.perf_counter() - t0
+    b1 = busy_seconds()
+    cpu = round(b1 - b0, 2) if b0 is not None and b1 is not None else None
     # ru_maxrss (KiB on Linux) covers the child and the descendants it reaped (pool/dask workers)
-    return seconds, proc.returncode, usage.ru_maxrss * 1024
+    return seconds, proc.returncode, usage.ru_maxrss * 1024, cpu
 
 
 def command(name: str, src: Path, out: Path) -> list[str]:
@@ -178,8 +198,9 @@ def main(argv: list[str] | None = None) -> int:
             for name in order:
                 out = work / f"out-{name}-{r}"
                 log = work / f"{name}-{r}.log"
-                seconds, rc, maxrss = run_timed(command(name, src, out), log, args.timeout)
-                row: dict = {"seconds": round(seconds, 3), "exit_code": rc, "max_process_rss_mib": mib(maxrss)}
+                seconds, rc, maxrss, cpu = run_timed(command(name, src, out), log, args.timeout)
+                row: dict = {"seconds": round(seconds, 3), "exit_code": rc, "max_process_rss_mib": mib(maxrss),
+                             "machine_cpu_seconds": cpu}
                 extra = ""
                 try:
                     row["outputs"], summary = count_outputs(name, out)
@@ -200,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
                     row["log_tail"] = tail
                     extra += f"  !! exit {rc}, {row['outputs']}/{n} outputs: " + " | ".join(tail)
                 runs[name].append(row)
-                print(f"  repeat {r + 1}  {name:<8} {seconds:7.2f} s  {n / seconds:7.1f} img/s  "
+                cpu_text = f"  CPU {cpu:6.2f} s" if cpu is not None else ""
+                print(f"  repeat {r + 1}  {name:<8} {seconds:7.2f} s  {n / seconds:7.1f} img/s{cpu_text}  "
                       f"max RSS {row['max_process_rss_mib']:.0f} MiB{extra}", flush=True)
                 shutil.rmtree(out, ignore_errors=True)
     finally:
@@ -221,11 +243,14 @@ def report(runs: dict[str, list[dict]], n: int, size: int, args) -> dict:
     from PIL import __version__ as pillow
 
     med = {name: statistics.median(r["seconds"] for r in rows) for name, rows in runs.items()}
-    print(f"\n{'':<10}{'median s':>10}{'min s':>9}{'max s':>9}{'images/s':>10}{'max RSS MiB':>13}")
+    cpu = {name: statistics.median(c) for name, rows in runs.items()
+           if (c := [r["machine_cpu_seconds"] for r in rows if r.get("machine_cpu_seconds") is not None])}
+    print(f"\n{'':<10}{'median s':>10}{'min s':>9}{'max s':>9}{'images/s':>10}{'max RSS MiB':>13}{'median CPU s':>14}")
     for name, rows in runs.items():
         secs = [r["seconds"] for r in rows]
+        cpu_text = f"{cpu[name]:>14.2f}" if name in cpu else f"{'-':>14}"
         print(f"{name:<10}{med[name]:>10.2f}{min(secs):>9.2f}{max(secs):>9.2f}{n / med[name]:>10.1f}"
-              f"{max(r['max_process_rss_mib'] for r in rows):>13.0f}")
+              f"{max(r['max_process_rss_mib'] for r in rows):>13.0f}{cpu_text}")
     result: dict = {
         "benchmark": "thumbnails", "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "files": n, "corpus_mib": mib(size), "corpus_version": CORPUS_VERSION,
@@ -233,6 +258,7 @@ def report(runs: dict[str, list[dict]], n: int, size: int, args) -> dict:
         "cpus": os.cpu_count(), "python": platform.python_version(), "pillow": pillow,
         "median_seconds": {k: round(v, 3) for k, v in med.items()},
         "images_per_second": {k: round(n / v, 2) for k, v in med.items()},
+        "median_machine_cpu_seconds": {k: round(v, 2) for k, v in cpu.items()},
         "runs": runs,
     }
     print()
