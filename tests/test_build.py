@@ -407,54 +407,64 @@ def test_workers_start_with_dasks_pre_spawn_environment_from_a_fresh_process():
     """Libraries read OMP_NUM_THREADS and the like only when a process starts: Dask sets them before
     a worker starts, and so must our fork server, even when it starts before distributed (whose
     config holds the values) is imported. Dask's default MALLOC_TRIM_THRESHOLD_ is left out (our
-    workers trim after each batch); a value you set yourself is kept."""
+    workers trim after each batch, in one malloc arena); a value you set yourself is kept."""
     import ast
     import subprocess
 
     cases = [({}, False), ({"DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON__MY_SETTING": "1"}, False),  # one of your own
-             ({"MALLOC_TRIM_THRESHOLD_": "131072"}, True)]
+             ({"MALLOC_TRIM_THRESHOLD_": "65536"}, False),  # Dask's value, as a Dask nanny leaves it in os.environ
+             ({"MALLOC_TRIM_THRESHOLD_": "131072"}, True)]  # yours
     for own, trims in cases:
         out = subprocess.run([sys.executable, "-c", _START_ENV], capture_output=True, text=True, timeout=120,
-                             env={**{k: v for k, v in os.environ.items() if k != "MALLOC_TRIM_THRESHOLD_"}, **own})
+                             env={**{k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}, **own})
         assert out.returncode == 0, out.stderr[-2000:]
         at_start = ast.literal_eval(out.stdout.strip().splitlines()[-1])
         assert "OMP_NUM_THREADS" in at_start, own
         assert ("MALLOC_TRIM_THRESHOLD_" in at_start) is trims, own
+        assert ("MALLOC_ARENA_MAX" in at_start) is not trims, own  # one arena: the per-batch trim reaches it all
         if "MY_SETTING" in str(own):
             assert "my_setting" in at_start  # Dask lower-cases keys that come from the environment
 
 
-_FRAGMENTED = r"""
-import os, sys
-from toolkit.worker import JobSpec, process_batch
+def _batch_after_big_buffers(output: str) -> tuple[str, int, int, int]:
+    """In a worker's task thread: fill and free 300 MB of image-sized buffers, then run a batch.
+    -> (thread name, RSS in MiB before, after the buffers, after the batch)."""
+    import threading
 
-def rss():
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    from toolkit.worker import JobSpec, process_batch
 
-b = bytearray(16 << 20); del b  # glibc raises its mmap threshold: the blocks below come from the heap
-blocks = [bytearray(2 << 20) for _ in range(64)]
-pin = bytearray(2 << 20)  # still in use, above them: the heap cannot shrink from its top
-del blocks  # 128 MiB freed in the middle of the heap
-held = rss()
-process_batch([], JobSpec(ops=(), output=sys.argv[1]))
-print(held >> 20, rss() >> 20)
-"""
+    def rss() -> int:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") >> 20
+
+    base = rss()
+    for _ in range(20):  # what decoding a few large photos leaves behind, freed
+        a, b = bytearray(12 << 20), bytearray(3 << 20)
+        a[::4096] = b"\1" * len(a[::4096])
+        b[::4096] = b"\1" * len(b[::4096])
+        del a, b
+    held = rss()
+    process_batch([], JobSpec(ops=(), output=output))
+    return threading.current_thread().name, base, held, rss()
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_trim")
-def test_a_batch_hands_freed_memory_back_to_the_system(tmp_path):
-    """Without Dask's per-free trimming, glibc keeps freed heap memory; the end of every batch gives
-    it back, so a worker between batches holds only what it still uses (what its memory limit and
-    the dashboard see)."""
-    import subprocess
+def test_a_worker_hands_freed_memory_back_after_each_batch(tmp_path):
+    """Without Dask's per-free trimming, glibc keeps freed memory for reuse; the end of every batch
+    gives it back, including what the batch's thread freed, so a worker between batches holds only
+    what it still uses (what its memory limit and the dashboard see)."""
+    from toolkit.cluster import connect
 
-    env = {k: v for k, v in os.environ.items() if k != "MALLOC_TRIM_THRESHOLD_"}
-    out = subprocess.run([sys.executable, "-c", _FRAGMENTED, str(tmp_path)], capture_output=True, text=True,
-                         timeout=120, env=env)
-    assert out.returncode == 0, out.stderr[-2000:]
-    held, after = map(int, out.stdout.split())
-    assert held - after >= 100, (held, after)  # MiB
+    c = connect(None, jobs=1, memory_limit="1GiB", dashboard_address=None)
+    try:
+        thread, base, held, after = c.submit(_batch_after_big_buffers, str(tmp_path), pure=False).result(timeout=120)
+    finally:
+        cluster = c.cluster
+        c.close()
+        cluster.close()
+    assert "Dask" in thread  # a task thread, not the main one
+    assert held - base >= 10, (base, held)  # glibc kept some of it
+    assert after - base <= 4, (base, held, after)  # MiB
 
 
 def _page(url: str) -> tuple[int, str]:
@@ -499,11 +509,11 @@ def test_the_dashboard_link_opens_dasks_status_page(tmp_path):
 
 def test_a_builds_dashboard_pages_are_built_when_the_link_is_first_opened():
     """A build's cluster (``dashboard_on_visit=True``) leaves bokeh's pages (~0.35 s of CPU) unbuilt
-    until someone opens the link; the first visits, even at once, get the page they asked for; an
-    unknown page is then a plain 404, not a redirect loop."""
+    until someone opens the link; the first visit is sent back to the page it asked for, now
+    served; an unknown page is then a plain 404, not a redirect loop."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from toolkit.cluster import connect
+    from toolkit.cluster import _same_page, connect
 
     def bokeh_pages(client) -> int:
         return sum(type(a).__name__ == "DaskBokehTornado" for a in client.cluster.scheduler.http_application.applications)
@@ -511,13 +521,27 @@ def test_a_builds_dashboard_pages_are_built_when_the_link_is_first_opened():
     c = connect(None, jobs=1, memory_limit="512MiB", dashboard_address="127.0.0.1:0", dashboard_on_visit=True)
     try:
         assert bokeh_pages(c) == 0
+        assert _same_page("//example.org/workers") == "./workers"  # never to another host
         base = c.dashboard_link.rsplit("/", 1)[0]
         assert _page(base + "/health") == (200, "ok")  # Dask's own routes need no pages
         assert bokeh_pages(c) == 0
-        with ThreadPoolExecutor(3) as ex:
-            visits = list(ex.map(_page, [c.dashboard_link, c.dashboard_link, base + "/workers"]))
-        assert all(code == 200 and "bokeh" in body.lower() for code, body in visits), [v[0] for v in visits]
+        def first_visit(path: str) -> tuple[int, str | None]:  # not following the redirect
+            import http.client
+
+            conn = http.client.HTTPConnection(base.split("//", 1)[1], timeout=30)
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            conn.close()
+            return resp.status, resp.getheader("Location")
+
+        assert first_visit("/status?x=1") == (302, "./status?x=1")  # relative: a proxy's prefix is kept
         assert bokeh_pages(c) == 1
+        with ThreadPoolExecutor(3) as ex:  # served by the pages now, straight away
+            assert list(ex.map(first_visit, ["/status", "/workers"])) == [(200, None), (200, None)]
+        assert bokeh_pages(c) == 1
+        for url in (c.dashboard_link, base + "/workers"):
+            code, body = _page(url)
+            assert code == 200 and "bokeh" in body.lower(), url
         assert _page(base + "/no-such-page")[0] == 404
     finally:
         c.cluster.close()

@@ -16,6 +16,7 @@ import toolkit
 from toolkit.synth import write_big_png
 from toolkit.engine import salvage_journals
 from toolkit.manifest import read_rows
+from toolkit.worker import TEST_HANG_ENV
 
 from helpers import rows_by_source
 
@@ -176,10 +177,13 @@ def test_live_batch_size_change_and_stop(tmp_path, client):
 
 def test_ctrl_c_in_cli_stops_cleanly_and_says_how_to_resume(tmp_path):
     src = tmp_path / "in"
-    small_photos(src, 400, size=(1600, 1200))
+    photos = small_photos(src, 400, size=(1600, 1200))
+    for p in photos[::50]:  # 8 files of 1 s each (test hook): the build cannot end before Ctrl-C lands
+        p.rename(p.with_name(f"hang-{p.name}"))
     out = tmp_path / "out"
     argv = cli_argv(src, out)
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env={**os.environ, TEST_HANG_ENV: "slow:1"})
     wait_for_rows(out, 40, proc)
     assert proc.poll() is None, "finished before Ctrl-C"
     os.killpg(proc.pid, signal.SIGINT)  # as a terminal does: the CLI and its worker processes

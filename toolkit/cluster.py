@@ -67,12 +67,18 @@ def start_method() -> str:
     return method
 
 
-#: Dask's default ``MALLOC_TRIM_THRESHOLD_`` (distributed.yaml): glibc then hands freed memory back
-#: to the system at every large ``free``, and the next file's buffers fault their pages in again
-#: (~0.35 ms a thumbnail, 2-3% of a worker's CPU). Our workers hand it back once per batch instead
-#: (``worker.release_memory``), so on our own cluster this default is left out; a value you set
-#: (the environment variable, or another value in Dask's config) is kept.
+#: Dask's default ``MALLOC_TRIM_THRESHOLD_`` (distributed.yaml): with it glibc hands freed memory
+#: back to the system at every large ``free`` (and stops adapting its mmap threshold), so the next
+#: file's buffers fault their pages in again (~0.35 ms a thumbnail, 2-3% of a worker's CPU). Our
+#: workers hand memory back once per batch instead (``worker.release_memory``), so on our own
+#: cluster this value is left out, whether it comes from Dask's config or was left in the
+#: environment by a Dask nanny of this process. Another value you set is kept.
 DASK_TRIM_THRESHOLD = "65536"
+
+#: ``malloc_trim`` shrinks only the main arena's top; a batch runs in a Dask thread, whose own
+#: arena would keep its freed top. One arena (unless you set ``MALLOC_ARENA_MAX``) puts the
+#: batch's memory where the per-batch trim reaches all of it.
+ARENAS = "1"
 
 
 def _pre_spawn_environ() -> dict:
@@ -96,9 +102,17 @@ def _pre_spawn_environ() -> dict:
             except (OSError, yaml.YAMLError):  # pragma: no cover - an unusual install: Dask's nanny still sets them later
                 pass
     env = dict(dask.config.get("distributed.nanny.pre-spawn-environ", None) or {})
-    if str(env.get("MALLOC_TRIM_THRESHOLD_")) == DASK_TRIM_THRESHOLD and "MALLOC_TRIM_THRESHOLD_" not in os.environ:
+    trim = os.environ.get("MALLOC_TRIM_THRESHOLD_", env.get("MALLOC_TRIM_THRESHOLD_"))
+    if trim is None or str(trim) == DASK_TRIM_THRESHOLD:
         env["MALLOC_TRIM_THRESHOLD_"] = None  # None: the nanny does not set it either
+        env["MALLOC_ARENA_MAX"] = os.environ.get("MALLOC_ARENA_MAX", env.get("MALLOC_ARENA_MAX", ARENAS))
     return env
+
+
+def _worker_os_environ(env: dict) -> dict[str, str]:
+    """This process's environment as a local worker should start with it: without the entries
+    ``env`` (from ``_pre_spawn_environ``) leaves out."""
+    return {k: v for k, v in os.environ.items() if not (k in env and env[k] is None)}
 
 
 def _start_fork_server() -> None:
@@ -111,7 +125,8 @@ def _start_fork_server() -> None:
     import multiprocessing
     from multiprocessing import forkserver
 
-    for key, value in _pre_spawn_environ().items():
+    env = _pre_spawn_environ()
+    for key, value in env.items():
         if value is not None:
             os.environ.setdefault(key, str(value))  # the nanny does the same, existing values win
     if os.environ.get("PYTHONHASHSEED") in (None, "0"):
@@ -119,7 +134,11 @@ def _start_fork_server() -> None:
     # before distributed is imported here: the server imports it meanwhile (distributed's own
     # preload list, set later, comes too late to matter; the server runs with this one)
     multiprocessing.get_context("forkserver").set_forkserver_preload(["dask", "distributed", *WORKER_MODULES])
-    forkserver.ensure_running()
+    left_out = {k: os.environ.pop(k) for k, v in env.items() if v is None and k in os.environ}
+    try:
+        forkserver.ensure_running()  # the server starts with today's environment, less those
+    finally:
+        os.environ.update(left_out)
 
 
 def prestart(target: Any = None) -> None:
@@ -168,13 +187,23 @@ def _dashboard_pages(cluster, *, on_visit: bool) -> None:
     class FirstVisit(web.RequestHandler):
         async def get(self, *_args: str) -> None:
             await attach_once()
-            self.redirect(self.request.uri or "/")
+            self.redirect(_same_page(self.request.path, self.request.query))
 
     stand_in = web.Application([(r"/.*", FirstVisit)])
     if on_visit:
         app.add_application(stand_in)  # asked only after Dask's own routes (RoutingApplication)
     else:
         cluster.sync(attach_once)
+
+
+def _same_page(path: str, query: str = "") -> str:
+    """A relative address of the page at ``path``: a proxy's prefix (``.../proxy/8787/status``) is
+    kept, and it never leads to another host (a path such as ``//example.org/x`` stays here).
+
+    >>> _same_page("/status", "x=1"), _same_page("/"), _same_page("//example.org/x")
+    ('./status?x=1', './', './x')
+    """
+    return "./" + path.rsplit("/", 1)[-1] + (f"?{query}" if query else "")
 
 
 def _import_pages():
@@ -230,7 +259,7 @@ def connect(target: Any = None, *, jobs: int | None = None, memory_limit: int | 
                     "distributed.worker.daemon": True,
                     "distributed.worker.multiprocessing-method": method}
         # the nanny sets these in a worker too: spawned workers (and a restarted one) then agree
-        settings["distributed.nanny.pre-spawn-environ"] = _pre_spawn_environ()
+        spawn_env = settings["distributed.nanny.pre-spawn-environ"] = _pre_spawn_environ()
         for key, (dask_default, ours) in HOUSEKEEPING.items():
             if str(dask.config.get(key, dask_default)) == dask_default:  # a value you set is kept
                 settings[key] = ours
@@ -241,7 +270,7 @@ def connect(target: Any = None, *, jobs: int | None = None, memory_limit: int | 
                 cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, memory_limit=limit,
                                        dashboard_address=dashboard_address, host="127.0.0.1",
                                        silence_logs=logging.ERROR, worker_dashboard_address=None,
-                                       preload=["toolkit._worker_setup"], env=dict(os.environ),
+                                       preload=["toolkit._worker_setup"], env=_worker_os_environ(spawn_env),
                                        worker_class=_nanny_class(method),
                                        scheduler_kwargs={"dashboard": False} if dashboard_address else None)
         except Exception as exc:  # noqa: BLE001

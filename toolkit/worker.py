@@ -139,8 +139,9 @@ def release_memory() -> bool:
     """Hand the memory this process freed back to the system (glibc's ``malloc_trim``); called after
     every batch. Within a batch, freed buffers are reused by the next file without page faults
     (Dask's per-``free`` trimming is left out on our cluster for that); between batches, what the
-    batch used is returned, so a worker's memory between batches is what it holds. False where
-    there is no glibc."""
+    batch used is returned, so a worker's memory between batches is what it holds. Our workers
+    run with one malloc arena (``cluster.ARENAS``): the trim shrinks only the main arena's top, and
+    a batch runs in a Dask thread. False where there is no glibc."""
     trim = _malloc_trim()
     return bool(trim and trim(0) is not None)
 
