@@ -182,8 +182,11 @@ def test_ctrl_c_in_cli_stops_cleanly_and_says_how_to_resume(tmp_path):
         p.rename(p.with_name(f"hang-{p.name}"))
     out = tmp_path / "out"
     argv = cli_argv(src, out)
+    # a shell's background job (make ... &) starts with Ctrl-C ignored, and so would the CLI: as in
+    # a terminal, it starts with the default, so Python installs its handler
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            env={**os.environ, TEST_HANG_ENV: "slow:1"})
+                            env={**os.environ, TEST_HANG_ENV: "slow:1"},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # noqa: PLW1509
     wait_for_rows(out, 40, proc)
     assert proc.poll() is None, "finished before Ctrl-C"
     os.killpg(proc.pid, signal.SIGINT)  # as a terminal does: the CLI and its worker processes
