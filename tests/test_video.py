@@ -283,3 +283,31 @@ def test_sample_videos(tmp_path):
     assert sum(os.path.getsize(p) for p in made) < 5 * 2**20
     names = {os.path.basename(p) for p in made}
     assert {"rotated-portrait.mp4", "variable-frame-rate.mp4", "audio-only.mp4", "truncated.mp4"} <= names
+
+
+def test_a_poster_op_and_an_image_op_search_for_the_poster_frame_once(vids, tmp_path, monkeypatch):
+    """``poster`` and ``thumbnail`` on one video share one poster search (each step of it is an
+    ffmpeg run): the same frame for both, found once."""
+    import shutil
+
+    import toolkit
+    from toolkit.scan import assign_outputs
+    from toolkit.worker import JobSpec, process_item
+
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(vids["black"], src / "clip.mp4")
+    item, = assign_outputs(toolkit.scan([str(src)]).items, multi_root=False)
+    grabs = []
+    real = v._grab_images
+    monkeypatch.setattr(v, "_grab_images", lambda *a, **k: grabs.append(a[1]) or real(*a, **k))
+
+    alone = v.find_poster(item.path, v.probe_video(item.path), timeout=60)[0]
+    searched = len(grabs)
+    assert searched >= 2  # the black start is skipped: more than one try
+    grabs.clear()
+    job = JobSpec(ops=(OpSpec.make("poster", size=64), OpSpec.make("thumbnail", size=32)), output=str(tmp_path / "out"))
+    row = process_item(item, job).to_row()
+    assert row["status"] == "ok" and sorted(row["outputs"]) == ["clip.jpg", "clip.poster.jpg"], row
+    assert row["poster_t"] == round(alone, 6)
+    assert len(grabs) == searched, grabs

@@ -109,10 +109,15 @@ def _pre_spawn_environ() -> dict:
     return env
 
 
+def _left_out(env: dict) -> set[str]:
+    """The variables ``env`` (from ``_pre_spawn_environ``) leaves out of a local worker's start."""
+    return {k for k, v in env.items() if v is None}
+
+
 def _worker_os_environ(env: dict) -> dict[str, str]:
-    """This process's environment as a local worker should start with it: without the entries
-    ``env`` (from ``_pre_spawn_environ``) leaves out."""
-    return {k: v for k, v in os.environ.items() if not (k in env and env[k] is None)}
+    """This process's environment as a local worker should start with it."""
+    drop = _left_out(env)
+    return {k: v for k, v in os.environ.items() if k not in drop}
 
 
 def _start_fork_server() -> None:
@@ -134,7 +139,7 @@ def _start_fork_server() -> None:
     # before distributed is imported here: the server imports it meanwhile (distributed's own
     # preload list, set later, comes too late to matter; the server runs with this one)
     multiprocessing.get_context("forkserver").set_forkserver_preload(["dask", "distributed", *WORKER_MODULES])
-    left_out = {k: os.environ.pop(k) for k, v in env.items() if v is None and k in os.environ}
+    left_out = {k: os.environ.pop(k) for k in _left_out(env) if k in os.environ}
     try:
         forkserver.ensure_running()  # the server starts with today's environment, less those
     finally:
@@ -149,21 +154,20 @@ def prestart(target: Any = None) -> None:
         _start_fork_server()
 
 
-def _dashboard_pages(cluster, *, on_visit: bool) -> None:
-    """Add Dask's bokeh dashboard pages to a scheduler started without them.
+def _dashboard_on_visit(scheduler) -> None:
+    """Add Dask's bokeh dashboard pages to a scheduler started without them, the first time
+    anyone opens the dashboard.
 
     Importing bokeh and building the pages costs ~0.35 s of CPU in this process, on the cores the
-    workers need. ``on_visit=False`` adds them now (importing off the event loop) and returns once
-    they are up. ``on_visit=True`` adds them the first time anyone opens the dashboard: until then
-    a catch-all page stands in, which builds the pages on its first request and redirects to the
-    same address, now served by them. Either way the link is valid from the start: the
-    scheduler's HTTP server (Dask's plain routes) runs from the scheduler's start.
+    workers need. Until the first visit a catch-all page stands in, which builds the pages on its
+    first request (importing off the event loop) and redirects to the same address, now served
+    by them. The link is valid from the start: the scheduler's HTTP server (Dask's plain routes)
+    runs from the scheduler's start.
     """
     import asyncio
 
     from tornado import web
 
-    scheduler = cluster.scheduler
     app = scheduler.http_application
     attaching: list = []  # the one attach, shared by every request that waits for it
 
@@ -190,10 +194,7 @@ def _dashboard_pages(cluster, *, on_visit: bool) -> None:
             self.redirect(_same_page(self.request.path, self.request.query))
 
     stand_in = web.Application([(r"/.*", FirstVisit)])
-    if on_visit:
-        app.add_application(stand_in)  # asked only after Dask's own routes (RoutingApplication)
-    else:
-        cluster.sync(attach_once)
+    app.add_application(stand_in)  # asked only after Dask's own routes (RoutingApplication)
 
 
 def _same_page(path: str, query: str = "") -> str:
@@ -237,7 +238,7 @@ def connect(target: Any = None, *, jobs: int | None = None, memory_limit: int | 
     ``distributed`` Cluster or Client. For a local cluster, ``jobs`` worker processes each get
     ``memory_limit`` bytes (default: their share of ``max_memory_percent`` of the machine), and
     ``allowed_failures`` deaths per task before ``KilledWorker`` (0: the engine isolates at once).
-    The dashboard's pages are added once the workers run, and ``connect`` returns with them up;
+    ``connect`` returns with the dashboard's pages up (Dask builds them as the scheduler starts);
     with ``dashboard_on_visit=True`` they are built the first time the link is opened instead
     (a build does that: ~0.35 s of CPU that its workers keep unless someone looks).
     """
@@ -259,6 +260,7 @@ def connect(target: Any = None, *, jobs: int | None = None, memory_limit: int | 
                     "distributed.worker.daemon": True,
                     "distributed.worker.multiprocessing-method": method}
         # the nanny sets these in a worker too: spawned workers (and a restarted one) then agree
+        on_visit = bool(dashboard_address) and dashboard_on_visit
         spawn_env = settings["distributed.nanny.pre-spawn-environ"] = _pre_spawn_environ()
         for key, (dask_default, ours) in HOUSEKEEPING.items():
             if str(dask.config.get(key, dask_default)) == dask_default:  # a value you set is kept
@@ -266,18 +268,18 @@ def connect(target: Any = None, *, jobs: int | None = None, memory_limit: int | 
         try:
             with dask.config.set(settings):
                 # a forked worker has the fork server's environment: hand it today's explicitly
-                # the dashboard's bokeh pages are added once the workers run (_dashboard_pages)
+                # with dashboard_on_visit, bokeh's pages come at the first visit (_dashboard_on_visit)
                 cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, memory_limit=limit,
                                        dashboard_address=dashboard_address, host="127.0.0.1",
                                        silence_logs=logging.ERROR, worker_dashboard_address=None,
                                        preload=["toolkit._worker_setup"], env=_worker_os_environ(spawn_env),
                                        worker_class=_nanny_class(method),
-                                       scheduler_kwargs={"dashboard": False} if dashboard_address else None)
+                                       scheduler_kwargs={"dashboard": False} if on_visit else None)
         except Exception as exc:  # noqa: BLE001
             raise ClusterError(f"could not start a local cluster of {n} workers: {exc}") from exc
         client = Client(cluster, set_as_default=False)
-        if dashboard_address:
-            _dashboard_pages(cluster, on_visit=dashboard_on_visit)
+        if on_visit:
+            _dashboard_on_visit(cluster.scheduler)
         return client
     target = os.fspath(target)
     try:

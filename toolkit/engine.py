@@ -133,7 +133,6 @@ class Run:
                           "batch_size": 0, "eta_seconds": None, "failed": 0}
         self._thread = threading.Thread(target=self._main, name="dataprep-run", daemon=True)
         self.dashboard_link: str | None = None
-        self._stale: dict[tuple[str, str], set[str]] = {}  # earlier outputs of today's files
 
     # ---- control (thread-safe; applies to the next batch)
     def start(self) -> "Run":
@@ -228,7 +227,7 @@ class Run:
         remove_stale_tmp(out)
         # journals left by a run that died (SIGKILL, power cut) hold rows it finished but never
         # put in the manifest: they count for resuming; they are removed once the manifest has them
-        salvaged = salvage_journals(out / ".dataprep" / "journal")
+        salvaged = salvage_journals(job_for(self.config).journal_dir)
         # the cluster starts (or is joined) while we scan and probe; whatever happens, what we made is closed
         connect_thread, box = self._connect_async()
         try:
@@ -265,7 +264,7 @@ class Run:
         manifest = Manifest(out)
         earlier = manifest.previous() + salvaged
         todo, carried = resume_split(items, earlier, settings=cfg.settings_key, output=str(out), force=cfg.force)
-        self._stale = stale_outputs(items, earlier)
+        stale = stale_outputs(items, earlier)  # earlier outputs of today's files
 
         def cluster_ready():
             while connect_thread.is_alive():
@@ -288,10 +287,11 @@ class Run:
         except Exception:  # noqa: BLE001
             self.dashboard_link = None
         return self._run_batches(client, out, scanned.rows, carried, probe_rows, probed, t_start,
-                                 box.get("seconds", 0.0), manifest, earlier)
+                                 box.get("seconds", 0.0), manifest, earlier, stale)
 
     def _run_batches(self, client, out: Path, scan_rows, carried, probe_rows, probed: list[MediaItem],
-                     t_start: float, cluster_seconds: float, manifest: Manifest, earlier: list[dict]) -> RunReport:
+                     t_start: float, cluster_seconds: float, manifest: Manifest, earlier: list[dict],
+                     stale: dict[tuple[str, str], set[str]]) -> RunReport:
         from .cluster import worker_memory_limits
         from .monitor import Monitor
 
@@ -467,7 +467,7 @@ class Run:
             # only for files whose final row is ok (a failed redo keeps what it had); names
             # compared case-folded, as a case-insensitive disk would see them
             listed = {o.casefold() for r in manifest.rows.values() for o in r.get("outputs") or ()}
-            removed = remove_outputs(out, [o for key, outs in self._stale.items()
+            removed = remove_outputs(out, [o for key, outs in stale.items()
                                            if (manifest.rows.get(key) or {}).get("status") == "ok"
                                            for o in outs if o.casefold() not in listed])
             manifest.settle()

@@ -39,7 +39,7 @@ def probe_one(item: MediaItem, ops: tuple[OpSpec, ...], fmt: str, max_pixels: in
             from .ops.image import probe_image
             if not any(o.applies_to("image") for o in ops):
                 return _row(item, "skipped", "no-op", f"no op in {', '.join(o.name for o in ops)} applies to images like {path_text(item.path)}")
-            info = probe_image(item.path, ops=ops, fmt=fmt, max_pixels=max_pixels)
+            info = probe_image(item.path, ops=ops, fmt=fmt, max_pixels=max_pixels, sniffed=item.format)
         elif item.kind == "video":
             if not _video_available():
                 return _row(item, "skipped", "no-op", f"{path_text(item.path)} is a video; video support is not installed")

@@ -58,11 +58,15 @@ class TextProgress:
             self._bytes += ev.data["row"].get("bytes_in") or 0
             self.bar.update(1)
             self.bar.set_postfix_str(f"{_mib(self._bytes)}/{_mib(self._total_bytes)}", refresh=False)
-        elif ev.kind in ("throttle", "batch-retried", "warning", "settings-changed"):
+        elif ev.kind in DECISIONS:
             self.write(f"dataprep: {describe(ev)}")
         elif ev.kind == "run-finished" and self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+#: the events that record a decision of the run (shown as a line of text by :func:`describe`)
+DECISIONS = ("throttle", "batch-retried", "warning", "settings-changed")
 
 
 def describe(ev: Event) -> str:
@@ -81,7 +85,7 @@ def describe(ev: Event) -> str:
 
 def log_sink(ev: Event) -> None:
     """Every decision as a log line on the ``toolkit`` logger."""
-    if ev.kind in ("throttle", "batch-retried", "warning", "settings-changed"):
+    if ev.kind in DECISIONS:
         log.info(describe(ev))
 
 

@@ -26,7 +26,7 @@ from .config import BuildConfig
 from .errors import ConfigError
 from .events import Event
 from .ops import OPS, FORMATS, OpSpec
-from .progress import describe
+from .progress import DECISIONS, describe
 
 __all__ = ["Panel", "dashboard_urls", "dashboard_link", "build_code"]
 
@@ -625,7 +625,7 @@ class Panel:
                 self._last_batch_files = d.get("files")
             elif kind == "resources":
                 self._resources = dict(d)
-            elif kind in ("throttle", "batch-retried", "warning", "settings-changed"):
+            elif kind in DECISIONS:
                 self._log(describe(ev))
                 force = kind in ("throttle", "settings-changed")
             elif kind == "run-finished":

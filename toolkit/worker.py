@@ -16,10 +16,11 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ._fs import atomic_write, path_b64, path_text
+from ._fs import path_b64, path_text, write_bytes_atomic
 from .manifest import remove_outputs
 from .media import ItemResult, MediaItem, Problem
 from .ops import EXT, VIDEO_OPS, FileProblem, OpSpec
@@ -135,33 +136,30 @@ def process_batch(items: Sequence[MediaItem], job: JobSpec, batch_id: str = "") 
     return rows
 
 
-def release_memory() -> bool:
+def release_memory() -> None:
     """Hand the memory this process freed back to the system (glibc's ``malloc_trim``); called after
     every batch. Within a batch, freed buffers are reused by the next file without page faults
     (Dask's per-``free`` trimming is left out on our cluster for that); between batches, what the
     batch used is returned, so a worker's memory between batches is what it holds. Our workers
     run with one malloc arena (``cluster.ARENAS``): the trim shrinks only the main arena's top, and
-    a batch runs in a Dask thread. False where there is no glibc."""
+    a batch runs in a Dask thread. Nothing happens where there is no glibc."""
     trim = _malloc_trim()
-    return bool(trim and trim(0) is not None)
+    if trim is not None:
+        trim(0)
 
 
-_TRIM: list = []
-
-
+@lru_cache(maxsize=1)
 def _malloc_trim():
-    if not _TRIM:
-        fn = None
-        if sys.platform.startswith("linux"):
-            try:
-                import ctypes
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
 
-                fn = ctypes.CDLL("libc.so.6").malloc_trim
-                fn.argtypes, fn.restype = [ctypes.c_size_t], ctypes.c_int
-            except (OSError, AttributeError):  # musl and others: nothing to call
-                fn = None
-        _TRIM.append(fn)
-    return _TRIM[0]
+        fn = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # musl and others: nothing to call
+        return None
+    fn.argtypes, fn.restype = [ctypes.c_size_t], ctypes.c_int
+    return fn
 
 
 def process_item(item: MediaItem, job: JobSpec, batch_id: str = "") -> ItemResult:
@@ -221,8 +219,7 @@ def _write(job: JobSpec, item: MediaItem, rel: str, data: bytes) -> None:
     final = Path(job.output, rel)
     if final.exists() and os.path.samefile(final, item.path):  # belt and braces: never overwrite an input
         raise FileProblem("limit-exceeded", f"refusing to overwrite the input {path_text(item.path)} with an output")
-    with atomic_write(final) as fh:
-        fh.write(data)
+    write_bytes_atomic(final, data)
 
 
 def _image_outputs(im, item: MediaItem, job: JobSpec, ops: list[OpSpec], outputs: list[str]) -> None:
@@ -230,9 +227,9 @@ def _image_outputs(im, item: MediaItem, job: JobSpec, ops: list[OpSpec], outputs
     from .ops import image as iops
 
     for op in ops:
-        out = iops.prepare_for(iops.render(im, op, background=job.background), job.format, job.background)
+        out = iops.render(im, op, background=job.background)
         rel = _out_name(item, op, len(ops), job.format)
-        _write(job, item, rel, iops.encode(out, job.format, job.quality))
+        _write(job, item, rel, iops.encode(out, job.format, job.quality, job.background))
         outputs.append(rel)
 
 
@@ -265,18 +262,24 @@ def _video_item(item: MediaItem, job: JobSpec, outputs: list[str]) -> tuple[list
     info = item.info or vops.probe_video(item.path, timeout=min(left(), 60))
     warnings: list[Problem] = []
     extra: dict = {}
-    if any(o.name in VIDEO_OPS for o in job.ops):
-        outs, warns, extra = vops.run_video_ops(item.path, info, job.ops, job.output, item.out_rel, fmt=job.format,
-                                                quality=job.quality, background=job.background, timeout=left())
-        outputs += outs
-        warnings += warns
-        if not job.alive():  # ffmpeg put them in place itself: the same rule as _write, after the fact
-            raise FileProblem("stopped", f"the run ended before {path_text(item.path)} was done; the next run does it")
-    image_ops = [o for o in job.ops if o.applies_to("image")]
-    if image_ops:  # image ops on a video use its poster frame
-        im = vops.poster_frame(item.path, info, timeout=left())
-        try:
-            _image_outputs(im, item, job, image_ops, outputs)
-        finally:
-            im.close()
+    image_ops = [o for o in job.ops if o.applies_to("image")]  # on a video they use its poster frame
+    # the poster frame is searched for once, when a poster op and image ops both need it
+    poster = vops.find_poster(item.path, info, timeout=left()) if image_ops and any(
+        o.name == "poster" for o in job.ops) else None
+    try:
+        if any(o.name in VIDEO_OPS for o in job.ops):
+            outs, warns, extra = vops.run_video_ops(item.path, info, job.ops, job.output, item.out_rel, fmt=job.format,
+                                                    quality=job.quality, background=job.background, timeout=left(),
+                                                    poster=poster)
+            outputs += outs
+            warnings += warns
+            if not job.alive():  # ffmpeg put them in place itself: the same rule as _write, after the fact
+                raise FileProblem("stopped", f"the run ended before {path_text(item.path)} was done; the next run does it")
+        if image_ops:
+            if poster is None:
+                poster = vops.find_poster(item.path, info, timeout=left())
+            _image_outputs(poster[1], item, job, image_ops, outputs)
+    finally:
+        if poster is not None:
+            poster[1].close()
     return warnings, extra

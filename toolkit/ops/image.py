@@ -330,16 +330,21 @@ def _check_size(path: str, w: int, h: int, max_pixels: int) -> None:
         raise FileProblem("corrupt", f"{path_text(path)} declares an empty size {w}x{h}; re-copy it from its source")
 
 
-def probe_image(path: str, *, ops: tuple[OpSpec, ...], fmt: str = "jpeg", max_pixels: int = 89_478_485) -> MediaInfo:
+def probe_image(path: str, *, ops: tuple[OpSpec, ...], fmt: str = "jpeg", max_pixels: int = 89_478_485,
+                sniffed: str | None = None) -> MediaInfo:
     """Header facts, no pixel decoding: displayed size, mode, frames, rotation, estimated peak memory.
 
-    ``fmt`` is the output format. Raises :class:`FileProblem` for a file that cannot be used.
+    ``fmt`` is the output format; ``sniffed`` the format the scan found in the file's first bytes
+    (a file it did not call JPEG is not read for a JPEG header). Raises :class:`FileProblem` for a
+    file that cannot be used.
     """
     check_file(path)
-    try:
-        head = _jpeg_header(path)
-    except OSError:
-        head = None  # Pillow's open below reports it properly
+    head = None
+    if sniffed in (None, "JPEG"):
+        try:
+            head = _jpeg_header(path)
+        except OSError:
+            pass  # Pillow's open below reports it properly
     if head is not None:
         w, h, mode, exif = head
         _check_size(path, w, h, max_pixels)
@@ -629,15 +634,16 @@ def prepare_for(im: Image.Image, fmt: str, background: str = "#ffffff") -> Image
     return work.convert("RGBA" if work.mode == "LA" else "RGB")
 
 
-def encode(im: Image.Image, fmt: str, quality: int) -> bytes:
+def encode(im: Image.Image, fmt: str, quality: int, background: str = "#ffffff") -> bytes:
     """Encode to bytes. jpeg: baseline, not optimised (speed), 4:2:0 chroma below quality 90 and 4:4:4 from 90
     up (always explicit, never inherited from a source JPEG); png: zlib level 6; webp: lossy at ``quality``.
-    An image the format cannot hold is passed through :func:`prepare_for` first (white background).
+    An image the format cannot hold is passed through :func:`prepare_for` first (alpha composited
+    on ``background``).
     """
     if fmt not in _SAVE:
         raise ValueError(f"unknown output format {fmt!r}; choose from {', '.join(_SAVE)}")
     if im.mode not in _HOLDS[fmt]:
-        im = prepare_for(im, fmt)
+        im = prepare_for(im, fmt, background)
     buf = io.BytesIO()
     if fmt == "jpeg":
         im.save(buf, "JPEG", quality=int(quality), optimize=False, progressive=False,

@@ -469,13 +469,19 @@ def _poster(path: str, info: MediaInfo, dl: _Deadline) -> tuple[float, Image.Ima
     return best[1], best[2]
 
 
-def poster_frame(path: str, info: MediaInfo, *, timeout: float) -> Image.Image:
-    """A representative, not black or blank, frame as an RGB image, upright (rotation applied).
+def find_poster(path: str, info: MediaInfo, *, timeout: float) -> tuple[float, Image.Image]:
+    """(time, frame): a representative, not black or blank, frame as an RGB image, upright
+    (rotation applied), and where it is.
 
     Tries 10 %, 25 %, 50 %, 75 % ... of the duration and keeps the first frame with enough
     brightness and contrast; if none has, the one with the most contrast.
     """
-    return _poster(path, info, _Deadline(timeout))[1]
+    return _poster(path, info, _Deadline(timeout))
+
+
+def poster_frame(path: str, info: MediaInfo, *, timeout: float) -> Image.Image:
+    """The frame of :func:`find_poster`."""
+    return find_poster(path, info, timeout=timeout)[1]
 
 
 # --------------------------------------------------------------------------------------------
@@ -575,15 +581,16 @@ def _rm_pattern(folder: str, token: str) -> None:
 
 
 def _op_poster(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: str, fmt: str, quality: int,
-               background: str, dl: _Deadline) -> tuple[str, float]:
-    t, im = _poster(path, info, dl)
+               background: str, dl: _Deadline, found: tuple[float, Image.Image] | None = None) -> tuple[str, float]:
+    t, im = found or _poster(path, info, dl)
     try:
         size = op.get("size")
         out = iops.resize(im, size, op.get("mode") or "fit", background) if size else im
         rel = f"{out_rel}.poster.{EXT[fmt]}"
-        write_bytes_atomic(Path(out_dir, rel), iops.encode(iops.prepare_for(out, fmt, background), fmt, quality))
+        write_bytes_atomic(Path(out_dir, rel), iops.encode(out, fmt, quality, background))
     finally:
-        im.close()
+        if found is None:  # a frame handed in belongs to the caller
+            im.close()
     return rel, t
 
 
@@ -620,7 +627,7 @@ def _op_contact(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: s
         draw.text((bx + 3 - l, by + 2 - tp), label, fill=(255, 255, 255), font=font)
         im.close()
     rel = f"{out_rel}.contact.{EXT[fmt]}"
-    write_bytes_atomic(Path(out_dir, rel), iops.encode(iops.prepare_for(sheet, fmt, background), fmt, quality))
+    write_bytes_atomic(Path(out_dir, rel), iops.encode(sheet, fmt, quality, background))
     return rel, [round(t, 6) for t, _ in tiles]
 
 
@@ -698,11 +705,14 @@ def _op_clip(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: str,
 
 
 def run_video_ops(path: str, info: MediaInfo, ops: tuple[OpSpec, ...], out_dir: str, out_rel: str, *,
-                  fmt: str, quality: int, background: str, timeout: float) -> tuple[list[str], list[Problem], dict]:
+                  fmt: str, quality: int, background: str, timeout: float,
+                  poster: tuple[float, Image.Image] | None = None) -> tuple[list[str], list[Problem], dict]:
     """Run every video op of ``ops`` on one video (image ops are skipped: they use :func:`poster_frame`).
 
-    ``timeout`` bounds the whole file (all its ffmpeg calls together). Returns (outputs relative
-    to ``out_dir``, warnings, extra manifest fields). A failure removes this call's outputs.
+    ``timeout`` bounds the whole file (all its ffmpeg calls together). ``poster``: the video's
+    :func:`find_poster` result when the caller has it already (it stays the caller's to close).
+    Returns (outputs relative to ``out_dir``, warnings, extra manifest fields). A failure removes
+    this call's outputs.
     """
     if not info.has_video:
         raise FileProblem("no-video-stream", f"{path_text(path)} has no video stream (audio only?)")
@@ -721,7 +731,7 @@ def run_video_ops(path: str, info: MediaInfo, ops: tuple[OpSpec, ...], out_dir: 
                 warnings += warns
                 extra.setdefault("frames", []).extend(rows)
             elif op.name == "poster":
-                rel, t = _op_poster(path, info, op, out_dir, out_rel, fmt, quality, background, dl)
+                rel, t = _op_poster(path, info, op, out_dir, out_rel, fmt, quality, background, dl, poster)
                 outputs.append(rel)
                 extra["poster_t"] = round(t, 6)
             elif op.name == "contact-sheet":
