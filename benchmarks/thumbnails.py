@@ -16,8 +16,9 @@ Runs are interleaved (the order rotates every repeat), the corpus is read once b
 every contender meets a warm page cache, and every run gets a fresh output folder, deleted
 after. Reported: median seconds, images/second, the toolkit's speed ratios (targets on 2 cores:
 >= 1.9x the loop, >= 1.0x the pool), the peak RSS of the largest process of each run, and (on
-Linux) the machine's CPU seconds during each run, from /proc/stat: steadier than wall time on a
-shared machine, and it counts every process a contender starts. Run nothing else meanwhile.
+Linux) the machine's CPU seconds during each run, from /proc/stat, until the last process the run
+started is gone: steadier than wall time on a shared machine, and it counts every process a
+contender starts. Run nothing else meanwhile.
 Results go to benchmarks/results/thumbnails-<date>-<time>.json.
 
     python benchmarks/thumbnails.py [--files N] [--repeats 3] [--skip-toolkit] [--skip-loop]
@@ -109,20 +110,39 @@ def _warm(files: list[Path]) -> float:
 def busy_seconds() -> float | None:
     """CPU seconds the whole machine has spent busy since boot (Linux ``/proc/stat``), else None.
 
-    Read around a run, it counts every process the run starts (fork servers, workers, their
-    children) whether or not anyone waits for them; it also counts anything else running, so run
-    nothing else meanwhile. CPU time is far steadier than wall time on a shared machine."""
+    Busy: user, nice, system, irq and softirq time; not idle, iowait, or steal (time the
+    hypervisor gave to another virtual machine: not ours, and it varies with the neighbours).
+    Guest time is already part of user and nice. Read around a run, it counts every process the
+    run starts (fork servers, workers, their children) whether or not anyone waits for them; it
+    also counts anything else running, so run nothing else meanwhile. CPU time is far steadier
+    than wall time on a shared machine."""
     try:
         with open("/proc/stat", encoding="ascii") as fh:
-            v = [int(x) for x in fh.readline().split()[1:9]]
+            v = [int(x) for x in fh.readline().split()[1:9]]  # user nice system idle iowait irq softirq steal
     except (OSError, ValueError):
         return None
-    return (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")  # all but idle and iowait
+    return (sum(v) - v[3] - v[4] - v[7]) / os.sysconf("SC_CLK_TCK")  # all but idle, iowait and steal
+
+
+def _wait_group_gone(pgid: int, timeout: float = 10.0) -> None:
+    """Wait until no process of process group ``pgid`` is left (at most ``timeout`` seconds)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.02)
 
 
 def run_timed(cmd: list[str], log: Path, timeout: float) -> tuple[float, int, int, float | None]:
-    """(wall seconds, exit code, peak RSS in bytes of the largest process in its tree, machine CPU
-    seconds during the run or None)."""
+    """Run ``cmd`` in a session (and process group) of its own.
+
+    -> (wall seconds from the start until the command exits, its exit code, peak RSS in bytes of the
+    largest process it or its reaped descendants had, machine CPU seconds or None). The CPU reading
+    ends only once the command's whole process group is gone (up to 10 s after it exits): the
+    toolkit's fork server outlives the CLI by a second or two, and its CPU is the run's, not the
+    next contender's, which would otherwise start alongside it."""
     b0 = busy_seconds()
     t0 = time.perf_counter()
     with open(log, "wb") as out:
@@ -139,6 +159,7 @@ def run_timed(cmd: list[str], log: Path, timeout: float) -> tuple[float, int, in
         killer.cancel()
     proc.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.perf_counter() - t0
+    _wait_group_gone(proc.pid)  # e.g. the toolkit's fork server, still exiting
     b1 = busy_seconds()
     cpu = round(b1 - b0, 2) if b0 is not None and b1 is not None else None
     # ru_maxrss (KiB on Linux) covers the child and the descendants it reaped (pool/dask workers)

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
+
+import psutil
 
 from toolkit.manifest import read_rows
 
@@ -26,3 +30,36 @@ def rows_by_source(out: Path, n: int | None = None) -> dict[str, dict]:
     assert not dupes, f"files with more than one row: {dupes}"
     assert n is None or len(srcs) == n, f"{len(srcs)} rows, expected {n}"
     return {r["source"]: r for r in rows}
+
+
+def http_get(url: str, timeout: float = 10.0) -> tuple[int, str]:
+    """GET ``url`` -> (HTTP status, body as text). An HTTP error status is an answer (its body is
+    ""); no answer at all (refused, timed out) raises ``OSError``."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - our own local servers
+            return resp.status, resp.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, ""
+
+
+def descendants() -> set[int]:
+    """The pids of every process below this one (workers forked by the fork server included)."""
+    return {p.pid for p in psutil.Process().children(recursive=True)}
+
+
+def alive(pids: set[int]) -> set[int]:
+    """Those of ``pids`` still running (not gone, not a zombie waiting for its parent)."""
+    left = set()
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                left.add(pid)
+        except psutil.NoSuchProcess:
+            pass
+    return left
+
+
+def workers_idle(client) -> bool:
+    """No task runs on any worker of ``client``'s cluster, counting tasks the scheduler cancelled
+    that still run to their end in their worker's thread (Dask cannot interrupt them)."""
+    return not any(client.run(lambda dask_worker: dask_worker.state.executing_count).values())

@@ -14,6 +14,9 @@ import toolkit
 from toolkit import synth
 from toolkit.manifest import read_rows
 from toolkit.media import ROW_FIELDS
+from toolkit.worker import TEST_HANG_ENV
+
+from helpers import http_get, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -282,13 +285,11 @@ def test_overlapping_folders_are_misuse(tmp_path, case):
 
 
 def _worker_view(name: str) -> tuple[str | None, bool]:
-    import sys
-
     return os.environ.get(name), "toolkit.ops.image" in sys.modules
 
 
 @pytest.mark.parametrize("method", ["forkserver", "spawn"])
-def test_workers_see_the_environment_of_today_not_of_the_fork_server(method, monkeypatch):
+def test_workers_see_the_environment_of_today_not_of_the_fork_server(method, monkeypatch, make_cluster):
     """A notebook sets a variable after an earlier build started the fork server: new workers see it."""
     import dask
 
@@ -297,12 +298,8 @@ def test_workers_see_the_environment_of_today_not_of_the_fork_server(method, mon
     first.close()
     monkeypatch.setenv("DATAPREP_TEST_SEEN", "after-first-cluster")
     with dask.config.set({"dataprep.worker-start": method}):
-        c = toolkit.connect(None, jobs=1, memory_limit="512MiB", dashboard_address="127.0.0.1:0")
-    try:
-        (value, preloaded), = c.run(_worker_view, "DATAPREP_TEST_SEEN").values()
-    finally:
-        c.cluster.close()
-        c.close()
+        c = make_cluster(jobs=1, limit="512MiB")
+    (value, preloaded), = c.run(_worker_view, "DATAPREP_TEST_SEEN").values()
     assert value == "after-first-cluster"
     assert preloaded == (method == "forkserver")  # forked workers start with the image code imported
 
@@ -313,6 +310,7 @@ def test_redo_with_fewer_outputs_leaves_no_stale_file(tmp_path, client):
     (src / "a").mkdir(parents=True)
     for i in range(3):
         synth.photo(256, 192, seed=i).save(src / "a" / f"p{i}.jpg")
+    before = digest(src)
     two = [{"op": "thumbnail", "size": 64}, {"op": "resize", "size": 100, "mode": "fill"}]
     toolkit.build(inputs=[str(src)], output=str(out), client=client, ops=two, progress=False)
     assert len(list((out / "a").iterdir())) == 6  # p0.thumbnail.jpg, p0.resize.jpg, ...
@@ -322,7 +320,7 @@ def test_redo_with_fewer_outputs_leaves_no_stale_file(tmp_path, client):
     on_disk = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()} - {"manifest.jsonl", "summary.json"}
     assert on_disk == listed == {f"a/p{i}.jpg" for i in range(3)}
     assert json.loads((out / "summary.json").read_text())["stale_outputs_removed"] == 6
-    assert digest(src) and all((src / "a" / f"p{i}.jpg").exists() for i in range(3))  # inputs untouched
+    assert digest(src) == before and all((src / "a" / f"p{i}.jpg").exists() for i in range(3))  # inputs untouched
 
 
 def _profile_interval() -> str:
@@ -467,25 +465,12 @@ def test_a_worker_hands_freed_memory_back_after_each_batch(tmp_path):
     assert after - base <= 4, (base, held, after)  # MiB
 
 
-def _page(url: str) -> tuple[int, str]:
-    import urllib.error
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310 - our own 127.0.0.1 dashboard
-            return resp.status, resp.read().decode("utf-8", "replace")
-    except urllib.error.HTTPError as exc:
-        return exc.code, ""
-
-
-def test_the_dashboard_link_opens_dasks_status_page(tmp_path):
+def test_the_dashboard_link_opens_dasks_status_page(tmp_path, monkeypatch):
     """connect() returns with the dashboard's pages up; a build's own cluster builds them when its
     link is first opened, during the build."""
-    from helpers import wait_until
-
     c = toolkit.connect(None, jobs=1, memory_limit="512MiB", dashboard_address="127.0.0.1:0")
     try:
-        status, body = _page(c.dashboard_link)
+        status, body = http_get(c.dashboard_link)
         assert status == 200 and "bokeh" in body.lower()
     finally:
         c.cluster.close()
@@ -493,14 +478,15 @@ def test_the_dashboard_link_opens_dasks_status_page(tmp_path):
 
     src = tmp_path / "in"
     src.mkdir()
-    for i in range(40):
-        synth.photo(256, 192, seed=i).save(src / f"p{i}.jpg")
+    for i in range(40):  # 8 of them take 1 s each (test hook): the build cannot end before the checks
+        synth.photo(256, 192, seed=i).save(src / (f"p{i}-hang.jpg" if i % 5 == 0 else f"p{i}.jpg"))
+    monkeypatch.setenv(TEST_HANG_ENV, "slow:1")  # the run's own workers start with this environment
     run = toolkit.start(inputs=[str(src)], output=str(tmp_path / "out"), jobs=1, memory_limit="512MiB",
                         dashboard_address="127.0.0.1:0", batch_size=1)
     try:
         assert wait_until(lambda: run.dashboard_link or run.done, 60) and run.dashboard_link
-        assert wait_until(lambda: _page(run.dashboard_link)[0] == 200 or run.done, 30)
-        assert _page(run.dashboard_link)[0] == 200  # still running (40 batches), pages served
+        assert wait_until(lambda: http_get(run.dashboard_link)[0] == 200 or run.done, 30)
+        assert http_get(run.dashboard_link)[0] == 200  # still running (8 slow files), pages served
         assert not run.done
     finally:
         run.stop()
@@ -523,7 +509,7 @@ def test_a_builds_dashboard_pages_are_built_when_the_link_is_first_opened():
         assert bokeh_pages(c) == 0
         assert _same_page("//example.org/workers") == "./workers"  # never to another host
         base = c.dashboard_link.rsplit("/", 1)[0]
-        assert _page(base + "/health") == (200, "ok")  # Dask's own routes need no pages
+        assert http_get(base + "/health") == (200, "ok")  # Dask's own routes need no pages
         assert bokeh_pages(c) == 0
         def first_visit(path: str) -> tuple[int, str | None]:  # not following the redirect
             import http.client
@@ -540,9 +526,9 @@ def test_a_builds_dashboard_pages_are_built_when_the_link_is_first_opened():
             assert list(ex.map(first_visit, ["/status", "/workers"])) == [(200, None), (200, None)]
         assert bokeh_pages(c) == 1
         for url in (c.dashboard_link, base + "/workers"):
-            code, body = _page(url)
+            code, body = http_get(url)
             assert code == 200 and "bokeh" in body.lower(), url
-        assert _page(base + "/no-such-page")[0] == 404
+        assert http_get(base + "/no-such-page")[0] == 404
     finally:
         c.cluster.close()
         c.close()

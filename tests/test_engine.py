@@ -18,7 +18,7 @@ from toolkit.engine import salvage_journals
 from toolkit.manifest import read_rows
 from toolkit.worker import TEST_HANG_ENV
 
-from helpers import rows_by_source
+from helpers import alive, descendants, rows_by_source, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -46,9 +46,6 @@ def wait_for_rows(out: Path, n: int, proc: subprocess.Popen, limit: float = 120)
         time.sleep(0.05)
 
 
-
-
-
 def test_file_that_kills_its_worker_is_isolated(tmp_path, make_cluster):
     src = tmp_path / "in"
     small_photos(src, 100)
@@ -66,7 +63,7 @@ def test_file_that_kills_its_worker_is_isolated(tmp_path, make_cluster):
 
 
 def test_file_that_hangs_times_out(tmp_path, make_cluster, monkeypatch):
-    monkeypatch.setenv("DATAPREP_TEST_HANG", "1")  # workers inherit it: files named *hang* sleep forever
+    monkeypatch.setenv(TEST_HANG_ENV, "1")  # workers inherit it: files named *hang* sleep forever
     src = tmp_path / "in"
     small_photos(src, 20)
     Image.new("RGB", (64, 64)).save(src / "img0007-hang.jpg")
@@ -223,7 +220,7 @@ def test_journal_counts_only_the_last_attempt(tmp_path):
 def test_stop_before_any_batch_ends_at_once_and_keeps_the_previous_manifest(tmp_path):
     """Stop pressed while the run still scans, probes or starts its cluster: it ends as stopped,
     runs no batch, leaves the previous manifest as it was and no worker process behind."""
-    import psutil
+    from toolkit.cluster import _start_fork_server
 
     src = tmp_path / "in"
     for d in range(150):  # many folders, so scanning is not over at once
@@ -233,6 +230,10 @@ def test_stop_before_any_batch_ends_at_once_and_keeps_the_previous_manifest(tmp_
     previous = '{"source": "old.jpg", "source_b64": "b2xkLmpwZw==", "status": "ok"}\n'
     (out / "manifest.jsonl").write_text(previous)
     seen = []
+    # multiprocessing's fork server and resource tracker live on for the next cluster: in the
+    # baseline. The workers are forked by that server, so they are our descendants too.
+    _start_fork_server()
+    before = descendants()
     run = toolkit.start(inputs=[str(src)], output=str(out), jobs=1, memory_limit="512MiB",
                         dashboard_address="127.0.0.1:0", sinks=[seen.append])
     run.stop()  # at once: the run is still scanning (or probing, or starting its cluster)
@@ -241,12 +242,8 @@ def test_stop_before_any_batch_ends_at_once_and_keeps_the_previous_manifest(tmp_
     assert not [e for e in seen if e.kind == "batch-started"]
     assert [e.kind for e in seen][-1] == "run-finished"
     assert (out / "manifest.jsonl").read_text() == previous
-    deadline = time.monotonic() + 10
-    while len(psutil.Process().children(recursive=True)) > 2 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    helpers = ("forkserver", "resource_tracker")  # multiprocessing's own, kept for the next cluster
-    leftover = [p.cmdline() for p in psutil.Process().children(recursive=True)
-                if not any(h in " ".join(p.cmdline()) for h in helpers)]
+    wait_until(lambda: not alive(descendants() - before), 15)
+    leftover = alive(descendants() - before)
     assert not leftover  # no worker process left running
 
 

@@ -10,19 +10,17 @@ import random
 import re
 import signal
 import threading
-import time
 from pathlib import Path
 
-import psutil
 from PIL import Image
 import pytest
 
 import toolkit
 import toolkit.probe
 from toolkit import synth
-from toolkit.manifest import read_rows
+from toolkit.worker import TEST_HANG_ENV
 
-from helpers import rows_by_source, wait_until
+from helpers import alive, descendants, rows_by_source, wait_until, workers_idle
 
 pytestmark = pytest.mark.integration
 
@@ -57,16 +55,13 @@ def ok_outputs(rows: dict[str, dict]) -> set[str]:
     return {o for r in rows.values() if r["status"] == "ok" for o in r["outputs"]}
 
 
-
-
-
 # --------------------------------------------------------------------------- 1. stop keeps finished rows
 
 def test_stop_keeps_the_rows_running_batches_had_finished(tmp_path, monkeypatch, make_cluster):
     """Three batches of five: four quick files, then one that hangs its worker (test hook). Two run
     (one per worker) and sit on their hanging file with four outputs written; the third waits. A stop
     must keep the eight finished files as ``ok`` rows, not leave their outputs unaccounted for."""
-    monkeypatch.setenv("DATAPREP_TEST_HANG", "1")  # read by the workers started below
+    monkeypatch.setenv(TEST_HANG_ENV, "1")  # read by the workers started below
     src, out = tmp_path / "in", tmp_path / "out"
     names = [f"b{b}-{i}.jpg" for b in range(3) for i in range(4)]
     photos(src, names, seed=1)
@@ -119,13 +114,7 @@ def test_outputs_written_after_a_stop_still_get_rows(tmp_path, client):
     if not report.stopped:
         raise RuntimeError("the run finished before the stop: make the batches slower")
 
-    seen = [-1]
-
-    def settled() -> bool:  # no new output for a while: the cancelled batches are over
-        n = len(outputs_on_disk(out))
-        same, seen[0] = n == seen[0], n
-        return same
-    wait_until(settled, 20, step=1.0)
+    assert wait_until(lambda: workers_idle(client), 30)  # the stopped batches are over
     rows = rows_by_source(out)
     orphans = outputs_on_disk(out) - ok_outputs(rows)
     assert not orphans, f"{len(orphans)} outputs on disk without a row, e.g. {sorted(orphans)[:3]}"
@@ -209,21 +198,6 @@ def test_probe_on_workers_falls_back_to_the_client(tmp_path, monkeypatch, make_c
 
 # --------------------------------------------------------------------------- 4. own cluster closed on failure
 
-def _descendants() -> set[int]:
-    return {p.pid for p in psutil.Process().children(recursive=True)}
-
-
-def _alive(pids: set[int]) -> set[int]:
-    left = set()
-    for pid in pids:
-        try:
-            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                left.add(pid)
-        except psutil.NoSuchProcess:
-            pass
-    return left
-
-
 @pytest.mark.parametrize("where", ["client", "workers"])
 def test_cluster_the_run_started_is_closed_when_it_fails_before_its_batches(tmp_path, monkeypatch, where):
     """Probing raises (here: a disk gone mid-probe). The error reaches the caller and no worker
@@ -235,12 +209,12 @@ def test_cluster_the_run_started_is_closed_when_it_fails_before_its_batches(tmp_
         _start_fork_server()  # a long-lived helper, not a worker: in the baseline
     if where == "workers":
         monkeypatch.setattr(toolkit.probe, "PROBE_ON_WORKERS", 2)
-    before = _descendants()
+    before = descendants()
     seen_workers: list[set[int]] = []
 
     def exploding_probe(items, *, client=None, **kwargs):
         if client is not None:
-            seen_workers.append(_alive(_descendants() - before))
+            seen_workers.append(alive(descendants() - before))
         raise OSError(5, "Input/output error: the disk went away while probing")
     monkeypatch.setattr(toolkit.probe, "probe_items", exploding_probe)
     src = tmp_path / "in"
@@ -254,8 +228,8 @@ def test_cluster_the_run_started_is_closed_when_it_fails_before_its_batches(tmp_
     for t in threading.enumerate():  # a cluster still starting in the background counts too
         if t.name == "dataprep-connect":
             t.join(60)
-    assert wait_until(lambda: not _alive(_descendants() - before), 15, step=0.1), \
-        f"processes of the run's cluster still running: {sorted(_alive(_descendants() - before))}"
+    assert wait_until(lambda: not alive(descendants() - before), 15, step=0.1), \
+        f"processes of the run's cluster still running: {sorted(alive(descendants() - before))}"
 
 
 # --------------------------------------------------------------------------- 5. failure between two ops
@@ -289,7 +263,7 @@ def test_a_batch_abandoned_by_a_stop_writes_nothing_after_the_run_ended(tmp_path
     """A stop abandons a batch stuck on a slow file (grace over). When that file finishes, the run
     is over: the batch must not put outputs made with this run's settings over the earlier ones,
     or the next run would carry rows whose files say otherwise."""
-    monkeypatch.setenv("DATAPREP_TEST_HANG", "slow:3")  # files named *hang* take 3 s
+    monkeypatch.setenv(TEST_HANG_ENV, "slow:3")  # files named *hang* take 3 s
     client = make_cluster(jobs=1)
     src, out = tmp_path / "in", tmp_path / "out"
     photos(src, ["a0-hang.jpg"] + [f"a{i}.jpg" for i in range(1, 6)], size=(640, 480), seed=8)
@@ -300,7 +274,7 @@ def test_a_batch_abandoned_by_a_stop_writes_nothing_after_the_run_ended(tmp_path
     assert wait_until(lambda: any('"start": 0' in p.read_text() for p in jdir.glob("*.jsonl")), 60)
     run.stop(grace=0.3)
     assert run.result(timeout=60).stopped
-    time.sleep(4)  # the slow file is done by now; an abandoned batch would go on to the others
+    assert wait_until(lambda: workers_idle(client), 30)  # the abandoned batch is over, slow file and all
 
     def sides() -> set[int]:
         found = set()
@@ -318,7 +292,7 @@ def test_a_video_abandoned_by_a_stop_leaves_no_outputs(tmp_path, monkeypatch, ma
     are removed again, as image outputs are never put in place."""
     from toolkit.synth_video import make_video
 
-    monkeypatch.setenv("DATAPREP_TEST_HANG", "slow:3")
+    monkeypatch.setenv(TEST_HANG_ENV, "slow:3")
     client = make_cluster(jobs=1)
     src, out = tmp_path / "in", tmp_path / "out"
     src.mkdir()
@@ -328,5 +302,5 @@ def test_a_video_abandoned_by_a_stop_leaves_no_outputs(tmp_path, monkeypatch, ma
     assert wait_until(lambda: any('"start": 0' in p.read_text() for p in jdir.glob("*.jsonl")), 60)
     run.stop(grace=0.3)
     assert run.result(timeout=60).stopped
-    time.sleep(6)  # the slow file and its ffmpeg are done by now
+    assert wait_until(lambda: workers_idle(client), 30)  # the slow file and its ffmpeg are done
     assert outputs_on_disk(out) == set()

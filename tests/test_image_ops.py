@@ -473,8 +473,6 @@ def _segments(jpeg: bytes) -> tuple[list[tuple[bytes, int]], bytes]:
 
 
 def _jpeg_variants(tmp_path) -> dict[str, str]:
-    from toolkit import synth
-
     base = synth.photo(320, 200, seed=5)
     exif = Image.Exif()
     exif[0x0112] = 6

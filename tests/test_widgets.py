@@ -2,7 +2,6 @@
 
 import ast
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -10,8 +9,6 @@ import pytest
 pytest.importorskip("ipywidgets")
 
 from toolkit import synth  # noqa: E402
-
-import toolkit  # noqa: E402
 from toolkit.config import BuildConfig  # noqa: E402
 from toolkit.manifest import read_rows  # noqa: E402
 from toolkit.widgets import Panel, build_code, dashboard_urls  # noqa: E402
@@ -23,9 +20,6 @@ pytestmark = pytest.mark.integration
 
 def photos(folder: Path, n: int, size=(320, 240)) -> list[Path]:
     return [synth.write_photo(folder / f"img{i:04d}.jpg", size[0], size[1], i) for i in range(n)]
-
-
-
 
 
 def call_kwargs(code: str) -> dict:

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import http_get
+
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,21 +64,13 @@ def get_json(url: str, timeout: float = 5.0):
         return json.loads(r.read())
 
 
-def http_status(url: str, timeout: float = 10.0) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:  # noqa: S310
-            return r.status
-    except urllib.error.HTTPError as e:
-        return e.code
-
-
 def wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90.0) -> None:
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
         try:
-            if http_status(url, 2) == 200:
+            if http_get(url, 2)[0] == 200:
                 return
         except OSError:
             pass
@@ -255,7 +249,7 @@ def test_quickstart_panel_in_jupyterlab(page, lab, site):
         assert link.startswith("/proxy/") and link.endswith("/status"), link
         frame_src = panel.locator("iframe.dp-frame-progress").get_attribute("src")
         assert frame_src.endswith("/individual-progress")
-        assert http_status(f"{lab['url']}{frame_src}?token={lab['token']}") == 200
+        assert http_get(f"{lab['url']}{frame_src}?token={lab['token']}")[0] == 200
         frame = pg.frame_locator("iframe.dp-frame-memory")
         frame.locator("canvas").first.wait_for(timeout=60_000)  # bokeh drew the worker-memory plot
         pg.frame_locator("iframe.dp-frame-progress").locator("canvas").first.wait_for(timeout=60_000)
