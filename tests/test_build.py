@@ -4,6 +4,7 @@ manifest row checked; a second identical run; the CLI through main(argv)."""
 import hashlib
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -532,3 +533,20 @@ def test_a_builds_dashboard_pages_are_built_when_the_link_is_first_opened():
     finally:
         c.cluster.close()
         c.close()
+
+
+def test_a_script_without_the_main_guard_is_told_to_add_it(tmp_path):
+    """Workers import the main script again: one that connects at its top level cannot start a
+    local cluster. The error says what to do, and nothing hangs."""
+    script = tmp_path / "unguarded.py"
+    script.write_text("import toolkit\ntoolkit.connect(None, jobs=1, dashboard_address=None)\nprint('connected')\n")
+    p = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert p.returncode != 0 and "connected" not in p.stdout
+    last = p.stderr.strip().splitlines()[-1]
+    assert last.startswith("toolkit.errors.ClusterError: could not start a local cluster of 1 worker:")
+    assert f"if you ran the script {script}" in last and 'under `if __name__ == "__main__":`' in last
+    guarded = tmp_path / "guarded.py"
+    guarded.write_text("import toolkit\nif __name__ == '__main__':\n"
+                       "    toolkit.connect(None, jobs=1, dashboard_address=None).close()\n    print('connected')\n")
+    ok = subprocess.run([sys.executable, str(guarded)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert ok.returncode == 0 and "connected" in ok.stdout, ok.stderr[-2000:]

@@ -104,3 +104,43 @@ def test_workers_start_from_a_fork_server_unless_told_otherwise():
         assert start_method() == "spawn"
     with dask.config.set({"dataprep.worker-start": "no-such-method"}):
         assert start_method() == "spawn"  # unknown: the safe, portable choice
+
+
+def test_overlapping_worker_restarts_keep_our_start_method_and_then_give_yours_back(monkeypatch):
+    """Two of our nannies (re)starting workers at once: each worker starts with our method, even
+    after the other nanny is done, and the method you had configured is yours again at the end."""
+    import asyncio
+
+    import dask
+    from distributed import Nanny
+
+    from toolkit.cluster import _nanny_class
+
+    key = "distributed.worker.multiprocessing-method"
+    gates: list[asyncio.Event] = []
+    seen: list[str] = []
+
+    async def start_worker(self):  # stands in for Dask's: the start method is read as a worker starts
+        gate = asyncio.Event()
+        gates.append(gate)
+        await gate.wait()
+        seen.append(dask.config.get(key))
+        return "running"
+
+    monkeypatch.setattr(Nanny, "instantiate", start_worker)
+    cls = _nanny_class("forkserver")
+
+    async def two_restarts():
+        first = asyncio.ensure_future(cls.instantiate(object.__new__(cls)))
+        second = asyncio.ensure_future(cls.instantiate(object.__new__(cls)))
+        while len(gates) < 2:
+            await asyncio.sleep(0)
+        gates[0].set()
+        await first
+        gates[1].set()
+        return await second
+
+    with dask.config.set({key: "spawn"}):
+        assert asyncio.run(two_restarts()) == "running"
+        assert seen == ["forkserver", "forkserver"]
+        assert dask.config.get(key) == "spawn"

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import base64
+import errno
+import json
 import os
 import secrets
+import socket
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Iterator
@@ -68,6 +72,83 @@ def remove_stale_tmp(root: Path) -> int:
                 except OSError:
                     pass
     return n
+
+
+class OutputBusy(Exception):
+    """Another build holds the output folder's lock; ``holder`` is what it wrote about itself."""
+
+    def __init__(self, holder: dict):
+        super().__init__(holder)
+        self.holder = holder
+
+
+class OutputLock:
+    """An exclusive lock on an output folder for the length of one build (``OUTPUT/.dataprep/lock``).
+
+    Two builds writing one folder would interleave their manifests and remove each other's
+    temporary files and journals. The lock is the kernel's (``flock``): a build that is killed
+    releases it with its process, so a stale lock file never blocks the next run. The file says
+    who holds it (pid, host, start time) for the error message of the build that is refused.
+    :meth:`release` removes the file; a build that opened it just before then finds that its
+    lock is on a removed file and tries again on a fresh one. Where there is no ``flock``
+    (Windows) or the file system refuses it, builds run unlocked (``acquire`` returns False).
+    """
+
+    def __init__(self, output: str | os.PathLike):
+        self.path = Path(output, ".dataprep", "lock")
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        """Take the lock or raise :class:`OutputBusy` at once (never waits). -> False if unlocked."""
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX
+            return False
+        while True:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+            except FileNotFoundError:  # the folder went with a build that just ended: make it again
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                holder = _read_holder(fd)
+                os.close(fd)
+                if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    raise OutputBusy(holder) from None
+                return False  # e.g. ENOLCK on some network file systems: no lock to be had
+            try:
+                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if not same:  # locked a file its holder removed as it ended: lock the current one
+                os.close(fd)
+                continue
+            os.ftruncate(fd, 0)
+            os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                     "started": time.strftime("%Y-%m-%d %H:%M:%S")}).encode())
+            self._fd = fd
+            return True
+
+    def release(self) -> None:
+        """Remove the lock file, then let go (no-op if not held)."""
+        if self._fd is None:
+            return
+        try:
+            self.path.unlink()
+        except OSError:
+            pass
+        os.close(self._fd)
+        self._fd = None
+
+
+def _read_holder(fd: int) -> dict:
+    try:
+        holder = json.loads(os.pread(fd, 4096, 0) or b"{}")
+    except (OSError, ValueError):
+        return {}
+    return holder if isinstance(holder, dict) else {}
 
 
 def path_text(p: os.PathLike | str) -> str:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+import threading
 from typing import Any
 
 import psutil
@@ -215,16 +217,52 @@ def _import_pages():
     return pages
 
 
+class _StartMethod:
+    """Our workers' start method, in Dask's config only while one of our nannies starts a worker.
+
+    Dask reads ``distributed.worker.multiprocessing-method`` from its (process-wide) config as a
+    worker starts, and a start spans awaits, so starts overlap: a restart of one worker while
+    another starts. Each start holds a claim; the first claim sets our method, the last one gives
+    back the value that was there before. (A ``dask.config.set`` per start would hand back too
+    early: a worker still starting would get your method, and the last one out would restore ours.)
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._claims = 0
+        self._restore: Any = None
+
+    def claim(self, method: str) -> None:
+        import dask
+
+        with self._lock:
+            if self._claims == 0:
+                self._restore = dask.config.set({"distributed.worker.multiprocessing-method": method})
+            self._claims += 1
+
+    def release(self) -> None:
+        with self._lock:
+            self._claims -= 1
+            if self._claims == 0:
+                self._restore.__exit__(None, None, None)  # the value before the first claim, or none
+                self._restore = None
+
+
+_START_METHOD = _StartMethod()
+
+
 def _nanny_class(method: str):
     """Dask's Nanny, starting its worker with ``method`` every time, restarts included (Dask reads
     the start method from its config at each start; ours is only in force while we build)."""
-    import dask
     from distributed import Nanny
 
     class DataprepNanny(Nanny):
         async def instantiate(self):  # type: ignore[override]
-            with dask.config.set({"distributed.worker.multiprocessing-method": method}):
+            _START_METHOD.claim(method)
+            try:
                 return await super().instantiate()
+            finally:
+                _START_METHOD.release()
 
     return DataprepNanny
 
@@ -276,7 +314,8 @@ def connect(target: Any = None, *, jobs: int | None = None, memory_limit: int | 
                                        worker_class=_nanny_class(method),
                                        scheduler_kwargs={"dashboard": False} if on_visit else None)
         except Exception as exc:  # noqa: BLE001
-            raise ClusterError(f"could not start a local cluster of {n} workers: {exc}") from exc
+            raise ClusterError(f"could not start a local cluster of {n} worker{'s' * (n != 1)}: "
+                               f"{str(exc).rstrip('.')}{_script_hint(method)}") from exc
         client = Client(cluster, set_as_default=False)
         if on_visit:
             _dashboard_on_visit(cluster.scheduler)
@@ -295,6 +334,25 @@ def connect(target: Any = None, *, jobs: int | None = None, memory_limit: int | 
         raise ClusterError(f"cannot reach the Dask scheduler at {target}: {exc}; check the address and that it is running") from exc
     _check_workers(client, target)
     return client
+
+
+def _script_hint(method: str) -> str:
+    """The likeliest cause when a script's local cluster fails to start, as a hint for its error.
+
+    Workers started by ``spawn`` or ``forkserver`` import the main script again, as
+    ``__mp_main__``: a script that builds or connects at its top level then tries to start
+    processes while it is being imported, and every worker fails at once. Dask and
+    ``multiprocessing`` ask for the same ``if __name__ == "__main__":`` guard; this names it.
+    No hint for notebooks and ``python -c`` (no script) or for our own command.
+    """
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    spec = getattr(main, "__spec__", None)
+    if method == "fork" or not path or (spec is not None and spec.name.split(".")[0] == "toolkit") \
+            or os.path.basename(path) == "dataprep":
+        return ""
+    return (f"; if you ran the script {path}, put the code that builds or connects under "
+            '`if __name__ == "__main__":` (every worker process imports the script again)')
 
 
 def _has_toolkit() -> bool:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ._fs import path_text, remove_stale_tmp
+from ._fs import OutputBusy, OutputLock, path_text, remove_stale_tmp
 from .config import BuildConfig
 from .errors import ConfigError, InputError, Stopped
 from .events import Event, EventBus
@@ -42,6 +42,23 @@ GROW_AFTER_CALM_SAMPLES = 8  # ~8 s under the threshold before growing back
 
 
 # --------------------------------------------------------------------------- validation
+
+def _lock_output(output: str) -> OutputLock:
+    """The output folder's lock, held (made with the folder if need be), or a clear InputError."""
+    lock = OutputLock(output)
+    try:
+        lock.acquire()
+    except OutputBusy as busy:
+        h = busy.holder
+        who = (f" (process {h.get('pid', '?')} on {h.get('host', '?')}, started {h.get('started', '?')})"
+               if h else "")
+        raise InputError(f"output {path_text(output)} is in use by another build{who}; wait for it to end, "
+                         "or choose another output folder (--output)") from None
+    except OSError as exc:
+        raise InputError(f"output {path_text(output)} cannot be used: {exc.strerror or exc}; "
+                         "check the path and its permissions (--output)") from None
+    return lock
+
 
 def validate_paths(cfg: BuildConfig) -> None:
     """Misuse is reported before any work starts."""
@@ -132,11 +149,19 @@ class Run:
         self._progress = {"files_done": 0, "files_total": 0, "bytes_done": 0, "bytes_total": 0,
                           "batch_size": 0, "eta_seconds": None, "failed": 0}
         self._thread = threading.Thread(target=self._main, name="dataprep-run", daemon=True)
+        self._output_lock = OutputLock(config.output)  # taken by start()
         self.dashboard_link: str | None = None
 
     # ---- control (thread-safe; applies to the next batch)
     def start(self) -> "Run":
-        self._thread.start()
+        """Start in the background. Raises :class:`InputError` at once if another build (here or
+        in another process) is writing the same output folder."""
+        self._output_lock = _lock_output(self.config.output)
+        try:
+            self._thread.start()
+        except BaseException:
+            self._output_lock.release()
+            raise
         return self
 
     def stop(self, grace: float = 5.0) -> None:
@@ -189,6 +214,9 @@ class Run:
         except BaseException as exc:  # noqa: BLE001 - handed to result()
             self._error = exc
         finally:
+            self._output_lock.release()
+            with contextlib.suppress(OSError):
+                os.rmdir(os.path.join(self.config.output, ".dataprep"))  # when nothing else is in it
             self._done.set()
 
     def _connect_async(self) -> tuple[threading.Thread, dict]:
@@ -471,8 +499,6 @@ class Run:
                                            if (manifest.rows.get(key) or {}).get("status") == "ok"
                                            for o in outs if o.casefold() not in listed])
             manifest.settle()
-        with contextlib.suppress(OSError):
-            os.rmdir(os.path.dirname(job.journal_dir))  # .dataprep, when nothing else is in it
         seconds = time.perf_counter() - t_start
         processed = done_files
         peaks = {"system_memory_percent": monitor.peaks["system_memory_percent"],

@@ -1,0 +1,107 @@
+"""One build per output folder: a second one is refused before any work, naming the folder and who
+holds it; a killed holder never leaves the folder blocked."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from PIL import Image
+
+from toolkit import InputError, start
+from toolkit._fs import OutputBusy, OutputLock
+from toolkit.cli import main
+
+HOLD = textwrap.dedent("""
+    import sys, time
+    from toolkit._fs import OutputLock
+    assert OutputLock(sys.argv[1]).acquire()
+    print("held", flush=True)
+    time.sleep(600)
+""")
+
+
+@pytest.fixture
+def holder(tmp_path):
+    """Another process holding the lock on tmp_path/out: (output folder, process)."""
+    out = tmp_path / "out"
+    p = subprocess.Popen([sys.executable, "-c", HOLD, str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "held"
+        yield out, p
+    finally:
+        p.kill()
+        p.wait()
+
+
+def photos(folder, n=3):
+    folder.mkdir()
+    for i in range(n):
+        Image.new("RGB", (16, 16), (i * 40, 0, 0)).save(folder / f"p{i}.png")
+    return folder
+
+
+def test_second_build_on_a_busy_output_is_misuse_and_names_the_holder(tmp_path, holder, capsys):
+    out, p = holder
+    src = photos(tmp_path / "in")
+    (out / "manifest.jsonl").write_text("")  # what the holder has written so far must stay as it is
+    code = main(["build", "--input", str(src), "--output", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"output {out} is in use by another build" in err and f"process {p.pid}" in err and "--output" in err
+    assert sorted(q.name for q in out.iterdir()) == [".dataprep", "manifest.jsonl"]  # nothing written or removed
+    assert (out / "manifest.jsonl").read_text() == ""
+
+
+def test_the_python_api_raises_at_start(tmp_path, holder):
+    out, _ = holder
+    with pytest.raises(InputError, match="in use by another build"):
+        start(inputs=[str(photos(tmp_path / "in"))], output=str(out))
+
+
+def test_a_killed_holder_leaves_the_folder_free(tmp_path, holder):
+    out, p = holder
+    with pytest.raises(OutputBusy):
+        OutputLock(out).acquire()
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    assert (out / ".dataprep" / "lock").exists()  # its file stays behind, but the kernel let go of its lock
+    lock = OutputLock(out)
+    assert lock.acquire()
+    lock.release()
+    assert not (out / ".dataprep" / "lock").exists()
+
+
+def test_one_holder_at_a_time_within_a_process_too(tmp_path):
+    first, second = OutputLock(tmp_path), OutputLock(tmp_path)
+    assert first.acquire()
+    with pytest.raises(OutputBusy) as busy:
+        second.acquire()
+    assert busy.value.holder["pid"] == os.getpid()
+    first.release()
+    assert second.acquire()
+    second.release()
+
+
+def test_a_lock_taken_on_a_file_its_holder_just_removed_is_taken_again(tmp_path, monkeypatch):
+    """A build that opens the lock file just before the holder ends (which removes it) would lock a
+    removed file while a third build locks a new one: it must notice and lock the current file."""
+    import toolkit._fs as fs
+
+    real_open, calls = os.open, []
+
+    def open_then_holder_ends(path, flags, mode=0o777):
+        fd = real_open(path, flags, mode)
+        calls.append(path)
+        if len(calls) == 1:
+            os.unlink(path)  # the holder's release, between our open and our flock
+        return fd
+
+    monkeypatch.setattr(fs.os, "open", open_then_holder_ends)
+    lock = OutputLock(tmp_path)
+    assert lock.acquire()
+    assert len(calls) == 2
+    assert os.stat(lock.path).st_ino == os.fstat(lock._fd).st_ino  # noqa: SLF001 - the file others will find
+    lock.release()
