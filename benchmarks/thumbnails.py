@@ -8,6 +8,9 @@ Contenders, each started as its own process and timed end to end (``time python 
 * ``loop``    seed 000's single-process loop (benchmarks/baselines/seed000.py): open,
               ``thumbnail((128, 128))``, save JPEG, written into a fresh output folder;
 * ``pool``    the same function through seed 000's ``ProcessPoolExecutor().map``;
+* ``dask``    the same function through plain Dask (benchmarks/baselines/plain_dask.py): a
+              ``LocalCluster`` of one process worker per CPU and a ``dask.bag`` over the files;
+              not a target, it shows what the toolkit adds to Dask as a user would first write it;
 * ``toolkit`` ``python -m toolkit build --op thumbnail --size 128 --format jpeg --quality 75``;
               its ``summary.json`` gives the cluster start time (included in its total, shown
               apart) and the peak RSS of each worker.
@@ -21,7 +24,7 @@ started is gone: steadier than wall time on a shared machine, and it counts ever
 contender starts. Run nothing else meanwhile.
 Results go to benchmarks/results/thumbnails-<date>-<time>.json.
 
-    python benchmarks/thumbnails.py [--files N] [--repeats 3] [--skip-toolkit] [--skip-loop]
+    python benchmarks/thumbnails.py [--files N] [--repeats 3] [--skip-toolkit] [--skip-loop] [--skip-dask]
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ CACHE = HERE / ".cache"
 CORPUS = CACHE / "thumbs-corpus"
 RESULTS = HERE / "results"
 SEED = HERE / "baselines" / "seed000.py"
+PLAIN_DASK = HERE / "baselines" / "plain_dask.py"
 CORPUS_VERSION = 2      # bump when toolkit.synth or the mix changes: the corpus is then remade
 CORPUS_SIZE = 1000
 TARGETS = {"loop": 1.9, "pool": 1.0}  # toolkit speed / contender speed, on 2 cores
@@ -171,6 +175,8 @@ def command(name: str, src: Path, out: Path) -> list[str]:
         return [sys.executable, "-m", "toolkit", "build", "--input", str(src), "--output", str(out),
                 "--op", "thumbnail", "--size", "128", "--format", "jpeg", "--quality", "75",
                 "--dashboard-address", "127.0.0.1:0", "--quiet"]
+    if name == "dask":
+        return [sys.executable, str(PLAIN_DASK), str(src), str(out)]
     return [sys.executable, str(SEED), name, str(src), str(out)]
 
 
@@ -192,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=3, help="runs of each contender [3]")
     ap.add_argument("--skip-toolkit", action="store_true", help="only the two seed-000 baselines")
     ap.add_argument("--skip-loop", action="store_true", help="leave out the (slow) single-process loop")
+    ap.add_argument("--skip-dask", action="store_true", help="leave out the plain-Dask version of the seed")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per run before it is killed [1800]")
     ap.add_argument("--no-save", action="store_true", help="do not write benchmarks/results/*.json")
     args = ap.parse_args(argv)
@@ -199,8 +206,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--files and --repeats must be positive")
 
     files = corpus(args.files)
-    names = ["loop", "pool", "toolkit"]
-    names = [n for n in names if not (n == "toolkit" and args.skip_toolkit) and not (n == "loop" and args.skip_loop)]
+    skip = {"toolkit": args.skip_toolkit, "loop": args.skip_loop, "dask": args.skip_dask}
+    names = [n for n in ("loop", "pool", "dask", "toolkit") if not skip.get(n)]
     work = CACHE / "runs" / f"thumbs-{os.getpid()}"
     shutil.rmtree(work, ignore_errors=True)
     src = work / "input"
@@ -290,6 +297,9 @@ def report(runs: dict[str, list[dict]], n: int, size: int, args) -> dict:
                 ratios[base] = round(med[base] / med["toolkit"], 3)
                 verdict = "ok" if ratios[base] >= target else "BELOW TARGET"
                 print(f"toolkit speed vs {base:<5}: {ratios[base]:.2f}x  (target >= {target}x)  {verdict}")
+        if "dask" in med:
+            ratios["dask"] = round(med["dask"] / med["toolkit"], 3)
+            print(f"toolkit speed vs dask : {ratios['dask']:.2f}x  (no target: seed 000 on plain Dask)")
         result["toolkit_speedup"] = ratios
         cluster = [r["cluster_seconds"] for r in runs["toolkit"] if r.get("cluster_seconds") is not None]
         peaks = [v for r in runs["toolkit"] for v in r.get("worker_peak_rss_mib", {}).values()]
