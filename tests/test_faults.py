@@ -287,9 +287,10 @@ def test_a_batch_abandoned_by_a_stop_writes_nothing_after_the_run_ended(tmp_path
     assert again.counts == {"ok": 6} and sides() == {64}
 
 
-def test_a_video_abandoned_by_a_stop_leaves_no_outputs(tmp_path, monkeypatch, make_cluster):
-    """ffmpeg writes video outputs itself: those of a file that finishes after its run was over
-    are removed again, as image outputs are never put in place."""
+def test_a_video_abandoned_by_a_stop_leaves_the_earlier_outputs_as_they_were(tmp_path, monkeypatch, make_cluster):
+    """ffmpeg makes video outputs under temporary names: a file that finishes after its run was
+    over must not put them in place, neither over the outputs an earlier build made (they may
+    also be a later build's) nor beside them."""
     from toolkit.synth_video import make_video
 
     monkeypatch.setenv(TEST_HANG_ENV, "slow:3")
@@ -297,10 +298,15 @@ def test_a_video_abandoned_by_a_stop_leaves_no_outputs(tmp_path, monkeypatch, ma
     src, out = tmp_path / "in", tmp_path / "out"
     src.mkdir()
     make_video(src / "clip-hang.mp4", seconds=2)
-    run = toolkit.start(inputs=[str(src)], output=str(out), client=client, op="frames", fps=1)
+    settings = dict(inputs=[str(src)], output=str(out), client=client, op="frames", fps=1)
+    first = toolkit.build(**settings, size=48, progress=False)
+    assert first.counts == {"ok": 1}
+    before = {rel: (out / rel).read_bytes() for rel in outputs_on_disk(out)}
+    assert before
+    run = toolkit.start(**settings, size=96)
     jdir = out / ".dataprep" / "journal"
     assert wait_until(lambda: any('"start": 0' in p.read_text() for p in jdir.glob("*.jsonl")), 60)
     run.stop(grace=0.3)
     assert run.result(timeout=60).stopped
     assert wait_until(lambda: workers_idle(client), 30)  # the slow file and its ffmpeg are done
-    assert outputs_on_disk(out) == set()
+    assert {rel: (out / rel).read_bytes() for rel in outputs_on_disk(out)} == before

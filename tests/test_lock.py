@@ -1,5 +1,6 @@
-"""One build per output folder: a second one is refused before any work, naming the folder and who
-holds it; a killed holder never leaves the folder blocked."""
+"""One writer per output folder: a second build is refused before any work, naming the folder and
+who holds it; a killed holder never leaves the folder blocked; and a file whose run was stopped
+removes only the outputs it made, never what a later build has put under the same names."""
 
 import os
 import signal
@@ -105,3 +106,64 @@ def test_a_lock_taken_on_a_file_its_holder_just_removed_is_taken_again(tmp_path,
     assert len(calls) == 2
     assert os.stat(lock.path).st_ino == os.fstat(lock._fd).st_ino  # noqa: SLF001 - the file others will find
     lock.release()
+
+
+def test_placed_outputs_are_removed_only_while_they_are_still_ours(tmp_path):
+    from toolkit._fs import Placed, write_bytes_atomic
+
+    mine, theirs = tmp_path / "mine.jpg", tmp_path / "theirs.jpg"
+    placed = Placed()
+    for p in (mine, theirs):
+        write_bytes_atomic(p, b"from the stopped run")
+        placed.add(p)
+    write_bytes_atomic(theirs, b"from a later build")  # a new file under the same name
+    assert placed.remove() == 1
+    assert not mine.exists() and theirs.read_bytes() == b"from a later build"
+
+
+def test_a_file_stopped_between_its_outputs_leaves_a_later_builds_output_alone(tmp_path, monkeypatch):
+    """Two image ops: the first output lands, then the run is stopped and a later build writes the
+    same name; the stopped file fails as ``stopped`` and must not remove the later build's file."""
+    from toolkit._fs import write_bytes_atomic
+    from toolkit.media import MediaItem
+    from toolkit.ops import OpSpec
+    from toolkit.ops import image as iops
+    from toolkit.worker import JobSpec, process_item
+
+    src = tmp_path / "in" / "a.png"
+    src.parent.mkdir()
+    Image.new("RGB", (64, 48), (200, 10, 10)).save(src)
+    out = tmp_path / "out"
+    job = JobSpec(ops=(OpSpec.make("thumbnail", size=16), OpSpec.make("resize", size=32)), output=str(out), run_id="r1")
+    os.makedirs(job.journal_dir)
+    open(job.alive_file, "w").close()
+    item = MediaItem(path=str(src), rel="a.png", root=str(src.parent), kind="image", format="png",
+                     size=src.stat().st_size, mtime_ns=src.stat().st_mtime_ns, out_rel="a.png")
+    real_render, calls = iops.render, []
+
+    def render(im, spec, **kw):
+        calls.append(spec.name)
+        if len(calls) == 2:  # between the two outputs: the run ends and a later build writes the first
+            os.unlink(job.alive_file)
+            write_bytes_atomic(out / "a.png.thumbnail.jpg", b"the later build's thumbnail")
+        return real_render(im, spec, **kw)
+
+    monkeypatch.setattr(iops, "render", render)
+    row = process_item(item, job).to_row()
+    assert row["status"] == "failed" and row["error"]["type"] == "stopped" and row["outputs"] == []
+    assert (out / "a.png.thumbnail.jpg").read_bytes() == b"the later build's thumbnail"
+    assert not (out / "a.png.resize.jpg").exists()
+
+
+def test_without_flock_builds_run_unlocked_and_leave_nothing_behind(tmp_path, monkeypatch):
+    import errno
+    import fcntl
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")  # as some network file systems answer
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    lock = OutputLock(tmp_path)
+    assert lock.acquire() is False
+    lock.release()
+    assert not (tmp_path / ".dataprep" / "lock").exists()

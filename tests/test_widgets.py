@@ -222,3 +222,28 @@ def test_dashboard_link_stays_proxied_on_jupyterhub(tmp_path, client, monkeypatc
     p.start()
     assert p.wait(120) and p.error is None
     assert "/user/ann/proxy/" in p.dashboard.value and client.dashboard_link not in p.dashboard.value
+
+
+def test_a_build_holds_its_output_folder_and_the_panel_shows_a_refusal(tmp_path, monkeypatch, make_cluster):
+    """While a build runs, a second one on the same output folder (here from the panel) is refused
+    with a clear message and leaves the panel ready; once the build ends the folder is free."""
+    import toolkit
+    from toolkit.worker import TEST_HANG_ENV
+
+    monkeypatch.setenv(TEST_HANG_ENV, "slow:2")  # files named *hang* take 2 s: the build runs a while
+    client = make_cluster(jobs=1)
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    for name in ("a-hang.jpg", "b-hang.jpg"):
+        synth.write_photo(src / name, 64, 48, 1)
+    run = toolkit.start(inputs=[str(src)], output=str(out), client=client, batch_size=1)
+    p = Panel(client=client, inputs=[str(src)], output=str(out), op="thumbnail", size=32)
+    p.start_button.click()
+    assert p.wait(30), "the panel must not hang on a refused build"
+    assert "in use by another build" in p.status.value and str(out) in p.status.value
+    assert p.run is None and not p.running and not p.start_button.disabled
+    assert not run.done  # the refusal came while the first build ran
+    assert run.result(timeout=120).counts == {"ok": 2}
+    assert not (out / ".dataprep").exists()
+    p.start_button.click()  # the folder is free again
+    assert p.wait(120) and p.error is None and p.report.counts == {"ok": 2}  # 32 px now: both redone

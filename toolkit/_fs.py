@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import errno
 import json
 import os
 import secrets
 import socket
 import time
-from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
@@ -23,7 +23,7 @@ def tmp_path_for(final: Path) -> Path:
     return final.with_name(f".{final.name}.{secrets.token_hex(4)}{TMP_SUFFIX}")
 
 
-@contextmanager
+@contextlib.contextmanager
 def atomic_write(final: Path, *, durable: bool = False) -> Iterator[BinaryIO]:
     """Open a temporary file next to ``final``; rename it over ``final`` on success.
 
@@ -56,6 +56,33 @@ def atomic_write(final: Path, *, durable: bool = False) -> Iterator[BinaryIO]:
 def write_bytes_atomic(final: Path, data: bytes) -> None:
     with atomic_write(final) as fh:
         fh.write(data)
+
+
+class Placed:
+    """The outputs one input file has put in place, each with the identity (device, inode) it had
+    then. A failure removes exactly those: never a file that someone else (a later build, after
+    this file's run was stopped) has since put under the same name."""
+
+    def __init__(self) -> None:
+        self._ids: dict[str, tuple[int, int]] = {}
+
+    def add(self, path: str | os.PathLike) -> None:
+        st = os.stat(path)
+        self._ids[os.fspath(path)] = (st.st_dev, st.st_ino)
+
+    def remove(self) -> int:
+        """Remove every output still as this file placed it; forget them all. -> how many."""
+        removed = 0
+        for path, ident in self._ids.items():
+            try:
+                st = os.stat(path)
+                if (st.st_dev, st.st_ino) == ident:
+                    os.unlink(path)
+                    removed += 1
+            except OSError:
+                pass
+        self._ids.clear()
+        return removed
 
 
 def remove_stale_tmp(root: Path) -> int:
@@ -95,19 +122,20 @@ class OutputLock:
     """
 
     def __init__(self, output: str | os.PathLike):
-        self.path = Path(output, ".dataprep", "lock")
+        self.path = Path(output, ".dataprep", "lock").absolute()  # a later chdir changes nothing
         self._fd: int | None = None
 
     def acquire(self) -> bool:
-        """Take the lock or raise :class:`OutputBusy` at once (never waits). -> False if unlocked."""
+        """Take the lock or raise :class:`OutputBusy` at once (never waits). -> False if unlocked.
+        Other ``OSError``: the folder cannot be used (e.g. no permission to create it)."""
         try:
             import fcntl
         except ImportError:  # pragma: no cover - not POSIX
             return False
-        while True:
+        for _attempt in range(20):  # each retry means a holder ended just then: a few at most
             self.path.parent.mkdir(parents=True, exist_ok=True)
             try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+                fd = self._open()
             except FileNotFoundError:  # the folder went with a build that just ended: make it again
                 continue
             try:
@@ -117,7 +145,9 @@ class OutputLock:
                 os.close(fd)
                 if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                     raise OutputBusy(holder) from None
-                return False  # e.g. ENOLCK on some network file systems: no lock to be had
+                with contextlib.suppress(OSError):
+                    self.path.unlink()  # no lock to be had here (e.g. ENOLCK on some network file systems)
+                return False
             try:
                 same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
             except FileNotFoundError:
@@ -125,11 +155,24 @@ class OutputLock:
             if not same:  # locked a file its holder removed as it ended: lock the current one
                 os.close(fd)
                 continue
-            os.ftruncate(fd, 0)
-            os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                                     "started": time.strftime("%Y-%m-%d %H:%M:%S")}).encode())
+            try:
+                os.ftruncate(fd, 0)
+                os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                         "started": time.strftime("%Y-%m-%d %H:%M:%S")}).encode())
+            except OSError:  # read-only (another user's file) or a full disk: the lock holds all the same
+                pass
             self._fd = fd
             return True
+        raise OSError(errno.EAGAIN, f"could not lock {self.path}")
+
+    def _open(self) -> int:
+        flags = os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+        try:
+            return os.open(self.path, os.O_RDWR | flags, 0o644)
+        except PermissionError:  # left by a killed build of another user: flock needs only reading
+            if not self.path.exists():
+                raise
+            return os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
 
     def release(self) -> None:
         """Remove the lock file, then let go (no-op if not held)."""

@@ -343,14 +343,14 @@ def _script_hint(method: str) -> str:
     ``__mp_main__``: a script that builds or connects at its top level then tries to start
     processes while it is being imported, and every worker fails at once. Dask and
     ``multiprocessing`` ask for the same ``if __name__ == "__main__":`` guard; this names it.
-    No hint for notebooks and ``python -c`` (no script) or for our own command.
+    No hint for notebooks and ``python -c`` (no script) or under a console script (``dataprep``, ``pytest``).
     """
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None)
     spec = getattr(main, "__spec__", None)
-    if method == "fork" or not path or (spec is not None and spec.name.split(".")[0] == "toolkit") \
-            or os.path.basename(path) == "dataprep":
-        return ""
+    if method == "fork" or not path or not str(path).endswith(".py") \
+            or (spec is not None and spec.name.split(".")[0] == "toolkit"):
+        return ""  # a console script (dataprep, pytest, jupyter) has no .py name: not the user's script
     return (f"; if you ran the script {path}, put the code that builds or connects under "
             '`if __name__ == "__main__":` (every worker process imports the script again)')
 

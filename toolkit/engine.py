@@ -216,7 +216,7 @@ class Run:
         finally:
             self._output_lock.release()
             with contextlib.suppress(OSError):
-                os.rmdir(os.path.join(self.config.output, ".dataprep"))  # when nothing else is in it
+                os.rmdir(self._output_lock.path.parent)  # .dataprep, when nothing else is in it
             self._done.set()
 
     def _connect_async(self) -> tuple[threading.Thread, dict]:

@@ -580,8 +580,8 @@ class Panel:
         try:
             client = self._get_client(cfg)
             self._show_dashboard(client)
-            run = self.run = engine.Run(cfg, client=client, sinks=[self._on_event])
-            run.start()
+            run = engine.Run(cfg, client=client, sinks=[self._on_event]).start()  # may refuse: output busy
+            self.run = run
             self._set_status("running")
             self._log(f"started: {', '.join(cfg.inputs)} -> {cfg.output}")
             if self._stop_requested:

@@ -20,8 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ._fs import path_b64, path_text, write_bytes_atomic
-from .manifest import remove_outputs
+from ._fs import Placed, path_b64, path_text, write_bytes_atomic
 from .media import ItemResult, MediaItem, Problem
 from .ops import EXT, VIDEO_OPS, FileProblem, OpSpec
 
@@ -171,14 +170,15 @@ def process_item(item: MediaItem, job: JobSpec, batch_id: str = "") -> ItemResul
     height = item.info.height if item.info else None
     status, error = "ok", None
     outputs: list[str] = []  # every output as soon as it exists, so a failure midway removes them all
+    placed = Placed()  # the same, by identity: a failure removes only files still as this one left them
     try:
         hang = os.environ.get(TEST_HANG_ENV, "")
         if hang and "hang" in os.path.basename(item.path):  # tests only: a file that hangs its worker,
             time.sleep(float(hang[5:]) if hang.startswith("slow:") else 3600)  # or ("slow:S") is slow
         if item.kind == "image":
-            warnings, width, height = _image_item(item, job, outputs)
+            warnings, width, height = _image_item(item, job, outputs, placed)
         elif item.kind == "video":
-            warnings, extra = _video_item(item, job, outputs)
+            warnings, extra = _video_item(item, job, outputs, placed)
         if not outputs:
             status = "skipped"
             warnings.append(Problem("no-op", f"no op in {', '.join(o.name for o in job.ops)} applies to {item.kind} files like {path_text(item.path)}"))
@@ -191,7 +191,7 @@ def process_item(item: MediaItem, job: JobSpec, batch_id: str = "") -> ItemResul
         fp = classify(exc, item.path)
         status, error = "failed", Problem(fp.code, fp.message)
     if status == "failed":
-        remove_outputs(job.output, outputs, prune=False)  # another worker may be filling that folder
+        placed.remove()  # not a file that a later build has put under the same name since (after a stop)
         outputs = []
     bytes_out = 0
     for rel in outputs:
@@ -222,7 +222,7 @@ def _write(job: JobSpec, item: MediaItem, rel: str, data: bytes) -> None:
     write_bytes_atomic(final, data)
 
 
-def _image_outputs(im, item: MediaItem, job: JobSpec, ops: list[OpSpec], outputs: list[str]) -> None:
+def _image_outputs(im, item: MediaItem, job: JobSpec, ops: list[OpSpec], outputs: list[str], placed: Placed) -> None:
     """Write one output per image op; each is added to ``outputs`` as soon as it exists."""
     from .ops import image as iops
 
@@ -230,10 +230,11 @@ def _image_outputs(im, item: MediaItem, job: JobSpec, ops: list[OpSpec], outputs
         out = iops.render(im, op, background=job.background)
         rel = _out_name(item, op, len(ops), job.format)
         _write(job, item, rel, iops.encode(out, job.format, job.quality, job.background))
+        placed.add(os.path.join(job.output, rel))
         outputs.append(rel)
 
 
-def _image_item(item: MediaItem, job: JobSpec, outputs: list[str]) -> tuple[list[Problem], int | None, int | None]:
+def _image_item(item: MediaItem, job: JobSpec, outputs: list[str], placed: Placed) -> tuple[list[Problem], int | None, int | None]:
     from .ops import image as iops
 
     ops = [o for o in job.ops if o.applies_to("image")]
@@ -244,13 +245,13 @@ def _image_item(item: MediaItem, job: JobSpec, outputs: list[str]) -> tuple[list
     try:
         w = item.info.width if item.info else im.width
         h = item.info.height if item.info else im.height
-        _image_outputs(im, item, job, ops, outputs)
+        _image_outputs(im, item, job, ops, outputs, placed)
         return list(warnings), w, h
     finally:
         im.close()
 
 
-def _video_item(item: MediaItem, job: JobSpec, outputs: list[str]) -> tuple[list[Problem], dict]:
+def _video_item(item: MediaItem, job: JobSpec, outputs: list[str], placed: Placed) -> tuple[list[Problem], dict]:
     from .ops import video as vops
 
     # ffmpeg gets the time left of this file's limit (90%), so its own timeout fires before the watchdog
@@ -268,17 +269,16 @@ def _video_item(item: MediaItem, job: JobSpec, outputs: list[str]) -> tuple[list
         o.name == "poster" for o in job.ops) else None
     try:
         if any(o.name in VIDEO_OPS for o in job.ops):
+            # the same rule as _write: nothing is put in place once the run is over
             outs, warns, extra = vops.run_video_ops(item.path, info, job.ops, job.output, item.out_rel, fmt=job.format,
                                                     quality=job.quality, background=job.background, timeout=left(),
-                                                    poster=poster)
+                                                    poster=poster, may_write=job.alive, placed=placed)
             outputs += outs
             warnings += warns
-            if not job.alive():  # ffmpeg put them in place itself: the same rule as _write, after the fact
-                raise FileProblem("stopped", f"the run ended before {path_text(item.path)} was done; the next run does it")
         if image_ops:
             if poster is None:
                 poster = vops.find_poster(item.path, info, timeout=left())
-            _image_outputs(poster[1], item, job, image_ops, outputs)
+            _image_outputs(poster[1], item, job, image_ops, outputs, placed)
     finally:
         if poster is not None:
             poster[1].close()

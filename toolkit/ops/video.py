@@ -33,11 +33,11 @@ import threading
 import time
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from PIL import Image, ImageDraw, ImageFont, ImageStat
 
-from .._fs import TMP_SUFFIX, path_text, tmp_path_for, write_bytes_atomic
+from .._fs import TMP_SUFFIX, Placed, path_text, tmp_path_for, write_bytes_atomic
 from ..media import MediaInfo, Problem
 from . import EXT, FileProblem, OpSpec, check_file
 from . import image as iops
@@ -198,11 +198,22 @@ def _h264_encoder() -> str:
 
 
 class _Deadline:
-    def __init__(self, timeout: float):
+    """One file's time limit; whether its outputs may still be put in place (``may_write``:
+    false once its run is over, so a late file never replaces what a later build wrote); and the
+    outputs it has put in place (``placed``), which a failure removes."""
+
+    def __init__(self, timeout: float, may_write: Callable[[], bool] | None = None, placed: Placed | None = None):
         self.end = time.monotonic() + timeout
+        self.may_write = may_write
+        self.placed = placed if placed is not None else Placed()  # every output as it lands
 
     def left(self) -> float:
         return self.end - time.monotonic()
+
+    def before_write(self, path: str) -> None:
+        """Raise ``stopped`` if the run is over: checked just before each output is put in place."""
+        if self.may_write is not None and not self.may_write():
+            raise FileProblem("stopped", f"the run ended before {path_text(path)} was done; the next run does it")
 
 
 # --------------------------------------------------------------------------------------------
@@ -560,13 +571,14 @@ def _op_frames(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: st
             warnings.append(Problem("no-frames", f"no frame was extracted from {path_text(path)}"))
     outs, rows = [], []
     try:
+        dl.before_write(path)
         for idx, (tmp, t) in enumerate(pairs):
             rel = f"{out_rel}/{idx:06d}.{ext}"
             os.replace(os.path.join(folder, tmp), os.path.join(out_dir, rel))
+            dl.placed.add(os.path.join(out_dir, rel))
             outs.append(rel)
             rows.append({"index": idx, "t": round(float(t), 6), "output": rel})
-    except BaseException:  # a rename failed midway: neither the frames in place nor the rest stay
-        _rm(os.path.join(out_dir, r) for r in outs)
+    except BaseException:  # a rename failed midway: the frames not yet in place go (those in place: run_video_ops)
         _rm(os.path.join(folder, tmp) for tmp, _t in pairs[len(outs):])
         raise
     return outs, warnings, rows
@@ -587,7 +599,9 @@ def _op_poster(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: st
         size = op.get("size")
         out = iops.resize(im, size, op.get("mode") or "fit", background) if size else im
         rel = f"{out_rel}.poster.{EXT[fmt]}"
+        dl.before_write(path)
         write_bytes_atomic(Path(out_dir, rel), iops.encode(out, fmt, quality, background))
+        dl.placed.add(Path(out_dir, rel))
     finally:
         if found is None:  # a frame handed in belongs to the caller
             im.close()
@@ -627,7 +641,9 @@ def _op_contact(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: s
         draw.text((bx + 3 - l, by + 2 - tp), label, fill=(255, 255, 255), font=font)
         im.close()
     rel = f"{out_rel}.contact.{EXT[fmt]}"
+    dl.before_write(path)
     write_bytes_atomic(Path(out_dir, rel), iops.encode(sheet, fmt, quality, background))
+    dl.placed.add(Path(out_dir, rel))
     return rel, [round(t, 6) for t, _ in tiles]
 
 
@@ -665,7 +681,9 @@ def _ffmpeg_to(final: Path, args: list, path: str, dl: _Deadline, keep=None) -> 
             raise classify_ffmpeg_error(err, path)
         if keep is not None and not keep(tmp, err):
             return False
+        dl.before_write(path)
         os.replace(tmp, final)
+        dl.placed.add(final)
         return True
     finally:
         _rm([str(tmp)])
@@ -687,30 +705,30 @@ def _op_clip(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: str,
     Path(out_dir, out_rel).mkdir(parents=True, exist_ok=True)
     enc = _video_encode_args(20, True, None, None, info)
     rows: list[dict] = []
-    try:
-        for i in range(n):
-            start = i * secs
-            rel = f"{out_rel}/clip-{i:04d}.mp4"
-            last = i == n - 1 and i > 0  # nothing left after the last full segment: no file
-            if not _ffmpeg_to(Path(out_dir, rel), ["-ss", f"{start:.6f}", "-t", f"{secs:.6f}", "-i", _src(path), *enc,
-                                                   "-movflags", "+faststart", "-f", "mp4"], path, dl,
-                              keep=(lambda tmp, err: os.path.getsize(tmp) >= 1024 or "frame=    0" not in err) if last else None):
-                break
-            rows.append({"index": i, "start": round(start, 6), "end": round(min(start + secs, duration), 6),
-                         "output": rel})
-    except BaseException:
-        _rm(os.path.join(out_dir, r["output"]) for r in rows)
-        raise
+    for i in range(n):
+        start = i * secs
+        rel = f"{out_rel}/clip-{i:04d}.mp4"
+        last = i == n - 1 and i > 0  # nothing left after the last full segment: no file
+        if not _ffmpeg_to(Path(out_dir, rel), ["-ss", f"{start:.6f}", "-t", f"{secs:.6f}", "-i", _src(path), *enc,
+                                               "-movflags", "+faststart", "-f", "mp4"], path, dl,
+                          keep=(lambda tmp, err: os.path.getsize(tmp) >= 1024 or "frame=    0" not in err) if last else None):
+            break
+        rows.append({"index": i, "start": round(start, 6), "end": round(min(start + secs, duration), 6),
+                     "output": rel})
     return rows
 
 
 def run_video_ops(path: str, info: MediaInfo, ops: tuple[OpSpec, ...], out_dir: str, out_rel: str, *,
                   fmt: str, quality: int, background: str, timeout: float,
-                  poster: tuple[float, Image.Image] | None = None) -> tuple[list[str], list[Problem], dict]:
+                  poster: tuple[float, Image.Image] | None = None, may_write: Callable[[], bool] | None = None,
+                  placed: Placed | None = None) -> tuple[list[str], list[Problem], dict]:
     """Run every video op of ``ops`` on one video (image ops are skipped: they use :func:`poster_frame`).
 
     ``timeout`` bounds the whole file (all its ffmpeg calls together). ``poster``: the video's
     :func:`find_poster` result when the caller has it already (it stays the caller's to close).
+    ``may_write``: asked just before each output is put in place; once it is false, the file
+    fails as ``stopped`` and nothing more is placed (a worker's run is over). ``placed``: where
+    each output is recorded as it lands (the caller's, to remove with its own on a later failure).
     Returns (outputs relative to ``out_dir``, warnings, extra manifest fields). A failure removes
     this call's outputs.
     """
@@ -719,7 +737,7 @@ def run_video_ops(path: str, info: MediaInfo, ops: tuple[OpSpec, ...], out_dir: 
     fmt = fmt if fmt in EXT else "jpeg"
     ext = EXT[fmt]
     codec = _image_codec(fmt, quality)
-    dl = _Deadline(timeout)
+    dl = _Deadline(timeout, may_write, placed)
     outputs: list[str] = []
     warnings: list[Problem] = []
     extra: dict[str, Any] = {}
@@ -745,7 +763,7 @@ def run_video_ops(path: str, info: MediaInfo, ops: tuple[OpSpec, ...], out_dir: 
                 outputs += [r["output"] for r in rows]
                 extra["clips"] = rows
     except BaseException:
-        _rm(os.path.join(out_dir, r) for r in outputs)
+        dl.placed.remove()  # exactly what this file put in place, as long as it is still its own
         raise
     if outputs:
         extra["video"] = {"duration": info.duration, "fps": info.fps, "frames": info.frames,
