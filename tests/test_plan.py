@@ -73,6 +73,11 @@ def test_auto_size_uses_workers_and_file_count():
     assert auto_batch_size(1000, 2) == 32
     assert auto_batch_size(1000, 8) < auto_batch_size(1000, 2)
     assert auto_batch_size(10**6, 2) == 64  # capped
+    # file sizes: photos keep 64 files a batch at most; small files make bigger batches (~64 MiB, <= 1024 files)
+    assert auto_batch_size(10**6, 2, total_bytes=10**6 * 3 * 2**20) == 64
+    assert auto_batch_size(10**6, 2, total_bytes=10**6 * 256 * 2**10) == 256
+    assert auto_batch_size(10**6, 2, total_bytes=10**6 * 600) == 1024
+    assert auto_batch_size(1000, 2, total_bytes=1000 * 600) == 32  # still ~16 batches per worker
 
 
 def test_batch_id_depends_on_members():
@@ -108,3 +113,15 @@ def test_automatic_batches_shrink_at_the_tail_so_workers_finish_together(n, work
     for s in sizes:
         assert s <= max(1, -(-left // (2 * workers)))
         left -= s
+
+
+def test_a_plan_of_small_files_takes_more_than_64_a_batch():
+    """toolkit.plan sizes automatic batches from the files' sizes too: 2,000 files of ~1 KB on one
+    worker make batches of 125 (2,000 / 16), where files of a MiB or more would stop at 64."""
+    import toolkit
+
+    small = [item(i, 10_000) for i in range(2000)]  # 1 KB each on disk
+    assert {len(b) for b in toolkit.plan(small, memory_limit="1GiB", jobs=1).batches} == {125}
+    big = [MediaItem(**{**{f: getattr(it, f) for f in ("path", "rel", "root", "kind", "format", "mtime_ns",
+                                                        "out_rel", "info")}, "size": 2**20}) for it in small]
+    assert max(len(b) for b in toolkit.plan(big, memory_limit="1GiB", jobs=1).batches) == 64

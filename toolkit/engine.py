@@ -334,7 +334,7 @@ class Run:
         elif cfg.batch_size:
             planned_count = cfg.batch_size
         else:
-            planned_count = auto_batch_size(len(probed), n_workers)
+            planned_count = auto_batch_size(len(probed), n_workers, total_bytes=sum(i.size for i in probed))
         budget, count = planned_budget, planned_count
         fixed = bool(cfg.batch_size) or not cfg.batch_mode  # a size the user chose is kept to the end
 
@@ -449,7 +449,8 @@ class Run:
                     with self._lock:
                         if self._count_override_set:
                             self._count_override_set = False
-                            planned_count = self._count_override or (auto_batch_size(len(queue), n_workers) if cfg.batch_mode else 1)
+                            planned_count = self._count_override or (auto_batch_size(len(queue), n_workers, total_bytes=sum(i.size for i in queue))
+                                                                     if cfg.batch_mode else 1)
                             count = planned_count  # the byte budget stays as throttling left it
                             fixed = self._count_override is not None or not cfg.batch_mode
                             self._progress["batch_size"] = count
@@ -739,7 +740,7 @@ def plan(items: Any, *, memory_limit: int | str | None = None, jobs: int | None 
     limit = parse_bytes("memory_limit", memory_limit) if memory_limit is not None else (cfg.memory_limit or default_memory_limit(n, cfg.max_memory_percent))
     budget = budget_for(limit)
     bs = batch_size or cfg.batch_size
-    count = 1 if not (batch_mode and cfg.batch_mode) else (bs or auto_batch_size(len(items), n))
+    count = 1 if not (batch_mode and cfg.batch_mode) else (bs or auto_batch_size(len(items), n, total_bytes=sum(i.size for i in items)))
     batches = plan_batches(items, budget=budget, count=count)
     warnings = []
     if bs and any(len(b) < bs for b in batches[:-1]):
