@@ -36,10 +36,14 @@ def atomic_write(final: Path, *, durable: bool = False) -> Iterator[BinaryIO]:
     >>> (d / "a.txt").read_bytes()
     b'hi'
     """
-    final.parent.mkdir(parents=True, exist_ok=True)
     tmp = tmp_path_for(final)
     try:
-        with open(tmp, "xb") as fh:
+        fh = open(tmp, "xb")  # noqa: SIM115 - closed by the with below
+    except FileNotFoundError:  # its folder first (tried second: a folder is made once, a file often)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(tmp, "xb")  # noqa: SIM115
+    try:
+        with fh:
             yield fh
             fh.flush()
             if durable:
@@ -65,10 +69,12 @@ class Placed:
 
     def __init__(self) -> None:
         self._ids: dict[str, tuple[int, int]] = {}
+        self.bytes = 0  # their sizes, added up
 
     def add(self, path: str | os.PathLike) -> None:
         st = os.stat(path)
         self._ids[os.fspath(path)] = (st.st_dev, st.st_ino)
+        self.bytes += st.st_size
 
     def remove(self) -> int:
         """Remove every output still as this file placed it; forget them all. -> how many."""
@@ -82,6 +88,7 @@ class Placed:
             except OSError:
                 pass
         self._ids.clear()
+        self.bytes = 0
         return removed
 
 

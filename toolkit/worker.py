@@ -193,12 +193,7 @@ def process_item(item: MediaItem, job: JobSpec, batch_id: str = "") -> ItemResul
     if status == "failed":
         placed.remove()  # not a file that a later build has put under the same name since (after a stop)
         outputs = []
-    bytes_out = 0
-    for rel in outputs:
-        try:
-            bytes_out += os.path.getsize(os.path.join(job.output, rel))
-        except OSError:
-            pass
+    bytes_out = placed.bytes  # every output's size as it landed
     return ItemResult(
         source=path_text(item.rel), source_b64=path_b64(item.rel), input_root=path_text(item.root),
         status=status, error=error, warnings=tuple(warnings), outputs=tuple(outputs),  # type: ignore[arg-type]
