@@ -223,6 +223,8 @@ def test_mixed_folder_with_videos_on_a_cluster(tmp_path, client):
     assert walk["status"] == "ok"
     frames = [o for o in walk["outputs"] if o.startswith("clips/walk/")]
     assert len(frames) == 3 and "clips/walk.contact.jpg" in walk["outputs"]
+    for r in rows.values():  # a video's bytes_out counts all its outputs: frames, sheet and image op
+        assert r["bytes_out"] == sum((out / o).stat().st_size for o in r["outputs"])
     assert [f["t"] for f in walk["frames"]] == sorted(f["t"] for f in walk["frames"])
     with Image.open(out / "clips/walk.jpg") as im:  # the image op, made from the poster frame
         assert max(im.size) == 128
