@@ -547,6 +547,16 @@ def test_a_script_without_the_main_guard_is_told_to_add_it(tmp_path):
     last = p.stderr.strip().splitlines()[-1]
     assert last.startswith("toolkit.errors.ClusterError: could not start a local cluster of 1 worker:")
     assert f"if you ran the script {script}" in last and 'under `if __name__ == "__main__":`' in last
+    # the same with a build: each worker says why at once, instead of starting a build of its own
+    # (which the output folder's lock would refuse, naming another process: a false lead)
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    Image.new("RGB", (8, 8)).save(pics / "a.png")
+    script.write_text(f"import toolkit\ntoolkit.build(inputs=[{str(pics)!r}], output={str(tmp_path / 'out')!r}, progress=False)\n")
+    p = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert p.returncode != 0 and "in use by another build" not in p.stderr
+    assert 'a worker process is importing the main script, which starts a build or a cluster' in p.stderr
+    assert f"if you ran the script {script}" in p.stderr.strip().splitlines()[-1]
     guarded = tmp_path / "guarded.py"
     guarded.write_text("import toolkit\nif __name__ == '__main__':\n"
                        "    toolkit.connect(None, jobs=1, dashboard_address=None).close()\n    print('connected')\n")

@@ -280,6 +280,7 @@ def connect(target: Any = None, *, jobs: int | None = None, memory_limit: int | 
     with ``dashboard_on_visit=True`` they are built the first time the link is opened instead
     (a build does that: ~0.35 s of CPU that its workers keep unless someone looks).
     """
+    refuse_while_a_worker_imports_the_script()
     method = start_method()
     prestart(target)  # first: the fork server's imports overlap the scheduler's start
     import dask
@@ -334,6 +335,20 @@ def connect(target: Any = None, *, jobs: int | None = None, memory_limit: int | 
         raise ClusterError(f"cannot reach the Dask scheduler at {target}: {exc}; check the address and that it is running") from exc
     _check_workers(client, target)
     return client
+
+
+def refuse_while_a_worker_imports_the_script() -> None:
+    """Raise :class:`ClusterError` if this process is a new worker (or the fork server) importing
+    the main script: a script that builds or connects at its top level would otherwise start a
+    build or a cluster of its own in every worker, each failing with a confusing error (the
+    output folder already in use, say) before the real reason. ``multiprocessing`` marks that
+    import as ``_inheriting``, as its own check of the same mistake does."""
+    import multiprocessing
+
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        path = getattr(sys.modules.get("__main__"), "__file__", None) or "the main script"
+        raise ClusterError(f"a worker process is importing {path}, which starts a build or a cluster as it is "
+                           'imported; put that code under `if __name__ == "__main__":`')
 
 
 def _script_hint(method: str) -> str:

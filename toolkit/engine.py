@@ -156,6 +156,9 @@ class Run:
     def start(self) -> "Run":
         """Start in the background. Raises :class:`InputError` at once if another build (here or
         in another process) is writing the same output folder."""
+        from .cluster import refuse_while_a_worker_imports_the_script
+
+        refuse_while_a_worker_imports_the_script()
         self._output_lock = _lock_output(self.config.output)
         try:
             self._thread.start()
