@@ -153,14 +153,21 @@ class Manifest:
         """
         by_input = {_key(r.get("input_root", ""), r["source_b64"]): r
                     for r in (self.previous() if earlier is None else earlier)}
-        if by_input:
-            self.kept_path.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_write(self.kept_path, durable=True) as fh:
-                fh.write(self._dump(by_input.values()))
         for r in rows:
             self._remember(r.to_row() if isinstance(r, ItemResult) else r)
+        # A row carried unchanged needs no copy aside when the manifest on disk holds it too: until
+        # the new manifest replaces that one, the old one has it, and from then on the new one
+        # does. So a run that adds a few files to a large dataset keeps aside only a few rows.
+        on_disk = {_key(r.get("input_root", ""), r["source_b64"]): r for r in read_rows(self.path)} if by_input else {}
+        kept = [r for k, r in by_input.items() if not (self.rows.get(k) == r and on_disk.get(k) == r)]
+        if kept:
+            self.kept_path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_write(self.kept_path, durable=True) as fh:
+                fh.write(self._dump(kept))
         with atomic_write(self.path, durable=True) as fh:
             fh.write(self._dump(self.rows.values()))
+        if not kept:
+            self.settle()  # rows an earlier run kept aside are all in the new manifest now
         self._fh = open(self.path, "ab")  # noqa: SIM115 - closed in close()
 
     def _remember(self, row: dict[str, Any]) -> bool:
