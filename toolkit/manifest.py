@@ -131,6 +131,7 @@ class Manifest:
         self._fh = None
         self._lock = threading.Lock()
         self.rows: dict[tuple[str, str], dict[str, Any]] = {}
+        self._on_disk: list[dict[str, Any]] | None = None  # the manifest's rows as previous() read them
 
     @property
     def kept_path(self) -> Path:
@@ -139,7 +140,9 @@ class Manifest:
 
     def previous(self) -> list[dict[str, Any]]:
         """Rows of earlier runs, oldest first (for resuming, a later row of an input wins)."""
-        return read_rows(self.kept_path) + read_rows(self.path)
+        on_disk = read_rows(self.path)
+        self._on_disk = on_disk  # what start() needs to know of the manifest it replaces
+        return read_rows(self.kept_path) + on_disk
 
     def start(self, rows: Iterable[ItemResult | dict[str, Any]], *, earlier: Iterable[dict[str, Any]] | None = None) -> None:
         """Atomically replace the manifest with ``rows`` (carried over + known up front), then append.
@@ -158,7 +161,9 @@ class Manifest:
         # A row carried unchanged needs no copy aside when the manifest on disk holds it too: until
         # the new manifest replaces that one, the old one has it, and from then on the new one
         # does. So a run that adds a few files to a large dataset keeps aside only a few rows.
-        on_disk = {_key(r.get("input_root", ""), r["source_b64"]): r for r in read_rows(self.path)} if by_input else {}
+        if by_input and self._on_disk is None:
+            self._on_disk = read_rows(self.path)
+        on_disk = {_key(r.get("input_root", ""), r["source_b64"]): r for r in self._on_disk or ()}
         kept = [r for k, r in by_input.items() if not (self.rows.get(k) == r and on_disk.get(k) == r)]
         if kept:
             self.kept_path.parent.mkdir(parents=True, exist_ok=True)
