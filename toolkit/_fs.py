@@ -63,23 +63,30 @@ def write_bytes_atomic(final: Path, data: bytes) -> None:
 
 
 class Placed:
-    """The outputs one input file has put in place, each with the identity (device, inode) it had
-    then. A failure removes exactly those: never a file that someone else (a later build, after
-    this file's run was stopped) has since put under the same name."""
+    """The outputs one input file has put in place under ``root``, in order, each with the identity
+    (device, inode) it had then. A failure removes exactly those: never a file that someone else (a
+    later build, after this file's run was stopped) has since put under the same name."""
 
-    def __init__(self) -> None:
-        self._ids: dict[str, tuple[int, int]] = {}
+    def __init__(self, root: str | os.PathLike = "") -> None:
+        self.root = os.fspath(root)
+        self._ids: dict[str, tuple[int, int]] = {}  # name (relative to root) -> identity
         self.bytes = 0  # their sizes, added up
 
-    def add(self, path: str | os.PathLike) -> None:
-        st = os.stat(path)
-        self._ids[os.fspath(path)] = (st.st_dev, st.st_ino)
+    @property
+    def names(self) -> list[str]:
+        """The outputs placed so far, relative to ``root``, in the order they landed."""
+        return list(self._ids)
+
+    def add(self, name: str | os.PathLike) -> None:
+        st = os.stat(os.path.join(self.root, name))
+        self._ids[os.fspath(name)] = (st.st_dev, st.st_ino)
         self.bytes += st.st_size
 
     def remove(self) -> int:
         """Remove every output still as this file placed it; forget them all. -> how many."""
         removed = 0
-        for path, ident in self._ids.items():
+        for name, ident in self._ids.items():
+            path = os.path.join(self.root, name)
             try:
                 st = os.stat(path)
                 if (st.st_dev, st.st_ino) == ident:
@@ -173,13 +180,13 @@ class OutputLock:
         raise OSError(errno.EAGAIN, f"could not lock {self.path}")
 
     def _open(self) -> int:
-        flags = os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+        cloexec = getattr(os, "O_CLOEXEC", 0)
         try:
-            return os.open(self.path, os.O_RDWR | flags, 0o644)
+            return os.open(self.path, os.O_RDWR | os.O_CREAT | cloexec, 0o644)
         except PermissionError:  # left by a killed build of another user: flock needs only reading
             if not self.path.exists():
                 raise
-            return os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            return os.open(self.path, os.O_RDONLY | cloexec)
 
     def release(self) -> None:
         """Remove the lock file, then let go (no-op if not held)."""

@@ -345,10 +345,9 @@ def refuse_while_a_worker_imports_the_script() -> None:
     import as ``_inheriting``, as its own check of the same mistake does."""
     import multiprocessing
 
-    if getattr(multiprocessing.current_process(), "_inheriting", False):
-        path = getattr(sys.modules.get("__main__"), "__file__", None) or "the main script"
-        raise ClusterError(f"a worker process is importing {path}, which starts a build or a cluster as it is "
-                           'imported; put that code under `if __name__ == "__main__":`')
+    if getattr(multiprocessing.current_process(), "_inheriting", False):  # (the script's name is not known yet)
+        raise ClusterError("a worker process is importing the main script, which starts a build or a cluster as "
+                           'it is imported; put that code under `if __name__ == "__main__":`')
 
 
 def _script_hint(method: str) -> str:

@@ -332,12 +332,13 @@ class Run:
         n_workers = max(1, len(limits))
         memory_limit = min(limits)
         planned_budget = budget_for(memory_limit)
+        total_bytes = sum(i.size for i in probed)
         if not cfg.batch_mode:
             planned_count = 1
         elif cfg.batch_size:
             planned_count = cfg.batch_size
         else:
-            planned_count = auto_batch_size(len(probed), n_workers, total_bytes=sum(i.size for i in probed))
+            planned_count = auto_batch_size(len(probed), n_workers, total_bytes=total_bytes)
         budget, count = planned_budget, planned_count
         fixed = bool(cfg.batch_size) or not cfg.batch_mode  # a size the user chose is kept to the end
 
@@ -348,7 +349,6 @@ class Run:
         _arm(job)
         queue: deque[MediaItem] = deque(probed)
         ready: deque[tuple[Batch, bool, int]] = deque()  # retried batches first: (batch, alone, bystander count)
-        total_bytes = sum(i.size for i in probed)
         self._progress.update(files_total=len(probed), bytes_total=total_bytes, batch_size=count)
         counts: Counter = Counter()
         errors: Counter = Counter()

@@ -580,7 +580,7 @@ class Panel:
         try:
             client = self._get_client(cfg)
             self._show_dashboard(client)
-            run = engine.Run(cfg, client=client, sinks=[self._on_event]).start()  # may refuse: output busy
+            run = engine.start(cfg, client=client, sinks=[self._on_event])  # may refuse: output busy
             self.run = run
             self._set_status("running")
             self._log(f"started: {', '.join(cfg.inputs)} -> {cfg.output}")

@@ -169,17 +169,16 @@ def process_item(item: MediaItem, job: JobSpec, batch_id: str = "") -> ItemResul
     width = item.info.width if item.info else None
     height = item.info.height if item.info else None
     status, error = "ok", None
-    outputs: list[str] = []  # every output as soon as it exists, so a failure midway removes them all
-    placed = Placed()  # the same, by identity: a failure removes only files still as this one left them
+    placed = Placed(job.output)  # every output as it lands: a failure removes those still as this file left them
     try:
         hang = os.environ.get(TEST_HANG_ENV, "")
         if hang and "hang" in os.path.basename(item.path):  # tests only: a file that hangs its worker,
             time.sleep(float(hang[5:]) if hang.startswith("slow:") else 3600)  # or ("slow:S") is slow
         if item.kind == "image":
-            warnings, width, height = _image_item(item, job, outputs, placed)
+            warnings, width, height = _image_item(item, job, placed)
         elif item.kind == "video":
-            warnings, extra = _video_item(item, job, outputs, placed)
-        if not outputs:
+            warnings, extra = _video_item(item, job, placed)
+        if not placed.names:
             status = "skipped"
             warnings.append(Problem("no-op", f"no op in {', '.join(o.name for o in job.ops)} applies to {item.kind} files like {path_text(item.path)}"))
     except FileProblem as fp:
@@ -192,8 +191,7 @@ def process_item(item: MediaItem, job: JobSpec, batch_id: str = "") -> ItemResul
         status, error = "failed", Problem(fp.code, fp.message)
     if status == "failed":
         placed.remove()  # not a file that a later build has put under the same name since (after a stop)
-        outputs = []
-    bytes_out = placed.bytes  # every output's size as it landed
+    outputs, bytes_out = placed.names, placed.bytes  # as they landed (none after a failure)
     return ItemResult(
         source=path_text(item.rel), source_b64=path_b64(item.rel), input_root=path_text(item.root),
         status=status, error=error, warnings=tuple(warnings), outputs=tuple(outputs),  # type: ignore[arg-type]
@@ -217,19 +215,18 @@ def _write(job: JobSpec, item: MediaItem, rel: str, data: bytes) -> None:
     write_bytes_atomic(final, data)
 
 
-def _image_outputs(im, item: MediaItem, job: JobSpec, ops: list[OpSpec], outputs: list[str], placed: Placed) -> None:
-    """Write one output per image op; each is added to ``outputs`` as soon as it exists."""
+def _image_outputs(im, item: MediaItem, job: JobSpec, ops: list[OpSpec], placed: Placed) -> None:
+    """Write one output per image op; each is added to ``placed`` as soon as it exists."""
     from .ops import image as iops
 
     for op in ops:
         out = iops.render(im, op, background=job.background)
         rel = _out_name(item, op, len(ops), job.format)
         _write(job, item, rel, iops.encode(out, job.format, job.quality, job.background))
-        placed.add(os.path.join(job.output, rel))
-        outputs.append(rel)
+        placed.add(rel)
 
 
-def _image_item(item: MediaItem, job: JobSpec, outputs: list[str], placed: Placed) -> tuple[list[Problem], int | None, int | None]:
+def _image_item(item: MediaItem, job: JobSpec, placed: Placed) -> tuple[list[Problem], int | None, int | None]:
     from .ops import image as iops
 
     ops = [o for o in job.ops if o.applies_to("image")]
@@ -240,13 +237,13 @@ def _image_item(item: MediaItem, job: JobSpec, outputs: list[str], placed: Place
     try:
         w = item.info.width if item.info else im.width
         h = item.info.height if item.info else im.height
-        _image_outputs(im, item, job, ops, outputs, placed)
+        _image_outputs(im, item, job, ops, placed)
         return list(warnings), w, h
     finally:
         im.close()
 
 
-def _video_item(item: MediaItem, job: JobSpec, outputs: list[str], placed: Placed) -> tuple[list[Problem], dict]:
+def _video_item(item: MediaItem, job: JobSpec, placed: Placed) -> tuple[list[Problem], dict]:
     from .ops import video as vops
 
     # ffmpeg gets the time left of this file's limit (90%), so its own timeout fires before the watchdog
@@ -265,15 +262,14 @@ def _video_item(item: MediaItem, job: JobSpec, outputs: list[str], placed: Place
     try:
         if any(o.name in VIDEO_OPS for o in job.ops):
             # the same rule as _write: nothing is put in place once the run is over
-            outs, warns, extra = vops.run_video_ops(item.path, info, job.ops, job.output, item.out_rel, fmt=job.format,
-                                                    quality=job.quality, background=job.background, timeout=left(),
-                                                    poster=poster, may_write=job.alive, placed=placed)
-            outputs += outs
+            _outs, warns, extra = vops.run_video_ops(item.path, info, job.ops, job.output, item.out_rel, fmt=job.format,
+                                                     quality=job.quality, background=job.background, timeout=left(),
+                                                     poster=poster, may_write=job.alive, placed=placed)
             warnings += warns
         if image_ops:
             if poster is None:
                 poster = vops.find_poster(item.path, info, timeout=left())
-            _image_outputs(poster[1], item, job, image_ops, outputs, placed)
+            _image_outputs(poster[1], item, job, image_ops, placed)
     finally:
         if poster is not None:
             poster[1].close()

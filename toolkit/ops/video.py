@@ -205,7 +205,7 @@ class _Deadline:
     def __init__(self, timeout: float, may_write: Callable[[], bool] | None = None, placed: Placed | None = None):
         self.end = time.monotonic() + timeout
         self.may_write = may_write
-        self.placed = placed if placed is not None else Placed()  # every output as it lands
+        self.placed = placed if placed is not None else Placed()  # every output as it lands, by name under its root
 
     def left(self) -> float:
         return self.end - time.monotonic()
@@ -214,6 +214,12 @@ class _Deadline:
         """Raise ``stopped`` if the run is over: checked just before each output is put in place."""
         if self.may_write is not None and not self.may_write():
             raise FileProblem("stopped", f"the run ended before {path_text(path)} was done; the next run does it")
+
+    def put(self, path: str, rel: str, data: bytes) -> None:
+        """Write output ``rel`` (under ``placed.root``) of video ``path`` atomically, if the run goes on."""
+        self.before_write(path)
+        write_bytes_atomic(Path(self.placed.root, rel), data)
+        self.placed.add(rel)
 
 
 # --------------------------------------------------------------------------------------------
@@ -575,7 +581,7 @@ def _op_frames(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: st
         for idx, (tmp, t) in enumerate(pairs):
             rel = f"{out_rel}/{idx:06d}.{ext}"
             os.replace(os.path.join(folder, tmp), os.path.join(out_dir, rel))
-            dl.placed.add(os.path.join(out_dir, rel))
+            dl.placed.add(rel)
             outs.append(rel)
             rows.append({"index": idx, "t": round(float(t), 6), "output": rel})
     except BaseException:  # a rename failed midway: the frames not yet in place go (those in place: run_video_ops)
@@ -592,16 +598,14 @@ def _rm_pattern(folder: str, token: str) -> None:
     _rm(os.path.join(folder, f) for f in names if f.endswith(f".{token}{TMP_SUFFIX}"))
 
 
-def _op_poster(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: str, fmt: str, quality: int,
-               background: str, dl: _Deadline, found: tuple[float, Image.Image] | None = None) -> tuple[str, float]:
+def _op_poster(path: str, info: MediaInfo, op: OpSpec, out_rel: str, fmt: str, quality: int, background: str,
+               dl: _Deadline, found: tuple[float, Image.Image] | None = None) -> tuple[str, float]:
     t, im = found or _poster(path, info, dl)
     try:
         size = op.get("size")
         out = iops.resize(im, size, op.get("mode") or "fit", background) if size else im
         rel = f"{out_rel}.poster.{EXT[fmt]}"
-        dl.before_write(path)
-        write_bytes_atomic(Path(out_dir, rel), iops.encode(out, fmt, quality, background))
-        dl.placed.add(Path(out_dir, rel))
+        dl.put(path, rel, iops.encode(out, fmt, quality, background))
     finally:
         if found is None:  # a frame handed in belongs to the caller
             im.close()
@@ -615,8 +619,8 @@ def _font(px: int):
         return ImageFont.load_default()
 
 
-def _op_contact(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: str, fmt: str, quality: int,
-                background: str, dl: _Deadline) -> tuple[str, list[float]]:
+def _op_contact(path: str, info: MediaInfo, op: OpSpec, out_rel: str, fmt: str, quality: int, background: str,
+                dl: _Deadline) -> tuple[str, list[float]]:
     n = int(op.get("frames") or 16)
     cols = int(op.get("columns") or math.ceil(math.sqrt(n)))
     tw, th = op.get("size") or (320, 320)
@@ -641,9 +645,7 @@ def _op_contact(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: s
         draw.text((bx + 3 - l, by + 2 - tp), label, fill=(255, 255, 255), font=font)
         im.close()
     rel = f"{out_rel}.contact.{EXT[fmt]}"
-    dl.before_write(path)
-    write_bytes_atomic(Path(out_dir, rel), iops.encode(sheet, fmt, quality, background))
-    dl.placed.add(Path(out_dir, rel))
+    dl.put(path, rel, iops.encode(sheet, fmt, quality, background))
     return rel, [round(t, 6) for t, _ in tiles]
 
 
@@ -670,9 +672,10 @@ def _video_encode_args(crf: int, audio: bool, max_side: int | None, fps_cap: flo
     return args + ["-sn", "-dn", "-map_metadata", "-1"]
 
 
-def _ffmpeg_to(final: Path, args: list, path: str, dl: _Deadline, keep=None) -> bool:
-    """Run ffmpeg ``args`` + a temporary name next to ``final``; rename it into place unless
-    ``keep(tmp, stderr)`` says no. -> whether ``final`` was written. The temporary never stays."""
+def _ffmpeg_to(out_dir: str, rel: str, args: list, path: str, dl: _Deadline, keep=None) -> bool:
+    """Run ffmpeg ``args`` + a temporary name next to output ``rel``; rename it into place unless
+    ``keep(tmp, stderr)`` says no. -> whether the output was written. The temporary never stays."""
+    final = Path(out_dir, rel)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = tmp_path_for(final)
     try:
@@ -683,7 +686,7 @@ def _ffmpeg_to(final: Path, args: list, path: str, dl: _Deadline, keep=None) -> 
             return False
         dl.before_write(path)
         os.replace(tmp, final)
-        dl.placed.add(final)
+        dl.placed.add(rel)
         return True
     finally:
         _rm([str(tmp)])
@@ -691,9 +694,9 @@ def _ffmpeg_to(final: Path, args: list, path: str, dl: _Deadline, keep=None) -> 
 
 def _op_transcode(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: str, dl: _Deadline) -> str:
     rel = f"{out_rel}.mp4"
-    _ffmpeg_to(Path(out_dir, rel), ["-i", _src(path), *_video_encode_args(op.get("crf", 23), bool(op.get("audio", True)),
-                                                                       op.get("size"), op.get("max_fps"), info),
-                                    "-movflags", "+faststart", "-f", "mp4"], path, dl)
+    _ffmpeg_to(out_dir, rel, ["-i", _src(path), *_video_encode_args(op.get("crf", 23), bool(op.get("audio", True)),
+                                                                    op.get("size"), op.get("max_fps"), info),
+                              "-movflags", "+faststart", "-f", "mp4"], path, dl)
     return rel
 
 
@@ -709,8 +712,8 @@ def _op_clip(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: str,
         start = i * secs
         rel = f"{out_rel}/clip-{i:04d}.mp4"
         last = i == n - 1 and i > 0  # nothing left after the last full segment: no file
-        if not _ffmpeg_to(Path(out_dir, rel), ["-ss", f"{start:.6f}", "-t", f"{secs:.6f}", "-i", _src(path), *enc,
-                                               "-movflags", "+faststart", "-f", "mp4"], path, dl,
+        if not _ffmpeg_to(out_dir, rel, ["-ss", f"{start:.6f}", "-t", f"{secs:.6f}", "-i", _src(path), *enc,
+                                         "-movflags", "+faststart", "-f", "mp4"], path, dl,
                           keep=(lambda tmp, err: os.path.getsize(tmp) >= 1024 or "frame=    0" not in err) if last else None):
             break
         rows.append({"index": i, "start": round(start, 6), "end": round(min(start + secs, duration), 6),
@@ -728,7 +731,8 @@ def run_video_ops(path: str, info: MediaInfo, ops: tuple[OpSpec, ...], out_dir: 
     :func:`find_poster` result when the caller has it already (it stays the caller's to close).
     ``may_write``: asked just before each output is put in place; once it is false, the file
     fails as ``stopped`` and nothing more is placed (a worker's run is over). ``placed``: where
-    each output is recorded as it lands (the caller's, to remove with its own on a later failure).
+    each output is recorded as it lands, a :class:`Placed` rooted at ``out_dir`` (the caller's,
+    to remove with its own on a later failure).
     Returns (outputs relative to ``out_dir``, warnings, extra manifest fields). A failure removes
     this call's outputs.
     """
@@ -737,7 +741,9 @@ def run_video_ops(path: str, info: MediaInfo, ops: tuple[OpSpec, ...], out_dir: 
     fmt = fmt if fmt in EXT else "jpeg"
     ext = EXT[fmt]
     codec = _image_codec(fmt, quality)
-    dl = _Deadline(timeout, may_write, placed)
+    if placed is not None and os.path.abspath(placed.root) != os.path.abspath(out_dir):
+        raise ValueError(f"placed is rooted at {placed.root!r}, not at the output folder {out_dir!r}")
+    dl = _Deadline(timeout, may_write, placed if placed is not None else Placed(out_dir))
     outputs: list[str] = []
     warnings: list[Problem] = []
     extra: dict[str, Any] = {}
@@ -749,11 +755,11 @@ def run_video_ops(path: str, info: MediaInfo, ops: tuple[OpSpec, ...], out_dir: 
                 warnings += warns
                 extra.setdefault("frames", []).extend(rows)
             elif op.name == "poster":
-                rel, t = _op_poster(path, info, op, out_dir, out_rel, fmt, quality, background, dl, poster)
+                rel, t = _op_poster(path, info, op, out_rel, fmt, quality, background, dl, poster)
                 outputs.append(rel)
                 extra["poster_t"] = round(t, 6)
             elif op.name == "contact-sheet":
-                rel, ts = _op_contact(path, info, op, out_dir, out_rel, fmt, quality, background, dl)
+                rel, ts = _op_contact(path, info, op, out_rel, fmt, quality, background, dl)
                 outputs.append(rel)
                 extra["contact_sheet_t"] = ts
             elif op.name == "transcode":
