@@ -175,6 +175,21 @@ def test_poster_skips_black_start(vids, tmp_path):
     assert max(Image.open(tmp_path / outs[0]).size) == 64
 
 
+def test_outputs_are_recorded_under_the_output_folder_only(vids, tmp_path):
+    """run_video_ops records what it places in a caller's Placed, by name under the output folder:
+    one rooted elsewhere is refused before anything is made."""
+    from toolkit._fs import Placed
+
+    info = v.probe_video(vids["black"])
+    ops = (OpSpec.make("poster", size=64),)
+    with pytest.raises(ValueError, match="rooted at"):
+        v.run_video_ops(vids["black"], info, ops, str(tmp_path), "b", placed=Placed(tmp_path / "elsewhere"), **RUN)
+    assert not any(tmp_path.iterdir())
+    placed = Placed(tmp_path)
+    outs, _w, _e = v.run_video_ops(vids["black"], info, ops, str(tmp_path), "b", placed=placed, **RUN)
+    assert placed.names == outs == ["b.poster.jpg"] and placed.bytes == (tmp_path / "b.poster.jpg").stat().st_size
+
+
 @pytest.mark.parametrize("n, cols, grid", [(6, None, (3, 2)), (5, 5, (5, 1)), (16, None, (4, 4))])
 def test_contact_sheet_grid(vids, tmp_path, n, cols, grid):
     info = v.probe_video(vids["plain"])
