@@ -293,3 +293,16 @@ def test_each_batch_is_one_task_on_the_task_stream(tmp_path, client):
     batch_tasks = [n for n in names if n.startswith("dataprep-")]
     assert report.counts == {"ok": 24}
     assert len(batch_tasks) == report.batches == len(ts.data)
+
+
+def test_ffmpeg_on_a_worker_gets_what_its_memory_limit_leaves(client):
+    """Dask's nanny measures a worker process alone; its ffmpeg children are capped by the toolkit."""
+    from toolkit.cluster import worker_memory_limits
+    from toolkit.ops import video as v
+
+    limits = set(worker_memory_limits(client).values())
+    assert limits == {2**30}
+    cap = client.submit(v.ffmpeg_memory_cap, pure=False).result()  # in a task, as process_batch runs
+    worker_rss = max(w["metrics"]["memory"] for w in client.scheduler_info()["workers"].values())
+    # 95% of the limit (Dask's terminate fraction) less the worker's own memory (sampled at another moment)
+    assert 0.95 * 2**30 - worker_rss - 64 * 2**20 < cap < 0.95 * 2**30 - 32 * 2**20

@@ -258,6 +258,41 @@ def test_timeout_kills_ffmpeg(tmp_path):
     assert not [c for c in psutil.Process().children(recursive=True) if "ffmpeg" in c.name()]
 
 
+def test_ffmpeg_past_its_memory_cap_is_stopped(tmp_path, vids):
+    fifo = tmp_path / "stuck.mp4"
+    os.mkfifo(fifo)  # ffmpeg waits opening it, resident all the while
+    t0 = time.monotonic()
+    with pytest.raises(FileProblem) as e:
+        v.probe_video(str(fifo), timeout=60, memory_cap=2**20)
+    assert e.value.code == "limit-exceeded" and "stuck.mp4" in e.value.message and "--memory-limit" in e.value.message
+    assert time.monotonic() - t0 < 10
+    assert not v.live_ffmpeg_pids() and not _ffmpeg_children_of_path(str(fifo))
+    # the ops' calls are capped too: nothing is left of the file
+    info = v.probe_video(vids["plain"])
+    out = tmp_path / "out"
+    with pytest.raises(FileProblem) as e:
+        v.run_video_ops(str(fifo), info, (OpSpec.make("frames", fps=1), OpSpec.make("poster")), str(out), "s",
+                        **RUN, memory_cap=2**20)
+    assert e.value.code == "limit-exceeded"
+    assert not [p for p in out.rglob("*") if p.is_file()] and not v.live_ffmpeg_pids()
+
+
+def test_a_cap_ffmpeg_stays_under_changes_nothing(tmp_path, vids):
+    info = v.probe_video(vids["plain"], memory_cap=2**30)
+    outs, _w, extra = v.run_video_ops(vids["plain"], info, (OpSpec.make("frames", fps=1), OpSpec.make("poster")),
+                                      str(tmp_path), "p", **RUN, memory_cap=2**30)
+    assert len(outs) == 4 and all((tmp_path / o).is_file() for o in outs) and len(extra["frames"]) == 3
+    fifo = tmp_path / "hang.mp4"
+    os.mkfifo(fifo)  # under the cap, the time limit still ends a hung call
+    with pytest.raises(FileProblem) as e:
+        v.probe_video(str(fifo), timeout=1.0, memory_cap=2**30)
+    assert e.value.code == "timeout" and not v.live_ffmpeg_pids()
+
+
+def test_no_cap_outside_a_dask_worker():
+    assert v.ffmpeg_memory_cap() is None
+
+
 def _hang_in_child(path: str) -> None:
     v.probe_video(path, timeout=600)
 

@@ -2,8 +2,9 @@
 
 Everything goes through one runner, :func:`_run`: argv lists only (never a shell), input paths as
 ``file:`` URLs of absolute paths (so ``-x.mp4``, ``a$(b).mp4`` or ``100%.mp4`` are just names),
-outputs written under temporary names in their target folder and renamed into place, and a
-timeout on every call. No ffmpeg outlives its task:
+outputs written under temporary names in their target folder and renamed into place, a
+timeout on every call, and on a Dask worker a memory cap: what the worker's memory limit leaves
+(Dask's nanny watches the worker process only, not its children). No ffmpeg outlives its task:
 
 - ffmpeg runs in its own process group, killed on timeout, on any exception and on
   ``KeyboardInterrupt``;
@@ -35,6 +36,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
+import psutil
 from PIL import Image, ImageDraw, ImageFont, ImageStat
 
 from .._fs import TMP_SUFFIX, Placed, path_text, tmp_path_for, write_bytes_atomic
@@ -43,10 +45,12 @@ from . import EXT, FileProblem, OpSpec, check_file
 from . import image as iops
 
 __all__ = ["ffmpeg_exe", "has_encoder", "probe_video", "poster_frame", "run_video_ops", "classify_ffmpeg_error",
-           "live_ffmpeg_pids", "FFMPEG_BASELINE_BYTES"]
+           "live_ffmpeg_pids", "ffmpeg_memory_cap", "FFMPEG_BASELINE_BYTES"]
 
 #: resident memory of an ffmpeg process before frame buffers (binary, codecs, demuxer, filter graph)
 FFMPEG_BASELINE_BYTES = 64 * 1024 * 1024
+#: how often a capped ffmpeg's resident memory is looked at (seconds)
+MEMORY_POLL = 0.1
 #: frames decoded at once per seek-based ffmpeg call (each input holds its own decoder)
 SEEK_CHUNK = 8
 #: poster candidates, as fractions of the duration
@@ -139,29 +143,52 @@ def _child_setup(parent: int):
     return setup
 
 
+def _rss(proc: psutil.Process) -> int:
+    try:
+        return proc.memory_info().rss
+    except (psutil.Error, OSError):  # ended meanwhile
+        return 0
+
+
 def _run(args: Sequence[str | bytes], *, timeout: float, path: str, cwd: str | None = None,
-         capture: bool = False) -> tuple[int, bytes, str]:
+         capture: bool = False, memory_cap: int | None = None) -> tuple[int, bytes, str]:
     """Run ffmpeg with ``args``; -> (returncode, stdout bytes, stderr text).
 
     Raises ``FileProblem("timeout")`` (after killing ffmpeg's process group) when it runs past
-    ``timeout`` seconds; kills it as well on any exception, ``KeyboardInterrupt`` included.
+    ``timeout`` seconds, and ``FileProblem("limit-exceeded")`` when its resident memory passes
+    ``memory_cap`` bytes (looked at every ``MEMORY_POLL`` seconds); kills it as well on any
+    exception, ``KeyboardInterrupt`` included.
     """
     if timeout <= 0:
         raise FileProblem("timeout", f"{path_text(path)}: no time left for ffmpeg (per-file time limit reached)")
     argv = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-nostats", *args]
+    end = time.monotonic() + timeout
     p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
                          stderr=subprocess.PIPE, cwd=cwd, close_fds=True, start_new_session=True,
                          preexec_fn=_child_setup(os.getpid()))
     with _LIVE_LOCK:
         _LIVE[p.pid] = p
     try:
-        try:
-            out, err = p.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill_group(p)
-            p.communicate()
-            raise FileProblem("timeout", f"{path_text(path)}: ffmpeg took longer than {timeout:.0f} s and was stopped; "
-                                         "raise the time limit (--timeout) for long videos") from None
+        watched = psutil.Process(p.pid) if memory_cap is not None else None
+        while True:
+            wait = end - time.monotonic()
+            try:
+                # communicate() may be called again after a timeout: no output is lost
+                out, err = p.communicate(timeout=max(0.0, min(wait, MEMORY_POLL) if watched else wait))
+                break
+            except subprocess.TimeoutExpired:
+                if watched is not None and _rss(watched) > (memory_cap or 0):
+                    _kill_group(p)
+                    p.communicate()
+                    raise FileProblem("limit-exceeded", f"{path_text(path)}: ffmpeg needed more than "
+                                      f"{memory_cap / 2**20:,.0f} MiB, what this worker's memory limit leaves "
+                                      "for it, and was stopped; give workers more memory (--memory-limit) "
+                                      "or use fewer --jobs") from None
+                if time.monotonic() >= end:
+                    _kill_group(p)
+                    p.communicate()
+                    raise FileProblem("timeout", f"{path_text(path)}: ffmpeg took longer than {timeout:.0f} s and was "
+                                                 "stopped; raise the time limit (--timeout) for long videos") from None
     except BaseException:
         _kill_group(p)
         try:
@@ -173,6 +200,31 @@ def _run(args: Sequence[str | bytes], *, timeout: float, path: str, cwd: str | N
         with _LIVE_LOCK:
             _LIVE.pop(p.pid, None)
     return p.returncode, out or b"", (err or b"").decode("utf-8", "replace")
+
+
+def ffmpeg_memory_cap() -> int | None:
+    """Resident memory one ffmpeg process may use here: on a Dask worker with a memory limit,
+    what the limit leaves over the worker's own use (at Dask's ``terminate`` fraction, where the
+    nanny would restart the worker), and at least ``FFMPEG_BASELINE_BYTES``; None elsewhere.
+
+    Dask's nanny watches the worker process alone, not its children, so without this an ffmpeg
+    could take any amount of memory past a worker's limit.
+    """
+    distributed = sys.modules.get("distributed")  # not imported: not a Dask worker (and no import for that)
+    try:
+        worker = distributed.get_worker() if distributed is not None else None
+    except (AttributeError, ValueError):  # not in a task on a Dask worker
+        return None
+    if worker is None:
+        return None
+    limit = getattr(getattr(worker, "memory_manager", None), "memory_limit", None)
+    if not limit:
+        return None
+    import dask
+
+    fraction = dask.config.get("distributed.worker.memory.terminate", 0.95) or 1.0
+    own = _rss(psutil.Process())
+    return max(FFMPEG_BASELINE_BYTES, int(limit * float(fraction)) - own)
 
 
 def _src(path: str) -> bytes:
@@ -198,17 +250,25 @@ def _h264_encoder() -> str:
 
 
 class _Deadline:
-    """One file's time limit; whether its outputs may still be put in place (``may_write``:
+    """One file's time limit; the memory each of its ffmpeg calls may use (``memory_cap``, None:
+    :func:`ffmpeg_memory_cap`); whether its outputs may still be put in place (``may_write``:
     false once its run is over, so a late file never replaces what a later build wrote); and the
     outputs it has put in place (``placed``), which a failure removes."""
 
-    def __init__(self, timeout: float, may_write: Callable[[], bool] | None = None, placed: Placed | None = None):
+    def __init__(self, timeout: float, may_write: Callable[[], bool] | None = None, placed: Placed | None = None,
+                 memory_cap: int | None = None):
         self.end = time.monotonic() + timeout
         self.may_write = may_write
         self.placed = placed if placed is not None else Placed()  # every output as it lands, by name under its root
+        self.memory_cap = memory_cap if memory_cap is not None else ffmpeg_memory_cap()
 
     def left(self) -> float:
         return self.end - time.monotonic()
+
+    def run(self, args: Sequence[str | bytes], *, path: str, cwd: str | None = None,
+            capture: bool = False) -> tuple[int, bytes, str]:
+        """:func:`_run` within this file's time left and memory cap."""
+        return _run(args, timeout=self.left(), path=path, cwd=cwd, capture=capture, memory_cap=self.memory_cap)
 
     def before_write(self, path: str) -> None:
         """Raise ``stopped`` if the run is over: checked just before each output is put in place."""
@@ -272,15 +332,17 @@ def _frame_buffers(codec: str | None) -> int:
     return refs + min(os.cpu_count() or 1, 16)
 
 
-def probe_video(path: str, *, timeout: float = 30) -> MediaInfo:
+def probe_video(path: str, *, timeout: float = 30, memory_cap: int | None = None) -> MediaInfo:
     """Header facts of a video from ``ffmpeg -i``: size as displayed, fps, duration, frames, rotation.
+    ``memory_cap``: bytes ffmpeg may use (None: :func:`ffmpeg_memory_cap`).
 
     Raises :class:`FileProblem` (``not-found``, ``permission-denied``, ``empty-file``, ``truncated``,
     ``corrupt``, ``no-video-stream``, ``timeout``).
     """
     name = path_text(path)
     check_file(path, regular=False)
-    _rc, _out, err = _run([b"-i", _src(path)], timeout=timeout, path=path)
+    _rc, _out, err = _run([b"-i", _src(path)], timeout=timeout, path=path,
+                          memory_cap=memory_cap if memory_cap is not None else ffmpeg_memory_cap())
     vstreams = [m for m in _RE_VSTREAM.finditer(err) if "(attached pic)" not in m.group(3)]
     if not vstreams:
         if _RE_ASTREAM.search(err) and "Input #0" in err:
@@ -398,7 +460,7 @@ def _grab_files(path: str, times: Sequence[float], outs: Sequence[str], cwd: str
         for i, out in enumerate(os_):
             args += ["-map", f"[o{i}]", "-frames:v", "1", "-fps_mode", "passthrough", *codec, "-f", "image2",
                      "-update", "1", out]
-        rc, _o, err = _run(args, timeout=dl.left(), path=path, cwd=cwd)
+        rc, _o, err = dl.run(args, path=path, cwd=cwd)
         info = _showinfo(err)
         if rc != 0:
             raise classify_ffmpeg_error(err, path)
@@ -421,7 +483,7 @@ def _grab_images(path: str, times: Sequence[float], chain: list[str], dl: _Deadl
                   for i in range(len(ts))]
         graph = ";".join(chains) + ";" + "".join(f"[v{i}]" for i in range(len(ts))) + f"concat=n={len(ts)}:v=1:a=0,showinfo[out]"
         args += ["-filter_complex", graph, "-map", "[out]", "-fps_mode", "passthrough", "-f", "rawvideo", "-"]
-        rc, out, err = _run(args, timeout=dl.left(), path=path, capture=True)
+        rc, out, err = dl.run(args, path=path, capture=True)
         if rc != 0:
             raise classify_ffmpeg_error(err, path)
         per = 4 + len(chain)  # trim, showinfo, *chain, format, setsar
@@ -486,19 +548,19 @@ def _poster(path: str, info: MediaInfo, dl: _Deadline) -> tuple[float, Image.Ima
     return best[1], best[2]
 
 
-def find_poster(path: str, info: MediaInfo, *, timeout: float) -> tuple[float, Image.Image]:
+def find_poster(path: str, info: MediaInfo, *, timeout: float, memory_cap: int | None = None) -> tuple[float, Image.Image]:
     """(time, frame): a representative, not black or blank, frame as an RGB image, upright
     (rotation applied), and where it is.
 
     Tries 10 %, 25 %, 50 %, 75 % ... of the duration and keeps the first frame with enough
     brightness and contrast; if none has, the one with the most contrast.
     """
-    return _poster(path, info, _Deadline(timeout))
+    return _poster(path, info, _Deadline(timeout, memory_cap=memory_cap))
 
 
-def poster_frame(path: str, info: MediaInfo, *, timeout: float) -> Image.Image:
+def poster_frame(path: str, info: MediaInfo, *, timeout: float, memory_cap: int | None = None) -> Image.Image:
     """The frame of :func:`find_poster`."""
-    return find_poster(path, info, timeout=timeout)[1]
+    return find_poster(path, info, timeout=timeout, memory_cap=memory_cap)[1]
 
 
 # --------------------------------------------------------------------------------------------
@@ -556,7 +618,7 @@ def _op_frames(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: st
         args = [*pre, "-i", _src(path), "-map", "0:v:0", "-vf", vf, "-fps_mode", "passthrough", *codec,
                 "-f", "image2", "-start_number", "0", pattern]
         try:
-            rc, _o, err = _run(args, timeout=dl.left(), path=path, cwd=folder)
+            rc, _o, err = dl.run(args, path=path, cwd=folder)
         except BaseException:
             _rm_pattern(folder, token)
             raise
@@ -679,7 +741,7 @@ def _ffmpeg_to(out_dir: str, rel: str, args: list, path: str, dl: _Deadline, kee
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = tmp_path_for(final)
     try:
-        rc, _o, err = _run([*args, tmp.name], timeout=dl.left(), path=path, cwd=str(final.parent))
+        rc, _o, err = dl.run([*args, tmp.name], path=path, cwd=str(final.parent))
         if rc != 0:
             raise classify_ffmpeg_error(err, path)
         if keep is not None and not keep(tmp, err):
@@ -724,7 +786,7 @@ def _op_clip(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: str,
 def run_video_ops(path: str, info: MediaInfo, ops: tuple[OpSpec, ...], out_dir: str, out_rel: str, *,
                   fmt: str, quality: int, background: str, timeout: float,
                   poster: tuple[float, Image.Image] | None = None, may_write: Callable[[], bool] | None = None,
-                  placed: Placed | None = None) -> tuple[list[str], list[Problem], dict]:
+                  placed: Placed | None = None, memory_cap: int | None = None) -> tuple[list[str], list[Problem], dict]:
     """Run every video op of ``ops`` on one video (image ops are skipped: they use :func:`poster_frame`).
 
     ``timeout`` bounds the whole file (all its ffmpeg calls together). ``poster``: the video's
@@ -732,7 +794,9 @@ def run_video_ops(path: str, info: MediaInfo, ops: tuple[OpSpec, ...], out_dir: 
     ``may_write``: asked just before each output is put in place; once it is false, the file
     fails as ``stopped`` and nothing more is placed (a worker's run is over). ``placed``: where
     each output is recorded as it lands, a :class:`Placed` rooted at ``out_dir`` (the caller's,
-    to remove with its own on a later failure).
+    to remove with its own on a later failure). ``memory_cap``: bytes each ffmpeg call may use
+    (None: :func:`ffmpeg_memory_cap`, the worker's limit on a Dask worker); past it the file fails
+    as ``limit-exceeded``.
     Returns (outputs relative to ``out_dir``, warnings, extra manifest fields). A failure removes
     this call's outputs.
     """
@@ -743,7 +807,7 @@ def run_video_ops(path: str, info: MediaInfo, ops: tuple[OpSpec, ...], out_dir: 
     codec = _image_codec(fmt, quality)
     if placed is not None and os.path.abspath(placed.root) != os.path.abspath(out_dir):
         raise ValueError(f"placed is rooted at {placed.root!r}, not at the output folder {out_dir!r}")
-    dl = _Deadline(timeout, may_write, placed if placed is not None else Placed(out_dir))
+    dl = _Deadline(timeout, may_write, placed if placed is not None else Placed(out_dir), memory_cap)
     outputs: list[str] = []
     warnings: list[Problem] = []
     extra: dict[str, Any] = {}
