@@ -156,6 +156,21 @@ def prestart(target: Any = None) -> None:
         _start_fork_server()
 
 
+#: Dask's scheduler route that proxies a worker's own dashboard (``/proxy/<port>/<host>/...``).
+#: Our workers run no dashboard (``worker_dashboard_address=None``), so on our cluster it has
+#: nothing to reach; importing it imports jupyter-server-proxy and aiohttp when they are
+#: installed (the notebook extras install them): ~0.1 s of CPU in the scheduler's start, on the
+#: path to the first batch.
+WORKER_PROXY_ROUTE = "distributed.http.proxy"
+
+
+def _scheduler_routes() -> list[str]:
+    """The scheduler's HTTP route modules for our own cluster: Dask's (or yours), less the worker proxy."""
+    import dask
+
+    return [m for m in dask.config.get("distributed.scheduler.http.routes", None) or () if m != WORKER_PROXY_ROUTE]
+
+
 def _dashboard_on_visit(scheduler) -> None:
     """Add Dask's bokeh dashboard pages to a scheduler started without them, the first time
     anyone opens the dashboard.
@@ -304,6 +319,7 @@ def connect(target: Any = None, *, jobs: int | None = None, memory_limit: int | 
         for key, (dask_default, ours) in HOUSEKEEPING.items():
             if str(dask.config.get(key, dask_default)) == dask_default:  # a value you set is kept
                 settings[key] = ours
+        settings["distributed.scheduler.http.routes"] = _scheduler_routes()
         try:
             with dask.config.set(settings):
                 # a forked worker has the fork server's environment: hand it today's explicitly
