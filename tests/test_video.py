@@ -258,12 +258,18 @@ def test_timeout_kills_ffmpeg(tmp_path):
     assert not [c for c in psutil.Process().children(recursive=True) if "ffmpeg" in c.name()]
 
 
+def _in_use() -> int:
+    """This process's resident memory (no ffmpeg is running between the tests' calls)."""
+    return psutil.Process().memory_info().rss
+
+
 def test_ffmpeg_past_its_memory_cap_is_stopped(tmp_path, vids):
+    """The cap holds for this process and its ffmpeg together (on a worker: the worker's limit)."""
     fifo = tmp_path / "stuck.mp4"
-    os.mkfifo(fifo)  # ffmpeg waits opening it, resident all the while
+    os.mkfifo(fifo)  # ffmpeg waits opening it, ~25 MiB resident all the while
     t0 = time.monotonic()
     with pytest.raises(FileProblem) as e:
-        v.probe_video(str(fifo), timeout=60, memory_cap=2**20)
+        v.probe_video(str(fifo), timeout=60, memory_cap=_in_use() + 8 * 2**20)
     assert e.value.code == "limit-exceeded" and "stuck.mp4" in e.value.message and "--memory-limit" in e.value.message
     assert time.monotonic() - t0 < 10
     assert not v.live_ffmpeg_pids() and not _ffmpeg_children_of_path(str(fifo))
@@ -272,24 +278,40 @@ def test_ffmpeg_past_its_memory_cap_is_stopped(tmp_path, vids):
     out = tmp_path / "out"
     with pytest.raises(FileProblem) as e:
         v.run_video_ops(str(fifo), info, (OpSpec.make("frames", fps=1), OpSpec.make("poster")), str(out), "s",
-                        **RUN, memory_cap=2**20)
+                        **RUN, memory_cap=_in_use() + 8 * 2**20)
     assert e.value.code == "limit-exceeded"
     assert not [p for p in out.rglob("*") if p.is_file()] and not v.live_ffmpeg_pids()
 
 
 def test_a_cap_ffmpeg_stays_under_changes_nothing(tmp_path, vids):
-    info = v.probe_video(vids["plain"], memory_cap=2**30)
+    info = v.probe_video(vids["plain"], memory_cap=_in_use() + 2**30)
     outs, _w, extra = v.run_video_ops(vids["plain"], info, (OpSpec.make("frames", fps=1), OpSpec.make("poster")),
-                                      str(tmp_path), "p", **RUN, memory_cap=2**30)
+                                      str(tmp_path), "p", **RUN, memory_cap=_in_use() + 2**30)
     assert len(outs) == 4 and all((tmp_path / o).is_file() for o in outs) and len(extra["frames"]) == 3
     fifo = tmp_path / "hang.mp4"
     os.mkfifo(fifo)  # under the cap, the time limit still ends a hung call
     with pytest.raises(FileProblem) as e:
-        v.probe_video(str(fifo), timeout=1.0, memory_cap=2**30)
+        v.probe_video(str(fifo), timeout=1.0, memory_cap=_in_use() + 2**30)
     assert e.value.code == "timeout" and not v.live_ffmpeg_pids()
 
 
+def test_seeking_opens_fewer_inputs_at_once_under_a_tight_cap(tmp_path):
+    """A contact sheet seeks to its 8 times with 8 decoders in one ffmpeg call (~200 MiB for
+    720p); when the cap leaves room for one decoder, one call per time still makes the sheet."""
+    clip = sv.make_video(tmp_path / "hd.mp4", seconds=4, size=(1280, 720), fps=25)
+    info = v.probe_video(clip)
+    one = v.decoder_bytes(info.codec, info.width, info.height)  # ~29 MiB estimated, ~20 MiB real
+    cap = _in_use() + v.FFMPEG_BASELINE_BYTES + int(1.5 * one)
+    outs, _w, extra = v.run_video_ops(clip, info, (OpSpec.make("contact-sheet", frames=8),), str(tmp_path / "o"),
+                                      "hd", **RUN, memory_cap=cap)
+    assert len(outs) == 1 and len(extra["contact_sheet_t"]) == 8
+    with Image.open(tmp_path / "o" / outs[0]) as sheet:
+        assert sheet.width > sheet.height > 0
+
+
 def test_no_cap_outside_a_dask_worker():
+    import distributed  # noqa: F401 - imported, so the check really asks Dask for a worker
+
     assert v.ffmpeg_memory_cap() is None
 
 

@@ -3,8 +3,9 @@
 Everything goes through one runner, :func:`_run`: argv lists only (never a shell), input paths as
 ``file:`` URLs of absolute paths (so ``-x.mp4``, ``a$(b).mp4`` or ``100%.mp4`` are just names),
 outputs written under temporary names in their target folder and renamed into place, a
-timeout on every call, and on a Dask worker a memory cap: what the worker's memory limit leaves
-(Dask's nanny watches the worker process only, not its children). No ffmpeg outlives its task:
+timeout on every call, and on a Dask worker a memory cap: the worker and its ffmpeg together
+stay within the worker's memory limit (Dask's nanny watches the worker process only, not its
+children). No ffmpeg outlives its task:
 
 - ffmpeg runs in its own process group, killed on timeout, on any exception and on
   ``KeyboardInterrupt``;
@@ -34,7 +35,7 @@ import threading
 import time
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import psutil
 from PIL import Image, ImageDraw, ImageFont, ImageStat
@@ -49,9 +50,10 @@ __all__ = ["ffmpeg_exe", "has_encoder", "probe_video", "poster_frame", "run_vide
 
 #: resident memory of an ffmpeg process before frame buffers (binary, codecs, demuxer, filter graph)
 FFMPEG_BASELINE_BYTES = 64 * 1024 * 1024
-#: how often a capped ffmpeg's resident memory is looked at (seconds)
+#: how often the memory of a capped ffmpeg and its worker is looked at (seconds)
 MEMORY_POLL = 0.1
-#: frames decoded at once per seek-based ffmpeg call (each input holds its own decoder)
+#: frames decoded at once per seek-based ffmpeg call (each input holds its own decoder); fewer
+#: when a worker's memory cap leaves too little for that many decoders (``_Deadline.seek_chunk``)
 SEEK_CHUNK = 8
 #: poster candidates, as fractions of the duration
 POSTER_AT = (0.10, 0.25, 0.50, 0.75, 0.05, 0.90)
@@ -143,11 +145,43 @@ def _child_setup(parent: int):
     return setup
 
 
-def _rss(proc: psutil.Process) -> int:
+_PROCS: dict[int, psutil.Process] = {}  # pid -> its psutil handle, for memory readings
+
+
+def _rss(pid: int) -> int:
     try:
+        proc = _PROCS.get(pid)
+        if proc is None:
+            proc = _PROCS[pid] = psutil.Process(pid)
         return proc.memory_info().rss
     except (psutil.Error, OSError):  # ended meanwhile
+        _PROCS.pop(pid, None)
         return 0
+
+
+def memory_in_use() -> tuple[int, int]:
+    """(this process's resident memory, its live ffmpeg processes' together), in bytes."""
+    return _rss(os.getpid()), sum(_rss(pid) for pid in live_ffmpeg_pids())
+
+
+class _MemoryWatch(threading.Thread):
+    """Kills ffmpeg ``p``'s process group when this process and its ffmpeg processes together
+    hold more than ``cap`` bytes (looked at every ``MEMORY_POLL`` s); ``over`` then holds the
+    figures (own, ffmpeg). A thread, so the caller keeps one ``communicate()`` for the output."""
+
+    def __init__(self, p: subprocess.Popen, cap: int):
+        super().__init__(daemon=True, name="dataprep-ffmpeg-memory")
+        self.p, self.cap = p, cap
+        self.over: tuple[int, int] | None = None
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(MEMORY_POLL):
+            own, ffmpeg = memory_in_use()
+            if own + ffmpeg > self.cap and self.p.poll() is None:
+                self.over = (own, ffmpeg)
+                _kill_group(self.p)
+                return
 
 
 def _run(args: Sequence[str | bytes], *, timeout: float, path: str, cwd: str | None = None,
@@ -155,40 +189,40 @@ def _run(args: Sequence[str | bytes], *, timeout: float, path: str, cwd: str | N
     """Run ffmpeg with ``args``; -> (returncode, stdout bytes, stderr text).
 
     Raises ``FileProblem("timeout")`` (after killing ffmpeg's process group) when it runs past
-    ``timeout`` seconds, and ``FileProblem("limit-exceeded")`` when its resident memory passes
-    ``memory_cap`` bytes (looked at every ``MEMORY_POLL`` seconds); kills it as well on any
-    exception, ``KeyboardInterrupt`` included.
+    ``timeout`` seconds, and ``FileProblem("limit-exceeded")`` when this process and its ffmpeg
+    processes together hold more than ``memory_cap`` bytes (see :func:`ffmpeg_memory_cap`); kills
+    it as well on any exception, ``KeyboardInterrupt`` included.
     """
     if timeout <= 0:
         raise FileProblem("timeout", f"{path_text(path)}: no time left for ffmpeg (per-file time limit reached)")
     argv = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-nostats", *args]
-    end = time.monotonic() + timeout
     p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
                          stderr=subprocess.PIPE, cwd=cwd, close_fds=True, start_new_session=True,
                          preexec_fn=_child_setup(os.getpid()))
     with _LIVE_LOCK:
         _LIVE[p.pid] = p
+    watch = _MemoryWatch(p, memory_cap) if memory_cap is not None else None
     try:
-        watched = psutil.Process(p.pid) if memory_cap is not None else None
-        while True:
-            wait = end - time.monotonic()
-            try:
-                # communicate() may be called again after a timeout: no output is lost
-                out, err = p.communicate(timeout=max(0.0, min(wait, MEMORY_POLL) if watched else wait))
-                break
-            except subprocess.TimeoutExpired:
-                if watched is not None and _rss(watched) > (memory_cap or 0):
-                    _kill_group(p)
-                    p.communicate()
-                    raise FileProblem("limit-exceeded", f"{path_text(path)}: ffmpeg needed more than "
-                                      f"{memory_cap / 2**20:,.0f} MiB, what this worker's memory limit leaves "
-                                      "for it, and was stopped; give workers more memory (--memory-limit) "
-                                      "or use fewer --jobs") from None
-                if time.monotonic() >= end:
-                    _kill_group(p)
-                    p.communicate()
-                    raise FileProblem("timeout", f"{path_text(path)}: ffmpeg took longer than {timeout:.0f} s and was "
-                                                 "stopped; raise the time limit (--timeout) for long videos") from None
+        if watch is not None:
+            watch.start()
+        try:
+            out, err = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(p)
+            p.communicate()
+            raise FileProblem("timeout", f"{path_text(path)}: ffmpeg took longer than {timeout:.0f} s and was stopped; "
+                                         "raise the time limit (--timeout) for long videos") from None
+        finally:
+            if watch is not None:
+                watch.done.set()
+                watch.join()
+        if watch is not None and watch.over is not None:
+            own, ffmpeg = watch.over
+            raise FileProblem("limit-exceeded", f"{path_text(path)}: ffmpeg was stopped at {ffmpeg / 2**20:,.0f} MiB: "
+                                                f"with the worker's own {own / 2**20:,.0f} MiB it reached the worker's "
+                                                f"memory limit ({memory_cap / 2**20:,.0f} MiB, where Dask restarts a "
+                                                "worker); give workers more memory (--memory-limit, or your cluster's "
+                                                "worker memory limit) or run fewer per machine (--jobs)")
     except BaseException:
         _kill_group(p)
         try:
@@ -199,32 +233,31 @@ def _run(args: Sequence[str | bytes], *, timeout: float, path: str, cwd: str | N
     finally:
         with _LIVE_LOCK:
             _LIVE.pop(p.pid, None)
+        _PROCS.pop(p.pid, None)
     return p.returncode, out or b"", (err or b"").decode("utf-8", "replace")
 
 
 def ffmpeg_memory_cap() -> int | None:
-    """Resident memory one ffmpeg process may use here: on a Dask worker with a memory limit,
-    what the limit leaves over the worker's own use (at Dask's ``terminate`` fraction, where the
-    nanny would restart the worker), and at least ``FFMPEG_BASELINE_BYTES``; None elsewhere.
+    """Bytes a Dask worker and the ffmpeg processes it runs may hold together: its memory limit at
+    Dask's ``terminate`` fraction, where its nanny restarts it. None when this is not a task on
+    a worker with a memory limit and a nanny (a worker sharing its process, ``processes=False``,
+    has nobody to restart it, and its process's memory is not its own).
 
-    Dask's nanny watches the worker process alone, not its children, so without this an ffmpeg
-    could take any amount of memory past a worker's limit.
+    The nanny measures the worker process alone, not its children: without this an ffmpeg could
+    take any amount of memory past a worker's limit.
     """
     distributed = sys.modules.get("distributed")  # not imported: not a Dask worker (and no import for that)
     try:
         worker = distributed.get_worker() if distributed is not None else None
     except (AttributeError, ValueError):  # not in a task on a Dask worker
         return None
-    if worker is None:
-        return None
     limit = getattr(getattr(worker, "memory_manager", None), "memory_limit", None)
-    if not limit:
+    if worker is None or not limit or not getattr(worker, "nanny", None):
         return None
     import dask
 
     fraction = dask.config.get("distributed.worker.memory.terminate", 0.95) or 1.0
-    own = _rss(psutil.Process())
-    return max(FFMPEG_BASELINE_BYTES, int(limit * float(fraction)) - own)
+    return int(limit * float(fraction))
 
 
 def _src(path: str) -> bytes:
@@ -250,17 +283,26 @@ def _h264_encoder() -> str:
 
 
 class _Deadline:
-    """One file's time limit; the memory each of its ffmpeg calls may use (``memory_cap``, None:
-    :func:`ffmpeg_memory_cap`); whether its outputs may still be put in place (``may_write``:
+    """One file's time limit; the memory this process and its ffmpeg calls may hold together
+    (``memory_cap``, None: :func:`ffmpeg_memory_cap`); whether its outputs may still be put in place (``may_write``:
     false once its run is over, so a late file never replaces what a later build wrote); and the
     outputs it has put in place (``placed``), which a failure removes."""
 
     def __init__(self, timeout: float, may_write: Callable[[], bool] | None = None, placed: Placed | None = None,
-                 memory_cap: int | None = None):
+                 memory_cap: int | None = None, per_input: int = 0):
         self.end = time.monotonic() + timeout
         self.may_write = may_write
         self.placed = placed if placed is not None else Placed()  # every output as it lands, by name under its root
         self.memory_cap = memory_cap if memory_cap is not None else ffmpeg_memory_cap()
+        self.per_input = per_input  # estimated bytes of one input's decoder (seeking opens one per time)
+
+    def seek_chunk(self) -> int:
+        """Times to seek to in one ffmpeg call: ``SEEK_CHUNK``, fewer when the decoders of that
+        many inputs would not fit in what the memory cap leaves now (at least 1)."""
+        if self.memory_cap is None or self.per_input <= 0:
+            return SEEK_CHUNK
+        room = self.memory_cap - sum(memory_in_use()) - FFMPEG_BASELINE_BYTES
+        return max(1, min(SEEK_CHUNK, room // self.per_input))
 
     def left(self) -> float:
         return self.end - time.monotonic()
@@ -332,9 +374,14 @@ def _frame_buffers(codec: str | None) -> int:
     return refs + min(os.cpu_count() or 1, 16)
 
 
+def decoder_bytes(codec: str | None, width: int, height: int) -> int:
+    """Estimated memory of one decoder of a ``width`` x ``height`` video (its frames, 4:2:0)."""
+    return int(_frame_buffers(codec) * width * height * 1.5)
+
+
 def probe_video(path: str, *, timeout: float = 30, memory_cap: int | None = None) -> MediaInfo:
     """Header facts of a video from ``ffmpeg -i``: size as displayed, fps, duration, frames, rotation.
-    ``memory_cap``: bytes ffmpeg may use (None: :func:`ffmpeg_memory_cap`).
+    ``memory_cap``: bytes this process and ffmpeg may hold together (None: :func:`ffmpeg_memory_cap`).
 
     Raises :class:`FileProblem` (``not-found``, ``permission-denied``, ``empty-file``, ``truncated``,
     ``corrupt``, ``no-video-stream``, ``timeout``).
@@ -369,7 +416,7 @@ def probe_video(path: str, *, timeout: float = 30, memory_cap: int | None = None
     if duration is not None and duration <= 0:
         duration = None
     frames = max(1, int(round(duration * fps))) if duration and fps else None
-    est = FFMPEG_BASELINE_BYTES + int(_frame_buffers(codec) * w * h * 1.5) + w * h * 3 * 2
+    est = FFMPEG_BASELINE_BYTES + decoder_bytes(codec, w, h) + w * h * 3 * 2
     return MediaInfo(width=w, height=h, mode="RGB", frames=frames, fps=round(fps, 4) if fps else None,
                      duration=round(duration, 4) if duration else None, rotation=rotation, codec=codec,
                      has_video=True, est_bytes=est)
@@ -443,12 +490,22 @@ def _targets(info: MediaInfo, n: int) -> list[float]:
     return [min(last, d * (i + 0.5) / n) for i in range(n)]
 
 
+def _seek_chunks(n: int, dl: _Deadline) -> Iterator[slice]:
+    """Slices of ``n`` times, each as many as one ffmpeg call seeks to (``dl.seek_chunk()``, asked
+    before each call: what the memory cap leaves changes as the worker's memory does)."""
+    c = 0
+    while c < n:
+        k = dl.seek_chunk()
+        yield slice(c, c + k)
+        c += k
+
+
 def _grab_files(path: str, times: Sequence[float], outs: Sequence[str], cwd: str, chain: list[str],
                 codec: list[str], dl: _Deadline) -> list[float | None]:
     """Write the first decoded frame at or after each time to ``cwd/outs[i]``; -> decoded times."""
     got: list[float | None] = []
-    for c in range(0, len(times), SEEK_CHUNK):
-        ts, os_ = times[c:c + SEEK_CHUNK], outs[c:c + SEEK_CHUNK]
+    for part in _seek_chunks(len(times), dl):
+        ts, os_ = times[part], outs[part]
         args: list[Any] = []
         for t in ts:
             args += ["-ss", f"{t:.6f}", "-i", _src(path)]
@@ -474,8 +531,8 @@ def _grab_files(path: str, times: Sequence[float], outs: Sequence[str], cwd: str
 def _grab_images(path: str, times: Sequence[float], chain: list[str], dl: _Deadline) -> list[tuple[float, Image.Image]]:
     """Decode the first frame at or after each time as RGB PIL images (through a pipe, no files)."""
     res: list[tuple[float, Image.Image]] = []
-    for c in range(0, len(times), SEEK_CHUNK):
-        ts = times[c:c + SEEK_CHUNK]
+    for part in _seek_chunks(len(times), dl):
+        ts = times[part]
         args: list[Any] = []
         for t in ts:
             args += ["-ss", f"{t:.6f}", "-i", _src(path)]
@@ -555,7 +612,7 @@ def find_poster(path: str, info: MediaInfo, *, timeout: float, memory_cap: int |
     Tries 10 %, 25 %, 50 %, 75 % ... of the duration and keeps the first frame with enough
     brightness and contrast; if none has, the one with the most contrast.
     """
-    return _poster(path, info, _Deadline(timeout, memory_cap=memory_cap))
+    return _poster(path, info, _Deadline(timeout, memory_cap=memory_cap))  # one seek a call: per_input not needed
 
 
 def poster_frame(path: str, info: MediaInfo, *, timeout: float, memory_cap: int | None = None) -> Image.Image:
@@ -794,9 +851,10 @@ def run_video_ops(path: str, info: MediaInfo, ops: tuple[OpSpec, ...], out_dir: 
     ``may_write``: asked just before each output is put in place; once it is false, the file
     fails as ``stopped`` and nothing more is placed (a worker's run is over). ``placed``: where
     each output is recorded as it lands, a :class:`Placed` rooted at ``out_dir`` (the caller's,
-    to remove with its own on a later failure). ``memory_cap``: bytes each ffmpeg call may use
-    (None: :func:`ffmpeg_memory_cap`, the worker's limit on a Dask worker); past it the file fails
-    as ``limit-exceeded``.
+    to remove with its own on a later failure). ``memory_cap``: bytes this process and its
+    ffmpeg may hold together (None: :func:`ffmpeg_memory_cap`, the worker's limit on a Dask
+    worker); seeking opens fewer inputs a call to stay under it, and past it the file fails as
+    ``limit-exceeded``.
     Returns (outputs relative to ``out_dir``, warnings, extra manifest fields). A failure removes
     this call's outputs.
     """
@@ -807,7 +865,8 @@ def run_video_ops(path: str, info: MediaInfo, ops: tuple[OpSpec, ...], out_dir: 
     codec = _image_codec(fmt, quality)
     if placed is not None and os.path.abspath(placed.root) != os.path.abspath(out_dir):
         raise ValueError(f"placed is rooted at {placed.root!r}, not at the output folder {out_dir!r}")
-    dl = _Deadline(timeout, may_write, placed if placed is not None else Placed(out_dir), memory_cap)
+    dl = _Deadline(timeout, may_write, placed if placed is not None else Placed(out_dir), memory_cap,
+                   per_input=decoder_bytes(info.codec, info.width, info.height))
     outputs: list[str] = []
     warnings: list[Problem] = []
     extra: dict[str, Any] = {}
