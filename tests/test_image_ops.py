@@ -543,3 +543,19 @@ def test_fast_jpeg_probe_leaves_damaged_headers_to_pillow(tmp_path, cut):
     assert iops._jpeg_header(str(p)) is None
     with pytest.raises(FileProblem):
         iops.probe_image(str(p), ops=(OpSpec.make("thumbnail"),))
+
+
+def test_only_the_plugins_of_the_formats_we_open_are_loaded():
+    """Importing the image ops loads Pillow's plugins for the formats they open, not all of them
+    (``Image.init()``): no PostScript plugin is even imported."""
+    import ast
+    import subprocess
+    import sys
+
+    code = ("import sys, toolkit.ops.image as m; "
+            "print(sorted(m.ALLOWED_FORMATS)); print('PIL.EpsImagePlugin' in sys.modules, 'PIL.PdfImagePlugin' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    from PIL import features
+    expected = ["BMP", "GIF", "ICO", "JPEG", "PNG", "PPM", "TIFF", "WEBP"] + (["AVIF"] if features.check("avif") else [])
+    assert ast.literal_eval(out[0]) == sorted(expected)
+    assert out[1] == "False False"

@@ -20,6 +20,7 @@ the gate empties, so nothing leaks between calls or into the user's own Pillow c
 from __future__ import annotations
 
 import errno
+import importlib
 import io
 import os
 import struct
@@ -38,7 +39,14 @@ from . import FileProblem, OpSpec, check_file
 __all__ = ["ALLOWED_FORMATS", "probe_image", "load_image", "thumbnail", "resize", "render", "draft_hint",
            "prepare_for", "encode", "classify", "estimate_bytes"]
 
-Image.init()
+# Only the plugins of the formats we open and write (AVIF when this Pillow has it), not the ~45
+# that Pillow's ``Image.init()`` imports: ~17 ms less CPU in each process that imports this (the
+# client and the workers' fork server), and no plugin of a format we never open is loaded.
+for _plugin in ("Jpeg", "Mpo", "Png", "WebP", "Gif", "Bmp", "Tiff", "Ppm", "Ico", "Avif"):
+    try:
+        importlib.import_module(f"PIL.{_plugin}ImagePlugin")
+    except ImportError:  # pragma: no cover - AVIF on an older Pillow
+        pass
 # Pillow prints "Corrupt EXIF data" from inside Image.open (on workers: straight to the terminal);
 # the damage is recorded on the row as an ``exif`` warning instead.
 warnings.filterwarnings("ignore", message="Corrupt EXIF data", category=UserWarning)
