@@ -41,7 +41,8 @@ __all__ = ["ALLOWED_FORMATS", "probe_image", "load_image", "thumbnail", "resize"
 
 # Only the plugins of the formats we open and write (AVIF when this Pillow has it), not the ~45
 # that Pillow's ``Image.init()`` imports: ~17 ms less CPU in each process that imports this (the
-# client and the workers' fork server), and no plugin of a format we never open is loaded.
+# client and the workers' fork server). (Pillow still imports the plugin its file name suggests
+# as it opens a file, e.g. a JPEG named .eps; ``formats=ALLOWED_FORMATS`` keeps it unused.)
 for _plugin in ("Jpeg", "Mpo", "Png", "WebP", "Gif", "Bmp", "Tiff", "Ppm", "Ico", "Avif"):
     try:
         importlib.import_module(f"PIL.{_plugin}ImagePlugin")
