@@ -18,6 +18,8 @@ from toolkit.ops import FileProblem, OpSpec
 from toolkit.ops import video as v
 from toolkit import synth_video as sv
 
+from helpers import wait_until
+
 RUN = dict(fmt="jpeg", quality=85, background="#ffffff", timeout=60)
 
 
@@ -263,6 +265,12 @@ def _in_use() -> int:
     return psutil.Process().memory_info().rss
 
 
+def _watchers() -> list[str]:
+    import threading
+
+    return [t.name for t in threading.enumerate() if t.name == "dataprep-ffmpeg-memory"]
+
+
 def test_ffmpeg_past_its_memory_cap_is_stopped(tmp_path, vids):
     """The cap holds for this process and its ffmpeg together (on a worker: the worker's limit)."""
     fifo = tmp_path / "stuck.mp4"
@@ -280,7 +288,35 @@ def test_ffmpeg_past_its_memory_cap_is_stopped(tmp_path, vids):
         v.run_video_ops(str(fifo), info, (OpSpec.make("frames", fps=1), OpSpec.make("poster")), str(out), "s",
                         **RUN, memory_cap=_in_use() + 8 * 2**20)
     assert e.value.code == "limit-exceeded"
-    assert not [p for p in out.rglob("*") if p.is_file()] and not v.live_ffmpeg_pids()
+    assert not [p for p in out.rglob("*") if p.is_file()] and not v.live_ffmpeg_pids() and not _watchers()
+
+
+def test_with_several_ffmpeg_at_once_the_largest_is_stopped(tmp_path):
+    """Two calls share one cap (a worker with two threads): the one that grew past it is stopped,
+    not the small one beside it, which goes on (here, until its time limit)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    clip = sv.make_video(tmp_path / "hd.mp4", seconds=4, size=(1280, 720), fps=25)
+    info = v.probe_video(clip)
+    fifo = tmp_path / "small.mp4"
+    os.mkfifo(fifo)  # ~25 MiB, waiting
+    cap = _in_use() + 130 * 2**20  # the 8-input call below needs ~200 MiB
+
+    def small() -> str:
+        try:
+            v.probe_video(str(fifo), timeout=4, memory_cap=cap)
+        except FileProblem as e:
+            return e.code
+        return "ok"
+
+    with ThreadPoolExecutor(1) as ex:
+        waiting = ex.submit(small)
+        assert wait_until(lambda: _ffmpeg_children_of_path(str(fifo)), 30)
+        with pytest.raises(FileProblem) as e:  # 8 inputs in one call: per_input=0 keeps the chunk at 8
+            v._grab_images(clip, v._targets(info, 8), [], v._Deadline(60, memory_cap=cap))
+        assert e.value.code == "limit-exceeded" and "hd.mp4" in e.value.message and "other ffmpeg" in e.value.message
+        assert waiting.result() == "timeout"
+    assert not v.live_ffmpeg_pids() and not _watchers()
 
 
 def test_a_cap_ffmpeg_stays_under_changes_nothing(tmp_path, vids):
@@ -292,7 +328,7 @@ def test_a_cap_ffmpeg_stays_under_changes_nothing(tmp_path, vids):
     os.mkfifo(fifo)  # under the cap, the time limit still ends a hung call
     with pytest.raises(FileProblem) as e:
         v.probe_video(str(fifo), timeout=1.0, memory_cap=_in_use() + 2**30)
-    assert e.value.code == "timeout" and not v.live_ffmpeg_pids()
+    assert e.value.code == "timeout" and not v.live_ffmpeg_pids() and not _watchers()
 
 
 def test_seeking_opens_fewer_inputs_at_once_under_a_tight_cap(tmp_path):

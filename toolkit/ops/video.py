@@ -159,27 +159,36 @@ def _rss(pid: int) -> int:
         return 0
 
 
-def memory_in_use() -> tuple[int, int]:
-    """(this process's resident memory, its live ffmpeg processes' together), in bytes."""
-    return _rss(os.getpid()), sum(_rss(pid) for pid in live_ffmpeg_pids())
+def _ffmpeg_rss() -> dict[int, int]:
+    """Resident memory of each live ffmpeg process of this process, by pid."""
+    return {pid: _rss(pid) for pid in live_ffmpeg_pids()}
+
+
+def memory_in_use() -> int:
+    """Resident memory of this process and its live ffmpeg processes together, in bytes."""
+    return _rss(os.getpid()) + sum(_ffmpeg_rss().values())
 
 
 class _MemoryWatch(threading.Thread):
     """Kills ffmpeg ``p``'s process group when this process and its ffmpeg processes together
-    hold more than ``cap`` bytes (looked at every ``MEMORY_POLL`` s); ``over`` then holds the
-    figures (own, ffmpeg). A thread, so the caller keeps one ``communicate()`` for the output."""
+    hold more than ``cap`` bytes (looked at every ``MEMORY_POLL`` s) and ``p`` is the largest of
+    them (with several calls at once, the one that grew is stopped, not a bystander); ``over``
+    then holds the figures (this process, this ffmpeg, the other ffmpeg processes). A thread, so
+    the caller keeps one ``communicate()`` for the output."""
 
     def __init__(self, p: subprocess.Popen, cap: int):
         super().__init__(daemon=True, name="dataprep-ffmpeg-memory")
         self.p, self.cap = p, cap
-        self.over: tuple[int, int] | None = None
+        self.over: tuple[int, int, int] | None = None
         self.done = threading.Event()
 
     def run(self) -> None:
         while not self.done.wait(MEMORY_POLL):
-            own, ffmpeg = memory_in_use()
-            if own + ffmpeg > self.cap and self.p.poll() is None:
-                self.over = (own, ffmpeg)
+            own, ffmpeg = _rss(os.getpid()), _ffmpeg_rss()
+            mine = ffmpeg.get(self.p.pid, 0)
+            largest = max(ffmpeg.items(), key=lambda kv: (kv[1], -kv[0]), default=(None, 0))[0]
+            if own + sum(ffmpeg.values()) > self.cap and largest == self.p.pid and self.p.poll() is None:
+                self.over = (own, mine, sum(ffmpeg.values()) - mine)
                 _kill_group(self.p)
                 return
 
@@ -201,9 +210,10 @@ def _run(args: Sequence[str | bytes], *, timeout: float, path: str, cwd: str | N
                          preexec_fn=_child_setup(os.getpid()))
     with _LIVE_LOCK:
         _LIVE[p.pid] = p
-    watch = _MemoryWatch(p, memory_cap) if memory_cap is not None else None
+    watch = None
     try:
-        if watch is not None:
+        if memory_cap is not None:
+            watch = _MemoryWatch(p, memory_cap)
             watch.start()
         try:
             out, err = p.communicate(timeout=timeout)
@@ -216,13 +226,15 @@ def _run(args: Sequence[str | bytes], *, timeout: float, path: str, cwd: str | N
             if watch is not None:
                 watch.done.set()
                 watch.join()
-        if watch is not None and watch.over is not None:
-            own, ffmpeg = watch.over
-            raise FileProblem("limit-exceeded", f"{path_text(path)}: ffmpeg was stopped at {ffmpeg / 2**20:,.0f} MiB: "
-                                                f"with the worker's own {own / 2**20:,.0f} MiB it reached the worker's "
-                                                f"memory limit ({memory_cap / 2**20:,.0f} MiB, where Dask restarts a "
-                                                "worker); give workers more memory (--memory-limit, or your cluster's "
-                                                "worker memory limit) or run fewer per machine (--jobs)")
+        if watch is not None and watch.over is not None and p.returncode == -signal.SIGKILL:  # ours, not a finish
+            own, mine, others = watch.over
+            also = f", other ffmpeg {others / 2**20:,.0f} MiB" if others else ""
+            raise FileProblem("limit-exceeded", f"{path_text(path)}: ffmpeg was stopped at {mine / 2**20:,.0f} MiB "
+                                                f"(its worker {own / 2**20:,.0f} MiB{also}): together they passed "
+                                                f"{memory_cap / 2**20:,.0f} MiB, where the worker's nanny would restart "
+                                                "it (95% of its memory limit by default); give workers more memory "
+                                                "(--memory-limit, or your cluster's worker memory limit) or run fewer "
+                                                "per machine (--jobs)")
     except BaseException:
         _kill_group(p)
         try:
@@ -269,7 +281,7 @@ def _src(path: str) -> bytes:
 def has_encoder(name: str) -> bool:
     """Whether the bundled ffmpeg has the encoder ``name`` (e.g. ``libx264``)."""
     try:
-        _rc, out, err = _run(["-encoders"], timeout=30, path="ffmpeg", capture=True)
+        _rc, out, err = _run(["-encoders"], timeout=30, path="ffmpeg", capture=True, memory_cap=ffmpeg_memory_cap())
     except FileProblem:
         return False
     return re.search(rf"^\s*[VAS][A-Z.]{{5}}\s+{re.escape(name)}\s", out.decode("utf-8", "replace"), re.M) is not None
@@ -301,7 +313,7 @@ class _Deadline:
         many inputs would not fit in what the memory cap leaves now (at least 1)."""
         if self.memory_cap is None or self.per_input <= 0:
             return SEEK_CHUNK
-        room = self.memory_cap - sum(memory_in_use()) - FFMPEG_BASELINE_BYTES
+        room = self.memory_cap - memory_in_use() - FFMPEG_BASELINE_BYTES
         return max(1, min(SEEK_CHUNK, room // self.per_input))
 
     def left(self) -> float:
@@ -384,7 +396,7 @@ def probe_video(path: str, *, timeout: float = 30, memory_cap: int | None = None
     ``memory_cap``: bytes this process and ffmpeg may hold together (None: :func:`ffmpeg_memory_cap`).
 
     Raises :class:`FileProblem` (``not-found``, ``permission-denied``, ``empty-file``, ``truncated``,
-    ``corrupt``, ``no-video-stream``, ``timeout``).
+    ``corrupt``, ``no-video-stream``, ``timeout``, ``limit-exceeded``).
     """
     name = path_text(path)
     check_file(path, regular=False)
