@@ -410,7 +410,6 @@ def test_workers_start_with_dasks_pre_spawn_environment_from_a_fresh_process():
     config holds the values) is imported. Dask's default MALLOC_TRIM_THRESHOLD_ is left out (our
     workers trim after each batch, in one malloc arena); a value you set yourself is kept."""
     import ast
-    import subprocess
 
     cases = [({}, False), ({"DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON__MY_SETTING": "1"}, False),  # one of your own
              ({"MALLOC_TRIM_THRESHOLD_": "65536"}, False),  # Dask's value, as a Dask nanny leaves it in os.environ
@@ -434,9 +433,10 @@ def _batch_after_big_buffers(output: str) -> tuple[str, int, int, int]:
 
     from toolkit.worker import JobSpec, process_batch
 
+    import psutil
+
     def rss() -> int:
-        with open("/proc/self/statm") as fh:
-            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") >> 20
+        return psutil.Process().memory_info().rss >> 20
 
     base = rss()
     for _ in range(20):  # what decoding a few large photos leaves behind, freed

@@ -549,7 +549,6 @@ def test_only_the_plugins_of_the_formats_we_open_are_loaded():
     """Importing the image ops loads Pillow's plugins for the formats they open, not all of them
     (``Image.init()``): no PostScript plugin is even imported."""
     import ast
-    import subprocess
     import sys
 
     code = ("import sys, toolkit.ops.image as m; "

@@ -3,7 +3,6 @@ who holds it; a killed holder never leaves the folder blocked; and a file whose 
 removes only the outputs it made, never what a later build has put under the same names."""
 
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -12,7 +11,7 @@ import pytest
 from PIL import Image
 
 from toolkit import InputError, start
-from toolkit._fs import OutputBusy, OutputLock
+from toolkit._fs import OutputBusy, OutputLock, Placed, write_bytes_atomic
 from toolkit.cli import main
 
 HOLD = textwrap.dedent("""
@@ -66,7 +65,7 @@ def test_a_killed_holder_leaves_the_folder_free(tmp_path, holder):
     out, p = holder
     with pytest.raises(OutputBusy):
         OutputLock(out).acquire()
-    p.send_signal(signal.SIGKILL)
+    p.kill()
     p.wait()
     assert (out / ".dataprep" / "lock").exists()  # its file stays behind, but the kernel let go of its lock
     lock = OutputLock(out)
@@ -109,8 +108,6 @@ def test_a_lock_taken_on_a_file_its_holder_just_removed_is_taken_again(tmp_path,
 
 
 def test_placed_outputs_are_removed_only_while_they_are_still_ours(tmp_path):
-    from toolkit._fs import Placed, write_bytes_atomic
-
     mine, theirs = tmp_path / "mine.jpg", tmp_path / "theirs.jpg"
     placed = Placed()
     for p in (mine, theirs):
@@ -124,7 +121,6 @@ def test_placed_outputs_are_removed_only_while_they_are_still_ours(tmp_path):
 def test_a_file_stopped_between_its_outputs_leaves_a_later_builds_output_alone(tmp_path, monkeypatch):
     """Two image ops: the first output lands, then the run is stopped and a later build writes the
     same name; the stopped file fails as ``stopped`` and must not remove the later build's file."""
-    from toolkit._fs import write_bytes_atomic
     from toolkit.media import MediaItem
     from toolkit.ops import OpSpec
     from toolkit.ops import image as iops

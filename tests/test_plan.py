@@ -1,6 +1,7 @@
 """The planner's invariants, by property: every item in exactly one batch; the budget holds
 except for a lone oversized item; order and determinism; the bag's partitions are the batches."""
 
+import dataclasses
 from collections import deque
 
 from hypothesis import given, settings, strategies as st
@@ -122,6 +123,5 @@ def test_a_plan_of_small_files_takes_more_than_64_a_batch():
 
     small = [item(i, 10_000) for i in range(2000)]  # 1 KB each on disk
     assert {len(b) for b in toolkit.plan(small, memory_limit="1GiB", jobs=1).batches} == {125}
-    big = [MediaItem(**{**{f: getattr(it, f) for f in ("path", "rel", "root", "kind", "format", "mtime_ns",
-                                                        "out_rel", "info")}, "size": 2**20}) for it in small]
+    big = [dataclasses.replace(it, size=2**20) for it in small]
     assert max(len(b) for b in toolkit.plan(big, memory_limit="1GiB", jobs=1).batches) == 64

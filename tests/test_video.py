@@ -260,15 +260,11 @@ def test_timeout_kills_ffmpeg(tmp_path):
     assert not [c for c in psutil.Process().children(recursive=True) if "ffmpeg" in c.name()]
 
 
-def _in_use() -> int:
-    """This process's resident memory (no ffmpeg is running between the tests' calls)."""
-    return psutil.Process().memory_info().rss
-
-
-def _watchers() -> list[str]:
+def _watchers() -> bool:
+    """Whether a memory watcher thread of an ffmpeg call is still running."""
     import threading
 
-    return [t.name for t in threading.enumerate() if t.name == "dataprep-ffmpeg-memory"]
+    return any(t.name == "dataprep-ffmpeg-memory" for t in threading.enumerate())
 
 
 def test_ffmpeg_past_its_memory_cap_is_stopped(tmp_path, vids):
@@ -277,7 +273,7 @@ def test_ffmpeg_past_its_memory_cap_is_stopped(tmp_path, vids):
     os.mkfifo(fifo)  # ffmpeg waits opening it, ~25 MiB resident all the while
     t0 = time.monotonic()
     with pytest.raises(FileProblem) as e:
-        v.probe_video(str(fifo), timeout=60, memory_cap=_in_use() + 8 * 2**20)
+        v.probe_video(str(fifo), timeout=60, memory_cap=v.memory_in_use() + 8 * 2**20)
     assert e.value.code == "limit-exceeded" and "stuck.mp4" in e.value.message and "--memory-limit" in e.value.message
     assert time.monotonic() - t0 < 10
     assert not v.live_ffmpeg_pids() and not _ffmpeg_children_of_path(str(fifo))
@@ -286,7 +282,7 @@ def test_ffmpeg_past_its_memory_cap_is_stopped(tmp_path, vids):
     out = tmp_path / "out"
     with pytest.raises(FileProblem) as e:
         v.run_video_ops(str(fifo), info, (OpSpec.make("frames", fps=1), OpSpec.make("poster")), str(out), "s",
-                        **RUN, memory_cap=_in_use() + 8 * 2**20)
+                        **RUN, memory_cap=v.memory_in_use() + 8 * 2**20)
     assert e.value.code == "limit-exceeded"
     assert not [p for p in out.rglob("*") if p.is_file()] and not v.live_ffmpeg_pids() and not _watchers()
 
@@ -300,11 +296,11 @@ def test_with_several_ffmpeg_at_once_the_largest_is_stopped(tmp_path):
     info = v.probe_video(clip)
     fifo = tmp_path / "small.mp4"
     os.mkfifo(fifo)  # ~25 MiB, waiting
-    cap = _in_use() + 130 * 2**20  # the 8-input call below needs ~200 MiB
+    cap = v.memory_in_use() + 130 * 2**20  # the 8-input call below needs ~200 MiB
 
     def small() -> str:
         try:
-            v.probe_video(str(fifo), timeout=4, memory_cap=cap)
+            v.probe_video(str(fifo), timeout=10, memory_cap=cap)
         except FileProblem as e:
             return e.code
         return "ok"
@@ -320,14 +316,14 @@ def test_with_several_ffmpeg_at_once_the_largest_is_stopped(tmp_path):
 
 
 def test_a_cap_ffmpeg_stays_under_changes_nothing(tmp_path, vids):
-    info = v.probe_video(vids["plain"], memory_cap=_in_use() + 2**30)
+    info = v.probe_video(vids["plain"], memory_cap=v.memory_in_use() + 2**30)
     outs, _w, extra = v.run_video_ops(vids["plain"], info, (OpSpec.make("frames", fps=1), OpSpec.make("poster")),
-                                      str(tmp_path), "p", **RUN, memory_cap=_in_use() + 2**30)
+                                      str(tmp_path), "p", **RUN, memory_cap=v.memory_in_use() + 2**30)
     assert len(outs) == 4 and all((tmp_path / o).is_file() for o in outs) and len(extra["frames"]) == 3
     fifo = tmp_path / "hang.mp4"
     os.mkfifo(fifo)  # under the cap, the time limit still ends a hung call
     with pytest.raises(FileProblem) as e:
-        v.probe_video(str(fifo), timeout=1.0, memory_cap=_in_use() + 2**30)
+        v.probe_video(str(fifo), timeout=1.0, memory_cap=v.memory_in_use() + 2**30)
     assert e.value.code == "timeout" and not v.live_ffmpeg_pids() and not _watchers()
 
 
@@ -337,7 +333,7 @@ def test_seeking_opens_fewer_inputs_at_once_under_a_tight_cap(tmp_path):
     clip = sv.make_video(tmp_path / "hd.mp4", seconds=4, size=(1280, 720), fps=25)
     info = v.probe_video(clip)
     one = v.decoder_bytes(info.codec, info.width, info.height)  # ~29 MiB estimated, ~20 MiB real
-    cap = _in_use() + v.FFMPEG_BASELINE_BYTES + int(1.5 * one)
+    cap = v.memory_in_use() + v.FFMPEG_BASELINE_BYTES + int(1.5 * one)
     outs, _w, extra = v.run_video_ops(clip, info, (OpSpec.make("contact-sheet", frames=8),), str(tmp_path / "o"),
                                       "hd", **RUN, memory_cap=cap)
     assert len(outs) == 1 and len(extra["contact_sheet_t"]) == 8

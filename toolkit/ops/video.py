@@ -185,10 +185,10 @@ class _MemoryWatch(threading.Thread):
     def run(self) -> None:
         while not self.done.wait(MEMORY_POLL):
             own, ffmpeg = _rss(os.getpid()), _ffmpeg_rss()
-            mine = ffmpeg.get(self.p.pid, 0)
+            mine, all_ffmpeg = ffmpeg.get(self.p.pid, 0), sum(ffmpeg.values())
             largest = max(ffmpeg.items(), key=lambda kv: (kv[1], -kv[0]), default=(None, 0))[0]
-            if own + sum(ffmpeg.values()) > self.cap and largest == self.p.pid and self.p.poll() is None:
-                self.over = (own, mine, sum(ffmpeg.values()) - mine)
+            if own + all_ffmpeg > self.cap and largest == self.p.pid and self.p.poll() is None:
+                self.over = (own, mine, all_ffmpeg - mine)
                 _kill_group(self.p)
                 return
 
@@ -199,9 +199,12 @@ def _run(args: Sequence[str | bytes], *, timeout: float, path: str, cwd: str | N
 
     Raises ``FileProblem("timeout")`` (after killing ffmpeg's process group) when it runs past
     ``timeout`` seconds, and ``FileProblem("limit-exceeded")`` when this process and its ffmpeg
-    processes together hold more than ``memory_cap`` bytes (see :func:`ffmpeg_memory_cap`); kills
-    it as well on any exception, ``KeyboardInterrupt`` included.
+    processes together hold more than ``memory_cap`` bytes (None: :func:`ffmpeg_memory_cap`, the
+    worker's line on a Dask worker, no cap elsewhere); kills it as well on any exception,
+    ``KeyboardInterrupt`` included.
     """
+    if memory_cap is None:
+        memory_cap = ffmpeg_memory_cap()
     if timeout <= 0:
         raise FileProblem("timeout", f"{path_text(path)}: no time left for ffmpeg (per-file time limit reached)")
     argv = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-nostats", *args]
@@ -281,7 +284,7 @@ def _src(path: str) -> bytes:
 def has_encoder(name: str) -> bool:
     """Whether the bundled ffmpeg has the encoder ``name`` (e.g. ``libx264``)."""
     try:
-        _rc, out, err = _run(["-encoders"], timeout=30, path="ffmpeg", capture=True, memory_cap=ffmpeg_memory_cap())
+        _rc, out, err = _run(["-encoders"], timeout=30, path="ffmpeg", capture=True)
     except FileProblem:
         return False
     return re.search(rf"^\s*[VAS][A-Z.]{{5}}\s+{re.escape(name)}\s", out.decode("utf-8", "replace"), re.M) is not None
@@ -305,7 +308,7 @@ class _Deadline:
         self.end = time.monotonic() + timeout
         self.may_write = may_write
         self.placed = placed if placed is not None else Placed()  # every output as it lands, by name under its root
-        self.memory_cap = memory_cap if memory_cap is not None else ffmpeg_memory_cap()
+        self.memory_cap = memory_cap if memory_cap is not None else ffmpeg_memory_cap()  # seek_chunk needs it now
         self.per_input = per_input  # estimated bytes of one input's decoder (seeking opens one per time)
 
     def seek_chunk(self) -> int:
@@ -400,8 +403,7 @@ def probe_video(path: str, *, timeout: float = 30, memory_cap: int | None = None
     """
     name = path_text(path)
     check_file(path, regular=False)
-    _rc, _out, err = _run([b"-i", _src(path)], timeout=timeout, path=path,
-                          memory_cap=memory_cap if memory_cap is not None else ffmpeg_memory_cap())
+    _rc, _out, err = _run([b"-i", _src(path)], timeout=timeout, path=path, memory_cap=memory_cap)
     vstreams = [m for m in _RE_VSTREAM.finditer(err) if "(attached pic)" not in m.group(3)]
     if not vstreams:
         if _RE_ASTREAM.search(err) and "Input #0" in err:
