@@ -125,3 +125,26 @@ def test_a_plan_of_small_files_takes_more_than_64_a_batch():
     assert {len(b) for b in toolkit.plan(small, memory_limit="1GiB", jobs=1).batches} == {125}
     big = [dataclasses.replace(it, size=2**20) for it in small]
     assert max(len(b) for b in toolkit.plan(big, memory_limit="1GiB", jobs=1).batches) == 64
+
+
+def test_a_plan_names_every_file_it_left_out_and_why(tmp_path, cli, capsys):
+    """toolkit.plan and `dataprep plan` put a file that fails its probe (here a JPEG cut short in its
+    headers) or that the scan left out (system junk) in no batch, and say which and why."""
+    import toolkit
+    from toolkit import synth
+
+    for i in range(2):
+        synth.write_photo(tmp_path / f"good{i}.jpg", 64, 48, i)
+    (tmp_path / "cut.jpg").write_bytes((tmp_path / "good0.jpg").read_bytes()[:40])
+    (tmp_path / ".DS_Store").write_bytes(b"\0" * 64)
+
+    p = toolkit.plan(str(tmp_path), memory_limit="1GiB", jobs=1)
+    assert sorted(i.rel for i in p.items) == ["good0.jpg", "good1.jpg"]
+    assert {r.source: r.status for r in p.left_out} == {"cut.jpg": "failed", ".DS_Store": "skipped"}
+    assert "2 files left out" in str(p) and "cut.jpg" in str(p)
+
+    assert cli(["plan", "--input", str(tmp_path), "--memory-limit", "1GiB", "--jobs", "1"]) in (0, None)
+    out = capsys.readouterr().out
+    assert out.startswith("2 files in ")
+    cut = next(line for line in out.splitlines() if "cut.jpg" in line)
+    assert "failed" in cut and "[truncated]" in cut

@@ -126,8 +126,6 @@ def plan(**params: Any) -> None:
     res = do_scan(cfg.inputs, exclude=[cfg.output] if cfg.output else [])
     p = do_plan(res, config=cfg)
     click.echo(str(p))
-    if res.rows:
-        click.echo(f"{len(res.rows)} files left out (see `dataprep scan`)")
 
 
 @cli.command()

@@ -730,12 +730,15 @@ def plan(items: Any, *, memory_limit: int | str | None = None, jobs: int | None 
     cfg = BuildConfig.create(config, **settings) if settings or config is None else config
     if isinstance(items, (str, os.PathLike)) or (isinstance(items, (list, tuple)) and items and isinstance(items[0], (str, os.PathLike))):
         items = scan(items)
+    left_out = []
     if isinstance(items, ScanResult):
+        left_out = list(items.rows)
         items = assign_outputs(items.items, multi_root=len(items.roots) > 1)
     items = list(items)
     need = [i for i in items if i.info is None]
     if need:
-        probed, _bad = probe_items(need, ops=cfg.ops, fmt=cfg.format, max_pixels=cfg.max_pixels)
+        probed, bad = probe_items(need, ops=cfg.ops, fmt=cfg.format, max_pixels=cfg.max_pixels, client=client)
+        left_out += bad
         have = {(i.root, i.rel): i for i in probed}
         items = [have.get((i.root, i.rel), i) if i.info is None else i for i in items]
         items = [i for i in items if i.info is not None]
@@ -752,4 +755,5 @@ def plan(items: Any, *, memory_limit: int | str | None = None, jobs: int | None 
         if b.oversized:
             warnings.append(f"{path_text(b.items[0].path)} needs about {b.est_bytes / 2**20:.0f} MiB, more than the "
                             f"batch budget; it runs alone and may exceed the worker limit")
-    return Plan(batches=batches, budget_bytes=budget, batch_size=count, memory_limit=limit, workers=n, warnings=warnings)
+    return Plan(batches=batches, budget_bytes=budget, batch_size=count, memory_limit=limit, workers=n, warnings=warnings,
+                left_out=left_out)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import html
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Sequence
 
 Kind = Literal["image", "video", "other"]
 Status = Literal["ok", "failed", "skipped"]
@@ -250,6 +250,19 @@ class RunReport:
 
     def to_json(self) -> str:
         return json.dumps(self.summary(), indent=2)
+
+
+def left_out_lines(rows: Sequence[ItemResult], limit: int = 50) -> list[str]:
+    """``N files left out:`` and a line per row (status, file, problem code and message), for printing."""
+    if not rows:
+        return []
+    lines = [f"{len(rows)} files left out:"]
+    for r in rows[:limit]:
+        why = r.error or (r.warnings[0] if r.warnings else None)
+        lines.append(f"  {r.status:<8} {r.source}  [{why.type if why else ''}] {why.message if why else ''}")
+    if len(rows) > limit:
+        lines.append(f"  ... {len(rows) - limit} more")
+    return lines
 
 
 def problem_row(root: str, rel: str, status: Status, code: str, message: str, *, size: int = 0,

@@ -16,7 +16,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
-from .media import Batch, MediaItem
+from .media import Batch, ItemResult, MediaItem, left_out_lines
 
 __all__ = ["Plan", "plan_batches", "next_batch", "budget_for", "auto_batch_size", "tail_count", "batch_id", "WORKER_BASELINE"]
 
@@ -123,6 +123,9 @@ class Plan:
     memory_limit: int
     workers: int
     warnings: list[str] = field(default_factory=list)
+    #: Files that are in no batch, each with its status and reason: what the scan left out (junk,
+    #: not media, special files) and what failed its probe (corrupt, too large, unreadable...).
+    left_out: list[ItemResult] = field(default_factory=list)
 
     @property
     def items(self) -> list[MediaItem]:
@@ -160,7 +163,7 @@ class Plan:
         if len(self.batches) > 200:
             lines.append(f"... {len(self.batches) - 200} more batches")
         lines += [f"warning: {w}" for w in self.warnings]
-        return "\n".join(lines)
+        return "\n".join(lines + left_out_lines(self.left_out))
 
     def _repr_html_(self) -> str:
         import html

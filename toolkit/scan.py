@@ -17,7 +17,7 @@ from typing import Callable, Iterable, Sequence
 
 from ._fs import TMP_SUFFIX, path_text
 from .errors import InputError, Stopped
-from .media import ItemResult, MediaItem, problem_row
+from .media import ItemResult, MediaItem, left_out_lines, problem_row
 
 __all__ = ["scan", "ScanResult", "sniff", "assign_outputs"]
 
@@ -110,14 +110,7 @@ class ScanResult:
         lines = [f"{len(self.items)} media files, {self.total_bytes / 2**20:.1f} MiB, in {', '.join(self.roots)}"]
         for k, n in sorted(c["format"].items()):
             lines.append(f"  {k:<16} {n:>7}")
-        if self.rows:
-            lines.append(f"{len(self.rows)} files left out:")
-            for r in self.rows[:50]:
-                why = r.error or (r.warnings[0] if r.warnings else None)
-                lines.append(f"  {r.status:<8} {r.source}  [{why.type if why else ''}] {why.message if why else ''}")
-            if len(self.rows) > 50:
-                lines.append(f"  ... {len(self.rows) - 50} more")
-        return "\n".join(lines)
+        return "\n".join(lines + left_out_lines(self.rows))
 
     def _repr_html_(self) -> str:
         import html
