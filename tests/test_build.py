@@ -1,6 +1,7 @@
 """End to end on a real LocalCluster: a build over generated images with broken ones, every
 manifest row checked; a second identical run; the CLI through main(argv)."""
 
+import base64
 import hashlib
 import json
 import os
@@ -270,6 +271,28 @@ def test_rerun_with_other_inputs_never_shares_an_output(tmp_path, client):
             expected = synth.photo(320, 240, seed).resize(im.size)
             diff = sum(abs(x - y) for x, y in zip(im.convert("L").getdata(), expected.convert("L").getdata()))
             assert diff / (im.width * im.height) < 20
+
+
+def test_a_file_name_that_is_not_utf8_is_built_with_a_utf8_output_name(tmp_path, client):
+    """A name with a byte that is not UTF-8 (here 0xFF) once crashed the manifest, on every rerun.
+    Its output is named with %FF; a real file named like that gets its own output all the same."""
+    src = tmp_path / "in"
+    photo(src / "x.jpg", (64, 48), 1)
+    odd = os.fsencode(src) + b"/bad\xff.jpg"
+    synth.write_photo(os.fsdecode(odd), 64, 48, 2)
+    photo(src / "bad%FF.jpg", (64, 48), 3)
+    out = tmp_path / "out"
+    for _ in range(2):  # and a rerun finds it done
+        report = toolkit.build(inputs=[str(src)], output=str(out), client=client, progress=False)
+    assert report.counts.get("ok") == 3
+    rows = {r["source_b64"]: r for r in read_rows(out / "manifest.jsonl")}
+    assert len(rows) == 3 and all(r["status"] == "ok" for r in rows.values())
+    row = rows[base64.b64encode(b"bad\xff.jpg").decode()]
+    assert row["source"] == "bad\\xff.jpg"
+    outs = [o for r in rows.values() for o in r["outputs"]]
+    assert len(set(outs)) == 3 and all((out / o).is_file() for o in outs)
+    assert all(n.encode("utf-8") for n in os.listdir(out))  # every name on disk is valid UTF-8
+    assert "%FF" in row["outputs"][0]
 
 
 @pytest.mark.parametrize("case", ["same-through-link", "nested-inputs", "twice"])

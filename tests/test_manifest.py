@@ -72,3 +72,12 @@ def test_a_crash_while_a_run_starts_loses_no_earlier_row(tmp_path, monkeypatch, 
             Manifest(tmp_path).start([r for r in earlier if r["source"] not in redo], earlier=earlier)
         monkeypatch.setattr(manifest_mod, "atomic_write", real)
         assert keys(Manifest(tmp_path).previous()) == keys(earlier), crash_at
+
+
+def test_a_row_holding_an_undecodable_name_is_written_not_fatal(tmp_path):
+    """A lone surrogate (an undecodable file name's byte) in a row is escaped in its line; the other
+    rows stay plain UTF-8 and everything reads back as written."""
+    odd = dict(row("a.jpg"), outputs=["bad\udcff.jpg"])
+    finished_run(tmp_path, [row("plain-é.jpg"), odd])
+    assert "plain-é" in (tmp_path / "manifest.jsonl").read_text(encoding="utf-8")
+    assert {r["outputs"][0] for r in read_rows(tmp_path / "manifest.jsonl")} == {"plain-é.jpg.jpg", "bad\udcff.jpg"}

@@ -183,7 +183,7 @@ class Manifest:
 
     @staticmethod
     def _dump(rows: Iterable[dict[str, Any]]) -> bytes:
-        return b"".join(json.dumps(r, ensure_ascii=False).encode("utf-8") + b"\n" for r in rows)
+        return b"".join(_line(r) for r in rows)
 
     def append(self, rows: Iterable[dict[str, Any]]) -> None:
         with self._lock:
@@ -217,6 +217,17 @@ class Manifest:
         with atomic_write(p, durable=True) as fh:
             fh.write(json.dumps(summary, indent=2).encode())
         return p
+
+
+def _line(row: dict[str, Any]) -> bytes:
+    """One JSON line, UTF-8. A text that is not valid Unicode (a lone surrogate from an undecodable
+    file name, which no field should hold but a caller's own row might) is written as a \\u
+    escape instead of failing the whole manifest."""
+    text = json.dumps(row, ensure_ascii=False)
+    try:
+        return text.encode("utf-8") + b"\n"
+    except UnicodeEncodeError:
+        return json.dumps(row).encode("ascii") + b"\n"
 
 
 def export_csv(manifest: str | os.PathLike, dest: str | os.PathLike) -> Path:

@@ -275,10 +275,10 @@ def assign_outputs(items: Sequence[MediaItem], *, multi_root: bool) -> list[Medi
     prefixes = _root_prefixes(items) if multi_root else {}
 
     def natural(it: MediaItem, level: int) -> str:
-        rel = it.rel
+        rel = utf8_name(it.rel)
         base = rel if level >= 1 else (os.path.splitext(rel)[0] if os.path.splitext(rel.rsplit("/", 1)[-1])[0] else rel)
         if level >= 2:
-            base = f"{base}~{hashlib.sha1(os.fsencode(it.root + '/' + rel)).hexdigest()[:8]}"
+            base = f"{base}~{hashlib.sha1(os.fsencode(it.root + '/' + it.rel)).hexdigest()[:8]}"
         pre = prefixes.get(it.root)
         return f"{pre}/{base}" if pre else base
 
@@ -310,10 +310,22 @@ def assign_outputs(items: Sequence[MediaItem], *, multi_root: bool) -> list[Medi
     return [replace(it, out_rel=natural(it, level[i])) for i, it in enumerate(items)]
 
 
+def utf8_name(name: str) -> str:
+    """``name`` with each byte that is not UTF-8 (a surrogate-escaped character) written as ``%XX``.
+
+    Output names are always valid UTF-8, so the manifest can hold them and the tools that read a
+    dataset can open them. Two inputs that end up with the same name this way (``a\\xff.jpg`` and
+    a real ``a%FF.jpg``) are told apart like any other collision.
+    """
+    if name.isascii():
+        return name
+    return "".join(f"%{ord(c) - 0xDC00:02X}" if "\udc80" <= c <= "\udcff" else c for c in name)
+
+
 def _root_prefixes(items: Sequence[MediaItem]) -> dict[str, str]:
     """Each root's folder in the output: its name, plus a short hash of its absolute path when
     two roots share a name. Stable across runs: it depends on the root alone, not the other inputs."""
-    base = {r: os.path.basename(r.rstrip("/")) or "input" for r in sorted({it.root for it in items})}
+    base = {r: utf8_name(os.path.basename(r.rstrip("/"))) or "input" for r in sorted({it.root for it in items})}
     uses = Counter(name.casefold() for name in base.values())
     return {r: name if uses[name.casefold()] == 1 else f"{name}-{hashlib.sha1(os.fsencode(r)).hexdigest()[:6]}"
             for r, name in base.items()}
