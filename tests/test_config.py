@@ -1,6 +1,7 @@
 """Config validation: unknown keys and bad values are errors that name them, before any work."""
 
 import json
+import os
 
 import pytest
 
@@ -144,3 +145,26 @@ def test_overlapping_worker_restarts_keep_our_start_method_and_then_give_yours_b
         assert asyncio.run(two_restarts()) == "running"
         assert seen == ["forkserver", "forkserver"]
         assert dask.config.get(key) == "spawn"
+
+
+@pytest.mark.parametrize("layout", ["next-to", "inside-the-input"])
+def test_an_output_folder_of_files_dataprep_did_not_write_is_refused(tmp_path, layout, cli, capsys):
+    """Outputs are written over same-named files, so a folder holding other files is refused before
+    any work (exit 2, the folder named, nothing changed); an empty one, or one with only system junk
+    in it, is used."""
+    from toolkit import synth
+
+    src = tmp_path / "photos"
+    synth.write_photo(src / "x.jpg", 64, 48, 1)
+    out = src / "out" if layout == "inside-the-input" else tmp_path / "out"
+    synth.write_photo(out / "x.jpg", 96, 64, 2)  # the user's own file, named like an output
+    before = (out / "x.jpg").read_bytes()
+    assert cli(["build", "--input", str(src), "--output", str(out), "--jobs", "1", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert str(out) in err and "x.jpg" in err and "did not write" in err
+    assert (out / "x.jpg").read_bytes() == before and sorted(os.listdir(out)) == ["x.jpg"]
+
+    (out / "x.jpg").unlink()
+    (out / ".DS_Store").write_bytes(b"\0")
+    from toolkit.engine import validate_paths
+    validate_paths(BuildConfig.create(inputs=[str(src)], output=str(out)))  # empty but for junk: fine

@@ -103,11 +103,36 @@ def validate_paths(cfg: BuildConfig) -> None:
         seen[in_id] = (inp, in_chain)
     if os.path.exists(cfg.output) and not os.path.isdir(cfg.output):
         raise InputError(f"output {path_text(cfg.output)} exists and is not a folder")
+    _check_output_is_ours(cfg.output)
     parent = os.path.abspath(cfg.output)
     while not os.path.exists(parent):
         parent = os.path.dirname(parent)
     if not os.access(parent, os.W_OK):
         raise InputError(f"output {path_text(cfg.output)} is not writable; check its permissions")
+
+
+def _check_output_is_ours(output: str) -> None:
+    """An existing output folder must be empty or one dataprep wrote (it holds our manifest or our
+    ``.dataprep`` folder): outputs are written over same-named files, so a folder of other files
+    (the user's originals, another tool's dataset) is refused rather than overwritten."""
+    from .manifest import MANIFEST
+    from .scan import JUNK_FILES
+
+    try:
+        names = os.listdir(output)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise InputError(f"output {path_text(output)} cannot be read: {exc.strerror or exc}; "
+                         "check the path and its permissions (--output)") from None
+    if MANIFEST in names or ".dataprep" in names:
+        return
+    foreign = sorted(n for n in names if n.lower() not in JUNK_FILES)
+    if foreign:
+        shown = ", ".join(path_text(n) for n in foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise InputError(f"output {path_text(output)} already holds files that dataprep did not write ({shown}); "
+                         "outputs would overwrite same-named files there. Choose a new or empty folder (--output), "
+                         "or move those files away")
 
 
 def job_for(cfg: BuildConfig) -> JobSpec:
