@@ -172,7 +172,9 @@ def test_live_batch_size_change_and_stop(tmp_path, client):
     assert json.loads((tmp_path / "out" / "summary.json").read_text())["stopped"] is True
 
 
-def test_ctrl_c_in_cli_stops_cleanly_and_says_how_to_resume(tmp_path):
+@pytest.mark.parametrize("force", [False, True])
+def test_ctrl_c_in_cli_stops_cleanly_and_says_how_to_resume(tmp_path, force):
+    """The rerun the message asks for skips the files done (after --force: the same command without it)."""
     src = tmp_path / "in"
     photos = small_photos(src, 400, size=(1600, 1200))
     for p in photos[::50]:  # 8 files of 1 s each (test hook): the build cannot end before Ctrl-C lands
@@ -181,7 +183,8 @@ def test_ctrl_c_in_cli_stops_cleanly_and_says_how_to_resume(tmp_path):
     argv = cli_argv(src, out)
     # a shell's background job (make ... &) starts with Ctrl-C ignored, and so would the CLI: as in
     # a terminal, it starts with the default, so Python installs its handler
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    proc = subprocess.Popen(argv + ["--force"] * force, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True,
                             env={**os.environ, TEST_HANG_ENV: "slow:1"},
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # noqa: PLW1509
     wait_for_rows(out, 40, proc)
@@ -189,7 +192,8 @@ def test_ctrl_c_in_cli_stops_cleanly_and_says_how_to_resume(tmp_path):
     os.killpg(proc.pid, signal.SIGINT)  # as a terminal does: the CLI and its worker processes
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130
-    assert "Run the same command again to resume" in stderr
+    assert ("Run the same command without --force again to resume" if force else
+            "Run the same command again to resume") in stderr
     assert "build stopped" in stdout and "KeyboardInterrupt" not in stderr
     assert "worker restarts     0" in stdout  # the workers ignored Ctrl-C and finished their batches
     summary = json.loads((out / "summary.json").read_text())
@@ -200,6 +204,7 @@ def test_ctrl_c_in_cli_stops_cleanly_and_says_how_to_resume(tmp_path):
     res = subprocess.run(argv, capture_output=True, text=True, timeout=300)  # and the rerun completes
     assert res.returncode == 0, res.stderr
     assert len(read_rows(out / "manifest.jsonl")) == 400
+    assert json.loads((out / "summary.json").read_text())["resumed"] == len(rows)  # without redoing those
 
 
 def test_journal_counts_only_the_last_attempt(tmp_path):

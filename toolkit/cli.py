@@ -161,7 +161,8 @@ def build(quiet: bool, as_json: bool, **params: Any) -> None:
     else:
         click.echo(str(report), err=False)
     if interrupted or report.stopped:
-        click.echo(f"dataprep: interrupted. Run the same command again to resume; done files are skipped "
+        again = "the same command without --force" if cfg.force else "the same command"
+        click.echo(f"dataprep: interrupted. Run {again} again to resume; done files are skipped "
                    f"(manifest: {report.manifest}).", err=True)
         raise SystemExit(130 if interrupted else 1)
     raise SystemExit(report.exit_code)
