@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Sequence
 
@@ -170,6 +171,11 @@ class RunReport:
     stopped: bool = False
     peaks: dict[str, Any] = field(default_factory=dict)
     events: tuple[dict, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Counters: a status or error type that did not occur reads as 0 (report.counts["failed"]).
+        object.__setattr__(self, "counts", Counter(self.counts))
+        object.__setattr__(self, "errors", Counter(self.errors))
 
     @property
     def ok(self) -> int:
