@@ -5,6 +5,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -162,10 +163,13 @@ def test_plan_and_bag(corpus, client):
 def test_cli_build_scan_plan_report(corpus, tmp_path, cli, capsys):
     out = tmp_path / "cli-out"
     code = cli(["build", "--input", str(corpus), "--output", str(out), "--op", "thumbnail", "--size", "96",
-                "--jobs", "2", "--memory-limit", "768MiB", "--batch-size", "4", "--dashboard-address", "127.0.0.1:0", "-q"])
+                "--jobs", "2", "--memory-limit", "768MiB", "--batch-size", "4", "--dashboard-address", "127.0.0.1:0"])
     assert code == 1  # some files failed
     cap = capsys.readouterr()
     assert "failed" in cap.out and "manifest" in cap.out
+    # the header's count adds up with the files that never reach a batch (junk, unreadable headers)
+    planned, left_out = map(int, re.search(r"dataprep: (\d+) files .*; (\d+) left out before processing", cap.err).groups())
+    assert planned + left_out == len(EXPECTED) and left_out > 0
     rows = read_rows(out / "manifest.jsonl")
     assert len(rows) == len(EXPECTED)
     ok = [r for r in rows if r["status"] == "ok"]
@@ -187,6 +191,7 @@ def test_cli_build_scan_plan_report(corpus, tmp_path, cli, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["build", "--input", "/does/not/exist", "--output", "/tmp/x"], "does not exist"),
     (["build", "--input", ".", "--output", ".", "--jobs", "1"], "same folder"),
+    (["plan", "--input", ".", "--output", "."], "same folder"),  # plan refuses what build would
     (["build", "--input", ".", "--output", "/tmp/x", "--quality", "500"], "quality"),
     (["build", "--input", ".", "--output", "/tmp/x", "--batch-size", "lots"], "batch_size"),
     (["build", "--input", ".", "--output", "/tmp/x", "--config", "/nope.json"], "does not exist"),

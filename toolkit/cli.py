@@ -123,6 +123,9 @@ def plan(**params: Any) -> None:
     cfg = _config_from(params)
     if not cfg.inputs:
         raise click.UsageError("give at least one --input folder")
+    if cfg.output:  # the same checks as build, so a plan never shows a build that would be refused
+        from .engine import validate_paths
+        validate_paths(cfg)
     res = do_scan(cfg.inputs, exclude=[cfg.output] if cfg.output else [])
     p = do_plan(res, config=cfg)
     click.echo(str(p))

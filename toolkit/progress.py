@@ -47,7 +47,8 @@ class TextProgress:
         if ev.kind == "run-started":
             self.write(f"dataprep: {d['files']} files ({_mib(d['bytes'])}) in {d['batches']} batches of up to "
                        f"{d['batch_size']} files / {_mib(d['budget_bytes'])}; {d['workers']} workers x {_mib(d['memory_limit'])}"
-                       + (f"; {d['carried']} already done" if d.get("carried") else ""))
+                       + (f"; {d['carried']} already done" if d.get("carried") else "")
+                       + (f"; {d['left_out']} left out before processing (see the summary)" if d.get("left_out") else ""))
             if d.get("dashboard"):
                 self.write(f"dataprep: dashboard {d['dashboard']}")
             tty = getattr(self.file, "isatty", lambda: False)()

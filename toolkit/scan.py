@@ -172,7 +172,7 @@ def scan(paths: Sequence[str | os.PathLike] | str | os.PathLike, *, exclude: Ite
     for p in paths:
         ap = os.path.abspath(os.fspath(p))
         if not os.path.exists(ap):
-            raise InputError(f"input {path_text(p)} does not exist; check the path (--input)")
+            raise InputError(f"input {path_text(p)} does not exist; check the path")
         roots.append(ap)
     excluded = {os.path.realpath(os.fspath(e)) for e in exclude}
     result = ScanResult(roots=tuple(path_text(r) for r in roots))
