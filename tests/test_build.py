@@ -610,3 +610,20 @@ def test_a_script_without_the_main_guard_is_told_to_add_it(tmp_path):
                        "    toolkit.connect(None, jobs=1, dashboard_address=None).close()\n    print('connected')\n")
     ok = subprocess.run([sys.executable, str(guarded)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert ok.returncode == 0 and "connected" in ok.stdout, ok.stderr[-2000:]
+
+
+def test_files_kept_with_a_warning_are_counted_and_reported(tmp_path, cli, capsys):
+    """--allow-truncated keeps a cut JPEG as ok with a `truncated` warning: the build's summary,
+    summary.json and `dataprep report` all say so, not only the manifest's row."""
+    src, out = tmp_path / "in", tmp_path / "out"
+    photo(src / "whole.jpg", (320, 240), 1)
+    synth.write_truncated_jpeg(src / "cut.jpg", 2)
+    argv = ["build", "-i", str(src), "-o", str(out), "--jobs", "1", "--dashboard-address", "127.0.0.1:0", "-q"]
+    assert cli(argv + ["--allow-truncated"]) == 0
+    assert "ok with a warning: truncated=1" in capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["counts"] == {"ok": 2} and summary["warnings"] == {"truncated": 1} and summary["stopped"] is False
+    assert cli(["report", str(out)]) == 0
+    assert "ok with a warning: truncated=1" in capsys.readouterr().out
+    assert cli(["report", str(out), "--csv", str(tmp_path)]) == 2  # a folder, not a file
+    assert "cannot write the CSV" in capsys.readouterr().err

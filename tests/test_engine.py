@@ -201,6 +201,8 @@ def test_ctrl_c_in_cli_stops_cleanly_and_says_how_to_resume(tmp_path, force):
     rows = read_rows(out / "manifest.jsonl")
     assert 0 < len(rows) < 400 and len({r["source"] for r in rows}) == len(rows)
     assert not [p for p in out.rglob("*") if p.name.endswith(".dataprep-tmp")]
+    told = subprocess.run([sys.executable, "-m", "toolkit", "report", str(out)], capture_output=True, text=True)
+    assert told.returncode == 1 and "did not finish" in told.stderr
     res = subprocess.run(argv, capture_output=True, text=True, timeout=300)  # and the rerun completes
     assert res.returncode == 0, res.stderr
     assert len(read_rows(out / "manifest.jsonl")) == 400

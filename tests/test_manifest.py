@@ -81,3 +81,12 @@ def test_a_row_holding_an_undecodable_name_is_written_not_fatal(tmp_path):
     finished_run(tmp_path, [row("plain-é.jpg"), odd])
     assert "plain-é" in (tmp_path / "manifest.jsonl").read_text(encoding="utf-8")
     assert {r["outputs"][0] for r in read_rows(tmp_path / "manifest.jsonl")} == {"plain-é.jpg.jpg", "bad\udcff.jpg"}
+
+
+def test_a_run_that_starts_removes_the_summary_of_the_last_one(tmp_path):
+    """summary.json describes a run that ended: while a new one runs (or after it dies) there is none,
+    so `dataprep report` can tell an unfinished build from a finished one."""
+    finished_run(tmp_path, [row("a.jpg")])
+    Manifest(tmp_path).write_summary({"stopped": False})
+    Manifest(tmp_path).start([row("a.jpg"), row("b.jpg")])
+    assert not (tmp_path / "summary.json").exists()

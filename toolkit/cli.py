@@ -180,7 +180,8 @@ def report(output: str, csv_path: str | None, failed: bool) -> None:
     from collections import Counter
     from pathlib import Path
 
-    from .manifest import export_csv, read_rows
+    from .manifest import SUMMARY, export_csv, read_rows
+    from .media import warnings_line
 
     mpath = Path(output) / "manifest.jsonl"
     if not mpath.exists():
@@ -188,16 +189,29 @@ def report(output: str, csv_path: str | None, failed: bool) -> None:
     rows = read_rows(mpath)
     st = Counter(r["status"] for r in rows)
     er = Counter(r["error"]["type"] for r in rows if r.get("error"))
+    warned = Counter(t for r in rows if r["status"] == "ok" for t in {w["type"] for w in r.get("warnings") or ()})
     click.echo(f"{len(rows)} files: " + ", ".join(f"{k} {v}" for k, v in sorted(st.items())))
     for k, v in sorted(er.items()):
         click.echo(f"  {k:<20} {v}")
+    if warned:
+        click.echo(warnings_line(warned))
+    try:
+        stopped = json.loads((Path(output) / SUMMARY).read_text()).get("stopped")
+    except (OSError, ValueError):  # no summary: the build never reached its end
+        stopped = True
+    if stopped:
+        click.echo("the build did not finish (stopped or interrupted): run it again to complete it", err=True)
     if failed:
         for r in rows:
             if r["status"] == "failed":
                 click.echo(f"{r['source']}\t{r['error']['type']}\t{r['error']['message']}")
     if csv_path:
-        click.echo(f"csv: {export_csv(mpath, csv_path)}")
-    raise SystemExit(1 if st.get("failed") else 0)
+        try:
+            click.echo(f"csv: {export_csv(mpath, csv_path)}")
+        except OSError as exc:
+            raise click.UsageError(f"cannot write the CSV to {csv_path}: {exc.strerror or exc}; "
+                                   "give a file path in a writable folder (--csv)") from None
+    raise SystemExit(1 if st.get("failed") or stopped else 0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -377,6 +377,7 @@ class Run:
         self._progress.update(files_total=len(probed), bytes_total=total_bytes, batch_size=count)
         counts: Counter = Counter()
         errors: Counter = Counter()
+        warned: Counter = Counter()  # warning types on files that finished ok (kept, but not quite whole)
         failures: list[tuple[str, str, str]] = []
         bytes_in = bytes_out = 0
         batches_run = 0
@@ -388,6 +389,8 @@ class Run:
             counts[r["status"]] += 1
             bytes_in += r.get("bytes_in") or 0
             bytes_out += r.get("bytes_out") or 0
+            if r["status"] == "ok":
+                warned.update({w["type"] for w in r.get("warnings") or ()})
             if r["status"] == "failed":
                 errors[r["error"]["type"]] += 1
                 if len(failures) < 50:
@@ -533,7 +536,7 @@ class Run:
         peaks = {"system_memory_percent": monitor.peaks["system_memory_percent"],
                  "worker_rss": monitor.peaks["worker_rss"], "worker_memory_limit": memory_limit}
         report = RunReport(
-            output=str(out), manifest=str(manifest.path), counts=dict(counts), errors=dict(errors),
+            output=str(out), manifest=str(manifest.path), counts=dict(counts), errors=dict(errors), warnings=dict(warned),
             bytes_in=bytes_in, bytes_out=bytes_out, seconds=seconds, cluster_seconds=cluster_seconds,
             batches=batches_run, worker_restarts=monitor.restarts,
             files_per_second=processed / max(1e-6, seconds), failures=tuple(failures), stopped=stopped,

@@ -171,6 +171,10 @@ class Manifest:
                 fh.write(self._dump(kept))
         with atomic_write(self.path, durable=True) as fh:
             fh.write(self._dump(self.rows.values()))
+        try:  # the summary describes a run that ended; until this one does, there is none
+            os.unlink(self.output / SUMMARY)
+        except FileNotFoundError:
+            pass
         if not kept:
             self.settle()  # rows an earlier run kept aside are all in the new manifest now
         self._fh = open(self.path, "ab")  # noqa: SIM115 - closed in close()

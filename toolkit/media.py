@@ -171,11 +171,13 @@ class RunReport:
     stopped: bool = False
     peaks: dict[str, Any] = field(default_factory=dict)
     events: tuple[dict, ...] = ()
+    #: files that finished ``ok`` with a warning, by warning type (``truncated``, ``fewer-frames``, ``exif``...)
+    warnings: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Counters: a status or error type that did not occur reads as 0 (report.counts["failed"]).
-        object.__setattr__(self, "counts", Counter(self.counts))
-        object.__setattr__(self, "errors", Counter(self.errors))
+        for name in ("counts", "errors", "warnings"):
+            object.__setattr__(self, name, Counter(getattr(self, name)))
 
     @property
     def ok(self) -> int:
@@ -197,6 +199,7 @@ class RunReport:
         return {
             "counts": dict(self.counts),
             "errors": dict(self.errors),
+            "warnings": dict(self.warnings),
             "bytes_in": self.bytes_in,
             "bytes_out": self.bytes_out,
             "seconds": round(self.seconds, 3),
@@ -234,6 +237,8 @@ class RunReport:
         lines = [title, "-" * len(title)] + [f"{k:<{w}}  {v}" for k, v in rows]
         if self.errors:
             lines.append("failures by type: " + ", ".join(f"{k}={v}" for k, v in sorted(self.errors.items())))
+        if self.warnings:
+            lines.append(warnings_line(self.warnings))
         for src, code, msg in self.failures[:10]:
             lines.append(f"  failed  {src}  [{code}] {msg}")
         if self.failed > 10:
@@ -251,11 +256,19 @@ class RunReport:
                 f"<tr><td>{e(s)}</td><td><code>{e(c)}</code></td><td>{e(m)}</td></tr>" for s, c, m in self.failures[:20]
             )
             fails = f"<details><summary>{self.failed} failed</summary><table>{items}</table></details>"
+        if self.warnings:
+            fails += f"<p>{e(warnings_line(self.warnings))}</p>"
         title = "Build stopped (run again to resume)" if self.stopped else "Build finished"
         return f"<div class='dataprep-report'><b>{e(title)}</b><table>{body}</table>{fails}</div>"
 
     def to_json(self) -> str:
         return json.dumps(self.summary(), indent=2)
+
+
+def warnings_line(warnings: dict[str, int]) -> str:
+    """The files kept with a warning, by type, and where to find them."""
+    return ("ok with a warning: " + ", ".join(f"{k}={v}" for k, v in sorted(warnings.items()))
+            + " (the manifest's rows say which files and why)")
 
 
 def left_out_lines(rows: Sequence[ItemResult], limit: int = 50) -> list[str]:
