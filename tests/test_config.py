@@ -168,3 +168,16 @@ def test_an_output_folder_of_files_dataprep_did_not_write_is_refused(tmp_path, l
     (out / ".DS_Store").write_bytes(b"\0")
     from toolkit.engine import validate_paths
     validate_paths(BuildConfig.create(inputs=[str(src)], output=str(out)))  # empty but for junk: fine
+
+
+@pytest.mark.parametrize("bad, key", [({"quality": 500}, "quality"), ({"memory_limit": "lots"}, "memory_limit")])
+def test_a_config_made_by_hand_is_checked_before_any_work(tmp_path, bad, key):
+    """BuildConfig(...) skips create()'s checks; a build started with one still refuses a bad value
+    by name, before any work (it once ran with quality 500, or failed to start a cluster with advice
+    about the script's main guard)."""
+    import toolkit
+
+    (tmp_path / "in").mkdir()
+    with pytest.raises(ConfigError, match=key):
+        toolkit.start(BuildConfig(inputs=(str(tmp_path / "in"),), output=str(tmp_path / "out"), **bad))
+    assert not (tmp_path / "out").exists()

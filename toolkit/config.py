@@ -57,7 +57,8 @@ _COLOR = re.compile(r"#?[0-9a-fA-F]{6}|[a-zA-Z]+")
 
 @dataclass(frozen=True)
 class BuildConfig:
-    """Every setting of a build. Create with :meth:`create` (validates) or :meth:`from_file`."""
+    """Every setting of a build. Create with :meth:`create` (validates) or :meth:`from_file`; one made
+    as ``BuildConfig(...)`` is validated when a build starts."""
 
     inputs: tuple[str, ...] = ()
     output: str = ""
@@ -96,6 +97,10 @@ class BuildConfig:
 
     def replace(self, **settings: Any) -> "BuildConfig":
         return _apply(self, settings, source="argument")
+
+    def checked(self) -> "BuildConfig":
+        """This config, validated as :meth:`create` would (for one made as ``BuildConfig(...)``)."""
+        return _apply(type(self)(), self.to_dict(), source="argument")
 
     # ------------------------------------------------------------------ derived
     @property

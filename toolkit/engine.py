@@ -156,6 +156,7 @@ class Run:
     """A build running in the background. ``result()`` waits for its :class:`RunReport`."""
 
     def __init__(self, config: BuildConfig, *, client: Any = None, sinks: Sequence[Callable[[Event], None]] = ()):
+        config = config.checked()  # a BuildConfig(...) made by hand has not been validated yet
         validate_paths(config)
         self.config = config
         self.events = EventBus(list(sinks))
