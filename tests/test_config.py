@@ -181,3 +181,19 @@ def test_a_config_made_by_hand_is_checked_before_any_work(tmp_path, bad, key):
     with pytest.raises(ConfigError, match=key):
         toolkit.start(BuildConfig(inputs=(str(tmp_path / "in"),), output=str(tmp_path / "out"), **bad))
     assert not (tmp_path / "out").exists()
+
+
+def test_a_build_that_cannot_reach_its_cluster_leaves_no_output_folder(tmp_path, cli, capsys):
+    """The folder a build made for its outputs goes again when the build ends with nothing in it
+    (here: a scheduler file that does not exist); a folder that was there before stays."""
+    from toolkit import synth
+
+    synth.write_photo(tmp_path / "in" / "x.jpg", 64, 48, 1)
+    nope = tmp_path / "nope.json"
+    for existed in (False, True):
+        out = tmp_path / f"out-{existed}"
+        if existed:
+            out.mkdir()
+        assert cli(["build", "-i", str(tmp_path / "in"), "-o", str(out), "--scheduler-file", str(nope), "-q"]) == 2
+        assert str(nope) in capsys.readouterr().err
+        assert out.exists() == existed and (not existed or not any(out.iterdir()))

@@ -176,6 +176,7 @@ class Run:
                           "batch_size": 0, "eta_seconds": None, "failed": 0}
         self._thread = threading.Thread(target=self._main, name="dataprep-run", daemon=True)
         self._output_lock = OutputLock(config.output)  # taken by start()
+        self._made_output = False
         self.dashboard_link: str | None = None
 
     # ---- control (thread-safe; applies to the next batch)
@@ -185,6 +186,7 @@ class Run:
         from .cluster import refuse_while_a_worker_imports_the_script
 
         refuse_while_a_worker_imports_the_script()
+        self._made_output = not os.path.lexists(self.config.output)  # removed again if the run leaves it empty
         self._output_lock = _lock_output(self.config.output)
         try:
             self._thread.start()
@@ -246,6 +248,9 @@ class Run:
             self._output_lock.release()
             with contextlib.suppress(OSError):
                 os.rmdir(self._output_lock.path.parent)  # .dataprep, when nothing else is in it
+            if self._made_output:  # e.g. the cluster could not be reached: no empty folder is left behind
+                with contextlib.suppress(OSError):
+                    os.rmdir(self.config.output)
             self._done.set()
 
     def _connect_async(self) -> tuple[threading.Thread, dict]:
