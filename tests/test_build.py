@@ -2,6 +2,7 @@
 manifest row checked; a second identical run; the CLI through main(argv)."""
 
 import base64
+import dataclasses
 import hashlib
 import json
 import os
@@ -192,6 +193,7 @@ def test_cli_build_scan_plan_report(corpus, tmp_path, cli, capsys):
     (["build", "--input", "/does/not/exist", "--output", "/tmp/x"], "does not exist"),
     (["build", "--input", ".", "--output", ".", "--jobs", "1"], "same folder"),
     (["plan", "--input", ".", "--output", "."], "same folder"),  # plan refuses what build would
+    (["build", "--input", "."], "give an output folder (--output DIR)"),
     (["build", "--input", ".", "--output", "/tmp/x", "--quality", "500"], "quality"),
     (["build", "--input", ".", "--output", "/tmp/x", "--batch-size", "lots"], "batch_size"),
     (["build", "--input", ".", "--output", "/tmp/x", "--config", "/nope.json"], "does not exist"),
@@ -347,6 +349,7 @@ def test_redo_with_fewer_outputs_leaves_no_stale_file(tmp_path, client):
     assert len(list((out / "a").iterdir())) == 6  # p0.thumbnail.jpg, p0.resize.jpg, ...
     report = toolkit.build(inputs=[str(src)], output=str(out), client=client, op="thumbnail", size=64, progress=False)
     assert report.counts == {"ok": 3} and report.counts["failed"] == 0  # what did not occur reads 0
+    assert json.loads(json.dumps(dataclasses.asdict(report)))["counts"] == {"ok": 3}
     listed = {o for r in read_rows(out / "manifest.jsonl") for o in r["outputs"]}
     on_disk = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()} - {"manifest.jsonl", "summary.json"}
     assert on_disk == listed == {f"a/p{i}.jpg" for i in range(3)}

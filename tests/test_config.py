@@ -5,6 +5,7 @@ import os
 
 import pytest
 
+import toolkit
 from toolkit import BuildConfig, ConfigError
 from toolkit.config import parse_bytes
 
@@ -164,10 +165,17 @@ def test_an_output_folder_of_files_dataprep_did_not_write_is_refused(tmp_path, l
     assert str(out) in err and "x.jpg" in err and "did not write" in err
     assert (out / "x.jpg").read_bytes() == before and sorted(os.listdir(out)) == ["x.jpg"]
 
-    (out / "x.jpg").unlink()
-    (out / ".DS_Store").write_bytes(b"\0")
     from toolkit.engine import validate_paths
-    validate_paths(BuildConfig.create(inputs=[str(src)], output=str(out)))  # empty but for junk: fine
+    cfg = BuildConfig.create(inputs=[str(src)], output=str(out))
+    (out / "manifest.jsonl").write_text('{"image": "x.jpg", "label": 3}\n')  # another tool's manifest
+    with pytest.raises(toolkit.InputError, match="did not write"):
+        validate_paths(cfg)
+    (out / "x.jpg").unlink()
+    (out / "manifest.jsonl").unlink()
+    for junk in (".DS_Store", "._.DS_Store", "Thumbs.db"):
+        (out / junk).write_bytes(b"\0")
+    (out / "lost+found").mkdir()
+    validate_paths(cfg)  # empty but for what a disk or a desktop puts there: fine
 
 
 @pytest.mark.parametrize("bad, key", [({"quality": 500}, "quality"), ({"memory_limit": "lots"}, "memory_limit")])
@@ -175,12 +183,16 @@ def test_a_config_made_by_hand_is_checked_before_any_work(tmp_path, bad, key):
     """BuildConfig(...) skips create()'s checks; a build started with one still refuses a bad value
     by name, before any work (it once ran with quality 500, or failed to start a cluster with advice
     about the script's main guard)."""
-    import toolkit
-
     (tmp_path / "in").mkdir()
     with pytest.raises(ConfigError, match=key):
         toolkit.start(BuildConfig(inputs=(str(tmp_path / "in"),), output=str(tmp_path / "out"), **bad))
     assert not (tmp_path / "out").exists()
+
+
+def test_a_config_made_by_hand_takes_what_create_takes():
+    """One folder as a string and ops by name, as create() accepts them, are not misread."""
+    cfg = BuildConfig(inputs="photos", output="out", ops=["thumbnail", {"op": "resize", "size": 64}]).checked()
+    assert cfg.inputs == ("photos",) and [o.name for o in cfg.ops] == ["thumbnail", "resize"]
 
 
 def test_a_build_that_cannot_reach_its_cluster_leaves_no_output_folder(tmp_path, cli, capsys):

@@ -174,7 +174,7 @@ def test_live_batch_size_change_and_stop(tmp_path, client):
 
 @pytest.mark.parametrize("force", [False, True])
 def test_ctrl_c_in_cli_stops_cleanly_and_says_how_to_resume(tmp_path, force):
-    """The rerun the message asks for skips the files done (after --force: the same command without it)."""
+    """The rerun the message offers skips the files done (after --force: the same command without it)."""
     src = tmp_path / "in"
     photos = small_photos(src, 400, size=(1600, 1200))
     for p in photos[::50]:  # 8 files of 1 s each (test hook): the build cannot end before Ctrl-C lands
@@ -189,11 +189,13 @@ def test_ctrl_c_in_cli_stops_cleanly_and_says_how_to_resume(tmp_path, force):
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # noqa: PLW1509
     wait_for_rows(out, 40, proc)
     assert proc.poll() is None, "finished before Ctrl-C"
+    busy = subprocess.run([sys.executable, "-m", "toolkit", "report", str(out)], capture_output=True, text=True)
+    assert f"a build is still writing this folder (process {proc.pid}" in busy.stderr
     os.killpg(proc.pid, signal.SIGINT)  # as a terminal does: the CLI and its worker processes
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130
-    assert ("Run the same command without --force again to resume" if force else
-            "Run the same command again to resume") in stderr
+    assert ("Run the same command again to redo every file from the start; without --force, done files are "
+            "skipped" if force else "Run the same command again to resume") in stderr
     assert "build stopped" in stdout and "KeyboardInterrupt" not in stderr
     assert "worker restarts     0" in stdout  # the workers ignored Ctrl-C and finished their batches
     summary = json.loads((out / "summary.json").read_text())

@@ -200,6 +200,22 @@ class OutputLock:
         self._fd = None
 
 
+def lock_holder(output: str | os.PathLike) -> dict | None:
+    """Who holds the output folder's lock (pid, host, started; ``{}`` if unsaid), or None if nobody."""
+    try:
+        import fcntl
+        fd = os.open(Path(output, ".dataprep", "lock"), os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except (ImportError, OSError):
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as exc:
+        return _read_holder(fd) if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES) else None
+    finally:
+        os.close(fd)  # also lets go of a lock taken just above
+    return None
+
+
 def _read_holder(fd: int) -> dict:
     try:
         holder = json.loads(os.pread(fd, 4096, 0) or b"{}")

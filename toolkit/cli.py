@@ -164,9 +164,13 @@ def build(quiet: bool, as_json: bool, **params: Any) -> None:
     else:
         click.echo(str(report), err=False)
     if interrupted or report.stopped:
-        again = "the same command without --force" if cfg.force else "the same command"
-        click.echo(f"dataprep: interrupted. Run {again} again to resume; done files are skipped "
-                   f"(manifest: {report.manifest}).", err=True)
+        if cfg.force:  # its rerun starts the redo over; without --force, files not reached yet keep their old outputs
+            click.echo(f"dataprep: interrupted. Run the same command again to redo every file from the start; "
+                       f"without --force, done files are skipped, and those this run had not reached keep their "
+                       f"earlier outputs (manifest: {report.manifest}).", err=True)
+        else:
+            click.echo(f"dataprep: interrupted. Run the same command again to resume; done files are skipped "
+                       f"(manifest: {report.manifest}).", err=True)
         raise SystemExit(130 if interrupted else 1)
     raise SystemExit(report.exit_code)
 
@@ -180,6 +184,7 @@ def report(output: str, csv_path: str | None, failed: bool) -> None:
     from collections import Counter
     from pathlib import Path
 
+    from ._fs import lock_holder
     from .manifest import SUMMARY, export_csv, read_rows
     from .media import warnings_line
 
@@ -199,7 +204,11 @@ def report(output: str, csv_path: str | None, failed: bool) -> None:
         stopped = json.loads((Path(output) / SUMMARY).read_text()).get("stopped")
     except (OSError, ValueError):  # no summary: the build never reached its end
         stopped = True
-    if stopped:
+    holder = lock_holder(output) if stopped else None
+    if holder is not None:
+        click.echo(f"a build is still writing this folder (process {holder.get('pid', '?')} on {holder.get('host', '?')}, "
+                   f"started {holder.get('started', '?')}): these are the counts so far", err=True)
+    elif stopped:
         click.echo("the build did not finish (stopped or interrupted): run it again to complete it", err=True)
     if failed:
         for r in rows:

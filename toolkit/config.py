@@ -100,7 +100,10 @@ class BuildConfig:
 
     def checked(self) -> "BuildConfig":
         """This config, validated as :meth:`create` would (for one made as ``BuildConfig(...)``)."""
-        return _apply(type(self)(), self.to_dict(), source="argument")
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["ops"] = [o.to_dict() if isinstance(o, OpSpec) else o for o in
+                    ((self.ops,) if isinstance(self.ops, (str, dict, OpSpec)) else self.ops)]
+        return _apply(type(self)(), d, source="argument")
 
     # ------------------------------------------------------------------ derived
     @property

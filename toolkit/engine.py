@@ -60,12 +60,16 @@ def _lock_output(output: str) -> OutputLock:
     return lock
 
 
-def validate_paths(cfg: BuildConfig) -> None:
-    """Misuse is reported before any work starts."""
+def _require_paths(cfg: BuildConfig) -> None:
     if not cfg.inputs:
         raise ConfigError("inputs: give at least one input folder (--input DIR)")
     if not cfg.output:
         raise ConfigError("output: give an output folder (--output DIR)")
+
+
+def validate_paths(cfg: BuildConfig) -> None:
+    """Misuse is reported before any work starts."""
+    _require_paths(cfg)
     def ident(path: str) -> tuple[int, int] | None:
         try:
             st = os.stat(path)
@@ -111,12 +115,15 @@ def validate_paths(cfg: BuildConfig) -> None:
         raise InputError(f"output {path_text(cfg.output)} is not writable; check its permissions")
 
 
+_FOLDER_FURNITURE = frozenset({"lost+found", ".ipynb_checkpoints", ".Trashes", ".Spotlight-V100", ".fseventsd"})
+
+
 def _check_output_is_ours(output: str) -> None:
     """An existing output folder must be empty or one dataprep wrote (it holds our manifest or our
     ``.dataprep`` folder): outputs are written over same-named files, so a folder of other files
     (the user's originals, another tool's dataset) is refused rather than overwritten."""
-    from .manifest import MANIFEST
-    from .scan import JUNK_FILES
+    from .manifest import MANIFEST, is_our_manifest
+    from .scan import is_junk
 
     try:
         names = os.listdir(output)
@@ -125,9 +132,10 @@ def _check_output_is_ours(output: str) -> None:
     except OSError as exc:
         raise InputError(f"output {path_text(output)} cannot be read: {exc.strerror or exc}; "
                          "check the path and its permissions (--output)") from None
-    if MANIFEST in names or ".dataprep" in names:
+    if ".dataprep" in names or (MANIFEST in names and is_our_manifest(os.path.join(output, MANIFEST))):
         return
-    foreign = sorted(n for n in names if n.lower() not in JUNK_FILES)
+    # what a disk or a desktop puts in any folder: not anybody's data, and never an output's name
+    foreign = sorted(n for n in names if not (is_junk(n) or n in _FOLDER_FURNITURE or n.startswith(".Trash-")))
     if foreign:
         shown = ", ".join(path_text(n) for n in foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
         raise InputError(f"output {path_text(output)} already holds files that dataprep did not write ({shown}); "
@@ -156,6 +164,7 @@ class Run:
     """A build running in the background. ``result()`` waits for its :class:`RunReport`."""
 
     def __init__(self, config: BuildConfig, *, client: Any = None, sinks: Sequence[Callable[[Event], None]] = ()):
+        _require_paths(config)  # "give an output folder (--output DIR)" before any other word on it
         config = config.checked()  # a BuildConfig(...) made by hand has not been validated yet
         validate_paths(config)
         self.config = config
@@ -176,7 +185,7 @@ class Run:
                           "batch_size": 0, "eta_seconds": None, "failed": 0}
         self._thread = threading.Thread(target=self._main, name="dataprep-run", daemon=True)
         self._output_lock = OutputLock(config.output)  # taken by start()
-        self._made_output = False
+        self._made_output: str | None = None
         self.dashboard_link: str | None = None
 
     # ---- control (thread-safe; applies to the next batch)
@@ -186,7 +195,8 @@ class Run:
         from .cluster import refuse_while_a_worker_imports_the_script
 
         refuse_while_a_worker_imports_the_script()
-        self._made_output = not os.path.lexists(self.config.output)  # removed again if the run leaves it empty
+        # the folder this build makes, absolute (a later chdir changes nothing): removed again if left empty
+        self._made_output = None if os.path.lexists(self.config.output) else os.path.abspath(self.config.output)
         self._output_lock = _lock_output(self.config.output)
         try:
             self._thread.start()
@@ -250,7 +260,7 @@ class Run:
                 os.rmdir(self._output_lock.path.parent)  # .dataprep, when nothing else is in it
             if self._made_output:  # e.g. the cluster could not be reached: no empty folder is left behind
                 with contextlib.suppress(OSError):
-                    os.rmdir(self.config.output)
+                    os.rmdir(self._made_output)
             self._done.set()
 
     def _connect_async(self) -> tuple[threading.Thread, dict]:
@@ -771,7 +781,8 @@ def plan(items: Any, *, memory_limit: int | str | None = None, jobs: int | None 
     items = list(items)
     need = [i for i in items if i.info is None]
     if need:
-        probed, bad = probe_items(need, ops=cfg.ops, fmt=cfg.format, max_pixels=cfg.max_pixels, client=client)
+        probed, bad = probe_items(need, ops=cfg.ops, fmt=cfg.format, max_pixels=cfg.max_pixels,
+                                  client=client if hasattr(client, "submit") else None)  # a Client, else here
         left_out += bad
         have = {(i.root, i.rel): i for i in probed}
         items = [have.get((i.root, i.rel), i) if i.info is None else i for i in items]

@@ -25,6 +25,23 @@ MANIFEST = "manifest.jsonl"
 SUMMARY = "summary.json"
 
 
+def is_our_manifest(path: str | os.PathLike) -> bool:
+    """Whether the file is empty or its first row is one of ours (another tool's ``manifest.jsonl``
+    is not: an output folder holding one is not ours to write into)."""
+    try:
+        with open(path, "rb") as fh:
+            first = fh.readline(1 << 20).strip()
+    except OSError:
+        return False
+    if not first:
+        return True
+    try:
+        row = json.loads(first)
+    except ValueError:
+        return False
+    return isinstance(row, dict) and {"source", "source_b64", "status"} <= row.keys()
+
+
 def read_rows(path: str | os.PathLike) -> list[dict[str, Any]]:
     """All well-formed rows of a manifest (a torn last line from a crash is ignored)."""
     rows = []
@@ -169,12 +186,12 @@ class Manifest:
             self.kept_path.parent.mkdir(parents=True, exist_ok=True)
             with atomic_write(self.kept_path, durable=True) as fh:
                 fh.write(self._dump(kept))
-        with atomic_write(self.path, durable=True) as fh:
-            fh.write(self._dump(self.rows.values()))
         try:  # the summary describes a run that ended; until this one does, there is none
             os.unlink(self.output / SUMMARY)
         except FileNotFoundError:
             pass
+        with atomic_write(self.path, durable=True) as fh:
+            fh.write(self._dump(self.rows.values()))
         if not kept:
             self.settle()  # rows an earlier run kept aside are all in the new manifest now
         self._fh = open(self.path, "ab")  # noqa: SIM115 - closed in close()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import html
 import json
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Sequence
 
@@ -152,6 +151,13 @@ def _fmt_bytes(n: float) -> str:
     return f"{n:.1f} TiB"
 
 
+class Counts(dict):
+    """A plain dict of counts in which a key that did not occur reads as 0 (``report.counts["failed"]``)."""
+
+    def __missing__(self, key: str) -> int:
+        return 0
+
+
 @dataclass(frozen=True)
 class RunReport:
     """What a build did. Prints as a table; renders as HTML in a notebook."""
@@ -175,9 +181,8 @@ class RunReport:
     warnings: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        # Counters: a status or error type that did not occur reads as 0 (report.counts["failed"]).
         for name in ("counts", "errors", "warnings"):
-            object.__setattr__(self, name, Counter(getattr(self, name)))
+            object.__setattr__(self, name, Counts(getattr(self, name)))
 
     @property
     def ok(self) -> int:

@@ -121,7 +121,8 @@ def _row(root: str, rel: str, status: str, code: str, message: str, size: int = 
     return problem_row(root, rel, status, code, message, size=size)  # type: ignore[arg-type]
 
 
-def _is_junk(name: str) -> bool:
+def is_junk(name: str) -> bool:
+    """System junk (.DS_Store, ._*, Thumbs.db, editor backups, our temporary files)."""
     low = name.lower()
     return low in JUNK_FILES or name.startswith("._") or name.endswith(TMP_SUFFIX) or low.endswith("~")
 
@@ -249,7 +250,7 @@ def _scan_one(result: ScanResult, root: str, rel: str, st: os.stat_result) -> No
         result.rows.append(_row(root, rel, "failed", "not-regular-file",
                                 f"{path_text(abspath)} is a special file (FIFO, socket or device); it was not opened"))
         return
-    if _is_junk(name):
+    if is_junk(name):
         result.rows.append(_row(root, rel, "skipped", "junk", f"{path_text(abspath)} is system junk (e.g. .DS_Store, ._*, Thumbs.db)", st.st_size))
         return
     kind, fmt = _classify_file(abspath, st)
