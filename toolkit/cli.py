@@ -186,7 +186,7 @@ def report(output: str, csv_path: str | None, failed: bool) -> None:
 
     from ._fs import lock_holder
     from .manifest import SUMMARY, export_csv, read_rows
-    from .media import warnings_line
+    from .media import ok_warning_types, warnings_line
 
     mpath = Path(output) / "manifest.jsonl"
     if not mpath.exists():
@@ -194,7 +194,7 @@ def report(output: str, csv_path: str | None, failed: bool) -> None:
     rows = read_rows(mpath)
     st = Counter(r["status"] for r in rows)
     er = Counter(r["error"]["type"] for r in rows if r.get("error"))
-    warned = Counter(t for r in rows if r["status"] == "ok" for t in {w["type"] for w in r.get("warnings") or ()})
+    warned = Counter(t for r in rows for t in ok_warning_types(r))
     click.echo(f"{len(rows)} files: " + ", ".join(f"{k} {v}" for k, v in sorted(st.items())))
     for k, v in sorted(er.items()):
         click.echo(f"  {k:<20} {v}")

@@ -100,10 +100,7 @@ class BuildConfig:
 
     def checked(self) -> "BuildConfig":
         """This config, validated as :meth:`create` would (for one made as ``BuildConfig(...)``)."""
-        d = {f.name: getattr(self, f.name) for f in fields(self)}
-        d["ops"] = [o.to_dict() if isinstance(o, OpSpec) else o for o in
-                    ((self.ops,) if isinstance(self.ops, (str, dict, OpSpec)) else self.ops)]
-        return _apply(type(self)(), d, source="argument")
+        return _apply(type(self)(), {f.name: getattr(self, f.name) for f in fields(self)}, source="argument")
 
     # ------------------------------------------------------------------ derived
     @property
@@ -239,12 +236,15 @@ def _op_with(name: str, params: dict[str, Any]) -> OpSpec:
 
 
 def _ops_from_list(value: Any) -> tuple[OpSpec, ...]:
-    if isinstance(value, str):
+    """Ops from a list of names, ``{"op": ...}`` objects or OpSpecs (checked again), or one of them."""
+    if isinstance(value, (str, Mapping, OpSpec)):
         value = [value]
     if not isinstance(value, (list, tuple)) or not value:
         raise ConfigError(f"ops: expected a list like [{{\"op\": \"thumbnail\", \"size\": 128}}], got {value!r}")
     out = []
     for i, entry in enumerate(value):
+        if isinstance(entry, OpSpec):
+            entry = entry.to_dict()
         if isinstance(entry, str):
             out.append(OpSpec.make(entry))
         elif isinstance(entry, Mapping) and "op" in entry:

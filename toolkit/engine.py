@@ -32,7 +32,7 @@ from .config import BuildConfig
 from .errors import ConfigError, InputError, Stopped
 from .events import Event, EventBus
 from .manifest import Manifest, remove_outputs, resume_split, stale_outputs
-from .media import Batch, MediaItem, RunReport, problem_row
+from .media import Batch, MediaItem, RunReport, ok_warning_types, problem_row
 from .plan import Plan, auto_batch_size, budget_for, next_batch, plan_batches, tail_count
 from .worker import JobSpec, journal_path, process_batch
 
@@ -405,8 +405,7 @@ class Run:
             counts[r["status"]] += 1
             bytes_in += r.get("bytes_in") or 0
             bytes_out += r.get("bytes_out") or 0
-            if r["status"] == "ok":
-                warned.update({w["type"] for w in r.get("warnings") or ()})
+            warned.update(ok_warning_types(r))
             if r["status"] == "failed":
                 errors[r["error"]["type"]] += 1
                 if len(failures) < 50:

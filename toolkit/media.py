@@ -270,6 +270,11 @@ class RunReport:
         return json.dumps(self.summary(), indent=2)
 
 
+def ok_warning_types(row: dict[str, Any]) -> set[str]:
+    """The warning types of a manifest row that finished ``ok`` (each counted once per file)."""
+    return {w["type"] for w in row.get("warnings") or ()} if row["status"] == "ok" else set()
+
+
 def warnings_line(warnings: dict[str, int]) -> str:
     """The files kept with a warning, by type, and where to find them."""
     return ("ok with a warning: " + ", ".join(f"{k}={v}" for k, v in sorted(warnings.items()))

@@ -43,7 +43,11 @@ __all__ = ["ALLOWED_FORMATS", "probe_image", "load_image", "thumbnail", "resize"
 # that Pillow's ``Image.init()`` imports: ~17 ms less CPU in each process that imports this (the
 # client and the workers' fork server). (Pillow still imports the plugin its file name suggests
 # as it opens a file, e.g. a JPEG named .eps; ``formats=ALLOWED_FORMATS`` keeps it unused.)
-for _plugin in ("Jpeg", "Mpo", "Png", "WebP", "Gif", "Bmp", "Tiff", "Ppm", "Ico", "Avif"):
+#: Pillow format names we open, in the order they are tried, with their plugin modules. Never
+#: EPS/PS/PDF (Ghostscript) nor the long tail of rarely used plugins.
+_PLUGINS = {"JPEG": "Jpeg", "MPO": "Mpo", "PNG": "Png", "WEBP": "WebP", "GIF": "Gif", "BMP": "Bmp",
+            "TIFF": "Tiff", "PPM": "Ppm", "ICO": "Ico", "AVIF": "Avif"}
+for _plugin in dict.fromkeys(_PLUGINS.values()):
     try:
         importlib.import_module(f"PIL.{_plugin}ImagePlugin")
     except ImportError:  # pragma: no cover - AVIF on an older Pillow
@@ -54,11 +58,8 @@ warnings.filterwarnings("ignore", message="Corrupt EXIF data", category=UserWarn
 # Our own limit is exact (header and after load); Pillow's warning at half of it during load says nothing.
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning, module="PIL")
 
-#: Pillow format names we open, in the order they are tried. Never EPS/PS/PDF (Ghostscript) nor
-#: the long tail of rarely used plugins. AVIF only when this Pillow was built with it.
-ALLOWED_FORMATS: tuple[str, ...] = tuple(
-    f for f in ("JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "TIFF", "PPM", "ICO", "AVIF") if f in Image.OPEN
-)
+#: The formats of ``_PLUGINS`` this Pillow opens (AVIF only when it was built with it).
+ALLOWED_FORMATS: tuple[str, ...] = tuple(f for f in _PLUGINS if f in Image.OPEN)
 
 _JPEG = ("JPEG", "MPO")
 #: Bytes per pixel of Pillow's in-memory storage (3- and 2-band modes are stored as 4 bytes).
