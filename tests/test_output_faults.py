@@ -497,3 +497,37 @@ def test_ffmpeg_writing_onto_a_full_disk_is_an_output_fault(tmp_path, mounts, op
                            background="#ffffff", timeout=60)
     assert caught.value.errno == errno.ENOSPC and str(out) in caught.value.filename
     assert not [p for p in out.rglob("*") if p.is_file()], "a temporary file or a partial output was left"
+
+
+@pytest.mark.integration
+def test_a_disk_already_full_when_the_build_starts(tmp_path, mounts, make_cluster):
+    """A rerun on a disk another writer has filled since: the new manifest cannot even be started.
+    No batch runs, the earlier manifest stands as it was, and the reason is the output's; with the
+    space back, the same call does the new files."""
+    tmpfs, _must = mounts
+    mnt = tmpfs("2m")
+    out, src = mnt / "out", tmp_path / "in"
+    photos(src, 4)
+    client = make_cluster()
+    settings = dict(inputs=[str(src)], output=str(out), client=client, size=64, progress=False)
+    assert toolkit.build(**settings).counts == {"ok": 4}
+    before = (out / "manifest.jsonl").read_bytes()
+    names = photos(src, 8)
+    filler = mnt / "filler"
+    with open(filler, "wb") as fh:
+        try:
+            while True:
+                fh.write(b"\0" * 65536)
+                fh.flush()
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC
+
+    report = toolkit.build(**settings)
+
+    assert report.stopped and report.stop_reason["errno"] == "ENOSPC", report.stop_reason
+    assert report.batches == 0 and not report.failed
+    assert (out / "manifest.jsonl").read_bytes() == before
+    filler.unlink()
+    again = toolkit.build(**settings)
+    assert not again.stopped and again.counts == {"ok": 8}
+    assert sorted(rows_by_source(out, n=8)) == names

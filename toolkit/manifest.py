@@ -2,8 +2,9 @@
 
 Rows are appended (and fsynced) as batches finish, so a crash keeps every finished row. When
 the run ends the file is rewritten sorted, atomically. A write that fails (a full or read-only
-disk) raises ``OutputWriteError`` and leaves the file as it was before it: every line whole. A later run reads it to resume: a file
-with the same path, size, mtime and op settings whose outputs still exist is not done again.
+disk) raises ``OutputWriteError`` and leaves the file as it was before it: every line whole. A
+later run reads it to resume: a file with the same path, size, mtime and op settings whose
+outputs still exist is not done again.
 """
 
 from __future__ import annotations
@@ -147,6 +148,7 @@ class Manifest:
         self.output = Path(output)
         self.path = self.output / MANIFEST
         self._fd: int | None = None  # the manifest, open for appending while the run goes
+        self._started = False  # start() replaced the manifest: from then on finish() writes it
         self._lock = threading.Lock()
         self.rows: dict[tuple[str, str], dict[str, Any]] = {}
         self._on_disk: list[dict[str, Any]] | None = None  # the manifest's rows as previous() read them
@@ -183,8 +185,7 @@ class Manifest:
             self._on_disk = read_rows(self.path)
         on_disk = {_key(r.get("input_root", ""), r["source_b64"]): r for r in self._on_disk or ()}
         kept = [r for k, r in by_input.items() if not (self.rows.get(k) == r and on_disk.get(k) == r)]
-        if kept:
-            self.kept_path.parent.mkdir(parents=True, exist_ok=True)
+        if kept:  # (atomic_write makes its folder)
             with atomic_write(self.kept_path, durable=True, root=self.output) as fh:
                 fh.write(self._dump(kept))
         with writing(self.output / SUMMARY):  # the summary describes a run that ended; until this one does, there is none
@@ -194,6 +195,7 @@ class Manifest:
                 pass
         with atomic_write(self.path, durable=True, root=self.output) as fh:
             fh.write(self._dump(self.rows.values()))
+        self._started = True
         if not kept:
             self.settle()  # rows an earlier run kept aside are all in the new manifest now
         with writing(self.path):
@@ -220,7 +222,9 @@ class Manifest:
     def finish(self) -> None:
         """Close, then rewrite sorted with exactly one row per input (atomic). If the rewrite cannot be
         written (``OutputWriteError``: disk full, read-only), the appended manifest stays, cut back
-        to its last whole line: valid as it is, and the next run reads it to resume."""
+        to its last whole line: valid as it is, and the next run reads it to resume. If :meth:`start`
+        did not get as far as replacing the manifest (a full disk), the earlier one stands: nothing
+        is written over it (its rows may be kept nowhere else)."""
         with self._lock:
             if self._fd is not None:
                 fd, self._fd = self._fd, None
@@ -228,6 +232,8 @@ class Manifest:
                     os.close(fd)
                 except OSError:
                     pass
+            if not self._started:
+                return
             ordered = sorted(self.rows.values(), key=lambda r: (r["input_root"], r["source"], r["source_b64"]))
             try:
                 with atomic_write(self.path, durable=True, root=self.output) as fh:
