@@ -69,6 +69,16 @@ def fault_env(monkeypatch):
     return lambda name, value: monkeypatch.setenv(name, value)
 
 
+def fill_up(path: Path) -> None:
+    """Write zeros to ``path`` until its file system is full (as another writer would)."""
+    with open(path, "wb", buffering=0) as fh:
+        try:
+            while True:
+                fh.write(b"\0" * 65536)
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC, exc
+
+
 def _count_decodes() -> None:
     """Runs in each worker: count the images it decodes (reset if already counting)."""
     import toolkit.ops.image as iops
@@ -480,13 +490,7 @@ def test_ffmpeg_writing_onto_a_full_disk_is_an_output_fault(tmp_path, mounts, op
     tmpfs, _must = mounts
     clip = make_video(tmp_path / "clip.mp4", seconds=2, size=(320, 240))
     mnt = tmpfs("256k")
-    with open(mnt / "filler", "wb") as fh:  # another writer filled the disk
-        try:
-            while True:
-                fh.write(b"\0" * 65536)
-                fh.flush()
-        except OSError as exc:
-            assert exc.errno == errno.ENOSPC
+    fill_up(mnt / "filler")  # another writer filled the disk
     out = mnt / "out"
     out.mkdir()
     info = vops.probe_video(str(clip))
@@ -514,13 +518,7 @@ def test_a_disk_already_full_when_the_build_starts(tmp_path, mounts, make_cluste
     before = (out / "manifest.jsonl").read_bytes()
     names = photos(src, 8)
     filler = mnt / "filler"
-    with open(filler, "wb") as fh:
-        try:
-            while True:
-                fh.write(b"\0" * 65536)
-                fh.flush()
-        except OSError as exc:
-            assert exc.errno == errno.ENOSPC
+    fill_up(filler)
 
     report = toolkit.build(**settings)
 
