@@ -410,6 +410,7 @@ def test_a_poster_op_and_an_image_op_search_for_the_poster_frame_once(vids, tmp_
     searched = len(grabs)
     assert searched >= 2  # the black start is skipped: more than one try
     grabs.clear()
+    (tmp_path / "out").mkdir()  # a run's output folder exists (one that is gone is output-write-failed)
     job = JobSpec(ops=(OpSpec.make("poster", size=64), OpSpec.make("thumbnail", size=32)), output=str(tmp_path / "out"))
     row = process_item(item, job).to_row()
     assert row["status"] == "ok" and sorted(row["outputs"]) == ["clip.jpg", "clip.poster.jpg"], row

@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
+from .errors import OutputWriteError
+
 #: Every temporary file the toolkit creates ends with this suffix, so that a
 #: later run can find and remove what a killed run left behind.
 TMP_SUFFIX = ".dataprep-tmp"
@@ -24,41 +26,90 @@ def tmp_path_for(final: Path) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_write(final: Path, *, durable: bool = False) -> Iterator[BinaryIO]:
+def writing(path: str | os.PathLike) -> Iterator[None]:
+    """Any ``OSError`` inside is a failure to write ``path`` (an output or the build's bookkeeping),
+    raised as :class:`~toolkit.errors.OutputWriteError` with the OS's errno and reason: the seam
+    that keeps a full or read-only output disk from being taken for a bad input."""
+    try:
+        yield
+    except OutputWriteError:
+        raise
+    except OSError as exc:
+        raise OutputWriteError(exc.errno, exc.strerror or str(exc), os.fspath(path)) from exc
+
+
+def make_folder(folder: str | os.PathLike, root: str | os.PathLike | None = None) -> None:
+    """Make ``folder`` and its parents, but never ``root`` itself (the output folder): a root that
+    is gone (deleted, unmounted) is an ``OutputWriteError`` (ENOENT) naming it, not silently made anew."""
+    with writing(folder):
+        if root is not None and not os.path.isdir(root):
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), os.fspath(root))
+        os.makedirs(folder, exist_ok=True)
+
+
+def place(tmp: str | os.PathLike, final: str | os.PathLike) -> None:
+    """Rename a finished temporary file over ``final`` (an output write: errors are OutputWriteError)."""
+    with writing(final):
+        os.replace(tmp, final)
+
+
+@contextlib.contextmanager
+def atomic_write(final: Path, *, durable: bool = False, root: str | os.PathLike | None = None) -> Iterator[BinaryIO]:
     """Open a temporary file next to ``final``; rename it over ``final`` on success.
 
     A crash or an exception leaves ``final`` untouched (or absent) and removes the
     temporary file, so no reader ever sees a half-written output. ``durable`` also fsyncs
     before the rename (survives a power cut, costs milliseconds a file): the manifest uses it.
+    Any ``OSError`` (the body's writes included) is raised as ``OutputWriteError``; a missing
+    folder is made, up to ``root`` (the output folder, which is never made again: see :func:`make_folder`).
 
     >>> import tempfile; d = Path(tempfile.mkdtemp())
     >>> with atomic_write(d / "a.txt") as f: _ = f.write(b"hi")
     >>> (d / "a.txt").read_bytes()
     b'hi'
     """
-    tmp = tmp_path_for(final)
-    try:
-        fh = open(tmp, "xb")  # noqa: SIM115 - closed by the with below
-    except FileNotFoundError:  # its folder first (tried second: a folder is made once, a file often)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(tmp, "xb")  # noqa: SIM115
-    try:
-        with fh:
-            yield fh
-            fh.flush()
-            if durable:
-                os.fsync(fh.fileno())
-        os.replace(tmp, final)
-    except BaseException:
+    with writing(final):
+        tmp = tmp_path_for(final)
         try:
-            tmp.unlink()
-        except FileNotFoundError:
-            pass
-        raise
+            fh = open(tmp, "xb")  # noqa: SIM115 - closed by the with below
+        except FileNotFoundError:  # its folder first (tried second: a folder is made once, a file often)
+            make_folder(final.parent, root)
+            fh = open(tmp, "xb")  # noqa: SIM115
+        try:
+            with fh:
+                yield fh
+                fh.flush()
+                if durable:
+                    os.fsync(fh.fileno())
+            os.replace(tmp, final)
+        except BaseException:
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+            raise
 
 
-def write_bytes_atomic(final: Path, data: bytes) -> None:
-    with atomic_write(final) as fh:
+#: test hook, off unless set: ``ERRNAME:N`` (``ENOSPC:3``, ``EROFS:1``) makes the Nth output this
+#: process writes through :func:`write_bytes_atomic`, and every later one, fail with that error
+#: after half its bytes (a disk that fills up, or turns read-only, under a running build)
+TEST_WRITE_FAULT_ENV = "DATAPREP_TEST_WRITE_FAULT"
+_outputs_written = 0
+
+
+def write_bytes_atomic(final: Path, data: bytes, *, root: str | os.PathLike | None = None) -> None:
+    """Write one output atomically (see :func:`atomic_write`); errors are ``OutputWriteError``."""
+    global _outputs_written
+    with atomic_write(final, root=root) as fh:
+        fault = os.environ.get(TEST_WRITE_FAULT_ENV)
+        if fault:
+            _outputs_written += 1
+            name, _, nth = fault.partition(":")
+            if _outputs_written >= int(nth or 1):
+                fh.write(data[: len(data) // 2])
+                fh.flush()
+                code = getattr(errno, name)
+                raise OSError(code, os.strerror(code))
         fh.write(data)
 
 

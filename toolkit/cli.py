@@ -1,6 +1,7 @@
 """``dataprep``: scan | plan | build | report. Each command gathers settings and calls the library.
 
-Exit status: 0 every file ok or skipped on purpose; 1 some files failed (or the run was stopped);
+Exit status: 0 every file ok or skipped on purpose; 1 some files failed (or the run was stopped, also
+by an output that could not be written: disk full, read-only);
 2 misuse (bad flag, bad config, missing folder); 130 interrupted with Ctrl-C (run again to resume).
 """
 
@@ -163,6 +164,10 @@ def build(quiet: bool, as_json: bool, **params: Any) -> None:
         click.echo(report.to_json())
     else:
         click.echo(str(report), err=False)
+    if report.stop_reason:  # stopped by itself: the output could not be written (disk full, read-only, ...)
+        click.echo(f"dataprep: stopped [{report.stop_reason['type']}]: {report.stop_reason['message']} "
+                   f"(manifest: {report.manifest})", err=True)
+        raise SystemExit(130 if interrupted else 1)
     if interrupted or report.stopped:
         if cfg.force:  # its rerun starts the redo over; without --force, files not reached yet keep their old outputs
             click.echo(f"dataprep: interrupted. Run the same command again to redo every file from the start; "
@@ -201,13 +206,16 @@ def report(output: str, csv_path: str | None, failed: bool) -> None:
     if warned:
         click.echo(warnings_line(warned))
     try:
-        stopped = json.loads((Path(output) / SUMMARY).read_text()).get("stopped")
-    except (OSError, ValueError):  # no summary: the build never reached its end
-        stopped = True
+        summary = json.loads((Path(output) / SUMMARY).read_text())
+        stopped, why = summary.get("stopped"), summary.get("stop_reason")
+    except (OSError, ValueError, AttributeError):  # no summary: the build never reached its end
+        stopped, why = True, None
     holder = lock_holder(output) if stopped else None
     if holder is not None:
         click.echo(f"a build is still writing this folder (process {holder.get('pid', '?')} on {holder.get('host', '?')}, "
                    f"started {holder.get('started', '?')}): these are the counts so far", err=True)
+    elif why:
+        click.echo(f"the build stopped [{why.get('type')}]: {why.get('message')}", err=True)
     elif stopped:
         click.echo("the build did not finish (stopped or interrupted): run it again to complete it", err=True)
     if failed:

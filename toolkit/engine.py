@@ -29,10 +29,11 @@ from typing import Any, Callable, Sequence
 
 from ._fs import OutputBusy, OutputLock, path_text, remove_stale_tmp
 from .config import BuildConfig
-from .errors import ConfigError, InputError, Stopped
+from .errors import ConfigError, InputError, OutputWriteError, Stopped
 from .events import Event, EventBus
 from .manifest import Manifest, remove_outputs, resume_split, stale_outputs
 from .media import Batch, MediaItem, RunReport, ok_warning_types, problem_row
+from .outfault import OutputFault, fix_for, is_dead
 from .plan import Plan, auto_batch_size, budget_for, next_batch, plan_batches, tail_count
 from .worker import JobSpec, journal_path, process_batch
 
@@ -55,8 +56,8 @@ def _lock_output(output: str) -> OutputLock:
         raise InputError(f"output {path_text(output)} is in use by another build{who}; wait for it to end, "
                          "or choose another output folder (--output)") from None
     except OSError as exc:
-        raise InputError(f"output {path_text(output)} cannot be used: {exc.strerror or exc}; "
-                         "check the path and its permissions (--output)") from None
+        fix = fix_for(exc, output) if is_dead(exc, output) else "check the path and its permissions (--output)"
+        raise InputError(f"output {path_text(output)} cannot be used: {exc.strerror or exc}; {fix}") from None
     return lock
 
 
@@ -186,6 +187,7 @@ class Run:
         self._thread = threading.Thread(target=self._main, name="dataprep-run", daemon=True)
         self._output_lock = OutputLock(config.output)  # taken by start()
         self._made_output: str | None = None
+        self._fault = OutputFault(os.path.abspath(config.output))  # the output's first write error, if any
         self.dashboard_link: str | None = None
 
     # ---- control (thread-safe; applies to the next batch)
@@ -212,6 +214,13 @@ class Run:
         self._stop_grace = grace
         self._stop.set()
         self._wake.set()
+
+    def _output_failed(self, exc: OutputWriteError) -> None:
+        """The output could not be written (disk full, read-only, ...): stop as :meth:`stop` does,
+        saying why. Running batches have ended or end on their own next write."""
+        if self._fault.note(exc):
+            self.events.emit("warning", message=f"stopping: {self._fault.reason['message']}")  # type: ignore[index]
+        self.stop(self._stop_grace)
 
     def set_batch_size(self, n: int | None) -> None:
         """Change the batch size for the next batches (None: automatic)."""
@@ -304,11 +313,14 @@ class Run:
         connect_thread, box = self._connect_async()
         try:
             return self._prepare_and_run(out, t_start, connect_thread, box, salvaged)
-        except Stopped:  # before any batch: nothing was written, the previous manifest stands
+        except (Stopped, OutputWriteError) as exc:  # before any batch: the previous manifest stands
+            if isinstance(exc, OutputWriteError):
+                self._fault.note(exc)
             report = RunReport(output=str(out), manifest=str(out / "manifest.jsonl"), counts={}, errors={},
                                bytes_in=0, bytes_out=0, seconds=time.perf_counter() - t_start,
                                cluster_seconds=box.get("seconds", 0.0), batches=0, worker_restarts=0,
-                               files_per_second=0.0, failures=(), stopped=True, peaks={})
+                               files_per_second=0.0, failures=(), stopped=True, peaks={},
+                               stop_reason=self._fault.reason)
             self.events.emit("run-finished", report=report)
             return report
         finally:
@@ -385,9 +397,10 @@ class Run:
 
         left_out = [r.to_row() for r in [*scan_rows, *probe_rows]]  # decided before any batch
         known = [r.to_row() for r in carried] + left_out
-        manifest.start(known, earlier=earlier)
-        shutil.rmtree(job.journal_dir, ignore_errors=True)  # what they held is in the manifest now
-        _arm(job)
+        with self._fault.caught(self._output_failed):  # then no batch starts; the previous manifest stands
+            manifest.start(known, earlier=earlier)
+            shutil.rmtree(job.journal_dir, ignore_errors=True)  # what they held is in the manifest now
+            _arm(job)
         queue: deque[MediaItem] = deque(probed)
         ready: deque[tuple[Batch, bool, int]] = deque()  # retried batches first: (batch, alone, bystander count)
         self._progress.update(files_total=len(probed), bytes_total=total_bytes, batch_size=count)
@@ -413,7 +426,8 @@ class Run:
 
         def account(rows: list[dict]) -> None:
             nonlocal done_files, done_bytes
-            manifest.append(rows)
+            with self._fault.caught(self._output_failed):  # if not, the rows stay in their journals for the next run
+                manifest.append(rows)
             for r in rows:
                 tally(r)
                 self.events.emit("item", row=r)
@@ -533,10 +547,13 @@ class Run:
             _disarm(job.go_file, job.alive_file)  # whatever ended the run, batches still running end too
             monitor.stop()
             monitor.sample_now()
-            manifest.finish()
-        stopped = self._stop.is_set() and done_files < len(probed)
-        # every batch is accounted for (a crash above leaves the journals for the next run to salvage)
-        shutil.rmtree(job.journal_dir, ignore_errors=True)
+            with self._fault.caught():  # if not, the appended manifest stays, every line whole
+                manifest.finish()
+        stopped = (self._stop.is_set() and done_files < len(probed)) or self._fault.error is not None
+        # every batch is accounted for (a crash above, or an output that failed, leaves the journals
+        # for the next run to salvage: they may hold rows the manifest could not take)
+        if self._fault.error is None:
+            shutil.rmtree(job.journal_dir, ignore_errors=True)
         removed = 0
         if not stopped:
             # only for files whose final row is ok (a failed redo keeps what it had); names
@@ -545,7 +562,8 @@ class Run:
             removed = remove_outputs(out, [o for key, outs in stale.items()
                                            if (manifest.rows.get(key) or {}).get("status") == "ok"
                                            for o in outs if o.casefold() not in listed])
-            manifest.settle()
+            with contextlib.suppress(OSError):  # if not, the next run reads them again, and the manifest wins
+                manifest.settle()
         seconds = time.perf_counter() - t_start
         processed = done_files
         peaks = {"system_memory_percent": monitor.peaks["system_memory_percent"],
@@ -555,14 +573,17 @@ class Run:
             bytes_in=bytes_in, bytes_out=bytes_out, seconds=seconds, cluster_seconds=cluster_seconds,
             batches=batches_run, worker_restarts=monitor.restarts,
             files_per_second=processed / max(1e-6, seconds), failures=tuple(failures), stopped=stopped,
-            peaks=peaks,
+            peaks=peaks, stop_reason=self._fault.reason,
         )
         summary = report.summary()
         summary["resumed"] = len(carried)
         summary["stale_outputs_removed"] = removed
         summary["throttle"] = [e.data for e in self.events.history if e.kind == "throttle"]
         summary["settings"] = cfg.to_dict()
-        manifest.write_summary(summary)
+        with self._fault.caught():  # if not, the rerun writes it; until then the report says why
+            manifest.write_summary(summary)
+        if self._fault.error is not None and not report.stop_reason:
+            report = replace(report, stopped=True, stop_reason=self._fault.reason)
         self.events.emit("run-finished", report=report)
         return report
 
@@ -594,12 +615,17 @@ class Run:
         if fut.status == "finished":
             rows = fut.result()
             account(rows)
+            if getattr(rows, "fault", None) is not None:  # the output takes no more: the rest waits for the next run
+                self._output_failed(rows.fault)
             rest = list(batch.items)[len(rows):]
             if rest and not self._stop.is_set():
                 # it ended early without a stop: this run's marker went missing (another build
                 # started on the same OUTPUT?). Put it back and run the rest, a few times at most.
-                _arm(job)
-                if fl.bystander < 5:
+                with self._fault.caught(self._output_failed):
+                    _arm(job)
+                if self._stop.is_set():
+                    pass  # the markers cannot be made: the output takes no more, the rest waits for the next run
+                elif fl.bystander < 5:
                     ready.appendleft((_rebatch(rest, batch), fl.alone_retry, fl.bystander + 1))
                 else:
                     account([_fail_row(it, batch.id, job, "worker-killed",
@@ -670,11 +696,14 @@ class Run:
 
 
 def _arm(job: JobSpec) -> None:
-    """Make the run's markers: batches write while ``alive_file`` exists, start files while ``go_file`` does."""
-    with contextlib.suppress(OSError):
-        os.makedirs(job.journal_dir, exist_ok=True)
-        Path(job.alive_file).touch()
-        Path(job.go_file).touch()
+    """Make the run's markers: batches write while ``alive_file`` exists, start files while ``go_file``
+    does. A marker that cannot be made is an ``OutputWriteError`` (without it no batch would write)."""
+    from ._fs import make_folder, writing
+
+    make_folder(job.journal_dir, job.output)
+    for marker in (job.alive_file, job.go_file):
+        with writing(marker):
+            Path(marker).touch()
 
 
 def _disarm(*markers: str) -> None:

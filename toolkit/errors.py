@@ -9,11 +9,16 @@ Exceptions are for things the user must fix before any work starts::
      └── ClusterError       the scheduler cannot be reached or started
 
 All of them map to exit status 2 on the command line.
+
+:class:`OutputWriteError` is of another kind: writing an output or the build's bookkeeping failed
+(disk full, read-only, no permission, the folder gone). It is the output's condition, never an
+input's: the write helpers raise it so that no input classifier ever sees it, and a build whose
+output takes no more stops like a stop, with ``output-write-failed`` as its reason (exit status 1).
 """
 
 from __future__ import annotations
 
-__all__ = ["ToolkitError", "ConfigError", "InputError", "ClusterError", "Stopped"]
+__all__ = ["ToolkitError", "ConfigError", "InputError", "ClusterError", "Stopped", "OutputWriteError"]
 
 
 class ToolkitError(Exception):
@@ -34,3 +39,11 @@ class ClusterError(ToolkitError):
 
 class Stopped(Exception):
     """Raised inside the toolkit when a run is stopped while it scans or probes (not an error)."""
+
+
+class OutputWriteError(OSError):
+    """Writing an output, a temporary file, a journal, the manifest, the summary or the lock failed.
+
+    An ``OSError`` (``errno``, ``strerror``, ``filename``: the path that could not be written) raised
+    by the toolkit's write helpers (``toolkit._fs.writing``), so an error while *writing* is never
+    taken for a damaged or unreadable *input*."""

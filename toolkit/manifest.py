@@ -1,8 +1,10 @@
 """The manifest: ``OUTPUT/manifest.jsonl``, exactly one JSON row per input file.
 
-Rows are appended (and flushed) as batches finish, so a crash keeps every finished row. When
-the run ends the file is rewritten sorted, atomically. A later run reads it to resume: a file
-with the same path, size, mtime and op settings whose outputs still exist is not done again.
+Rows are appended (and fsynced) as batches finish, so a crash keeps every finished row. When
+the run ends the file is rewritten sorted, atomically. A write that fails (a full or read-only
+disk) raises ``OutputWriteError`` and leaves the file as it was before it: every line whole. A
+later run reads it to resume: a file with the same path, size, mtime and op settings whose
+outputs still exist is not done again.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ import threading
 from pathlib import Path
 from typing import Any, Iterable
 
-from ._fs import atomic_write
+from ._fs import atomic_write, path_b64, path_text, writing
 from .media import ROW_FIELDS, ItemResult, MediaItem
-from ._fs import path_b64, path_text
+from .outfault import append_whole, cut_torn_tail
 
 __all__ = ["Manifest", "read_rows", "resume_split", "stale_outputs", "remove_outputs", "export_csv"]
 
@@ -145,7 +147,8 @@ class Manifest:
     def __init__(self, output: str | os.PathLike):
         self.output = Path(output)
         self.path = self.output / MANIFEST
-        self._fh = None
+        self._fd: int | None = None  # the manifest, open for appending while the run goes
+        self._started = False  # start() replaced the manifest: from then on finish() writes it
         self._lock = threading.Lock()
         self.rows: dict[tuple[str, str], dict[str, Any]] = {}
         self._on_disk: list[dict[str, Any]] | None = None  # the manifest's rows as previous() read them
@@ -182,19 +185,21 @@ class Manifest:
             self._on_disk = read_rows(self.path)
         on_disk = {_key(r.get("input_root", ""), r["source_b64"]): r for r in self._on_disk or ()}
         kept = [r for k, r in by_input.items() if not (self.rows.get(k) == r and on_disk.get(k) == r)]
-        if kept:
-            self.kept_path.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_write(self.kept_path, durable=True) as fh:
+        if kept:  # (atomic_write makes its folder)
+            with atomic_write(self.kept_path, durable=True, root=self.output) as fh:
                 fh.write(self._dump(kept))
-        try:  # the summary describes a run that ended; until this one does, there is none
-            os.unlink(self.output / SUMMARY)
-        except FileNotFoundError:
-            pass
-        with atomic_write(self.path, durable=True) as fh:
+        with writing(self.output / SUMMARY):  # the summary describes a run that ended; until this one does, there is none
+            try:
+                os.unlink(self.output / SUMMARY)
+            except FileNotFoundError:
+                pass
+        with atomic_write(self.path, durable=True, root=self.output) as fh:
             fh.write(self._dump(self.rows.values()))
+        self._started = True
         if not kept:
             self.settle()  # rows an earlier run kept aside are all in the new manifest now
-        self._fh = open(self.path, "ab")  # noqa: SIM115 - closed in close()
+        with writing(self.path):
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | getattr(os, "O_CLOEXEC", 0))
 
     def _remember(self, row: dict[str, Any]) -> bool:
         k = _key(row["input_root"], row["source_b64"])
@@ -211,31 +216,43 @@ class Manifest:
             fresh = list(rows)
             for r in fresh:  # a later row for the same input replaces the earlier one on rewrite
                 self._remember(r)
-            if self._fh is not None and fresh:
-                self._fh.write(self._dump(fresh))
-                self._fh.flush()
-                os.fsync(self._fh.fileno())
+            if self._fd is not None and fresh:
+                append_whole(self._fd, self._dump(fresh), self.path)
 
     def finish(self) -> None:
-        """Rewrite sorted with exactly one row per input (atomic), then close."""
+        """Close, then rewrite sorted with exactly one row per input (atomic). If the rewrite cannot be
+        written (``OutputWriteError``: disk full, read-only), the appended manifest stays, cut back
+        to its last whole line: valid as it is, and the next run reads it to resume. If :meth:`start`
+        did not get as far as replacing the manifest (a full disk), the earlier one stands: nothing
+        is written over it (its rows may be kept nowhere else)."""
         with self._lock:
-            if self._fh is not None:
-                self._fh.close()
-                self._fh = None
+            if self._fd is not None:
+                fd, self._fd = self._fd, None
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            if not self._started:
+                return
             ordered = sorted(self.rows.values(), key=lambda r: (r["input_root"], r["source"], r["source_b64"]))
-            with atomic_write(self.path, durable=True) as fh:
-                fh.write(self._dump(ordered))
+            try:
+                with atomic_write(self.path, durable=True, root=self.output) as fh:
+                    fh.write(self._dump(ordered))
+            except OSError:
+                cut_torn_tail(self.path)
+                raise
 
     def settle(self) -> None:
         """The run completed: every input has its row here, the rows kept aside are not needed."""
-        try:
-            os.unlink(self.kept_path)
-        except FileNotFoundError:
-            pass
+        with writing(self.kept_path):
+            try:
+                os.unlink(self.kept_path)
+            except FileNotFoundError:
+                pass
 
     def write_summary(self, summary: dict[str, Any]) -> Path:
         p = self.output / SUMMARY
-        with atomic_write(p, durable=True) as fh:
+        with atomic_write(p, durable=True, root=self.output) as fh:
             fh.write(json.dumps(summary, indent=2).encode())
         return p
 

@@ -179,6 +179,9 @@ class RunReport:
     events: tuple[dict, ...] = ()
     #: files that finished ``ok`` with a warning, by warning type (``truncated``, ``fewer-frames``, ``exif``...)
     warnings: dict[str, int] = field(default_factory=dict)
+    #: why the run stopped by itself (``{type, message, path, errno}``; ``output-write-failed``: the
+    #: output could not be written), or None (it completed, or was stopped by its user)
+    stop_reason: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         for name in ("counts", "errors", "warnings"):
@@ -213,6 +216,7 @@ class RunReport:
             "worker_restarts": self.worker_restarts,
             "files_per_second": round(self.files_per_second, 2),
             "stopped": self.stopped,
+            "stop_reason": self.stop_reason,
             "peaks": self.peaks,
             "output": self.output,
             "manifest": self.manifest,
@@ -248,7 +252,9 @@ class RunReport:
             lines.append(f"  failed  {src}  [{code}] {msg}")
         if self.failed > 10:
             lines.append(f"  ... {self.failed - 10} more in the manifest (status == 'failed')")
-        if self.stopped:
+        if self.stop_reason:
+            lines.append(f"stopped [{self.stop_reason['type']}]: {self.stop_reason['message']}")
+        elif self.stopped:
             lines.append("stopped before the end: run the same command again to resume.")
         return "\n".join(lines)
 
@@ -264,7 +270,11 @@ class RunReport:
         if self.warnings:
             fails += f"<p>{e(warnings_line(self.warnings))}</p>"
         title = "Build stopped (run again to resume)" if self.stopped else "Build finished"
-        return f"<div class='dataprep-report'><b>{e(title)}</b><table>{body}</table>{fails}</div>"
+        why = ""
+        if self.stop_reason:
+            why = (f"<p class='dp-stop-reason' style='color:#c00'><code>{e(self.stop_reason['type'])}</code> "
+                   f"{e(self.stop_reason['message'])}</p>")
+        return f"<div class='dataprep-report'><b>{e(title)}</b>{why}<table>{body}</table>{fails}</div>"
 
     def to_json(self) -> str:
         return json.dumps(self.summary(), indent=2)

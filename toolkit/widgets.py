@@ -714,8 +714,11 @@ class Panel:
         except Exception as exc:  # noqa: BLE001
             self.preview.value = f"<i>no preview: {html.escape(str(exc))}</i>"
         word = "stopped" if report.stopped else "done"
+        why = report.stop_reason  # stopped by itself: the output could not be written
         self._set_status(f"<span class='dp-done'>{word}: {report.ok} ok, {report.failed} failed, "
-                         f"{report.skipped} skipped in {report.seconds:.1f} s</span>")
+                         f"{report.skipped} skipped in {report.seconds:.1f} s</span>" + (
+                             f" <span style='color:#c00' class='dp-error dp-stop-reason'>{html.escape(why['type'])}: "
+                             f"{html.escape(why['message'])}</span>" if why else ""))
         self._log(f"{word}: manifest {report.manifest}")
 
     def _reset_views(self) -> None:

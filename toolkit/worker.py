@@ -10,6 +10,7 @@ time limit: it records ``timeout`` for the hung file in the journal, then ends t
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -20,11 +21,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ._fs import Placed, path_b64, path_text, write_bytes_atomic
+from ._fs import Placed, make_folder, path_b64, path_text, write_bytes_atomic, writing
+from .errors import OutputWriteError
 from .media import ItemResult, MediaItem, Problem
 from .ops import EXT, VIDEO_OPS, FileProblem, OpSpec
 
-__all__ = ["JobSpec", "process_batch", "EXT", "journal_path"]
+__all__ = ["JobSpec", "BatchRows", "process_batch", "EXT", "journal_path"]
 
 #: test hook: files whose name contains "hang" hang their worker ("1") or take S seconds ("slow:S")
 TEST_HANG_ENV = "DATAPREP_TEST_HANG"
@@ -93,44 +95,68 @@ class _Watchdog(threading.Thread):
         self._done.set()
 
 
-def process_batch(items: Sequence[MediaItem], job: JobSpec, batch_id: str = "") -> list[dict[str, Any]]:
+class BatchRows(list):
+    """The rows of one batch, in order; ``fault`` is the :class:`OutputWriteError` that ended it
+    early (the output takes no more, or its journal cannot be kept), else None."""
+
+    fault: OutputWriteError | None = None
+
+
+def process_batch(items: Sequence[MediaItem], job: JobSpec, batch_id: str = "") -> BatchRows:
     """Process every item of a batch; return one manifest row (dict) per item, in order.
 
     Once the run is stopped (``job.go_file`` gone) the batch ends after the file it is on and
     returns the rows it has: fewer than its items. Once the run is over (``job.alive_file`` gone)
-    not even the current file's outputs are put in place.
+    not even the current file's outputs are put in place. Once the output takes no more (disk
+    full, read-only, ...: see :mod:`toolkit.outfault`) the batch ends at once, without decoding
+    another file; the file being written gets no row, and ``rows.fault`` says what happened.
     """
     items = list(items)
     jpath = journal_path(job, batch_id) if batch_id else None
     journal = None
-    if jpath:
-        os.makedirs(os.path.dirname(jpath), exist_ok=True)
-        journal = open(jpath, "w", encoding="utf-8")  # noqa: SIM115 - one attempt per journal; closed in finally
 
     def log(rec: dict) -> None:
         if journal:
-            journal.write(json.dumps(rec) + "\n")
-            journal.flush()
+            with writing(jpath):  # type: ignore[arg-type]
+                journal.write(json.dumps(rec) + "\n")
+                journal.flush()
 
-    dog = _Watchdog(job.timeout, lambda i, s: log({"timeout": i, "seconds": round(s, 3)}))
+    def log_quietly(rec: dict) -> None:  # from the watchdog, which must end the process whatever happens
+        try:
+            log(rec)
+        except OSError:
+            pass
+
+    dog = _Watchdog(job.timeout, lambda i, s: log_quietly({"timeout": i, "seconds": round(s, 3)}))
     dog.start()
-    rows = []
+    rows = BatchRows()
     try:
+        if jpath:
+            with writing(jpath):
+                make_folder(os.path.dirname(jpath), job.output)
+                journal = open(jpath, "w", encoding="utf-8")  # noqa: SIM115 - one attempt per journal; closed in finally
         for i, item in enumerate(items):
             if not job.go():  # stopped, or the run is over: hand back what is done
                 break
             log({"start": i})
             dog.current = (i, time.monotonic())
-            row = process_item(item, job, batch_id).to_row()
-            dog.current = None
+            try:
+                row = process_item(item, job, batch_id).to_row()
+            finally:
+                dog.current = None
             if (row.get("error") or {}).get("type") == "stopped":
                 break  # made after its run was over: no output was put in place, and no row either
+            rows.append(row)  # before its journal line: a row whose journal line cannot be written still counts
             log({"done": i, "row": row})
-            rows.append(row)
+    except OutputWriteError as exc:  # the output takes no more: no file more is decoded in vain
+        rows.fault = exc
     finally:
         dog.stop()
         if journal:
-            journal.close()
+            try:
+                journal.close()
+            except OSError:
+                pass
         release_memory()
     return rows
 
@@ -162,7 +188,9 @@ def _malloc_trim():
 
 
 def process_item(item: MediaItem, job: JobSpec, batch_id: str = "") -> ItemResult:
-    """One file, start to finish. Any failure becomes a ``failed`` result naming the file."""
+    """One file, start to finish. Any failure becomes a ``failed`` result naming the file, except
+    an output that takes no more (:func:`toolkit.outfault.is_dead`): that ``OutputWriteError`` is
+    raised, after removing what this file had put in place, for the batch to end."""
     t0 = time.perf_counter()
     warnings: list[Problem] = []
     extra: dict[str, Any] = {}
@@ -181,6 +209,12 @@ def process_item(item: MediaItem, job: JobSpec, batch_id: str = "") -> ItemResul
         if not placed.names:
             status = "skipped"
             warnings.append(Problem("no-op", f"no op in {', '.join(o.name for o in job.ops)} applies to {item.kind} files like {path_text(item.path)}"))
+    except OutputWriteError as exc:  # the output's condition, never the input's (classify never sees it)
+        from . import outfault
+        if outfault.is_dead(exc, job.output):
+            placed.remove()
+            raise
+        status, error = "failed", Problem(outfault.TYPE, outfault.file_message(exc, item.path, job.output))
     except FileProblem as fp:
         status, error = "failed", Problem(fp.code, fp.message)
     except MemoryError:
@@ -212,7 +246,7 @@ def _write(job: JobSpec, item: MediaItem, rel: str, data: bytes) -> None:
     final = Path(job.output, rel)
     if final.exists() and os.path.samefile(final, item.path):  # belt and braces: never overwrite an input
         raise FileProblem("limit-exceeded", f"refusing to overwrite the input {path_text(item.path)} with an output")
-    write_bytes_atomic(final, data)
+    write_bytes_atomic(final, data, root=job.output)
 
 
 def _image_outputs(im, item: MediaItem, job: JobSpec, ops: list[OpSpec], placed: Placed) -> None:
@@ -252,6 +286,8 @@ def _video_item(item: MediaItem, job: JobSpec, placed: Placed) -> tuple[list[Pro
     def left() -> float:
         return max(1.0, deadline - time.monotonic())
 
+    if not os.path.isdir(job.output):  # gone: the video ops would make it anew (they make their folders)
+        raise OutputWriteError(errno.ENOENT, os.strerror(errno.ENOENT), job.output)
     info = item.info or vops.probe_video(item.path, timeout=min(left(), 60))
     warnings: list[Problem] = []
     extra: dict = {}

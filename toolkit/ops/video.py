@@ -40,7 +40,8 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import psutil
 from PIL import Image, ImageDraw, ImageFont, ImageStat
 
-from .._fs import TMP_SUFFIX, Placed, path_text, tmp_path_for, write_bytes_atomic
+from .._fs import TMP_SUFFIX, Placed, make_folder, path_text, place, tmp_path_for, write_bytes_atomic
+from ..outfault import ffmpeg_output_fault
 from ..media import MediaInfo, Problem
 from . import EXT, FileProblem, OpSpec, check_file
 from . import image as iops
@@ -534,7 +535,7 @@ def _grab_files(path: str, times: Sequence[float], outs: Sequence[str], cwd: str
         rc, _o, err = dl.run(args, path=path, cwd=cwd)
         info = _showinfo(err)
         if rc != 0:
-            raise classify_ffmpeg_error(err, path)
+            raise ffmpeg_output_fault(err, cwd, path) or classify_ffmpeg_error(err, path)
         for i, t in enumerate(ts):
             pts = info.get(i * per)
             ok = os.path.exists(os.path.join(cwd, os_[i]))
@@ -647,7 +648,7 @@ def _fmt_t(t: float) -> str:
 def _op_frames(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: str, ext: str, codec: list[str],
                background: str, dl: _Deadline) -> tuple[list[str], list[Problem], list[dict]]:
     folder = os.path.join(out_dir, out_rel)
-    os.makedirs(folder, exist_ok=True)
+    make_folder(folder)
     chain = _scale_filter(op.get("size"), op.get("mode") or "fit", background)
     token = secrets.token_hex(4)
     warnings: list[Problem] = []
@@ -695,7 +696,7 @@ def _op_frames(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: st
             raise
         if rc != 0:
             _rm_pattern(folder, token)
-            raise classify_ffmpeg_error(err, path)
+            raise ffmpeg_output_fault(err, folder, path) or classify_ffmpeg_error(err, path)
         si = _showinfo(err)
         times = si[min(si)] if si else []
         files = sorted(f for f in os.listdir(folder) if f.endswith(f".{token}{TMP_SUFFIX}"))
@@ -713,7 +714,7 @@ def _op_frames(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: st
         dl.before_write(path)
         for idx, (tmp, t) in enumerate(pairs):
             rel = f"{out_rel}/{idx:06d}.{ext}"
-            os.replace(os.path.join(folder, tmp), os.path.join(out_dir, rel))
+            place(os.path.join(folder, tmp), os.path.join(out_dir, rel))
             dl.placed.add(rel)
             outs.append(rel)
             rows.append({"index": idx, "t": round(float(t), 6), "output": rel})
@@ -809,16 +810,16 @@ def _ffmpeg_to(out_dir: str, rel: str, args: list, path: str, dl: _Deadline, kee
     """Run ffmpeg ``args`` + a temporary name next to output ``rel``; rename it into place unless
     ``keep(tmp, stderr)`` says no. -> whether the output was written. The temporary never stays."""
     final = Path(out_dir, rel)
-    final.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(final.parent)
     tmp = tmp_path_for(final)
     try:
         rc, _o, err = dl.run([*args, tmp.name], path=path, cwd=str(final.parent))
         if rc != 0:
-            raise classify_ffmpeg_error(err, path)
+            raise ffmpeg_output_fault(err, final.parent, path) or classify_ffmpeg_error(err, path)
         if keep is not None and not keep(tmp, err):
             return False
         dl.before_write(path)
-        os.replace(tmp, final)
+        place(tmp, final)
         dl.placed.add(rel)
         return True
     finally:
@@ -838,7 +839,7 @@ def _op_clip(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: str,
     secs = float(op.get("seconds") or 10.0)
     duration = info.duration or ((info.frames or 0) / (info.fps or 25.0))
     n = max(1, math.ceil(duration / secs - 1e-6))
-    Path(out_dir, out_rel).mkdir(parents=True, exist_ok=True)
+    make_folder(Path(out_dir, out_rel))
     enc = _video_encode_args(20, True, None, None, info)
     rows: list[dict] = []
     for i in range(n):
