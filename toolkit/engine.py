@@ -332,7 +332,7 @@ class Run:
         cfg = self.config
         stopped = self._stop.is_set
         scanned = scan(cfg.inputs, exclude=[out], cancel=stopped)
-        items = assign_outputs(scanned.items, multi_root=len(cfg.inputs) > 1)
+        items = assign_outputs(scanned.items, multi_root=len(cfg.inputs) > 1, output=out)
         manifest = Manifest(out)
         earlier = manifest.previous() + salvaged
         todo, carried = resume_split(items, earlier, settings=cfg.settings_key, output=str(out), force=cfg.force)
@@ -776,7 +776,7 @@ def plan(items: Any, *, memory_limit: int | str | None = None, jobs: int | None 
     left_out = []
     if isinstance(items, ScanResult):
         left_out = list(items.rows)
-        items = assign_outputs(items.items, multi_root=len(items.roots) > 1)
+        items = assign_outputs(items.items, multi_root=len(items.roots) > 1, output=cfg.output or None)
     items = list(items)
     need = [i for i in items if i.info is None]
     if need:

@@ -262,7 +262,7 @@ def _scan_one(result: ScanResult, root: str, rel: str, st: os.stat_result) -> No
                                   size=st.st_size, mtime_ns=st.st_mtime_ns))
 
 
-def assign_outputs(items: Sequence[MediaItem], *, multi_root: bool) -> list[MediaItem]:
+def assign_outputs(items: Sequence[MediaItem], *, multi_root: bool, output: str | os.PathLike | None = None) -> list[MediaItem]:
     """Give every item a collision-free output stem ``out_rel`` (deterministic for a given input set).
 
     The natural stem is the relative path without its extension (``trips/a/photo``). Items whose
@@ -270,18 +270,26 @@ def assign_outputs(items: Sequence[MediaItem], *, multi_root: bool) -> list[Medi
     disk; an image and a video's frame folder) keep their extension (``photo.jpg``, ``photo.png``),
     and if that still collides, a short hash of the source path is added.
     With several inputs, each root's tree goes under a folder named after it.
+    A name the output's file system could not hold (``output``: where it is measured) is
+    shortened by :func:`toolkit.names.fit_stem`, with the same hash.
     """
     from dataclasses import replace
 
+    from .names import NameLimits, fit_stem
+
+    limits = NameLimits.for_output(output)
     prefixes = _root_prefixes(items) if multi_root else {}
 
     def natural(it: MediaItem, level: int) -> str:
         rel = utf8_name(it.rel)
         base = rel if level >= 1 else (os.path.splitext(rel)[0] if os.path.splitext(rel.rsplit("/", 1)[-1])[0] else rel)
-        if level >= 2:
-            base = f"{base}~{hashlib.sha1(os.fsencode(it.root + '/' + it.rel)).hexdigest()[:8]}"
+        *dirs, last = base.split("/")
+        originals = it.rel.split("/")  # each folder's hash is of its own original path, so a folder keeps one name
+        folders = [(d, it.root + "/" + "/".join(originals[:k + 1])) for k, d in enumerate(dirs)]
         pre = prefixes.get(it.root)
-        return f"{pre}/{base}" if pre else base
+        if pre:
+            folders.insert(0, (pre, it.root))
+        return fit_stem(folders, last, it.root + "/" + it.rel, hashed=level >= 2, limits=limits)
 
     level = [0] * len(items)
     for _ in range(3):
