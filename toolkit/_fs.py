@@ -7,6 +7,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import secrets
 import socket
 import time
@@ -228,6 +229,25 @@ def path_text(p: os.PathLike | str) -> str:
     """Path as printable text: undecodable bytes escaped as ``\\xNN``."""
     raw = os.fsencode(p)
     return raw.decode("utf-8", errors="backslashreplace")
+
+
+#: what a terminal would act on instead of showing: C0 and C1 controls and DEL (a newline or CR
+#: splits a row, ESC starts a terminal command), line and paragraph separators, the bidirectional
+#: controls that reorder what follows (U+202E shows ``gpj.exe`` as ``exe.jpg``), lone surrogates
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
+
+
+def printable(text: str) -> str:
+    """``text`` (a file name, a message naming one) safe to print as one line on a terminal: each
+    character above written as the manifest's JSON writes a control character (``\\n``, ``\\u202e``).
+
+    >>> printable("a\\nb\\u202egpj.exe")
+    'a\\\\nb\\\\u202egpj.exe'
+    """
+    if text.isprintable():
+        return text
+    return _UNPRINTABLE.sub(lambda m: _SHORT_ESCAPES.get(m.group(), f"\\u{ord(m.group()):04x}"), text)
 
 
 def path_b64(p: os.PathLike | str) -> str:

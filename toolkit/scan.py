@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
-from ._fs import TMP_SUFFIX, path_text
+from ._fs import TMP_SUFFIX, path_text, printable
 from .errors import InputError, Stopped
 from .media import ItemResult, MediaItem, left_out_lines, problem_row
 
@@ -107,7 +107,7 @@ class ScanResult:
 
     def __str__(self) -> str:
         c = self.counts()
-        lines = [f"{len(self.items)} media files, {self.total_bytes / 2**20:.1f} MiB, in {', '.join(self.roots)}"]
+        lines = [f"{len(self.items)} media files, {self.total_bytes / 2**20:.1f} MiB, in {printable(', '.join(self.roots))}"]
         for k, n in sorted(c["format"].items()):
             lines.append(f"  {k:<16} {n:>7}")
         return "\n".join(lines + left_out_lines(self.rows))
