@@ -122,7 +122,7 @@ def _check_output_is_ours(output: str) -> None:
     """An existing output folder must be empty or one dataprep wrote (it holds our manifest or our
     ``.dataprep`` folder): outputs are written over same-named files, so a folder of other files
     (the user's originals, another tool's dataset) is refused rather than overwritten."""
-    from .manifest import MANIFEST, is_our_manifest
+    from .exclude import is_output_folder
     from .scan import is_junk
 
     try:
@@ -132,7 +132,7 @@ def _check_output_is_ours(output: str) -> None:
     except OSError as exc:
         raise InputError(f"output {path_text(output)} cannot be read: {exc.strerror or exc}; "
                          "check the path and its permissions (--output)") from None
-    if ".dataprep" in names or (MANIFEST in names and is_our_manifest(os.path.join(output, MANIFEST))):
+    if is_output_folder(output, names):
         return
     # what a disk or a desktop puts in any folder: not anybody's data, and never an output's name
     foreign = sorted(n for n in names if not (is_junk(n) or n in _FOLDER_FURNITURE or n.startswith(".Trash-")))

@@ -164,7 +164,9 @@ def scan(paths: Sequence[str | os.PathLike] | str | os.PathLike, *, exclude: Ite
          follow_symlinks: bool = True, cancel: Callable[[], bool] | None = None) -> ScanResult:
     """Walk folders (or single files) into a deterministic, sorted :class:`ScanResult`.
 
-    ``exclude``: folders never entered (the build passes its output folder when it lies inside an input).
+    ``exclude``: folders never entered (the build passes its output folder), nor anything inside them,
+    also through a link; output folders dataprep wrote are left out without being named
+    (:class:`toolkit.exclude.OutputExclusion`, shared with the build).
     ``cancel``: asked before each folder; when it returns true the scan raises :class:`Stopped`.
     """
     if isinstance(paths, (str, os.PathLike)):
@@ -175,7 +177,7 @@ def scan(paths: Sequence[str | os.PathLike] | str | os.PathLike, *, exclude: Ite
         if not os.path.exists(ap):
             raise InputError(f"input {path_text(p)} does not exist; check the path")
         roots.append(ap)
-    excluded = {os.path.realpath(os.fspath(e)) for e in exclude}
+    excluded = [os.fspath(e) for e in exclude]
     result = ScanResult(roots=tuple(path_text(r) for r in roots))
     for root in roots:
         if os.path.isfile(root):
@@ -186,7 +188,10 @@ def scan(paths: Sequence[str | os.PathLike] | str | os.PathLike, *, exclude: Ite
     return result
 
 
-def _walk(result: ScanResult, root: str, excluded: set[str], follow: bool, cancel: Callable[[], bool] | None) -> None:
+def _walk(result: ScanResult, root: str, excluded: list[str], follow: bool, cancel: Callable[[], bool] | None) -> None:
+    from .exclude import OutputExclusion
+
+    outputs = OutputExclusion(root, excluded)
     root_st = os.stat(root)
     # depth-first with an explicit stack; ancestors tracked to detect loops
     stack: list[tuple[str, tuple[tuple[int, int], ...]]] = [("", ((root_st.st_dev, root_st.st_ino),))]
@@ -223,7 +228,7 @@ def _walk(result: ScanResult, root: str, excluded: set[str], follow: bool, cance
             if stat.S_ISDIR(st.st_mode):
                 if e.name.lower() in JUNK_DIRS or e.name.startswith("."):
                     continue
-                if os.path.realpath(e.path) in excluded:
+                if outputs.skips(e.path, is_link=is_link):  # an output folder, or a link into one
                     continue
                 key = (st.st_dev, st.st_ino)
                 if key in ancestors:
@@ -234,6 +239,8 @@ def _walk(result: ScanResult, root: str, excluded: set[str], follow: bool, cance
                     continue
                 seen_dirs.add(key)
                 subdirs.append((rel, ancestors + (key,)))
+            elif is_link and follow and outputs.skips(e.path, is_link=True):  # a file in an output folder
+                continue
             elif is_link and not follow:
                 result.rows.append(_row(root, rel, "skipped", "symlink", f"{path_text(e.path)} is a symbolic link; links are not followed"))
             else:
