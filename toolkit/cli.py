@@ -184,7 +184,8 @@ def report(output: str, csv_path: str | None, failed: bool) -> None:
     from collections import Counter
     from pathlib import Path
 
-    from ._fs import lock_holder, printable
+    from ._fs import printable
+    from .lock import holder_text, lock_holder
     from .manifest import SUMMARY, export_csv, read_rows
     from .media import ok_warning_types, warnings_line
 
@@ -206,8 +207,7 @@ def report(output: str, csv_path: str | None, failed: bool) -> None:
         stopped = True
     holder = lock_holder(output) if stopped else None
     if holder is not None:
-        click.echo(f"a build is still writing this folder (process {holder.get('pid', '?')} on {holder.get('host', '?')}, "
-                   f"started {holder.get('started', '?')}): these are the counts so far", err=True)
+        click.echo(f"a build is still writing this folder ({holder_text(holder)}): these are the counts so far", err=True)
     elif stopped:
         click.echo("the build did not finish (stopped or interrupted): run it again to complete it", err=True)
     if failed:  # one row, one line: a name's newline, tab or bidi control is shown escaped, as in the manifest

@@ -27,7 +27,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ._fs import OutputBusy, OutputLock, path_text, remove_stale_tmp
+from ._fs import path_text, remove_stale_tmp
+from .lock import OutputBusy, OutputLock, holder_text
 from .config import BuildConfig
 from .errors import ConfigError, InputError, Stopped
 from .events import Event, EventBus
@@ -48,11 +49,8 @@ def _lock_output(output: str) -> OutputLock:
     lock = OutputLock(output)
     try:
         lock.acquire()
-    except OutputBusy as busy:
-        h = busy.holder
-        who = (f" (process {h.get('pid', '?')} on {h.get('host', '?')}, started {h.get('started', '?')})"
-               if h else "")
-        raise InputError(f"output {path_text(output)} is in use by another build{who}; wait for it to end, "
+    except OutputBusy as busy:  # the holder named, or said to have just started: never left out
+        raise InputError(f"output {path_text(output)} is in use by another build ({holder_text(busy.holder)}); wait for it to end, "
                          "or choose another output folder (--output)") from None
     except OSError as exc:
         raise InputError(f"output {path_text(output)} cannot be used: {exc.strerror or exc}; "
