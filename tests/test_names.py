@@ -98,3 +98,20 @@ def test_long_names_build_resume_and_leave_no_stale_output(tmp_path, client):
     listed = {o for r in read_rows(out / "manifest.jsonl") for o in r["outputs"]}
     on_disk = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()} - {"manifest.jsonl", "summary.json"}
     assert on_disk == listed and len(listed) == 3  # the resize outputs under shortened names were stale: removed
+
+
+@pytest.mark.integration
+def test_every_video_op_fits_under_a_long_name(tmp_path, client):
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    name = LONG[:160] + ".mp4"  # 244 bytes
+    os.rename(make_video(src / "v.mp4", seconds=2, size=(96, 64), fps=10), src / name)
+    ops = [{"op": "frames", "count": 2}, {"op": "poster"}, {"op": "contact-sheet", "frames": 4},
+           {"op": "transcode", "size": 64}, {"op": "clip", "seconds": 1}, {"op": "thumbnail", "size": 32}]
+    report = toolkit.build(inputs=[str(src)], output=str(out), client=client, ops=ops, progress=False)
+    row, = read_rows(out / "manifest.jsonl")
+    assert report.counts == {"ok": 1}, row["error"]
+    stem = row["outputs"][0].split("/")[0]
+    assert stem.startswith(LONG[:60]) and all(o.startswith(stem) for o in row["outputs"])
+    made = {o[len(stem):] if "/" not in o else "/" + o.rsplit("/", 1)[-1][:4] for o in row["outputs"]}
+    assert made == {".poster.jpg", ".contact.jpg", ".mp4", ".jpg", "/0000", "/clip"}  # frames 000000.jpg, clip-0000.mp4
