@@ -3,6 +3,7 @@ who holds it; a killed holder never leaves the folder blocked; and a file whose 
 removes only the outputs it made, never what a later build has put under the same names."""
 
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -91,18 +92,20 @@ def test_a_lock_taken_on_a_file_its_holder_just_removed_is_taken_again(tmp_path,
     import toolkit._fs as fs
 
     real_open, calls = os.open, []
+    holder = OutputLock(tmp_path)
+    assert holder.acquire()
 
     def open_then_holder_ends(path, flags, mode=0o777):
         fd = real_open(path, flags, mode)
         calls.append(path)
         if len(calls) == 1:
-            os.unlink(path)  # the holder's release, between our open and our flock
+            holder.release()  # between our open and our flock
         return fd
 
     monkeypatch.setattr(fs.os, "open", open_then_holder_ends)
     lock = OutputLock(tmp_path)
     assert lock.acquire()
-    assert len(calls) == 2
+    assert len(calls) == 2 and calls[0] == lock.path  # the holder's file, then our new one
     assert os.stat(lock.path).st_ino == os.fstat(lock._fd).st_ino  # noqa: SLF001 - the file others will find
     lock.release()
 
@@ -163,3 +166,71 @@ def test_without_flock_builds_run_unlocked_and_leave_nothing_behind(tmp_path, mo
     assert lock.acquire() is False
     lock.release()
     assert not (tmp_path / ".dataprep" / "lock").exists()
+
+
+PAUSE_AFTER_LOCK = textwrap.dedent("""
+    # A build that has just taken the lock and is paused right there (before anything else it does):
+    # the moment when two builds start at the same instant.
+    import fcntl, json, sys
+    real = fcntl.flock
+    def flock(fd, op):
+        real(fd, op)
+        if op & fcntl.LOCK_EX and not flock.paused:
+            flock.paused = True
+            print("locked", flush=True)
+            sys.stdin.readline()
+    flock.paused = False
+    fcntl.flock = flock
+    from toolkit._fs import OutputBusy, OutputLock
+    lock = OutputLock(sys.argv[1])
+    try:
+        print("held" if lock.acquire() else "unlocked", flush=True)
+    except OutputBusy as busy:
+        print("refused " + json.dumps(busy.holder), flush=True)
+    sys.stdin.readline()
+""")
+
+
+def paused_build(out):
+    p = subprocess.Popen([sys.executable, "-c", PAUSE_AFTER_LOCK, str(out)], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "locked"
+    return p
+
+
+@pytest.mark.parametrize("earlier", ["none", "killed"])
+def test_two_builds_starting_together_the_refused_one_names_the_holder_or_says_it_just_started(tmp_path, earlier):
+    """The other build has taken the lock and not yet gone on: the refused build's message names
+    it (pid, host, start time) or says it has just started; never a holder left out, nor the record
+    of a killed build whose stale lock file the other one is taking over."""
+    import json
+
+    from toolkit.engine import _lock_output
+
+    out = tmp_path / "out"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    if earlier == "killed":  # its file, with its record, is still there
+        (out / ".dataprep").mkdir(parents=True)
+        (out / ".dataprep" / "lock").write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(),
+                                                            "started": "2020-01-01 00:00:00"}))
+    other = paused_build(out)
+    try:
+        try:
+            ours = _lock_output(str(out))
+        except InputError as exc:
+            message = str(exc)
+            assert "in use by another build" in message and str(dead.pid) not in message
+            assert f"process {other.pid} on {socket.gethostname()}, started " in message or "just started" in message
+            other.stdin.write("\n")
+            other.stdin.flush()
+            assert other.stdout.readline().strip() == "held"
+        else:  # we were first after all: the other one is refused and names us
+            other.stdin.write("\n")
+            other.stdin.flush()
+            refused = other.stdout.readline().strip()
+            assert refused.startswith("refused ") and json.loads(refused[8:])["pid"] == os.getpid()
+            ours.release()
+    finally:
+        other.kill()
+        other.wait()

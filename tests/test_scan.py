@@ -166,3 +166,51 @@ def test_console_entry_flushes_its_output_and_keeps_the_status(tmp_path):
     assert ok.returncode == 0 and "png" in ok.stdout.lower() and ok.stdout.endswith("\n")
     bad = subprocess.run([sys.executable, "-m", "toolkit", "scan", str(tmp_path / "nope")], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "does not exist" in bad.stderr
+
+
+def _links_into_an_output(tmp_path):
+    """An input holding an earlier output, links into another output (to it, to a folder in it, to a
+    file in it), and a folder of another tool's with a manifest.jsonl of its own (that one is input)."""
+    src, out = tmp_path / "in", tmp_path / "out"
+    write(src / "a" / "x.jpg")
+    write(src / "thumbs" / "a" / "x.jpg")
+    (src / "thumbs" / "manifest.jsonl").write_text("")  # dataprep's (an empty one is ours too)
+    write(src / "other" / "y.jpg")
+    (src / "other" / "manifest.jsonl").write_text('{"image": "y.jpg", "label": 3}\n')
+    write(out / "a" / "x.jpg")
+    write(out / "top.jpg")
+    (out / ".dataprep").mkdir()
+    os.symlink(out, src / "to-output")
+    os.symlink(out / "a", src / "to-a-folder-in-it")
+    os.symlink(out / "top.jpg", src / "to-a-file-in-it.jpg")
+    return src, out
+
+
+def test_scan_leaves_out_output_folders_and_links_into_them_as_the_build_does(tmp_path):
+    src, out = _links_into_an_output(tmp_path)
+    told = [i.rel for i in scan(src, exclude=[out]).items]  # as the build calls it
+    assert told == ["a/x.jpg", "other/y.jpg"]
+    assert [i.rel for i in scan(src).items] == told  # `dataprep scan` is not told the output: it knows one
+    assert [i.rel for i in scan(src / "thumbs").items] == ["a/x.jpg"]  # an output asked for by name is scanned
+
+
+def test_dataprep_scan_counts_what_a_build_would_take(tmp_path, capsys):
+    import json
+
+    from toolkit.cli import main
+
+    src, _out = _links_into_an_output(tmp_path)
+    assert main(["scan", "--json", str(src)]) == 0
+    assert json.loads(capsys.readouterr().out)["files"] == 2
+
+
+@pytest.mark.integration
+def test_a_build_takes_no_file_through_a_link_into_its_output(tmp_path, client):
+    import toolkit
+    from toolkit.manifest import read_rows
+
+    src, out = _links_into_an_output(tmp_path)
+    toolkit.build(inputs=[str(src)], output=str(out), client=client, progress=False)
+    rows = read_rows(out / "manifest.jsonl")
+    assert sorted(r["source"] for r in rows if r["status"] != "skipped") == ["a/x.jpg", "other/y.jpg"]
+    assert [r["source"] for r in rows if r["status"] == "skipped"] == ["other/manifest.jsonl"]  # not media

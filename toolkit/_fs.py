@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import errno
-import json
 import os
+import re
 import secrets
-import socket
-import time
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
@@ -166,119 +163,33 @@ def remove_stale_tmp(root: Path) -> int:
     return n
 
 
-class OutputBusy(Exception):
-    """Another build holds the output folder's lock; ``holder`` is what it wrote about itself."""
-
-    def __init__(self, holder: dict):
-        super().__init__(holder)
-        self.holder = holder
-
-
-class OutputLock:
-    """An exclusive lock on an output folder for the length of one build (``OUTPUT/.dataprep/lock``).
-
-    Two builds writing one folder would interleave their manifests and remove each other's
-    temporary files and journals. The lock is the kernel's (``flock``): a build that is killed
-    releases it with its process, so a stale lock file never blocks the next run. The file says
-    who holds it (pid, host, start time) for the error message of the build that is refused.
-    :meth:`release` removes the file; a build that opened it just before then finds that its
-    lock is on a removed file and tries again on a fresh one. Where there is no ``flock``
-    (Windows) or the file system refuses it, builds run unlocked (``acquire`` returns False).
-    """
-
-    def __init__(self, output: str | os.PathLike):
-        self.path = Path(output, ".dataprep", "lock").absolute()  # a later chdir changes nothing
-        self._fd: int | None = None
-
-    def acquire(self) -> bool:
-        """Take the lock or raise :class:`OutputBusy` at once (never waits). -> False if unlocked.
-        Other ``OSError``: the folder cannot be used (e.g. no permission to create it)."""
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - not POSIX
-            return False
-        for _attempt in range(20):  # each retry means a holder ended just then: a few at most
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                fd = self._open()
-            except FileNotFoundError:  # the folder went with a build that just ended: make it again
-                continue
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as exc:
-                holder = _read_holder(fd)
-                os.close(fd)
-                if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                    raise OutputBusy(holder) from None
-                with contextlib.suppress(OSError):
-                    self.path.unlink()  # no lock to be had here (e.g. ENOLCK on some network file systems)
-                return False
-            try:
-                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
-            except FileNotFoundError:
-                same = False
-            if not same:  # locked a file its holder removed as it ended: lock the current one
-                os.close(fd)
-                continue
-            try:
-                os.ftruncate(fd, 0)
-                os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                                         "started": time.strftime("%Y-%m-%d %H:%M:%S")}).encode())
-            except OSError:  # read-only (another user's file) or a full disk: the lock holds all the same
-                pass
-            self._fd = fd
-            return True
-        raise OSError(errno.EAGAIN, f"could not lock {self.path}")
-
-    def _open(self) -> int:
-        cloexec = getattr(os, "O_CLOEXEC", 0)
-        try:
-            return os.open(self.path, os.O_RDWR | os.O_CREAT | cloexec, 0o644)
-        except PermissionError:  # left by a killed build of another user: flock needs only reading
-            if not self.path.exists():
-                raise
-            return os.open(self.path, os.O_RDONLY | cloexec)
-
-    def release(self) -> None:
-        """Remove the lock file, then let go (no-op if not held)."""
-        if self._fd is None:
-            return
-        try:
-            self.path.unlink()
-        except OSError:
-            pass
-        os.close(self._fd)
-        self._fd = None
-
-
-def lock_holder(output: str | os.PathLike) -> dict | None:
-    """Who holds the output folder's lock (pid, host, started; ``{}`` if unsaid), or None if nobody."""
-    try:
-        import fcntl
-        fd = os.open(Path(output, ".dataprep", "lock"), os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-    except (ImportError, OSError):
-        return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except OSError as exc:
-        return _read_holder(fd) if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES) else None
-    finally:
-        os.close(fd)  # also lets go of a lock taken just above
-    return None
-
-
-def _read_holder(fd: int) -> dict:
-    try:
-        holder = json.loads(os.pread(fd, 4096, 0) or b"{}")
-    except (OSError, ValueError):
-        return {}
-    return holder if isinstance(holder, dict) else {}
+# The output folder's lock lives in its own module; these names stay importable from here.
+from .lock import OutputBusy, OutputLock, lock_holder  # noqa: E402,F401
 
 
 def path_text(p: os.PathLike | str) -> str:
     """Path as printable text: undecodable bytes escaped as ``\\xNN``."""
     raw = os.fsencode(p)
     return raw.decode("utf-8", errors="backslashreplace")
+
+
+#: what a terminal would act on instead of showing: C0 and C1 controls and DEL (a newline or CR
+#: splits a row, ESC starts a terminal command), line and paragraph separators, the bidirectional
+#: controls that reorder what follows (U+202E shows ``gpj.exe`` as ``exe.jpg``), lone surrogates
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
+
+
+def printable(text: str) -> str:
+    """``text`` (a file name, a message naming one) safe to print as one line on a terminal: each
+    character above written as the manifest's JSON writes a control character (``\\n``, ``\\u202e``).
+
+    >>> printable("a\\nb\\u202egpj.exe")
+    'a\\\\nb\\\\u202egpj.exe'
+    """
+    if text.isprintable():
+        return text
+    return _UNPRINTABLE.sub(lambda m: _SHORT_ESCAPES.get(m.group(), f"\\u{ord(m.group()):04x}"), text)
 
 
 def path_b64(p: os.PathLike | str) -> str:

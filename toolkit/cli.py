@@ -189,7 +189,8 @@ def report(output: str, csv_path: str | None, failed: bool) -> None:
     from collections import Counter
     from pathlib import Path
 
-    from ._fs import lock_holder
+    from ._fs import printable
+    from .lock import holder_text, lock_holder
     from .manifest import SUMMARY, export_csv, read_rows
     from .media import ok_warning_types, warnings_line
 
@@ -212,16 +213,15 @@ def report(output: str, csv_path: str | None, failed: bool) -> None:
         stopped, why = True, None
     holder = lock_holder(output) if stopped else None
     if holder is not None:
-        click.echo(f"a build is still writing this folder (process {holder.get('pid', '?')} on {holder.get('host', '?')}, "
-                   f"started {holder.get('started', '?')}): these are the counts so far", err=True)
+        click.echo(f"a build is still writing this folder ({holder_text(holder)}): these are the counts so far", err=True)
     elif why:
-        click.echo(f"the build stopped [{why.get('type')}]: {why.get('message')}", err=True)
+        click.echo(printable(f"the build stopped [{why.get('type')}]: {why.get('message')}"), err=True)
     elif stopped:
         click.echo("the build did not finish (stopped or interrupted): run it again to complete it", err=True)
-    if failed:
+    if failed:  # one row, one line: a name's newline, tab or bidi control is shown escaped, as in the manifest
         for r in rows:
             if r["status"] == "failed":
-                click.echo(f"{r['source']}\t{r['error']['type']}\t{r['error']['message']}")
+                click.echo("\t".join(printable(str(v)) for v in (r["source"], r["error"]["type"], r["error"]["message"])))
     if csv_path:
         try:
             click.echo(f"csv: {export_csv(mpath, csv_path)}")

@@ -27,7 +27,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ._fs import OutputBusy, OutputLock, path_text, remove_stale_tmp
+from ._fs import path_text, remove_stale_tmp
+from .lock import OutputBusy, OutputLock, holder_text
 from .config import BuildConfig
 from .errors import ConfigError, InputError, OutputWriteError, Stopped
 from .events import Event, EventBus
@@ -49,11 +50,8 @@ def _lock_output(output: str) -> OutputLock:
     lock = OutputLock(output)
     try:
         lock.acquire()
-    except OutputBusy as busy:
-        h = busy.holder
-        who = (f" (process {h.get('pid', '?')} on {h.get('host', '?')}, started {h.get('started', '?')})"
-               if h else "")
-        raise InputError(f"output {path_text(output)} is in use by another build{who}; wait for it to end, "
+    except OutputBusy as busy:  # the holder named, or said to have just started: never left out
+        raise InputError(f"output {path_text(output)} is in use by another build ({holder_text(busy.holder)}); wait for it to end, "
                          "or choose another output folder (--output)") from None
     except OSError as exc:
         fix = fix_for(exc, output) if is_dead(exc, output) else "check the path and its permissions (--output)"
@@ -123,7 +121,7 @@ def _check_output_is_ours(output: str) -> None:
     """An existing output folder must be empty or one dataprep wrote (it holds our manifest or our
     ``.dataprep`` folder): outputs are written over same-named files, so a folder of other files
     (the user's originals, another tool's dataset) is refused rather than overwritten."""
-    from .manifest import MANIFEST, is_our_manifest
+    from .exclude import is_output_folder
     from .scan import is_junk
 
     try:
@@ -133,7 +131,7 @@ def _check_output_is_ours(output: str) -> None:
     except OSError as exc:
         raise InputError(f"output {path_text(output)} cannot be read: {exc.strerror or exc}; "
                          "check the path and its permissions (--output)") from None
-    if ".dataprep" in names or (MANIFEST in names and is_our_manifest(os.path.join(output, MANIFEST))):
+    if is_output_folder(output, names):
         return
     # what a disk or a desktop puts in any folder: not anybody's data, and never an output's name
     foreign = sorted(n for n in names if not (is_junk(n) or n in _FOLDER_FURNITURE or n.startswith(".Trash-")))
@@ -344,7 +342,7 @@ class Run:
         cfg = self.config
         stopped = self._stop.is_set
         scanned = scan(cfg.inputs, exclude=[out], cancel=stopped)
-        items = assign_outputs(scanned.items, multi_root=len(cfg.inputs) > 1)
+        items = assign_outputs(scanned.items, multi_root=len(cfg.inputs) > 1, output=out)
         manifest = Manifest(out)
         earlier = manifest.previous() + salvaged
         todo, carried = resume_split(items, earlier, settings=cfg.settings_key, output=str(out), force=cfg.force)
@@ -805,7 +803,7 @@ def plan(items: Any, *, memory_limit: int | str | None = None, jobs: int | None 
     left_out = []
     if isinstance(items, ScanResult):
         left_out = list(items.rows)
-        items = assign_outputs(items.items, multi_root=len(items.roots) > 1)
+        items = assign_outputs(items.items, multi_root=len(items.roots) > 1, output=cfg.output or None)
     items = list(items)
     need = [i for i in items if i.info is None]
     if need:

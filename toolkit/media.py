@@ -10,6 +10,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Sequence
 
+from ._fs import printable
+
 Kind = Literal["image", "video", "other"]
 Status = Literal["ok", "failed", "skipped"]
 
@@ -249,7 +251,7 @@ class RunReport:
         if self.warnings:
             lines.append(warnings_line(self.warnings))
         for src, code, msg in self.failures[:10]:
-            lines.append(f"  failed  {src}  [{code}] {msg}")
+            lines.append(f"  failed  {printable(src)}  [{code}] {printable(msg)}")
         if self.failed > 10:
             lines.append(f"  ... {self.failed - 10} more in the manifest (status == 'failed')")
         if self.stop_reason:
@@ -264,7 +266,8 @@ class RunReport:
         fails = ""
         if self.failures:
             items = "".join(
-                f"<tr><td>{e(s)}</td><td><code>{e(c)}</code></td><td>{e(m)}</td></tr>" for s, c, m in self.failures[:20]
+                f"<tr><td>{e(printable(s))}</td><td><code>{e(c)}</code></td><td>{e(printable(m))}</td></tr>"
+                for s, c, m in self.failures[:20]
             )
             fails = f"<details><summary>{self.failed} failed</summary><table>{items}</table></details>"
         if self.warnings:
@@ -298,7 +301,7 @@ def left_out_lines(rows: Sequence[ItemResult], limit: int = 50) -> list[str]:
     lines = [f"{len(rows)} files left out:"]
     for r in rows[:limit]:
         why = r.error or (r.warnings[0] if r.warnings else None)
-        lines.append(f"  {r.status:<8} {r.source}  [{why.type if why else ''}] {why.message if why else ''}")
+        lines.append(f"  {r.status:<8} {printable(r.source)}  [{why.type if why else ''}] {printable(why.message) if why else ''}")
     if len(rows) > limit:
         lines.append(f"  ... {len(rows) - limit} more")
     return lines

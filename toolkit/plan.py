@@ -16,6 +16,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
+from ._fs import printable
 from .media import Batch, ItemResult, MediaItem, left_out_lines
 
 __all__ = ["Plan", "plan_batches", "next_batch", "budget_for", "auto_batch_size", "tail_count", "batch_id", "WORKER_BASELINE"]
@@ -162,7 +163,7 @@ class Plan:
             lines.append(f"{b.id:<18}{len(b):>6}{_fmt(b.est_bytes):>14}{100 * b.est_bytes / self.budget_bytes:>10.0f}%{flag}")
         if len(self.batches) > 200:
             lines.append(f"... {len(self.batches) - 200} more batches")
-        lines += [f"warning: {w}" for w in self.warnings]
+        lines += [f"warning: {printable(w)}" for w in self.warnings]
         return "\n".join(lines + left_out_lines(self.left_out))
 
     def _repr_html_(self) -> str:

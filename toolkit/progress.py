@@ -10,6 +10,7 @@ import logging
 import sys
 from typing import Any, Callable
 
+from ._fs import printable
 from .events import Event
 
 __all__ = ["TextProgress", "auto_sink", "log_sink"]
@@ -37,6 +38,7 @@ class TextProgress:
         return tqdm
 
     def write(self, msg: str) -> None:
+        msg = printable(msg)  # one line: a file name it quotes may hold a newline or a bidi control
         if self.bar is not None and not self.notebook:
             self.bar.write(msg, file=self.file)
         else:

@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
-from ._fs import TMP_SUFFIX, path_text
+from ._fs import TMP_SUFFIX, path_text, printable
 from .errors import InputError, Stopped
 from .media import ItemResult, MediaItem, left_out_lines, problem_row
 
@@ -107,7 +107,7 @@ class ScanResult:
 
     def __str__(self) -> str:
         c = self.counts()
-        lines = [f"{len(self.items)} media files, {self.total_bytes / 2**20:.1f} MiB, in {', '.join(self.roots)}"]
+        lines = [f"{len(self.items)} media files, {self.total_bytes / 2**20:.1f} MiB, in {printable(', '.join(self.roots))}"]
         for k, n in sorted(c["format"].items()):
             lines.append(f"  {k:<16} {n:>7}")
         return "\n".join(lines + left_out_lines(self.rows))
@@ -164,7 +164,9 @@ def scan(paths: Sequence[str | os.PathLike] | str | os.PathLike, *, exclude: Ite
          follow_symlinks: bool = True, cancel: Callable[[], bool] | None = None) -> ScanResult:
     """Walk folders (or single files) into a deterministic, sorted :class:`ScanResult`.
 
-    ``exclude``: folders never entered (the build passes its output folder when it lies inside an input).
+    ``exclude``: folders never entered (the build passes its output folder), nor anything inside them,
+    also through a link; output folders dataprep wrote are left out without being named
+    (:class:`toolkit.exclude.OutputExclusion`, shared with the build).
     ``cancel``: asked before each folder; when it returns true the scan raises :class:`Stopped`.
     """
     if isinstance(paths, (str, os.PathLike)):
@@ -175,7 +177,7 @@ def scan(paths: Sequence[str | os.PathLike] | str | os.PathLike, *, exclude: Ite
         if not os.path.exists(ap):
             raise InputError(f"input {path_text(p)} does not exist; check the path")
         roots.append(ap)
-    excluded = {os.path.realpath(os.fspath(e)) for e in exclude}
+    excluded = [os.fspath(e) for e in exclude]
     result = ScanResult(roots=tuple(path_text(r) for r in roots))
     for root in roots:
         if os.path.isfile(root):
@@ -186,7 +188,10 @@ def scan(paths: Sequence[str | os.PathLike] | str | os.PathLike, *, exclude: Ite
     return result
 
 
-def _walk(result: ScanResult, root: str, excluded: set[str], follow: bool, cancel: Callable[[], bool] | None) -> None:
+def _walk(result: ScanResult, root: str, excluded: list[str], follow: bool, cancel: Callable[[], bool] | None) -> None:
+    from .exclude import OutputExclusion
+
+    outputs = OutputExclusion(root, excluded)
     root_st = os.stat(root)
     # depth-first with an explicit stack; ancestors tracked to detect loops
     stack: list[tuple[str, tuple[tuple[int, int], ...]]] = [("", ((root_st.st_dev, root_st.st_ino),))]
@@ -223,7 +228,7 @@ def _walk(result: ScanResult, root: str, excluded: set[str], follow: bool, cance
             if stat.S_ISDIR(st.st_mode):
                 if e.name.lower() in JUNK_DIRS or e.name.startswith("."):
                     continue
-                if os.path.realpath(e.path) in excluded:
+                if outputs.skips(e.path, is_link=is_link):  # an output folder, or a link into one
                     continue
                 key = (st.st_dev, st.st_ino)
                 if key in ancestors:
@@ -234,6 +239,8 @@ def _walk(result: ScanResult, root: str, excluded: set[str], follow: bool, cance
                     continue
                 seen_dirs.add(key)
                 subdirs.append((rel, ancestors + (key,)))
+            elif is_link and follow and outputs.skips(e.path, is_link=True):  # a file in an output folder
+                continue
             elif is_link and not follow:
                 result.rows.append(_row(root, rel, "skipped", "symlink", f"{path_text(e.path)} is a symbolic link; links are not followed"))
             else:
@@ -262,7 +269,7 @@ def _scan_one(result: ScanResult, root: str, rel: str, st: os.stat_result) -> No
                                   size=st.st_size, mtime_ns=st.st_mtime_ns))
 
 
-def assign_outputs(items: Sequence[MediaItem], *, multi_root: bool) -> list[MediaItem]:
+def assign_outputs(items: Sequence[MediaItem], *, multi_root: bool, output: str | os.PathLike | None = None) -> list[MediaItem]:
     """Give every item a collision-free output stem ``out_rel`` (deterministic for a given input set).
 
     The natural stem is the relative path without its extension (``trips/a/photo``). Items whose
@@ -270,18 +277,26 @@ def assign_outputs(items: Sequence[MediaItem], *, multi_root: bool) -> list[Medi
     disk; an image and a video's frame folder) keep their extension (``photo.jpg``, ``photo.png``),
     and if that still collides, a short hash of the source path is added.
     With several inputs, each root's tree goes under a folder named after it.
+    A name the output's file system could not hold (``output``: where it is measured) is
+    shortened by :func:`toolkit.names.fit_stem`, with the same hash.
     """
     from dataclasses import replace
 
+    from .names import NameLimits, fit_stem
+
+    limits = NameLimits.for_output(output)
     prefixes = _root_prefixes(items) if multi_root else {}
 
     def natural(it: MediaItem, level: int) -> str:
         rel = utf8_name(it.rel)
         base = rel if level >= 1 else (os.path.splitext(rel)[0] if os.path.splitext(rel.rsplit("/", 1)[-1])[0] else rel)
-        if level >= 2:
-            base = f"{base}~{hashlib.sha1(os.fsencode(it.root + '/' + it.rel)).hexdigest()[:8]}"
+        *dirs, last = base.split("/")
+        originals = it.rel.split("/")  # each folder's hash is of its own original path, so a folder keeps one name
+        folders = [(d, it.root + "/" + "/".join(originals[:k + 1])) for k, d in enumerate(dirs)]
         pre = prefixes.get(it.root)
-        return f"{pre}/{base}" if pre else base
+        if pre:
+            folders.insert(0, (pre, it.root))
+        return fit_stem(folders, last, it.root + "/" + it.rel, hashed=level >= 2, limits=limits)
 
     level = [0] * len(items)
     for _ in range(3):
