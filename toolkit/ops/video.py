@@ -43,6 +43,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageStat
 from .._fs import TMP_SUFFIX, Placed, path_text, tmp_path_for, write_bytes_atomic
 from ..media import MediaInfo, Problem
 from . import EXT, FileProblem, OpSpec, check_file
+from . import ffmpeg_diag as ffdiag
 from . import image as iops
 
 __all__ = ["ffmpeg_exe", "has_encoder", "probe_video", "poster_frame", "run_video_ops", "classify_ffmpeg_error",
@@ -310,13 +311,19 @@ class _Deadline:
         self.placed = placed if placed is not None else Placed()  # every output as it lands, by name under its root
         self.memory_cap = memory_cap if memory_cap is not None else ffmpeg_memory_cap()  # seek_chunk needs it now
         self.per_input = per_input  # estimated bytes of one input's decoder (seeking opens one per time)
+        self.diag: ffdiag.Diag | None = None  # what the last ffmpeg run said (ffmpeg_diag)
+        self.damage: dict[str, Problem] = {}  # the file's damage warnings, one per type (ffmpeg_diag.merge)
+
+    def room(self) -> int | None:
+        """Bytes an ffmpeg may still take beyond its baseline under the memory cap (None: no cap)."""
+        return None if self.memory_cap is None else self.memory_cap - memory_in_use() - FFMPEG_BASELINE_BYTES
 
     def seek_chunk(self) -> int:
         """Times to seek to in one ffmpeg call: ``SEEK_CHUNK``, fewer when the decoders of that
         many inputs would not fit in what the memory cap leaves now (at least 1)."""
         if self.memory_cap is None or self.per_input <= 0:
             return SEEK_CHUNK
-        room = self.memory_cap - memory_in_use() - FFMPEG_BASELINE_BYTES
+        room = self.room() or 0
         return max(1, min(SEEK_CHUNK, room // self.per_input))
 
     def left(self) -> float:
@@ -324,8 +331,19 @@ class _Deadline:
 
     def run(self, args: Sequence[str | bytes], *, path: str, cwd: str | None = None,
             capture: bool = False) -> tuple[int, bytes, str]:
-        """:func:`_run` within this file's time left and memory cap."""
-        return _run(args, timeout=self.left(), path=path, cwd=cwd, capture=capture, memory_cap=self.memory_cap)
+        """:func:`_run` within this file's time left and memory cap. ffmpeg's messages are read
+        (``self.diag``; what the demuxer and decoder reported goes to ``self.damage``) and the
+        stderr handed back is the text at info level, as without :data:`ffmpeg_diag.LOG_ARGS`.
+        A run that fails for want of memory or for frames too large is ``limit-exceeded``."""
+        rc, out, err = _run([*ffdiag.LOG_ARGS, *args], timeout=self.left(), path=path, cwd=cwd, capture=capture,
+                            memory_cap=self.memory_cap)
+        self.diag = ffdiag.parse(err)
+        if rc != 0:
+            problem = ffdiag.failed_run(path, self.diag)
+            if problem is not None:
+                raise problem
+        ffdiag.merge(self.damage, ffdiag.seek_damage(path, self.diag))
+        return rc, out, self.diag.text
 
     def before_write(self, path: str) -> None:
         """Raise ``stopped`` if the run is over: checked just before each output is put in place."""
@@ -399,11 +417,15 @@ def probe_video(path: str, *, timeout: float = 30, memory_cap: int | None = None
     ``memory_cap``: bytes this process and ffmpeg may hold together (None: :func:`ffmpeg_memory_cap`).
 
     Raises :class:`FileProblem` (``not-found``, ``permission-denied``, ``empty-file``, ``truncated``,
-    ``corrupt``, ``no-video-stream``, ``timeout``, ``limit-exceeded``).
+    ``corrupt``, ``no-video-stream``, ``timeout``, ``limit-exceeded``: also frames larger than
+    ffmpeg decodes).
     """
     name = path_text(path)
     check_file(path, regular=False)
     _rc, _out, err = _run([b"-i", _src(path)], timeout=timeout, path=path, memory_cap=memory_cap)
+    too_large = ffdiag.parse(err).bad_size  # frames ffmpeg refuses to decode: a limit, not damage
+    if too_large:
+        raise ffdiag.too_large(path, *too_large)
     vstreams = [m for m in _RE_VSTREAM.finditer(err) if "(attached pic)" not in m.group(3)]
     if not vstreams:
         if _RE_ASTREAM.search(err) and "Input #0" in err:
@@ -561,8 +583,8 @@ def _grab_images(path: str, times: Sequence[float], chain: list[str], dl: _Deadl
         last = len(ts) * per + 1  # concat, showinfo
         sizes = re.findall(rf"\[Parsed_showinfo_{last} @ [^\]]*\] n:\s*\d+ .*? s:(\d+)x(\d+)", err)
         info = _showinfo(err)
-        if not sizes:
-            raise classify_ffmpeg_error(err, path)
+        if not sizes:  # ffmpeg ran fine and no input gave a frame: every time is past the decodable end
+            continue
         w, h = int(sizes[-1][0]), int(sizes[-1][1])
         fsize = w * h * 3
         # inputs that delivered a frame, in order (a seek past the end delivers none)
@@ -615,7 +637,7 @@ def _poster(path: str, info: MediaInfo, dl: _Deadline) -> tuple[float, Image.Ima
             got = _grab_images(path, [0.0], [], dl)
             if got:
                 return got[0]
-        raise FileProblem("corrupt", f"no frame could be decoded from {path_text(path)}")
+        raise ffdiag.nothing_decoded(path, dl.diag)
     return best[1], best[2]
 
 
@@ -626,7 +648,9 @@ def find_poster(path: str, info: MediaInfo, *, timeout: float, memory_cap: int |
     Tries 10 %, 25 %, 50 %, 75 % ... of the duration and keeps the first frame with enough
     brightness and contrast; if none has, the one with the most contrast.
     """
-    return _poster(path, info, _Deadline(timeout, memory_cap=memory_cap))  # one seek a call: per_input not needed
+    dl = _Deadline(timeout, memory_cap=memory_cap)  # one seek a call: per_input not needed
+    ffdiag.fits(path, info, dl.room())
+    return _poster(path, info, dl)
 
 
 def poster_frame(path: str, info: MediaInfo, *, timeout: float, memory_cap: int | None = None) -> Image.Image:
@@ -671,8 +695,10 @@ def _op_frames(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: st
             else:
                 seen.add(round(t, 6))
                 pairs.append((tmp, t))
+        if not pairs:
+            raise ffdiag.nothing_decoded(path, dl.diag)
         if len(pairs) < n and not warnings:
-            warnings.append(Problem("fewer-frames", f"{path_text(path)}: {len(pairs)} distinct frames of {n} asked for"))
+            warnings.append(ffdiag.fewer_frames(path, info, times, got))
     else:
         pre: list[str] = []
         if op.get("keyframes"):
@@ -697,6 +723,15 @@ def _op_frames(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: st
             _rm_pattern(folder, token)
             raise classify_ffmpeg_error(err, path)
         si = _showinfo(err)
+        diag, kept = dl.diag, sorted(si[min(si)]) if si else []
+        # decoded seconds, counted at the probe's rate, unless the frames kept reach as far (VFR)
+        step = (int(op.get("every")) if op.get("every") else (info.fps or 25.0) / float(op.get("fps") or 1.0))
+        got_s = diag.frames_decoded / info.fps if (diag and diag.frames_decoded is not None and info.fps
+                                                    and not op.get("keyframes")) else None
+        if got_s is not None and kept and info.duration and kept[-1] + step / info.fps >= 0.9 * info.duration:
+            got_s = None
+        ffdiag.merge(dl.damage, ffdiag.whole_decode(path, diag, got=got_s, of=info.duration, rate=info.fps),
+                     strong=True)
         times = si[min(si)] if si else []
         files = sorted(f for f in os.listdir(folder) if f.endswith(f".{token}{TMP_SUFFIX}"))
         if len(files) != len(times):
@@ -707,7 +742,7 @@ def _op_frames(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: st
             t = times[i] if i < len(times) else (pairs[-1][1] if pairs else 0.0)
             pairs.append((f, t))
         if not pairs:
-            warnings.append(Problem("no-frames", f"no frame was extracted from {path_text(path)}"))
+            raise ffdiag.nothing_decoded(path, diag)
     outs, rows = [], []
     try:
         dl.before_write(path)
@@ -753,14 +788,26 @@ def _font(px: int):
 
 
 def _op_contact(path: str, info: MediaInfo, op: OpSpec, out_rel: str, fmt: str, quality: int, background: str,
-                dl: _Deadline) -> tuple[str, list[float]]:
+                dl: _Deadline) -> tuple[str, list[float], list[Problem]]:
     n = int(op.get("frames") or 16)
     cols = int(op.get("columns") or math.ceil(math.sqrt(n)))
     tw, th = op.get("size") or (320, 320)
-    tiles = _grab_images(path, _targets(info, n), _scale_filter((tw, th), "fit", background), dl)
+    times = _targets(info, n)
+    grabbed = _grab_images(path, times, _scale_filter((tw, th), "fit", background), dl)
+    tiles, seen = [], set()
+    for t, im in grabbed:  # a frame once: seeks past the decodable end, or into a damaged part, repeat one
+        if round(t, 6) in seen:
+            im.close()
+        else:
+            seen.add(round(t, 6))
+            tiles.append((t, im))
     if not tiles:
-        raise FileProblem("corrupt", f"no frame could be decoded from {path_text(path)}")
-    rows = math.ceil(n / cols)
+        raise ffdiag.nothing_decoded(path, dl.diag)
+    warnings = []
+    if len(tiles) < n:  # a sheet of the frames there are, laid out for them
+        warnings.append(ffdiag.fewer_frames(path, info, times, (t for t, _im in grabbed)))
+        cols = min(cols, len(tiles))
+    rows = math.ceil(len(tiles) / cols)
     cw = max(im.width for _, im in tiles)
     ch = max(im.height for _, im in tiles)
     gap = 4
@@ -779,7 +826,7 @@ def _op_contact(path: str, info: MediaInfo, op: OpSpec, out_rel: str, fmt: str, 
         im.close()
     rel = f"{out_rel}.contact.{EXT[fmt]}"
     dl.put(path, rel, iops.encode(sheet, fmt, quality, background))
-    return rel, [round(t, 6) for t, _ in tiles]
+    return rel, [round(t, 6) for t, _ in tiles], warnings
 
 
 def _video_encode_args(crf: int, audio: bool, max_side: int | None, fps_cap: float | None,
@@ -827,10 +874,19 @@ def _ffmpeg_to(out_dir: str, rel: str, args: list, path: str, dl: _Deadline, kee
 
 def _op_transcode(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: str, dl: _Deadline) -> str:
     rel = f"{out_rel}.mp4"
-    _ffmpeg_to(out_dir, rel, ["-i", _src(path), *_video_encode_args(op.get("crf", 23), bool(op.get("audio", True)),
-                                                                    op.get("size"), op.get("max_fps"), info),
-                              "-movflags", "+faststart", "-f", "mp4"], path, dl)
+    if not _ffmpeg_to(out_dir, rel, ["-i", _src(path), *_video_encode_args(op.get("crf", 23), bool(op.get("audio", True)),
+                                                                           op.get("size"), op.get("max_fps"), info),
+                                     "-movflags", "+faststart", "-f", "mp4"], path, dl, keep=lambda _t, _e: _encoded(dl)):
+        raise ffdiag.nothing_decoded(path, dl.diag)
+    diag = dl.diag
+    got = diag.out_time if diag else None  # seconds of video written: right for variable frame rates too
+    ffdiag.merge(dl.damage, ffdiag.whole_decode(path, diag, got=got, of=info.duration, rate=info.fps), strong=True)
     return rel
+
+
+def _encoded(dl: _Deadline) -> bool:
+    """Whether the last run wrote any video frame (when ffmpeg says; an output of none is not kept)."""
+    return dl.diag is None or dl.diag.frames_encoded != 0
 
 
 def _op_clip(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: str, dl: _Deadline) -> list[dict]:
@@ -843,14 +899,23 @@ def _op_clip(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: str,
     rows: list[dict] = []
     for i in range(n):
         start = i * secs
+        end = min(start + secs, duration)
         rel = f"{out_rel}/clip-{i:04d}.mp4"
-        last = i == n - 1 and i > 0  # nothing left after the last full segment: no file
+        # a segment of no frames (past the last full one, or all in a part that does not decode): no file
         if not _ffmpeg_to(out_dir, rel, ["-ss", f"{start:.6f}", "-t", f"{secs:.6f}", "-i", _src(path), *enc,
                                          "-movflags", "+faststart", "-f", "mp4"], path, dl,
-                          keep=(lambda tmp, err: os.path.getsize(tmp) >= 1024 or "frame=    0" not in err) if last else None):
-            break
-        rows.append({"index": i, "start": round(start, 6), "end": round(min(start + secs, duration), 6),
-                     "output": rel})
+                          keep=lambda _t, _e: _encoded(dl)):
+            continue
+        diag = dl.diag
+        got = diag.out_time if diag else None
+        found = ffdiag.whole_decode(path, diag, got=got, of=end - start, rate=info.fps,
+                                    where=f" making its clip of t={start:.1f}-{end:.1f} s")
+        ffdiag.merge(dl.damage, found, strong=True)
+        if got is not None and any(p.type == "truncated" for p in found):  # what the clip holds, not what was asked
+            end = min(end, start + got)
+        rows.append({"index": i, "start": round(start, 6), "end": round(end, 6), "output": rel})
+    if not rows:
+        raise ffdiag.nothing_decoded(path, dl.diag)
     return rows
 
 
@@ -885,6 +950,7 @@ def run_video_ops(path: str, info: MediaInfo, ops: tuple[OpSpec, ...], out_dir: 
     warnings: list[Problem] = []
     extra: dict[str, Any] = {}
     try:
+        ffdiag.fits(path, info, dl.room())  # frames that cannot be decoded here fail before any decoding
         for op in ops:
             if op.name == "frames":
                 outs, warns, rows = _op_frames(path, info, op, out_dir, out_rel, ext, codec, background, dl)
@@ -896,8 +962,9 @@ def run_video_ops(path: str, info: MediaInfo, ops: tuple[OpSpec, ...], out_dir: 
                 outputs.append(rel)
                 extra["poster_t"] = round(t, 6)
             elif op.name == "contact-sheet":
-                rel, ts = _op_contact(path, info, op, out_rel, fmt, quality, background, dl)
+                rel, ts, warns = _op_contact(path, info, op, out_rel, fmt, quality, background, dl)
                 outputs.append(rel)
+                warnings += warns
                 extra["contact_sheet_t"] = ts
             elif op.name == "transcode":
                 outputs.append(_op_transcode(path, info, op, out_dir, out_rel, dl))
@@ -908,6 +975,7 @@ def run_video_ops(path: str, info: MediaInfo, ops: tuple[OpSpec, ...], out_dir: 
     except BaseException:
         dl.placed.remove()  # exactly what this file put in place, as long as it is still its own
         raise
+    warnings += dl.damage.values()  # what ffmpeg said of the file's data, once per type
     if outputs:
         extra["video"] = {"duration": info.duration, "fps": info.fps, "frames": info.frames,
                           "rotation": info.rotation, "codec": info.codec}
