@@ -138,6 +138,33 @@ def _red_corner(im: Image.Image) -> str:
     return red[0]
 
 
+@pytest.mark.parametrize("rotate", [90, 180, 270])
+def test_rotated_video_is_displayed_as_a_player_shows_it_by_every_op(tmp_path, rotate):
+    """The display matrix turns the stored pixels counter-clockwise by ``rotate``: every output
+    shows the red corner where a player does, and the sizes are the displayed ones."""
+    clip = sv.make_video(tmp_path / "phone.mp4", seconds=2, size=(320, 240), pattern=sv.MARKER, rotate=rotate)
+    stored = Image.new("RGB", (4, 4), "gray")
+    stored.paste((255, 0, 0), (0, 0, 1, 1))
+    want = _red_corner(stored.rotate(rotate, expand=True))  # PIL turns counter-clockwise too
+    wh = (240, 320) if rotate in (90, 270) else (320, 240)
+    info = v.probe_video(clip)
+    assert (info.width, info.height) == wh
+    ops = (OpSpec.make("frames", fps=1), OpSpec.make("frames", count=2), OpSpec.make("poster"),
+           OpSpec.make("contact-sheet", frames=1, size=400), OpSpec.make("transcode"), OpSpec.make("clip", seconds=1))
+    outs, _w, _e = v.run_video_ops(clip, info, ops, str(tmp_path / "o"), "p", **RUN)
+    images = [o for o in outs if o.endswith(".png")]
+    assert len(images) == 2 + 2 + 1 + 1
+    for o in images:
+        with Image.open(tmp_path / "o" / o) as im:
+            assert _red_corner(im) == want, o
+            if "contact" not in o:
+                assert im.size == wh, o
+    for o in [o for o in outs if o.endswith(".mp4")]:  # transcode and clips: upright pixels, no rotation left
+        back = v.probe_video(str(tmp_path / "o" / o))
+        assert back.rotation == 0 and (back.width, back.height) == wh, o
+        assert _red_corner(v.poster_frame(str(tmp_path / "o" / o), back, timeout=30)) == want, o
+
+
 # ---------------------------------------------------------------------------------- in a build
 
 @pytest.mark.integration
