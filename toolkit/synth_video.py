@@ -13,7 +13,7 @@ import os
 import random
 from pathlib import Path
 
-from .ops.video import _run, _src
+from .ops.ffmpeg import _run, _src
 
 __all__ = ["make_video", "make_audio_only", "make_truncated_video", "make_cut_video", "make_damaged_video",
            "make_oversized_video", "make_not_a_video", "make_sample_videos", "PATTERNS", "MARKER"]
