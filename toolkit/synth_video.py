@@ -13,20 +13,23 @@ import os
 import random
 from pathlib import Path
 
-from .ops.video import _run, _src
+from .ops.ffmpeg import _run, _src
 
-__all__ = ["make_video", "make_audio_only", "make_truncated_video", "make_not_a_video", "make_sample_videos",
-           "PATTERNS"]
+__all__ = ["make_video", "make_audio_only", "make_truncated_video", "make_cut_video", "make_damaged_video",
+           "make_oversized_video", "make_not_a_video", "make_sample_videos", "PATTERNS", "MARKER"]
 
 PATTERNS = ("testsrc2", "smptebars", "testsrc")
+#: ``pattern=MARKER``: grey frames with a red square in the top-left quarter of the stored pixels,
+#: so a test can tell where that corner lands once rotation metadata is applied
+MARKER = "marker"
 
 
-def _ff(args: list, out: str | os.PathLike, timeout: float) -> str:
+def _ff(args: list, out: str | os.PathLike, timeout: float, fmt: str = "mp4") -> str:
     out = os.fspath(out)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     tmp = os.path.join(os.path.dirname(out) or ".", f".{os.path.basename(out)}.{os.getpid()}.synth-tmp")
     try:
-        rc, _o, err = _run(["-y", *args, "-f", "mp4", os.fsencode(tmp)], timeout=timeout, path=out)
+        rc, _o, err = _run(["-y", *args, "-f", fmt, os.fsencode(tmp)], timeout=timeout, path=out)
         if rc != 0:
             raise RuntimeError(f"ffmpeg failed making {out}: {err.strip().splitlines()[-1:]}")
         os.replace(tmp, out)
@@ -52,6 +55,9 @@ def make_video(path: str | os.PathLike, seconds: float = 3, size: tuple[int, int
     pattern = pattern or PATTERNS[seed % len(PATTERNS)]
     w, h = size
     src = f"{pattern}=size={w}x{h}:rate={fps!r}:duration={seconds - black_start!r}"
+    if pattern == MARKER:
+        src = (f"color=c=gray:size={w}x{h}:rate={fps!r}:duration={seconds - black_start!r},"
+               "drawbox=x=0:y=0:w=iw/4:h=ih/4:color=red:t=fill")
     graph = f"{src}[p]"
     if black_start > 0:
         graph = (f"color=c=black:size={w}x{h}:rate={fps!r}:duration={black_start!r}[b];{src}[t];"
@@ -105,6 +111,50 @@ def make_truncated_video(path: str | os.PathLike, seconds: float = 3, *, keep: f
         if os.path.exists(full):
             os.unlink(full)
     Path(path).write_bytes(data[: max(64, int(len(data) * keep))])
+    return path
+
+
+def make_cut_video(path: str | os.PathLike, seconds: float = 4, *, keep: float = 0.5, **kw) -> str:
+    """A video whose index is at the front (``+faststart``) cut to ``keep`` of its bytes: the index
+    promises all ``seconds``, the data holds about the first ``keep`` of them."""
+    path = os.fspath(path)
+    make_video(path, seconds=seconds, faststart=True, **kw)
+    data = Path(path).read_bytes()
+    Path(path).write_bytes(data[: int(len(data) * keep)])
+    return path
+
+
+def make_damaged_video(path: str | os.PathLike, seconds: float = 4, *, zeroed: tuple[float, float] = (0.4, 0.6),
+                       **kw) -> str:
+    """A whole video with the bytes from ``zeroed[0]`` to ``zeroed[1]`` of its length set to zero
+    (its index at the front stays intact): the middle decodes with errors."""
+    path = os.fspath(path)
+    make_video(path, seconds=seconds, faststart=True, **kw)
+    data = bytearray(Path(path).read_bytes())
+    a, b = int(len(data) * zeroed[0]), int(len(data) * zeroed[1])
+    data[a:b] = bytes(b - a)
+    Path(path).write_bytes(bytes(data))
+    return path
+
+
+def make_oversized_video(path: str | os.PathLike, size: tuple[int, int] = (16384, 16384), *, timeout: float = 60) -> str:
+    """A short MJPEG MOV whose container and frame headers declare ``size`` while its data is that
+    of 64x64 frames: a file of a few KiB that any decoder would need huge frames for."""
+    import struct
+
+    path = os.fspath(path)
+    _ff(["-f", "lavfi", "-i", "testsrc2=size=64x64:rate=5:duration=1", "-c:v", "mjpeg"], path, timeout, "mov")
+    data = bytearray(Path(path).read_bytes())
+    w, h = size
+    at = 0
+    while (at := data.find(b"\xff\xc0\x00\x11\x08", at)) >= 0:  # each frame's SOF0: precision, height, width
+        data[at + 5:at + 9] = struct.pack(">HH", h, w)
+        at += 9
+    entry = data.find(b"jpeg", data.find(b"stsd"))  # the visual sample entry: 24 bytes on, width and height
+    data[entry + 28:entry + 32] = struct.pack(">HH", w, h)
+    tkhd = data.find(b"tkhd")  # version 0 track header: its width and height (16.16) end its 84 bytes
+    data[tkhd + 80:tkhd + 88] = struct.pack(">II", w << 16, h << 16)
+    Path(path).write_bytes(bytes(data))
     return path
 
 

@@ -1,18 +1,8 @@
 """Video ops on the ffmpeg binary that ``imageio-ffmpeg`` ships (there is no ffprobe).
 
-Everything goes through one runner, :func:`_run`: argv lists only (never a shell), input paths as
-``file:`` URLs of absolute paths (so ``-x.mp4``, ``a$(b).mp4`` or ``100%.mp4`` are just names),
-outputs written under temporary names in their target folder and renamed into place, a
-timeout on every call, and on a Dask worker a memory cap: the worker and its ffmpeg together
-stay within the worker's memory limit (Dask's nanny watches the worker process only, not its
-children). No ffmpeg outlives its task:
-
-- ffmpeg runs in its own process group, killed on timeout, on any exception and on
-  ``KeyboardInterrupt``;
-- on Linux the child asks the kernel for ``SIGKILL`` when its parent dies
-  (``prctl(PR_SET_PDEATHSIG)``), which covers a Dask worker that is killed or ``os._exit``-ed;
-- live children are in a registry that an ``atexit`` hook (and a ``SIGTERM`` handler, when this
-  module is imported on the main thread) kills.
+Every ffmpeg call goes through the runner of :mod:`toolkit.ops.ffmpeg` (argv only, a timeout, the
+worker's memory cap, no ffmpeg outliving its task); its names are importable from here as
+before. Outputs are written under temporary names in their target folder and renamed into place.
 
 >>> info = probe_video("clip.mp4")                                   # doctest: +SKIP
 >>> run_video_ops("clip.mp4", info, (OpSpec.make("frames", fps=1),), "out", "clip",
@@ -22,273 +12,33 @@ children). No ffmpeg outlives its task:
 
 from __future__ import annotations
 
-import atexit
-import ctypes
 import math
 import os
 import re
 import secrets
-import signal
-import subprocess
-import sys
-import threading
 import time
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-import psutil
 from PIL import Image, ImageDraw, ImageFont, ImageStat
 
 from .._fs import TMP_SUFFIX, Placed, make_folder, path_text, place, tmp_path_for, write_bytes_atomic
 from ..outfault import ffmpeg_output_fault
 from ..media import MediaInfo, Problem
 from . import EXT, FileProblem, OpSpec, check_file
+from . import ffmpeg_diag as ffdiag
+from .ffmpeg import (FFMPEG_BASELINE_BYTES, MEMORY_POLL, _run, _src, ffmpeg_exe, ffmpeg_memory_cap,  # noqa: F401
+                     has_encoder, live_ffmpeg_pids, memory_in_use)
 from . import image as iops
 
 __all__ = ["ffmpeg_exe", "has_encoder", "probe_video", "poster_frame", "run_video_ops", "classify_ffmpeg_error",
            "live_ffmpeg_pids", "ffmpeg_memory_cap", "FFMPEG_BASELINE_BYTES"]
 
-#: resident memory of an ffmpeg process before frame buffers (binary, codecs, demuxer, filter graph)
-FFMPEG_BASELINE_BYTES = 64 * 1024 * 1024
-#: how often the memory of a capped ffmpeg and its worker is looked at (seconds)
-MEMORY_POLL = 0.1
 #: frames decoded at once per seek-based ffmpeg call (each input holds its own decoder); fewer
 #: when a worker's memory cap leaves too little for that many decoders (``_Deadline.seek_chunk``)
 SEEK_CHUNK = 8
 #: poster candidates, as fractions of the duration
 POSTER_AT = (0.10, 0.25, 0.50, 0.75, 0.05, 0.90)
-
-
-# --------------------------------------------------------------------------------------------
-# the runner
-# --------------------------------------------------------------------------------------------
-
-@lru_cache(maxsize=1)
-def ffmpeg_exe() -> str:
-    """Path of the ffmpeg binary (``IMAGEIO_FFMPEG_EXE`` overrides, as in imageio-ffmpeg)."""
-    import imageio_ffmpeg
-
-    return imageio_ffmpeg.get_ffmpeg_exe()
-
-
-_LIVE: dict[int, subprocess.Popen] = {}
-_LIVE_LOCK = threading.Lock()
-
-
-def live_ffmpeg_pids() -> list[int]:
-    """Pids of the ffmpeg processes this process is running now (for tests and diagnostics)."""
-    with _LIVE_LOCK:
-        return list(_LIVE)
-
-
-def _kill_group(p: subprocess.Popen) -> None:
-    try:
-        os.killpg(p.pid, signal.SIGKILL)  # own process group: pgid == pid
-    except (ProcessLookupError, PermissionError, OSError):
-        try:
-            p.kill()
-        except OSError:
-            pass
-
-
-def _kill_all() -> None:
-    with _LIVE_LOCK:
-        procs = list(_LIVE.values())
-    for p in procs:
-        _kill_group(p)
-
-
-atexit.register(_kill_all)
-
-
-def _install_sigterm() -> None:
-    """Kill live ffmpeg children on SIGTERM, then do what the previous handler did."""
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGTERM"):
-        return
-    try:
-        prev = signal.getsignal(signal.SIGTERM)
-    except (ValueError, OSError):
-        return
-    if prev is None:  # installed from C: leave it alone
-        return
-
-    def handler(signum, frame):  # noqa: ANN001
-        _kill_all()
-        if callable(prev):
-            prev(signum, frame)
-        elif prev == signal.SIG_DFL:
-            signal.signal(signum, signal.SIG_DFL)
-            os.kill(os.getpid(), signum)
-
-    try:
-        signal.signal(signal.SIGTERM, handler)
-    except (ValueError, OSError):
-        pass
-
-
-_install_sigterm()
-
-_PR_SET_PDEATHSIG = 1
-try:
-    _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
-    _PRCTL = _LIBC.prctl if _LIBC is not None else None
-except (OSError, AttributeError):
-    _PRCTL = None
-
-
-def _child_setup(parent: int):
-    def setup() -> None:  # runs in the child between fork and exec: keep it tiny
-        if _PRCTL is not None:
-            _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != parent:  # the parent died before prctl took effect
-            os._exit(137)
-    return setup
-
-
-_PROCS: dict[int, psutil.Process] = {}  # pid -> its psutil handle, for memory readings
-
-
-def _rss(pid: int) -> int:
-    try:
-        proc = _PROCS.get(pid)
-        if proc is None:
-            proc = _PROCS[pid] = psutil.Process(pid)
-        return proc.memory_info().rss
-    except (psutil.Error, OSError):  # ended meanwhile
-        _PROCS.pop(pid, None)
-        return 0
-
-
-def _ffmpeg_rss() -> dict[int, int]:
-    """Resident memory of each live ffmpeg process of this process, by pid."""
-    return {pid: _rss(pid) for pid in live_ffmpeg_pids()}
-
-
-def memory_in_use() -> int:
-    """Resident memory of this process and its live ffmpeg processes together, in bytes."""
-    return _rss(os.getpid()) + sum(_ffmpeg_rss().values())
-
-
-class _MemoryWatch(threading.Thread):
-    """Kills ffmpeg ``p``'s process group when this process and its ffmpeg processes together
-    hold more than ``cap`` bytes (looked at every ``MEMORY_POLL`` s) and ``p`` is the largest of
-    them (with several calls at once, the one that grew is stopped, not a bystander); ``over``
-    then holds the figures (this process, this ffmpeg, the other ffmpeg processes). A thread, so
-    the caller keeps one ``communicate()`` for the output."""
-
-    def __init__(self, p: subprocess.Popen, cap: int):
-        super().__init__(daemon=True, name="dataprep-ffmpeg-memory")
-        self.p, self.cap = p, cap
-        self.over: tuple[int, int, int] | None = None
-        self.done = threading.Event()
-
-    def run(self) -> None:
-        while not self.done.wait(MEMORY_POLL):
-            own, ffmpeg = _rss(os.getpid()), _ffmpeg_rss()
-            mine, all_ffmpeg = ffmpeg.get(self.p.pid, 0), sum(ffmpeg.values())
-            largest = max(ffmpeg.items(), key=lambda kv: (kv[1], -kv[0]), default=(None, 0))[0]
-            if own + all_ffmpeg > self.cap and largest == self.p.pid and self.p.poll() is None:
-                self.over = (own, mine, all_ffmpeg - mine)
-                _kill_group(self.p)
-                return
-
-
-def _run(args: Sequence[str | bytes], *, timeout: float, path: str, cwd: str | None = None,
-         capture: bool = False, memory_cap: int | None = None) -> tuple[int, bytes, str]:
-    """Run ffmpeg with ``args``; -> (returncode, stdout bytes, stderr text).
-
-    Raises ``FileProblem("timeout")`` (after killing ffmpeg's process group) when it runs past
-    ``timeout`` seconds, and ``FileProblem("limit-exceeded")`` when this process and its ffmpeg
-    processes together hold more than ``memory_cap`` bytes (None: :func:`ffmpeg_memory_cap`, the
-    worker's line on a Dask worker, no cap elsewhere); kills it as well on any exception,
-    ``KeyboardInterrupt`` included.
-    """
-    if memory_cap is None:
-        memory_cap = ffmpeg_memory_cap()
-    if timeout <= 0:
-        raise FileProblem("timeout", f"{path_text(path)}: no time left for ffmpeg (per-file time limit reached)")
-    argv = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-nostats", *args]
-    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, cwd=cwd, close_fds=True, start_new_session=True,
-                         preexec_fn=_child_setup(os.getpid()))
-    with _LIVE_LOCK:
-        _LIVE[p.pid] = p
-    watch = None
-    try:
-        if memory_cap is not None:
-            watch = _MemoryWatch(p, memory_cap)
-            watch.start()
-        try:
-            out, err = p.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill_group(p)
-            p.communicate()
-            raise FileProblem("timeout", f"{path_text(path)}: ffmpeg took longer than {timeout:.0f} s and was stopped; "
-                                         "raise the time limit (--timeout) for long videos") from None
-        finally:
-            if watch is not None:
-                watch.done.set()
-                watch.join()
-        if watch is not None and watch.over is not None and p.returncode == -signal.SIGKILL:  # ours, not a finish
-            own, mine, others = watch.over
-            also = f", other ffmpeg {others / 2**20:,.0f} MiB" if others else ""
-            raise FileProblem("limit-exceeded", f"{path_text(path)}: ffmpeg was stopped at {mine / 2**20:,.0f} MiB "
-                                                f"(its worker {own / 2**20:,.0f} MiB{also}): together they passed "
-                                                f"{memory_cap / 2**20:,.0f} MiB, where the worker's nanny would restart "
-                                                "it (95% of its memory limit by default); give workers more memory "
-                                                "(--memory-limit, or your cluster's worker memory limit) or run fewer "
-                                                "per machine (--jobs)")
-    except BaseException:
-        _kill_group(p)
-        try:
-            p.wait(5)
-        except Exception:  # noqa: BLE001
-            pass
-        raise
-    finally:
-        with _LIVE_LOCK:
-            _LIVE.pop(p.pid, None)
-        _PROCS.pop(p.pid, None)
-    return p.returncode, out or b"", (err or b"").decode("utf-8", "replace")
-
-
-def ffmpeg_memory_cap() -> int | None:
-    """Bytes a Dask worker and the ffmpeg processes it runs may hold together: its memory limit at
-    Dask's ``terminate`` fraction, where its nanny restarts it. None when this is not a task on
-    a worker with a memory limit and a nanny (a worker sharing its process, ``processes=False``,
-    has nobody to restart it, and its process's memory is not its own).
-
-    The nanny measures the worker process alone, not its children: without this an ffmpeg could
-    take any amount of memory past a worker's limit.
-    """
-    distributed = sys.modules.get("distributed")  # not imported: not a Dask worker (and no import for that)
-    try:
-        worker = distributed.get_worker() if distributed is not None else None
-    except (AttributeError, ValueError):  # not in a task on a Dask worker
-        return None
-    limit = getattr(getattr(worker, "memory_manager", None), "memory_limit", None)
-    if worker is None or not limit or not getattr(worker, "nanny", None):
-        return None
-    import dask
-
-    fraction = dask.config.get("distributed.worker.memory.terminate", 0.95) or 1.0
-    return int(limit * float(fraction))
-
-
-def _src(path: str) -> bytes:
-    """An input path ffmpeg cannot mistake for an option or a protocol."""
-    return b"file:" + os.fsencode(os.path.abspath(path))
-
-
-@lru_cache(maxsize=None)
-def has_encoder(name: str) -> bool:
-    """Whether the bundled ffmpeg has the encoder ``name`` (e.g. ``libx264``)."""
-    try:
-        _rc, out, err = _run(["-encoders"], timeout=30, path="ffmpeg", capture=True)
-    except FileProblem:
-        return False
-    return re.search(rf"^\s*[VAS][A-Z.]{{5}}\s+{re.escape(name)}\s", out.decode("utf-8", "replace"), re.M) is not None
 
 
 def _h264_encoder() -> str:
@@ -311,13 +61,19 @@ class _Deadline:
         self.placed = placed if placed is not None else Placed()  # every output as it lands, by name under its root
         self.memory_cap = memory_cap if memory_cap is not None else ffmpeg_memory_cap()  # seek_chunk needs it now
         self.per_input = per_input  # estimated bytes of one input's decoder (seeking opens one per time)
+        self.diag: ffdiag.Diag | None = None  # what the last ffmpeg run said (ffmpeg_diag)
+        self.damage: dict[str, Problem] = {}  # the file's damage warnings, one per type (ffmpeg_diag.merge)
+
+    def room(self) -> int | None:
+        """Bytes an ffmpeg may still take beyond its baseline under the memory cap (None: no cap)."""
+        return None if self.memory_cap is None else self.memory_cap - memory_in_use() - FFMPEG_BASELINE_BYTES
 
     def seek_chunk(self) -> int:
         """Times to seek to in one ffmpeg call: ``SEEK_CHUNK``, fewer when the decoders of that
         many inputs would not fit in what the memory cap leaves now (at least 1)."""
         if self.memory_cap is None or self.per_input <= 0:
             return SEEK_CHUNK
-        room = self.memory_cap - memory_in_use() - FFMPEG_BASELINE_BYTES
+        room = self.room() or 0
         return max(1, min(SEEK_CHUNK, room // self.per_input))
 
     def left(self) -> float:
@@ -325,8 +81,19 @@ class _Deadline:
 
     def run(self, args: Sequence[str | bytes], *, path: str, cwd: str | None = None,
             capture: bool = False) -> tuple[int, bytes, str]:
-        """:func:`_run` within this file's time left and memory cap."""
-        return _run(args, timeout=self.left(), path=path, cwd=cwd, capture=capture, memory_cap=self.memory_cap)
+        """:func:`_run` within this file's time left and memory cap. ffmpeg's messages are read
+        (``self.diag``; what the demuxer and decoder reported goes to ``self.damage``) and the
+        stderr handed back is the text at info level, as without :data:`ffmpeg_diag.LOG_ARGS`.
+        A run that fails for want of memory or for frames too large is ``limit-exceeded``."""
+        rc, out, err = _run([*ffdiag.LOG_ARGS, *args], timeout=self.left(), path=path, cwd=cwd, capture=capture,
+                            memory_cap=self.memory_cap)
+        self.diag = ffdiag.parse(err)
+        if rc != 0:
+            problem = ffdiag.failed_run(path, self.diag)
+            if problem is not None:
+                raise problem
+        ffdiag.merge(self.damage, ffdiag.seek_damage(path, self.diag))
+        return rc, out, self.diag.text
 
     def before_write(self, path: str) -> None:
         """Raise ``stopped`` if the run is over: checked just before each output is put in place."""
@@ -400,11 +167,15 @@ def probe_video(path: str, *, timeout: float = 30, memory_cap: int | None = None
     ``memory_cap``: bytes this process and ffmpeg may hold together (None: :func:`ffmpeg_memory_cap`).
 
     Raises :class:`FileProblem` (``not-found``, ``permission-denied``, ``empty-file``, ``truncated``,
-    ``corrupt``, ``no-video-stream``, ``timeout``, ``limit-exceeded``).
+    ``corrupt``, ``no-video-stream``, ``timeout``, ``limit-exceeded``: also frames larger than
+    ffmpeg decodes).
     """
     name = path_text(path)
     check_file(path, regular=False)
     _rc, _out, err = _run([b"-i", _src(path)], timeout=timeout, path=path, memory_cap=memory_cap)
+    too_large = ffdiag.parse(err).bad_size  # frames ffmpeg refuses to decode: a limit, not damage
+    if too_large:
+        raise ffdiag.too_large(path, *too_large)
     vstreams = [m for m in _RE_VSTREAM.finditer(err) if "(attached pic)" not in m.group(3)]
     if not vstreams:
         if _RE_ASTREAM.search(err) and "Input #0" in err:
@@ -562,8 +333,8 @@ def _grab_images(path: str, times: Sequence[float], chain: list[str], dl: _Deadl
         last = len(ts) * per + 1  # concat, showinfo
         sizes = re.findall(rf"\[Parsed_showinfo_{last} @ [^\]]*\] n:\s*\d+ .*? s:(\d+)x(\d+)", err)
         info = _showinfo(err)
-        if not sizes:
-            raise classify_ffmpeg_error(err, path)
+        if not sizes:  # ffmpeg ran fine and no input gave a frame: every time is past the decodable end
+            continue
         w, h = int(sizes[-1][0]), int(sizes[-1][1])
         fsize = w * h * 3
         # inputs that delivered a frame, in order (a seek past the end delivers none)
@@ -616,7 +387,7 @@ def _poster(path: str, info: MediaInfo, dl: _Deadline) -> tuple[float, Image.Ima
             got = _grab_images(path, [0.0], [], dl)
             if got:
                 return got[0]
-        raise FileProblem("corrupt", f"no frame could be decoded from {path_text(path)}")
+        raise ffdiag.nothing_decoded(path, dl.diag)
     return best[1], best[2]
 
 
@@ -627,7 +398,9 @@ def find_poster(path: str, info: MediaInfo, *, timeout: float, memory_cap: int |
     Tries 10 %, 25 %, 50 %, 75 % ... of the duration and keeps the first frame with enough
     brightness and contrast; if none has, the one with the most contrast.
     """
-    return _poster(path, info, _Deadline(timeout, memory_cap=memory_cap))  # one seek a call: per_input not needed
+    dl = _Deadline(timeout, memory_cap=memory_cap)  # one seek a call: per_input not needed
+    ffdiag.fits(path, info, dl.room())
+    return _poster(path, info, dl)
 
 
 def poster_frame(path: str, info: MediaInfo, *, timeout: float, memory_cap: int | None = None) -> Image.Image:
@@ -672,8 +445,10 @@ def _op_frames(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: st
             else:
                 seen.add(round(t, 6))
                 pairs.append((tmp, t))
+        if not pairs:
+            raise ffdiag.nothing_decoded(path, dl.diag)
         if len(pairs) < n and not warnings:
-            warnings.append(Problem("fewer-frames", f"{path_text(path)}: {len(pairs)} distinct frames of {n} asked for"))
+            warnings.append(ffdiag.fewer_frames(path, info, times, got))
     else:
         pre: list[str] = []
         if op.get("keyframes"):
@@ -698,6 +473,15 @@ def _op_frames(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: st
             _rm_pattern(folder, token)
             raise ffmpeg_output_fault(err, folder, path) or classify_ffmpeg_error(err, path)
         si = _showinfo(err)
+        diag, kept = dl.diag, sorted(si[min(si)]) if si else []
+        # decoded seconds, counted at the probe's rate, unless the frames kept reach as far (VFR)
+        step = (int(op.get("every")) if op.get("every") else (info.fps or 25.0) / float(op.get("fps") or 1.0))
+        got_s = diag.frames_decoded / info.fps if (diag and diag.frames_decoded is not None and info.fps
+                                                    and not op.get("keyframes")) else None
+        if got_s is not None and kept and info.duration and kept[-1] + step / info.fps >= 0.9 * info.duration:
+            got_s = None
+        ffdiag.merge(dl.damage, ffdiag.whole_decode(path, diag, got=got_s, of=info.duration, rate=info.fps),
+                     strong=True)
         times = si[min(si)] if si else []
         files = sorted(f for f in os.listdir(folder) if f.endswith(f".{token}{TMP_SUFFIX}"))
         if len(files) != len(times):
@@ -708,7 +492,7 @@ def _op_frames(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: st
             t = times[i] if i < len(times) else (pairs[-1][1] if pairs else 0.0)
             pairs.append((f, t))
         if not pairs:
-            warnings.append(Problem("no-frames", f"no frame was extracted from {path_text(path)}"))
+            raise ffdiag.nothing_decoded(path, diag)
     outs, rows = [], []
     try:
         dl.before_write(path)
@@ -754,14 +538,26 @@ def _font(px: int):
 
 
 def _op_contact(path: str, info: MediaInfo, op: OpSpec, out_rel: str, fmt: str, quality: int, background: str,
-                dl: _Deadline) -> tuple[str, list[float]]:
+                dl: _Deadline) -> tuple[str, list[float], list[Problem]]:
     n = int(op.get("frames") or 16)
     cols = int(op.get("columns") or math.ceil(math.sqrt(n)))
     tw, th = op.get("size") or (320, 320)
-    tiles = _grab_images(path, _targets(info, n), _scale_filter((tw, th), "fit", background), dl)
+    times = _targets(info, n)
+    grabbed = _grab_images(path, times, _scale_filter((tw, th), "fit", background), dl)
+    tiles, seen = [], set()
+    for t, im in grabbed:  # a frame once: seeks past the decodable end, or into a damaged part, repeat one
+        if round(t, 6) in seen:
+            im.close()
+        else:
+            seen.add(round(t, 6))
+            tiles.append((t, im))
     if not tiles:
-        raise FileProblem("corrupt", f"no frame could be decoded from {path_text(path)}")
-    rows = math.ceil(n / cols)
+        raise ffdiag.nothing_decoded(path, dl.diag)
+    warnings = []
+    if len(tiles) < n:  # a sheet of the frames there are, laid out for them
+        warnings.append(ffdiag.fewer_frames(path, info, times, (t for t, _im in grabbed)))
+        cols = min(cols, len(tiles))
+    rows = math.ceil(len(tiles) / cols)
     cw = max(im.width for _, im in tiles)
     ch = max(im.height for _, im in tiles)
     gap = 4
@@ -780,7 +576,7 @@ def _op_contact(path: str, info: MediaInfo, op: OpSpec, out_rel: str, fmt: str, 
         im.close()
     rel = f"{out_rel}.contact.{EXT[fmt]}"
     dl.put(path, rel, iops.encode(sheet, fmt, quality, background))
-    return rel, [round(t, 6) for t, _ in tiles]
+    return rel, [round(t, 6) for t, _ in tiles], warnings
 
 
 def _video_encode_args(crf: int, audio: bool, max_side: int | None, fps_cap: float | None,
@@ -828,10 +624,19 @@ def _ffmpeg_to(out_dir: str, rel: str, args: list, path: str, dl: _Deadline, kee
 
 def _op_transcode(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: str, dl: _Deadline) -> str:
     rel = f"{out_rel}.mp4"
-    _ffmpeg_to(out_dir, rel, ["-i", _src(path), *_video_encode_args(op.get("crf", 23), bool(op.get("audio", True)),
-                                                                    op.get("size"), op.get("max_fps"), info),
-                              "-movflags", "+faststart", "-f", "mp4"], path, dl)
+    if not _ffmpeg_to(out_dir, rel, ["-i", _src(path), *_video_encode_args(op.get("crf", 23), bool(op.get("audio", True)),
+                                                                           op.get("size"), op.get("max_fps"), info),
+                                     "-movflags", "+faststart", "-f", "mp4"], path, dl, keep=lambda _t, _e: _encoded(dl)):
+        raise ffdiag.nothing_decoded(path, dl.diag)
+    diag = dl.diag
+    got = diag.out_time if diag else None  # seconds of video written: right for variable frame rates too
+    ffdiag.merge(dl.damage, ffdiag.whole_decode(path, diag, got=got, of=info.duration, rate=info.fps), strong=True)
     return rel
+
+
+def _encoded(dl: _Deadline) -> bool:
+    """Whether the last run wrote any video frame (when ffmpeg says; an output of none is not kept)."""
+    return dl.diag is None or dl.diag.frames_encoded != 0
 
 
 def _op_clip(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: str, dl: _Deadline) -> list[dict]:
@@ -844,14 +649,23 @@ def _op_clip(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: str,
     rows: list[dict] = []
     for i in range(n):
         start = i * secs
+        end = min(start + secs, duration)
         rel = f"{out_rel}/clip-{i:04d}.mp4"
-        last = i == n - 1 and i > 0  # nothing left after the last full segment: no file
+        # a segment of no frames (past the last full one, or all in a part that does not decode): no file
         if not _ffmpeg_to(out_dir, rel, ["-ss", f"{start:.6f}", "-t", f"{secs:.6f}", "-i", _src(path), *enc,
                                          "-movflags", "+faststart", "-f", "mp4"], path, dl,
-                          keep=(lambda tmp, err: os.path.getsize(tmp) >= 1024 or "frame=    0" not in err) if last else None):
-            break
-        rows.append({"index": i, "start": round(start, 6), "end": round(min(start + secs, duration), 6),
-                     "output": rel})
+                          keep=lambda _t, _e: _encoded(dl)):
+            continue
+        diag = dl.diag
+        got = diag.out_time if diag else None
+        found = ffdiag.whole_decode(path, diag, got=got, of=end - start, rate=info.fps,
+                                    where=f" making its clip of t={start:.1f}-{end:.1f} s")
+        ffdiag.merge(dl.damage, found, strong=True)
+        if got is not None and any(p.type == "truncated" for p in found):  # what the clip holds, not what was asked
+            end = min(end, start + got)
+        rows.append({"index": i, "start": round(start, 6), "end": round(end, 6), "output": rel})
+    if not rows:
+        raise ffdiag.nothing_decoded(path, dl.diag)
     return rows
 
 
@@ -886,6 +700,7 @@ def run_video_ops(path: str, info: MediaInfo, ops: tuple[OpSpec, ...], out_dir: 
     warnings: list[Problem] = []
     extra: dict[str, Any] = {}
     try:
+        ffdiag.fits(path, info, dl.room())  # frames that cannot be decoded here fail before any decoding
         for op in ops:
             if op.name == "frames":
                 outs, warns, rows = _op_frames(path, info, op, out_dir, out_rel, ext, codec, background, dl)
@@ -897,8 +712,9 @@ def run_video_ops(path: str, info: MediaInfo, ops: tuple[OpSpec, ...], out_dir: 
                 outputs.append(rel)
                 extra["poster_t"] = round(t, 6)
             elif op.name == "contact-sheet":
-                rel, ts = _op_contact(path, info, op, out_rel, fmt, quality, background, dl)
+                rel, ts, warns = _op_contact(path, info, op, out_rel, fmt, quality, background, dl)
                 outputs.append(rel)
+                warnings += warns
                 extra["contact_sheet_t"] = ts
             elif op.name == "transcode":
                 outputs.append(_op_transcode(path, info, op, out_dir, out_rel, dl))
@@ -909,6 +725,7 @@ def run_video_ops(path: str, info: MediaInfo, ops: tuple[OpSpec, ...], out_dir: 
     except BaseException:
         dl.placed.remove()  # exactly what this file put in place, as long as it is still its own
         raise
+    warnings += dl.damage.values()  # what ffmpeg said of the file's data, once per type
     if outputs:
         extra["video"] = {"duration": info.duration, "fps": info.fps, "frames": info.frames,
                           "rotation": info.rotation, "codec": info.codec}
