@@ -27,7 +27,8 @@ JUNK_DIRS = {"__macosx", "@eadir", ".git", ".svn", ".hg", "$recycle.bin", ".tras
 IMAGE_EXT = {".jpg": "JPEG", ".jpeg": "JPEG", ".jpe": "JPEG", ".jfif": "JPEG", ".png": "PNG", ".webp": "WEBP",
              ".gif": "GIF", ".bmp": "BMP", ".dib": "BMP", ".tif": "TIFF", ".tiff": "TIFF", ".ppm": "PPM",
              ".pgm": "PPM", ".pbm": "PPM", ".ico": "ICO", ".mpo": "MPO", ".heic": "HEIF", ".heif": "HEIF",
-             ".avif": "AVIF", ".eps": "EPS", ".ps": "EPS", ".psd": "PSD", ".jp2": "JPEG2000", ".tga": "TGA"}
+             ".hif": "HEIF", ".avif": "AVIF", ".eps": "EPS", ".ps": "EPS", ".psd": "PSD", ".jp2": "JPEG2000",
+             ".tga": "TGA"}
 VIDEO_EXT = {".mp4": "MP4", ".m4v": "MP4", ".mov": "MOV", ".mkv": "MKV", ".webm": "WEBM", ".avi": "AVI",
              ".mpg": "MPEG", ".mpeg": "MPEG", ".ts": "MPEG-TS", ".mts": "MPEG-TS", ".m2ts": "MPEG-TS",
              ".flv": "FLV", ".wmv": "ASF", ".3gp": "MP4", ".ogv": "OGG"}
@@ -64,7 +65,7 @@ def sniff(head: bytes) -> tuple[str, str] | None:
         return "image", "ICO"
     if h[4:8] == b"ftyp":
         brand = h[8:12]
-        if brand in (b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1"):
+        if brand in (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1"):
             return "image", "HEIF"
         if brand in (b"avif", b"avis"):
             return "image", "AVIF"
