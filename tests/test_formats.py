@@ -96,3 +96,36 @@ def test_a_damaged_heic_is_a_typed_failure(tmp_path):
             pytest.fail("half a HEIC was read without complaint")
 
 
+# ---------------------------------------------------------------- TGA
+
+@pytest.mark.parametrize("rle", [False, True])
+def test_tga_is_found_by_name_and_read(tmp_path, rle):
+    path = tmp_path / "sprite.tga"
+    im = Image.new("RGBA", (40, 30), (0, 0, 255, 255))
+    im.paste((255, 0, 0, 255), (0, 0, 20, 15))
+    im.save(path, "TGA", rle=rle)
+    item = scanned(path)
+    assert (item.kind, item.format) == ("image", "TGA")
+    assert probe_one(item, THUMB, "png", LIMIT).info.width == 40
+    out, _ = iops.load_image(str(path), max_pixels=LIMIT)
+    assert out.size == (40, 30) and out.getpixel((5, 5))[:3] == (255, 0, 0) and out.getpixel((35, 25))[:3] == (0, 0, 255)
+
+
+def test_junk_named_tga_is_a_clear_failure(tmp_path):
+    path = tmp_path / "texture.tga"
+    path.write_bytes(b"this is a text file, not a picture\n" * 10)
+    item = scanned(path)
+    assert item.kind == "image"  # it claims to be media: it gets a failed row, never a silent skip
+    row = probe_one(item, THUMB, "jpeg", LIMIT)
+    assert row.status == "failed" and row.error.type == "unidentified"
+    assert "texture.tga" in row.error.message and "TGA" in row.error.message
+
+
+def test_tga_is_never_tried_on_files_not_named_so(tmp_path):
+    """TGA has no signature; a file named .jpg whose first bytes happen to pass TGA's header check
+    is not decoded as a TGA picture of noise."""
+    tga = io.BytesIO()
+    Image.new("L", (16, 16), 90).save(tga, "TGA")
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(tga.getvalue())
+    assert code_of(iops.load_image, str(path), max_pixels=LIMIT).code == "unidentified"

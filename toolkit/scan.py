@@ -85,6 +85,21 @@ def sniff(head: bytes) -> tuple[str, str] | None:
     return None
 
 
+def _tga(head: bytes) -> bool:
+    """Whether an 18-byte TGA header is consistent (TGA has no signature: its name says it, this checks it)."""
+    if len(head) < 18:
+        return False
+    cmap, kind, entry_bits, depth, descriptor = head[1], head[2], head[7], head[16], head[17]
+    width, height = int.from_bytes(head[12:14], "little"), int.from_bytes(head[14:16], "little")
+    mapped = cmap == 1 and kind in (1, 9) and entry_bits in (15, 16, 24, 32)  # colour-mapped, plain or RLE
+    direct = cmap == 0 and kind in (2, 3, 10, 11)  # true-colour or grey, plain or RLE
+    return (mapped or direct) and width > 0 and height > 0 and depth in (1, 8, 15, 16, 24, 32) and not descriptor & 0xC0
+
+
+#: formats without a signature, recognised by their extension plus a header check
+_BY_NAME = {".tga": ("TGA", _tga)}
+
+
 @dataclass
 class ScanResult:
     """Items to process plus a row for every file left out, with the reason."""
@@ -156,6 +171,8 @@ def _classify_file(abspath: str, st: os.stat_result) -> tuple[str, str | None] |
     found = sniff(head)
     if found:
         return found
+    if ext in _BY_NAME and _BY_NAME[ext][1](head):
+        return "image", _BY_NAME[ext][0]
     if by_ext:  # claims to be media but the bytes say otherwise: fail it, never silently skip
         return by_ext[0], None
     return None, ("skipped", "not-media", f"{shown} is not an image or video (content not recognised)")

@@ -52,7 +52,10 @@ __all__ = ["ALLOWED_FORMATS", "probe_image", "load_image", "thumbnail", "resize"
 _PLUGINS = {"JPEG": "PIL.JpegImagePlugin", "MPO": "PIL.MpoImagePlugin", "PNG": "PIL.PngImagePlugin",
             "WEBP": "PIL.WebPImagePlugin", "GIF": "PIL.GifImagePlugin", "BMP": "PIL.BmpImagePlugin",
             "TIFF": "PIL.TiffImagePlugin", "PPM": "PIL.PpmImagePlugin", "ICO": "PIL.IcoImagePlugin",
-            "AVIF": "PIL.AvifImagePlugin", "HEIF": "pillow_heif.HeifImagePlugin"}
+            "AVIF": "PIL.AvifImagePlugin", "HEIF": "pillow_heif.HeifImagePlugin", "TGA": "PIL.TgaImagePlugin"}
+#: Formats without a signature at the start of the file: tried only on files with these extensions
+#: (Pillow's TGA reader would otherwise get a go at every unrecognised file).
+_BY_NAME_ONLY = {"TGA": (".tga",)}
 for _module in dict.fromkeys(_PLUGINS.values()):
     try:
         importlib.import_module(_module)
@@ -134,6 +137,12 @@ _GATE = _Gate()
 
 # ---------------------------------------------------------------- opening
 
+def _formats_for(path: str) -> tuple[str, ...]:
+    """The formats tried on ``path``: every allowed one with a signature, and those known by name if it has theirs."""
+    ext = os.path.splitext(path)[1].lower()
+    return tuple(f for f in ALLOWED_FORMATS if f not in _BY_NAME_ONLY or ext in _BY_NAME_ONLY[f])
+
+
 def _open(path: str, max_pixels: int) -> ImageFile.ImageFile:
     """Open headers only, with the allow-list; more than ``max_pixels`` is a decompression bomb.
 
@@ -142,7 +151,7 @@ def _open(path: str, max_pixels: int) -> ImageFile.ImageFile:
     """
     try:
         with _GATE.hold(None, False):
-            im = Image.open(path, formats=ALLOWED_FORMATS)
+            im = Image.open(path, formats=_formats_for(path))
     except Exception as exc:  # noqa: BLE001
         raise classify(exc, path) from exc
     try:
