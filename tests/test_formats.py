@@ -129,3 +129,30 @@ def test_tga_is_never_tried_on_files_not_named_so(tmp_path):
     path = tmp_path / "photo.jpg"
     path.write_bytes(tga.getvalue())
     assert code_of(iops.load_image, str(path), max_pixels=LIMIT).code == "unidentified"
+
+
+# ---------------------------------------------------------------- bombs inside containers
+
+@pytest.mark.parametrize("name,data", [
+    ("icon.ico", ico_holding(png_declaring(30000, 30000))),
+    ("wide.ico", ico_holding(png_declaring(20000, 20000))),
+    ("app.icns", icns_holding(png_declaring(30000, 30000))),
+], ids=["ico-30000", "ico-20000", "icns-30000"])
+def test_an_enormous_image_inside_a_container_is_a_bomb(tmp_path, name, data):
+    path = tmp_path / name
+    path.write_bytes(data)
+    probed = probe_one(scanned(path), THUMB, "jpeg", LIMIT)  # ICO decodes while opening; ICNS on load
+    assert isinstance(probed, MediaItem) or probed.error.type == "decompression-bomb"
+    load = code_of(iops.load_image, str(path), max_pixels=LIMIT)
+    assert load.code == "decompression-bomb" and name in load.message and "--max-pixels" in load.message
+
+
+@pytest.mark.parametrize("fmt,ext", [("ICO", "ico"), ("ICNS", "icns")])
+def test_genuine_icons_still_load(tmp_path, fmt, ext):
+    path = tmp_path / f"icon.{ext}"
+    Image.new("RGBA", (64, 64), (0, 128, 0, 255)).save(path, fmt)
+    item = scanned(path)
+    assert item.format == fmt
+    assert isinstance(probe_one(item, THUMB, "png", LIMIT), MediaItem)
+    out, warnings = iops.load_image(str(path), max_pixels=LIMIT)
+    assert warnings == [] and out.getpixel((out.width // 2, out.height // 2))[:3] == (0, 128, 0)

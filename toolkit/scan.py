@@ -26,9 +26,9 @@ JUNK_DIRS = {"__macosx", "@eadir", ".git", ".svn", ".hg", "$recycle.bin", ".tras
              ".spotlight-v100", ".fseventsd", ".ipynb_checkpoints", "__pycache__"}
 IMAGE_EXT = {".jpg": "JPEG", ".jpeg": "JPEG", ".jpe": "JPEG", ".jfif": "JPEG", ".png": "PNG", ".webp": "WEBP",
              ".gif": "GIF", ".bmp": "BMP", ".dib": "BMP", ".tif": "TIFF", ".tiff": "TIFF", ".ppm": "PPM",
-             ".pgm": "PPM", ".pbm": "PPM", ".ico": "ICO", ".mpo": "MPO", ".heic": "HEIF", ".heif": "HEIF",
-             ".hif": "HEIF", ".avif": "AVIF", ".eps": "EPS", ".ps": "EPS", ".psd": "PSD", ".jp2": "JPEG2000",
-             ".tga": "TGA"}
+             ".pgm": "PPM", ".pbm": "PPM", ".ico": "ICO", ".icns": "ICNS", ".mpo": "MPO", ".heic": "HEIF",
+             ".heif": "HEIF", ".hif": "HEIF", ".avif": "AVIF", ".eps": "EPS", ".ps": "EPS", ".psd": "PSD",
+             ".jp2": "JPEG2000", ".tga": "TGA"}
 VIDEO_EXT = {".mp4": "MP4", ".m4v": "MP4", ".mov": "MOV", ".mkv": "MKV", ".webm": "WEBM", ".avi": "AVI",
              ".mpg": "MPEG", ".mpeg": "MPEG", ".ts": "MPEG-TS", ".mts": "MPEG-TS", ".m2ts": "MPEG-TS",
              ".flv": "FLV", ".wmv": "ASF", ".3gp": "MP4", ".ogv": "OGG"}
@@ -63,6 +63,8 @@ def sniff(head: bytes) -> tuple[str, str] | None:
         return "image", "PSD"
     if h.startswith(b"\x00\x00\x01\x00") and len(h) > 6 and h[4:6] != b"\x00\x00":
         return "image", "ICO"
+    if h.startswith(b"icns"):
+        return "image", "ICNS"
     if h[4:8] == b"ftyp":
         brand = h[8:12]
         if brand in (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1"):

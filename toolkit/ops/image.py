@@ -23,6 +23,7 @@ import errno
 import importlib
 import io
 import os
+import re
 import struct
 import threading
 import warnings
@@ -52,7 +53,8 @@ __all__ = ["ALLOWED_FORMATS", "probe_image", "load_image", "thumbnail", "resize"
 _PLUGINS = {"JPEG": "PIL.JpegImagePlugin", "MPO": "PIL.MpoImagePlugin", "PNG": "PIL.PngImagePlugin",
             "WEBP": "PIL.WebPImagePlugin", "GIF": "PIL.GifImagePlugin", "BMP": "PIL.BmpImagePlugin",
             "TIFF": "PIL.TiffImagePlugin", "PPM": "PIL.PpmImagePlugin", "ICO": "PIL.IcoImagePlugin",
-            "AVIF": "PIL.AvifImagePlugin", "HEIF": "pillow_heif.HeifImagePlugin", "TGA": "PIL.TgaImagePlugin"}
+            "ICNS": "PIL.IcnsImagePlugin", "AVIF": "PIL.AvifImagePlugin", "HEIF": "pillow_heif.HeifImagePlugin",
+            "TGA": "PIL.TgaImagePlugin"}
 #: Formats without a signature at the start of the file: tried only on files with these extensions
 #: (Pillow's TGA reader would otherwise get a go at every unrecognised file).
 _BY_NAME_ONLY = {"TGA": (".tga",)}
@@ -137,6 +139,19 @@ _GATE = _Gate()
 
 # ---------------------------------------------------------------- opening
 
+def _pillow_limit(max_pixels: int) -> int:
+    """``Image.MAX_IMAGE_PIXELS`` that makes Pillow's bomb error (at twice it) fire just above ``max_pixels``."""
+    return max(1, -(-max_pixels // 2))
+
+
+def _bomb(path: str, exc: Image.DecompressionBombError, max_pixels: int) -> FileProblem:
+    """Pillow refused an image inside ``path`` (the file's own, or one a container holds) as too large."""
+    found = re.search(r"\((\d+) pixels\)", str(exc))
+    size = f"{int(found.group(1)):,} pixels" if found else "more pixels"
+    return FileProblem("decompression-bomb", f"{path_text(path)} declares an image of {size}, more than the limit of "
+                                             f"{max_pixels:,} (a decompression bomb?); {_BOMB_FIX}")
+
+
 def _formats_for(path: str) -> tuple[str, ...]:
     """The formats tried on ``path``: every allowed one with a signature, and those known by name if it has theirs."""
     ext = os.path.splitext(path)[1].lower()
@@ -146,12 +161,15 @@ def _formats_for(path: str) -> tuple[str, ...]:
 def _open(path: str, max_pixels: int) -> ImageFile.ImageFile:
     """Open headers only, with the allow-list; more than ``max_pixels`` is a decompression bomb.
 
-    Pillow's own check is off while the header is read (so it neither warns nor errors with a
-    different limit); ours below applies ``max_pixels`` exactly, before any pixel is decoded.
+    Containers (ICO, ICNS) hold whole images whose own headers declare their size, and ICO decodes
+    its image while opening: Pillow checks those sizes, so its limit is on here too (at half, its
+    error fires exactly above ``max_pixels``); ``_check_size`` then applies it to the declared size.
     """
     try:
-        with _GATE.hold(None, False):
+        with _GATE.hold(_pillow_limit(max_pixels), False):
             im = Image.open(path, formats=_formats_for(path))
+    except Image.DecompressionBombError as exc:
+        raise _bomb(path, exc, max_pixels) from exc
     except Exception as exc:  # noqa: BLE001
         raise classify(exc, path) from exc
     try:
@@ -335,8 +353,11 @@ def _decode(path: str, max_pixels: int, draft_size: tuple[int, int] | None,
             im.draft(im.mode, _stored(draft_size, found.value))
         # Pillow checks sizes again for frames found while loading (ICO, GIF); with half the limit its
         # error (at twice the setting) fires exactly above max_pixels.
-        with _GATE.hold(max(1, -(-max_pixels // 2)), truncated):
-            im.load()
+        with _GATE.hold(_pillow_limit(max_pixels), truncated):
+            try:
+                im.load()
+            except Image.DecompressionBombError as exc:
+                raise _bomb(path, exc, max_pixels) from exc
         if im.width * im.height > max_pixels:
             raise FileProblem("decompression-bomb", f"{path_text(path)} grew to {im.width}x{im.height} while decoding, "
                                                     f"more than the limit of {max_pixels:,} pixels; {_BOMB_FIX}")
