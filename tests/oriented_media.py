@@ -4,7 +4,7 @@ The displayed picture has four flat quadrants (red top-left, blue top-right, gre
 grey bottom-right) and is wider than tall, so each of the eight orientations, applied zero,
 one or two times, puts a different colour in the top-left corner or gives other dimensions.
 Each writer stores the picture pre-transformed (the inverse of what a viewer applies) and
-records the orientation the way its format does: EXIF in JPEG/PNG/WebP, tag 274 in TIFF,
+records the orientation the way its format does: EXIF in JPEG/MPO/PNG/WebP, tag 274 in TIFF,
 irot/imir boxes in HEIF/AVIF (written by their encoders from the EXIF orientation).
 """
 
@@ -90,6 +90,8 @@ def _heif(path: Path, o: int) -> None:
 
 WRITERS: dict[str, tuple[str, Callable[[Path, int], None]]] = {
     "jpeg": ("jpg", lambda p, o: stored(o).save(p, "JPEG", exif=_exif(o), quality=95)),
+    "mpo": ("mpo", lambda p, o: stored(o).save(p, "MPO", save_all=True, append_images=[stored(o)],
+                                               exif=_exif(o), quality=95)),
     "png-exif": ("png", lambda p, o: stored(o).save(p, "PNG", exif=_exif(o))),
     "png-trailing-exif": ("png", _png_trailing),
     "webp": ("webp", lambda p, o: stored(o).save(p, "WEBP", exif=_exif(o), lossless=True)),

@@ -98,12 +98,14 @@ def test_a_damaged_heic_is_a_typed_failure(tmp_path):
 
 # ---------------------------------------------------------------- TGA
 
+@pytest.mark.parametrize("origin", [-1, 1], ids=["bottom-up", "top-down"])
 @pytest.mark.parametrize("rle", [False, True])
-def test_tga_is_found_by_name_and_read(tmp_path, rle):
+def test_tga_is_found_by_name_and_read(tmp_path, rle, origin):
+    """Either row order (the header's origin bit, which Pillow's reader honours) shows red top-left."""
     path = tmp_path / "sprite.tga"
     im = Image.new("RGBA", (40, 30), (0, 0, 255, 255))
     im.paste((255, 0, 0, 255), (0, 0, 20, 15))
-    im.save(path, "TGA", rle=rle)
+    im.save(path, "TGA", rle=rle, orientation=origin)
     item = scanned(path)
     assert (item.kind, item.format) == ("image", "TGA")
     assert probe_one(item, THUMB, "png", LIMIT).info.width == 40
