@@ -96,6 +96,19 @@ def test_a_damaged_heic_is_a_typed_failure(tmp_path):
             pytest.fail("half a HEIC was read without complaint")
 
 
+def test_a_heic_declaring_an_enormous_image_is_a_bomb(tmp_path):
+    path = tmp_path / "huge.heic"
+    Image.new("RGB", (64, 64), "red").save(path, "HEIF")
+    data = bytearray(path.read_bytes())
+    at = data.find(b"ispe")  # the image's spatial extent box: width, height after version/flags
+    struct.pack_into(">II", data, at + 8, 40000, 40000)
+    path.write_bytes(bytes(data))
+    for call in (lambda: iops.probe_image(str(path), ops=THUMB, max_pixels=LIMIT),
+                 lambda: iops.load_image(str(path), max_pixels=LIMIT)):
+        err = code_of(call)
+        assert err.code == "decompression-bomb" and "1,600,000,000 pixels" in err.message and "huge.heic" in err.message
+
+
 # ---------------------------------------------------------------- TGA
 
 @pytest.mark.parametrize("origin", [-1, 1], ids=["bottom-up", "top-down"])
