@@ -555,6 +555,7 @@ def test_only_the_plugins_of_the_formats_we_open_are_loaded():
             "print(sorted(m.ALLOWED_FORMATS)); print('PIL.EpsImagePlugin' in sys.modules, 'PIL.PdfImagePlugin' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
     from PIL import features
-    expected = ["BMP", "GIF", "ICO", "JPEG", "PNG", "PPM", "TIFF", "WEBP"] + (["AVIF"] if features.check("avif") else [])
+    expected = ["BMP", "GIF", "HEIF", "ICNS", "ICO", "JPEG", "PNG", "PPM", "TGA", "TIFF", "WEBP"] + \
+        (["AVIF"] if features.check("avif") else [])
     assert ast.literal_eval(out[0]) == sorted(expected)
     assert out[1] == "False False"

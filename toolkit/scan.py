@@ -26,8 +26,9 @@ JUNK_DIRS = {"__macosx", "@eadir", ".git", ".svn", ".hg", "$recycle.bin", ".tras
              ".spotlight-v100", ".fseventsd", ".ipynb_checkpoints", "__pycache__"}
 IMAGE_EXT = {".jpg": "JPEG", ".jpeg": "JPEG", ".jpe": "JPEG", ".jfif": "JPEG", ".png": "PNG", ".webp": "WEBP",
              ".gif": "GIF", ".bmp": "BMP", ".dib": "BMP", ".tif": "TIFF", ".tiff": "TIFF", ".ppm": "PPM",
-             ".pgm": "PPM", ".pbm": "PPM", ".ico": "ICO", ".mpo": "MPO", ".heic": "HEIF", ".heif": "HEIF",
-             ".avif": "AVIF", ".eps": "EPS", ".ps": "EPS", ".psd": "PSD", ".jp2": "JPEG2000", ".tga": "TGA"}
+             ".pgm": "PPM", ".pbm": "PPM", ".ico": "ICO", ".icns": "ICNS", ".mpo": "MPO", ".heic": "HEIF",
+             ".heif": "HEIF", ".hif": "HEIF", ".avif": "AVIF", ".eps": "EPS", ".ps": "EPS", ".psd": "PSD",
+             ".jp2": "JPEG2000", ".tga": "TGA"}
 VIDEO_EXT = {".mp4": "MP4", ".m4v": "MP4", ".mov": "MOV", ".mkv": "MKV", ".webm": "WEBM", ".avi": "AVI",
              ".mpg": "MPEG", ".mpeg": "MPEG", ".ts": "MPEG-TS", ".mts": "MPEG-TS", ".m2ts": "MPEG-TS",
              ".flv": "FLV", ".wmv": "ASF", ".3gp": "MP4", ".ogv": "OGG"}
@@ -62,9 +63,11 @@ def sniff(head: bytes) -> tuple[str, str] | None:
         return "image", "PSD"
     if h.startswith(b"\x00\x00\x01\x00") and len(h) > 6 and h[4:6] != b"\x00\x00":
         return "image", "ICO"
+    if h.startswith(b"icns"):
+        return "image", "ICNS"
     if h[4:8] == b"ftyp":
         brand = h[8:12]
-        if brand in (b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1"):
+        if brand in (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1"):
             return "image", "HEIF"
         if brand in (b"avif", b"avis"):
             return "image", "AVIF"
@@ -82,6 +85,21 @@ def sniff(head: bytes) -> tuple[str, str] | None:
     if h.startswith(b"\x00\x00\x00\x0cjP  ") or h.startswith(b"\xff\x4f\xff\x51"):
         return "image", "JPEG2000"
     return None
+
+
+def _tga(head: bytes) -> bool:
+    """Whether an 18-byte TGA header is consistent (TGA has no signature: its name says it, this checks it)."""
+    if len(head) < 18:
+        return False
+    cmap, kind, entry_bits, depth, descriptor = head[1], head[2], head[7], head[16], head[17]
+    width, height = int.from_bytes(head[12:14], "little"), int.from_bytes(head[14:16], "little")
+    mapped = cmap == 1 and kind in (1, 9) and entry_bits in (15, 16, 24, 32)  # colour-mapped, plain or RLE
+    direct = cmap == 0 and kind in (2, 3, 10, 11)  # true-colour or grey, plain or RLE
+    return (mapped or direct) and width > 0 and height > 0 and depth in (1, 8, 15, 16, 24, 32) and not descriptor & 0xC0
+
+
+#: formats without a signature, recognised by their extension plus a header check
+_BY_NAME = {".tga": ("TGA", _tga)}
 
 
 @dataclass
@@ -155,6 +173,8 @@ def _classify_file(abspath: str, st: os.stat_result) -> tuple[str, str | None] |
     found = sniff(head)
     if found:
         return found
+    if ext in _BY_NAME and _BY_NAME[ext][1](head):
+        return "image", _BY_NAME[ext][0]
     if by_ext:  # claims to be media but the bytes say otherwise: fail it, never silently skip
         return by_ext[0], None
     return None, ("skipped", "not-media", f"{shown} is not an image or video (content not recognised)")

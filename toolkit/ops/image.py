@@ -23,6 +23,7 @@ import errno
 import importlib
 import io
 import os
+import re
 import struct
 import threading
 import warnings
@@ -35,22 +36,32 @@ from PIL import Image, ImageColor, ImageFile, UnidentifiedImageError
 from .._fs import path_text
 from ..media import MediaInfo, Problem
 from . import FileProblem, OpSpec, check_file
+from . import orientation as orient
+from .orientation import swap
 
 __all__ = ["ALLOWED_FORMATS", "probe_image", "load_image", "thumbnail", "resize", "render", "draft_hint",
            "prepare_for", "encode", "classify", "estimate_bytes"]
 
-# Only the plugins of the formats we open and write (AVIF when this Pillow has it), not the ~45
-# that Pillow's ``Image.init()`` imports: ~17 ms less CPU in each process that imports this (the
-# client and the workers' fork server). (Pillow still imports the plugin its file name suggests
-# as it opens a file, e.g. a JPEG named .eps; ``formats=ALLOWED_FORMATS`` keeps it unused.)
-#: Pillow format names we open, in the order they are tried, with their plugin modules. Never
-#: EPS/PS/PDF (Ghostscript) nor the long tail of rarely used plugins.
-_PLUGINS = {"JPEG": "Jpeg", "MPO": "Mpo", "PNG": "Png", "WEBP": "WebP", "GIF": "Gif", "BMP": "Bmp",
-            "TIFF": "Tiff", "PPM": "Ppm", "ICO": "Ico", "AVIF": "Avif"}
-for _plugin in dict.fromkeys(_PLUGINS.values()):
+# Only the plugins of the formats we open and write (AVIF when this Pillow has it, HEIF through
+# pillow-heif: libheif, a library), not the ~45 that Pillow's ``Image.init()`` imports: ~17 ms
+# less CPU in each process that imports this (the client and the workers' fork server); HEIF
+# adds ~6 ms. (Pillow still imports the plugin its file name suggests as it opens a file, e.g.
+# a JPEG named .eps; ``formats=ALLOWED_FORMATS`` keeps it unused.)
+#: Pillow format names we open, in the order they are tried, with the modules that register
+#: them. Never EPS/PS/PDF (Ghostscript) nor any other format that runs a program, nor the long
+#: tail of rarely used plugins. AVIF before HEIF: both accept the generic ``mif1`` brand.
+_PLUGINS = {"JPEG": "PIL.JpegImagePlugin", "MPO": "PIL.MpoImagePlugin", "PNG": "PIL.PngImagePlugin",
+            "WEBP": "PIL.WebPImagePlugin", "GIF": "PIL.GifImagePlugin", "BMP": "PIL.BmpImagePlugin",
+            "TIFF": "PIL.TiffImagePlugin", "PPM": "PIL.PpmImagePlugin", "ICO": "PIL.IcoImagePlugin",
+            "ICNS": "PIL.IcnsImagePlugin", "AVIF": "PIL.AvifImagePlugin", "HEIF": "pillow_heif.HeifImagePlugin",
+            "TGA": "PIL.TgaImagePlugin"}
+#: Formats without a signature at the start of the file: tried only on files with these extensions
+#: (Pillow's TGA reader would otherwise get a go at every unrecognised file).
+_BY_NAME_ONLY = {"TGA": (".tga",)}
+for _module in dict.fromkeys(_PLUGINS.values()):
     try:
-        importlib.import_module(f"PIL.{_plugin}ImagePlugin")
-    except ImportError:  # pragma: no cover - AVIF on an older Pillow
+        importlib.import_module(_module)
+    except ImportError:  # pragma: no cover - AVIF on an older Pillow, HEIF where pillow-heif has no wheel
         pass
 # Pillow prints "Corrupt EXIF data" from inside Image.open (on workers: straight to the terminal);
 # the damage is recorded on the row as an ``exif`` warning instead.
@@ -62,20 +73,15 @@ warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning, modul
 ALLOWED_FORMATS: tuple[str, ...] = tuple(f for f in _PLUGINS if f in Image.OPEN)
 
 _JPEG = ("JPEG", "MPO")
+#: Decoded whole (no draft) by a library into its own buffer, then copied into Pillow's: twice the
+#: pixels for a moment (a 12 MP HEIC: 46 MiB decoded, 95 MiB peak measured with or without irot).
+_OWN_BUFFER = ("HEIF",)
 #: Bytes per pixel of Pillow's in-memory storage (3- and 2-band modes are stored as 4 bytes).
 _BPP = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
 _HIGH_BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 _OVERHEAD = 2 * 2**20  # interpreter-side buffers, codec state, the encoded output's slack
 _SAVE = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
 _HOLDS = {"jpeg": ("L", "RGB"), "png": ("L", "LA", "RGB", "RGBA"), "webp": ("RGB", "RGBA")}
-#: EXIF orientation -> how to turn the stored pixels upright.
-_TRANSPOSE = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
-#: EXIF orientation -> rotation in degrees counter-clockwise (the convention of the video probe).
-_ROTATION = {3: 180, 5: 90, 6: 270, 7: 270, 8: 90}
 _BOMB_FIX = "raise max_pixels (--max-pixels) if this image is genuine"
 
 
@@ -133,15 +139,37 @@ _GATE = _Gate()
 
 # ---------------------------------------------------------------- opening
 
+def _pillow_limit(max_pixels: int) -> int:
+    """``Image.MAX_IMAGE_PIXELS`` that makes Pillow's bomb error (at twice it) fire just above ``max_pixels``."""
+    return max(1, -(-max_pixels // 2))
+
+
+def _bomb(path: str, exc: Image.DecompressionBombError, max_pixels: int) -> FileProblem:
+    """Pillow refused an image inside ``path`` (the file's own, or one a container holds) as too large."""
+    found = re.search(r"\((\d+) pixels\)", str(exc))
+    size = f"{int(found.group(1)):,} pixels" if found else "more pixels"
+    return FileProblem("decompression-bomb", f"{path_text(path)} declares an image of {size}, more than the limit of "
+                                             f"{max_pixels:,} (a decompression bomb?); {_BOMB_FIX}")
+
+
+def _formats_for(path: str) -> tuple[str, ...]:
+    """The formats tried on ``path``: every allowed one with a signature, and those known by name if it has theirs."""
+    ext = os.path.splitext(path)[1].lower()
+    return tuple(f for f in ALLOWED_FORMATS if f not in _BY_NAME_ONLY or ext in _BY_NAME_ONLY[f])
+
+
 def _open(path: str, max_pixels: int) -> ImageFile.ImageFile:
     """Open headers only, with the allow-list; more than ``max_pixels`` is a decompression bomb.
 
-    Pillow's own check is off while the header is read (so it neither warns nor errors with a
-    different limit); ours below applies ``max_pixels`` exactly, before any pixel is decoded.
+    Containers (ICO, ICNS) hold whole images whose own headers declare their size, and ICO decodes
+    its image while opening: Pillow checks those sizes, so its limit is on here too (at half, its
+    error fires exactly above ``max_pixels``); ``_check_size`` then applies it to the declared size.
     """
     try:
-        with _GATE.hold(None, False):
-            im = Image.open(path, formats=ALLOWED_FORMATS)
+        with _GATE.hold(_pillow_limit(max_pixels), False):
+            im = Image.open(path, formats=_formats_for(path))
+    except Image.DecompressionBombError as exc:
+        raise _bomb(path, exc, max_pixels) from exc
     except Exception as exc:  # noqa: BLE001
         raise classify(exc, path) from exc
     try:
@@ -150,73 +178,6 @@ def _open(path: str, max_pixels: int) -> ImageFile.ImageFile:
         im.close()
         raise
     return im
-
-
-def _exif_orientation(raw: bytes) -> tuple[int, str | None]:
-    """Orientation tag (274) from raw EXIF (a TIFF structure, maybe after ``Exif\\0\\0``).
-
-    -> (orientation, None) or (1, what is wrong). Reads only IFD0, with bounds checks.
-    """
-    data = raw[6:] if raw.startswith(b"Exif\x00\x00") else raw
-    if len(data) < 8 or data[:4] not in (b"II*\x00", b"MM\x00*"):
-        return 1, "its EXIF block has no valid TIFF header"
-    end = "<" if data[:2] == b"II" else ">"
-    (ifd,) = struct.unpack_from(end + "I", data, 4)
-    if ifd < 8 or ifd + 2 > len(data):
-        return 1, "its EXIF block points outside itself"
-    (count,) = struct.unpack_from(end + "H", data, ifd)
-    if ifd + 2 + 12 * count > len(data):
-        return 1, "its EXIF block is cut short"
-    for i in range(count):
-        tag, typ, n = struct.unpack_from(end + "HHI", data, ifd + 2 + 12 * i)
-        if tag != 0x0112:
-            continue
-        if typ != 3 or n != 1:
-            return 1, "its EXIF orientation tag has the wrong type"
-        (value,) = struct.unpack_from(end + "H", data, ifd + 2 + 12 * i + 8)
-        if value not in range(1, 9):
-            return 1, f"its EXIF orientation value {value} is not 1..8"
-        return value, None
-    return 1, None
-
-
-def _png_trailing_exif(path: str, limit: int = 1 << 20) -> bytes | None:
-    """An ``eXIf`` chunk after the image data (Pillow only sees it after decoding): walk chunk headers."""
-    with open(path, "rb") as fh:
-        if fh.read(8) != b"\x89PNG\r\n\x1a\n":
-            return None
-        for _ in range(100_000):
-            head = fh.read(8)
-            if len(head) < 8:
-                return None
-            length, kind = struct.unpack(">I4s", head)
-            if kind == b"eXIf":
-                return fh.read(length) if length <= limit else None
-            if kind == b"IEND":
-                return None
-            fh.seek(length + 4, os.SEEK_CUR)
-    return None
-
-
-def _orientation(im: Image.Image, path: str | None = None) -> tuple[int, str | None]:
-    """EXIF orientation from headers (never decodes pixels). -> (1..8, problem or None)."""
-    try:
-        if im.format == "PNG" and "exif" not in im.info and path is not None:
-            raw = _png_trailing_exif(path)
-            return _exif_orientation(raw) if raw else (1, None)
-        if im.format == "TIFF":
-            value = getattr(im, "tag_v2", {}).get(0x0112, 1)
-            if isinstance(value, tuple):
-                value = value[0] if value else 1
-            return (int(value), None) if int(value) in range(1, 9) else (1, f"its orientation tag {value!r} is not 1..8")
-        raw = im.info.get("exif")
-        if not raw:
-            return 1, None
-        if isinstance(raw, str):
-            raw = raw.encode("latin-1")
-        return _exif_orientation(bytes(raw))
-    except Exception as exc:  # noqa: BLE001 - EXIF is optional metadata: never lose the image over it
-        return 1, f"its EXIF data cannot be read ({type(exc).__name__})"
 
 
 def _draft_scale(w: int, h: int, target: tuple[int, int] | None) -> int:
@@ -229,9 +190,7 @@ def _draft_scale(w: int, h: int, target: tuple[int, int] | None) -> int:
 
 def _stored(size: tuple[int, int] | None, orientation: int) -> tuple[int, int] | None:
     """A displayed size in stored (pre-rotation) terms."""
-    if size is None:
-        return None
-    return (size[1], size[0]) if orientation in (5, 6, 7, 8) else (size[0], size[1])
+    return None if size is None else swap(size, orientation)
 
 
 def combined_draft(ops: Sequence[OpSpec]) -> tuple[int, int] | None:
@@ -258,6 +217,7 @@ def estimate_bytes(width: int, height: int, mode: str, fmt: str | None, ops: Seq
     n = sw * sh
     decoded = n * _BPP.get(mode, 4)
     upright = decoded if orientation != 1 else 0  # the transposed copy exists next to the original for a moment
+    library = decoded if fmt in _OWN_BUFFER else 0  # the library's decoded buffer, copied into Pillow's
     if mode in _HIGH_BIT:
         working = n * 4 * 2 + n  # float copy, its scaled copy, then the 8-bit result
     elif mode in ("1", "L", "LA", "RGB", "RGBA"):
@@ -277,7 +237,7 @@ def estimate_bytes(width: int, height: int, mode: str, fmt: str | None, ops: Seq
         out = ow * oh * 4
         encoded = ow * oh * (4 if out_format == "png" else 2)
         per_op = max(per_op, inter + out * 3 + encoded)  # result, output conversion, alpha canvas
-    return decoded + max(upright, working + per_op) + _OVERHEAD
+    return decoded + max(library, upright, working + per_op) + _OVERHEAD
 
 
 _SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
@@ -358,22 +318,22 @@ def probe_image(path: str, *, ops: tuple[OpSpec, ...], fmt: str = "jpeg", max_pi
     if head is not None:
         w, h, mode, exif = head
         _check_size(path, w, h, max_pixels)
-        orientation = _exif_orientation(exif)[0] if exif else 1
+        found = orient.Orientation(orient.exif_value(exif)[0]) if exif else orient.Orientation()
         codec, frames = "JPEG", 1
     else:
         im = _open(path, max_pixels)
         try:
-            w, h, mode, codec = im.width, im.height, im.mode, im.format
-            orientation, _ = _orientation(im, path)
+            found = orient.read(im, path)
+            (w, h), mode, codec = found.stored_size(im), im.mode, im.format
             try:
                 frames = max(1, int(getattr(im, "n_frames", 1) or 1))
             except Exception:  # noqa: BLE001 - a damaged later frame does not stop the first from loading
                 frames = 1
         finally:
             im.close()
-    est = estimate_bytes(w, h, mode, codec, ops, orientation=orientation, out_format=fmt)
-    dw, dh = _stored((w, h), orientation)
-    return MediaInfo(width=dw, height=dh, mode=mode, frames=frames, rotation=_ROTATION.get(orientation, 0),
+    est = estimate_bytes(w, h, mode, codec, ops, orientation=found.value, out_format=fmt)
+    dw, dh = swap((w, h), found.value)
+    return MediaInfo(width=dw, height=dh, mode=mode, frames=frames, rotation=found.rotation,
                      codec=codec, est_bytes=est)
 
 
@@ -383,17 +343,21 @@ def _is_truncation(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and "truncated" in str(exc).lower()
 
 
-def _decode(path: str, max_pixels: int, draft_size: tuple[int, int] | None, truncated: bool) -> tuple[Image.Image, int, str | None]:
-    """Open, draft, load the first frame; -> (loaded image with its file closed, orientation, EXIF problem)."""
+def _decode(path: str, max_pixels: int, draft_size: tuple[int, int] | None,
+            truncated: bool) -> tuple[Image.Image, orient.Orientation]:
+    """Open, draft, load the first frame; -> (loaded image with its file closed, its orientation)."""
     im = _open(path, max_pixels)
     try:
-        orientation, exif_problem = _orientation(im, path)
+        found = orient.read(im, path)
         if draft_size and im.format in _JPEG and im.mode in ("L", "RGB", "CMYK"):
-            im.draft(im.mode, _stored(draft_size, orientation))
+            im.draft(im.mode, _stored(draft_size, found.value))
         # Pillow checks sizes again for frames found while loading (ICO, GIF); with half the limit its
         # error (at twice the setting) fires exactly above max_pixels.
-        with _GATE.hold(max(1, -(-max_pixels // 2)), truncated):
-            im.load()
+        with _GATE.hold(_pillow_limit(max_pixels), truncated):
+            try:
+                im.load()
+            except Image.DecompressionBombError as exc:
+                raise _bomb(path, exc, max_pixels) from exc
         if im.width * im.height > max_pixels:
             raise FileProblem("decompression-bomb", f"{path_text(path)} grew to {im.width}x{im.height} while decoding, "
                                                     f"more than the limit of {max_pixels:,} pixels; {_BOMB_FIX}")
@@ -407,7 +371,7 @@ def _decode(path: str, max_pixels: int, draft_size: tuple[int, int] | None, trun
             loaded = im.copy()
             im.close()
             im = loaded
-        return im, orientation, exif_problem
+        return im, found
     except BaseException:
         im.close()
         raise
@@ -425,20 +389,15 @@ def load_image(path: str, *, max_pixels: int, allow_truncated: bool = False,
     check_file(path)
     try:
         try:
-            im, orientation, exif_problem = _decode(path, max_pixels, draft_size, False)
+            im, found = _decode(path, max_pixels, draft_size, False)
         except OSError as exc:
             if not (allow_truncated and _is_truncation(exc)):
                 raise
-            im, orientation, exif_problem = _decode(path, max_pixels, draft_size, True)
+            im, found = _decode(path, max_pixels, draft_size, True)
             problems.append(Problem("truncated", f"{name} is truncated; the missing part was filled with grey"))
-        if exif_problem:
-            problems.append(Problem("exif", f"{name}: {exif_problem}; its orientation was not applied"))
-        method = _TRANSPOSE.get(orientation)
-        if method is not None:
-            upright = im.transpose(method)
-            im.close()
-            im = upright
-        return im, problems
+        if found.problem:
+            problems.append(Problem("exif", f"{name}: {found.problem}; its orientation was not applied"))
+        return found.upright(im), problems
     except FileProblem:
         raise
     except Exception as exc:  # noqa: BLE001
