@@ -220,3 +220,21 @@ def test_the_memory_estimate_counts_the_converted_copy(tmp_path):
     copy = 1600 * 1200 * 4
     assert est["plain"] == est["srgb"]
     assert 0.75 * copy <= est["p3"] - est["plain"] <= copy, est
+
+
+@pytest.mark.integration
+def test_a_build_converts_p3_and_counts_the_bad_profile_as_an_icc_warning(tmp_path, cli, capsys):
+    """Through the real command and cluster: the P3 photo's thumbnail is in sRGB, the file with a
+    damaged profile is ok with an `icc` warning, and the summary says so."""
+    src, out = tmp_path / "in", tmp_path / "out"
+    synth_icc.write_tagged(src / "p3.png", patches(), synth_icc.rgb_profile(synth_icc.DISPLAY_P3), "PNG")
+    synth_icc.write_garbage_profile_jpeg(src / "bad.jpg", 64, 48, seed=9)
+    argv = ["build", "-i", str(src), "-o", str(out), "--jobs", "1", "--dashboard-address", "127.0.0.1:0", "-q",
+            "--op", "resize", "--size", "192x32", "--format", "png"]
+    assert cli(argv) == 0
+    assert "ok with a warning: icc=1" in capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["counts"] == {"ok": 2} and summary["warnings"] == {"icc": 1}
+    with Image.open(next(out.glob("p3*.png"))) as thumb:
+        assert "icc_profile" not in thumb.info
+        assert close(centres(thumb.convert("RGB"), 32)[0], expected_srgb(PATCHES[0], P3_TO_XYZ, synth_icc.srgb_to_linear))
