@@ -1,7 +1,7 @@
 """Make the demo data set in datasets/sample/ when it is not there yet.
 
 A few hundred photo-like JPEG/PNG/WebP images of mixed sizes up to 24 MP in nested folders,
-some tricky ones (EXIF orientation, RGBA, 16-bit, CMYK, palette, same stem side by side,
+some tricky ones (EXIF orientation, RGBA, 16-bit, CMYK, palette, ICC colour profiles, same stem side by side,
 spaces and unicode in names), a few deliberately broken files and some junk; plus short videos
 when ``toolkit.synth_video`` is available. Deterministic: the same bytes every time.
 
@@ -25,9 +25,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from toolkit import synth  # noqa: E402
+from toolkit import synth, synth_icc  # noqa: E402
 
-VERSION = 2  # bump when the contents change: an older sample is then remade
+VERSION = 3  # bump when the contents change: an older sample is then remade
 FOLDERS = ["trips/2023/beach", "trips/2023/mountains", "trips/2024/city", "studio/portraits",
            "studio/products", "family", "scans/archive", "phone/DCIM/100APPLE"]
 EXT = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}
@@ -78,6 +78,9 @@ def _specials(out: Path) -> None:
     synth.write_photo(t / "transparent.png", 500, 400, 11, fmt="PNG", mode="RGBA")
     synth.write_photo(t / "sixteen_bit.png", 600, 400, 12, fmt="PNG", mode="I;16")
     synth.write_photo(t / "cmyk.jpg", 640, 480, 13, mode="CMYK", quality=85)
+    synth_icc.write_p3_photo(t / "display_p3.jpg", 640, 480, 22)
+    synth_icc.write_cmyk_with_profile(t / "cmyk_profile.jpg", 640, 480, 23)
+    synth_icc.write_garbage_profile_jpeg(t / "bad_icc_profile.jpg", 640, 480, 24)
     synth.write_photo(t / "palette.gif", 320, 240, 14, fmt="GIF", mode="P")
     synth.write_photo(t / "photo.jpg", 640, 480, 15)
     synth.write_photo(t / "photo.png", 480, 360, 16, fmt="PNG")

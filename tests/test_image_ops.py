@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from PIL import Image, ImageFile
 
-from toolkit import synth
+from toolkit import synth, synth_icc
 from toolkit.media import MediaInfo, Problem
 from toolkit.ops import FileProblem, OpSpec
 from toolkit.ops import image as iops
@@ -486,6 +486,7 @@ def _jpeg_variants(tmp_path) -> dict[str, str]:
         ("rotated", base, {"exif": exif.tobytes()}),
         ("broken-exif", base, {"exif": b"Exif\x00\x00II*\x00\xff\xff\xff\x7f"}),
         ("big-icc", base, {"icc_profile": big_icc}),
+        ("display-p3", base, {"icc_profile": synth_icc.rgb_profile(synth_icc.DISPLAY_P3, v4=True)}),
         ("subsampled-444", base, {"subsampling": 0, "quality": 95}),
     ]:
         p = tmp_path / f"{name}.jpg"
@@ -532,6 +533,7 @@ def test_fast_jpeg_probe_says_exactly_what_pillow_says(tmp_path, monkeypatch):
     # the rest really took the fast path
     assert stepped_aside == {"mpo", "big-icc", "two-frames", "cut-before-scan"}
     assert fast["rotated"].width == 200 and fast["rotated"].rotation == 270 and fast["cmyk"].mode == "CMYK"
+    assert fast["display-p3"].est_bytes > fast["baseline"].est_bytes  # the sRGB copy, found in the APP2 segments
 
 
 @pytest.mark.parametrize("cut", [3, 10, 25, 120])

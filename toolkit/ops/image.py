@@ -35,7 +35,7 @@ from PIL import Image, ImageColor, ImageFile, UnidentifiedImageError
 
 from .._fs import path_text
 from ..media import MediaInfo, Problem
-from . import FileProblem, OpSpec, check_file
+from . import FileProblem, OpSpec, check_file, colour
 from . import orientation as orient
 from .orientation import swap
 
@@ -204,12 +204,12 @@ def combined_draft(ops: Sequence[OpSpec]) -> tuple[int, int] | None:
 # ---------------------------------------------------------------- probe
 
 def estimate_bytes(width: int, height: int, mode: str, fmt: str | None, ops: Sequence[OpSpec], *,
-                   orientation: int = 1, out_format: str = "jpeg") -> int:
+                   orientation: int = 1, out_format: str = "jpeg", converts_colour: bool = False) -> int:
     """Estimated peak memory (bytes) of decoding a ``width`` x ``height`` (stored) image and running ``ops``.
 
     A pure function of header facts: JPEG draft reduction, bytes per pixel of ``mode``, the upright
-    copy, the working-mode conversion, each resize's intermediate and output, the output conversion
-    and the encoded buffer.
+    copy, the colour-managed copy (``converts_colour``: a profile other than sRGB), the working-mode
+    conversion, each resize's intermediate and output, the output conversion and the encoded buffer.
     """
     ops = [o for o in ops if o.applies_to("image")]
     scale = _draft_scale(width, height, _stored(combined_draft(ops), orientation)) if fmt in _JPEG else 1
@@ -218,6 +218,8 @@ def estimate_bytes(width: int, height: int, mode: str, fmt: str | None, ops: Seq
     decoded = n * _BPP.get(mode, 4)
     upright = decoded if orientation != 1 else 0  # the transposed copy exists next to the original for a moment
     library = decoded if fmt in _OWN_BUFFER else 0  # the library's decoded buffer, copied into Pillow's
+    # the sRGB copy exists next to the decoded one for a moment (grey/palette: via an RGB copy, then the result)
+    converted = n * 4 * (1 if mode in ("RGB", "RGBA", "RGBX", "CMYK") else 2) if converts_colour else 0
     if mode in _HIGH_BIT:
         working = n * 4 * 2 + n  # float copy, its scaled copy, then the 8-bit result
     elif mode in ("1", "L", "LA", "RGB", "RGBA"):
@@ -237,15 +239,15 @@ def estimate_bytes(width: int, height: int, mode: str, fmt: str | None, ops: Seq
         out = ow * oh * 4
         encoded = ow * oh * (4 if out_format == "png" else 2)
         per_op = max(per_op, inter + out * 3 + encoded)  # result, output conversion, alpha canvas
-    return decoded + max(library, upright, working + per_op) + _OVERHEAD
+    return decoded + max(library, upright, converted, working + per_op) + _OVERHEAD
 
 
 _SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
 _JPEG_MODES = {1: "L", 3: "RGB", 4: "CMYK"}  # as Pillow names them
 
 
-def _jpeg_header(path: str, limit: int = 1 << 17) -> tuple[int, int, str, bytes | None] | None:
-    """(width, height, mode, raw EXIF) of a plain 8-bit JPEG, read from its headers.
+def _jpeg_header(path: str, limit: int = 1 << 17) -> tuple[int, int, str, bytes | None, bytes | None] | None:
+    """(width, height, mode, raw EXIF, ICC profile) of a plain 8-bit JPEG, read from its headers.
 
     About twice as cheap as ``Image.open`` (which also parses every table), and the probe runs
     on the client while the cluster starts, where every millisecond is shared. Reads every segment
@@ -256,7 +258,7 @@ def _jpeg_header(path: str, limit: int = 1 << 17) -> tuple[int, int, str, bytes 
         data = fh.read(16384)  # most headers end well within this; more is read only if needed
         if data[:3] != b"\xff\xd8\xff":
             return None
-        i, exif, frame = 2, None, None
+        i, exif, frame, icc = 2, None, None, {}
         while True:
             while i + 4 > len(data) or i + 2 + int.from_bytes(data[i + 2:i + 4], "big") > len(data):
                 more = fh.read(min(65536, limit - len(data))) if len(data) < limit else b""
@@ -270,7 +272,7 @@ def _jpeg_header(path: str, limit: int = 1 << 17) -> tuple[int, int, str, bytes 
                 i += 1
                 continue
             if marker == 0xDA:  # start of the image data: the headers are complete
-                return (*frame, exif) if frame else None
+                return (*frame, exif, b"".join(icc[k] for k in sorted(icc)) or None) if frame else None
             if marker == 0x01 or 0xD0 <= marker <= 0xD9:
                 return None  # no such marker belongs in the headers
             length = int.from_bytes(data[i + 2:i + 4], "big")
@@ -281,6 +283,8 @@ def _jpeg_header(path: str, limit: int = 1 << 17) -> tuple[int, int, str, bytes 
                 exif = seg
             elif marker == 0xE2 and seg.startswith(b"MPF\x00"):
                 return None  # a multi-picture file: Pillow opens it as MPO
+            elif marker == 0xE2 and seg.startswith(b"ICC_PROFILE\x00") and len(seg) > 14:
+                icc[seg[12]] = seg[14:]  # chunks in sequence order, as Pillow joins them
             elif marker in _SOF:
                 if frame is not None or len(seg) < 6:
                     return None
@@ -316,7 +320,7 @@ def probe_image(path: str, *, ops: tuple[OpSpec, ...], fmt: str = "jpeg", max_pi
         except OSError:
             pass  # Pillow's open below reports it properly
     if head is not None:
-        w, h, mode, exif = head
+        w, h, mode, exif, icc = head
         _check_size(path, w, h, max_pixels)
         found = orient.Orientation(orient.exif_value(exif)[0]) if exif else orient.Orientation()
         codec, frames = "JPEG", 1
@@ -325,13 +329,15 @@ def probe_image(path: str, *, ops: tuple[OpSpec, ...], fmt: str = "jpeg", max_pi
         try:
             found = orient.read(im, path)
             (w, h), mode, codec = found.stored_size(im), im.mode, im.format
+            icc = im.info.get("icc_profile")
             try:
                 frames = max(1, int(getattr(im, "n_frames", 1) or 1))
             except Exception:  # noqa: BLE001 - a damaged later frame does not stop the first from loading
                 frames = 1
         finally:
             im.close()
-    est = estimate_bytes(w, h, mode, codec, ops, orientation=found.value, out_format=fmt)
+    est = estimate_bytes(w, h, mode, codec, ops, orientation=found.value, out_format=fmt,
+                         converts_colour=colour.needs_conversion(icc, mode))
     dw, dh = swap((w, h), found.value)
     return MediaInfo(width=dw, height=dh, mode=mode, frames=frames, rotation=found.rotation,
                      codec=codec, est_bytes=est)
@@ -382,7 +388,9 @@ def load_image(path: str, *, max_pixels: int, allow_truncated: bool = False,
     """Decode the first frame, upright, with its file closed. -> (image, warnings).
 
     ``draft_size`` (as displayed) lets a JPEG decode at 1/2, 1/4 or 1/8 scale, never below it.
-    Warnings: ``exif`` (damaged EXIF: orientation not applied), ``truncated`` (with ``allow_truncated``).
+    Pixels tagged with an ICC profile other than sRGB are converted to sRGB (:mod:`.colour`).
+    Warnings: ``exif`` (damaged EXIF: orientation not applied), ``truncated`` (with ``allow_truncated``),
+    ``icc`` (a profile that cannot be read or used: pixels kept as they are).
     """
     problems: list[Problem] = []
     name = path_text(path)
@@ -397,6 +405,8 @@ def load_image(path: str, *, max_pixels: int, allow_truncated: bool = False,
             problems.append(Problem("truncated", f"{name} is truncated; the missing part was filled with grey"))
         if found.problem:
             problems.append(Problem("exif", f"{name}: {found.problem}; its orientation was not applied"))
+        im, icc_problem = colour.loaded_to_srgb(im, name)
+        problems += [icc_problem] if icc_problem else []
         return found.upright(im), problems
     except FileProblem:
         raise
@@ -419,27 +429,17 @@ def _to_8bit(im: Image.Image) -> Image.Image:
     return f.point(lambda v: (v - lo) * k).convert("L")
 
 
-def _cmyk_to_rgb(im: Image.Image) -> Image.Image:
-    icc = im.info.get("icc_profile")
-    if icc:
-        try:
-            from PIL import ImageCms
-
-            src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-            out = ImageCms.profileToProfile(im, src, ImageCms.createProfile("sRGB"), outputMode="RGB")
-            if out is not None:
-                out.info.pop("icc_profile", None)
-                return out
-        except Exception:  # noqa: BLE001 - a bad profile: fall back to the plain formula
-            pass
-    return im.convert("RGB")
-
-
 def _working(im: Image.Image) -> Image.Image:
-    """``im`` in one of L, LA, RGB, RGBA (8 bits per band, straight alpha): what resizing and every output handle.
+    """``im`` in one of L, LA, RGB, RGBA (8 bits per band, straight alpha, sRGB): what resizing and every
+    output handle. An ICC profile other than sRGB still in ``info`` (an image not from :func:`load_image`)
+    is applied first; one that cannot be is a Python warning.
 
     Returns ``im`` itself when it already is; otherwise a converted copy.
     """
+    if im.info.get("icc_profile"):
+        im, problem = colour.to_srgb(im)
+        if problem:
+            warnings.warn(f"{problem}; pixels kept as they are", UserWarning, stacklevel=3)
     m = im.mode
     if m in ("L", "LA", "RGB", "RGBA"):
         return im
@@ -455,9 +455,7 @@ def _working(im: Image.Image) -> Image.Image:
         return im.convert("RGBA")
     if m in _HIGH_BIT:
         return _to_8bit(im)
-    if m == "CMYK":
-        return _cmyk_to_rgb(im)
-    if m in ("RGBX", "YCbCr", "LAB", "HSV"):
+    if m in ("CMYK", "RGBX", "YCbCr", "LAB", "HSV"):  # CMYK with a usable profile went through it above
         return im.convert("RGB")
     try:
         out = im.convert("RGBA" if im.has_transparency_data else "RGB")
@@ -585,7 +583,7 @@ def prepare_for(im: Image.Image, fmt: str, background: str = "#ffffff") -> Image
     """``im`` converted on purpose so ``fmt`` (jpeg, png, webp) can hold it; every valid image gives a valid output.
 
     Alpha is composited on ``background`` for jpeg and kept for png/webp; 16/32-bit and float images
-    are stretched to 8 bits over their actual range; CMYK (through its ICC profile if any), YCbCr,
+    are stretched to 8 bits over their actual range; colours tagged with an ICC profile become sRGB; CMYK, YCbCr,
     LAB and HSV become RGB; ``1`` becomes L and P becomes RGB (RGBA if it has transparency).
     Returns ``im`` itself when nothing needs to change.
     """
