@@ -29,7 +29,8 @@ demo: sample
 	$(VENV)/bin/dataprep build --input $(SAMPLE) --output $(OUT) --op thumbnail --size 128 || test $$? -eq 1
 	@echo "outputs: $(OUT)/   manifest: $(OUT)/manifest.jsonl   (the sample holds deliberately broken files: they are listed as failed)"
 
-test: venv
+# the notebook tier runs the notebooks on the sample itself, as a user does after `make demo`
+test: sample
 	$(PY) -m pytest -m "not integration and not notebook and not browser" -q
 	$(PY) -m pytest -m "integration" -q
 	$(PY) -m pytest -m "notebook" -q
@@ -39,7 +40,7 @@ test-unit: venv
 	$(PY) -m pytest -m "not integration and not notebook and not browser" -q
 test-integration: venv
 	$(PY) -m pytest -m integration -q
-test-notebooks: venv
+test-notebooks: sample
 	$(PY) -m pytest -m notebook -q
 test-browser: venv
 	$(PY) -m pytest -m browser -q
