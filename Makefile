@@ -5,11 +5,11 @@ PY     := $(VENV)/bin/python
 SAMPLE := datasets/sample
 OUT    ?= build/sample-thumbs
 
-.PHONY: help venv demo sample test test-unit test-integration test-notebooks test-browser bench lab clean
+.PHONY: help venv demo sample lint test test-unit test-integration test-notebooks test-browser bench lab clean
 
 help:
 	@echo "make demo    create $(VENV), install, build 128 px thumbnails of $(SAMPLE) into $(OUT)"
-	@echo "make test    the same set-up, then every test tier (unit, integration, notebooks, browser)"
+	@echo "make test    the same set-up, then every test tier (lint, integration, notebooks, browser)"
 	@echo "make bench   benchmarks (thumbnails vs seed loops; memory; video)"
 	@echo "make lab     JupyterLab in the project's environment, dashboard through jupyter-server-proxy"
 
@@ -31,11 +31,14 @@ demo: sample
 
 # the notebook tier runs the notebooks on the sample itself, as a user does after `make demo`
 test: sample
+	$(VENV)/bin/ruff check toolkit tests benchmarks datasets
 	$(PY) -m pytest -m "not integration and not notebook and not browser" -q
 	$(PY) -m pytest -m "integration" -q
 	$(PY) -m pytest -m "notebook" -q
 	$(PY) -m pytest -m "browser" -q
 
+lint: venv
+	$(VENV)/bin/ruff check toolkit tests benchmarks datasets
 test-unit: venv
 	$(PY) -m pytest -m "not integration and not notebook and not browser" -q
 test-integration: venv

@@ -197,6 +197,7 @@ def test_the_row_of_a_file_with_a_bad_profile_is_ok_with_an_icc_warning(tmp_path
     from toolkit.worker import JobSpec, process_item
 
     src = synth_icc.write_garbage_profile_jpeg(tmp_path / "in" / "a.jpg", 64, 48, seed=7)
+    (tmp_path / "out").mkdir()  # a build makes it; a worker never remakes an output folder that is gone
     job = JobSpec(ops=(THUMB,), output=str(tmp_path / "out"))
     item = MediaItem(path=str(src), rel="a.jpg", root=str(src.parent), kind="image", format="JPEG",
                      size=src.stat().st_size, mtime_ns=src.stat().st_mtime_ns, out_rel="a.jpg")

@@ -4,7 +4,6 @@ finds the same names, so resuming and stale-output removal work for them."""
 
 import hashlib
 import os
-from pathlib import Path
 
 import pytest
 
