@@ -77,6 +77,22 @@ def test_start_with_bad_settings_shows_the_error(tmp_path):
 
 # --------------------------------------------------------------------------- real builds
 
+def test_names_with_controls_are_shown_escaped_in_the_panel(tmp_path, client):
+    """A name with a newline or a bidi override (U+202E turns 'gnp.exe' into 'exe.png' on screen)
+    is shown as the manifest writes it, in the failed table, the report and the preview."""
+    src = tmp_path / "in"
+    photos(src, 2)
+    synth.write_truncated_jpeg(src / "bad\n\u202egnp.exe.jpg", 0)
+    (src / "img0000.jpg").rename(src / "ok\u202e.jpg")
+    p = Panel(client=client, inputs=[str(src)], output=str(tmp_path / "out"), op="thumbnail", size=64)
+    p.start()
+    assert p.wait(120) and p.error is None and p.report.failed == 1
+    assert "bad\\n\\u202egnp.exe.jpg" in p.failed_table.value
+    assert "ok\\u202e.jpg" in p.preview.value
+    for shown in (p.failed_table.value, p.report_view.value, p.preview.value):
+        assert "\u202e" not in shown and "bad\n" not in shown
+
+
 def test_panel_build_progress_failures_preview(tmp_path, client):
     src = tmp_path / "in"
     photos(src, 12)

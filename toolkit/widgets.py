@@ -22,6 +22,7 @@ from typing import Any
 
 import ipywidgets as W
 
+from ._fs import printable
 from .config import BuildConfig
 from .errors import ConfigError
 from .events import Event
@@ -197,10 +198,15 @@ def preview_rows(manifest: str, *, pairs: int = _PREVIEW_PAIRS, sheets: int = _P
     return images, videos
 
 
+def _name(text: str) -> str:
+    """A file name (or a message naming one) for HTML: controls and bidi overrides escaped as the
+    manifest writes them (one name cannot reorder or break the table), then HTML-escaped."""
+    return html.escape(printable(text))
+
+
 def preview_html(output: str, manifest: str, *, px: int = 160) -> str:
     """A grid of before/after thumbnails and contact sheets (base64 ``<img>``, no file links)."""
     images, videos = preview_rows(manifest)
-    e = html.escape
     cells = []
     for row in images:
         src = os.path.join(row.get("input_root") or "", row["source"])
@@ -208,19 +214,19 @@ def preview_html(output: str, manifest: str, *, px: int = 160) -> str:
         before, after = _thumb_b64(src, px), _thumb_b64(out, px)
         if not after:
             continue
-        b = f"<img class='dp-before' src='data:image/jpeg;base64,{before}' title='{e(src)}'>" if before else "<span>?</span>"
-        a = f"<img class='dp-after' src='data:image/jpeg;base64,{after}' title='{e(out)}'>"
+        b = f"<img class='dp-before' src='data:image/jpeg;base64,{before}' title='{_name(src)}'>" if before else "<span>?</span>"
+        a = f"<img class='dp-after' src='data:image/jpeg;base64,{after}' title='{_name(out)}'>"
         cells.append(f"<figure class='dp-pair' style='margin:4px;display:inline-block;text-align:center'>"
                      f"<div style='display:flex;gap:4px;align-items:center'>{b}<span>&rarr;</span>{a}</div>"
-                     f"<figcaption style='font-size:11px;max-width:{2 * px + 30}px;overflow:hidden'>{e(row['source'])}</figcaption></figure>")
+                     f"<figcaption style='font-size:11px;max-width:{2 * px + 30}px;overflow:hidden'>{_name(row['source'])}</figcaption></figure>")
     sheets = []
     for row in videos:
         path = os.path.join(output, row["_sheet"])
         data = _thumb_b64(path, 2 * px + 120)
         if data:
             sheets.append(f"<figure class='dp-sheet' style='margin:4px;display:inline-block'>"
-                          f"<img class='dp-contact' src='data:image/jpeg;base64,{data}' title='{e(path)}'>"
-                          f"<figcaption style='font-size:11px'>{e(row['source'])}</figcaption></figure>")
+                          f"<img class='dp-contact' src='data:image/jpeg;base64,{data}' title='{_name(path)}'>"
+                          f"<figcaption style='font-size:11px'>{_name(row['source'])}</figcaption></figure>")
     if not cells and not sheets:
         return "<div class='dp-preview'><i>no image outputs to preview</i></div>"
     parts = ["<div class='dp-preview'>"]
@@ -677,8 +683,7 @@ class Panel:
     def _failed_html(self) -> str:
         if not self._failed:
             return ""
-        e = html.escape
-        rows = "".join(f"<tr><td>{e(s)}</td><td><code>{e(c)}</code></td><td>{e(m)}</td></tr>"
+        rows = "".join(f"<tr><td>{_name(s)}</td><td><code>{_name(c)}</code></td><td>{_name(m)}</td></tr>"
                        for s, c, m in self._failed[:_MAX_FAILED_ROWS])
         more = f"<div>… {len(self._failed) - _MAX_FAILED_ROWS} more in the manifest</div>" if len(self._failed) > _MAX_FAILED_ROWS else ""
         return (f"<details open class='dp-failed'><summary><b>{len(self._failed)} failed</b></summary>"
