@@ -9,7 +9,7 @@ OUT    ?= build/sample-thumbs
 
 help:
 	@echo "make demo    create $(VENV), install, build 128 px thumbnails of $(SAMPLE) into $(OUT)"
-	@echo "make test    the same set-up, then every test tier (lint, integration, notebooks, browser)"
+	@echo "make test    the same set-up, then every test tier (lint, unit, integration, notebooks, browser)"
 	@echo "make bench   benchmarks (thumbnails vs seed loops; memory; video)"
 	@echo "make lab     JupyterLab in the project's environment, dashboard through jupyter-server-proxy"
 

@@ -239,3 +239,19 @@ def test_a_build_converts_p3_and_counts_the_bad_profile_as_an_icc_warning(tmp_pa
     with Image.open(next(out.glob("p3*.png"))) as thumb:
         assert "icc_profile" not in thumb.info
         assert close(centres(thumb.convert("RGB"), 32)[0], expected_srgb(PATCHES[0], P3_TO_XYZ, synth_icc.srgb_to_linear))
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "TIFF"])
+def test_a_rotated_p3_photo_comes_out_upright_and_in_srgb(tmp_path, fmt):
+    """Orientation and colour each applied once, whatever their order inside the loader: a P3
+    photo stored sideways (EXIF orientation 6; a TIFF's own tag, turned by Pillow) is shown
+    upright and its colour converted."""
+    im = Image.new("RGB", (64, 32), (200, 100, 50))
+    im.paste((128, 128, 128), (0, 0, 16, 32))  # the stored left edge is the displayed top
+    exif = Image.Exif()
+    exif[274] = 6
+    path = synth_icc.write_tagged(tmp_path / f"rot.{fmt.lower()}", im, synth_icc.rgb_profile(synth_icc.DISPLAY_P3), fmt,
+                                  exif=exif.tobytes(), **({"quality": 95} if fmt == "JPEG" else {}))
+    out, warnings = load(path)
+    assert warnings == [] and out.size == (32, 64)
+    assert close(out.getpixel((16, 4)), (128, 128, 128), 4) and close(out.getpixel((16, 48)), (215, 93, 31), 4)

@@ -110,6 +110,31 @@ def test_a_lock_taken_on_a_file_its_holder_just_removed_is_taken_again(tmp_path,
     lock.release()
 
 
+def test_a_build_starting_as_another_ends_and_removes_the_lock_folder_takes_the_lock(tmp_path, monkeypatch):
+    """A build that ends releases its lock, then removes .dataprep/. One starting at that moment
+    (it found no lock file, and .dataprep/ went before its record was made) must look again, not
+    refuse the output as unusable (exit 2)."""
+    import shutil
+
+    import toolkit.lock as lk
+
+    ended = OutputLock(tmp_path)
+    assert ended.acquire()
+    ended.release()
+    real_hex, calls = lk.secrets.token_hex, []
+
+    def folder_goes_first(n):
+        calls.append(n)
+        if len(calls) == 1:
+            shutil.rmtree(tmp_path / ".dataprep")  # the ending build's clean-up, just then
+        return real_hex(n)
+
+    monkeypatch.setattr(lk.secrets, "token_hex", folder_goes_first)
+    lock = OutputLock(tmp_path)
+    assert lock.acquire() and len(calls) == 2
+    lock.release()
+
+
 def test_placed_outputs_are_removed_only_while_they_are_still_ours(tmp_path):
     mine, theirs = tmp_path / "mine.jpg", tmp_path / "theirs.jpg"
     placed = Placed()

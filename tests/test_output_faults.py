@@ -26,7 +26,7 @@ from PIL import Image
 import toolkit
 import toolkit._fs
 import toolkit.outfault
-from toolkit import synth
+from toolkit import synth, synth_video
 from toolkit._fs import TEST_WRITE_FAULT_ENV
 from toolkit.errors import OutputWriteError
 from toolkit.manifest import Manifest, read_rows
@@ -221,6 +221,30 @@ def test_ffmpeg_complaints_about_its_output_are_output_faults():
     fault = ffmpeg_output_fault(denied, "/o/x", "/i/a.mp4")
     assert fault.errno == errno.EACCES and fault.filename == "/o/x"
     assert ffmpeg_output_fault(own_input, "/o/x", "/data/output/in.mp4") is None
+    big = "[out#0/mp4 @ 0x55] Error writing trailer: File too large\n"
+    assert ffmpeg_output_fault(big, "/o/x", "/i/a.mp4").errno == errno.EFBIG  # this file fails; the run goes on
+
+
+def test_words_in_an_input_name_or_tag_are_not_an_output_fault(tmp_path):
+    """A damaged video whose name or title holds "read-only file system" or "No space left on
+    device" is the input's problem: it must not stop every build as a full or read-only disk.
+    Real ffmpeg stderr of such a file (tagged, named so, cut short) is read as the input's."""
+    from toolkit.ops.video import ffmpeg_exe
+    from toolkit.outfault import ffmpeg_output_fault
+
+    src = tmp_path / "clip from the read-only file system backup.mp4"
+    synth_video.make_video(src, seconds=1, size=(64, 48))
+    tagged = tmp_path / "No space left on device.mp4"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(src), "-c", "copy", "-metadata",
+                    "title=No space left on device", "-metadata", "comment=Read-only file system", str(tagged)],
+                   check=True)
+    data = tagged.read_bytes()
+    tagged.write_bytes(data[: len(data) // 3])  # damaged: ffmpeg complains about it too
+    for path in (src, tagged):
+        err = subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "level+verbose", "-i", str(path),
+                              "-f", "null", "-"], capture_output=True, text=True).stderr
+        assert "no space left on device" in err.lower() or "read-only file system" in err.lower()
+        assert ffmpeg_output_fault(err, tmp_path / "out", path) is None
 
 
 # --------------------------------------------------------------------------- the seam, in real workers
@@ -303,9 +327,10 @@ def test_manifest_that_cannot_be_appended_stops_the_run_whole(tmp_path, monkeypa
 @pytest.mark.integration
 def test_cli_on_a_full_disk_says_what_to_do_and_resumes(tmp_path):
     """``dataprep build`` whose workers find the disk full: exit 1, the fix in the message, no
-    traceback; the same command without the fault finishes with every input once."""
+    traceback; the same command without the fault finishes with every input once. The files' names
+    hold a newline and a bidi override: the message names one escaped, on one line."""
     src, out = tmp_path / "in", tmp_path / "out"
-    names = photos(src, 30)
+    names = photos(src, 30, prefix="im\n\u202eg")
     cmd = [sys.executable, "-m", "toolkit", "build", "--input", str(src), "--output", str(out), "--size", "64",
            "--batch-size", "3", "--jobs", "2", "--memory-limit", "1GiB", "--dashboard-address", "127.0.0.1:0"]
     env = {**os.environ, TEST_WRITE_FAULT_ENV: "ENOSPC:2"}
@@ -316,6 +341,7 @@ def test_cli_on_a_full_disk_says_what_to_do_and_resumes(tmp_path):
     assert "Traceback" not in first.stderr and "Traceback" not in first.stdout
     assert "output-write-failed" in first.stderr and "No space left on device" in first.stderr
     assert "Free space on" in first.stderr and "run the same command again" in first.stderr
+    assert "\u202e" not in first.stderr and "im\\n\\u202eg" in first.stderr
     no_input_blamed(manifest_lines_whole(out))
     report = subprocess.run([sys.executable, "-m", "toolkit", "report", str(out)], capture_output=True, text=True)
     assert report.returncode == 1 and "output-write-failed" in report.stderr
@@ -439,6 +465,7 @@ def test_an_output_made_read_only_mid_run(tmp_path, mounts, make_cluster, monkey
 
     assert report.stopped and report.stop_reason["errno"] == "EROFS", report.stop_reason
     assert "read-only" in report.stop_reason["message"] and "run the same command again" in report.stop_reason["message"]
+    assert f"{out} is read-only" in report.stop_reason["message"]  # the read-only mount, not the tmpfs under it
     assert "output-write-failed" in str(report)
     rows = manifest_lines_whole(out)
     no_input_blamed(rows)
@@ -450,6 +477,23 @@ def test_an_output_made_read_only_mid_run(tmp_path, mounts, make_cluster, monkey
     again = toolkit.build(**settings, progress=False)
     assert not again.stopped and again.counts == {"ok": 60}
     assert sorted(rows_by_source(out, n=60)) == names
+
+
+def test_an_output_on_a_read_only_file_system_is_refused_before_any_work(tmp_path, mounts):
+    """An output on a read-only mount: exit 2 at once, naming the mount and what to do, nothing
+    made, no traceback (not 'check its permissions': no permission would help)."""
+    tmpfs, must = mounts
+    mnt = tmpfs("8m")
+    (mnt / "ro").mkdir()
+    must("--bind", str(mnt / "ro"), str(mnt / "ro"))
+    must("-o", "remount,ro,bind", str(mnt / "ro"))
+    src = tmp_path / "in"
+    photos(src, 2)
+    r = subprocess.run([sys.executable, "-m", "toolkit", "build", "--input", str(src), "--output", str(mnt / "ro" / "out")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert "read-only file system" in r.stderr and f"{mnt / 'ro'} is read-only" in r.stderr and "remount" in r.stderr
+    assert not (mnt / "ro" / "out").exists()
 
 
 @pytest.mark.integration

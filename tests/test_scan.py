@@ -174,8 +174,10 @@ def _links_into_an_output(tmp_path):
     src, out = tmp_path / "in", tmp_path / "out"
     write(src / "a" / "x.jpg")
     write(src / "thumbs" / "a" / "x.jpg")
-    (src / "thumbs" / "manifest.jsonl").write_text("")  # dataprep's (an empty one is ours too)
+    (src / "thumbs" / "manifest.jsonl").write_text('{"source": "a/x.jpg", "source_b64": "YS94LmpwZw==", "status": "ok"}\n')
     write(src / "other" / "y.jpg")
+    write(src / "phone" / "z.jpg")
+    (src / "phone" / "manifest.jsonl").write_text("")  # an empty one proves nothing: the photos stay input
     (src / "other" / "manifest.jsonl").write_text('{"image": "y.jpg", "label": 3}\n')
     write(out / "a" / "x.jpg")
     write(out / "top.jpg")
@@ -189,7 +191,7 @@ def _links_into_an_output(tmp_path):
 def test_scan_leaves_out_output_folders_and_links_into_them_as_the_build_does(tmp_path):
     src, out = _links_into_an_output(tmp_path)
     told = [i.rel for i in scan(src, exclude=[out]).items]  # as the build calls it
-    assert told == ["a/x.jpg", "other/y.jpg"]
+    assert told == ["a/x.jpg", "other/y.jpg", "phone/z.jpg"]
     assert [i.rel for i in scan(src).items] == told  # `dataprep scan` is not told the output: it knows one
     assert [i.rel for i in scan(src / "thumbs").items] == ["a/x.jpg"]  # an output asked for by name is scanned
 
@@ -201,7 +203,7 @@ def test_dataprep_scan_counts_what_a_build_would_take(tmp_path, capsys):
 
     src, _out = _links_into_an_output(tmp_path)
     assert main(["scan", "--json", str(src)]) == 0
-    assert json.loads(capsys.readouterr().out)["files"] == 2
+    assert json.loads(capsys.readouterr().out)["files"] == 3
 
 
 @pytest.mark.integration
@@ -212,5 +214,5 @@ def test_a_build_takes_no_file_through_a_link_into_its_output(tmp_path, client):
     src, out = _links_into_an_output(tmp_path)
     toolkit.build(inputs=[str(src)], output=str(out), client=client, progress=False)
     rows = read_rows(out / "manifest.jsonl")
-    assert sorted(r["source"] for r in rows if r["status"] != "skipped") == ["a/x.jpg", "other/y.jpg"]
-    assert [r["source"] for r in rows if r["status"] == "skipped"] == ["other/manifest.jsonl"]  # not media
+    assert sorted(r["source"] for r in rows if r["status"] != "skipped") == ["a/x.jpg", "other/y.jpg", "phone/z.jpg"]
+    assert sorted(r["source"] for r in rows if r["status"] == "skipped") == ["other/manifest.jsonl", "phone/manifest.jsonl"]

@@ -23,6 +23,12 @@ from helpers import wait_until
 RUN = dict(fmt="jpeg", quality=85, background="#ffffff", timeout=60)
 
 
+def made(folder: Path) -> Path:
+    """An output folder, made as a build makes it (video ops never make the output folder itself)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 @pytest.fixture(scope="module")
 def vids(tmp_path_factory):
     d = tmp_path_factory.mktemp("videos")
@@ -98,6 +104,7 @@ def test_classify():
 # ---------------------------------------------------------------------------------- frames
 
 def _frames(path, info, out, **params):
+    os.makedirs(out, exist_ok=True)  # the output folder exists, as in a build: it is never made anew
     outs, warns, extra = v.run_video_ops(path, info, (OpSpec.make("frames", **params),), str(out), "f", **RUN)
     return outs, warns, extra.get("frames", [])
 
@@ -192,6 +199,21 @@ def test_outputs_are_recorded_under_the_output_folder_only(vids, tmp_path):
     assert placed.names == outs == ["b.poster.jpg"] and placed.bytes == (tmp_path / "b.poster.jpg").stat().st_size
 
 
+@pytest.mark.parametrize("op", [OpSpec.make("poster", size=64), OpSpec.make("frames", count=2, size=64),
+                                OpSpec.make("contact-sheet", frames=2), OpSpec.make("clip", seconds=1),
+                                OpSpec.make("transcode", size=64)], ids=lambda o: o.name)
+def test_an_output_folder_that_is_gone_is_never_made_anew(vids, tmp_path, op):
+    """The output disk unmounted, or the folder deleted, while a video runs: its next output must
+    not be written into a fresh folder (on the bare mount point, the system disk): it is an
+    output-side fault naming the folder, and nothing is made."""
+    from toolkit.errors import OutputWriteError
+
+    gone = tmp_path / "out"
+    with pytest.raises(OutputWriteError) as caught:
+        v.run_video_ops(vids["plain"], v.probe_video(vids["plain"]), (op,), str(gone), "p", **RUN)
+    assert caught.value.filename == str(gone) and not gone.exists()
+
+
 @pytest.mark.parametrize("n, cols, grid", [(6, None, (3, 2)), (5, 5, (5, 1)), (16, None, (4, 4))])
 def test_contact_sheet_grid(vids, tmp_path, n, cols, grid):
     info = v.probe_video(vids["plain"])
@@ -242,6 +264,7 @@ def test_hostile_names(vids, tmp_path, name, monkeypatch):
     monkeypatch.chdir(tmp_path)
     info = v.probe_video(str(src))
     out = tmp_path / "out"
+    out.mkdir()
     outs, _w, _e = v.run_video_ops(str(src), info, (OpSpec.make("frames", fps=1), OpSpec.make("poster")),
                                    str(out), "%d $(x) -y", **RUN)
     assert len(outs) == 4 and all((out / o).is_file() for o in outs)
@@ -334,7 +357,7 @@ def test_seeking_opens_fewer_inputs_at_once_under_a_tight_cap(tmp_path):
     info = v.probe_video(clip)
     one = v.decoder_bytes(info.codec, info.width, info.height)  # ~29 MiB estimated, ~20 MiB real
     cap = v.memory_in_use() + v.FFMPEG_BASELINE_BYTES + int(1.5 * one)
-    outs, _w, extra = v.run_video_ops(clip, info, (OpSpec.make("contact-sheet", frames=8),), str(tmp_path / "o"),
+    outs, _w, extra = v.run_video_ops(clip, info, (OpSpec.make("contact-sheet", frames=8),), str(made(tmp_path / "o")),
                                       "hd", **RUN, memory_cap=cap)
     assert len(outs) == 1 and len(extra["contact_sheet_t"]) == 8
     with Image.open(tmp_path / "o" / outs[0]) as sheet:

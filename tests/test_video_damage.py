@@ -3,6 +3,8 @@ row says (unit tests on the op functions; the build over a real cluster is in te
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from PIL import Image
 
@@ -23,7 +25,13 @@ def vids(tmp_path_factory):
     }
 
 
+def made(folder):
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def _ops(path, *ops, out, **kw):
+    made(Path(out))  # as a build makes it: video ops never make the output folder
     info = v.probe_video(path)
     outs, warns, extra = v.run_video_ops(path, info, tuple(ops), str(out), "o", **RUN, **kw)
     return outs, {w.type: w.message for w in warns}, extra
@@ -116,7 +124,7 @@ def test_frames_too_large_for_the_worker_fail_before_decoding(tmp_path, monkeypa
     real = v._run
     monkeypatch.setattr(v, "_run", lambda *a, **k: ran.append(a) or real(*a, **k))
     cap = v.memory_in_use() + v.FFMPEG_BASELINE_BYTES + 200 * 2**20  # 200 MiB left: one 8192x8192 RGB frame is 192
-    for call in (lambda: v.run_video_ops(big, info, (OpSpec.make("frames", fps=1),), str(tmp_path / "o"), "b", **RUN,
+    for call in (lambda: v.run_video_ops(big, info, (OpSpec.make("frames", fps=1),), str(made(tmp_path / "o")), "b", **RUN,
                                          memory_cap=cap),
                  lambda: v.find_poster(big, info, timeout=30, memory_cap=cap)):
         with pytest.raises(FileProblem) as e:
@@ -151,7 +159,7 @@ def test_rotated_video_is_displayed_as_a_player_shows_it_by_every_op(tmp_path, r
     assert (info.width, info.height) == wh
     ops = (OpSpec.make("frames", fps=1), OpSpec.make("frames", count=2), OpSpec.make("poster"),
            OpSpec.make("contact-sheet", frames=1, size=400), OpSpec.make("transcode"), OpSpec.make("clip", seconds=1))
-    outs, _w, _e = v.run_video_ops(clip, info, ops, str(tmp_path / "o"), "p", **RUN)
+    outs, _w, _e = v.run_video_ops(clip, info, ops, str(made(tmp_path / "o")), "p", **RUN)
     images = [o for o in outs if o.endswith(".png")]
     assert len(images) == 2 + 2 + 1 + 1
     for o in images:

@@ -36,12 +36,21 @@ def writing(path: str | os.PathLike) -> Iterator[None]:
         raise OutputWriteError(exc.errno, exc.strerror or str(exc), os.fspath(path)) from exc
 
 
+def nearest_existing(path: str | os.PathLike) -> str:
+    """``path`` made absolute, or its nearest parent that exists (for a folder not made yet: the
+    file system it will be on, what it will be measured by)."""
+    p = os.path.abspath(path)
+    while not os.path.exists(p) and os.path.dirname(p) != p:
+        p = os.path.dirname(p)
+    return p
+
+
 def make_folder(folder: str | os.PathLike, root: str | os.PathLike | None = None) -> None:
     """Make ``folder`` and its parents, but never ``root`` itself (the output folder): a root that
     is gone (deleted, unmounted) is an ``OutputWriteError`` (ENOENT) naming it, not silently made anew."""
+    if root is not None and not os.path.isdir(root):
+        raise OutputWriteError(errno.ENOENT, os.strerror(errno.ENOENT), os.fspath(root))
     with writing(folder):
-        if root is not None and not os.path.isdir(root):
-            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), os.fspath(root))
         os.makedirs(folder, exist_ok=True)
 
 

@@ -16,6 +16,7 @@ that was running is retried alone and the rest go on; a file that kills its work
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -27,7 +28,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ._fs import path_text, remove_stale_tmp
+from ._fs import nearest_existing, path_text, remove_stale_tmp
 from .lock import OutputBusy, OutputLock, holder_text
 from .config import BuildConfig
 from .errors import ConfigError, InputError, OutputWriteError, Stopped
@@ -107,9 +108,10 @@ def validate_paths(cfg: BuildConfig) -> None:
     if os.path.exists(cfg.output) and not os.path.isdir(cfg.output):
         raise InputError(f"output {path_text(cfg.output)} exists and is not a folder")
     _check_output_is_ours(cfg.output)
-    parent = os.path.abspath(cfg.output)
-    while not os.path.exists(parent):
-        parent = os.path.dirname(parent)
+    parent = nearest_existing(cfg.output)
+    if os.statvfs(parent).f_flag & os.ST_RDONLY:
+        raise InputError(f"output {path_text(cfg.output)} is on a read-only file system; "
+                         f"{fix_for(OSError(errno.EROFS, os.strerror(errno.EROFS), parent), cfg.output)}")
     if not os.access(parent, os.W_OK):
         raise InputError(f"output {path_text(cfg.output)} is not writable; check its permissions")
 
@@ -131,7 +133,7 @@ def _check_output_is_ours(output: str) -> None:
     except OSError as exc:
         raise InputError(f"output {path_text(output)} cannot be read: {exc.strerror or exc}; "
                          "check the path and its permissions (--output)") from None
-    if is_output_folder(output, names):
+    if is_output_folder(output, names, empty_manifest=True):  # a build killed as it began leaves an empty one
         return
     # what a disk or a desktop puts in any folder: not anybody's data, and never an output's name
     foreign = sorted(n for n in names if not (is_junk(n) or n in _FOLDER_FURNITURE or n.startswith(".Trash-")))

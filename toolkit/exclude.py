@@ -21,16 +21,18 @@ from typing import Iterable
 __all__ = ["OutputExclusion", "is_output_folder"]
 
 
-def is_output_folder(folder: str | os.PathLike, names: Iterable[str] | None = None) -> bool:
+def is_output_folder(folder: str | os.PathLike, names: Iterable[str] | None = None, *, empty_manifest: bool = False) -> bool:
     """Whether ``folder`` is an output folder dataprep wrote: it holds ``.dataprep/`` or dataprep's
-    ``manifest.jsonl`` (another tool's manifest does not count). ``names``: its listing, if read."""
+    ``manifest.jsonl`` with a row of ours (another tool's, or an empty file, does not count: a
+    user's photo folder must never vanish from the input for it; ``empty_manifest=True`` lets one
+    count, for the build's "may I write into this folder?"). ``names``: its listing, if read."""
     from .manifest import MANIFEST, is_our_manifest
 
     if names is not None:
         names = set(names)
-        return ".dataprep" in names or (MANIFEST in names and is_our_manifest(os.path.join(folder, MANIFEST)))
+        return ".dataprep" in names or (MANIFEST in names and is_our_manifest(os.path.join(folder, MANIFEST), empty=empty_manifest))
     return (os.path.isdir(os.path.join(folder, ".dataprep"))
-            or (os.path.isfile(os.path.join(folder, MANIFEST)) and is_our_manifest(os.path.join(folder, MANIFEST))))
+            or (os.path.isfile(os.path.join(folder, MANIFEST)) and is_our_manifest(os.path.join(folder, MANIFEST), empty=empty_manifest)))
 
 
 class OutputExclusion:

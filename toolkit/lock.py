@@ -101,7 +101,10 @@ class OutputLock:
 
     def _publish(self, fcntl) -> int | None:
         """No lock file: make ours its name. -> its fd; None if another build's came first; -1: run unlocked."""
-        made = self._record(fcntl)
+        try:
+            made = self._record(fcntl)
+        except FileNotFoundError:  # .dataprep/ went with a build that ended just then: make it and look again
+            return None
         if made is None:
             return -1
         fd, tmp = made

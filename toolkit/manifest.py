@@ -27,16 +27,18 @@ MANIFEST = "manifest.jsonl"
 SUMMARY = "summary.json"
 
 
-def is_our_manifest(path: str | os.PathLike) -> bool:
-    """Whether the file is empty or its first row is one of ours (another tool's ``manifest.jsonl``
-    is not: an output folder holding one is not ours to write into)."""
+def is_our_manifest(path: str | os.PathLike, *, empty: bool = True) -> bool:
+    """Whether the file's first row is one of ours (another tool's ``manifest.jsonl`` is not: an
+    output folder holding one is not ours to write into). An empty file counts as ours only with
+    ``empty=True`` (may we write there? yes); to leave a folder out of the *input*, an empty file
+    proves nothing (anyone's tool may leave one) and ``empty=False`` asks for a row of ours."""
     try:
         with open(path, "rb") as fh:
             first = fh.readline(1 << 20).strip()
     except OSError:
         return False
     if not first:
-        return True
+        return empty
     try:
         row = json.loads(first)
     except ValueError:

@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._fs import tmp_path_for
+from ._fs import nearest_existing, tmp_path_for
 from .ops import EXT, OPS
 
 __all__ = ["NameLimits", "path_hash", "fit_stem"]
@@ -55,9 +55,7 @@ class NameLimits:
         if not output:
             return cls()
         out = os.path.abspath(os.fspath(output))
-        probe = out
-        while not os.path.exists(probe) and os.path.dirname(probe) != probe:
-            probe = os.path.dirname(probe)
+        probe = nearest_existing(out)
         return cls(_pathconf(probe, "PC_NAME_MAX", 255), _pathconf(probe, "PC_PATH_MAX", 4096), out)
 
 

@@ -24,7 +24,7 @@ import errno
 import os
 from typing import Any, Callable, Iterator
 
-from ._fs import TMP_SUFFIX, path_text, writing
+from ._fs import TMP_SUFFIX, nearest_existing, path_text, printable, writing
 from .errors import OutputWriteError
 
 __all__ = ["TYPE", "DEAD_ERRNOS", "is_dead", "mount_of", "fix_for", "file_message", "ffmpeg_output_fault",
@@ -45,10 +45,19 @@ def is_dead(exc: OSError, output: str | os.PathLike) -> bool:
 
 
 def mount_of(path: str | os.PathLike) -> str:
-    """The mount point of the file system that holds ``path`` (or would, for a path not made yet)."""
-    p = os.path.abspath(path)
-    while not os.path.exists(p) and os.path.dirname(p) != p:
-        p = os.path.dirname(p)
+    """The mount point of the file system that holds ``path`` (or would, for a path not made yet):
+    the longest mount point above its real path in the system's mount table, so a bind mount
+    (which ``os.path.ismount`` does not see inside one file system) is named, not its parent."""
+    p = os.path.realpath(nearest_existing(path))
+    try:
+        import psutil
+
+        points = [m.mountpoint for m in psutil.disk_partitions(all=True)]
+    except Exception:  # noqa: BLE001 - no mount table to read: walk up to what the OS calls a mount
+        points = []
+    inside = [m for m in points if p == m or p.startswith(m.rstrip("/") + "/")]
+    if inside:
+        return max(inside, key=len)
     while not os.path.ismount(p):
         p = os.path.dirname(p)
     return p
@@ -86,24 +95,35 @@ def file_message(exc: OSError, source: str | os.PathLike, output: str | os.PathL
             f"{_reason(exc)}; {fix_for(exc, output)}, then run again to redo it")
 
 
+#: the OS's reason as ffmpeg prints it at the end of an error line -> its errno
+_FFMPEG_REASONS = tuple((text, getattr(errno, name)) for text, name in (
+    ("no space left on device", "ENOSPC"), ("disk quota exceeded", "EDQUOT"), ("read-only file system", "EROFS"),
+    ("file too large", "EFBIG"), ("permission denied", "EACCES")) if hasattr(errno, name))
+
+
 def ffmpeg_output_fault(stderr: str, folder: str | os.PathLike, source: str | os.PathLike) -> OutputWriteError | None:
     """ffmpeg writes our video outputs itself (into ``folder``): its complaint about its *output* is
     an output-side fault, not a bad input. -> the error to raise, or None if it is about the input.
 
-    No space, a quota and a read-only file system can only come from writing; "permission denied"
-    is the output's when ffmpeg says so of its output (opening it, muxing into it, a temporary name
-    of ours), not of the input it opens (``[in#0] Error opening input``)."""
-    low = stderr.lower()
-    for text, name in (("no space left on device", "ENOSPC"), ("disk quota exceeded", "EDQUOT"),
-                       ("read-only file system", "EROFS")):
-        code = getattr(errno, name, None)
-        if code is not None and text in low:
-            return OutputWriteError(code, os.strerror(code), os.fspath(folder))
+    Only an error line that *ends* with the OS's reason counts (``…: No space left on device``,
+    ``… (No space left on device)``): a file name or a metadata tag that merely contains those
+    words (a video titled "No space left on device", a file named "…read-only file system….mp4")
+    is never taken for one; metadata lines are indented and are passed over. "Permission denied"
+    and "File too large" are the output's only where the line is about the output (muxing into
+    it, opening it, a temporary name of ours), not the input (``[in#0] Error opening input``).
+    A full disk, a quota or a read-only file system stop the run; the others fail this file."""
     src = os.fsdecode(source).lower()
-    for line in low.splitlines():
-        if "permission denied" in line and src not in line and (
-                "output" in line or "muxer" in line or "[out#" in line or TMP_SUFFIX in line):
-            return OutputWriteError(errno.EACCES, os.strerror(errno.EACCES), os.fspath(folder))
+    for raw in stderr.splitlines():
+        if not raw or raw[0].isspace():
+            continue  # the stream and metadata listing of the input: tags can say anything
+        line = raw.lower().rstrip(" .!)")
+        for text, code in _FFMPEG_REASONS:
+            if not line.endswith(text):
+                continue
+            if code in (errno.EACCES, errno.EFBIG) and (src in line or not (
+                    "output" in line or "muxer" in line or "[out#" in line or TMP_SUFFIX in line)):
+                continue
+            return OutputWriteError(code, os.strerror(code), os.fspath(folder))
     return None
 
 
@@ -142,7 +162,8 @@ class OutputFault:
         path = exc.filename or self.output
         fix = fix_for(exc, self.output)
         return {"type": TYPE, "path": path_text(path), "errno": errno.errorcode.get(exc.errno or 0, str(exc.errno)),
-                "message": f"cannot write {path_text(path)}: {_reason(exc)}. {fix[0].upper()}{fix[1:]}, {AGAIN}."}
+                # printed by the CLI, the summary and the panel: a name's newline or bidi control escaped
+                "message": printable(f"cannot write {path_text(path)}: {_reason(exc)}. {fix[0].upper()}{fix[1:]}, {AGAIN}.")}
 
 
 def _write_some(fd: int, data: memoryview) -> int:

@@ -405,9 +405,11 @@ def load_image(path: str, *, max_pixels: int, allow_truncated: bool = False,
             problems.append(Problem("truncated", f"{name} is truncated; the missing part was filled with grey"))
         if found.problem:
             problems.append(Problem("exif", f"{name}: {found.problem}; its orientation was not applied"))
-        im, icc_problem = colour.loaded_to_srgb(im, name)
+        # upright first: whether to turn it is read from the image as decoded (a TIFF's surviving tag),
+        # which a converted copy no longer carries; the transposed copy keeps the profile for the colour step
+        im, icc_problem = colour.loaded_to_srgb(found.upright(im), name)
         problems += [icc_problem] if icc_problem else []
-        return found.upright(im), problems
+        return im, problems
     except FileProblem:
         raise
     except Exception as exc:  # noqa: BLE001

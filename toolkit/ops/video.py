@@ -103,7 +103,7 @@ class _Deadline:
     def put(self, path: str, rel: str, data: bytes) -> None:
         """Write output ``rel`` (under ``placed.root``) of video ``path`` atomically, if the run goes on."""
         self.before_write(path)
-        write_bytes_atomic(Path(self.placed.root, rel), data)
+        write_bytes_atomic(Path(self.placed.root, rel), data, root=self.placed.root)
         self.placed.add(rel)
 
 
@@ -421,7 +421,7 @@ def _fmt_t(t: float) -> str:
 def _op_frames(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: str, ext: str, codec: list[str],
                background: str, dl: _Deadline) -> tuple[list[str], list[Problem], list[dict]]:
     folder = os.path.join(out_dir, out_rel)
-    make_folder(folder)
+    make_folder(folder, root=out_dir)
     chain = _scale_filter(op.get("size"), op.get("mode") or "fit", background)
     token = secrets.token_hex(4)
     warnings: list[Problem] = []
@@ -606,7 +606,7 @@ def _ffmpeg_to(out_dir: str, rel: str, args: list, path: str, dl: _Deadline, kee
     """Run ffmpeg ``args`` + a temporary name next to output ``rel``; rename it into place unless
     ``keep(tmp, stderr)`` says no. -> whether the output was written. The temporary never stays."""
     final = Path(out_dir, rel)
-    make_folder(final.parent)
+    make_folder(final.parent, root=out_dir)
     tmp = tmp_path_for(final)
     try:
         rc, _o, err = dl.run([*args, tmp.name], path=path, cwd=str(final.parent))
@@ -644,7 +644,7 @@ def _op_clip(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: str,
     secs = float(op.get("seconds") or 10.0)
     duration = info.duration or ((info.frames or 0) / (info.fps or 25.0))
     n = max(1, math.ceil(duration / secs - 1e-6))
-    make_folder(Path(out_dir, out_rel))
+    make_folder(Path(out_dir, out_rel), root=out_dir)
     enc = _video_encode_args(20, True, None, None, info)
     rows: list[dict] = []
     for i in range(n):
@@ -674,6 +674,8 @@ def run_video_ops(path: str, info: MediaInfo, ops: tuple[OpSpec, ...], out_dir: 
                   poster: tuple[float, Image.Image] | None = None, may_write: Callable[[], bool] | None = None,
                   placed: Placed | None = None, memory_cap: int | None = None) -> tuple[list[str], list[Problem], dict]:
     """Run every video op of ``ops`` on one video (image ops are skipped: they use :func:`poster_frame`).
+    ``out_dir`` is the output folder and must exist: one that is gone (deleted, its disk unmounted)
+    is an ``OutputWriteError``, never made anew under the bare mount point.
 
     ``timeout`` bounds the whole file (all its ffmpeg calls together). ``poster``: the video's
     :func:`find_poster` result when the caller has it already (it stays the caller's to close).
