@@ -8,8 +8,16 @@ import urllib.request
 from pathlib import Path
 
 import psutil
+from PIL import Image
 
 from toolkit.manifest import read_rows
+
+
+def exif_bytes(orientation: int) -> bytes:
+    """A raw EXIF block holding only an orientation tag (274)."""
+    ex = Image.Exif()
+    ex[0x0112] = orientation
+    return ex.tobytes()
 
 
 def wait_until(cond, limit: float = 60.0, step: float = 0.02) -> bool:

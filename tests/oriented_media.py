@@ -11,12 +11,13 @@ irot/imir boxes in HEIF/AVIF (written by their encoders from the EXIF orientatio
 from __future__ import annotations
 
 import io
-import struct
-import zlib
 from pathlib import Path
 from typing import Callable
 
 from PIL import Image, features
+
+from helpers import exif_bytes
+from toolkit.synth import png_chunk
 
 #: displayed size (width, height)
 SIZE = (96, 64)
@@ -57,22 +58,12 @@ def quadrants(im: Image.Image) -> tuple[str, str, str, str]:
 UPRIGHT = ("red", "blue", "green", "grey")
 
 
-def _exif(orientation: int) -> bytes:
-    ex = Image.Exif()
-    ex[0x0112] = orientation
-    return ex.tobytes()
-
-
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
 def _png_trailing(path: Path, o: int) -> None:
     buf = io.BytesIO()
     stored(o).save(buf, "PNG")
     data = buf.getvalue()
     iend = data.rindex(b"IEND") - 4  # the eXIf chunk after the pixels, as some writers put it
-    path.write_bytes(data[:iend] + _chunk(b"eXIf", _exif(o)) + data[iend:])
+    path.write_bytes(data[:iend] + png_chunk(b"eXIf", exif_bytes(o)) + data[iend:])
 
 
 def _tiff(compression: str) -> Callable[[Path, int], None]:
@@ -85,16 +76,16 @@ def _heif(path: Path, o: int) -> None:
     import pillow_heif
 
     pillow_heif.register_heif_opener()
-    stored(o).save(path, "HEIF", exif=_exif(o), quality=95)
+    stored(o).save(path, "HEIF", exif=exif_bytes(o), quality=95)
 
 
 WRITERS: dict[str, tuple[str, Callable[[Path, int], None]]] = {
-    "jpeg": ("jpg", lambda p, o: stored(o).save(p, "JPEG", exif=_exif(o), quality=95)),
+    "jpeg": ("jpg", lambda p, o: stored(o).save(p, "JPEG", exif=exif_bytes(o), quality=95)),
     "mpo": ("mpo", lambda p, o: stored(o).save(p, "MPO", save_all=True, append_images=[stored(o)],
-                                               exif=_exif(o), quality=95)),
-    "png-exif": ("png", lambda p, o: stored(o).save(p, "PNG", exif=_exif(o))),
+                                               exif=exif_bytes(o), quality=95)),
+    "png-exif": ("png", lambda p, o: stored(o).save(p, "PNG", exif=exif_bytes(o))),
     "png-trailing-exif": ("png", _png_trailing),
-    "webp": ("webp", lambda p, o: stored(o).save(p, "WEBP", exif=_exif(o), lossless=True)),
+    "webp": ("webp", lambda p, o: stored(o).save(p, "WEBP", exif=exif_bytes(o), lossless=True)),
     "tiff-raw": ("tif", _tiff("raw")),  # Pillow's own decoder
     "tiff-lzw": ("tif", _tiff("tiff_lzw")),  # libtiff
     "tiff-deflate": ("tif", _tiff("tiff_adobe_deflate")),  # libtiff
@@ -102,7 +93,7 @@ WRITERS: dict[str, tuple[str, Callable[[Path, int], None]]] = {
     "heif": ("heic", _heif),
 }
 if features.check("avif"):
-    WRITERS["avif"] = ("avif", lambda p, o: stored(o).save(p, "AVIF", exif=_exif(o), quality=95))
+    WRITERS["avif"] = ("avif", lambda p, o: stored(o).save(p, "AVIF", exif=exif_bytes(o), quality=95))
 
 
 def write(folder: Path, kind: str, orientation: int) -> Path:

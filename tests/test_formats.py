@@ -17,21 +17,18 @@ from toolkit.ops import FileProblem, OpSpec
 from toolkit.ops import image as iops
 from toolkit.probe import probe_one
 from toolkit.scan import scan
+from toolkit.synth import png_chunk
 
 pillow_heif.register_heif_opener()  # to write HEIC test files, whatever the toolkit registers
 THUMB = (OpSpec.make("thumbnail", size=128),)
 LIMIT = 89_478_485
 
 
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
 def png_declaring(width: int, height: int) -> bytes:
     """A PNG of a few bytes whose header declares ``width`` x ``height`` RGBA."""
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", zlib.compress(b"\0" * 64))
-            + _chunk(b"IEND", b""))
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", zlib.compress(b"\0" * 64))
+            + png_chunk(b"IEND", b""))
 
 
 def ico_holding(payload: bytes) -> bytes:

@@ -7,7 +7,6 @@ import os
 import random
 import struct
 import subprocess
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -17,6 +16,9 @@ from toolkit import synth, synth_icc
 from toolkit.media import MediaInfo, Problem
 from toolkit.ops import FileProblem, OpSpec
 from toolkit.ops import image as iops
+from toolkit.synth import png_chunk
+
+from helpers import exif_bytes
 
 MODES = ("1", "L", "LA", "P", "P+transparency", "RGB", "RGBA", "CMYK", "I;16", "I", "F", "YCbCr")
 FORMATS = ("jpeg", "png", "webp")
@@ -61,16 +63,6 @@ def make_mode(mode: str, size: tuple[int, int] = (48, 32), seed: int = 1) -> Ima
 def save(im: Image.Image, path, fmt: str, **kw) -> str:
     im.save(path, fmt, **kw)
     return str(path)
-
-
-def exif_bytes(orientation: int) -> bytes:
-    ex = Image.Exif()
-    ex[0x0112] = orientation
-    return ex.tobytes()
-
-
-def png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
 def png_with(width: int, height: int, idat: bytes) -> bytes:

@@ -12,12 +12,13 @@ import pytest
 from PIL import Image
 
 from toolkit import InputError, start
-from toolkit._fs import OutputBusy, OutputLock, Placed, write_bytes_atomic
+from toolkit._fs import Placed, write_bytes_atomic
+from toolkit.lock import OutputBusy, OutputLock
 from toolkit.cli import main
 
 HOLD = textwrap.dedent("""
     import sys, time
-    from toolkit._fs import OutputLock
+    from toolkit.lock import OutputLock
     assert OutputLock(sys.argv[1]).acquire()
     print("held", flush=True)
     time.sleep(600)
@@ -206,7 +207,7 @@ PAUSE_AFTER_LOCK = textwrap.dedent("""
             sys.stdin.readline()
     flock.paused = False
     fcntl.flock = flock
-    from toolkit._fs import OutputBusy, OutputLock
+    from toolkit.lock import OutputBusy, OutputLock
     lock = OutputLock(sys.argv[1])
     try:
         print("held" if lock.acquire() else "unlocked", flush=True)

@@ -173,9 +173,6 @@ def remove_stale_tmp(root: Path) -> int:
     return n
 
 
-# The output folder's lock lives in its own module; these names stay importable from here.
-from .lock import OutputBusy, OutputLock, lock_holder  # noqa: E402,F401
-
 
 def path_text(p: os.PathLike | str) -> str:
     """Path as printable text: undecodable bytes escaped as ``\\xNN``."""

@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ._fs import nearest_existing, path_text, remove_stale_tmp
+from ._fs import make_folder, nearest_existing, path_text, remove_stale_tmp, writing
 from .lock import OutputBusy, OutputLock, holder_text
 from .config import BuildConfig
 from .errors import ConfigError, InputError, OutputWriteError, Stopped
@@ -623,11 +623,10 @@ class Run:
                 # started on the same OUTPUT?). Put it back and run the rest, a few times at most.
                 with self._fault.caught(self._output_failed):
                     _arm(job)
-                if self._stop.is_set():
-                    pass  # the markers cannot be made: the output takes no more, the rest waits for the next run
-                elif fl.bystander < 5:
+                # (markers that cannot be made stopped the run: the output takes no more, the rest waits)
+                if not self._stop.is_set() and fl.bystander < 5:
                     ready.appendleft((_rebatch(rest, batch), fl.alone_retry, fl.bystander + 1))
-                else:
+                elif not self._stop.is_set():
                     account([_fail_row(it, batch.id, job, "worker-killed",
                                        f"{path_text(it.path)} was not processed: the run's marker in "
                                        f"{path_text(job.journal_dir)} kept disappearing; is another build writing to this output?")
@@ -698,8 +697,6 @@ class Run:
 def _arm(job: JobSpec) -> None:
     """Make the run's markers: batches write while ``alive_file`` exists, start files while ``go_file``
     does. A marker that cannot be made is an ``OutputWriteError`` (without it no batch would write)."""
-    from ._fs import make_folder, writing
-
     make_folder(job.journal_dir, job.output)
     for marker in (job.alive_file, job.go_file):
         with writing(marker):

@@ -21,6 +21,8 @@ import socket
 import time
 from pathlib import Path
 
+from ._fs import TMP_SUFFIX  # a record file's suffix: a later run cleans it up, should we be killed while making it
+
 __all__ = ["OutputBusy", "OutputLock", "lock_holder", "holder_text"]
 
 _BUSY = (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
@@ -86,8 +88,6 @@ class OutputLock:
     def _record(self, fcntl) -> tuple[int, Path] | None:
         """A new file beside the lock holding our record, locked by us; None if it cannot be locked
         (no ``flock`` on this file system). ``OSError``: it cannot be made (the folder is unusable)."""
-        from ._fs import TMP_SUFFIX  # the suffix a later run cleans up, should we be killed right here
-
         tmp = self.path.with_name(f".lock.{secrets.token_hex(4)}{TMP_SUFFIX}")
         fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | _CLOEXEC, 0o644)
         _write_record(fd)

@@ -191,10 +191,7 @@ class Manifest:
             with atomic_write(self.kept_path, durable=True, root=self.output) as fh:
                 fh.write(self._dump(kept))
         with writing(self.output / SUMMARY):  # the summary describes a run that ended; until this one does, there is none
-            try:
-                os.unlink(self.output / SUMMARY)
-            except FileNotFoundError:
-                pass
+            (self.output / SUMMARY).unlink(missing_ok=True)
         with atomic_write(self.path, durable=True, root=self.output) as fh:
             fh.write(self._dump(self.rows.values()))
         self._started = True
@@ -247,10 +244,7 @@ class Manifest:
     def settle(self) -> None:
         """The run completed: every input has its row here, the rows kept aside are not needed."""
         with writing(self.kept_path):
-            try:
-                os.unlink(self.kept_path)
-            except FileNotFoundError:
-                pass
+            self.kept_path.unlink(missing_ok=True)
 
     def write_summary(self, summary: dict[str, Any]) -> Path:
         p = self.output / SUMMARY

@@ -69,7 +69,8 @@ def _pathconf(path: str, name: str, default: int) -> int:
 
 def _cut(text: str, limit: int) -> str:
     """The longest prefix of ``text`` of at most ``limit`` UTF-8 bytes, never half a character."""
-    return os.fsencode(text)[:max(limit, 0)].decode("utf-8", errors="ignore") if len(os.fsencode(text)) > limit else text
+    raw = os.fsencode(text)
+    return raw[:max(limit, 0)].decode("utf-8", errors="ignore") if len(raw) > limit else text
 
 
 def _short(name: str, limit: int, source: str) -> str:
@@ -97,11 +98,13 @@ def fit_stem(folders: list[tuple[str, str]], last: str, source: str, *, hashed: 
     budget = limits.path_max - 1 - base - PATH_RESERVE  # bytes the stem may take
     if len(os.fsencode("/".join([*dirs, tail]))) <= budget:
         return "/".join([*dirs, tail])
+
+    def room() -> int:  # bytes the file's name may take under the folders kept
+        return min(room_last, budget - len(os.fsencode("/".join(dirs))) - (1 if dirs else 0))
+
     while dirs:  # flatten: the deepest folders go, the file keeps a readable name and the full path's hash
         dirs.pop()
-        room = min(room_last, budget - len(os.fsencode("/".join(dirs))) - (1 if dirs else 0))
-        if room >= MIN_READABLE + HASH_LEN:
+        if room() >= MIN_READABLE + HASH_LEN:
             break
-    room = min(room_last, budget - len(os.fsencode("/".join(dirs))) - (1 if dirs else 0))
-    tail = _cut(last, room - HASH_LEN) + path_hash(source)
+    tail = _cut(last, room() - HASH_LEN) + path_hash(source)
     return "/".join([*dirs, tail])

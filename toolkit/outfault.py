@@ -134,12 +134,14 @@ class OutputFault:
     def __init__(self, output: str | os.PathLike):
         self.output = os.fspath(output)
         self.error: OutputWriteError | None = None
+        self._reason: dict[str, Any] | None = None
 
     def note(self, exc: OutputWriteError) -> bool:
         """Remember ``exc`` if it is the run's first fault; -> whether it was."""
         if self.error is not None:
             return False
         self.error = exc
+        self._reason = self._describe(exc)  # once: it reads the mount table, and every reader sees the same text
         return True
 
     @contextlib.contextmanager
@@ -156,9 +158,9 @@ class OutputFault:
     @property
     def reason(self) -> dict[str, Any] | None:
         """``{type, message, path, errno}`` or None: the message names the path, the OS's reason and the fix."""
-        exc = self.error
-        if exc is None:
-            return None
+        return self._reason
+
+    def _describe(self, exc: OutputWriteError) -> dict[str, Any]:
         path = exc.filename or self.output
         fix = fix_for(exc, self.output)
         return {"type": TYPE, "path": path_text(path), "errno": errno.errorcode.get(exc.errno or 0, str(exc.errno)),

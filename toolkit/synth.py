@@ -200,7 +200,8 @@ def write_empty(path) -> Path:
     return p
 
 
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    """One PNG chunk: length, type, data and its CRC."""
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
 
@@ -214,8 +215,8 @@ def write_bomb_png(path, width: int = 40000, height: int = 40000) -> Path:
     p = _parent(path)
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
     rows = zlib.compress(b"\x00" * (1 + 3 * width) * 4, 9)        # 4 rows of filter-0 black
-    p.write_bytes(b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", rows)
-                  + _png_chunk(b"IEND", b""))
+    p.write_bytes(b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", rows)
+                  + png_chunk(b"IEND", b""))
     return p
 
 
@@ -229,13 +230,13 @@ def write_big_png(path, width: int, height: int, seed: int = 0) -> Path:
     comp = zlib.compressobj(6)
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     with open(p, "wb") as fh:
-        fh.write(b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr))
+        fh.write(b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr))
         for y in range(height):
             v = (y * 255 // max(1, height - 1) + seed * 37) % 256
             chunk = comp.compress(b"\x00" + bytes((v, 255 - v, (v * 3 + seed) % 256)) * width)
             if chunk:
-                fh.write(_png_chunk(b"IDAT", chunk))
-        fh.write(_png_chunk(b"IDAT", comp.flush()) + _png_chunk(b"IEND", b""))
+                fh.write(png_chunk(b"IDAT", chunk))
+        fh.write(png_chunk(b"IDAT", comp.flush()) + png_chunk(b"IEND", b""))
     return p
 
 

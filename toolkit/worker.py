@@ -24,6 +24,7 @@ from typing import Any, Callable, Sequence
 from ._fs import Placed, make_folder, path_b64, path_text, write_bytes_atomic, writing
 from .errors import OutputWriteError
 from .media import ItemResult, MediaItem, Problem
+from .outfault import TYPE as OUTPUT_FAULT, file_message, is_dead
 from .ops import EXT, VIDEO_OPS, FileProblem, OpSpec
 
 __all__ = ["JobSpec", "BatchRows", "process_batch", "EXT", "journal_path"]
@@ -210,11 +211,10 @@ def process_item(item: MediaItem, job: JobSpec, batch_id: str = "") -> ItemResul
             status = "skipped"
             warnings.append(Problem("no-op", f"no op in {', '.join(o.name for o in job.ops)} applies to {item.kind} files like {path_text(item.path)}"))
     except OutputWriteError as exc:  # the output's condition, never the input's (classify never sees it)
-        from . import outfault
-        if outfault.is_dead(exc, job.output):
+        if is_dead(exc, job.output):
             placed.remove()
             raise
-        status, error = "failed", Problem(outfault.TYPE, outfault.file_message(exc, item.path, job.output))
+        status, error = "failed", Problem(OUTPUT_FAULT, file_message(exc, item.path, job.output))
     except FileProblem as fp:
         status, error = "failed", Problem(fp.code, fp.message)
     except MemoryError:

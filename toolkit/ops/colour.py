@@ -184,16 +184,20 @@ def _judge(icc: bytes) -> _Verdict:
     return _Verdict(True, space)
 
 
-def _verdict(icc: bytes) -> _Verdict:
-    return _CACHE.get(_CACHE.verdicts, _digest(icc), lambda: _judge(icc))
+def _verdict(icc: bytes, key: bytes) -> _Verdict:
+    """``key``: the profile's :func:`_digest`, made once per image by the caller."""
+    return _CACHE.get(_CACHE.verdicts, key, lambda: _judge(icc))
 
 
 def needs_conversion(icc: bytes | None, mode: str) -> bool:
     """Whether an image in ``mode`` tagged with ``icc`` gets a converted copy (for memory estimates)."""
-    return bool(icc) and _verdict(icc).convert and _plan(mode, _verdict(icc).space) is not None
+    if not icc:
+        return False
+    verdict = _verdict(icc, _digest(icc))
+    return verdict.convert and _plan(mode, verdict.space) is not None
 
 
-def _transform(icc: bytes, in_mode: str, out_mode: str):
+def _transform(icc: bytes, key: bytes, in_mode: str, out_mode: str):
     """A built transform, or the text of why it cannot be built."""
     from PIL import ImageCms
 
@@ -204,7 +208,7 @@ def _transform(icc: bytes, in_mode: str, out_mode: str):
                                            renderingIntent=ImageCms.Intent.PERCEPTUAL)
         except Exception as exc:  # noqa: BLE001
             return f"its ICC colour profile cannot be used ({exc})"
-    return _CACHE.get(_CACHE.transforms, (_digest(icc), in_mode, out_mode), build)
+    return _CACHE.get(_CACHE.transforms, (key, in_mode, out_mode), build)
 
 
 # ---------------------------------------------------------------- converting
@@ -236,7 +240,9 @@ def to_srgb(im: Image.Image) -> tuple[Image.Image, str | None]:
     icc = im.info.get("icc_profile")
     if not icc:
         return im, None
-    verdict = _verdict(bytes(icc))
+    icc = bytes(icc)
+    key = _digest(icc)  # one hash of the profile per image: the verdict and the transform are cached by it
+    verdict = _verdict(icc, key)
     if not verdict.convert:
         return im, verdict.problem
     mode = "PA" if im.mode == "P" and im.has_transparency_data else im.mode
@@ -246,7 +252,7 @@ def to_srgb(im: Image.Image) -> tuple[Image.Image, str | None]:
             return im, None  # bilevel: black and white stay so; 32-bit grey is stretched over its range later
         return im, f"its ICC colour profile is for {verdict.space} but its pixels are {im.mode}"
     cms_in, cms_out, result = plan
-    transform = _transform(bytes(icc), cms_in, cms_out)
+    transform = _transform(icc, key, cms_in, cms_out)
     if isinstance(transform, str):
         return im, transform
     alpha = im.getchannel("A") if im.mode == "LA" else None  # LittleCMS drops LA's alpha

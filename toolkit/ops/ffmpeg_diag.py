@@ -65,6 +65,12 @@ class Diag:
     bad_size: tuple[int, int] | None  # frames larger than ffmpeg decodes
     no_memory: bool  # ffmpeg could not allocate memory
 
+    @property
+    def damaged(self) -> bool:
+        """Whether the decoder reported errors of its own (a cut file's last packet fails to decode:
+        that is the cut, not damage)."""
+        return self.decode_errors > (2 if self.cut else 0)
+
 
 def parse(stderr: str) -> Diag:
     """Read an ffmpeg run's stderr made with :data:`LOG_ARGS` (without them: the text as it is,
@@ -210,12 +216,12 @@ def whole_decode(path: str, diag: Diag, *, got: float | None, of: float | None, 
     out: list[Problem] = []
     short = got is not None and of is not None and of - got > max(0.1 * of, 2 / (rate or 25.0))
     cut = diag.cut and not where
-    damaged = diag.decode_errors > (2 if diag.cut else 0)  # a cut file's last packet fails to decode: the cut
+    damaged = diag.damaged
     if cut or (short and not damaged):
         out.append(_cut(path, got, of, where))
     if damaged:
         decoded = f" (decoded {got:.1f} s of {of:.1f} s)" if short and not cut else ""
-        out.append(_errors(path, diag, where if where else _span(diag), decoded))
+        out.append(_errors(path, diag, where or _span(diag), decoded))
     return out
 
 
@@ -223,7 +229,7 @@ def seek_damage(path: str, diag: Diag) -> list[Problem]:
     """Warnings for a run that seeked to a few times (frames by count, poster, contact sheet):
     what the demuxer and decoder said on the way (which frames it gave is the op's to say)."""
     out = [_cut(path, None, None)] if diag.cut else []
-    if diag.decode_errors > (2 if diag.cut else 0):
+    if diag.damaged:
         out.append(_errors(path, diag, ""))  # the times it printed are of the frames it kept, not the errors
     return out
 

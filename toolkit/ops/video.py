@@ -27,7 +27,7 @@ from ..outfault import ffmpeg_output_fault
 from ..media import MediaInfo, Problem
 from . import EXT, FileProblem, OpSpec, check_file
 from . import ffmpeg_diag as ffdiag
-from .ffmpeg import (FFMPEG_BASELINE_BYTES, MEMORY_POLL, _run, _src, ffmpeg_exe, ffmpeg_memory_cap,  # noqa: F401
+from .ffmpeg import (FFMPEG_BASELINE_BYTES, _run, _src, ffmpeg_exe, ffmpeg_memory_cap,  # noqa: F401
                      has_encoder, live_ffmpeg_pids, memory_in_use)
 from . import image as iops
 
@@ -73,8 +73,7 @@ class _Deadline:
         many inputs would not fit in what the memory cap leaves now (at least 1)."""
         if self.memory_cap is None or self.per_input <= 0:
             return SEEK_CHUNK
-        room = self.room() or 0
-        return max(1, min(SEEK_CHUNK, room // self.per_input))
+        return max(1, min(SEEK_CHUNK, self.room() // self.per_input))
 
     def left(self) -> float:
         return self.end - time.monotonic()
@@ -84,14 +83,16 @@ class _Deadline:
         """:func:`_run` within this file's time left and memory cap. ffmpeg's messages are read
         (``self.diag``; what the demuxer and decoder reported goes to ``self.damage``) and the
         stderr handed back is the text at info level, as without :data:`ffmpeg_diag.LOG_ARGS`.
-        A run that fails for want of memory or for frames too large is ``limit-exceeded``."""
+        A failed run raises: ``limit-exceeded`` for want of memory or for frames too large, an
+        ``OutputWriteError`` when ffmpeg could not write its output in ``cwd``, else the input's
+        problem (:func:`classify_ffmpeg_error`)."""
         rc, out, err = _run([*ffdiag.LOG_ARGS, *args], timeout=self.left(), path=path, cwd=cwd, capture=capture,
                             memory_cap=self.memory_cap)
         self.diag = ffdiag.parse(err)
         if rc != 0:
-            problem = ffdiag.failed_run(path, self.diag)
-            if problem is not None:
-                raise problem
+            raise (ffdiag.failed_run(path, self.diag)
+                   or (ffmpeg_output_fault(self.diag.text, cwd, path) if cwd is not None else None)
+                   or classify_ffmpeg_error(self.diag.text, path))
         ffdiag.merge(self.damage, ffdiag.seek_damage(path, self.diag))
         return rc, out, self.diag.text
 
@@ -303,10 +304,8 @@ def _grab_files(path: str, times: Sequence[float], outs: Sequence[str], cwd: str
         for i, out in enumerate(os_):
             args += ["-map", f"[o{i}]", "-frames:v", "1", "-fps_mode", "passthrough", *codec, "-f", "image2",
                      "-update", "1", out]
-        rc, _o, err = dl.run(args, path=path, cwd=cwd)
+        _rc, _o, err = dl.run(args, path=path, cwd=cwd)
         info = _showinfo(err)
-        if rc != 0:
-            raise ffmpeg_output_fault(err, cwd, path) or classify_ffmpeg_error(err, path)
         for i, t in enumerate(ts):
             pts = info.get(i * per)
             ok = os.path.exists(os.path.join(cwd, os_[i]))
@@ -326,9 +325,7 @@ def _grab_images(path: str, times: Sequence[float], chain: list[str], dl: _Deadl
                   for i in range(len(ts))]
         graph = ";".join(chains) + ";" + "".join(f"[v{i}]" for i in range(len(ts))) + f"concat=n={len(ts)}:v=1:a=0,showinfo[out]"
         args += ["-filter_complex", graph, "-map", "[out]", "-fps_mode", "passthrough", "-f", "rawvideo", "-"]
-        rc, out, err = dl.run(args, path=path, capture=True)
-        if rc != 0:
-            raise classify_ffmpeg_error(err, path)
+        _rc, out, err = dl.run(args, path=path, capture=True)
         per = 4 + len(chain)  # trim, showinfo, *chain, format, setsar
         last = len(ts) * per + 1  # concat, showinfo
         sizes = re.findall(rf"\[Parsed_showinfo_{last} @ [^\]]*\] n:\s*\d+ .*? s:(\d+)x(\d+)", err)
@@ -465,24 +462,21 @@ def _op_frames(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: st
         args = [*pre, "-i", _src(path), "-map", "0:v:0", "-vf", vf, "-fps_mode", "passthrough", *codec,
                 "-f", "image2", "-start_number", "0", pattern]
         try:
-            rc, _o, err = dl.run(args, path=path, cwd=folder)
+            _rc, _o, err = dl.run(args, path=path, cwd=folder)
         except BaseException:
             _rm_pattern(folder, token)
             raise
-        if rc != 0:
-            _rm_pattern(folder, token)
-            raise ffmpeg_output_fault(err, folder, path) or classify_ffmpeg_error(err, path)
         si = _showinfo(err)
-        diag, kept = dl.diag, sorted(si[min(si)]) if si else []
+        diag, times = dl.diag, si[min(si)] if si else []
         # decoded seconds, counted at the probe's rate, unless the frames kept reach as far (VFR)
-        step = (int(op.get("every")) if op.get("every") else (info.fps or 25.0) / float(op.get("fps") or 1.0))
         got_s = diag.frames_decoded / info.fps if (diag and diag.frames_decoded is not None and info.fps
                                                     and not op.get("keyframes")) else None
-        if got_s is not None and kept and info.duration and kept[-1] + step / info.fps >= 0.9 * info.duration:
-            got_s = None
+        if got_s is not None and times and info.duration:
+            step = int(op.get("every")) if op.get("every") else (info.fps or 25.0) / float(op.get("fps") or 1.0)
+            if max(times) + step / info.fps >= 0.9 * info.duration:
+                got_s = None
         ffdiag.merge(dl.damage, ffdiag.whole_decode(path, diag, got=got_s, of=info.duration, rate=info.fps),
                      strong=True)
-        times = si[min(si)] if si else []
         files = sorted(f for f in os.listdir(folder) if f.endswith(f".{token}{TMP_SUFFIX}"))
         if len(files) != len(times):
             warnings.append(Problem("frame-times", f"{path_text(path)}: {len(files)} frames written but "
@@ -602,17 +596,15 @@ def _video_encode_args(crf: int, audio: bool, max_side: int | None, fps_cap: flo
     return args + ["-sn", "-dn", "-map_metadata", "-1"]
 
 
-def _ffmpeg_to(out_dir: str, rel: str, args: list, path: str, dl: _Deadline, keep=None) -> bool:
+def _ffmpeg_to(out_dir: str, rel: str, args: list, path: str, dl: _Deadline) -> bool:
     """Run ffmpeg ``args`` + a temporary name next to output ``rel``; rename it into place unless
-    ``keep(tmp, stderr)`` says no. -> whether the output was written. The temporary never stays."""
+    ffmpeg says it wrote no video frame. -> whether the output was written. The temporary never stays."""
     final = Path(out_dir, rel)
     make_folder(final.parent, root=out_dir)
     tmp = tmp_path_for(final)
     try:
-        rc, _o, err = dl.run([*args, tmp.name], path=path, cwd=str(final.parent))
-        if rc != 0:
-            raise ffmpeg_output_fault(err, final.parent, path) or classify_ffmpeg_error(err, path)
-        if keep is not None and not keep(tmp, err):
+        dl.run([*args, tmp.name], path=path, cwd=str(final.parent))
+        if dl.diag is not None and dl.diag.frames_encoded == 0:  # an output of no frame is not kept
             return False
         dl.before_write(path)
         place(tmp, final)
@@ -626,17 +618,12 @@ def _op_transcode(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel:
     rel = f"{out_rel}.mp4"
     if not _ffmpeg_to(out_dir, rel, ["-i", _src(path), *_video_encode_args(op.get("crf", 23), bool(op.get("audio", True)),
                                                                            op.get("size"), op.get("max_fps"), info),
-                                     "-movflags", "+faststart", "-f", "mp4"], path, dl, keep=lambda _t, _e: _encoded(dl)):
+                                     "-movflags", "+faststart", "-f", "mp4"], path, dl):
         raise ffdiag.nothing_decoded(path, dl.diag)
     diag = dl.diag
     got = diag.out_time if diag else None  # seconds of video written: right for variable frame rates too
     ffdiag.merge(dl.damage, ffdiag.whole_decode(path, diag, got=got, of=info.duration, rate=info.fps), strong=True)
     return rel
-
-
-def _encoded(dl: _Deadline) -> bool:
-    """Whether the last run wrote any video frame (when ffmpeg says; an output of none is not kept)."""
-    return dl.diag is None or dl.diag.frames_encoded != 0
 
 
 def _op_clip(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: str, dl: _Deadline) -> list[dict]:
@@ -653,8 +640,7 @@ def _op_clip(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: str,
         rel = f"{out_rel}/clip-{i:04d}.mp4"
         # a segment of no frames (past the last full one, or all in a part that does not decode): no file
         if not _ffmpeg_to(out_dir, rel, ["-ss", f"{start:.6f}", "-t", f"{secs:.6f}", "-i", _src(path), *enc,
-                                         "-movflags", "+faststart", "-f", "mp4"], path, dl,
-                          keep=lambda _t, _e: _encoded(dl)):
+                                         "-movflags", "+faststart", "-f", "mp4"], path, dl):
             continue
         diag = dl.diag
         got = diag.out_time if diag else None
