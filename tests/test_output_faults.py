@@ -564,10 +564,13 @@ def test_a_disk_already_full_when_the_build_starts(tmp_path, mounts, make_cluste
     filler = mnt / "filler"
     fill_up(filler)
 
-    report = toolkit.build(**settings)
+    said: list = []
+    report = toolkit.build(**{**settings, "progress": said.append})
 
     assert report.stopped and report.stop_reason["errno"] == "ENOSPC", report.stop_reason
     assert report.batches == 0 and not report.failed
+    warned = [e.data["message"] for e in said if e.kind == "warning"]
+    assert any(m.startswith("stopping: cannot write") for m in warned), warned  # told as it happens, too
     assert (out / "manifest.jsonl").read_bytes() == before
     filler.unlink()
     again = toolkit.build(**settings)

@@ -146,14 +146,16 @@ class OutputFault:
 
     @contextlib.contextmanager
     def caught(self, then: Callable[[OutputWriteError], None] | None = None) -> Iterator[None]:
-        """An ``OutputWriteError`` inside is noted, not raised further; ``then(exc)`` acts on it (the
-        engine's stop). Any other error goes on as it was."""
+        """An ``OutputWriteError`` inside is not raised further: ``then(exc)`` acts on it (the engine's
+        stop, which notes it itself and, for the run's first fault, says so), or without ``then`` it
+        is noted. Any other error goes on as it was."""
         try:
             yield
         except OutputWriteError as exc:
-            self.note(exc)
-            if then is not None:
-                then(exc)
+            if then is None:
+                self.note(exc)
+            else:
+                then(exc)  # noting it first would make then() take the first fault for a later one
 
     @property
     def reason(self) -> dict[str, Any] | None:
