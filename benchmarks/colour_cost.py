@@ -22,9 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from PIL import ImageCms  # noqa: E402
 
-from toolkit import synth, synth_icc  # noqa: E402
-from toolkit.ops import OpSpec  # noqa: E402
-from toolkit.ops import image as iops  # noqa: E402
+from toolkit import _synth as synth, _synth_icc as synth_icc# noqa: E402
+from toolkit._ops import OpSpec  # noqa: E402
+from toolkit._ops import image as iops  # noqa: E402
 
 VARIANTS = ("untagged", "srgb", "p3")
 OP = OpSpec.make("thumbnail", size=128)

@@ -39,7 +39,7 @@ def corpus(n_small: int, n_big: int) -> Path:
         return CACHE
     shutil.rmtree(CACHE, ignore_errors=True)
     CACHE.mkdir(parents=True)
-    from toolkit.synth import write_big_png, write_photo
+    from toolkit._synth import write_big_png, write_photo
 
     for i in range(n_small):
         w, h = (1920, 1080) if i % 3 else (4000, 3000)

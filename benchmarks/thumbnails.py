@@ -64,7 +64,7 @@ def image_size(i: int) -> tuple[int, int]:
 
 
 def _make_one(i: int) -> int:
-    from toolkit.synth import write_photo
+    from toolkit._synth import write_photo
 
     w, h = image_size(i)
     final = CORPUS / f"img{i:05d}.jpg"

@@ -23,9 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from toolkit import synth_video as sv  # noqa: E402
-from toolkit.ops import OpSpec  # noqa: E402
-from toolkit.ops import video as v  # noqa: E402
+from toolkit import _synth_video as sv# noqa: E402
+from toolkit._ops import OpSpec  # noqa: E402
+from toolkit._ops import video as v  # noqa: E402
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from toolkit import synth, synth_icc  # noqa: E402
+from toolkit import _synth as synth, _synth_icc as synth_icc# noqa: E402
 
 VERSION = 3  # bump when the contents change: an older sample is then remade
 FOLDERS = ["trips/2023/beach", "trips/2023/mountains", "trips/2024/city", "studio/portraits",
@@ -100,7 +100,7 @@ def _specials(out: Path) -> None:
 
 def _videos(out: Path) -> int:
     try:
-        from toolkit.synth_video import make_sample_videos
+        from toolkit._synth_video import make_sample_videos
     except ImportError:
         return 0
     make_sample_videos(out)

@@ -37,7 +37,7 @@ def make_cluster():
 
 
 def run_cli(argv):
-    from toolkit.cli import main
+    from toolkit._cli import main
 
     return main(argv)
 

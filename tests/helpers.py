@@ -10,7 +10,7 @@ from pathlib import Path
 import psutil
 from PIL import Image
 
-from toolkit.manifest import read_rows
+from toolkit._manifest import read_rows
 
 
 def exif_bytes(orientation: int) -> bytes:

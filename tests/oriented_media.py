@@ -17,7 +17,7 @@ from typing import Callable
 from PIL import Image, features
 
 from helpers import exif_bytes
-from toolkit.synth import png_chunk
+from toolkit._synth import png_chunk
 
 #: displayed size (width, height)
 SIZE = (96, 64)

@@ -15,10 +15,11 @@ import pytest
 from PIL import Image
 
 import toolkit
-from toolkit import synth
-from toolkit.manifest import read_rows
-from toolkit.media import ROW_FIELDS
-from toolkit.worker import TEST_HANG_ENV
+import toolkit._probe
+from toolkit import _synth as synth
+from toolkit._manifest import read_rows
+from toolkit._media import ROW_FIELDS
+from toolkit._worker import TEST_HANG_ENV
 
 from helpers import http_get, wait_until
 
@@ -210,7 +211,7 @@ def test_mixed_folder_with_videos_on_a_cluster(tmp_path, client):
     poster frame, broken videos are failed rows with clear codes, no ffmpeg is left running."""
     import psutil
 
-    from toolkit.synth_video import make_audio_only, make_not_a_video, make_truncated_video, make_video
+    from toolkit._synth_video import make_audio_only, make_not_a_video, make_truncated_video, make_video
 
     src = tmp_path / "in"
     photo(src / "still.jpg", (640, 480), 1)
@@ -251,9 +252,9 @@ def test_mixed_folder_with_videos_on_a_cluster(tmp_path, client):
 def test_long_lists_are_probed_on_the_workers(corpus, tmp_path, client, monkeypatch):
     from distributed import get_task_stream
 
-    import toolkit.probe
+    import toolkit._probe
 
-    monkeypatch.setattr(toolkit.probe, "PROBE_ON_WORKERS", 3)
+    monkeypatch.setattr(toolkit._probe, "PROBE_ON_WORKERS", 3)
     with get_task_stream(client) as ts:
         report = toolkit.build(inputs=[str(corpus)], output=str(tmp_path / "out"), client=client, progress=False)
     assert any(str(t["key"]).startswith("dataprep-probe") for t in ts.data)
@@ -318,7 +319,7 @@ def test_overlapping_folders_are_misuse(tmp_path, case):
 
 
 def _worker_view(name: str) -> tuple[str | None, bool]:
-    return os.environ.get(name), "toolkit.ops.image" in sys.modules
+    return os.environ.get(name), "toolkit._ops.image" in sys.modules
 
 
 @pytest.mark.parametrize("method", ["forkserver", "spawn"])
@@ -424,7 +425,7 @@ def test_a_restarted_worker_forks_like_the_first_and_hashes_alike(make_cluster):
 
 _START_ENV = r"""
 import os, sys
-from toolkit.cluster import connect
+from toolkit._cluster import connect
 assert "distributed" not in sys.modules  # as in the dataprep command: the fork server starts first
 c = connect(None, jobs=1, memory_limit="512MiB", dashboard_address=None)
 pid, = c.run(os.getpid).values()
@@ -462,7 +463,7 @@ def _batch_after_big_buffers(output: str) -> tuple[str, int, int, int]:
     -> (thread name, RSS in MiB before, after the buffers, after the batch)."""
     import threading
 
-    from toolkit.worker import JobSpec, process_batch
+    from toolkit._worker import JobSpec, process_batch
 
     import psutil
 
@@ -485,7 +486,7 @@ def test_a_worker_hands_freed_memory_back_after_each_batch(tmp_path):
     """Without Dask's per-free trimming, glibc keeps freed memory for reuse; the end of every batch
     gives it back, including what the batch's thread freed, so a worker between batches holds only
     what it still uses (what its memory limit and the dashboard see)."""
-    from toolkit.cluster import connect
+    from toolkit._cluster import connect
 
     c = connect(None, jobs=1, memory_limit="1GiB", dashboard_address=None)
     try:
@@ -533,7 +534,7 @@ def test_a_builds_dashboard_pages_are_built_when_the_link_is_first_opened():
     served; an unknown page is then a plain 404, not a redirect loop."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from toolkit.cluster import _same_page, connect
+    from toolkit._cluster import _same_page, connect
 
     def bokeh_pages(client) -> int:
         return sum(type(a).__name__ == "DaskBokehTornado" for a in client.cluster.scheduler.http_application.applications)
@@ -596,7 +597,7 @@ def test_a_script_without_the_main_guard_is_told_to_add_it(tmp_path):
     p = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert p.returncode != 0 and "connected" not in p.stdout
     last = p.stderr.strip().splitlines()[-1]
-    assert last.startswith("toolkit.errors.ClusterError: could not start a local cluster of 1 worker:")
+    assert last.startswith("toolkit._errors.ClusterError: could not start a local cluster of 1 worker:")
     assert f"if you ran the script {script}" in last and 'under `if __name__ == "__main__":`' in last
     # the same with a build: each worker says why at once, instead of starting a build of its own
     # (which the output folder's lock would refuse, naming another process: a false lead)

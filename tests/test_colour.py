@@ -13,10 +13,10 @@ import json
 import pytest
 from PIL import Image, ImageCms
 
-from toolkit import synth, synth_icc
-from toolkit.media import MediaItem
-from toolkit.ops import OpSpec, colour
-from toolkit.ops import image as iops
+from toolkit import _synth as synth, _synth_icc as synth_icc
+from toolkit._media import MediaItem
+from toolkit._ops import OpSpec, colour
+from toolkit._ops import image as iops
 
 THUMB = OpSpec.make("thumbnail", size=64)
 # Display P3 (D65) linear RGB -> XYZ, and XYZ -> linear sRGB (SMPTE EG 432-1; IEC 61966-2-1)
@@ -194,7 +194,7 @@ def test_a_profile_that_cannot_be_read_is_an_icc_warning_and_the_pixels_are_kept
 
 
 def test_the_row_of_a_file_with_a_bad_profile_is_ok_with_an_icc_warning(tmp_path):
-    from toolkit.worker import JobSpec, process_item
+    from toolkit._worker import JobSpec, process_item
 
     src = synth_icc.write_garbage_profile_jpeg(tmp_path / "in" / "a.jpg", 64, 48, seed=7)
     (tmp_path / "out").mkdir()  # a build makes it; a worker never remakes an output folder that is gone

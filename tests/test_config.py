@@ -7,7 +7,7 @@ import pytest
 
 import toolkit
 from toolkit import BuildConfig, ConfigError
-from toolkit.config import parse_bytes
+from toolkit._config import parse_bytes
 
 
 def test_defaults_users_expect():
@@ -99,7 +99,7 @@ def test_parse_bytes():
 def test_workers_start_from_a_fork_server_unless_told_otherwise():
     import dask
 
-    from toolkit.cluster import start_method
+    from toolkit._cluster import start_method
 
     assert start_method() == "forkserver"  # Linux has it; dask's own default would be spawn
     with dask.config.set({"dataprep.worker-start": "spawn"}):
@@ -116,7 +116,7 @@ def test_overlapping_worker_restarts_keep_our_start_method_and_then_give_yours_b
     import dask
     from distributed import Nanny
 
-    from toolkit.cluster import _nanny_class
+    from toolkit._cluster import _nanny_class
 
     key = "distributed.worker.multiprocessing-method"
     gates: list[asyncio.Event] = []
@@ -153,7 +153,7 @@ def test_an_output_folder_of_files_dataprep_did_not_write_is_refused(tmp_path, l
     """Outputs are written over same-named files, so a folder holding other files is refused before
     any work (exit 2, the folder named, nothing changed); an empty one, or one with only system junk
     in it, is used."""
-    from toolkit import synth
+    from toolkit import _synth as synth
 
     src = tmp_path / "photos"
     synth.write_photo(src / "x.jpg", 64, 48, 1)
@@ -165,7 +165,7 @@ def test_an_output_folder_of_files_dataprep_did_not_write_is_refused(tmp_path, l
     assert str(out) in err and "x.jpg" in err and "did not write" in err
     assert (out / "x.jpg").read_bytes() == before and sorted(os.listdir(out)) == ["x.jpg"]
 
-    from toolkit.engine import validate_paths
+    from toolkit._engine import validate_paths
     cfg = BuildConfig.create(inputs=[str(src)], output=str(out))
     (out / "manifest.jsonl").write_text('{"image": "x.jpg", "label": 3}\n')  # another tool's manifest
     with pytest.raises(toolkit.InputError, match="did not write"):
@@ -198,7 +198,7 @@ def test_a_config_made_by_hand_takes_what_create_takes():
 def test_a_build_that_cannot_reach_its_cluster_leaves_no_output_folder(tmp_path, cli, capsys):
     """The folder a build made for its outputs goes again when the build ends with nothing in it
     (here: a scheduler file that does not exist); a folder that was there before stays."""
-    from toolkit import synth
+    from toolkit import _synth as synth
 
     synth.write_photo(tmp_path / "in" / "x.jpg", 64, 48, 1)
     nope = tmp_path / "nope.json"

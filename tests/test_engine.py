@@ -13,10 +13,10 @@ import pytest
 from PIL import Image
 
 import toolkit
-from toolkit.synth import write_big_png
-from toolkit.engine import salvage_journals
-from toolkit.manifest import read_rows
-from toolkit.worker import TEST_HANG_ENV
+from toolkit._synth import write_big_png
+from toolkit._engine import salvage_journals
+from toolkit._manifest import read_rows
+from toolkit._worker import TEST_HANG_ENV
 
 from helpers import alive, descendants, rows_by_source, wait_until
 
@@ -214,7 +214,7 @@ def test_ctrl_c_in_cli_stops_cleanly_and_says_how_to_resume(tmp_path, force):
 def test_journal_counts_only_the_last_attempt(tmp_path):
     """A task re-run by the scheduler appends a second attempt: only that one counts, and a
     timeout recorded for a file that had just finished is ignored."""
-    from toolkit.engine import _read_journal
+    from toolkit._engine import _read_journal
 
     j = tmp_path / "j.jsonl"
     lines = [{"start": 0}, {"done": 0, "row": {"n": "a"}}, {"start": 1}, {"done": 1, "row": {"n": "b"}}, {"start": 2},
@@ -229,7 +229,7 @@ def test_journal_counts_only_the_last_attempt(tmp_path):
 def test_stop_before_any_batch_ends_at_once_and_keeps_the_previous_manifest(tmp_path):
     """Stop pressed while the run still scans, probes or starts its cluster: it ends as stopped,
     runs no batch, leaves the previous manifest as it was and no worker process behind."""
-    from toolkit.cluster import _start_fork_server
+    from toolkit._cluster import _start_fork_server
 
     src = tmp_path / "in"
     for d in range(150):  # many folders, so scanning is not over at once
@@ -308,8 +308,8 @@ def test_ffmpeg_on_a_worker_shares_the_workers_memory_limit(client, tmp_path):
     worker's ffmpeg processes are held with it under that same line (in a task, as batches run)."""
     import distributed
 
-    from toolkit.ops import FileProblem
-    from toolkit.ops import video as v
+    from toolkit._ops import FileProblem
+    from toolkit._ops import video as v
 
     def cap_and_limit():
         return v.ffmpeg_memory_cap(), distributed.get_worker().memory_manager.memory_limit

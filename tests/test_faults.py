@@ -16,9 +16,9 @@ from PIL import Image
 import pytest
 
 import toolkit
-import toolkit.probe
-from toolkit import synth
-from toolkit.worker import TEST_HANG_ENV
+import toolkit._probe
+from toolkit import _synth as synth
+from toolkit._worker import TEST_HANG_ENV
 
 from helpers import alive, descendants, rows_by_source, wait_until, workers_idle
 
@@ -162,7 +162,7 @@ def test_batch_future_lost_without_a_stop_is_run_again(tmp_path, client):
 
 def _break_worker_probe(marker_dir: str) -> None:
     """Runs inside each worker process: its probe now fails (leaving a marker that it was asked)."""
-    import toolkit.probe as probe
+    import toolkit._probe as probe
 
     def broken(items, *args, **kwargs):
         Path(marker_dir, f"asked-{os.getpid()}").touch()
@@ -173,7 +173,7 @@ def _break_worker_probe(marker_dir: str) -> None:
 def test_probe_on_workers_falls_back_to_the_client(tmp_path, monkeypatch, make_cluster):
     """A long list is probed on the workers; when they fail, the client probes it and the run
     completes with the same rows as ever (bad files still caught by the probe)."""
-    monkeypatch.setattr(toolkit.probe, "PROBE_ON_WORKERS", 4)
+    monkeypatch.setattr(toolkit._probe, "PROBE_ON_WORKERS", 4)
     src, out, marks = tmp_path / "in", tmp_path / "out", tmp_path / "marks"
     marks.mkdir()
     names = [f"img{i:02d}.jpg" for i in range(12)]
@@ -203,12 +203,12 @@ def test_cluster_the_run_started_is_closed_when_it_fails_before_its_batches(tmp_
     """Probing raises (here: a disk gone mid-probe). The error reaches the caller and no worker
     process of the cluster the run started is left behind. ``client``: a short list, probed while
     the cluster is still starting; ``workers``: a long one, probed once the cluster is up."""
-    from toolkit.cluster import _start_fork_server, start_method
+    from toolkit._cluster import _start_fork_server, start_method
 
     if start_method() == "forkserver":
         _start_fork_server()  # a long-lived helper, not a worker: in the baseline
     if where == "workers":
-        monkeypatch.setattr(toolkit.probe, "PROBE_ON_WORKERS", 2)
+        monkeypatch.setattr(toolkit._probe, "PROBE_ON_WORKERS", 2)
     before = descendants()
     seen_workers: list[set[int]] = []
 
@@ -216,7 +216,7 @@ def test_cluster_the_run_started_is_closed_when_it_fails_before_its_batches(tmp_
         if client is not None:
             seen_workers.append(alive(descendants() - before))
         raise OSError(5, "Input/output error: the disk went away while probing")
-    monkeypatch.setattr(toolkit.probe, "probe_items", exploding_probe)
+    monkeypatch.setattr(toolkit._probe, "probe_items", exploding_probe)
     src = tmp_path / "in"
     photos(src, [f"img{i}.jpg" for i in range(5)], seed=8)
 
@@ -291,7 +291,7 @@ def test_a_video_abandoned_by_a_stop_leaves_the_earlier_outputs_as_they_were(tmp
     """ffmpeg makes video outputs under temporary names: a file that finishes after its run was
     over must not put them in place, neither over the outputs an earlier build made (they may
     also be a later build's) nor beside them."""
-    from toolkit.synth_video import make_video
+    from toolkit._synth_video import make_video
 
     monkeypatch.setenv(TEST_HANG_ENV, "slow:3")
     client = make_cluster(jobs=1)

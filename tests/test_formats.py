@@ -11,13 +11,13 @@ import pillow_heif
 import pytest
 from PIL import Image, ImageCms
 
-from toolkit import synth_icc
-from toolkit.media import MediaItem
-from toolkit.ops import FileProblem, OpSpec
-from toolkit.ops import image as iops
-from toolkit.probe import probe_one
-from toolkit.scan import scan
-from toolkit.synth import png_chunk
+from toolkit import _synth_icc as synth_icc
+from toolkit._media import MediaItem
+from toolkit._ops import FileProblem, OpSpec
+from toolkit._ops import image as iops
+from toolkit._probe import probe_one
+from toolkit._scan import scan
+from toolkit._synth import png_chunk
 
 pillow_heif.register_heif_opener()  # to write HEIC test files, whatever the toolkit registers
 THUMB = (OpSpec.make("thumbnail", size=128),)

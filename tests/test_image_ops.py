@@ -1,4 +1,4 @@
-"""Unit tests of toolkit.ops.image: geometry, modes, EXIF, limits and error codes. All media made here."""
+"""Unit tests of toolkit._ops.image: geometry, modes, EXIF, limits and error codes. All media made here."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from PIL import Image, ImageFile
 
-from toolkit import synth, synth_icc
-from toolkit.media import MediaInfo, Problem
-from toolkit.ops import FileProblem, OpSpec
-from toolkit.ops import image as iops
-from toolkit.synth import png_chunk
+from toolkit import _synth as synth, _synth_icc as synth_icc
+from toolkit._media import MediaInfo, Problem
+from toolkit._ops import FileProblem, OpSpec
+from toolkit._ops import image as iops
+from toolkit._synth import png_chunk
 
 from helpers import exif_bytes
 
@@ -545,7 +545,7 @@ def test_only_the_plugins_of_the_formats_we_open_are_loaded():
     import ast
     import sys
 
-    code = ("import sys, toolkit.ops.image as m; "
+    code = ("import sys, toolkit._ops.image as m; "
             "print(sorted(m.ALLOWED_FORMATS)); print('PIL.EpsImagePlugin' in sys.modules, 'PIL.PdfImagePlugin' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
     from PIL import features

@@ -13,12 +13,12 @@ from PIL import Image
 
 from toolkit import InputError, start
 from toolkit._fs import Placed, write_bytes_atomic
-from toolkit.lock import OutputBusy, OutputLock
-from toolkit.cli import main
+from toolkit._lock import OutputBusy, OutputLock
+from toolkit._cli import main
 
 HOLD = textwrap.dedent("""
     import sys, time
-    from toolkit.lock import OutputLock
+    from toolkit._lock import OutputLock
     assert OutputLock(sys.argv[1]).acquire()
     print("held", flush=True)
     time.sleep(600)
@@ -117,7 +117,7 @@ def test_a_build_starting_as_another_ends_and_removes_the_lock_folder_takes_the_
     refuse the output as unusable (exit 2)."""
     import shutil
 
-    import toolkit.lock as lk
+    import toolkit._lock as lk
 
     ended = OutputLock(tmp_path)
     assert ended.acquire()
@@ -150,10 +150,10 @@ def test_placed_outputs_are_removed_only_while_they_are_still_ours(tmp_path):
 def test_a_file_stopped_between_its_outputs_leaves_a_later_builds_output_alone(tmp_path, monkeypatch):
     """Two image ops: the first output lands, then the run is stopped and a later build writes the
     same name; the stopped file fails as ``stopped`` and must not remove the later build's file."""
-    from toolkit.media import MediaItem
-    from toolkit.ops import OpSpec
-    from toolkit.ops import image as iops
-    from toolkit.worker import JobSpec, process_item
+    from toolkit._media import MediaItem
+    from toolkit._ops import OpSpec
+    from toolkit._ops import image as iops
+    from toolkit._worker import JobSpec, process_item
 
     src = tmp_path / "in" / "a.png"
     src.parent.mkdir()
@@ -207,7 +207,7 @@ PAUSE_AFTER_LOCK = textwrap.dedent("""
             sys.stdin.readline()
     flock.paused = False
     fcntl.flock = flock
-    from toolkit.lock import OutputBusy, OutputLock
+    from toolkit._lock import OutputBusy, OutputLock
     lock = OutputLock(sys.argv[1])
     try:
         print("held" if lock.acquire() else "unlocked", flush=True)
@@ -231,7 +231,7 @@ def test_two_builds_starting_together_the_refused_one_names_the_holder_or_says_i
     of a killed build whose stale lock file the other one is taking over."""
     import json
 
-    from toolkit.engine import _lock_output
+    from toolkit._engine import _lock_output
 
     out = tmp_path / "out"
     dead = subprocess.Popen([sys.executable, "-c", "pass"])

@@ -3,8 +3,8 @@ crash at any point of a run's start loses no earlier row."""
 
 import pytest
 
-import toolkit.manifest as manifest_mod
-from toolkit.manifest import Manifest, read_rows
+import toolkit._manifest as manifest_mod
+from toolkit._manifest import Manifest, read_rows
 
 
 def row(name: str, settings: str = "s1", status: str = "ok") -> dict:

@@ -8,9 +8,9 @@ from PIL import Image
 
 import toolkit
 from oriented_media import SIZE, UPRIGHT, WRITERS, quadrants, write
-from toolkit.manifest import read_rows
-from toolkit.ops import OpSpec
-from toolkit.ops import image as iops
+from toolkit._manifest import read_rows
+from toolkit._ops import OpSpec
+from toolkit._ops import image as iops
 
 THUMB = (OpSpec.make("thumbnail", size=128),)
 ORIENTATIONS = range(1, 9)

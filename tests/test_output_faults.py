@@ -25,12 +25,12 @@ from PIL import Image
 
 import toolkit
 import toolkit._fs
-import toolkit.outfault
-from toolkit import synth, synth_video
+import toolkit._outfault
+from toolkit import _synth as synth, _synth_video as synth_video
 from toolkit._fs import TEST_WRITE_FAULT_ENV
-from toolkit.errors import OutputWriteError
-from toolkit.manifest import Manifest, read_rows
-from toolkit.worker import TEST_HANG_ENV
+from toolkit._errors import OutputWriteError
+from toolkit._manifest import Manifest, read_rows
+from toolkit._worker import TEST_HANG_ENV
 
 from helpers import rows_by_source, wait_until
 
@@ -63,7 +63,7 @@ def fault_env(monkeypatch):
     """Set an environment variable for the workers of the clusters started next, and only those:
     the fork server (which outlives clusters, and passes on what it had when it started) starts
     first, without it."""
-    from toolkit.cluster import prestart
+    from toolkit._cluster import prestart
 
     prestart(None)
     return lambda name, value: monkeypatch.setenv(name, value)
@@ -81,7 +81,7 @@ def fill_up(path: Path) -> None:
 
 def _count_decodes() -> None:
     """Runs in each worker: count the images it decodes (reset if already counting)."""
-    import toolkit.ops.image as iops
+    import toolkit._ops.image as iops
 
     real = getattr(iops.load_image, "real", iops.load_image)
 
@@ -93,7 +93,7 @@ def _count_decodes() -> None:
 
 
 def _decodes() -> int:
-    import toolkit.ops.image as iops
+    import toolkit._ops.image as iops
     return getattr(iops.load_image, "n", 0)
 
 
@@ -138,9 +138,9 @@ def no_input_blamed(rows: list[dict]) -> None:
 def test_an_output_that_takes_no_more_is_raised_not_blamed_on_the_input(tmp_path, monkeypatch):
     """The worker's write seam: a full disk while writing raises OutputWriteError (the batch ends);
     it never becomes a ``corrupt`` row. Another write error fails only that file, as output-write-failed."""
-    from toolkit.ops import OpSpec
-    from toolkit.scan import assign_outputs
-    from toolkit.worker import JobSpec, process_item
+    from toolkit._ops import OpSpec
+    from toolkit._scan import assign_outputs
+    from toolkit._worker import JobSpec, process_item
 
     src, out = tmp_path / "in", tmp_path / "out"
     photos(src, 1)
@@ -166,17 +166,17 @@ def test_manifest_append_that_fills_the_disk_midline_leaves_whole_lines(tmp_path
     m = Manifest(tmp_path)
     row = lambda i: {"source": f"a{i}.jpg", "source_b64": f"YT{i}", "input_root": "r", "status": "ok"}  # noqa: E731
     m.start([row(0)], earlier=[])
-    real = toolkit.outfault._write_some
+    real = toolkit._outfault._write_some
 
     def half_then_full(fd, data):
         os.write(fd, bytes(data[: len(data) // 2]))
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-    monkeypatch.setattr(toolkit.outfault, "_write_some", half_then_full)
+    monkeypatch.setattr(toolkit._outfault, "_write_some", half_then_full)
     with pytest.raises(OutputWriteError) as caught:
         m.append([row(1), row(2)])
     assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(tmp_path / "manifest.jsonl")
     assert [r["source"] for r in manifest_lines_whole(tmp_path)] == ["a0.jpg"]
-    monkeypatch.setattr(toolkit.outfault, "_write_some", real)
+    monkeypatch.setattr(toolkit._outfault, "_write_some", real)
     m.append([row(3)])
     assert [r["source"] for r in manifest_lines_whole(tmp_path)] == ["a0.jpg", "a3.jpg"]
 
@@ -207,7 +207,7 @@ def test_ffmpeg_complaints_about_its_output_are_output_faults():
     """ffmpeg writes video outputs itself: what it says of its *output* (stderr lines recorded from
     this ffmpeg: a full tmpfs, a read-only mount, a folder another user owns) is output-side; a
     permission problem of the input stays the input's."""
-    from toolkit.outfault import ffmpeg_output_fault
+    from toolkit._outfault import ffmpeg_output_fault
 
     full = ("[vost#0:0/mjpeg @ 0x55] Error submitting a packet to the muxer: No space left on device\n"
             "[out#0/image2 @ 0x55] Task finished with error code: -28 (No space left on device)\nConversion failed!\n")
@@ -229,8 +229,8 @@ def test_words_in_an_input_name_or_tag_are_not_an_output_fault(tmp_path):
     """A damaged video whose name or title holds "read-only file system" or "No space left on
     device" is the input's problem: it must not stop every build as a full or read-only disk.
     Real ffmpeg stderr of such a file (tagged, named so, cut short) is read as the input's."""
-    from toolkit.ops.video import ffmpeg_exe
-    from toolkit.outfault import ffmpeg_output_fault
+    from toolkit._ops.video import ffmpeg_exe
+    from toolkit._outfault import ffmpeg_output_fault
 
     src = tmp_path / "clip from the read-only file system backup.mp4"
     synth_video.make_video(src, seconds=1, size=(64, 48))
@@ -293,7 +293,7 @@ def test_manifest_that_cannot_be_appended_stops_the_run_whole(tmp_path, monkeypa
     src, out = tmp_path / "in", tmp_path / "out"
     names = photos(src, 40)
     calls = {"n": 0}
-    real_write, real_open = toolkit.outfault._write_some, open
+    real_write, real_open = toolkit._outfault._write_some, open
 
     def fills_up(fd, data):
         calls["n"] += 1
@@ -306,7 +306,7 @@ def test_manifest_that_cannot_be_appended_stops_the_run_whole(tmp_path, monkeypa
         if calls["n"] >= 3 and "x" in mode and "manifest" in os.path.basename(path):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), os.fspath(path))
         return real_open(path, mode, *a, **k)
-    monkeypatch.setattr(toolkit.outfault, "_write_some", fills_up)
+    monkeypatch.setattr(toolkit._outfault, "_write_some", fills_up)
     monkeypatch.setattr(toolkit._fs, "open", full_for_the_manifest, raising=False)
     settings = dict(inputs=[str(src)], output=str(out), client=client, batch_size=4, size=64, progress=False)
 
@@ -355,7 +355,7 @@ def test_cli_on_a_full_disk_says_what_to_do_and_resumes(tmp_path):
 def test_the_panel_shows_why_the_build_stopped(tmp_path, monkeypatch, make_cluster, fault_env):
     """The notebook panel renders the run's events and report: a full disk shows as the stop reason,
     not as an error (no exception) and not as failed files."""
-    from toolkit.widgets import Panel
+    from toolkit._widgets import Panel
 
     fault_env(TEST_WRITE_FAULT_ENV, "ENOSPC:2")
     client = make_cluster()
@@ -527,9 +527,9 @@ def test_an_output_folder_deleted_mid_run(tmp_path, make_cluster, fault_env):
 def test_ffmpeg_writing_onto_a_full_disk_is_an_output_fault(tmp_path, mounts, op):
     """ffmpeg writes video outputs itself: on a real full tmpfs its failure is an OutputWriteError
     (ENOSPC, naming the output folder), never a ``corrupt`` video."""
-    from toolkit.ops import OpSpec
-    from toolkit.ops import video as vops
-    from toolkit.synth_video import make_video
+    from toolkit._ops import OpSpec
+    from toolkit._ops import video as vops
+    from toolkit._synth_video import make_video
 
     tmpfs, _must = mounts
     clip = make_video(tmp_path / "clip.mp4", seconds=2, size=(320, 240))

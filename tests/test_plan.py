@@ -6,8 +6,8 @@ from collections import deque
 
 from hypothesis import given, settings, strategies as st
 
-from toolkit.media import MediaInfo, MediaItem
-from toolkit.plan import Plan, auto_batch_size, batch_id, budget_for, next_batch, plan_batches
+from toolkit._media import MediaInfo, MediaItem
+from toolkit._plan import Plan, auto_batch_size, batch_id, budget_for, next_batch, plan_batches
 
 
 def item(i: int, est: int) -> MediaItem:
@@ -100,7 +100,7 @@ def test_to_bag_partitions_are_the_batches():
 
 @given(n=st.integers(1, 3000), workers=st.integers(1, 16), count=st.integers(1, 64))
 def test_automatic_batches_shrink_at_the_tail_so_workers_finish_together(n, workers, count):
-    from toolkit.plan import tail_count
+    from toolkit._plan import tail_count
 
     left, sizes = n, []
     while left:
@@ -131,7 +131,7 @@ def test_a_plan_names_every_file_it_left_out_and_why(tmp_path, cli, capsys):
     """toolkit.plan and `dataprep plan` put a file that fails its probe (here a JPEG cut short in its
     headers) or that the scan left out (system junk) in no batch, and say which and why."""
     import toolkit
-    from toolkit import synth
+    from toolkit import _synth as synth
 
     for i in range(2):
         synth.write_photo(tmp_path / f"good{i}.jpg", 64, 48, i)

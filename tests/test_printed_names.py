@@ -7,8 +7,8 @@ import re
 import pytest
 
 import toolkit
-from toolkit import synth
-from toolkit.cli import main
+from toolkit import _synth as synth
+from toolkit._cli import main
 
 NAMES = {  # name on disk -> how it is printed
     "new\nline.jpg": "new\\nline.jpg",

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from toolkit import InputError
-from toolkit.media import MediaItem
-from toolkit.scan import assign_outputs, scan
+from toolkit._media import MediaItem
+from toolkit._scan import assign_outputs, scan
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\0" * 60
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 60
@@ -127,7 +127,7 @@ def test_naming_is_collision_free_and_deterministic(rels, kinds):
 def test_only_an_items_own_earlier_outputs_are_stale(tmp_path):
     """Outputs that an earlier row lists are removable only under the item's own name, inside OUTPUT."""
     from toolkit._fs import path_b64
-    from toolkit.manifest import stale_outputs
+    from toolkit._manifest import stale_outputs
 
     it = MediaItem(path=str(tmp_path / "a/photo.jpg"), rel="a/photo.jpg", root=str(tmp_path), kind="image",
                    format="JPEG", size=1, mtime_ns=1, out_rel="a/photo")
@@ -141,7 +141,7 @@ def test_only_an_items_own_earlier_outputs_are_stale(tmp_path):
 
 
 def test_removing_outputs_never_leaves_the_output_folder(tmp_path):
-    from toolkit.manifest import remove_outputs
+    from toolkit._manifest import remove_outputs
 
     out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
     (out / "a").mkdir(parents=True)
@@ -199,7 +199,7 @@ def test_scan_leaves_out_output_folders_and_links_into_them_as_the_build_does(tm
 def test_dataprep_scan_counts_what_a_build_would_take(tmp_path, capsys):
     import json
 
-    from toolkit.cli import main
+    from toolkit._cli import main
 
     src, _out = _links_into_an_output(tmp_path)
     assert main(["scan", "--json", str(src)]) == 0
@@ -209,7 +209,7 @@ def test_dataprep_scan_counts_what_a_build_would_take(tmp_path, capsys):
 @pytest.mark.integration
 def test_a_build_takes_no_file_through_a_link_into_its_output(tmp_path, client):
     import toolkit
-    from toolkit.manifest import read_rows
+    from toolkit._manifest import read_rows
 
     src, out = _links_into_an_output(tmp_path)
     toolkit.build(inputs=[str(src)], output=str(out), client=client, progress=False)

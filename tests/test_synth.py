@@ -10,7 +10,7 @@ import zlib
 import pytest
 from PIL import Image, ImageOps
 
-from toolkit import synth
+from toolkit import _synth as synth
 
 
 def test_photo_size_mode_and_determinism():

@@ -1,4 +1,4 @@
-"""Unit tests of toolkit.ops.video over small generated videos (fast: a few seconds in all)."""
+"""Unit tests of toolkit._ops.video over small generated videos (fast: a few seconds in all)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import pytest
 from PIL import Image, ImageStat
 
 from toolkit._fs import TMP_SUFFIX
-from toolkit.ops import FileProblem, OpSpec
-from toolkit.ops import video as v
-from toolkit import synth_video as sv
+from toolkit._ops import FileProblem, OpSpec
+from toolkit._ops import video as v
+from toolkit import _synth_video as sv
 
 from helpers import wait_until
 
@@ -206,7 +206,7 @@ def test_an_output_folder_that_is_gone_is_never_made_anew(vids, tmp_path, op):
     """The output disk unmounted, or the folder deleted, while a video runs: its next output must
     not be written into a fresh folder (on the bare mount point, the system disk): it is an
     output-side fault naming the folder, and nothing is made."""
-    from toolkit.errors import OutputWriteError
+    from toolkit._errors import OutputWriteError
 
     gone = tmp_path / "out"
     with pytest.raises(OutputWriteError) as caught:
@@ -418,8 +418,8 @@ def test_a_poster_op_and_an_image_op_search_for_the_poster_frame_once(vids, tmp_
     import shutil
 
     import toolkit
-    from toolkit.scan import assign_outputs
-    from toolkit.worker import JobSpec, process_item
+    from toolkit._scan import assign_outputs
+    from toolkit._worker import JobSpec, process_item
 
     src = tmp_path / "in"
     src.mkdir()

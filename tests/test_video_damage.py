@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from toolkit.ops import FileProblem, OpSpec
-from toolkit.ops import video as v
-from toolkit import synth_video as sv
+from toolkit._ops import FileProblem, OpSpec
+from toolkit._ops import video as v
+from toolkit import _synth_video as sv
 
 RUN = dict(fmt="png", quality=85, background="#ffffff", timeout=60)
 
@@ -181,7 +181,7 @@ def test_damaged_tiny_huge_and_rotated_videos_in_a_build(tmp_path, client):
     frame is enough, frames larger than ffmpeg decodes are limit-exceeded, a phone video's row has
     its displayed size."""
     import toolkit
-    from toolkit.manifest import read_rows
+    from toolkit._manifest import read_rows
 
     src = tmp_path / "in"
     sv.make_cut_video(src / "cut.mp4", seconds=4)
@@ -212,7 +212,7 @@ def test_damaged_tiny_huge_and_rotated_videos_in_a_build(tmp_path, client):
 @pytest.mark.integration
 def test_frames_too_large_for_the_worker_are_a_limit_in_a_build(tmp_path, make_cluster):
     import toolkit
-    from toolkit.manifest import read_rows
+    from toolkit._manifest import read_rows
 
     src = tmp_path / "in"
     sv.make_oversized_video(src / "big.mov", (8192, 8192))

@@ -8,10 +8,10 @@ import pytest
 
 pytest.importorskip("ipywidgets")
 
-from toolkit import synth  # noqa: E402
-from toolkit.config import BuildConfig  # noqa: E402
-from toolkit.manifest import read_rows  # noqa: E402
-from toolkit.widgets import Panel, build_code, dashboard_urls  # noqa: E402
+from toolkit import _synth as synth# noqa: E402
+from toolkit._config import BuildConfig  # noqa: E402
+from toolkit._manifest import read_rows  # noqa: E402
+from toolkit._widgets import Panel, build_code, dashboard_urls  # noqa: E402
 
 from helpers import wait_until  # noqa: E402
 
@@ -195,7 +195,7 @@ def test_panel_starts_its_own_cluster_and_reuses_it(tmp_path):
 def test_panel_sizes_a_new_cluster_when_max_memory_changes_with_an_automatic_limit(tmp_path):
     """Without a memory limit, workers get their share of max_memory_percent of the machine: a
     lower setting for the next run must not reuse workers sized for the higher one."""
-    from toolkit.cluster import default_memory_limit, worker_memory_limits
+    from toolkit._cluster import default_memory_limit, worker_memory_limits
 
     src = tmp_path / "in"
     photos(src, 2)
@@ -244,7 +244,7 @@ def test_a_build_holds_its_output_folder_and_the_panel_shows_a_refusal(tmp_path,
     """While a build runs, a second one on the same output folder (here from the panel) is refused
     with a clear message and leaves the panel ready; once the build ends the folder is free."""
     import toolkit
-    from toolkit.worker import TEST_HANG_ENV
+    from toolkit._worker import TEST_HANG_ENV
 
     monkeypatch.setenv(TEST_HANG_ENV, "slow:2")  # files named *hang* take 2 s: the build runs a while
     client = make_cluster(jobs=1)

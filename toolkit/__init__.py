@@ -5,29 +5,29 @@ within memory limits.
 >>> # report = toolkit.build(inputs=["photos"], output="thumbs", op="thumbnail", size=128)
 """
 
-from .config import BuildConfig, load_config_file
-from .engine import Run, build, plan, start
-from .errors import ClusterError, ConfigError, InputError, ToolkitError
-from .events import Event
-from .manifest import read_rows
-from .media import Batch, ItemResult, MediaInfo, MediaItem, RunReport
-from .ops import OpSpec
-from .plan import Plan
-from .scan import ScanResult, scan
+from ._config import BuildConfig, load_config_file
+from ._engine import Run, build, plan, start
+from ._errors import ClusterError, ConfigError, InputError, ToolkitError
+from ._events import Event
+from ._manifest import read_rows
+from ._media import Batch, ItemResult, MediaInfo, MediaItem, RunReport
+from ._ops import OpSpec
+from ._plan import Plan
+from ._scan import ScanResult, scan
 
 __version__ = "0.1.0"
 
 
 def connect(target=None, **kwargs):
     """A ``distributed.Client``: a new LocalCluster (None), a scheduler address or file, a Cluster or Client."""
-    from .cluster import connect as _connect
+    from ._cluster import connect as _connect
 
     return _connect(target, **kwargs)
 
 
 def __getattr__(name: str):
     if name == "Panel":  # ipywidgets is an optional extra: import it only when asked for
-        from .widgets import Panel
+        from ._widgets import Panel
 
         return Panel
     raise AttributeError(f"module 'toolkit' has no attribute {name!r}")

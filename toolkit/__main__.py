@@ -1,3 +1,3 @@
-from .cli import run
+from ._cli import run
 
 run()

@@ -11,7 +11,7 @@ import secrets
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from .errors import OutputWriteError
+from ._errors import OutputWriteError
 
 #: Every temporary file the toolkit creates ends with this suffix, so that a
 #: later run can find and remove what a killed run left behind.
@@ -26,7 +26,7 @@ def tmp_path_for(final: Path) -> Path:
 @contextlib.contextmanager
 def writing(path: str | os.PathLike) -> Iterator[None]:
     """Any ``OSError`` inside is a failure to write ``path`` (an output or the build's bookkeeping),
-    raised as :class:`~toolkit.errors.OutputWriteError` with the OS's errno and reason: the seam
+    raised as :class:`~toolkit._errors.OutputWriteError` with the OS's errno and reason: the seam
     that keeps a full or read-only output disk from being taken for a bad input."""
     try:
         yield

@@ -44,7 +44,7 @@ sync_api = pytest.importorskip("playwright.sync_api")
 pytest.importorskip("jupyterlab")
 
 
-from toolkit import synth  # noqa: E402
+from toolkit import _synth as synth# noqa: E402
 
 
 # --------------------------------------------------------------------------- data and servers

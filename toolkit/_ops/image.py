@@ -34,7 +34,7 @@ from typing import Iterator, Sequence
 from PIL import Image, ImageColor, ImageFile, UnidentifiedImageError
 
 from .._fs import path_text
-from ..media import MediaInfo, Problem
+from .._media import MediaInfo, Problem
 from . import FileProblem, OpSpec, check_file, colour
 from . import orientation as orient
 from .orientation import swap
@@ -634,7 +634,7 @@ def _sniffed_format(path: str) -> str | None:
         return None
     if head.startswith(b"%PDF"):
         return "PDF"
-    from ..scan import sniff
+    from .._scan import sniff
 
     found = sniff(head)
     return found[1] if found else None

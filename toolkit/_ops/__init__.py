@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from ..errors import ConfigError
+from .._errors import ConfigError
 
 __all__ = ["OpSpec", "OPS", "IMAGE_OPS", "VIDEO_OPS", "RESIZE_MODES", "FORMATS", "EXT"]
 

@@ -13,7 +13,7 @@ import os
 import random
 from pathlib import Path
 
-from .ops.ffmpeg import _run, _src
+from ._ops.ffmpeg import _run, _src
 
 __all__ = ["make_video", "make_audio_only", "make_truncated_video", "make_cut_video", "make_damaged_video",
            "make_oversized_video", "make_not_a_video", "make_sample_videos", "PATTERNS", "MARKER"]
@@ -183,7 +183,7 @@ def make_sample_videos(out_dir: str | os.PathLike) -> list[str]:
     return made
 
 
-if __name__ == "__main__":  # python -m toolkit.synth_video OUT_DIR
+if __name__ == "__main__":  # python -m toolkit._synth_video OUT_DIR
     import sys
 
     for p in make_sample_videos(sys.argv[1] if len(sys.argv) > 1 else "datasets/sample"):

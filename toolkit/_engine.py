@@ -29,15 +29,15 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ._fs import make_folder, nearest_existing, path_text, remove_stale_tmp, writing
-from .lock import OutputBusy, OutputLock, holder_text
-from .config import BuildConfig
-from .errors import ConfigError, InputError, OutputWriteError, Stopped
-from .events import Event, EventBus
-from .manifest import Manifest, remove_outputs, resume_split, stale_outputs
-from .media import Batch, MediaItem, RunReport, ok_warning_types, problem_row
-from .outfault import OutputFault, fix_for, is_dead
-from .plan import Plan, auto_batch_size, budget_for, next_batch, plan_batches, tail_count
-from .worker import JobSpec, journal_path, process_batch
+from ._lock import OutputBusy, OutputLock, holder_text
+from ._config import BuildConfig
+from ._errors import ConfigError, InputError, OutputWriteError, Stopped
+from ._events import Event, EventBus
+from ._manifest import Manifest, remove_outputs, resume_split, stale_outputs
+from ._media import Batch, MediaItem, RunReport, ok_warning_types, problem_row
+from ._outfault import OutputFault, fix_for, is_dead
+from ._plan import Plan, auto_batch_size, budget_for, next_batch, plan_batches, tail_count
+from ._worker import JobSpec, journal_path, process_batch
 
 __all__ = ["Run", "start", "build", "plan", "validate_paths"]
 
@@ -123,8 +123,8 @@ def _check_output_is_ours(output: str) -> None:
     """An existing output folder must be empty or one dataprep wrote (it holds our manifest or our
     ``.dataprep`` folder): outputs are written over same-named files, so a folder of other files
     (the user's originals, another tool's dataset) is refused rather than overwritten."""
-    from .exclude import is_output_folder
-    from .scan import is_junk
+    from ._exclude import is_output_folder
+    from ._scan import is_junk
 
     try:
         names = os.listdir(output)
@@ -194,7 +194,7 @@ class Run:
     def start(self) -> "Run":
         """Start in the background. Raises :class:`InputError` at once if another build (here or
         in another process) is writing the same output folder."""
-        from .cluster import refuse_while_a_worker_imports_the_script
+        from ._cluster import refuse_while_a_worker_imports_the_script
 
         refuse_while_a_worker_imports_the_script()
         # the folder this build makes, absolute (a later chdir changes nothing): removed again if left empty
@@ -273,7 +273,7 @@ class Run:
             self._done.set()
 
     def _connect_async(self) -> tuple[threading.Thread, dict]:
-        from .cluster import prestart
+        from ._cluster import prestart
 
         box: dict[str, Any] = {}
         cfg = self.config
@@ -286,7 +286,7 @@ class Run:
 
         def go() -> None:
             try:
-                from .cluster import connect
+                from ._cluster import connect
                 box["client"] = connect(target, jobs=cfg.jobs, memory_limit=cfg.memory_limit,
                                         dashboard_address=cfg.dashboard_address,
                                         max_memory_percent=cfg.max_memory_percent, dashboard_on_visit=True)
@@ -337,9 +337,9 @@ class Run:
 
     def _prepare_and_run(self, out: Path, t_start: float, connect_thread: threading.Thread, box: dict,
                          salvaged: list[dict]) -> RunReport:
-        from . import probe as probe_mod
-        from .probe import probe_items
-        from .scan import assign_outputs, scan
+        from . import _probe as probe_mod
+        from ._probe import probe_items
+        from ._scan import assign_outputs, scan
 
         cfg = self.config
         stopped = self._stop.is_set
@@ -376,8 +376,8 @@ class Run:
     def _run_batches(self, client, out: Path, scan_rows, carried, probe_rows, probed: list[MediaItem],
                      t_start: float, cluster_seconds: float, manifest: Manifest, earlier: list[dict],
                      stale: dict[tuple[str, str], set[str]]) -> RunReport:
-        from .cluster import worker_memory_limits
-        from .monitor import Monitor
+        from ._cluster import worker_memory_limits
+        from ._monitor import Monitor
 
         cfg = self.config
         job = replace(job_for(cfg), run_id=uuid.uuid4().hex[:12])
@@ -588,7 +588,7 @@ class Run:
         return report
 
     def _throttle(self, action: str, mem: float, count: int, budget: int, reason: str) -> None:
-        from .progress import log
+        from ._progress import log
         log.info("throttle %s: %s (memory %.1f%%, max %g%%, batch size %d, budget %d MiB)",
                  action, reason, mem, self._max_memory, count, budget // 2**20)
         self.events.emit("throttle", action=action, memory_percent=round(mem, 1), max_memory_percent=self._max_memory,
@@ -710,7 +710,7 @@ def _disarm(*markers: str) -> None:
 
 
 def _rebatch(items: list[MediaItem], parent: Batch) -> Batch:
-    from .plan import batch_id
+    from ._plan import batch_id
     est = sum(i.est_bytes for i in items)
     return Batch(id=batch_id(items), items=tuple(items), est_bytes=est, oversized=parent.oversized and len(items) == 1)
 
@@ -773,7 +773,7 @@ def build(config: BuildConfig | None = None, *, client: Any = None, progress: bo
     cfg = BuildConfig.create(config, **settings) if settings or config is None else config
     sinks = []
     if progress:
-        from .progress import auto_sink
+        from ._progress import auto_sink
         sinks.append(progress if callable(progress) else auto_sink())
     run = Run(cfg, client=client, sinks=sinks).start()
     try:
@@ -791,10 +791,10 @@ def plan(items: Any, *, memory_limit: int | str | None = None, jobs: int | None 
 
     ``plan.to_bag()`` gives a ``dask.bag.Bag`` whose partitions are exactly the planned batches.
     """
-    from .cluster import default_jobs, default_memory_limit
-    from .config import parse_bytes
-    from .probe import probe_items
-    from .scan import ScanResult, assign_outputs, scan
+    from ._cluster import default_jobs, default_memory_limit
+    from ._config import parse_bytes
+    from ._probe import probe_items
+    from ._scan import ScanResult, assign_outputs, scan
 
     cfg = BuildConfig.create(config, **settings) if settings or config is None else config
     if isinstance(items, (str, os.PathLike)) or (isinstance(items, (list, tuple)) and items and isinstance(items[0], (str, os.PathLike))):

@@ -217,7 +217,7 @@ def write_tagged(path, im: Image.Image, icc: bytes, fmt: str | None = None, **sa
 
 def write_p3_photo(path, width: int, height: int, seed: int, fmt: str | None = "JPEG", **save_kw) -> Path:
     """A photo whose pixels are Display P3 values, tagged with a Display P3 profile (as phones write)."""
-    from .synth import photo
+    from ._synth import photo
 
     if (fmt or "").upper() in ("JPEG", "WEBP"):
         save_kw.setdefault("quality", 90)
@@ -226,7 +226,7 @@ def write_p3_photo(path, width: int, height: int, seed: int, fmt: str | None = "
 
 def write_cmyk_with_profile(path, width: int, height: int, seed: int, **save_kw) -> Path:
     """A CMYK JPEG tagged with :func:`cmyk_profile` (as print workflows write)."""
-    from .synth import photo
+    from ._synth import photo
 
     return write_tagged(path, photo(width, height, seed, mode="CMYK"), cmyk_profile(), "JPEG", quality=90, **save_kw)
 
@@ -234,7 +234,7 @@ def write_cmyk_with_profile(path, width: int, height: int, seed: int, **save_kw)
 def write_garbage_profile_jpeg(path, width: int, height: int, seed: int) -> Path:
     """A JPEG that decodes fine but whose embedded ICC profile is cut short (its tag table points
     past the end): the profile cannot be read."""
-    from .synth import photo
+    from ._synth import photo
 
     broken = rgb_profile(ADOBE_RGB)[:150]
     return write_tagged(path, photo(width, height, seed), broken, "JPEG", quality=90)

@@ -13,9 +13,9 @@ from dataclasses import replace
 from typing import Any, Callable, Sequence
 
 from ._fs import path_text
-from .errors import Stopped
-from .media import ItemResult, MediaItem, problem_row
-from .ops import FileProblem, OpSpec
+from ._errors import Stopped
+from ._media import ItemResult, MediaItem, problem_row
+from ._ops import FileProblem, OpSpec
 
 __all__ = ["probe_items", "probe_one", "PROBE_ON_WORKERS"]
 
@@ -25,7 +25,7 @@ PROBE_ON_WORKERS = 3000
 
 def _video_available() -> bool:
     try:
-        from .ops import video  # noqa: F401
+        from ._ops import video  # noqa: F401
     except ImportError:
         return False
     return True
@@ -36,21 +36,21 @@ def probe_one(item: MediaItem, ops: tuple[OpSpec, ...], fmt: str, max_pixels: in
     """The item with ``info`` filled in, or a failed/skipped row."""
     try:
         if item.kind == "image":
-            from .ops.image import probe_image
+            from ._ops.image import probe_image
             if not any(o.applies_to("image") for o in ops):
                 return _row(item, "skipped", "no-op", f"no op in {', '.join(o.name for o in ops)} applies to images like {path_text(item.path)}")
             info = probe_image(item.path, ops=ops, fmt=fmt, max_pixels=max_pixels, sniffed=item.format)
         elif item.kind == "video":
             if not _video_available():
                 return _row(item, "skipped", "no-op", f"{path_text(item.path)} is a video; video support is not installed")
-            from .ops.video import probe_video
+            from ._ops.video import probe_video
             info = probe_video(item.path, timeout=min(timeout, 60.0))
         else:
             return _row(item, "skipped", "not-media", f"{path_text(item.path)} is not an image or video")
     except FileProblem as fp:
         return _row(item, "failed", fp.code, fp.message)
     except Exception as exc:  # noqa: BLE001
-        from .ops.image import classify
+        from ._ops.image import classify
         fp = classify(exc, item.path)
         return _row(item, "failed", fp.code, fp.message)
     return replace(item, info=info)

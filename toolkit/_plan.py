@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 from ._fs import printable
-from .media import Batch, ItemResult, MediaItem, left_out_lines
+from ._media import Batch, ItemResult, MediaItem, left_out_lines
 
 __all__ = ["Plan", "plan_batches", "next_batch", "budget_for", "auto_batch_size", "tail_count", "batch_id", "WORKER_BASELINE"]
 

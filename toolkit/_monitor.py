@@ -87,7 +87,7 @@ class Monitor(threading.Thread):
         return self._procs.get(addr)
 
     def _workers(self) -> dict[str, dict[str, Any]]:
-        from .cluster import scheduler_workers
+        from ._cluster import scheduler_workers
 
         infos = scheduler_workers(self.client)
         addrs = set(infos)

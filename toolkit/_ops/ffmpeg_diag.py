@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from .._fs import path_text
-from ..media import MediaInfo, Problem
+from .._media import MediaInfo, Problem
 from . import FileProblem
 
 __all__ = ["LOG_ARGS", "Diag", "parse", "too_large", "fits", "failed_run", "whole_decode", "seek_damage",

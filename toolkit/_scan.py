@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
 from ._fs import TMP_SUFFIX, path_text, printable
-from .errors import InputError, Stopped
-from .media import ItemResult, MediaItem, left_out_lines, problem_row
+from ._errors import InputError, Stopped
+from ._media import ItemResult, MediaItem, left_out_lines, problem_row
 
 __all__ = ["scan", "ScanResult", "sniff", "assign_outputs"]
 
@@ -186,7 +186,7 @@ def scan(paths: Sequence[str | os.PathLike] | str | os.PathLike, *, exclude: Ite
 
     ``exclude``: folders never entered (the build passes its output folder), nor anything inside them,
     also through a link; output folders dataprep wrote are left out without being named
-    (:class:`toolkit.exclude.OutputExclusion`, shared with the build).
+    (:class:`toolkit._exclude.OutputExclusion`, shared with the build).
     ``cancel``: asked before each folder; when it returns true the scan raises :class:`Stopped`.
     """
     if isinstance(paths, (str, os.PathLike)):
@@ -209,7 +209,7 @@ def scan(paths: Sequence[str | os.PathLike] | str | os.PathLike, *, exclude: Ite
 
 
 def _walk(result: ScanResult, root: str, excluded: list[str], follow: bool, cancel: Callable[[], bool] | None) -> None:
-    from .exclude import OutputExclusion
+    from ._exclude import OutputExclusion
 
     outputs = OutputExclusion(root, excluded)
     root_st = os.stat(root)
@@ -298,11 +298,11 @@ def assign_outputs(items: Sequence[MediaItem], *, multi_root: bool, output: str 
     and if that still collides, a short hash of the source path is added.
     With several inputs, each root's tree goes under a folder named after it.
     A name the output's file system could not hold (``output``: where it is measured) is
-    shortened by :func:`toolkit.names.fit_stem`, with the same hash.
+    shortened by :func:`toolkit._names.fit_stem`, with the same hash.
     """
     from dataclasses import replace
 
-    from .names import NameLimits, fit_stem
+    from ._names import NameLimits, fit_stem
 
     limits = NameLimits.for_output(output)
     prefixes = _root_prefixes(items) if multi_root else {}

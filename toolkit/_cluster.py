@@ -15,12 +15,12 @@ from typing import Any
 
 import psutil
 
-from .errors import ClusterError
+from ._errors import ClusterError
 
 __all__ = ["connect", "prestart", "default_memory_limit", "worker_memory_limits", "start_method"]
 
 #: what a worker process needs; the fork server imports it once and every worker starts with it
-WORKER_MODULES = ["toolkit.worker", "toolkit.ops.image", "toolkit._worker_setup", "PIL.JpegImagePlugin",
+WORKER_MODULES = ["toolkit._worker", "toolkit._ops.image", "toolkit._worker_setup", "PIL.JpegImagePlugin",
                   "PIL.PngImagePlugin", "PIL.WebPImagePlugin"]
 
 

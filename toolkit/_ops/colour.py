@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from ..media import Problem
+from .._media import Problem
 
 __all__ = ["to_srgb", "loaded_to_srgb", "is_srgb", "needs_conversion", "MAX_TRANSFORMS"]
 

@@ -1,7 +1,7 @@
 """The notebook control panel: ``toolkit.Panel(inputs=[...], output=...)``.
 
 The panel only holds widgets and renders engine events; the build itself is the engine's
-(:func:`toolkit.engine.start`), running in a background thread so the kernel stays free.
+(:func:`toolkit._engine.start`), running in a background thread so the kernel stays free.
 
 Event callbacks arrive on the engine's threads. They only set widget traits (thread-safe: each
 change is one comm message) and append to an ``Output`` with ``append_stdout``; they never use
@@ -23,11 +23,11 @@ from typing import Any
 import ipywidgets as W
 
 from ._fs import printable
-from .config import BuildConfig
-from .errors import ConfigError
-from .events import Event
-from .ops import OPS, FORMATS, OpSpec
-from .progress import DECISIONS, describe
+from ._config import BuildConfig
+from ._errors import ConfigError
+from ._events import Event
+from ._ops import OPS, FORMATS, OpSpec
+from ._progress import DECISIONS, describe
 
 __all__ = ["Panel", "dashboard_urls", "dashboard_link", "build_code"]
 
@@ -108,7 +108,7 @@ def _size_text(v: Any) -> str:
 
 
 def _fmt_bytes(n: float | None) -> str:
-    from .media import _fmt_bytes as fmt
+    from ._media import _fmt_bytes as fmt
 
     return "?" if n is None else fmt(n)
 
@@ -162,7 +162,7 @@ def build_code(cfg: BuildConfig) -> str:
 
 def _thumb_b64(path: str, px: int) -> str | None:
     try:
-        from .ops.image import encode, load_image, thumbnail
+        from ._ops.image import encode, load_image, thumbnail
 
         im, _ = load_image(path, max_pixels=BuildConfig.max_pixels, draft_size=(px, px))
         return base64.b64encode(encode(thumbnail(im, (px, px)), "jpeg", 80)).decode("ascii")
@@ -492,7 +492,7 @@ class Panel:
                 return
             try:
                 cfg = self.config()
-                from .engine import validate_paths
+                from ._engine import validate_paths
                 validate_paths(cfg)
             except Exception as exc:  # noqa: BLE001 - shown, never raised into the button callback
                 self.error = exc
@@ -555,7 +555,7 @@ class Panel:
         return (cfg.jobs, cfg.memory_limit, sizing, cfg.scheduler, cfg.scheduler_file, cfg.dashboard_address)
 
     def _get_client(self, cfg: BuildConfig):
-        from .cluster import connect
+        from ._cluster import connect
 
         if self._client_given is not None:
             if self._client is None:
@@ -579,7 +579,7 @@ class Panel:
         return self._client
 
     def _start_and_watch(self, cfg: BuildConfig) -> None:
-        from . import engine
+        from . import _engine as engine
 
         self._stop_requested = False
         run = None

@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ._fs import Placed, make_folder, path_b64, path_text, write_bytes_atomic, writing
-from .errors import OutputWriteError
-from .media import ItemResult, MediaItem, Problem
-from .outfault import TYPE as OUTPUT_FAULT, file_message, is_dead
-from .ops import EXT, VIDEO_OPS, FileProblem, OpSpec
+from ._errors import OutputWriteError
+from ._media import ItemResult, MediaItem, Problem
+from ._outfault import TYPE as OUTPUT_FAULT, file_message, is_dead
+from ._ops import EXT, VIDEO_OPS, FileProblem, OpSpec
 
 __all__ = ["JobSpec", "BatchRows", "process_batch", "EXT", "journal_path"]
 
@@ -109,7 +109,7 @@ def process_batch(items: Sequence[MediaItem], job: JobSpec, batch_id: str = "") 
     Once the run is stopped (``job.go_file`` gone) the batch ends after the file it is on and
     returns the rows it has: fewer than its items. Once the run is over (``job.alive_file`` gone)
     not even the current file's outputs are put in place. Once the output takes no more (disk
-    full, read-only, ...: see :mod:`toolkit.outfault`) the batch ends at once, without decoding
+    full, read-only, ...: see :mod:`toolkit._outfault`) the batch ends at once, without decoding
     another file; the file being written gets no row, and ``rows.fault`` says what happened.
     """
     items = list(items)
@@ -190,7 +190,7 @@ def _malloc_trim():
 
 def process_item(item: MediaItem, job: JobSpec, batch_id: str = "") -> ItemResult:
     """One file, start to finish. Any failure becomes a ``failed`` result naming the file, except
-    an output that takes no more (:func:`toolkit.outfault.is_dead`): that ``OutputWriteError`` is
+    an output that takes no more (:func:`toolkit._outfault.is_dead`): that ``OutputWriteError`` is
     raised, after removing what this file had put in place, for the batch to end."""
     t0 = time.perf_counter()
     warnings: list[Problem] = []
@@ -220,7 +220,7 @@ def process_item(item: MediaItem, job: JobSpec, batch_id: str = "") -> ItemResul
     except MemoryError:
         status, error = "failed", Problem("limit-exceeded", f"ran out of memory on {path_text(item.path)}; give workers more memory (--memory-limit)")
     except Exception as exc:  # noqa: BLE001 - per-file failure is data, not an exception
-        from .ops.image import classify
+        from ._ops.image import classify
         fp = classify(exc, item.path)
         status, error = "failed", Problem(fp.code, fp.message)
     if status == "failed":
@@ -251,7 +251,7 @@ def _write(job: JobSpec, item: MediaItem, rel: str, data: bytes) -> None:
 
 def _image_outputs(im, item: MediaItem, job: JobSpec, ops: list[OpSpec], placed: Placed) -> None:
     """Write one output per image op; each is added to ``placed`` as soon as it exists."""
-    from .ops import image as iops
+    from ._ops import image as iops
 
     for op in ops:
         out = iops.render(im, op, background=job.background)
@@ -261,7 +261,7 @@ def _image_outputs(im, item: MediaItem, job: JobSpec, ops: list[OpSpec], placed:
 
 
 def _image_item(item: MediaItem, job: JobSpec, placed: Placed) -> tuple[list[Problem], int | None, int | None]:
-    from .ops import image as iops
+    from ._ops import image as iops
 
     ops = [o for o in job.ops if o.applies_to("image")]
     if not ops:
@@ -278,7 +278,7 @@ def _image_item(item: MediaItem, job: JobSpec, placed: Placed) -> tuple[list[Pro
 
 
 def _video_item(item: MediaItem, job: JobSpec, placed: Placed) -> tuple[list[Problem], dict]:
-    from .ops import video as vops
+    from ._ops import video as vops
 
     # ffmpeg gets the time left of this file's limit (90%), so its own timeout fires before the watchdog
     deadline = time.monotonic() + 0.9 * job.timeout

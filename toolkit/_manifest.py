@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ._fs import atomic_write, path_b64, path_text, writing
-from .media import ROW_FIELDS, ItemResult, MediaItem
-from .outfault import append_whole, cut_torn_tail
+from ._media import ROW_FIELDS, ItemResult, MediaItem
+from ._outfault import append_whole, cut_torn_tail
 
 __all__ = ["Manifest", "read_rows", "resume_split", "stale_outputs", "remove_outputs", "export_csv"]
 

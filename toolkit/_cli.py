@@ -16,8 +16,8 @@ from typing import Any, Sequence
 
 import click
 
-from .config import BuildConfig
-from .errors import ToolkitError
+from ._config import BuildConfig
+from ._errors import ToolkitError
 
 __all__ = ["main", "cli"]
 
@@ -103,7 +103,7 @@ def cli() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print counts as JSON.")
 def scan(paths: Sequence[str], as_json: bool) -> None:
     """Count media by kind and format, total bytes, and what cannot be read and why."""
-    from .scan import scan as do_scan
+    from ._scan import scan as do_scan
 
     res = do_scan(list(paths))
     if as_json:
@@ -118,14 +118,14 @@ def scan(paths: Sequence[str], as_json: bool) -> None:
 @_settings_options
 def plan(**params: Any) -> None:
     """Dry run: print the batches and their estimated memory against the worker limit. Writes nothing."""
-    from .engine import plan as do_plan
-    from .scan import scan as do_scan
+    from ._engine import plan as do_plan
+    from ._scan import scan as do_scan
 
     cfg = _config_from(params)
     if not cfg.inputs:
         raise click.UsageError("give at least one --input folder")
     if cfg.output:  # the same checks as build, so a plan never shows a build that would be refused
-        from .engine import validate_paths
+        from ._engine import validate_paths
         validate_paths(cfg)
     res = do_scan(cfg.inputs, exclude=[cfg.output] if cfg.output else [])
     p = do_plan(res, config=cfg)
@@ -138,8 +138,8 @@ def plan(**params: Any) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 def build(quiet: bool, as_json: bool, **params: Any) -> None:
     """Process every file: outputs mirror the input tree; one manifest row per input file."""
-    from .engine import Run
-    from .progress import TextProgress, log_sink
+    from ._engine import Run
+    from ._progress import TextProgress, log_sink
 
     cfg = _config_from(params)
     logging.getLogger("toolkit").setLevel(logging.INFO)
@@ -190,9 +190,9 @@ def report(output: str, csv_path: str | None, failed: bool) -> None:
     from pathlib import Path
 
     from ._fs import printable
-    from .lock import holder_text, lock_holder
-    from .manifest import SUMMARY, export_csv, read_rows
-    from .media import ok_warning_types, warnings_line
+    from ._lock import holder_text, lock_holder
+    from ._manifest import SUMMARY, export_csv, read_rows
+    from ._media import ok_warning_types, warnings_line
 
     mpath = Path(output) / "manifest.jsonl"
     if not mpath.exists():

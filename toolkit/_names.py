@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ._fs import nearest_existing, tmp_path_for
-from .ops import EXT, OPS
+from ._ops import EXT, OPS
 
 __all__ = ["NameLimits", "path_hash", "fit_stem"]
 

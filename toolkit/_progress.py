@@ -11,7 +11,7 @@ import sys
 from typing import Any, Callable
 
 from ._fs import printable
-from .events import Event
+from ._events import Event
 
 __all__ = ["TextProgress", "auto_sink", "log_sink"]
 

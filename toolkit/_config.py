@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import ConfigError
-from .ops import FORMATS, OPS, OpSpec
+from ._errors import ConfigError
+from ._ops import FORMATS, OPS, OpSpec
 
 try:  # Python 3.11+
     import tomllib
@@ -263,7 +263,7 @@ def _suggest(key: str) -> str:
 
 
 def _check(key: str, v: Any) -> Any:  # noqa: C901 - one flat table of rules
-    from .ops import _bool, _pos_float, _pos_int
+    from ._ops import _bool, _pos_float, _pos_int
 
     if key == "inputs":
         vs = [v] if isinstance(v, (str, os.PathLike)) else v

@@ -1,6 +1,6 @@
 """Video ops on the ffmpeg binary that ``imageio-ffmpeg`` ships (there is no ffprobe).
 
-Every ffmpeg call goes through the runner of :mod:`toolkit.ops.ffmpeg` (argv only, a timeout, the
+Every ffmpeg call goes through the runner of :mod:`toolkit._ops.ffmpeg` (argv only, a timeout, the
 worker's memory cap, no ffmpeg outliving its task); its names are importable from here as
 before. Outputs are written under temporary names in their target folder and renamed into place.
 
@@ -23,8 +23,8 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 from PIL import Image, ImageDraw, ImageFont, ImageStat
 
 from .._fs import TMP_SUFFIX, Placed, make_folder, path_text, place, tmp_path_for, write_bytes_atomic
-from ..outfault import ffmpeg_output_fault
-from ..media import MediaInfo, Problem
+from .._outfault import ffmpeg_output_fault
+from .._media import MediaInfo, Problem
 from . import EXT, FileProblem, OpSpec, check_file
 from . import ffmpeg_diag as ffdiag
 from .ffmpeg import (FFMPEG_BASELINE_BYTES, _run, _src, ffmpeg_exe, ffmpeg_memory_cap,  # noqa: F401

@@ -2,7 +2,7 @@
 
 A full disk, a read-only or vanished output folder, a folder this user may not write: none of
 these says anything about the input being processed. The write helpers (``_fs.writing``,
-``atomic_write``, ``make_folder``, ``place``) raise :class:`~toolkit.errors.OutputWriteError`, and
+``atomic_write``, ``make_folder``, ``place``) raise :class:`~toolkit._errors.OutputWriteError`, and
 ffmpeg's own complaints about its output are recognised here (:func:`ffmpeg_output_fault`), so such
 an error never reaches an input classifier (``ops.image.classify``, ``classify_ffmpeg_error``).
 
@@ -25,7 +25,7 @@ import os
 from typing import Any, Callable, Iterator
 
 from ._fs import TMP_SUFFIX, nearest_existing, path_text, printable, writing
-from .errors import OutputWriteError
+from ._errors import OutputWriteError
 
 __all__ = ["TYPE", "DEAD_ERRNOS", "is_dead", "mount_of", "fix_for", "file_message", "ffmpeg_output_fault",
            "OutputFault", "append_whole", "cut_torn_tail"]

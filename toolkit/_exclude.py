@@ -26,7 +26,7 @@ def is_output_folder(folder: str | os.PathLike, names: Iterable[str] | None = No
     ``manifest.jsonl`` with a row of ours (another tool's, or an empty file, does not count: a
     user's photo folder must never vanish from the input for it; ``empty_manifest=True`` lets one
     count, for the build's "may I write into this folder?"). ``names``: its listing, if read."""
-    from .manifest import MANIFEST, is_our_manifest
+    from ._manifest import MANIFEST, is_our_manifest
 
     if names is not None:
         names = set(names)
