@@ -31,14 +31,17 @@ demo: sample
 
 # the notebook tier runs the notebooks on the sample itself, as a user does after `make demo`
 test: sample
-	$(VENV)/bin/ruff check toolkit tests benchmarks datasets
+	$(MAKE) lint
 	$(PY) -m pytest -m "not integration and not notebook and not browser" -q
 	$(PY) -m pytest -m "integration" -q
 	$(PY) -m pytest -m "notebook" -q
 	$(PY) -m pytest -m "browser" -q
 
+# the lint tier: seconds, fails fast (pyflakes rules, the house format, types)
 lint: venv
 	$(VENV)/bin/ruff check toolkit tests benchmarks datasets
+	$(VENV)/bin/ruff format --check toolkit tests benchmarks datasets
+	$(VENV)/bin/mypy
 test-unit: venv
 	$(PY) -m pytest -m "not integration and not notebook and not browser" -q
 test-integration: venv

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from PIL import ImageCms  # noqa: E402
 
-from toolkit import _synth as synth, _synth_icc as synth_icc# noqa: E402
+from toolkit import _synth as synth, _synth_icc as synth_icc  # noqa: E402
 from toolkit._ops import OpSpec  # noqa: E402
 from toolkit._ops import image as iops  # noqa: E402
 
@@ -31,8 +31,11 @@ OP = OpSpec.make("thumbnail", size=128)
 
 
 def _profiles() -> dict[str, bytes]:
-    return {"untagged": b"", "srgb": ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes(),
-            "p3": synth_icc.rgb_profile(synth_icc.DISPLAY_P3, v4=True)}
+    return {
+        "untagged": b"",
+        "srgb": ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes(),
+        "p3": synth_icc.rgb_profile(synth_icc.DISPLAY_P3, v4=True),
+    }
 
 
 def _make(args: tuple[str, int, int, int, str]) -> None:
@@ -55,7 +58,7 @@ def measure(folder: Path, n: int, ext: str, repeats: int) -> dict[str, float]:
     times: dict[tuple[str, int], list[float]] = {}
     for r in range(repeats):
         for i in range(n):
-            order = VARIANTS[r % 3:] + VARIANTS[:r % 3]
+            order = VARIANTS[r % 3 :] + VARIANTS[: r % 3]
             for v in order:
                 times.setdefault((v, i), []).append(_once(str(folder / f"{v}-{i:04d}.{ext}")))
     return {v: statistics.median(statistics.median(times[(v, i)]) for i in range(n)) * 1000 for v in VARIANTS}
@@ -76,9 +79,11 @@ def main() -> int:
         for ext, n, size in (("jpg", args.files, f"{w}x{h}"), ("png", args.png, "1920x1080")):
             if n:
                 ms = measure(Path(tmp), n, ext, args.repeats)
-                print(f"{n} {size} {ext.upper()}s, thumbnail 128, median ms per file: "
-                      + ", ".join(f"{v} {ms[v]:.1f}" for v in VARIANTS)
-                      + f"  (P3 vs untagged: {ms['p3'] / ms['untagged']:.2f}x)")
+                print(
+                    f"{n} {size} {ext.upper()}s, thumbnail 128, median ms per file: "
+                    + ", ".join(f"{v} {ms[v]:.1f}" for v in VARIANTS)
+                    + f"  (P3 vs untagged: {ms['p3'] / ms['untagged']:.2f}x)"
+                )
     return 0
 
 

@@ -90,8 +90,7 @@ def run_count_based(files: list[str], limit: str, out: Path) -> dict:
     from distributed import Client, LocalCluster
 
     out.mkdir(parents=True)
-    cluster = LocalCluster(n_workers=2, threads_per_worker=2, memory_limit=limit, dashboard_address=":0",
-                           silence_logs=50)
+    cluster = LocalCluster(n_workers=2, threads_per_worker=2, memory_limit=limit, dashboard_address=":0", silence_logs=50)
     client = Client(cluster)
     counter = RestartCounter(client)
     counter.start()
@@ -115,11 +114,26 @@ def run_toolkit(src: Path, limit: str, out: Path) -> dict:
     import toolkit
 
     t0 = time.perf_counter()
-    report = toolkit.build(inputs=[str(src)], output=str(out), op="thumbnail", size=1024, jobs=2, memory_limit=limit,
-                           max_pixels=120_000_000, dashboard_address="127.0.0.1:0", progress=False)
+    report = toolkit.build(
+        inputs=[str(src)],
+        output=str(out),
+        op="thumbnail",
+        size=1024,
+        jobs=2,
+        memory_limit=limit,
+        max_pixels=120_000_000,
+        dashboard_address="127.0.0.1:0",
+        progress=False,
+    )
     seconds = time.perf_counter() - t0
-    return {"seconds": seconds, "restarts": report.worker_restarts, "failed": report.failed, "error": None,
-            "done": report.ok, "peak_worker_rss_mib": {k: round(v / 2**20) for k, v in report.peaks.get("worker_rss", {}).items()}}
+    return {
+        "seconds": seconds,
+        "restarts": report.worker_restarts,
+        "failed": report.failed,
+        "error": None,
+        "done": report.ok,
+        "peak_worker_rss_mib": {k: round(v / 2**20) for k, v in report.peaks.get("worker_rss", {}).items()},
+    }
 
 
 def main() -> int:
@@ -131,17 +145,25 @@ def main() -> int:
     args = ap.parse_args()
     src = corpus(args.small, args.big)
     files = sorted(str(p) for p in src.iterdir() if p.suffix in (".jpg", ".png"))
-    print(f"corpus: {len(files)} files ({args.big} of 50-100 MP), {sum(os.path.getsize(f) for f in files) / 2**20:.0f} MiB; "
-          f"2 workers x {args.limit}; {args.repeats} repeats, interleaved")
+    print(
+        f"corpus: {len(files)} files ({args.big} of 50-100 MP), {sum(os.path.getsize(f) for f in files) / 2**20:.0f} MiB; "
+        f"2 workers x {args.limit}; {args.repeats} repeats, interleaved"
+    )
     results: dict[str, list[dict]] = {"toolkit": [], "count-based": []}
     for r in range(args.repeats):
-        for name in (("toolkit", "count-based") if r % 2 == 0 else ("count-based", "toolkit")):
+        for name in ("toolkit", "count-based") if r % 2 == 0 else ("count-based", "toolkit"):
             with tempfile.TemporaryDirectory(prefix="bench-mem-") as tmp:
-                res = run_toolkit(src, args.limit, Path(tmp) / "out") if name == "toolkit" else \
-                    run_count_based(files, args.limit, Path(tmp) / "out")
+                res = (
+                    run_toolkit(src, args.limit, Path(tmp) / "out")
+                    if name == "toolkit"
+                    else run_count_based(files, args.limit, Path(tmp) / "out")
+                )
             results[name].append(res)
-            print(f"  run {r + 1} {name:<12} {res['seconds']:7.1f} s  restarts {res['restarts']:>2}  failed {res['failed']:>3}"
-                  + (f"  ({res['error']})" if res["error"] else ""), flush=True)
+            print(
+                f"  run {r + 1} {name:<12} {res['seconds']:7.1f} s  restarts {res['restarts']:>2}  failed {res['failed']:>3}"
+                + (f"  ({res['error']})" if res["error"] else ""),
+                flush=True,
+            )
     print()
     print(f"{'':<13}{'median s':>10}{'restarts':>10}{'failed files':>14}")
     summary = {}

@@ -50,7 +50,7 @@ CORPUS = CACHE / "thumbs-corpus"
 RESULTS = HERE / "results"
 SEED = HERE / "baselines" / "seed000.py"
 PLAIN_DASK = HERE / "baselines" / "plain_dask.py"
-CORPUS_VERSION = 2      # bump when toolkit.synth or the mix changes: the corpus is then remade
+CORPUS_VERSION = 2  # bump when toolkit.synth or the mix changes: the corpus is then remade
 CORPUS_SIZE = 1000
 TARGETS = {"loop": 1.9, "pool": 1.0}  # toolkit speed / contender speed, on 2 cores
 
@@ -172,9 +172,27 @@ def run_timed(cmd: list[str], log: Path, timeout: float) -> tuple[float, int, in
 
 def command(name: str, src: Path, out: Path) -> list[str]:
     if name == "toolkit":
-        return [sys.executable, "-m", "toolkit", "build", "--input", str(src), "--output", str(out),
-                "--op", "thumbnail", "--size", "128", "--format", "jpeg", "--quality", "75",
-                "--dashboard-address", "127.0.0.1:0", "--quiet"]
+        return [
+            sys.executable,
+            "-m",
+            "toolkit",
+            "build",
+            "--input",
+            str(src),
+            "--output",
+            str(out),
+            "--op",
+            "thumbnail",
+            "--size",
+            "128",
+            "--format",
+            "jpeg",
+            "--quality",
+            "75",
+            "--dashboard-address",
+            "127.0.0.1:0",
+            "--quiet",
+        ]
     if name == "dask":
         return [sys.executable, str(PLAIN_DASK), str(src), str(out)]
     return [sys.executable, str(SEED), name, str(src), str(out)]
@@ -216,19 +234,26 @@ def main(argv: list[str] | None = None) -> int:
     size = sum(f.stat().st_size for f in files)
     warm = _warm(files)
     load0 = os.getloadavg()
-    print(f"corpus: {n} JPEGs, {mib(size):.0f} MiB (warm read {warm:.1f} s); {os.cpu_count()} CPUs; "
-          f"load average {load0[0]:.2f}; {args.repeats} repeats, rotating order", flush=True)
+    print(
+        f"corpus: {n} JPEGs, {mib(size):.0f} MiB (warm read {warm:.1f} s); {os.cpu_count()} CPUs; "
+        f"load average {load0[0]:.2f}; {args.repeats} repeats, rotating order",
+        flush=True,
+    )
 
     runs: dict[str, list[dict]] = {name: [] for name in names}
     try:
         for r in range(args.repeats):
-            order = names[r % len(names):] + names[: r % len(names)]
+            order = names[r % len(names) :] + names[: r % len(names)]
             for name in order:
                 out = work / f"out-{name}-{r}"
                 log = work / f"{name}-{r}.log"
                 seconds, rc, maxrss, cpu = run_timed(command(name, src, out), log, args.timeout)
-                row: dict = {"seconds": round(seconds, 3), "exit_code": rc, "max_process_rss_mib": mib(maxrss),
-                             "machine_cpu_seconds": cpu}
+                row: dict = {
+                    "seconds": round(seconds, 3),
+                    "exit_code": rc,
+                    "max_process_rss_mib": mib(maxrss),
+                    "machine_cpu_seconds": cpu,
+                }
                 extra = ""
                 try:
                     row["outputs"], summary = count_outputs(name, out)
@@ -241,8 +266,10 @@ def main(argv: list[str] | None = None) -> int:
                     row["worker_peak_rss_mib"] = {k: mib(v) for k, v in rss.items()}
                     row["counts"] = summary.get("counts")
                     row["batches"] = summary.get("batches")
-                    extra = (f"  cluster start {row['cluster_seconds']:.2f} s, "
-                             f"peak worker {max(rss.values(), default=0) / 2**20:.0f} MiB")
+                    extra = (
+                        f"  cluster start {row['cluster_seconds']:.2f} s, "
+                        f"peak worker {max(rss.values(), default=0) / 2**20:.0f} MiB"
+                    )
                 bad = rc != 0 or row["outputs"] != n
                 if bad:
                     tail = log.read_text(errors="replace").strip().splitlines()[-5:]
@@ -250,8 +277,11 @@ def main(argv: list[str] | None = None) -> int:
                     extra += f"  !! exit {rc}, {row['outputs']}/{n} outputs: " + " | ".join(tail)
                 runs[name].append(row)
                 cpu_text = f"  CPU {cpu:6.2f} s" if cpu is not None else ""
-                print(f"  repeat {r + 1}  {name:<8} {seconds:7.2f} s  {n / seconds:7.1f} img/s{cpu_text}  "
-                      f"max RSS {row['max_process_rss_mib']:.0f} MiB{extra}", flush=True)
+                print(
+                    f"  repeat {r + 1}  {name:<8} {seconds:7.2f} s  {n / seconds:7.1f} img/s{cpu_text}  "
+                    f"max RSS {row['max_process_rss_mib']:.0f} MiB{extra}",
+                    flush=True,
+                )
                 shutil.rmtree(out, ignore_errors=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -271,19 +301,30 @@ def report(runs: dict[str, list[dict]], n: int, size: int, args) -> dict:
     from PIL import __version__ as pillow
 
     med = {name: statistics.median(r["seconds"] for r in rows) for name, rows in runs.items()}
-    cpu = {name: statistics.median(c) for name, rows in runs.items()
-           if (c := [r["machine_cpu_seconds"] for r in rows if r.get("machine_cpu_seconds") is not None])}
+    cpu = {
+        name: statistics.median(c)
+        for name, rows in runs.items()
+        if (c := [r["machine_cpu_seconds"] for r in rows if r.get("machine_cpu_seconds") is not None])
+    }
     print(f"\n{'':<10}{'median s':>10}{'min s':>9}{'max s':>9}{'images/s':>10}{'max RSS MiB':>13}{'median CPU s':>14}")
     for name, rows in runs.items():
         secs = [r["seconds"] for r in rows]
         cpu_text = f"{cpu[name]:>14.2f}" if name in cpu else f"{'-':>14}"
-        print(f"{name:<10}{med[name]:>10.2f}{min(secs):>9.2f}{max(secs):>9.2f}{n / med[name]:>10.1f}"
-              f"{max(r['max_process_rss_mib'] for r in rows):>13.0f}{cpu_text}")
+        print(
+            f"{name:<10}{med[name]:>10.2f}{min(secs):>9.2f}{max(secs):>9.2f}{n / med[name]:>10.1f}"
+            f"{max(r['max_process_rss_mib'] for r in rows):>13.0f}{cpu_text}"
+        )
     result: dict = {
-        "benchmark": "thumbnails", "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "files": n, "corpus_mib": mib(size), "corpus_version": CORPUS_VERSION,
-        "mix": "60% 1920x1080, 30% 4000x3000, 10% 6000x4000, JPEG q90", "repeats": args.repeats,
-        "cpus": os.cpu_count(), "python": platform.python_version(), "pillow": pillow,
+        "benchmark": "thumbnails",
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "files": n,
+        "corpus_mib": mib(size),
+        "corpus_version": CORPUS_VERSION,
+        "mix": "60% 1920x1080, 30% 4000x3000, 10% 6000x4000, JPEG q90",
+        "repeats": args.repeats,
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "pillow": pillow,
         "median_seconds": {k: round(v, 3) for k, v in med.items()},
         "images_per_second": {k: round(n / v, 2) for k, v in med.items()},
         "median_machine_cpu_seconds": {k: round(v, 2) for k, v in cpu.items()},

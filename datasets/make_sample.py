@@ -25,11 +25,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from toolkit import _synth as synth, _synth_icc as synth_icc# noqa: E402
+from toolkit import _synth as synth, _synth_icc as synth_icc  # noqa: E402
 
 VERSION = 3  # bump when the contents change: an older sample is then remade
-FOLDERS = ["trips/2023/beach", "trips/2023/mountains", "trips/2024/city", "studio/portraits",
-           "studio/products", "family", "scans/archive", "phone/DCIM/100APPLE"]
+FOLDERS = [
+    "trips/2023/beach",
+    "trips/2023/mountains",
+    "trips/2024/city",
+    "studio/portraits",
+    "studio/products",
+    "family",
+    "scans/archive",
+    "phone/DCIM/100APPLE",
+]
 EXT = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}
 
 # Junk that real folders carry; the headers are what the real files start with.
@@ -50,18 +58,22 @@ def plan() -> list[tuple[str, int, int, str, int, int]]:
     jobs = []
     seed = 1000
     for i in range(4):  # 24 MP
-        jobs.append((f"scans/archive/huge_{i:02d}", 6000, 4000, "JPEG", seed, 85)); seed += 1
+        jobs.append((f"scans/archive/huge_{i:02d}", 6000, 4000, "JPEG", seed, 85))
+        seed += 1
     for i in range(12):  # 12 MP, one of them WebP
-        jobs.append((f"trips/2024/city/large_{i:02d}", 4000, 3000, "WEBP" if i == 5 else "JPEG", seed, 85)); seed += 1
+        jobs.append((f"trips/2024/city/large_{i:02d}", 4000, 3000, "WEBP" if i == 5 else "JPEG", seed, 85))
+        seed += 1
     for i in range(60):  # 2-5 MP
         w, h = [(1920, 1080), (2048, 1536), (1080, 1920), (2592, 1944)][i % 4]
-        jobs.append((f"{FOLDERS[(i + 3) % len(FOLDERS)]}/photo_{i:04d}", w, h, "JPEG", seed, 85)); seed += 1
+        jobs.append((f"{FOLDERS[(i + 3) % len(FOLDERS)]}/photo_{i:04d}", w, h, "JPEG", seed, 85))
+        seed += 1
     for i in range(190):  # 0.3-1.2 MP; PNG stays small here (noise does not compress losslessly)
         w, h = [(640, 480), (800, 600), (1024, 768), (1280, 720), (960, 1280), (1200, 900)][i % 6]
         fmt = ["JPEG", "JPEG", "JPEG", "PNG", "WEBP"][i % 5]
         if fmt == "PNG":
             w, h = w * 3 // 4, h * 3 // 4
-        jobs.append((f"{FOLDERS[i % len(FOLDERS)]}/img_{i:04d}", w, h, fmt, seed, 85)); seed += 1
+        jobs.append((f"{FOLDERS[i % len(FOLDERS)]}/img_{i:04d}", w, h, fmt, seed, 85))
+        seed += 1
     return jobs
 
 
@@ -147,8 +159,10 @@ def _report(out: Path, n_photos: int, n_videos: int, t_images: float, seconds: f
     total = sum(p.stat().st_size for p in files)
     by_dir = Counter(str(p.parent.relative_to(out)) for p in files)
     by_ext = Counter(p.suffix.lower() or p.name for p in files)
-    print(f"made {out}: {len(files)} files, {total / 2**20:.0f} MiB in {seconds:.1f} s "
-          f"(images {t_images:.1f} s; {n_photos} photos, {n_videos} videos)")
+    print(
+        f"made {out}: {len(files)} files, {total / 2**20:.0f} MiB in {seconds:.1f} s "
+        f"(images {t_images:.1f} s; {n_photos} photos, {n_videos} videos)"
+    )
     for d, n in sorted(by_dir.items()):
         print(f"  {d + '/':<28} {n:4d} files")
     print("  by extension: " + ", ".join(f"{e} {n}" for e, n in sorted(by_ext.items())))

@@ -29,6 +29,7 @@ def make_cluster():
         c = toolkit.connect(None, jobs=jobs, memory_limit=limit, dashboard_address="127.0.0.1:0")
         made.append(c)
         return c
+
     yield make
     for c in made:
         cluster = c.cluster

@@ -23,9 +23,15 @@ from toolkit._synth import png_chunk
 SIZE = (96, 64)
 RED, BLUE, GREEN, GREY = (230, 20, 20), (20, 20, 230), (20, 200, 20), (128, 128, 128)
 #: what a viewer does to the stored pixels for each orientation; its inverse builds the stored ones
-_SHOW = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
-         5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
-         8: Image.Transpose.ROTATE_90}
+_SHOW = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 _INVERSE = {**_SHOW, 6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}
 
 
@@ -52,6 +58,7 @@ def quadrants(im: Image.Image) -> tuple[str, str, str, str]:
     def name(x: int, y: int) -> str:
         px = rgb.getpixel((x, y))
         return min(names, key=lambda n: sum((a - b) ** 2 for a, b in zip(px, names[n])))
+
     return name(w // 4, h // 4), name(3 * w // 4, h // 4), name(w // 4, 3 * h // 4), name(3 * w // 4, 3 * h // 4)
 
 
@@ -69,6 +76,7 @@ def _png_trailing(path: Path, o: int) -> None:
 def _tiff(compression: str) -> Callable[[Path, int], None]:
     def write(path: Path, o: int) -> None:
         stored(o).save(path, "TIFF", compression=compression, tiffinfo={0x0112: o})
+
     return write
 
 
@@ -81,8 +89,10 @@ def _heif(path: Path, o: int) -> None:
 
 WRITERS: dict[str, tuple[str, Callable[[Path, int], None]]] = {
     "jpeg": ("jpg", lambda p, o: stored(o).save(p, "JPEG", exif=exif_bytes(o), quality=95)),
-    "mpo": ("mpo", lambda p, o: stored(o).save(p, "MPO", save_all=True, append_images=[stored(o)],
-                                               exif=exif_bytes(o), quality=95)),
+    "mpo": (
+        "mpo",
+        lambda p, o: stored(o).save(p, "MPO", save_all=True, append_images=[stored(o)], exif=exif_bytes(o), quality=95),
+    ),
     "png-exif": ("png", lambda p, o: stored(o).save(p, "PNG", exif=exif_bytes(o))),
     "png-trailing-exif": ("png", _png_trailing),
     "webp": ("webp", lambda p, o: stored(o).save(p, "WEBP", exif=exif_bytes(o), lossless=True)),

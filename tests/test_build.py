@@ -60,11 +60,19 @@ def corpus(tmp_path):
 
 
 EXPECTED = {
-    "a/one.jpg": ("ok", None), "a/two.jpg": ("ok", None), "a/photo.jpg": ("ok", None), "a/photo.png": ("ok", None),
-    "b/c/alpha.png": ("ok", None), "b/pal.gif": ("ok", None), "b/wide.webp": ("ok", None),
+    "a/one.jpg": ("ok", None),
+    "a/two.jpg": ("ok", None),
+    "a/photo.jpg": ("ok", None),
+    "a/photo.png": ("ok", None),
+    "b/c/alpha.png": ("ok", None),
+    "b/pal.gif": ("ok", None),
+    "b/wide.webp": ("ok", None),
     "b/name with spaces -dash $x.jpg": ("ok", None),
-    "b/garbage.jpg": ("failed", {"unidentified", "corrupt"}), "b/empty.jpg": ("failed", {"empty-file"}),
-    "b/truncated.jpg": ("failed", {"truncated"}), "b/.DS_Store": ("skipped", None), "b/notes.txt": ("skipped", None),
+    "b/garbage.jpg": ("failed", {"unidentified", "corrupt"}),
+    "b/empty.jpg": ("failed", {"empty-file"}),
+    "b/truncated.jpg": ("failed", {"truncated"}),
+    "b/.DS_Store": ("skipped", None),
+    "b/notes.txt": ("skipped", None),
     "b/doc.eps": ("failed", {"unsupported-format"}),
 }
 
@@ -142,8 +150,16 @@ def test_second_identical_run_does_no_work(corpus, tmp_path, client):
 
 def test_resize_modes_and_formats(corpus, tmp_path, client):
     out = tmp_path / "out"
-    toolkit.build(inputs=[str(corpus / "a")], output=str(out), client=client, progress=False,
-                  op="resize", size="200x100", mode="fill", format="webp")
+    toolkit.build(
+        inputs=[str(corpus / "a")],
+        output=str(out),
+        client=client,
+        progress=False,
+        op="resize",
+        size="200x100",
+        mode="fill",
+        format="webp",
+    )
     rows = [r for r in read_rows(out / "manifest.jsonl") if r["status"] == "ok"]
     assert len(rows) == 4
     for r in rows:
@@ -164,8 +180,27 @@ def test_plan_and_bag(corpus, client):
 
 def test_cli_build_scan_plan_report(corpus, tmp_path, cli, capsys):
     out = tmp_path / "cli-out"
-    code = cli(["build", "--input", str(corpus), "--output", str(out), "--op", "thumbnail", "--size", "96",
-                "--jobs", "2", "--memory-limit", "768MiB", "--batch-size", "4", "--dashboard-address", "127.0.0.1:0"])
+    code = cli(
+        [
+            "build",
+            "--input",
+            str(corpus),
+            "--output",
+            str(out),
+            "--op",
+            "thumbnail",
+            "--size",
+            "96",
+            "--jobs",
+            "2",
+            "--memory-limit",
+            "768MiB",
+            "--batch-size",
+            "4",
+            "--dashboard-address",
+            "127.0.0.1:0",
+        ]
+    )
     assert code == 1  # some files failed
     cap = capsys.readouterr()
     assert "failed" in cap.out and "manifest" in cap.out
@@ -186,20 +221,38 @@ def test_cli_build_scan_plan_report(corpus, tmp_path, cli, capsys):
     # only good files: exit 0
     good = tmp_path / "good"
     photo(good / "x.jpg", (300, 200), 9)
-    assert cli(["build", "-i", str(good), "-o", str(tmp_path / "good-out"), "--jobs", "1",
-                "--dashboard-address", "127.0.0.1:0", "-q"]) == 0
+    assert (
+        cli(
+            [
+                "build",
+                "-i",
+                str(good),
+                "-o",
+                str(tmp_path / "good-out"),
+                "--jobs",
+                "1",
+                "--dashboard-address",
+                "127.0.0.1:0",
+                "-q",
+            ]
+        )
+        == 0
+    )
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["build", "--input", "/does/not/exist", "--output", "/tmp/x"], "does not exist"),
-    (["build", "--input", ".", "--output", ".", "--jobs", "1"], "same folder"),
-    (["plan", "--input", ".", "--output", "."], "same folder"),  # plan refuses what build would
-    (["build", "--input", "."], "give an output folder (--output DIR)"),
-    (["build", "--input", ".", "--output", "/tmp/x", "--quality", "500"], "quality"),
-    (["build", "--input", ".", "--output", "/tmp/x", "--batch-size", "lots"], "batch_size"),
-    (["build", "--input", ".", "--output", "/tmp/x", "--config", "/nope.json"], "does not exist"),
-    (["build", "--bogus"], "bogus"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["build", "--input", "/does/not/exist", "--output", "/tmp/x"], "does not exist"),
+        (["build", "--input", ".", "--output", ".", "--jobs", "1"], "same folder"),
+        (["plan", "--input", ".", "--output", "."], "same folder"),  # plan refuses what build would
+        (["build", "--input", "."], "give an output folder (--output DIR)"),
+        (["build", "--input", ".", "--output", "/tmp/x", "--quality", "500"], "quality"),
+        (["build", "--input", ".", "--output", "/tmp/x", "--batch-size", "lots"], "batch_size"),
+        (["build", "--input", ".", "--output", "/tmp/x", "--config", "/nope.json"], "does not exist"),
+        (["build", "--bogus"], "bogus"),
+    ],
+)
 def test_cli_misuse_exits_2_before_work(argv, message, cli, capsys):
     assert cli(argv) == 2
     err = capsys.readouterr().err
@@ -221,9 +274,13 @@ def test_mixed_folder_with_videos_on_a_cluster(tmp_path, client):
     make_truncated_video(src / "clips" / "cut.mp4")
     make_not_a_video(src / "clips" / "fake.mp4")
     out = tmp_path / "out"
-    report = toolkit.build(inputs=[str(src)], output=str(out), client=client, progress=False,
-                           ops=[{"op": "thumbnail", "size": 128}, {"op": "frames", "fps": 1},
-                                {"op": "contact-sheet", "frames": 4}])
+    report = toolkit.build(
+        inputs=[str(src)],
+        output=str(out),
+        client=client,
+        progress=False,
+        ops=[{"op": "thumbnail", "size": 128}, {"op": "frames", "fps": 1}, {"op": "contact-sheet", "frames": 4}],
+    )
     rows = {r["source"]: r for r in read_rows(out / "manifest.jsonl")}
     assert len(rows) == 6
     still = rows["still.jpg"]
@@ -333,7 +390,7 @@ def test_workers_see_the_environment_of_today_not_of_the_fork_server(method, mon
     monkeypatch.setenv("DATAPREP_TEST_SEEN", "after-first-cluster")
     with dask.config.set({"dataprep.worker-start": method}):
         c = make_cluster(jobs=1, limit="512MiB")
-    (value, preloaded), = c.run(_worker_view, "DATAPREP_TEST_SEEN").values()
+    ((value, preloaded),) = c.run(_worker_view, "DATAPREP_TEST_SEEN").values()
     assert value == "after-first-cluster"
     assert preloaded == (method == "forkserver")  # forked workers start with the image code imported
 
@@ -443,12 +500,20 @@ def test_workers_start_with_dasks_pre_spawn_environment_from_a_fresh_process():
     workers trim after each batch, in one malloc arena); a value you set yourself is kept."""
     import ast
 
-    cases = [({}, False), ({"DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON__MY_SETTING": "1"}, False),  # one of your own
-             ({"MALLOC_TRIM_THRESHOLD_": "65536"}, False),  # Dask's value, as a Dask nanny leaves it in os.environ
-             ({"MALLOC_TRIM_THRESHOLD_": "131072"}, True)]  # yours
+    cases = [
+        ({}, False),
+        ({"DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON__MY_SETTING": "1"}, False),  # one of your own
+        ({"MALLOC_TRIM_THRESHOLD_": "65536"}, False),  # Dask's value, as a Dask nanny leaves it in os.environ
+        ({"MALLOC_TRIM_THRESHOLD_": "131072"}, True),
+    ]  # yours
     for own, trims in cases:
-        out = subprocess.run([sys.executable, "-c", _START_ENV], capture_output=True, text=True, timeout=120,
-                             env={**{k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}, **own})
+        out = subprocess.run(
+            [sys.executable, "-c", _START_ENV],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**{k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}, **own},
+        )
         assert out.returncode == 0, out.stderr[-2000:]
         at_start = ast.literal_eval(out.stdout.strip().splitlines()[-1])
         assert "OMP_NUM_THREADS" in at_start, own
@@ -516,8 +581,14 @@ def test_the_dashboard_link_opens_dasks_status_page(tmp_path, monkeypatch):
     for i in range(40):  # 8 of them take 1 s each (test hook): the build cannot end before the checks
         synth.photo(256, 192, seed=i).save(src / (f"p{i}-hang.jpg" if i % 5 == 0 else f"p{i}.jpg"))
     monkeypatch.setenv(TEST_HANG_ENV, "slow:1")  # the run's own workers start with this environment
-    run = toolkit.start(inputs=[str(src)], output=str(tmp_path / "out"), jobs=1, memory_limit="512MiB",
-                        dashboard_address="127.0.0.1:0", batch_size=1)
+    run = toolkit.start(
+        inputs=[str(src)],
+        output=str(tmp_path / "out"),
+        jobs=1,
+        memory_limit="512MiB",
+        dashboard_address="127.0.0.1:0",
+        batch_size=1,
+    )
     try:
         assert wait_until(lambda: run.dashboard_link or run.done, 60) and run.dashboard_link
         assert wait_until(lambda: http_get(run.dashboard_link)[0] == 200 or run.done, 30)
@@ -546,6 +617,7 @@ def test_a_builds_dashboard_pages_are_built_when_the_link_is_first_opened():
         base = c.dashboard_link.rsplit("/", 1)[0]
         assert http_get(base + "/health") == (200, "ok")  # Dask's own routes need no pages
         assert bokeh_pages(c) == 0
+
         def first_visit(path: str) -> tuple[int, str | None]:  # not following the redirect
             import http.client
 
@@ -583,7 +655,8 @@ def test_our_cluster_skips_the_worker_dashboard_proxy(tmp_path):
         "    base = c.dashboard_link.rsplit('/', 1)[0]\n"
         "    health = urllib.request.urlopen(base + '/health').read().decode()\n"
         "    print(json.dumps([health, sorted(m for m in ('jupyter_server_proxy', 'aiohttp') if m in sys.modules)]))\n"
-        "    c.close(); c.cluster.close()\n")
+        "    c.close(); c.cluster.close()\n"
+    )
     p = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout.strip().splitlines()[-1]) == ["ok", []]
@@ -604,14 +677,18 @@ def test_a_script_without_the_main_guard_is_told_to_add_it(tmp_path):
     pics = tmp_path / "pics"
     pics.mkdir()
     Image.new("RGB", (8, 8)).save(pics / "a.png")
-    script.write_text(f"import toolkit\ntoolkit.build(inputs=[{str(pics)!r}], output={str(tmp_path / 'out')!r}, progress=False)\n")
+    script.write_text(
+        f"import toolkit\ntoolkit.build(inputs=[{str(pics)!r}], output={str(tmp_path / 'out')!r}, progress=False)\n"
+    )
     p = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert p.returncode != 0 and "in use by another build" not in p.stderr
-    assert 'a worker process is importing the main script, which starts a build or a cluster' in p.stderr
+    assert "a worker process is importing the main script, which starts a build or a cluster" in p.stderr
     assert f"if you ran the script {script}" in p.stderr.strip().splitlines()[-1]
     guarded = tmp_path / "guarded.py"
-    guarded.write_text("import toolkit\nif __name__ == '__main__':\n"
-                       "    toolkit.connect(None, jobs=1, dashboard_address=None).close()\n    print('connected')\n")
+    guarded.write_text(
+        "import toolkit\nif __name__ == '__main__':\n"
+        "    toolkit.connect(None, jobs=1, dashboard_address=None).close()\n    print('connected')\n"
+    )
     ok = subprocess.run([sys.executable, str(guarded)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert ok.returncode == 0 and "connected" in ok.stdout, ok.stderr[-2000:]
 

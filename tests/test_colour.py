@@ -57,11 +57,15 @@ def load(path, **kw):
 
 # ---------------------------------------------------------------- the synthetic profiles are real ones
 
-@pytest.mark.parametrize("space, colorants", [
-    # D50-adapted colorants as the published Display P3 and Adobe RGB (1998) profiles store them
-    (synth_icc.DISPLAY_P3, ((0.5151, 0.2412, -0.0011), (0.2920, 0.6922, 0.0419), (0.1571, 0.0666, 0.7841))),
-    (synth_icc.ADOBE_RGB, ((0.6097, 0.3111, 0.0195), (0.2053, 0.6257, 0.0609), (0.1492, 0.0632, 0.7446))),
-])
+
+@pytest.mark.parametrize(
+    "space, colorants",
+    [
+        # D50-adapted colorants as the published Display P3 and Adobe RGB (1998) profiles store them
+        (synth_icc.DISPLAY_P3, ((0.5151, 0.2412, -0.0011), (0.2920, 0.6922, 0.0419), (0.1571, 0.0666, 0.7841))),
+        (synth_icc.ADOBE_RGB, ((0.6097, 0.3111, 0.0195), (0.2053, 0.6257, 0.0609), (0.1492, 0.0632, 0.7446))),
+    ],
+)
 @pytest.mark.parametrize("v4", [False, True])
 def test_profiles_written_here_load_in_littlecms_with_the_published_colorants(space, colorants, v4):
     prof = ImageCms.ImageCmsProfile(io.BytesIO(synth_icc.rgb_profile(space, v4=v4)))
@@ -77,24 +81,39 @@ def test_profiles_written_here_load_in_littlecms_with_the_published_colorants(sp
 
 def test_srgb_is_recognised_by_its_numbers_whoever_wrote_it():
     littlecms = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()  # parametric curve
-    for icc in (littlecms, synth_icc.rgb_profile(synth_icc.SRGB), synth_icc.rgb_profile(synth_icc.SRGB, v4=True),
-                synth_icc.gray_profile(None)):
+    for icc in (
+        littlecms,
+        synth_icc.rgb_profile(synth_icc.SRGB),
+        synth_icc.rgb_profile(synth_icc.SRGB, v4=True),
+        synth_icc.gray_profile(None),
+    ):
         assert colour.is_srgb(icc)
-    linear_srgb = synth_icc.RgbSpace("linear sRGB", synth_icc.SRGB.red, synth_icc.SRGB.green, synth_icc.SRGB.blue,
-                                     gamma=1.0)
-    for icc in (synth_icc.rgb_profile(synth_icc.DISPLAY_P3), synth_icc.rgb_profile(synth_icc.ADOBE_RGB),
-                synth_icc.rgb_profile(linear_srgb), synth_icc.gray_profile(2.2), synth_icc.cmyk_profile(), b"junk" * 50):
+    linear_srgb = synth_icc.RgbSpace("linear sRGB", synth_icc.SRGB.red, synth_icc.SRGB.green, synth_icc.SRGB.blue, gamma=1.0)
+    for icc in (
+        synth_icc.rgb_profile(synth_icc.DISPLAY_P3),
+        synth_icc.rgb_profile(synth_icc.ADOBE_RGB),
+        synth_icc.rgb_profile(linear_srgb),
+        synth_icc.gray_profile(2.2),
+        synth_icc.cmyk_profile(),
+        b"junk" * 50,
+    ):
         assert not colour.is_srgb(icc)
 
 
 # ---------------------------------------------------------------- conversion, numerically
 
+
 @pytest.mark.parametrize("fmt", ["PNG", "WEBP", "TIFF"])
 def test_display_p3_pixels_come_out_as_the_same_colours_in_srgb(tmp_path, fmt):
     """Copying P3 values as if they were sRGB dulls every colour: (200, 100, 50) must come out
     ~(215, 93, 31). Grey stays grey, P3 green clips to sRGB's green, and the thumbnail agrees."""
-    path = synth_icc.write_tagged(tmp_path / f"p3.{fmt.lower()}", patches(), synth_icc.rgb_profile(synth_icc.DISPLAY_P3),
-                                  fmt, **({"lossless": True} if fmt == "WEBP" else {}))
+    path = synth_icc.write_tagged(
+        tmp_path / f"p3.{fmt.lower()}",
+        patches(),
+        synth_icc.rgb_profile(synth_icc.DISPLAY_P3),
+        fmt,
+        **({"lossless": True} if fmt == "WEBP" else {}),
+    )
     im, warnings = load(path)
     assert warnings == [] and "icc_profile" not in im.info
     want = [expected_srgb(c, P3_TO_XYZ, synth_icc.srgb_to_linear) for c in PATCHES]
@@ -147,15 +166,19 @@ def test_cmyk_goes_through_its_profile(tmp_path):
 
 # ---------------------------------------------------------------- sRGB costs nothing; bad profiles warn
 
+
 def test_srgb_tagged_photos_build_no_transform_and_keep_their_pixels(tmp_path, monkeypatch):
     src = synth.photo(64, 48, seed=4)
     plain = synth_icc.write_tagged(tmp_path / "plain.png", src, b"", "PNG")
-    for name, icc in [("lcms", ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()),
-                      ("hp-style", synth_icc.rgb_profile(synth_icc.SRGB))]:
+    for name, icc in [
+        ("lcms", ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()),
+        ("hp-style", synth_icc.rgb_profile(synth_icc.SRGB)),
+    ]:
         tagged = synth_icc.write_tagged(tmp_path / f"{name}.png", src, icc, "PNG")
 
         def no_transform(*a, **k):
             raise AssertionError("a transform was built for an sRGB photo")
+
         monkeypatch.setattr(ImageCms, "buildTransform", no_transform)
         monkeypatch.setattr(ImageCms, "ImageCmsProfile", no_transform)
         got, warnings = load(tagged)
@@ -199,8 +222,16 @@ def test_the_row_of_a_file_with_a_bad_profile_is_ok_with_an_icc_warning(tmp_path
     src = synth_icc.write_garbage_profile_jpeg(tmp_path / "in" / "a.jpg", 64, 48, seed=7)
     (tmp_path / "out").mkdir()  # a build makes it; a worker never remakes an output folder that is gone
     job = JobSpec(ops=(THUMB,), output=str(tmp_path / "out"))
-    item = MediaItem(path=str(src), rel="a.jpg", root=str(src.parent), kind="image", format="JPEG",
-                     size=src.stat().st_size, mtime_ns=src.stat().st_mtime_ns, out_rel="a.jpg")
+    item = MediaItem(
+        path=str(src),
+        rel="a.jpg",
+        root=str(src.parent),
+        kind="image",
+        format="JPEG",
+        size=src.stat().st_size,
+        mtime_ns=src.stat().st_mtime_ns,
+        out_rel="a.jpg",
+    )
     row = json.loads(json.dumps(process_item(item, job).to_row()))
     assert row["status"] == "ok" and [w["type"] for w in row["warnings"]] == ["icc"]
     assert "a.jpg" in row["warnings"][0]["message"] and row["outputs"]
@@ -208,15 +239,18 @@ def test_the_row_of_a_file_with_a_bad_profile_is_ok_with_an_icc_warning(tmp_path
 
 # ---------------------------------------------------------------- memory estimate
 
+
 def test_the_memory_estimate_counts_the_converted_copy(tmp_path):
     """A big image's small thumbnail needs little beyond the decoded pixels, except the sRGB copy of
     a P3 one (a JPEG's is of its draft, smaller than what resizing needs anyway: the JPEG header
     reader's profile is checked in test_image_ops' fast-probe test)."""
     ops = (OpSpec.make("thumbnail", size=128),)
     src = synth.photo(1600, 1200, 8)
-    made = {"plain": synth_icc.write_tagged(tmp_path / "plain.png", src, b""),
-            "srgb": synth_icc.write_tagged(tmp_path / "srgb.png", src, synth_icc.rgb_profile(synth_icc.SRGB)),
-            "p3": synth_icc.write_p3_photo(tmp_path / "p3.png", 1600, 1200, seed=8, fmt=None)}
+    made = {
+        "plain": synth_icc.write_tagged(tmp_path / "plain.png", src, b""),
+        "srgb": synth_icc.write_tagged(tmp_path / "srgb.png", src, synth_icc.rgb_profile(synth_icc.SRGB)),
+        "p3": synth_icc.write_p3_photo(tmp_path / "p3.png", 1600, 1200, seed=8, fmt=None),
+    }
     est = {k: iops.probe_image(str(p), ops=ops).est_bytes for k, p in made.items()}
     copy = 1600 * 1200 * 4
     assert est["plain"] == est["srgb"]
@@ -230,8 +264,24 @@ def test_a_build_converts_p3_and_counts_the_bad_profile_as_an_icc_warning(tmp_pa
     src, out = tmp_path / "in", tmp_path / "out"
     synth_icc.write_tagged(src / "p3.png", patches(), synth_icc.rgb_profile(synth_icc.DISPLAY_P3), "PNG")
     synth_icc.write_garbage_profile_jpeg(src / "bad.jpg", 64, 48, seed=9)
-    argv = ["build", "-i", str(src), "-o", str(out), "--jobs", "1", "--dashboard-address", "127.0.0.1:0", "-q",
-            "--op", "resize", "--size", "192x32", "--format", "png"]
+    argv = [
+        "build",
+        "-i",
+        str(src),
+        "-o",
+        str(out),
+        "--jobs",
+        "1",
+        "--dashboard-address",
+        "127.0.0.1:0",
+        "-q",
+        "--op",
+        "resize",
+        "--size",
+        "192x32",
+        "--format",
+        "png",
+    ]
     assert cli(argv) == 0
     assert "ok with a warning: icc=1" in capsys.readouterr().out
     summary = json.loads((out / "summary.json").read_text())
@@ -250,8 +300,14 @@ def test_a_rotated_p3_photo_comes_out_upright_and_in_srgb(tmp_path, fmt):
     im.paste((128, 128, 128), (0, 0, 16, 32))  # the stored left edge is the displayed top
     exif = Image.Exif()
     exif[274] = 6
-    path = synth_icc.write_tagged(tmp_path / f"rot.{fmt.lower()}", im, synth_icc.rgb_profile(synth_icc.DISPLAY_P3), fmt,
-                                  exif=exif.tobytes(), **({"quality": 95} if fmt == "JPEG" else {}))
+    path = synth_icc.write_tagged(
+        tmp_path / f"rot.{fmt.lower()}",
+        im,
+        synth_icc.rgb_profile(synth_icc.DISPLAY_P3),
+        fmt,
+        exif=exif.tobytes(),
+        **({"quality": 95} if fmt == "JPEG" else {}),
+    )
     out, warnings = load(path)
     assert warnings == [] and out.size == (32, 64)
     assert close(out.getpixel((16, 4)), (128, 128, 128), 4) and close(out.getpixel((16, 48)), (215, 93, 31), 4)

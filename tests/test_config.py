@@ -18,9 +18,11 @@ def test_defaults_users_expect():
 
 def test_seed_batch_processing_section(tmp_path):
     p = tmp_path / "c.json"
-    p.write_text('{"inputs": ["in"], "output": "out",\n'
-                 ' "batch_processing": {"enabled": true, "batch_size": null, // null: automatic\n'
-                 '  "max_memory_percent": 70}}')
+    p.write_text(
+        '{"inputs": ["in"], "output": "out",\n'
+        ' "batch_processing": {"enabled": true, "batch_size": null, // null: automatic\n'
+        '  "max_memory_percent": 70}}'
+    )
     c = BuildConfig.from_file(p)
     assert c.batch_mode is True and c.batch_size is None and c.max_memory_percent == 70
     assert c.inputs == (str(tmp_path / "in"),) and c.output == str(tmp_path / "out")
@@ -34,24 +36,27 @@ def test_toml_and_flags_override_file(tmp_path):
     assert c.batch_size == 3 and c.quality == 70 and c.format == "webp"
 
 
-@pytest.mark.parametrize("settings, names", [
-    ({"sise": 3}, "'sise'"),
-    ({"quality": 0}, "quality"),
-    ({"quality": "high"}, "quality"),
-    ({"format": "gif"}, "format"),
-    ({"batch_size": -1}, "batch_size"),
-    ({"max_memory_percent": 120}, "max_memory_percent"),
-    ({"memory_limit": "lots"}, "memory_limit"),
-    ({"memory_limit": "1MiB"}, "memory_limit"),
-    ({"op": "sharpen"}, "sharpen"),
-    ({"op": "resize", "mode": "zoom"}, "resize.mode"),
-    ({"size": 0}, "size"),
-    ({"size": True}, "size"),
-    ({"batch_processing": {"enabled": True, "turbo": 1}}, "batch_processing.turbo"),
-    ({"op": "frames", "fps": 1, "count": 4}, "frames"),
-    ({"background": "notacolour"}, "background"),
-    ({"scheduler": "tcp://x:1", "scheduler_file": "s.json"}, "scheduler"),
-])
+@pytest.mark.parametrize(
+    "settings, names",
+    [
+        ({"sise": 3}, "'sise'"),
+        ({"quality": 0}, "quality"),
+        ({"quality": "high"}, "quality"),
+        ({"format": "gif"}, "format"),
+        ({"batch_size": -1}, "batch_size"),
+        ({"max_memory_percent": 120}, "max_memory_percent"),
+        ({"memory_limit": "lots"}, "memory_limit"),
+        ({"memory_limit": "1MiB"}, "memory_limit"),
+        ({"op": "sharpen"}, "sharpen"),
+        ({"op": "resize", "mode": "zoom"}, "resize.mode"),
+        ({"size": 0}, "size"),
+        ({"size": True}, "size"),
+        ({"batch_processing": {"enabled": True, "turbo": 1}}, "batch_processing.turbo"),
+        ({"op": "frames", "fps": 1, "count": 4}, "frames"),
+        ({"background": "notacolour"}, "background"),
+        ({"scheduler": "tcp://x:1", "scheduler_file": "s.json"}, "scheduler"),
+    ],
+)
 def test_bad_settings_name_the_key(settings, names):
     with pytest.raises(ConfigError) as e:
         BuildConfig.create(**settings)
@@ -82,8 +87,9 @@ def test_settings_key_tracks_only_what_changes_outputs():
 
 
 def test_round_trip_through_json(tmp_path):
-    a = BuildConfig.create(inputs=["a", "b"], output="o", op="resize", size=[300, 200], mode="pad", batch_size=4,
-                           memory_limit="1GiB")
+    a = BuildConfig.create(
+        inputs=["a", "b"], output="o", op="resize", size=[300, 200], mode="pad", batch_size=4, memory_limit="1GiB"
+    )
     p = tmp_path / "c.json"
     p.write_text(a.to_json())
     b = BuildConfig.from_file(p)
@@ -166,6 +172,7 @@ def test_an_output_folder_of_files_dataprep_did_not_write_is_refused(tmp_path, l
     assert (out / "x.jpg").read_bytes() == before and sorted(os.listdir(out)) == ["x.jpg"]
 
     from toolkit._engine import validate_paths
+
     cfg = BuildConfig.create(inputs=[str(src)], output=str(out))
     (out / "manifest.jsonl").write_text('{"image": "x.jpg", "label": 3}\n')  # another tool's manifest
     with pytest.raises(toolkit.InputError, match="did not write"):

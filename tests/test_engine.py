@@ -35,8 +35,25 @@ def small_photos(folder: Path, n: int, size=(320, 240)) -> list[Path]:
 
 
 def cli_argv(src: Path, out: Path) -> list[str]:
-    return [sys.executable, "-m", "toolkit", "build", "-i", str(src), "-o", str(out), "--jobs", "2",
-            "--memory-limit", "1GiB", "--batch-size", "4", "--dashboard-address", "127.0.0.1:0", "-q"]
+    return [
+        sys.executable,
+        "-m",
+        "toolkit",
+        "build",
+        "-i",
+        str(src),
+        "-o",
+        str(out),
+        "--jobs",
+        "2",
+        "--memory-limit",
+        "1GiB",
+        "--batch-size",
+        "4",
+        "--dashboard-address",
+        "127.0.0.1:0",
+        "-q",
+    ]
 
 
 def wait_for_rows(out: Path, n: int, proc: subprocess.Popen, limit: float = 120) -> None:
@@ -51,8 +68,9 @@ def test_file_that_kills_its_worker_is_isolated(tmp_path, make_cluster):
     small_photos(src, 100)
     write_big_png(src / "img0050-huge.png", 12000, 12000)  # ~430 MB decoded, worker limit 300 MiB
     client = make_cluster("300MiB")
-    report = toolkit.build(inputs=[str(src)], output=str(tmp_path / "out"), client=client, progress=False,
-                           max_pixels=200_000_000, batch_size=10)
+    report = toolkit.build(
+        inputs=[str(src)], output=str(tmp_path / "out"), client=client, progress=False, max_pixels=200_000_000, batch_size=10
+    )
     rows = rows_by_source(tmp_path / "out", 101)
     bad = rows["img0050-huge.png"]
     assert bad["status"] == "failed" and bad["error"]["type"] == "worker-killed"
@@ -69,8 +87,9 @@ def test_file_that_hangs_times_out(tmp_path, make_cluster, monkeypatch):
     Image.new("RGB", (64, 64)).save(src / "img0007-hang.jpg")
     client = make_cluster("1GiB")
     t0 = time.monotonic()
-    report = toolkit.build(inputs=[str(src)], output=str(tmp_path / "out"), client=client, progress=False,
-                           timeout=3, batch_size=5)
+    report = toolkit.build(
+        inputs=[str(src)], output=str(tmp_path / "out"), client=client, progress=False, timeout=3, batch_size=5
+    )
     assert time.monotonic() - t0 < 120
     rows = rows_by_source(tmp_path / "out", 21)
     assert rows["img0007-hang.jpg"]["error"]["type"] == "timeout"
@@ -135,8 +154,15 @@ def test_low_max_memory_pauses_shrinks_resumes(tmp_path, client, caplog):
     small_photos(src, 60)
     seen = []
     caplog.set_level("INFO", logger="toolkit")
-    run = toolkit.start(inputs=[str(src)], output=str(tmp_path / "out"), client=client, batch_size=8,
-                        max_memory_percent=1, monitor_interval=0.2, sinks=[seen.append])
+    run = toolkit.start(
+        inputs=[str(src)],
+        output=str(tmp_path / "out"),
+        client=client,
+        batch_size=8,
+        max_memory_percent=1,
+        monitor_interval=0.2,
+        sinks=[seen.append],
+    )
     report = run.result(timeout=300)
     actions = [e.data["action"] for e in seen if e.kind == "throttle"]
     assert "pause" in actions and "shrink" in actions and "resume" in actions
@@ -183,10 +209,15 @@ def test_ctrl_c_in_cli_stops_cleanly_and_says_how_to_resume(tmp_path, force):
     argv = cli_argv(src, out)
     # a shell's background job (make ... &) starts with Ctrl-C ignored, and so would the CLI: as in
     # a terminal, it starts with the default, so Python installs its handler
-    proc = subprocess.Popen(argv + ["--force"] * force, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True,
-                            env={**os.environ, TEST_HANG_ENV: "slow:1"},
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # noqa: PLW1509
+    proc = subprocess.Popen(
+        argv + ["--force"] * force,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, TEST_HANG_ENV: "slow:1"},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # noqa: PLW1509
     wait_for_rows(out, 40, proc)
     assert proc.poll() is None, "finished before Ctrl-C"
     busy = subprocess.run([sys.executable, "-m", "toolkit", "report", str(out)], capture_output=True, text=True)
@@ -194,8 +225,11 @@ def test_ctrl_c_in_cli_stops_cleanly_and_says_how_to_resume(tmp_path, force):
     os.killpg(proc.pid, signal.SIGINT)  # as a terminal does: the CLI and its worker processes
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130
-    assert ("Run the same command again to redo every file from the start; without --force, done files are "
-            "skipped" if force else "Run the same command again to resume") in stderr
+    assert (
+        "Run the same command again to redo every file from the start; without --force, done files are skipped"
+        if force
+        else "Run the same command again to resume"
+    ) in stderr
     assert "build stopped" in stdout and "KeyboardInterrupt" not in stderr
     assert "worker restarts     0" in stdout  # the workers ignored Ctrl-C and finished their batches
     summary = json.loads((out / "summary.json").read_text())
@@ -217,8 +251,16 @@ def test_journal_counts_only_the_last_attempt(tmp_path):
     from toolkit._engine import _read_journal
 
     j = tmp_path / "j.jsonl"
-    lines = [{"start": 0}, {"done": 0, "row": {"n": "a"}}, {"start": 1}, {"done": 1, "row": {"n": "b"}}, {"start": 2},
-             {"start": 0}, {"done": 0, "row": {"n": "a"}}, {"start": 1}]
+    lines = [
+        {"start": 0},
+        {"done": 0, "row": {"n": "a"}},
+        {"start": 1},
+        {"done": 1, "row": {"n": "b"}},
+        {"start": 2},
+        {"start": 0},
+        {"done": 0, "row": {"n": "a"}},
+        {"start": 1},
+    ]
     j.write_text("\n".join(json.dumps(x) for x in lines) + "\n{torn")
     rows, started, timed_out, began = _read_journal(str(j))
     assert [r["n"] for r in rows] == ["a"] and started == 1 and timed_out is None and began
@@ -243,8 +285,9 @@ def test_stop_before_any_batch_ends_at_once_and_keeps_the_previous_manifest(tmp_
     # baseline. The workers are forked by that server, so they are our descendants too.
     _start_fork_server()
     before = descendants()
-    run = toolkit.start(inputs=[str(src)], output=str(out), jobs=1, memory_limit="512MiB",
-                        dashboard_address="127.0.0.1:0", sinks=[seen.append])
+    run = toolkit.start(
+        inputs=[str(src)], output=str(out), jobs=1, memory_limit="512MiB", dashboard_address="127.0.0.1:0", sinks=[seen.append]
+    )
     run.stop()  # at once: the run is still scanning (or probing, or starting its cluster)
     report = run.result(timeout=60)
     assert report.stopped and report.batches == 0 and report.exit_code == 1
@@ -281,8 +324,7 @@ def test_forced_rerun_stopped_midway_loses_no_earlier_rows(tmp_path, client):
 def test_automatic_batches_shrink_at_the_end(tmp_path, client):
     seen = []
     small_photos(tmp_path / "in", 40, size=(64, 48))
-    report = toolkit.build(inputs=[str(tmp_path / "in")], output=str(tmp_path / "out"), client=client,
-                           progress=seen.append)
+    report = toolkit.build(inputs=[str(tmp_path / "in")], output=str(tmp_path / "out"), client=client, progress=seen.append)
     sizes = [e.data["files"] for e in seen if e.kind == "batch-started"]
     assert report.counts == {"ok": 40} and sum(sizes) == 40
     assert sizes[0] == 2 and sizes[-1] == 1  # 40 files on 2 workers: batches of 2, the last ones alone
@@ -295,8 +337,7 @@ def test_each_batch_is_one_task_on_the_task_stream(tmp_path, client):
 
     small_photos(tmp_path / "in", 24, size=(64, 48))
     with get_task_stream(client=client) as ts:
-        report = toolkit.build(inputs=[str(tmp_path / "in")], output=str(tmp_path / "out"), client=client,
-                               progress=False)
+        report = toolkit.build(inputs=[str(tmp_path / "in")], output=str(tmp_path / "out"), client=client, progress=False)
     names = [t["key"] if isinstance(t["key"], str) else t["key"][0] for t in ts.data]
     batch_tasks = [n for n in names if n.startswith("dataprep-")]
     assert report.counts == {"ok": 24}
@@ -331,6 +372,8 @@ def test_ffmpeg_on_a_worker_shares_the_workers_memory_limit(client, tmp_path):
     os.mkfifo(fifo)  # ffmpeg waits opening it, ~25 MiB resident
     assert client.submit(probe_under_a_low_line, str(fifo), pure=False).result(60) == "limit-exceeded"
     # a worker in the client's own process has no nanny and no process of its own: no cap
-    with distributed.LocalCluster(n_workers=1, processes=False, memory_limit="1GiB", dashboard_address=None) as lc, \
-            distributed.Client(lc, set_as_default=False) as c:
+    with (
+        distributed.LocalCluster(n_workers=1, processes=False, memory_limit="1GiB", dashboard_address=None) as lc,
+        distributed.Client(lc, set_as_default=False) as c,
+    ):
         assert c.submit(cap_and_limit, pure=False).result() == (None, 2**30)

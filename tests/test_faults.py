@@ -29,6 +29,7 @@ CLUSTER = dict(jobs=2, memory_limit="1GiB", dashboard_address="127.0.0.1:0")
 
 # --------------------------------------------------------------------------- helpers
 
+
 def photos(folder: Path, names, size=(320, 240), seed=0) -> list[Path]:
     """Seeded photo-like JPEGs, one per name (rotations of one picture: cheap to make)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -57,6 +58,7 @@ def ok_outputs(rows: dict[str, dict]) -> set[str]:
 
 # --------------------------------------------------------------------------- 1. stop keeps finished rows
 
+
 def test_stop_keeps_the_rows_running_batches_had_finished(tmp_path, monkeypatch, make_cluster):
     """Three batches of five: four quick files, then one that hangs its worker (test hook). Two run
     (one per worker) and sit on their hanging file with four outputs written; the third waits. A stop
@@ -72,6 +74,7 @@ def test_stop_keeps_the_rows_running_batches_had_finished(tmp_path, monkeypatch,
     def parked() -> int:  # batches whose journal says their fifth file (the hanging one) started
         jdir = out / ".dataprep" / "journal"
         return sum('{"start": 4}' in p.read_text() for p in jdir.glob("*.jsonl")) if jdir.is_dir() else 0
+
     assert wait_until(lambda: parked() >= 2 or run.done, 60), "the two running batches never reached their hanging file"
     assert not run.done and run.progress["files_done"] == 0  # no batch has ended: only their journals know
     on_disk = outputs_on_disk(out)
@@ -107,6 +110,7 @@ def test_outputs_written_after_a_stop_still_get_rows(tmp_path, client):
             if started and 3 <= int(started[-1]) <= 10:
                 return True
         return False
+
     if not wait_until(mid_batch, 60, step=0.005):  # not an AssertionError: a broken premise is no known bug
         raise RuntimeError("never caught a batch in the middle: make the files slower")
     run.stop()  # the default grace: running batches get to finish the file they are on
@@ -122,6 +126,7 @@ def test_outputs_written_after_a_stop_still_get_rows(tmp_path, client):
 
 
 # --------------------------------------------------------------------------- 2. lost futures run again
+
 
 def test_batch_future_lost_without_a_stop_is_run_again(tmp_path, client):
     """Someone cancels a running batch's future from outside (as a scheduler restart or another
@@ -160,6 +165,7 @@ def test_batch_future_lost_without_a_stop_is_run_again(tmp_path, client):
 
 # --------------------------------------------------------------------------- 3. probe falls back
 
+
 def _break_worker_probe(marker_dir: str) -> None:
     """Runs inside each worker process: its probe now fails (leaving a marker that it was asked)."""
     import toolkit._probe as probe
@@ -167,6 +173,7 @@ def _break_worker_probe(marker_dir: str) -> None:
     def broken(items, *args, **kwargs):
         Path(marker_dir, f"asked-{os.getpid()}").touch()
         raise RuntimeError("probe broken on this worker")
+
     probe._probe_chunk = broken
 
 
@@ -198,6 +205,7 @@ def test_probe_on_workers_falls_back_to_the_client(tmp_path, monkeypatch, make_c
 
 # --------------------------------------------------------------------------- 4. own cluster closed on failure
 
+
 @pytest.mark.parametrize("where", ["client", "workers"])
 def test_cluster_the_run_started_is_closed_when_it_fails_before_its_batches(tmp_path, monkeypatch, where):
     """Probing raises (here: a disk gone mid-probe). The error reaches the caller and no worker
@@ -216,6 +224,7 @@ def test_cluster_the_run_started_is_closed_when_it_fails_before_its_batches(tmp_
         if client is not None:
             seen_workers.append(alive(descendants() - before))
         raise OSError(5, "Input/output error: the disk went away while probing")
+
     monkeypatch.setattr(toolkit._probe, "probe_items", exploding_probe)
     src = tmp_path / "in"
     photos(src, [f"img{i}.jpg" for i in range(5)], seed=8)
@@ -228,11 +237,13 @@ def test_cluster_the_run_started_is_closed_when_it_fails_before_its_batches(tmp_
     for t in threading.enumerate():  # a cluster still starting in the background counts too
         if t.name == "dataprep-connect":
             t.join(60)
-    assert wait_until(lambda: not alive(descendants() - before), 15, step=0.1), \
+    assert wait_until(lambda: not alive(descendants() - before), 15, step=0.1), (
         f"processes of the run's cluster still running: {sorted(alive(descendants() - before))}"
+    )
 
 
 # --------------------------------------------------------------------------- 5. failure between two ops
+
 
 def test_file_failing_between_two_ops_leaves_no_outputs(tmp_path, client):
     """A 1000x2 strip: its 64 px thumbnail is fine, but resizing it to fit 20000x64 makes it 20000
@@ -282,6 +293,7 @@ def test_a_batch_abandoned_by_a_stop_writes_nothing_after_the_run_ended(tmp_path
             with Image.open(out / rel) as im:
                 found.add(max(im.size))
         return found
+
     assert sides() == {64}  # nothing from the abandoned 128 px run
     again = toolkit.build(inputs=[str(src)], output=str(out), client=client, batch_size=6, size=64, progress=False)
     assert again.counts == {"ok": 6} and sides() == {64}

@@ -27,8 +27,9 @@ LIMIT = 89_478_485
 def png_declaring(width: int, height: int) -> bytes:
     """A PNG of a few bytes whose header declares ``width`` x ``height`` RGBA."""
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", zlib.compress(b"\0" * 64))
-            + png_chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", zlib.compress(b"\0" * 64)) + png_chunk(b"IEND", b"")
+    )
 
 
 def ico_holding(payload: bytes) -> bytes:
@@ -55,6 +56,7 @@ def scanned(path):
 
 # ---------------------------------------------------------------- HEIC / HEIF
 
+
 def test_heic_is_read_with_its_colour_profile(tmp_path):
     icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     path = tmp_path / "IMG_0001.HEIC"
@@ -69,8 +71,9 @@ def test_heic_is_read_with_its_colour_profile(tmp_path):
     assert warnings == [] and out.size == (80, 60) and r > 170 and g < 80 and b < 80
     # the profile reaches the colour step: a Display P3 HEIC (every recent iPhone photo) comes out in sRGB
     p3 = tmp_path / "IMG_0002.HEIC"
-    Image.new("RGB", (80, 60), (200, 100, 50)).save(p3, "HEIF", quality=95,
-                                                    icc_profile=synth_icc.rgb_profile(synth_icc.DISPLAY_P3))
+    Image.new("RGB", (80, 60), (200, 100, 50)).save(
+        p3, "HEIF", quality=95, icc_profile=synth_icc.rgb_profile(synth_icc.DISPLAY_P3)
+    )
     out, warnings = iops.load_image(str(p3), max_pixels=LIMIT)
     got = out.convert("RGB").getpixel((40, 30))
     assert warnings == [] and all(abs(g - w) <= 4 for g, w in zip(got, (215, 93, 31))), got  # copied: (200, 100, 50)
@@ -89,9 +92,11 @@ def test_a_damaged_heic_is_a_typed_failure(tmp_path):
     path = tmp_path / "broken.heic"
     Image.new("RGB", (64, 64), "blue").save(path, "HEIF")
     data = path.read_bytes()
-    path.write_bytes(data[:len(data) // 2])
-    for call in (lambda: iops.probe_image(str(path), ops=THUMB, max_pixels=LIMIT),
-                 lambda: iops.load_image(str(path), max_pixels=LIMIT)):
+    path.write_bytes(data[: len(data) // 2])
+    for call in (
+        lambda: iops.probe_image(str(path), ops=THUMB, max_pixels=LIMIT),
+        lambda: iops.load_image(str(path), max_pixels=LIMIT),
+    ):
         try:
             call()
         except FileProblem as err:
@@ -107,13 +112,16 @@ def test_a_heic_declaring_an_enormous_image_is_a_bomb(tmp_path):
     at = data.find(b"ispe")  # the image's spatial extent box: width, height after version/flags
     struct.pack_into(">II", data, at + 8, 40000, 40000)
     path.write_bytes(bytes(data))
-    for call in (lambda: iops.probe_image(str(path), ops=THUMB, max_pixels=LIMIT),
-                 lambda: iops.load_image(str(path), max_pixels=LIMIT)):
+    for call in (
+        lambda: iops.probe_image(str(path), ops=THUMB, max_pixels=LIMIT),
+        lambda: iops.load_image(str(path), max_pixels=LIMIT),
+    ):
         err = code_of(call)
         assert err.code == "decompression-bomb" and "1,600,000,000 pixels" in err.message and "huge.heic" in err.message
 
 
 # ---------------------------------------------------------------- TGA
+
 
 @pytest.mark.parametrize("origin", [-1, 1], ids=["bottom-up", "top-down"])
 @pytest.mark.parametrize("rle", [False, True])
@@ -152,11 +160,16 @@ def test_tga_is_never_tried_on_files_not_named_so(tmp_path):
 
 # ---------------------------------------------------------------- bombs inside containers
 
-@pytest.mark.parametrize("name,data", [
-    ("icon.ico", ico_holding(png_declaring(30000, 30000))),
-    ("wide.ico", ico_holding(png_declaring(20000, 20000))),
-    ("app.icns", icns_holding(png_declaring(30000, 30000))),
-], ids=["ico-30000", "ico-20000", "icns-30000"])
+
+@pytest.mark.parametrize(
+    "name,data",
+    [
+        ("icon.ico", ico_holding(png_declaring(30000, 30000))),
+        ("wide.ico", ico_holding(png_declaring(20000, 20000))),
+        ("app.icns", icns_holding(png_declaring(30000, 30000))),
+    ],
+    ids=["ico-30000", "ico-20000", "icns-30000"],
+)
 def test_an_enormous_image_inside_a_container_is_a_bomb(tmp_path, name, data):
     path = tmp_path / name
     path.write_bytes(data)

@@ -26,6 +26,7 @@ FORMATS = ("jpeg", "png", "webp")
 
 # ---------------------------------------------------------------- media made here
 
+
 def noise(mode: str, size: tuple[int, int], seed: int = 0) -> Image.Image:
     """A seeded random image in any 8-bit-per-band mode Pillow can build from bytes."""
     bands = len(Image.new(mode, (1, 1)).getbands())
@@ -49,12 +50,14 @@ def make_mode(mode: str, size: tuple[int, int] = (48, 32), seed: int = 1) -> Ima
         return Image.merge("RGBA", (*rgb.split(), noise("L", size, seed + 1)))
     if mode == "I;16":
         rnd = random.Random(seed)
-        return Image.frombytes("I;16", size, struct.pack(f"<{size[0] * size[1]}H",
-                                                         *(rnd.randrange(65536) for _ in range(size[0] * size[1]))))
+        return Image.frombytes(
+            "I;16", size, struct.pack(f"<{size[0] * size[1]}H", *(rnd.randrange(65536) for _ in range(size[0] * size[1])))
+        )
     if mode == "I":  # 32-bit signed, a range far outside 0..255
         rnd = random.Random(seed)
-        return Image.frombytes("I", size, struct.pack(f"<{size[0] * size[1]}i",
-                                                      *(rnd.randrange(-50_000, 200_000) for _ in range(size[0] * size[1]))))
+        return Image.frombytes(
+            "I", size, struct.pack(f"<{size[0] * size[1]}i", *(rnd.randrange(-50_000, 200_000) for _ in range(size[0] * size[1])))
+        )
     if mode == "F":
         return rgb.convert("L").convert("F").point(lambda v: v / 255.0)
     return rgb.convert(mode)
@@ -86,8 +89,10 @@ def fds_open_on(path) -> list[str]:
 @pytest.fixture
 def no_decoding(monkeypatch):
     """Any attempt to create a pixel decoder fails the test."""
+
     def boom(*a, **k):
         raise AssertionError("a pixel decoder was created")
+
     monkeypatch.setattr(Image, "_getdecoder", boom)
 
 
@@ -117,13 +122,17 @@ THUMB = (OpSpec.make("thumbnail", size=128),)
 
 # ---------------------------------------------------------------- geometry
 
-@pytest.mark.parametrize("src,box,want", [
-    ((400, 200), (100, 100), (100, 50)),
-    ((200, 400), (100, 100), (50, 100)),
-    ((1000, 10), (64, 64), (64, 1)),
-    ((50, 20), (200, 200), (50, 20)),  # never enlarges
-    ((640, 480), (640, 480), (640, 480)),
-])
+
+@pytest.mark.parametrize(
+    "src,box,want",
+    [
+        ((400, 200), (100, 100), (100, 50)),
+        ((200, 400), (100, 100), (50, 100)),
+        ((1000, 10), (64, 64), (64, 1)),
+        ((50, 20), (200, 200), (50, 20)),  # never enlarges
+        ((640, 480), (640, 480), (640, 480)),
+    ],
+)
 def test_thumbnail_keeps_aspect_and_never_enlarges(src, box, want):
     im = noise("RGB", src)
     out = iops.thumbnail(im, box)
@@ -132,15 +141,18 @@ def test_thumbnail_keeps_aspect_and_never_enlarges(src, box, want):
     assert abs(out.width / out.height - src[0] / src[1]) <= max(1 / out.height, 1 / out.width) * src[0] / src[1] + 1e-9
 
 
-@pytest.mark.parametrize("mode,src,box,want", [
-    ("fit", (400, 200), (100, 100), (100, 50)),
-    ("fit", (50, 20), (200, 200), (200, 80)),  # fit may enlarge
-    ("fill", (400, 200), (100, 100), (100, 100)),
-    ("fill", (200, 401), (64, 48), (64, 48)),
-    ("pad", (400, 200), (100, 100), (100, 100)),
-    ("pad", (7, 300), (33, 17), (33, 17)),
-    ("exact", (400, 200), (30, 90), (30, 90)),
-])
+@pytest.mark.parametrize(
+    "mode,src,box,want",
+    [
+        ("fit", (400, 200), (100, 100), (100, 50)),
+        ("fit", (50, 20), (200, 200), (200, 80)),  # fit may enlarge
+        ("fill", (400, 200), (100, 100), (100, 100)),
+        ("fill", (200, 401), (64, 48), (64, 48)),
+        ("pad", (400, 200), (100, 100), (100, 100)),
+        ("pad", (7, 300), (33, 17), (33, 17)),
+        ("exact", (400, 200), (30, 90), (30, 90)),
+    ],
+)
 def test_resize_modes_give_exact_sizes(mode, src, box, want):
     assert iops.resize(noise("RGB", src), box, mode).size == want
     assert iops.render(noise("RGB", src), OpSpec.make("resize", size=list(box), mode=mode)).size == want
@@ -201,6 +213,7 @@ def test_render_dispatches_and_rejects_video_ops():
 
 # ---------------------------------------------------------------- EXIF
 
+
 def test_exif_orientation_6_swaps_width_and_height(tmp_path):
     im = Image.new("RGB", (60, 40), (255, 0, 0))
     im.paste((0, 0, 255), (30, 0, 60, 40))  # stored: red left, blue right
@@ -235,6 +248,7 @@ def test_broken_exif_still_loads_with_a_warning(tmp_path):
 
 
 # ---------------------------------------------------------------- modes and outputs
+
 
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("mode", MODES)
@@ -281,10 +295,13 @@ def test_encode_is_explicit_about_jpeg_chroma_subsampling():
 
 # ---------------------------------------------------------------- limits and bad files
 
+
 def test_decompression_bomb_is_refused_from_the_header(tmp_path, no_decoding):
     path = synth.write_bomb_png(tmp_path / "bomb.png", 30000, 30000)
-    for call in (lambda: iops.probe_image(str(path), ops=THUMB, fmt="jpeg", max_pixels=89_478_485),
-                 lambda: iops.load_image(str(path), max_pixels=89_478_485)):
+    for call in (
+        lambda: iops.probe_image(str(path), ops=THUMB, fmt="jpeg", max_pixels=89_478_485),
+        lambda: iops.load_image(str(path), max_pixels=89_478_485),
+    ):
         err = code_of(call)
         assert err.code == "decompression-bomb" and str(path) in err.message and "--max-pixels" in err.message
     assert fds_open_on(path) == []
@@ -315,8 +332,10 @@ def test_eps_is_unsupported_and_ghostscript_never_runs(tmp_path, monkeypatch):
     monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: calls.append(a))
     monkeypatch.setattr(subprocess, "check_call", lambda *a, **k: calls.append(a))
     path = synth.write_eps(tmp_path / "drawing.eps")
-    for call in (lambda: iops.probe_image(str(path), ops=THUMB, fmt="jpeg", max_pixels=10**6),
-                 lambda: iops.load_image(str(path), max_pixels=10**6)):
+    for call in (
+        lambda: iops.probe_image(str(path), ops=THUMB, fmt="jpeg", max_pixels=10**6),
+        lambda: iops.load_image(str(path), max_pixels=10**6),
+    ):
         err = code_of(call)
         assert err.code == "unsupported-format" and str(path) in err.message
     assert calls == []
@@ -353,16 +372,21 @@ def test_tolerant_and_strict_loads_in_threads_do_not_leak_settings(tmp_path):
     assert all(code == ("ok" if tolerant else "truncated") for tolerant, code in results)
 
 
-@pytest.mark.parametrize("content,code", [
-    (bytes(random.Random(7).randbytes(4096)), "unidentified"),
-    (b"", "empty-file"),
-    (b"8BPS\x00\x01" + bytes(40), "unsupported-format"),  # Photoshop: recognised, not read
-])
+@pytest.mark.parametrize(
+    "content,code",
+    [
+        (bytes(random.Random(7).randbytes(4096)), "unidentified"),
+        (b"", "empty-file"),
+        (b"8BPS\x00\x01" + bytes(40), "unsupported-format"),  # Photoshop: recognised, not read
+    ],
+)
 def test_bad_files_get_stable_codes(tmp_path, content, code):
     path = tmp_path / "bad.jpg"
     path.write_bytes(content)
-    for call in (lambda: iops.probe_image(str(path), ops=THUMB, fmt="jpeg", max_pixels=10**6),
-                 lambda: iops.load_image(str(path), max_pixels=10**6)):
+    for call in (
+        lambda: iops.probe_image(str(path), ops=THUMB, fmt="jpeg", max_pixels=10**6),
+        lambda: iops.load_image(str(path), max_pixels=10**6),
+    ):
         err = code_of(call)
         assert err.code == code and str(path) in err.message
 
@@ -372,24 +396,28 @@ def test_missing_and_non_regular_files(tmp_path):
     assert code_of(iops.probe_image, str(tmp_path), ops=THUMB, fmt="png", max_pixels=10).code == "not-regular-file"
 
 
-@pytest.mark.parametrize("exc,code", [
-    (Image.DecompressionBombError("x"), "decompression-bomb"),
-    (Image.DecompressionBombWarning("x"), "decompression-bomb"),
-    (ValueError("Decompressed data too large for PngImagePlugin.MAX_TEXT_CHUNK"), "limit-exceeded"),
-    (MemoryError(), "limit-exceeded"),
-    (OSError("image file is truncated (3 bytes not processed)"), "truncated"),
-    (OSError("broken data stream when reading image file"), "corrupt"),
-    (SyntaxError("broken PNG file"), "corrupt"),
-    (PermissionError(13, "denied"), "permission-denied"),
-    (FileNotFoundError(2, "no such file"), "not-found"),
-    (ValueError("conversion from LAB to I;16 not supported"), "unsupported-mode"),
-])
+@pytest.mark.parametrize(
+    "exc,code",
+    [
+        (Image.DecompressionBombError("x"), "decompression-bomb"),
+        (Image.DecompressionBombWarning("x"), "decompression-bomb"),
+        (ValueError("Decompressed data too large for PngImagePlugin.MAX_TEXT_CHUNK"), "limit-exceeded"),
+        (MemoryError(), "limit-exceeded"),
+        (OSError("image file is truncated (3 bytes not processed)"), "truncated"),
+        (OSError("broken data stream when reading image file"), "corrupt"),
+        (SyntaxError("broken PNG file"), "corrupt"),
+        (PermissionError(13, "denied"), "permission-denied"),
+        (FileNotFoundError(2, "no such file"), "not-found"),
+        (ValueError("conversion from LAB to I;16 not supported"), "unsupported-mode"),
+    ],
+)
 def test_classify_maps_exceptions_to_codes_naming_the_file(exc, code):
     fp = iops.classify(exc, "/data/imgs/caf\udce9.png")
     assert fp.code == code and "/data/imgs/caf\\xe9.png" in fp.message
 
 
 # ---------------------------------------------------------------- probe and draft
+
 
 def test_draft_decodes_a_large_jpeg_at_reduced_size(big_jpeg):
     jpg, png = big_jpeg
@@ -409,8 +437,9 @@ def test_est_bytes_reflects_the_jpeg_draft(big_jpeg):
     p = iops.probe_image(png, ops=THUMB, fmt="jpeg", max_pixels=10**8)
     assert (j.width, j.height) == (p.width, p.height) == (2000, 1500)
     assert p.est_bytes >= 2000 * 1500 * 4 > 4 * j.est_bytes
-    full = iops.probe_image(jpg, ops=(OpSpec.make("poster"), OpSpec.make("resize", size=1024)), fmt="jpeg",
-                            max_pixels=10**8)  # no draft: a full decode
+    full = iops.probe_image(
+        jpg, ops=(OpSpec.make("poster"), OpSpec.make("resize", size=1024)), fmt="jpeg", max_pixels=10**8
+    )  # no draft: a full decode
     assert full.est_bytes >= 2000 * 1500 * 4
 
 
@@ -458,8 +487,8 @@ def _segments(jpeg: bytes) -> tuple[list[tuple[bytes, int]], bytes]:
     """A JPEG's header segments as (bytes, marker), and the rest from the start of scan on."""
     i, segs = 2, []
     while jpeg[i + 1] != 0xDA:
-        length = int.from_bytes(jpeg[i + 2:i + 4], "big")
-        segs.append((jpeg[i:i + 2 + length], jpeg[i + 1]))
+        length = int.from_bytes(jpeg[i + 2 : i + 4], "big")
+        segs.append((jpeg[i : i + 2 + length], jpeg[i + 1]))
         i += 2 + length
     return segs, jpeg[i:]
 
@@ -508,6 +537,7 @@ def test_fast_jpeg_probe_says_exactly_what_pillow_says(tmp_path, monkeypatch):
     with Pillow's reading, or step aside for it (MPO, ICC past its window)."""
     files = _jpeg_variants(tmp_path)
     ops = (OpSpec.make("thumbnail", size=128),)
+
     def probe_all() -> dict:
         found = {}
         for k, p in files.items():
@@ -516,6 +546,7 @@ def test_fast_jpeg_probe_says_exactly_what_pillow_says(tmp_path, monkeypatch):
             except FileProblem as exc:
                 found[k] = exc.code
         return found
+
     fast = probe_all()
     stepped_aside = {k for k, p in files.items() if iops._jpeg_header(p) is None}
     monkeypatch.setattr(iops, "_jpeg_header", lambda path, limit=0: None)
@@ -545,11 +576,15 @@ def test_only_the_plugins_of_the_formats_we_open_are_loaded():
     import ast
     import sys
 
-    code = ("import sys, toolkit._ops.image as m; "
-            "print(sorted(m.ALLOWED_FORMATS)); print('PIL.EpsImagePlugin' in sys.modules, 'PIL.PdfImagePlugin' in sys.modules)")
+    code = (
+        "import sys, toolkit._ops.image as m; "
+        "print(sorted(m.ALLOWED_FORMATS)); print('PIL.EpsImagePlugin' in sys.modules, 'PIL.PdfImagePlugin' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
     from PIL import features
-    expected = ["BMP", "GIF", "HEIF", "ICNS", "ICO", "JPEG", "PNG", "PPM", "TGA", "TIFF", "WEBP"] + \
-        (["AVIF"] if features.check("avif") else [])
+
+    expected = ["BMP", "GIF", "HEIF", "ICNS", "ICO", "JPEG", "PNG", "PPM", "TGA", "TIFF", "WEBP"] + (
+        ["AVIF"] if features.check("avif") else []
+    )
     assert ast.literal_eval(out[0]) == sorted(expected)
     assert out[1] == "False False"

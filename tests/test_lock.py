@@ -162,8 +162,16 @@ def test_a_file_stopped_between_its_outputs_leaves_a_later_builds_output_alone(t
     job = JobSpec(ops=(OpSpec.make("thumbnail", size=16), OpSpec.make("resize", size=32)), output=str(out), run_id="r1")
     os.makedirs(job.journal_dir)
     open(job.alive_file, "w").close()
-    item = MediaItem(path=str(src), rel="a.png", root=str(src.parent), kind="image", format="png",
-                     size=src.stat().st_size, mtime_ns=src.stat().st_mtime_ns, out_rel="a.png")
+    item = MediaItem(
+        path=str(src),
+        rel="a.png",
+        root=str(src.parent),
+        kind="image",
+        format="png",
+        size=src.stat().st_size,
+        mtime_ns=src.stat().st_mtime_ns,
+        out_rel="a.png",
+    )
     real_render, calls = iops.render, []
 
     def render(im, spec, **kw):
@@ -218,8 +226,9 @@ PAUSE_AFTER_LOCK = textwrap.dedent("""
 
 
 def paused_build(out):
-    p = subprocess.Popen([sys.executable, "-c", PAUSE_AFTER_LOCK, str(out)], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [sys.executable, "-c", PAUSE_AFTER_LOCK, str(out)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     assert p.stdout.readline().strip() == "locked"
     return p
 
@@ -238,8 +247,9 @@ def test_two_builds_starting_together_the_refused_one_names_the_holder_or_says_i
     dead.wait()
     if earlier == "killed":  # its file, with its record, is still there
         (out / ".dataprep").mkdir(parents=True)
-        (out / ".dataprep" / "lock").write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(),
-                                                            "started": "2020-01-01 00:00:00"}))
+        (out / ".dataprep" / "lock").write_text(
+            json.dumps({"pid": dead.pid, "host": socket.gethostname(), "started": "2020-01-01 00:00:00"})
+        )
     other = paused_build(out)
     try:
         try:

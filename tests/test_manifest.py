@@ -10,9 +10,23 @@ from toolkit._manifest import Manifest, read_rows
 def row(name: str, settings: str = "s1", status: str = "ok") -> dict:
     from toolkit._fs import path_b64
 
-    return {"source": name, "source_b64": path_b64(name), "input_root": "/in", "status": status, "error": None,
-            "warnings": [], "outputs": [f"{name}.jpg"], "width": 4, "height": 3, "bytes_in": 10, "bytes_out": 5,
-            "seconds": 0.1, "batch": "b1", "mtime_ns": 1, "settings": settings}
+    return {
+        "source": name,
+        "source_b64": path_b64(name),
+        "input_root": "/in",
+        "status": status,
+        "error": None,
+        "warnings": [],
+        "outputs": [f"{name}.jpg"],
+        "width": 4,
+        "height": 3,
+        "bytes_in": 10,
+        "bytes_out": 5,
+        "seconds": 0.1,
+        "batch": "b1",
+        "mtime_ns": 1,
+        "settings": settings,
+    }
 
 
 def finished_run(out, rows):

@@ -43,8 +43,12 @@ def test_a_long_name_is_cut_on_a_character_boundary_and_hashed_like_a_collision(
 
 def test_long_folders_and_a_long_input_root_are_shortened_per_component():
     folder = "\udcff" * 100  # 100 bytes on the input's disk; written %FF it would be 300 bytes
-    items = [mk(f"{folder}/a.jpg"), mk(f"{folder}/b.jpg"), mk("c.jpg", root="/x/" + "r" * 250),
-             mk("c.jpg", root="/y/" + "r" * 250)]
+    items = [
+        mk(f"{folder}/a.jpg"),
+        mk(f"{folder}/b.jpg"),
+        mk("c.jpg", root="/x/" + "r" * 250),
+        mk("c.jpg", root="/y/" + "r" * 250),
+    ]
     a, b, c1, c2 = (i.out_rel.split("/") for i in assign_outputs(items, multi_root=True))
     assert a[:-1] == b[:-1] and a[-1] == "a" and b[-1] == "b"  # one folder, one name for its files
     assert a[1] == "%FF" * 82 + h(f"/in/{folder}") and len(a[1]) <= 255
@@ -57,7 +61,7 @@ def test_a_path_past_path_max_goes_into_the_deepest_folder_that_fits():
     stem = fit_stem(folders, "photo", "/in/deep/photo.jpg", hashed=False, limits=limits)
     assert len(("/o/" + stem).encode()) + PATH_RESERVE < 400
     parts = stem.split("/")
-    assert parts[:-1] == [name for name, _ in folders[:len(parts) - 1]]  # the upper folders are kept
+    assert parts[:-1] == [name for name, _ in folders[: len(parts) - 1]]  # the upper folders are kept
     assert parts[-1] == "photo" + h("/in/deep/photo.jpg")
 
 
@@ -86,13 +90,11 @@ def test_long_names_build_resume_and_leave_no_stale_output(tmp_path, client):
     assert again.counts == {"ok": 3} and read_rows(out / "manifest.jsonl") == rows  # carried over, not redone
     assert {o: (out / o).stat().st_mtime_ns for o in outs} == stamps
 
-    changed = toolkit.build(inputs=[str(src)], output=str(out), client=client, ops=two, format="webp", quality=60,
-                            progress=False)
+    changed = toolkit.build(inputs=[str(src)], output=str(out), client=client, ops=two, format="webp", quality=60, progress=False)
     assert changed.counts == {"ok": 3}
     assert all((out / o).stat().st_mtime_ns != stamps[o] for o in outs)  # a changed setting redoes them
 
-    one = toolkit.build(inputs=[str(src)], output=str(out), client=client, op="thumbnail", size=32, format="webp",
-                        progress=False)
+    one = toolkit.build(inputs=[str(src)], output=str(out), client=client, op="thumbnail", size=32, format="webp", progress=False)
     assert one.counts == {"ok": 3}
     listed = {o for r in read_rows(out / "manifest.jsonl") for o in r["outputs"]}
     on_disk = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()} - {"manifest.jsonl", "summary.json"}
@@ -105,12 +107,18 @@ def test_every_video_op_fits_under_a_long_name(tmp_path, client):
     src.mkdir()
     name = LONG[:160] + ".mp4"  # 244 bytes
     os.rename(make_video(src / "v.mp4", seconds=2, size=(96, 64), fps=10), src / name)
-    ops = [{"op": "frames", "count": 2}, {"op": "poster"}, {"op": "contact-sheet", "frames": 4},
-           {"op": "transcode", "size": 64}, {"op": "clip", "seconds": 1}, {"op": "thumbnail", "size": 32}]
+    ops = [
+        {"op": "frames", "count": 2},
+        {"op": "poster"},
+        {"op": "contact-sheet", "frames": 4},
+        {"op": "transcode", "size": 64},
+        {"op": "clip", "seconds": 1},
+        {"op": "thumbnail", "size": 32},
+    ]
     report = toolkit.build(inputs=[str(src)], output=str(out), client=client, ops=ops, progress=False)
-    row, = read_rows(out / "manifest.jsonl")
+    (row,) = read_rows(out / "manifest.jsonl")
     assert report.counts == {"ok": 1}, row["error"]
     stem = row["outputs"][0].split("/")[0]
     assert stem.startswith(LONG[:60]) and all(o.startswith(stem) for o in row["outputs"])
-    made = {o[len(stem):] if "/" not in o else "/" + o.rsplit("/", 1)[-1][:4] for o in row["outputs"]}
+    made = {o[len(stem) :] if "/" not in o else "/" + o.rsplit("/", 1)[-1][:4] for o in row["outputs"]}
     assert made == {".poster.jpg", ".contact.jpg", ".mp4", ".jpg", "/0000", "/clip"}  # frames 000000.jpg, clip-0000.mp4

@@ -46,15 +46,18 @@ def sample() -> dict[str, str]:
     listed: every file's path relative to it -> what datasets/README.md promises of it: ``broken`` (must
     be failed), ``junk`` (skipped on purpose), ``video`` (videos/, some damaged on purpose) or ``image``
     (every other file: must be ok)."""
-    subprocess.run([sys.executable, str(ROOT / "datasets" / "make_sample.py"), "--out", str(SAMPLE)],
-                   cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, str(ROOT / "datasets" / "make_sample.py"), "--out", str(SAMPLE)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     listing = {}
     for p in sorted(SAMPLE.rglob("*")):
         if p.is_file():
             rel = p.relative_to(SAMPLE).as_posix()
             top = rel.split("/", 1)[0]
-            listing[rel] = ("broken" if top == "broken" else "junk" if is_junk(p.name)
-                            else "video" if top == "videos" else "image")
+            listing[rel] = "broken" if top == "broken" else "junk" if is_junk(p.name) else "video" if top == "videos" else "image"
     assert {"broken", "junk", "video", "image"} <= set(listing.values()), "the sample lacks a kind of file"
     return listing
 
@@ -72,8 +75,9 @@ def kernel_name() -> str:
         spec = ksm.get_kernel_spec("python3")
         argv0 = spec.argv[0]
         # jupyter_client runs a plain "python" argv as sys.executable
-        if argv0 in ("python", "python3", f"python{sys.version_info[0]}.{sys.version_info[1]}") or \
-                os.path.realpath(argv0) == os.path.realpath(sys.executable):
+        if argv0 in ("python", "python3", f"python{sys.version_info[0]}.{sys.version_info[1]}") or os.path.realpath(
+            argv0
+        ) == os.path.realpath(sys.executable):
             return "python3"
     except Exception:  # noqa: BLE001
         pass
@@ -94,8 +98,13 @@ def run_notebook(name: str, env: dict[str, str | None], timeout: int = 300, nb=N
         # coalesce_streams: the kernel sends a cell's stdout in pieces whenever its flush timer fires
         # (print(6, "images") can arrive as "6" and " images\n" on a busy machine); Jupyter shows them
         # as one text, and so do we.
-        client = nbclient.NotebookClient(nb, timeout=timeout, kernel_name=kernel_name(), coalesce_streams=True,
-                                         resources={"metadata": {"path": str(NOTEBOOKS)}})
+        client = nbclient.NotebookClient(
+            nb,
+            timeout=timeout,
+            kernel_name=kernel_name(),
+            coalesce_streams=True,
+            resources={"metadata": {"path": str(NOTEBOOKS)}},
+        )
         client.execute()
     finally:
         for k, v in old.items():
@@ -127,7 +136,7 @@ def run_on_sample(name: str, out: Path):
     -> (notebook, its output text). No cell may show an error or a traceback."""
     nb = run_notebook(name, {"DATAPREP_SAMPLE": None, "DATAPREP_OUTPUT": str(out), "PYTHONPATH": pythonpath()})
     outputs = [o for c in nb.cells for o in c.get("outputs", [])]
-    errors = [f'{o.get("ename")}: {o.get("evalue")}' for o in outputs if o.get("output_type") == "error"]
+    errors = [f"{o.get('ename')}: {o.get('evalue')}" for o in outputs if o.get("output_type") == "error"]
     assert not errors
     assert not [o for o in outputs if o.get("name") == "stderr" and "Traceback" in o.get("text", "")]
     text = outputs_text(nb)
@@ -214,8 +223,10 @@ def test_custom_step_measures_every_good_image_and_shows_the_failed_ones_with_th
     assert m, text
     total, measured, failed = map(int, m.groups())
     assert measured == len(of_kind(sample, "image")) and measured + failed == total
-    table = [tuple(html.unescape(x) for x in cells)
-             for cells in re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td></tr>", text)]
+    table = [
+        tuple(html.unescape(x) for x in cells)
+        for cells in re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td></tr>", text)
+    ]
     assert len(table) == failed
     assert ("broken/truncated.jpg", "OSError") in [t[:2] for t in table]
     assert all("truncated" in reason for f, _, reason in table if f == "broken/truncated.jpg")

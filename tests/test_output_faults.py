@@ -39,6 +39,7 @@ INPUT_BLAME = {"corrupt", "permission-denied", "not-found", "truncated", "uniden
 
 # --------------------------------------------------------------------------- helpers
 
+
 def photos(folder: Path, n: int, size=(320, 240), prefix="img") -> list[str]:
     folder.mkdir(parents=True, exist_ok=True)
     base = synth.photo(size[0], size[1], 11)
@@ -88,12 +89,14 @@ def _count_decodes() -> None:
     def counting(*a, **k):
         counting.n += 1
         return real(*a, **k)
+
     counting.n, counting.real = 0, real
     iops.load_image = counting
 
 
 def _decodes() -> int:
     import toolkit._ops.image as iops
+
     return getattr(iops.load_image, "n", 0)
 
 
@@ -135,6 +138,7 @@ def no_input_blamed(rows: list[dict]) -> None:
 
 # --------------------------------------------------------------------------- the seam, in one process
 
+
 def test_an_output_that_takes_no_more_is_raised_not_blamed_on_the_input(tmp_path, monkeypatch):
     """The worker's write seam: a full disk while writing raises OutputWriteError (the batch ends);
     it never becomes a ``corrupt`` row. Another write error fails only that file, as output-write-failed."""
@@ -145,7 +149,7 @@ def test_an_output_that_takes_no_more_is_raised_not_blamed_on_the_input(tmp_path
     src, out = tmp_path / "in", tmp_path / "out"
     photos(src, 1)
     out.mkdir()
-    item, = assign_outputs(toolkit.scan([str(src)]).items, multi_root=False)
+    (item,) = assign_outputs(toolkit.scan([str(src)]).items, multi_root=False)
     job = JobSpec(ops=(OpSpec.make("thumbnail", size=32),), output=str(out))
     monkeypatch.setattr(toolkit._fs, "_outputs_written", 0)
     monkeypatch.setenv(TEST_WRITE_FAULT_ENV, "ENOSPC:1")
@@ -171,6 +175,7 @@ def test_manifest_append_that_fills_the_disk_midline_leaves_whole_lines(tmp_path
     def half_then_full(fd, data):
         os.write(fd, bytes(data[: len(data) // 2]))
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
     monkeypatch.setattr(toolkit._outfault, "_write_some", half_then_full)
     with pytest.raises(OutputWriteError) as caught:
         m.append([row(1), row(2)])
@@ -197,6 +202,7 @@ def test_manifest_finish_on_a_full_disk_keeps_the_appended_manifest_whole(tmp_pa
         if "manifest" in os.path.basename(path) and "x" in mode:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), os.fspath(path))
         return real_open(path, mode, *a, **k)
+
     monkeypatch.setattr(toolkit._fs, "open", full_disk_open, raising=False)
     with pytest.raises(OutputWriteError):
         m.finish()
@@ -209,13 +215,19 @@ def test_ffmpeg_complaints_about_its_output_are_output_faults():
     permission problem of the input stays the input's."""
     from toolkit._outfault import ffmpeg_output_fault
 
-    full = ("[vost#0:0/mjpeg @ 0x55] Error submitting a packet to the muxer: No space left on device\n"
-            "[out#0/image2 @ 0x55] Task finished with error code: -28 (No space left on device)\nConversion failed!\n")
+    full = (
+        "[vost#0:0/mjpeg @ 0x55] Error submitting a packet to the muxer: No space left on device\n"
+        "[out#0/image2 @ 0x55] Task finished with error code: -28 (No space left on device)\nConversion failed!\n"
+    )
     ro = "[out#0/mp4 @ 0x55] Error opening output .a.mp4.1f2e.dataprep-tmp: Read-only file system\n"
-    denied = ("[image2 @ 0x56] Could not open file : .000001.jpg.tok.dataprep-tmp\n"
-              "[vost#0:0/mjpeg @ 0x56] Error submitting a packet to the muxer: Permission denied\n")
-    own_input = ("[in#0 @ 0x55] Error opening input: Permission denied\n"
-                 "Error opening input file /data/output/in.mp4.\nError opening input files: Permission denied\n")
+    denied = (
+        "[image2 @ 0x56] Could not open file : .000001.jpg.tok.dataprep-tmp\n"
+        "[vost#0:0/mjpeg @ 0x56] Error submitting a packet to the muxer: Permission denied\n"
+    )
+    own_input = (
+        "[in#0 @ 0x55] Error opening input: Permission denied\n"
+        "Error opening input file /data/output/in.mp4.\nError opening input files: Permission denied\n"
+    )
     assert ffmpeg_output_fault(full, "/o/x", "/i/a.mp4").errno == errno.ENOSPC
     assert ffmpeg_output_fault(ro, "/o/x", "/i/a.mp4").errno == errno.EROFS
     fault = ffmpeg_output_fault(denied, "/o/x", "/i/a.mp4")
@@ -235,24 +247,43 @@ def test_words_in_an_input_name_or_tag_are_not_an_output_fault(tmp_path):
     src = tmp_path / "clip from the read-only file system backup.mp4"
     synth_video.make_video(src, seconds=1, size=(64, 48))
     tagged = tmp_path / "No space left on device.mp4"
-    subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(src), "-c", "copy", "-metadata",
-                    "title=No space left on device", "-metadata", "comment=Read-only file system", str(tagged)],
-                   check=True)
+    subprocess.run(
+        [
+            ffmpeg_exe(),
+            "-v",
+            "error",
+            "-i",
+            str(src),
+            "-c",
+            "copy",
+            "-metadata",
+            "title=No space left on device",
+            "-metadata",
+            "comment=Read-only file system",
+            str(tagged),
+        ],
+        check=True,
+    )
     data = tagged.read_bytes()
     tagged.write_bytes(data[: len(data) // 3])  # damaged: ffmpeg complains about it too
     for path in (src, tagged):
-        err = subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "level+verbose", "-i", str(path),
-                              "-f", "null", "-"], capture_output=True, text=True).stderr
+        err = subprocess.run(
+            [ffmpeg_exe(), "-hide_banner", "-loglevel", "level+verbose", "-i", str(path), "-f", "null", "-"],
+            capture_output=True,
+            text=True,
+        ).stderr
         assert "no space left on device" in err.lower() or "read-only file system" in err.lower()
         assert ffmpeg_output_fault(err, tmp_path / "out", path) is None
 
 
 # --------------------------------------------------------------------------- the seam, in real workers
 
+
 @pytest.mark.integration
 @pytest.mark.parametrize("code", ["ENOSPC", "EROFS"])
-def test_output_fault_in_the_workers_stops_the_run_and_the_same_command_resumes(tmp_path, monkeypatch, make_cluster,
-                                                                                fault_env, code):
+def test_output_fault_in_the_workers_stops_the_run_and_the_same_command_resumes(
+    tmp_path, monkeypatch, make_cluster, fault_env, code
+):
     """Each worker's third output write fails (disk full / read-only). The run stops promptly: far
     fewer files decoded than the 60 inputs; the files done keep ok rows and outputs; no input is
     blamed; manifest and summary say why. With the fault lifted, the same call finishes the rest."""
@@ -306,6 +337,7 @@ def test_manifest_that_cannot_be_appended_stops_the_run_whole(tmp_path, monkeypa
         if calls["n"] >= 3 and "x" in mode and "manifest" in os.path.basename(path):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), os.fspath(path))
         return real_open(path, mode, *a, **k)
+
     monkeypatch.setattr(toolkit._outfault, "_write_some", fills_up)
     monkeypatch.setattr(toolkit._fs, "open", full_for_the_manifest, raising=False)
     settings = dict(inputs=[str(src)], output=str(out), client=client, batch_size=4, size=64, progress=False)
@@ -331,8 +363,26 @@ def test_cli_on_a_full_disk_says_what_to_do_and_resumes(tmp_path):
     hold a newline and a bidi override: the message names one escaped, on one line."""
     src, out = tmp_path / "in", tmp_path / "out"
     names = photos(src, 30, prefix="im\n\u202eg")
-    cmd = [sys.executable, "-m", "toolkit", "build", "--input", str(src), "--output", str(out), "--size", "64",
-           "--batch-size", "3", "--jobs", "2", "--memory-limit", "1GiB", "--dashboard-address", "127.0.0.1:0"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "toolkit",
+        "build",
+        "--input",
+        str(src),
+        "--output",
+        str(out),
+        "--size",
+        "64",
+        "--batch-size",
+        "3",
+        "--jobs",
+        "2",
+        "--memory-limit",
+        "1GiB",
+        "--dashboard-address",
+        "127.0.0.1:0",
+    ]
     env = {**os.environ, TEST_WRITE_FAULT_ENV: "ENOSPC:2"}
 
     first = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
@@ -375,6 +425,7 @@ def test_the_panel_shows_why_the_build_stopped(tmp_path, monkeypatch, make_clust
 
 # --------------------------------------------------------------------------- a real small file system
 
+
 @pytest.fixture
 def mounts(tmp_path):
     """Mount helpers for a test (skips it when this process may not mount); all undone afterwards."""
@@ -400,6 +451,7 @@ def mounts(tmp_path):
         assert r.returncode == 0, f"mount {' '.join(args)}: {r.stderr}"
         if "--bind" in args:
             made.append(Path(args[-1]))
+
     yield tmpfs, must
     for mnt in reversed(made):
         for _ in range(5):
@@ -419,8 +471,9 @@ def test_a_real_disk_that_fills_up(tmp_path, mounts, make_cluster):
     names = noise_pngs(src, 24)
     client = make_cluster()
     client.run(_count_decodes)
-    settings = dict(inputs=[str(src)], output=str(out), client=client, batch_size=2, op="resize", size=600,
-                    format="png", progress=False)
+    settings = dict(
+        inputs=[str(src)], output=str(out), client=client, batch_size=2, op="resize", size=600, format="png", progress=False
+    )
 
     report = toolkit.build(**settings)
 
@@ -489,8 +542,12 @@ def test_an_output_on_a_read_only_file_system_is_refused_before_any_work(tmp_pat
     must("-o", "remount,ro,bind", str(mnt / "ro"))
     src = tmp_path / "in"
     photos(src, 2)
-    r = subprocess.run([sys.executable, "-m", "toolkit", "build", "--input", str(src), "--output", str(mnt / "ro" / "out")],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "toolkit", "build", "--input", str(src), "--output", str(mnt / "ro" / "out")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     assert "read-only file system" in r.stderr and f"{mnt / 'ro'} is read-only" in r.stderr and "remount" in r.stderr
     assert not (mnt / "ro" / "out").exists()
@@ -541,8 +598,7 @@ def test_ffmpeg_writing_onto_a_full_disk_is_an_output_fault(tmp_path, mounts, op
     spec = OpSpec.make(op, fps=5) if op == "frames" else OpSpec.make(op)
 
     with pytest.raises(OutputWriteError) as caught:
-        vops.run_video_ops(str(clip), info, (spec,), str(out), "clip", fmt="jpeg", quality=85,
-                           background="#ffffff", timeout=60)
+        vops.run_video_ops(str(clip), info, (spec,), str(out), "clip", fmt="jpeg", quality=85, background="#ffffff", timeout=60)
     assert caught.value.errno == errno.ENOSPC and str(out) in caught.value.filename
     assert not [p for p in out.rglob("*") if p.is_file()], "a temporary file or a partial output was left"
 

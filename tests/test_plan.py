@@ -11,8 +11,17 @@ from toolkit._plan import Plan, auto_batch_size, batch_id, budget_for, next_batc
 
 
 def item(i: int, est: int) -> MediaItem:
-    return MediaItem(path=f"/in/{i}.jpg", rel=f"{i}.jpg", root="/in", kind="image", format="JPEG", size=est // 10 + 1,
-                     mtime_ns=0, out_rel=str(i), info=MediaInfo(width=10, height=10, est_bytes=est))
+    return MediaItem(
+        path=f"/in/{i}.jpg",
+        rel=f"{i}.jpg",
+        root="/in",
+        kind="image",
+        format="JPEG",
+        size=est // 10 + 1,
+        mtime_ns=0,
+        out_rel=str(i),
+        info=MediaInfo(width=10, height=10, est_bytes=est),
+    )
 
 
 ests = st.lists(st.integers(min_value=1, max_value=5_000), min_size=0, max_size=300)

@@ -52,10 +52,15 @@ def test_junk_special_files_and_loops_are_never_opened(tmp_path):
     assert [i.rel for i in res.items] == ["a/ok.jpg"]
     rows = {r.source: (r.status, (r.error or r.warnings[0]).type) for r in res.rows}
     assert rows == {
-        "a/.DS_Store": ("skipped", "junk"), "a/._ok.jpg": ("skipped", "junk"), "a/Thumbs.db": ("skipped", "junk"),
-        "a/empty.jpg": ("failed", "empty-file"), "a/pipe.jpg": ("failed", "not-regular-file"),
-        "a/sock.jpg": ("failed", "not-regular-file"), "a/loop": ("failed", "symlink-loop"),
-        "a/dangling.jpg": ("failed", "not-found"), "a/self": ("failed", "symlink-loop"),
+        "a/.DS_Store": ("skipped", "junk"),
+        "a/._ok.jpg": ("skipped", "junk"),
+        "a/Thumbs.db": ("skipped", "junk"),
+        "a/empty.jpg": ("failed", "empty-file"),
+        "a/pipe.jpg": ("failed", "not-regular-file"),
+        "a/sock.jpg": ("failed", "not-regular-file"),
+        "a/loop": ("failed", "symlink-loop"),
+        "a/dangling.jpg": ("failed", "not-found"),
+        "a/self": ("failed", "symlink-loop"),
     }
     for r in res.rows:
         msg = (r.error or r.warnings[0]).message
@@ -109,9 +114,19 @@ def test_multiple_roots_get_their_own_folders():
     assert len(set(out)) == 3 and out[2] == "phone/y"
 
 
-names = st.lists(st.text(alphabet="aAbB./", min_size=1, max_size=6).filter(
-    lambda s: not s.startswith("/") and not s.endswith("/") and "//" not in s and all(p not in ("", ".", "..") for p in s.split("/"))),
-    min_size=1, max_size=30, unique=True)
+names = st.lists(
+    st.text(alphabet="aAbB./", min_size=1, max_size=6).filter(
+        lambda s: (
+            not s.startswith("/")
+            and not s.endswith("/")
+            and "//" not in s
+            and all(p not in ("", ".", "..") for p in s.split("/"))
+        )
+    ),
+    min_size=1,
+    max_size=30,
+    unique=True,
+)
 
 
 @given(names, st.lists(st.booleans(), min_size=30, max_size=30))
@@ -129,14 +144,31 @@ def test_only_an_items_own_earlier_outputs_are_stale(tmp_path):
     from toolkit._fs import path_b64
     from toolkit._manifest import stale_outputs
 
-    it = MediaItem(path=str(tmp_path / "a/photo.jpg"), rel="a/photo.jpg", root=str(tmp_path), kind="image",
-                   format="JPEG", size=1, mtime_ns=1, out_rel="a/photo")
-    row = {"input_root": str(tmp_path), "source_b64": path_b64("a/photo.jpg"),
-           "outputs": ["a/photo.thumbnail.jpg", "a/photo/000003.jpg", "a/photograph.jpg", "b/photo.jpg",
-                       "/etc/passwd", "a/photo/../../../outside.jpg"]}
+    it = MediaItem(
+        path=str(tmp_path / "a/photo.jpg"),
+        rel="a/photo.jpg",
+        root=str(tmp_path),
+        kind="image",
+        format="JPEG",
+        size=1,
+        mtime_ns=1,
+        out_rel="a/photo",
+    )
+    row = {
+        "input_root": str(tmp_path),
+        "source_b64": path_b64("a/photo.jpg"),
+        "outputs": [
+            "a/photo.thumbnail.jpg",
+            "a/photo/000003.jpg",
+            "a/photograph.jpg",
+            "b/photo.jpg",
+            "/etc/passwd",
+            "a/photo/../../../outside.jpg",
+        ],
+    }
     other = dict(row, source_b64=path_b64("a/other.jpg"))
     older = dict(row, outputs=["a/photo.resize.jpg", 7, "a/photo.x\0.jpg"])  # every earlier row counts; junk is ignored
-    (key, outs), = stale_outputs([it], [older, row, other]).items()
+    ((key, outs),) = stale_outputs([it], [older, row, other]).items()
     assert outs == {"a/photo.thumbnail.jpg", "a/photo/000003.jpg", "a/photo.resize.jpg"}
 
 
@@ -164,7 +196,9 @@ def test_console_entry_flushes_its_output_and_keeps_the_status(tmp_path):
         Image.new("RGB", (8, 8), (i, 0, 0)).save(tmp_path / f"p{i}.png")
     ok = subprocess.run([sys.executable, "-m", "toolkit", "scan", str(tmp_path)], capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0 and "png" in ok.stdout.lower() and ok.stdout.endswith("\n")
-    bad = subprocess.run([sys.executable, "-m", "toolkit", "scan", str(tmp_path / "nope")], capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [sys.executable, "-m", "toolkit", "scan", str(tmp_path / "nope")], capture_output=True, text=True, timeout=60
+    )
     assert bad.returncode == 2 and "does not exist" in bad.stderr
 
 

@@ -83,9 +83,9 @@ def test_bomb_png_is_tiny_but_declares_huge_size(tmp_path):
     assert len(data) < 4096
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     length, kind = struct.unpack(">I4s", data[8:16])
-    body = data[16:16 + length]
+    body = data[16 : 16 + length]
     assert kind == b"IHDR" and struct.unpack(">II", body[:8]) == (40000, 40000)
-    (crc,) = struct.unpack(">I", data[16 + length:20 + length])
+    (crc,) = struct.unpack(">I", data[16 + length : 20 + length])
     assert crc == zlib.crc32(kind + body) & 0xFFFFFFFF  # valid: a decoder will not reject it early
     with pytest.raises(Image.DecompressionBombError):
         Image.open(p)

@@ -64,6 +64,7 @@ def _ffmpeg_children_of_path(needle: str) -> list[psutil.Process]:
 
 # ---------------------------------------------------------------------------------- probe
 
+
 def test_probe_facts(vids):
     info = v.probe_video(vids["plain"])
     assert (info.width, info.height, info.rotation, info.codec) == (320, 240, 0, "h264")
@@ -77,8 +78,7 @@ def test_probe_rotation_swaps_dims(vids):
     assert info.rotation in (90, 270) and (info.width, info.height) == (240, 320)
 
 
-@pytest.mark.parametrize("key, code", [("audio_only", "no-video-stream"), ("truncated", "truncated"),
-                                       ("not_video", "corrupt")])
+@pytest.mark.parametrize("key, code", [("audio_only", "no-video-stream"), ("truncated", "truncated"), ("not_video", "corrupt")])
 def test_probe_broken(vids, key, code):
     with pytest.raises(FileProblem) as e:
         v.probe_video(vids[key])
@@ -102,6 +102,7 @@ def test_classify():
 
 
 # ---------------------------------------------------------------------------------- frames
+
 
 def _frames(path, info, out, **params):
     os.makedirs(out, exist_ok=True)  # the output folder exists, as in a build: it is never made anew
@@ -173,13 +174,13 @@ def test_rotation_upright_everywhere(vids, tmp_path):
 
 # ---------------------------------------------------------------------------------- poster / sheet
 
+
 def test_poster_skips_black_start(vids, tmp_path):
     info = v.probe_video(vids["black"])
     im = v.poster_frame(vids["black"], info, timeout=30)
     st = ImageStat.Stat(im.convert("L"))
     assert st.mean[0] > 40 and st.stddev[0] > 20
-    outs, _w, extra = v.run_video_ops(vids["black"], info, (OpSpec.make("poster", size=64),), str(tmp_path), "b",
-                                      **RUN)
+    outs, _w, extra = v.run_video_ops(vids["black"], info, (OpSpec.make("poster", size=64),), str(tmp_path), "b", **RUN)
     assert outs == ["b.poster.jpg"] and extra["poster_t"] >= 1.0
     assert max(Image.open(tmp_path / outs[0]).size) == 64
 
@@ -199,9 +200,17 @@ def test_outputs_are_recorded_under_the_output_folder_only(vids, tmp_path):
     assert placed.names == outs == ["b.poster.jpg"] and placed.bytes == (tmp_path / "b.poster.jpg").stat().st_size
 
 
-@pytest.mark.parametrize("op", [OpSpec.make("poster", size=64), OpSpec.make("frames", count=2, size=64),
-                                OpSpec.make("contact-sheet", frames=2), OpSpec.make("clip", seconds=1),
-                                OpSpec.make("transcode", size=64)], ids=lambda o: o.name)
+@pytest.mark.parametrize(
+    "op",
+    [
+        OpSpec.make("poster", size=64),
+        OpSpec.make("frames", count=2, size=64),
+        OpSpec.make("contact-sheet", frames=2),
+        OpSpec.make("clip", seconds=1),
+        OpSpec.make("transcode", size=64),
+    ],
+    ids=lambda o: o.name,
+)
 def test_an_output_folder_that_is_gone_is_never_made_anew(vids, tmp_path, op):
     """The output disk unmounted, or the folder deleted, while a video runs: its next output must
     not be written into a fresh folder (on the bare mount point, the system disk): it is an
@@ -218,8 +227,9 @@ def test_an_output_folder_that_is_gone_is_never_made_anew(vids, tmp_path, op):
 def test_contact_sheet_grid(vids, tmp_path, n, cols, grid):
     info = v.probe_video(vids["plain"])
     op = OpSpec.make("contact-sheet", frames=n, columns=cols, size=100)
-    outs, _w, extra = v.run_video_ops(vids["plain"], info, (op,), str(tmp_path), "p", fmt="png", quality=85,
-                                      background="#fff", timeout=60)
+    outs, _w, extra = v.run_video_ops(
+        vids["plain"], info, (op,), str(tmp_path), "p", fmt="png", quality=85, background="#fff", timeout=60
+    )
     assert outs == ["p.contact.png"] and len(extra["contact_sheet_t"]) == n
     im = Image.open(tmp_path / outs[0])
     tw, th, gap = 100, 75, 4  # 320x240 fitted into 100x100
@@ -227,6 +237,7 @@ def test_contact_sheet_grid(vids, tmp_path, n, cols, grid):
 
 
 # ---------------------------------------------------------------------------------- transcode / clip
+
 
 def test_transcode_h264_even_capped(vids, tmp_path):
     assert v.has_encoder("libx264")
@@ -247,8 +258,7 @@ def test_transcode_h264_even_capped(vids, tmp_path):
 
 def test_clip_segments(vids, tmp_path):
     info = v.probe_video(vids["plain"])
-    outs, _w, extra = v.run_video_ops(vids["plain"], info, (OpSpec.make("clip", seconds=1.2),), str(tmp_path),
-                                      "c", **RUN)
+    outs, _w, extra = v.run_video_ops(vids["plain"], info, (OpSpec.make("clip", seconds=1.2),), str(tmp_path), "c", **RUN)
     assert outs == [f"c/clip-{i:04d}.mp4" for i in range(math.ceil(3 / 1.2))]
     durs = [v.probe_video(str(tmp_path / o)).duration for o in outs]
     assert durs[:2] == pytest.approx([1.2, 1.2], abs=0.05) and sum(durs) == pytest.approx(3.0, abs=0.1)
@@ -257,7 +267,8 @@ def test_clip_segments(vids, tmp_path):
 
 # ---------------------------------------------------------------------------------- safety
 
-@pytest.mark.parametrize("name", ["with space.mp4", "-x.mp4", "$(touch pwned).mp4", "it's \"q\" 100%;d.mp4"])
+
+@pytest.mark.parametrize("name", ["with space.mp4", "-x.mp4", "$(touch pwned).mp4", 'it\'s "q" 100%;d.mp4'])
 def test_hostile_names(vids, tmp_path, name, monkeypatch):
     src = tmp_path / name
     src.write_bytes(Path(vids["plain"]).read_bytes())
@@ -265,8 +276,9 @@ def test_hostile_names(vids, tmp_path, name, monkeypatch):
     info = v.probe_video(str(src))
     out = tmp_path / "out"
     out.mkdir()
-    outs, _w, _e = v.run_video_ops(str(src), info, (OpSpec.make("frames", fps=1), OpSpec.make("poster")),
-                                   str(out), "%d $(x) -y", **RUN)
+    outs, _w, _e = v.run_video_ops(
+        str(src), info, (OpSpec.make("frames", fps=1), OpSpec.make("poster")), str(out), "%d $(x) -y", **RUN
+    )
     assert len(outs) == 4 and all((out / o).is_file() for o in outs)
     assert not (tmp_path / "pwned").exists() and not list(tmp_path.glob("x*"))
 
@@ -304,8 +316,15 @@ def test_ffmpeg_past_its_memory_cap_is_stopped(tmp_path, vids):
     info = v.probe_video(vids["plain"])
     out = tmp_path / "out"
     with pytest.raises(FileProblem) as e:
-        v.run_video_ops(str(fifo), info, (OpSpec.make("frames", fps=1), OpSpec.make("poster")), str(out), "s",
-                        **RUN, memory_cap=v.memory_in_use() + 8 * 2**20)
+        v.run_video_ops(
+            str(fifo),
+            info,
+            (OpSpec.make("frames", fps=1), OpSpec.make("poster")),
+            str(out),
+            "s",
+            **RUN,
+            memory_cap=v.memory_in_use() + 8 * 2**20,
+        )
     assert e.value.code == "limit-exceeded"
     assert not [p for p in out.rglob("*") if p.is_file()] and not v.live_ffmpeg_pids() and not _watchers()
 
@@ -340,8 +359,15 @@ def test_with_several_ffmpeg_at_once_the_largest_is_stopped(tmp_path):
 
 def test_a_cap_ffmpeg_stays_under_changes_nothing(tmp_path, vids):
     info = v.probe_video(vids["plain"], memory_cap=v.memory_in_use() + 2**30)
-    outs, _w, extra = v.run_video_ops(vids["plain"], info, (OpSpec.make("frames", fps=1), OpSpec.make("poster")),
-                                      str(tmp_path), "p", **RUN, memory_cap=v.memory_in_use() + 2**30)
+    outs, _w, extra = v.run_video_ops(
+        vids["plain"],
+        info,
+        (OpSpec.make("frames", fps=1), OpSpec.make("poster")),
+        str(tmp_path),
+        "p",
+        **RUN,
+        memory_cap=v.memory_in_use() + 2**30,
+    )
     assert len(outs) == 4 and all((tmp_path / o).is_file() for o in outs) and len(extra["frames"]) == 3
     fifo = tmp_path / "hang.mp4"
     os.mkfifo(fifo)  # under the cap, the time limit still ends a hung call
@@ -357,8 +383,9 @@ def test_seeking_opens_fewer_inputs_at_once_under_a_tight_cap(tmp_path):
     info = v.probe_video(clip)
     one = v.decoder_bytes(info.codec, info.width, info.height)  # ~29 MiB estimated, ~20 MiB real
     cap = v.memory_in_use() + v.FFMPEG_BASELINE_BYTES + int(1.5 * one)
-    outs, _w, extra = v.run_video_ops(clip, info, (OpSpec.make("contact-sheet", frames=8),), str(made(tmp_path / "o")),
-                                      "hd", **RUN, memory_cap=cap)
+    outs, _w, extra = v.run_video_ops(
+        clip, info, (OpSpec.make("contact-sheet", frames=8),), str(made(tmp_path / "o")), "hd", **RUN, memory_cap=cap
+    )
     assert len(outs) == 1 and len(extra["contact_sheet_t"]) == 8
     with Image.open(tmp_path / "o" / outs[0]) as sheet:
         assert sheet.width > sheet.height > 0
@@ -399,8 +426,17 @@ def test_failure_leaves_nothing(vids, tmp_path):
         v.run_video_ops(vids["truncated"], info, ops, str(tmp_path), "t", **RUN)
     assert not [p for p in tmp_path.rglob("*") if p.is_file()]
     with pytest.raises(FileProblem) as e:  # time runs out mid-way
-        v.run_video_ops(vids["plain"], info, ops + (OpSpec.make("clip", seconds=1),), str(tmp_path), "u",
-                        fmt="jpeg", quality=85, background="#fff", timeout=0.0001)
+        v.run_video_ops(
+            vids["plain"],
+            info,
+            ops + (OpSpec.make("clip", seconds=1),),
+            str(tmp_path),
+            "u",
+            fmt="jpeg",
+            quality=85,
+            background="#fff",
+            timeout=0.0001,
+        )
     assert e.value.code == "timeout"
     assert not [p for p in tmp_path.rglob("*") if p.is_file()]
 
@@ -424,7 +460,7 @@ def test_a_poster_op_and_an_image_op_search_for_the_poster_frame_once(vids, tmp_
     src = tmp_path / "in"
     src.mkdir()
     shutil.copy(vids["black"], src / "clip.mp4")
-    item, = assign_outputs(toolkit.scan([str(src)]).items, multi_root=False)
+    (item,) = assign_outputs(toolkit.scan([str(src)]).items, multi_root=False)
     grabs = []
     real = v._grab_images
     monkeypatch.setattr(v, "_grab_images", lambda *a, **k: grabs.append(a[1]) or real(*a, **k))

@@ -39,6 +39,7 @@ def _ops(path, *ops, out, **kw):
 
 # ---------------------------------------------------------------------------------- damaged
 
+
 def test_a_cut_video_says_how_much_decoded(vids, tmp_path):
     """Index at the front, data cut at half: the frames there are, and a warning that says what is missing."""
     outs, warns, extra = _ops(vids["cut"], OpSpec.make("frames", fps=1), out=tmp_path)
@@ -49,21 +50,20 @@ def test_a_cut_video_says_how_much_decoded(vids, tmp_path):
 
 def test_frames_past_the_decodable_part_are_not_invented(vids, tmp_path):
     """--count and contact sheets get only real frames of the decodable first half, and say so."""
-    outs, warns, extra = _ops(vids["cut"], OpSpec.make("frames", count=8), OpSpec.make("contact-sheet", frames=8,
-                                                                                       size=64), out=tmp_path)
+    outs, warns, extra = _ops(
+        vids["cut"], OpSpec.make("frames", count=8), OpSpec.make("contact-sheet", frames=8, size=64), out=tmp_path
+    )
     ts = [f["t"] for f in extra["frames"]]
     assert len(ts) == len(set(ts)) == 4 and max(ts) < 2.1
     assert extra["contact_sheet_t"] == ts  # no tile repeats the last decodable frame
-    assert "4 of 8 frames" in warns["fewer-frames"] and "nothing could be decoded after t=1.8 s of 4.0 s" in \
-        warns["fewer-frames"]
+    assert "4 of 8 frames" in warns["fewer-frames"] and "nothing could be decoded after t=1.8 s of 4.0 s" in warns["fewer-frames"]
     assert "truncated" in warns
     with Image.open(tmp_path / "o.contact.png") as sheet:  # a sheet of 4 tiles (3 columns, 2 rows), not 8
         assert sheet.size == (3 * 64 + 4 * 4, 2 * 48 + 3 * 4)
 
 
 def test_a_video_damaged_in_the_middle_says_where(vids, tmp_path):
-    outs, warns, extra = _ops(vids["damaged"], OpSpec.make("frames", fps=1), OpSpec.make("contact-sheet", frames=8),
-                              out=tmp_path)
+    outs, warns, extra = _ops(vids["damaged"], OpSpec.make("frames", fps=1), OpSpec.make("contact-sheet", frames=8), out=tmp_path)
     msg = warns["decode-errors"]
     assert "damaged.mp4" in msg and "decode errors" in msg and "between t=" in msg
     assert "truncated" not in warns  # frames that failed to decode are not a cut
@@ -91,16 +91,28 @@ def test_nothing_decodable_fails_as_truncated(tmp_path):
 
 def test_an_intact_video_has_no_damage_warning(tmp_path):
     clip = sv.make_video(tmp_path / "fine.mp4", seconds=3, vfr=True)
-    _o, warns, _e = _ops(clip, OpSpec.make("frames", fps=1), OpSpec.make("contact-sheet", frames=4),
-                         OpSpec.make("transcode", size=64), OpSpec.make("clip", seconds=1), out=tmp_path / "o")
+    _o, warns, _e = _ops(
+        clip,
+        OpSpec.make("frames", fps=1),
+        OpSpec.make("contact-sheet", frames=4),
+        OpSpec.make("transcode", size=64),
+        OpSpec.make("clip", seconds=1),
+        out=tmp_path / "o",
+    )
     assert warns == {}
 
 
 # ---------------------------------------------------------------------------------- one frame
 
+
 def test_a_single_frame_video_gives_its_frame_poster_and_sheet(vids, tmp_path):
-    outs, warns, extra = _ops(vids["one"], OpSpec.make("frames", fps=1), OpSpec.make("poster"),
-                              OpSpec.make("contact-sheet", frames=16, size=100), out=tmp_path)
+    outs, warns, extra = _ops(
+        vids["one"],
+        OpSpec.make("frames", fps=1),
+        OpSpec.make("poster"),
+        OpSpec.make("contact-sheet", frames=16, size=100),
+        out=tmp_path,
+    )
     assert len(extra["frames"]) == 1 and extra["poster_t"] == 0.0 and extra["contact_sheet_t"] == [0.0]
     with Image.open(tmp_path / "o.contact.png") as sheet:  # one tile, not 16 copies of it
         assert sheet.size == (100 + 2 * 4, 75 + 2 * 4)
@@ -109,6 +121,7 @@ def test_a_single_frame_video_gives_its_frame_poster_and_sheet(vids, tmp_path):
 
 
 # ---------------------------------------------------------------------------------- huge frames
+
 
 def test_frames_larger_than_ffmpeg_decodes_are_a_limit(tmp_path):
     big = sv.make_oversized_video(tmp_path / "huge.mov", (16384, 16384))
@@ -124,9 +137,12 @@ def test_frames_too_large_for_the_worker_fail_before_decoding(tmp_path, monkeypa
     real = v._run
     monkeypatch.setattr(v, "_run", lambda *a, **k: ran.append(a) or real(*a, **k))
     cap = v.memory_in_use() + v.FFMPEG_BASELINE_BYTES + 200 * 2**20  # 200 MiB left: one 8192x8192 RGB frame is 192
-    for call in (lambda: v.run_video_ops(big, info, (OpSpec.make("frames", fps=1),), str(made(tmp_path / "o")), "b", **RUN,
-                                         memory_cap=cap),
-                 lambda: v.find_poster(big, info, timeout=30, memory_cap=cap)):
+    for call in (
+        lambda: v.run_video_ops(
+            big, info, (OpSpec.make("frames", fps=1),), str(made(tmp_path / "o")), "b", **RUN, memory_cap=cap
+        ),
+        lambda: v.find_poster(big, info, timeout=30, memory_cap=cap),
+    ):
         with pytest.raises(FileProblem) as e:
             call()
         assert e.value.code == "limit-exceeded" and "8192x8192" in e.value.message and "--memory-limit" in e.value.message
@@ -135,12 +151,17 @@ def test_frames_too_large_for_the_worker_fail_before_decoding(tmp_path, monkeypa
 
 # ---------------------------------------------------------------------------------- rotation
 
+
 def _red_corner(im: Image.Image) -> str:
     """Which quarter-corner of ``im`` is red: 'tl', 'tr', 'bl' or 'br'."""
     im = im.convert("RGB")
     w, h = im.size
-    spots = {"tl": (w // 10, h // 10), "tr": (w - 1 - w // 10, h // 10), "bl": (w // 10, h - 1 - h // 10),
-             "br": (w - 1 - w // 10, h - 1 - h // 10)}
+    spots = {
+        "tl": (w // 10, h // 10),
+        "tr": (w - 1 - w // 10, h // 10),
+        "bl": (w // 10, h - 1 - h // 10),
+        "br": (w - 1 - w // 10, h - 1 - h // 10),
+    }
     red = [k for k, xy in spots.items() if (lambda p: p[0] > 150 and p[1] < 90 and p[2] < 90)(im.getpixel(xy))]
     assert len(red) == 1, (red, [im.getpixel(xy) for xy in spots.values()])
     return red[0]
@@ -157,8 +178,14 @@ def test_rotated_video_is_displayed_as_a_player_shows_it_by_every_op(tmp_path, r
     wh = (240, 320) if rotate in (90, 270) else (320, 240)
     info = v.probe_video(clip)
     assert (info.width, info.height) == wh
-    ops = (OpSpec.make("frames", fps=1), OpSpec.make("frames", count=2), OpSpec.make("poster"),
-           OpSpec.make("contact-sheet", frames=1, size=400), OpSpec.make("transcode"), OpSpec.make("clip", seconds=1))
+    ops = (
+        OpSpec.make("frames", fps=1),
+        OpSpec.make("frames", count=2),
+        OpSpec.make("poster"),
+        OpSpec.make("contact-sheet", frames=1, size=400),
+        OpSpec.make("transcode"),
+        OpSpec.make("clip", seconds=1),
+    )
     outs, _w, _e = v.run_video_ops(clip, info, ops, str(made(tmp_path / "o")), "p", **RUN)
     images = [o for o in outs if o.endswith(".png")]
     assert len(images) == 2 + 2 + 1 + 1
@@ -175,6 +202,7 @@ def test_rotated_video_is_displayed_as_a_player_shows_it_by_every_op(tmp_path, r
 
 # ---------------------------------------------------------------------------------- in a build
 
+
 @pytest.mark.integration
 def test_damaged_tiny_huge_and_rotated_videos_in_a_build(tmp_path, client):
     """On a real cluster: damaged videos are ok rows whose warnings say what is missing, a single
@@ -190,8 +218,13 @@ def test_damaged_tiny_huge_and_rotated_videos_in_a_build(tmp_path, client):
     sv.make_oversized_video(src / "huge.mov", (16384, 16384))
     sv.make_video(src / "phone.mp4", seconds=1, size=(320, 240), pattern=sv.MARKER, rotate=90)
     out = tmp_path / "out"
-    report = toolkit.build(inputs=[str(src)], output=str(out), client=client, progress=False,
-                           ops=[{"op": "frames", "fps": 1}, {"op": "poster"}, {"op": "contact-sheet", "frames": 8}])
+    report = toolkit.build(
+        inputs=[str(src)],
+        output=str(out),
+        client=client,
+        progress=False,
+        ops=[{"op": "frames", "fps": 1}, {"op": "poster"}, {"op": "contact-sheet", "frames": 8}],
+    )
     rows = {r["source"]: r for r in read_rows(out / "manifest.jsonl")}
     warn = {k: {w["type"]: w["message"] for w in r["warnings"]} for k, r in rows.items()}
     assert rows["cut.mp4"]["status"] == "ok" and "of 4.0 s" in warn["cut.mp4"]["truncated"]
@@ -199,14 +232,16 @@ def test_damaged_tiny_huge_and_rotated_videos_in_a_build(tmp_path, client):
     assert len([o for o in rows["cut.mp4"]["outputs"] if o.startswith("cut/")]) == 3
     assert rows["damaged.mp4"]["status"] == "ok" and "between t=" in warn["damaged.mp4"]["decode-errors"]
     assert rows["one.mp4"]["status"] == "ok" and sorted(rows["one.mp4"]["outputs"]) == [
-        "one.contact.jpg", "one.poster.jpg", "one/000000.jpg"]
+        "one.contact.jpg",
+        "one.poster.jpg",
+        "one/000000.jpg",
+    ]
     assert rows["huge.mov"]["status"] == "failed" and rows["huge.mov"]["error"]["type"] == "limit-exceeded"
     phone = rows["phone.mp4"]
     assert phone["status"] == "ok" and (phone["width"], phone["height"]) == (240, 320)
     with Image.open(out / "phone.poster.jpg") as im:
         assert im.size == (240, 320) and _red_corner(im) == "bl"  # 90 degrees counter-clockwise
     assert report.counts == {"ok": 4, "failed": 1}
-
 
 
 @pytest.mark.integration
@@ -219,6 +254,6 @@ def test_frames_too_large_for_the_worker_are_a_limit_in_a_build(tmp_path, make_c
     out = tmp_path / "out"
     client = make_cluster(limit="512MiB", jobs=1)
     toolkit.build(inputs=[str(src)], output=str(out), client=client, progress=False, op="poster")
-    row, = read_rows(out / "manifest.jsonl")
+    (row,) = read_rows(out / "manifest.jsonl")
     assert row["status"] == "failed" and row["error"]["type"] == "limit-exceeded", row
     assert "8192x8192" in row["error"]["message"] and "--memory-limit" in row["error"]["message"]

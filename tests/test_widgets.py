@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("ipywidgets")
 
-from toolkit import _synth as synth# noqa: E402
+from toolkit import _synth as synth  # noqa: E402
 from toolkit._config import BuildConfig  # noqa: E402
 from toolkit._manifest import read_rows  # noqa: E402
 from toolkit._widgets import Panel, build_code, dashboard_urls  # noqa: E402
@@ -29,6 +29,7 @@ def call_kwargs(code: str) -> dict:
 
 # --------------------------------------------------------------------------- pure parts
 
+
 def test_dashboard_urls_follow_the_link_template():
     assert dashboard_urls("/user/ann/proxy/8787/status") == {
         "status": "/user/ann/proxy/8787/status",
@@ -42,9 +43,20 @@ def test_dashboard_urls_follow_the_link_template():
 
 
 def test_copy_as_code_round_trips(tmp_path):
-    p = Panel(inputs=[str(tmp_path / "in"), str(tmp_path / "in2")], output=str(tmp_path / "out"), op="resize",
-              size=(64, 48), format="png", quality=70, batch_size=4, jobs=2, memory_limit="512MiB",
-              max_memory_percent=70, timeout=30, force=True)
+    p = Panel(
+        inputs=[str(tmp_path / "in"), str(tmp_path / "in2")],
+        output=str(tmp_path / "out"),
+        op="resize",
+        size=(64, 48),
+        format="png",
+        quality=70,
+        batch_size=4,
+        jobs=2,
+        memory_limit="512MiB",
+        max_memory_percent=70,
+        timeout=30,
+        force=True,
+    )
     cfg = p.config()
     assert cfg.ops[0].get("size") == (64, 48) and cfg.batch_size == 4 and cfg.memory_limit == 512 * 2**20
     assert BuildConfig.create(**call_kwargs(p.code.value)) == cfg
@@ -76,6 +88,7 @@ def test_start_with_bad_settings_shows_the_error(tmp_path):
 
 
 # --------------------------------------------------------------------------- real builds
+
 
 def test_names_with_controls_are_shown_escaped_in_the_panel(tmp_path, client):
     """A name with a newline or a bidi override (U+202E turns 'gnp.exe' into 'exe.png' on screen)
@@ -126,8 +139,15 @@ def test_panel_build_progress_failures_preview(tmp_path, client):
 def test_slider_changes_reach_the_next_batches(tmp_path, client):
     src = tmp_path / "in"
     photos(src, 120, size=(640, 480))
-    p = Panel(client=client, inputs=[str(src)], output=str(tmp_path / "out"), op="resize", size=256, batch_size=1,
-              in_flight_per_worker=1)
+    p = Panel(
+        client=client,
+        inputs=[str(src)],
+        output=str(tmp_path / "out"),
+        op="resize",
+        size=256,
+        batch_size=1,
+        in_flight_per_worker=1,
+    )
     p.start()
     run = p.wait_running(60)
     assert run is not None
@@ -139,7 +159,9 @@ def test_slider_changes_reach_the_next_batches(tmp_path, client):
     assert p.wait(180)
     assert p.error is None
     starts = [e for e in run.events.history if e.kind == "batch-started"]
-    changed_at = next(i for i, e in enumerate(run.events.history) if e.kind == "settings-changed" and e.data.get("batch_size") == 7)
+    changed_at = next(
+        i for i, e in enumerate(run.events.history) if e.kind == "settings-changed" and e.data.get("batch_size") == 7
+    )
     after = [e.data["files"] for e in run.events.history[changed_at:] if e.kind == "batch-started"]
     before = [e.data["files"] for e in run.events.history[:changed_at] if e.kind == "batch-started"]
     assert before and set(before) == {1}
@@ -153,8 +175,7 @@ def test_stop_stops_with_manifest_written(tmp_path, client):
     src = tmp_path / "in"
     photos(src, 150, size=(800, 600))
     out = tmp_path / "out"
-    p = Panel(client=client, inputs=[str(src)], output=str(out), op="resize", size=300, batch_size=2,
-              in_flight_per_worker=1)
+    p = Panel(client=client, inputs=[str(src)], output=str(out), op="resize", size=300, batch_size=2, in_flight_per_worker=1)
     p.start_button.click()
     run = p.wait_running(60)
     assert run is not None
@@ -175,8 +196,7 @@ def test_stop_stops_with_manifest_written(tmp_path, client):
 def test_panel_starts_its_own_cluster_and_reuses_it(tmp_path):
     src = tmp_path / "in"
     photos(src, 4)
-    p = Panel(inputs=[str(src)], output=str(tmp_path / "out"), jobs=1, memory_limit="512MiB",
-              dashboard_address="127.0.0.1:0")
+    p = Panel(inputs=[str(src)], output=str(tmp_path / "out"), jobs=1, memory_limit="512MiB", dashboard_address="127.0.0.1:0")
     try:
         p.start()
         assert p.wait(120) and p.error is None, p.error
@@ -199,8 +219,7 @@ def test_panel_sizes_a_new_cluster_when_max_memory_changes_with_an_automatic_lim
 
     src = tmp_path / "in"
     photos(src, 2)
-    p = Panel(inputs=[str(src)], output=str(tmp_path / "out"), jobs=1, dashboard_address="127.0.0.1:0",
-              max_memory_percent=60)
+    p = Panel(inputs=[str(src)], output=str(tmp_path / "out"), jobs=1, dashboard_address="127.0.0.1:0", max_memory_percent=60)
     try:
         p.start()
         assert p.wait(120) and p.error is None, p.error
@@ -220,8 +239,9 @@ def test_same_named_failures_from_two_inputs_are_both_listed(tmp_path, client):
     for root in ("a", "b"):
         photos(tmp_path / root, 2)
         synth.write_truncated_jpeg(tmp_path / root / "bad.jpg", 0)
-    p = Panel(client=client, inputs=[str(tmp_path / "a"), str(tmp_path / "b")], output=str(tmp_path / "out"),
-              op="thumbnail", size=64)
+    p = Panel(
+        client=client, inputs=[str(tmp_path / "a"), str(tmp_path / "b")], output=str(tmp_path / "out"), op="thumbnail", size=64
+    )
     p.start()
     assert p.wait(120) and p.error is None
     assert p.report.counts.get("failed") == 2

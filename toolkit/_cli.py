@@ -22,13 +22,36 @@ from ._errors import ToolkitError
 __all__ = ["main", "cli"]
 
 _BUILD_FLAGS = {  # CLI parameter -> config key
-    "input": "inputs", "output": "output", "op": "op", "size": "size", "mode": "mode", "format": "format",
-    "quality": "quality", "background": "background", "batch_mode": "batch_mode", "batch_size": "batch_size",
-    "max_memory": "max_memory_percent", "jobs": "jobs", "memory_limit": "memory_limit", "scheduler": "scheduler",
-    "scheduler_file": "scheduler_file", "force": "force", "timeout": "timeout", "max_pixels": "max_pixels",
-    "allow_truncated": "allow_truncated", "dashboard_address": "dashboard_address", "fps": "fps", "every": "every",
-    "count": "count", "keyframes": "keyframes", "frames": "frames", "columns": "columns", "max_fps": "max_fps",
-    "crf": "crf", "audio": "audio", "seconds": "seconds",
+    "input": "inputs",
+    "output": "output",
+    "op": "op",
+    "size": "size",
+    "mode": "mode",
+    "format": "format",
+    "quality": "quality",
+    "background": "background",
+    "batch_mode": "batch_mode",
+    "batch_size": "batch_size",
+    "max_memory": "max_memory_percent",
+    "jobs": "jobs",
+    "memory_limit": "memory_limit",
+    "scheduler": "scheduler",
+    "scheduler_file": "scheduler_file",
+    "force": "force",
+    "timeout": "timeout",
+    "max_pixels": "max_pixels",
+    "allow_truncated": "allow_truncated",
+    "dashboard_address": "dashboard_address",
+    "fps": "fps",
+    "every": "every",
+    "count": "count",
+    "keyframes": "keyframes",
+    "frames": "frames",
+    "columns": "columns",
+    "max_fps": "max_fps",
+    "crf": "crf",
+    "audio": "audio",
+    "seconds": "seconds",
 }
 
 
@@ -37,7 +60,9 @@ def _settings_options(f):
         click.option("--input", "-i", multiple=True, type=click.Path(), help="Input folder (repeat for several)."),
         click.option("--output", "-o", type=click.Path(), help="Output folder (created; inputs are never written)."),
         click.option("--config", "config_file", type=click.Path(), help="JSON or TOML file of settings; flags override it."),
-        click.option("--op", multiple=True, help="thumbnail (default) | resize | frames | poster | contact-sheet | transcode | clip."),
+        click.option(
+            "--op", multiple=True, help="thumbnail (default) | resize | frames | poster | contact-sheet | transcode | clip."
+        ),
         click.option("--size", help="Output size in pixels: 128 or 640x480."),
         click.option("--mode", type=click.Choice(["fit", "fill", "pad", "exact"]), help="Resize mode (resize, frames, poster)."),
         click.option("--format", type=click.Choice(["jpeg", "jpg", "png", "webp"]), help="Output image format [jpeg]."),
@@ -54,7 +79,12 @@ def _settings_options(f):
         click.option("--force", is_flag=True, default=None, help="Redo every file, even those already done."),
         click.option("--timeout", type=float, help="Time limit per file in seconds [300]."),
         click.option("--max-pixels", type=int, help="Larger images are refused as decompression bombs [89478485]."),
-        click.option("--allow-truncated", is_flag=True, default=None, help="Recover truncated images (with a warning) instead of failing them."),
+        click.option(
+            "--allow-truncated",
+            is_flag=True,
+            default=None,
+            help="Recover truncated images (with a warning) instead of failing them.",
+        ),
         click.option("--fps", type=float, help="frames: frames per second to extract."),
         click.option("--every", type=int, help="frames: every Nth frame."),
         click.option("--count", type=int, help="frames: N frames spread evenly."),
@@ -108,8 +138,18 @@ def scan(paths: Sequence[str], as_json: bool) -> None:
     res = do_scan(list(paths))
     if as_json:
         c = res.counts()
-        click.echo(json.dumps({"files": len(res), "bytes": res.total_bytes, "by_kind": c["kind"], "by_format": c["format"],
-                               "left_out": [r.to_row() for r in res.rows]}, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "files": len(res),
+                    "bytes": res.total_bytes,
+                    "by_kind": c["kind"],
+                    "by_format": c["format"],
+                    "left_out": [r.to_row() for r in res.rows],
+                },
+                indent=2,
+            )
+        )
     else:
         click.echo(str(res))
 
@@ -126,6 +166,7 @@ def plan(**params: Any) -> None:
         raise click.UsageError("give at least one --input folder")
     if cfg.output:  # the same checks as build, so a plan never shows a build that would be refused
         from ._engine import validate_paths
+
         validate_paths(cfg)
     res = do_scan(cfg.inputs, exclude=[cfg.output] if cfg.output else [])
     p = do_plan(res, config=cfg)
@@ -165,17 +206,25 @@ def build(quiet: bool, as_json: bool, **params: Any) -> None:
     else:
         click.echo(str(report), err=False)
     if report.stop_reason:  # stopped by itself: the output could not be written (disk full, read-only, ...)
-        click.echo(f"dataprep: stopped [{report.stop_reason['type']}]: {report.stop_reason['message']} "
-                   f"(manifest: {report.manifest})", err=True)
+        click.echo(
+            f"dataprep: stopped [{report.stop_reason['type']}]: {report.stop_reason['message']} (manifest: {report.manifest})",
+            err=True,
+        )
         raise SystemExit(130 if interrupted else 1)
     if interrupted or report.stopped:
         if cfg.force:  # its rerun starts the redo over; without --force, files not reached yet keep their old outputs
-            click.echo(f"dataprep: interrupted. Run the same command again to redo every file from the start; "
-                       f"without --force, done files are skipped, and those this run had not reached keep their "
-                       f"earlier outputs (manifest: {report.manifest}).", err=True)
+            click.echo(
+                f"dataprep: interrupted. Run the same command again to redo every file from the start; "
+                f"without --force, done files are skipped, and those this run had not reached keep their "
+                f"earlier outputs (manifest: {report.manifest}).",
+                err=True,
+            )
         else:
-            click.echo(f"dataprep: interrupted. Run the same command again to resume; done files are skipped "
-                       f"(manifest: {report.manifest}).", err=True)
+            click.echo(
+                f"dataprep: interrupted. Run the same command again to resume; done files are skipped "
+                f"(manifest: {report.manifest}).",
+                err=True,
+            )
         raise SystemExit(130 if interrupted else 1)
     raise SystemExit(report.exit_code)
 
@@ -226,8 +275,9 @@ def report(output: str, csv_path: str | None, failed: bool) -> None:
         try:
             click.echo(f"csv: {export_csv(mpath, csv_path)}")
         except OSError as exc:
-            raise click.UsageError(f"cannot write the CSV to {csv_path}: {exc.strerror or exc}; "
-                                   "give a file path in a writable folder (--csv)") from None
+            raise click.UsageError(
+                f"cannot write the CSV to {csv_path}: {exc.strerror or exc}; give a file path in a writable folder (--csv)"
+            ) from None
     raise SystemExit(1 if st.get("failed") or stopped else 0)
 
 

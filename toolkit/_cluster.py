@@ -20,8 +20,14 @@ from ._errors import ClusterError
 __all__ = ["connect", "prestart", "default_memory_limit", "worker_memory_limits", "start_method"]
 
 #: what a worker process needs; the fork server imports it once and every worker starts with it
-WORKER_MODULES = ["toolkit._worker", "toolkit._ops.image", "toolkit._worker_setup", "PIL.JpegImagePlugin",
-                  "PIL.PngImagePlugin", "PIL.WebPImagePlugin"]
+WORKER_MODULES = [
+    "toolkit._worker",
+    "toolkit._ops.image",
+    "toolkit._worker_setup",
+    "PIL.JpegImagePlugin",
+    "PIL.PngImagePlugin",
+    "PIL.WebPImagePlugin",
+]
 
 
 def default_memory_limit(jobs: int, max_memory_percent: float = 80.0) -> int:
@@ -282,9 +288,16 @@ def _nanny_class(method: str):
     return DataprepNanny
 
 
-def connect(target: Any = None, *, jobs: int | None = None, memory_limit: int | str | None = None,
-            dashboard_address: str = "127.0.0.1:8787", max_memory_percent: float = 80.0,
-            allowed_failures: int = 0, dashboard_on_visit: bool = False):
+def connect(
+    target: Any = None,
+    *,
+    jobs: int | None = None,
+    memory_limit: int | str | None = None,
+    dashboard_address: str = "127.0.0.1:8787",
+    max_memory_percent: float = 80.0,
+    allowed_failures: int = 0,
+    dashboard_on_visit: bool = False,
+):
     """A ``distributed.Client`` for ``target``.
 
     ``target``: None (a new LocalCluster), a scheduler address, a scheduler file path, a
@@ -309,10 +322,12 @@ def connect(target: Any = None, *, jobs: int | None = None, memory_limit: int | 
     if target is None:
         n = jobs or default_jobs()
         limit = memory_limit or default_memory_limit(n, max_memory_percent)
-        settings = {"distributed.scheduler.allowed-failures": allowed_failures,
-                    "distributed.admin.tick.limit": "10s",
-                    "distributed.worker.daemon": True,
-                    "distributed.worker.multiprocessing-method": method}
+        settings = {
+            "distributed.scheduler.allowed-failures": allowed_failures,
+            "distributed.admin.tick.limit": "10s",
+            "distributed.worker.daemon": True,
+            "distributed.worker.multiprocessing-method": method,
+        }
         # the nanny sets these in a worker too: spawned workers (and a restarted one) then agree
         on_visit = bool(dashboard_address) and dashboard_on_visit
         spawn_env = settings["distributed.nanny.pre-spawn-environ"] = _pre_spawn_environ()
@@ -324,15 +339,24 @@ def connect(target: Any = None, *, jobs: int | None = None, memory_limit: int | 
             with dask.config.set(settings):
                 # a forked worker has the fork server's environment: hand it today's explicitly
                 # with dashboard_on_visit, bokeh's pages come at the first visit (_dashboard_on_visit)
-                cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, memory_limit=limit,
-                                       dashboard_address=dashboard_address, host="127.0.0.1",
-                                       silence_logs=logging.ERROR, worker_dashboard_address=None,
-                                       preload=["toolkit._worker_setup"], env=_worker_os_environ(spawn_env),
-                                       worker_class=_nanny_class(method),
-                                       scheduler_kwargs={"dashboard": False} if on_visit else None)
+                cluster = LocalCluster(
+                    n_workers=n,
+                    threads_per_worker=1,
+                    processes=True,
+                    memory_limit=limit,
+                    dashboard_address=dashboard_address,
+                    host="127.0.0.1",
+                    silence_logs=logging.ERROR,
+                    worker_dashboard_address=None,
+                    preload=["toolkit._worker_setup"],
+                    env=_worker_os_environ(spawn_env),
+                    worker_class=_nanny_class(method),
+                    scheduler_kwargs={"dashboard": False} if on_visit else None,
+                )
         except Exception as exc:  # noqa: BLE001
-            raise ClusterError(f"could not start a local cluster of {n} worker{'s' * (n != 1)}: "
-                               f"{str(exc).rstrip('.')}{_script_hint(method)}") from exc
+            raise ClusterError(
+                f"could not start a local cluster of {n} worker{'s' * (n != 1)}: {str(exc).rstrip('.')}{_script_hint(method)}"
+            ) from exc
         client = Client(cluster, set_as_default=False)
         if on_visit:
             _dashboard_on_visit(cluster.scheduler)
@@ -348,7 +372,9 @@ def connect(target: Any = None, *, jobs: int | None = None, memory_limit: int | 
     except ClusterError:
         raise
     except Exception as exc:  # noqa: BLE001
-        raise ClusterError(f"cannot reach the Dask scheduler at {target}: {exc}; check the address and that it is running") from exc
+        raise ClusterError(
+            f"cannot reach the Dask scheduler at {target}: {exc}; check the address and that it is running"
+        ) from exc
     _check_workers(client, target)
     return client
 
@@ -362,8 +388,10 @@ def refuse_while_a_worker_imports_the_script() -> None:
     import multiprocessing
 
     if getattr(multiprocessing.current_process(), "_inheriting", False):  # (the script's name is not known yet)
-        raise ClusterError("a worker process is importing the main script, which starts a build or a cluster as "
-                           'it is imported; put that code under `if __name__ == "__main__":`')
+        raise ClusterError(
+            "a worker process is importing the main script, which starts a build or a cluster as "
+            'it is imported; put that code under `if __name__ == "__main__":`'
+        )
 
 
 def _script_hint(method: str) -> str:
@@ -378,15 +406,22 @@ def _script_hint(method: str) -> str:
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None)
     spec = getattr(main, "__spec__", None)
-    if method == "fork" or not path or not str(path).endswith(".py") \
-            or (spec is not None and spec.name.split(".")[0] == "toolkit"):
+    if (
+        method == "fork"
+        or not path
+        or not str(path).endswith(".py")
+        or (spec is not None and spec.name.split(".")[0] == "toolkit")
+    ):
         return ""  # a console script (dataprep, pytest, jupyter) has no .py name: not the user's script
-    return (f"; if you ran the script {path}, put the code that builds or connects under "
-            '`if __name__ == "__main__":` (every worker process imports the script again)')
+    return (
+        f"; if you ran the script {path}, put the code that builds or connects under "
+        '`if __name__ == "__main__":` (every worker process imports the script again)'
+    )
 
 
 def _has_toolkit() -> bool:
     import importlib.util
+
     return importlib.util.find_spec("toolkit") is not None
 
 
@@ -397,8 +432,10 @@ def _check_workers(client, target: str) -> None:
         return
     missing = [w for w, ok in answers.items() if not ok]
     if missing:
-        raise ClusterError(f"workers of {target} cannot import the toolkit ({', '.join(missing[:3])}); "
-                           "install dataprep-toolkit in the workers' environment")
+        raise ClusterError(
+            f"workers of {target} cannot import the toolkit ({', '.join(missing[:3])}); "
+            "install dataprep-toolkit in the workers' environment"
+        )
 
 
 def worker_memory_limits(client) -> dict[str, int]:
@@ -408,6 +445,7 @@ def worker_memory_limits(client) -> dict[str, int]:
 
 def _takes_n_workers(client) -> bool:
     import inspect
+
     try:
         return "n_workers" in inspect.signature(client.scheduler_info).parameters
     except (TypeError, ValueError):

@@ -28,8 +28,22 @@ except ModuleNotFoundError:  # pragma: no cover
 
 __all__ = ["BuildConfig", "load_config_file", "parse_bytes"]
 
-_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
-          "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 10**3,
+    "kb": 10**3,
+    "m": 10**6,
+    "mb": 10**6,
+    "g": 10**9,
+    "gb": 10**9,
+    "t": 10**12,
+    "tb": 10**12,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+}
 
 
 def parse_bytes(key: str, v: Any) -> int:
@@ -106,8 +120,14 @@ class BuildConfig:
     @property
     def settings_key(self) -> str:
         """Hash of everything that changes an output: the resume key."""
-        data = {"ops": [o.to_dict() for o in self.ops], "format": self.format, "quality": self.quality,
-                "background": self.background, "max_pixels": self.max_pixels, "allow_truncated": self.allow_truncated}
+        data = {
+            "ops": [o.to_dict() for o in self.ops],
+            "format": self.format,
+            "quality": self.quality,
+            "background": self.background,
+            "max_pixels": self.max_pixels,
+            "allow_truncated": self.allow_truncated,
+        }
         return hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
     def to_dict(self) -> dict[str, Any]:
@@ -168,11 +188,13 @@ def _strip_json_comments(text: str) -> str:
         if in_str:
             out.append(c)
             if c == "\\" and i + 1 < n:
-                out.append(text[i + 1]); i += 1
+                out.append(text[i + 1])
+                i += 1
             elif c == '"':
                 in_str = False
         elif c == '"':
-            in_str = True; out.append(c)
+            in_str = True
+            out.append(c)
         elif text.startswith("//", i):
             while i < n and text[i] != "\n":
                 i += 1
@@ -189,11 +211,10 @@ def _apply(cfg: BuildConfig, settings: Mapping[str, Any], *, source: str) -> Bui
         key = _norm(raw_key)
         if key == "batch_processing":
             if not isinstance(value, Mapping):
-                raise ConfigError(f"batch_processing: expected an object like {{\"enabled\": true}}, got {value!r}")
+                raise ConfigError(f'batch_processing: expected an object like {{"enabled": true}}, got {value!r}')
             for sub, v in value.items():
                 s = _norm(sub)
-                target = {"enabled": "batch_mode", "batch_size": "batch_size",
-                          "max_memory_percent": "max_memory_percent"}.get(s)
+                target = {"enabled": "batch_mode", "batch_size": "batch_size", "max_memory_percent": "max_memory_percent"}.get(s)
                 if target is None:
                     raise ConfigError(f"batch_processing.{sub}: unknown key; use enabled, batch_size, max_memory_percent")
                 flat[target] = v
@@ -240,7 +261,7 @@ def _ops_from_list(value: Any) -> tuple[OpSpec, ...]:
     if isinstance(value, (str, Mapping, OpSpec)):
         value = [value]
     if not isinstance(value, (list, tuple)) or not value:
-        raise ConfigError(f"ops: expected a list like [{{\"op\": \"thumbnail\", \"size\": 128}}], got {value!r}")
+        raise ConfigError(f'ops: expected a list like [{{"op": "thumbnail", "size": 128}}], got {value!r}')
     out = []
     for i, entry in enumerate(value):
         if isinstance(entry, OpSpec):
@@ -251,7 +272,7 @@ def _ops_from_list(value: Any) -> tuple[OpSpec, ...]:
             params = {_norm(k): v for k, v in entry.items() if k != "op"}
             out.append(OpSpec.make(entry["op"], **params))
         else:
-            raise ConfigError(f"ops[{i}]: expected an op name or an object with an \"op\" key, got {entry!r}")
+            raise ConfigError(f'ops[{i}]: expected an op name or an object with an "op" key, got {entry!r}')
     return tuple(out)
 
 
@@ -285,6 +306,7 @@ def _check(key: str, v: Any) -> Any:  # noqa: C901 - one flat table of rules
         if not isinstance(v, str) or not _COLOR.fullmatch(v.strip()):
             raise ConfigError(f"background: expected a colour like white or #ffffff, got {v!r}")
         from PIL import ImageColor
+
         try:
             ImageColor.getrgb(v.strip() if not re.fullmatch(r"[0-9a-fA-F]{6}", v.strip()) else "#" + v.strip())
         except ValueError:

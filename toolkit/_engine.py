@@ -46,14 +46,17 @@ GROW_AFTER_CALM_SAMPLES = 8  # ~8 s under the threshold before growing back
 
 # --------------------------------------------------------------------------- validation
 
+
 def _lock_output(output: str) -> OutputLock:
     """The output folder's lock, held (made with the folder if need be), or a clear InputError."""
     lock = OutputLock(output)
     try:
         lock.acquire()
     except OutputBusy as busy:  # the holder named, or said to have just started: never left out
-        raise InputError(f"output {path_text(output)} is in use by another build ({holder_text(busy.holder)}); wait for it to end, "
-                         "or choose another output folder (--output)") from None
+        raise InputError(
+            f"output {path_text(output)} is in use by another build ({holder_text(busy.holder)}); wait for it to end, "
+            "or choose another output folder (--output)"
+        ) from None
     except OSError as exc:
         fix = fix_for(exc, output) if is_dead(exc, output) else "check the path and its permissions (--output)"
         raise InputError(f"output {path_text(output)} cannot be used: {exc.strerror or exc}; {fix}") from None
@@ -70,6 +73,7 @@ def _require_paths(cfg: BuildConfig) -> None:
 def validate_paths(cfg: BuildConfig) -> None:
     """Misuse is reported before any work starts."""
     _require_paths(cfg)
+
     def ident(path: str) -> tuple[int, int] | None:
         try:
             st = os.stat(path)
@@ -95,23 +99,31 @@ def validate_paths(cfg: BuildConfig) -> None:
             raise InputError(f"input {path_text(inp)} does not exist; check the path (--input)")
         in_id, in_chain = ident(inp), set(chain(inp))
         if in_id == out_id:  # by identity: also through a link, a bind mount or another spelling of the name
-            raise InputError(f"output {path_text(cfg.output)} is the same folder as input {path_text(inp)}; "
-                             "choose a separate output folder so inputs are never overwritten")
+            raise InputError(
+                f"output {path_text(cfg.output)} is the same folder as input {path_text(inp)}; "
+                "choose a separate output folder so inputs are never overwritten"
+            )
         if out_id is not None and out_id in in_chain:
-            raise InputError(f"input {path_text(inp)} lies inside the output folder {path_text(cfg.output)}; "
-                             "choose an output folder outside the inputs")
+            raise InputError(
+                f"input {path_text(inp)} lies inside the output folder {path_text(cfg.output)}; "
+                "choose an output folder outside the inputs"
+            )
         for other_id, (other, other_chain) in seen.items():
             if other_id in in_chain or in_id in other_chain:
-                raise InputError(f"inputs {path_text(other)} and {path_text(inp)} overlap (one is, or is inside, the other); "
-                                 "give each folder once")
+                raise InputError(
+                    f"inputs {path_text(other)} and {path_text(inp)} overlap (one is, or is inside, the other); "
+                    "give each folder once"
+                )
         seen[in_id] = (inp, in_chain)
     if os.path.exists(cfg.output) and not os.path.isdir(cfg.output):
         raise InputError(f"output {path_text(cfg.output)} exists and is not a folder")
     _check_output_is_ours(cfg.output)
     parent = nearest_existing(cfg.output)
     if os.statvfs(parent).f_flag & os.ST_RDONLY:
-        raise InputError(f"output {path_text(cfg.output)} is on a read-only file system; "
-                         f"{fix_for(OSError(errno.EROFS, os.strerror(errno.EROFS), parent), cfg.output)}")
+        raise InputError(
+            f"output {path_text(cfg.output)} is on a read-only file system; "
+            f"{fix_for(OSError(errno.EROFS, os.strerror(errno.EROFS), parent), cfg.output)}"
+        )
     if not os.access(parent, os.W_OK):
         raise InputError(f"output {path_text(cfg.output)} is not writable; check its permissions")
 
@@ -131,26 +143,38 @@ def _check_output_is_ours(output: str) -> None:
     except FileNotFoundError:
         return
     except OSError as exc:
-        raise InputError(f"output {path_text(output)} cannot be read: {exc.strerror or exc}; "
-                         "check the path and its permissions (--output)") from None
+        raise InputError(
+            f"output {path_text(output)} cannot be read: {exc.strerror or exc}; check the path and its permissions (--output)"
+        ) from None
     if is_output_folder(output, names, empty_manifest=True):  # a build killed as it began leaves an empty one
         return
     # what a disk or a desktop puts in any folder: not anybody's data, and never an output's name
     foreign = sorted(n for n in names if not (is_junk(n) or n in _FOLDER_FURNITURE or n.startswith(".Trash-")))
     if foreign:
         shown = ", ".join(path_text(n) for n in foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
-        raise InputError(f"output {path_text(output)} already holds files that dataprep did not write ({shown}); "
-                         "outputs would overwrite same-named files there. Choose a new or empty folder (--output), "
-                         "or move those files away")
+        raise InputError(
+            f"output {path_text(output)} already holds files that dataprep did not write ({shown}); "
+            "outputs would overwrite same-named files there. Choose a new or empty folder (--output), "
+            "or move those files away"
+        )
 
 
 def job_for(cfg: BuildConfig) -> JobSpec:
-    return JobSpec(ops=cfg.ops, output=os.path.abspath(cfg.output), format=cfg.format, quality=cfg.quality,
-                   background=cfg.background, max_pixels=cfg.max_pixels, allow_truncated=cfg.allow_truncated,
-                   timeout=cfg.timeout, settings=cfg.settings_key)
+    return JobSpec(
+        ops=cfg.ops,
+        output=os.path.abspath(cfg.output),
+        format=cfg.format,
+        quality=cfg.quality,
+        background=cfg.background,
+        max_pixels=cfg.max_pixels,
+        allow_truncated=cfg.allow_truncated,
+        timeout=cfg.timeout,
+        settings=cfg.settings_key,
+    )
 
 
 # --------------------------------------------------------------------------- the run
+
 
 @dataclass
 class _Flight:
@@ -182,8 +206,15 @@ class Run:
         self._count_override: int | None = None
         self._count_override_set = False
         self._max_memory = config.max_memory_percent
-        self._progress = {"files_done": 0, "files_total": 0, "bytes_done": 0, "bytes_total": 0,
-                          "batch_size": 0, "eta_seconds": None, "failed": 0}
+        self._progress = {
+            "files_done": 0,
+            "files_total": 0,
+            "bytes_done": 0,
+            "bytes_total": 0,
+            "batch_size": 0,
+            "eta_seconds": None,
+            "failed": 0,
+        }
         self._thread = threading.Thread(target=self._main, name="dataprep-run", daemon=True)
         self._output_lock = OutputLock(config.output)  # taken by start()
         self._made_output: str | None = None
@@ -287,9 +318,15 @@ class Run:
         def go() -> None:
             try:
                 from ._cluster import connect
-                box["client"] = connect(target, jobs=cfg.jobs, memory_limit=cfg.memory_limit,
-                                        dashboard_address=cfg.dashboard_address,
-                                        max_memory_percent=cfg.max_memory_percent, dashboard_on_visit=True)
+
+                box["client"] = connect(
+                    target,
+                    jobs=cfg.jobs,
+                    memory_limit=cfg.memory_limit,
+                    dashboard_address=cfg.dashboard_address,
+                    max_memory_percent=cfg.max_memory_percent,
+                    dashboard_on_visit=True,
+                )
                 box["owns_client"] = box["client"] is not target  # we made this Client: we close it
                 box["owns_cluster"] = target is None  # we made the LocalCluster too
             except BaseException as exc:  # noqa: BLE001
@@ -316,11 +353,23 @@ class Run:
         except (Stopped, OutputWriteError) as exc:  # before any batch: the previous manifest stands
             if isinstance(exc, OutputWriteError):
                 self._fault.note(exc)
-            report = RunReport(output=str(out), manifest=str(out / "manifest.jsonl"), counts={}, errors={},
-                               bytes_in=0, bytes_out=0, seconds=time.perf_counter() - t_start,
-                               cluster_seconds=box.get("seconds", 0.0), batches=0, worker_restarts=0,
-                               files_per_second=0.0, failures=(), stopped=True, peaks={},
-                               stop_reason=self._fault.reason)
+            report = RunReport(
+                output=str(out),
+                manifest=str(out / "manifest.jsonl"),
+                counts={},
+                errors={},
+                bytes_in=0,
+                bytes_out=0,
+                seconds=time.perf_counter() - t_start,
+                cluster_seconds=box.get("seconds", 0.0),
+                batches=0,
+                worker_restarts=0,
+                files_per_second=0.0,
+                failures=(),
+                stopped=True,
+                peaks={},
+                stop_reason=self._fault.reason,
+            )
             self.events.emit("run-finished", report=report)
             return report
         finally:
@@ -335,8 +384,9 @@ class Run:
                 except Exception:  # noqa: BLE001
                     pass
 
-    def _prepare_and_run(self, out: Path, t_start: float, connect_thread: threading.Thread, box: dict,
-                         salvaged: list[dict]) -> RunReport:
+    def _prepare_and_run(
+        self, out: Path, t_start: float, connect_thread: threading.Thread, box: dict, salvaged: list[dict]
+    ) -> RunReport:
         from . import _probe as probe_mod
         from ._probe import probe_items
         from ._scan import assign_outputs, scan
@@ -362,20 +412,38 @@ class Run:
 
         # a short list is probed here while the cluster starts; a long one on the workers
         on_workers = len(todo) > probe_mod.PROBE_ON_WORKERS
-        probed, probe_rows = probe_items(todo, ops=cfg.ops, fmt=cfg.format, max_pixels=cfg.max_pixels,
-                                         timeout=cfg.timeout, client=cluster_ready() if on_workers else None,
-                                         cancel=stopped)
+        probed, probe_rows = probe_items(
+            todo,
+            ops=cfg.ops,
+            fmt=cfg.format,
+            max_pixels=cfg.max_pixels,
+            timeout=cfg.timeout,
+            client=cluster_ready() if on_workers else None,
+            cancel=stopped,
+        )
         client = cluster_ready()
         try:
             self.dashboard_link = client.dashboard_link
         except Exception:  # noqa: BLE001
             self.dashboard_link = None
-        return self._run_batches(client, out, scanned.rows, carried, probe_rows, probed, t_start,
-                                 box.get("seconds", 0.0), manifest, earlier, stale)
+        return self._run_batches(
+            client, out, scanned.rows, carried, probe_rows, probed, t_start, box.get("seconds", 0.0), manifest, earlier, stale
+        )
 
-    def _run_batches(self, client, out: Path, scan_rows, carried, probe_rows, probed: list[MediaItem],
-                     t_start: float, cluster_seconds: float, manifest: Manifest, earlier: list[dict],
-                     stale: dict[tuple[str, str], set[str]]) -> RunReport:
+    def _run_batches(
+        self,
+        client,
+        out: Path,
+        scan_rows,
+        carried,
+        probe_rows,
+        probed: list[MediaItem],
+        t_start: float,
+        cluster_seconds: float,
+        manifest: Manifest,
+        earlier: list[dict],
+        stale: dict[tuple[str, str], set[str]],
+    ) -> RunReport:
         from ._cluster import worker_memory_limits
         from ._monitor import Monitor
 
@@ -435,22 +503,37 @@ class Run:
             done_bytes += sum(r.get("bytes_in") or 0 for r in rows)
             rate = done_bytes / max(1e-6, time.perf_counter() - t_work)
             eta = (total_bytes - done_bytes) / rate if rate > 0 else None
-            self._progress.update(files_done=done_files, bytes_done=done_bytes, eta_seconds=eta,
-                                  failed=counts["failed"], batch_size=count)
+            self._progress.update(
+                files_done=done_files, bytes_done=done_bytes, eta_seconds=eta, failed=counts["failed"], batch_size=count
+            )
 
         for r in known:
             tally(r)
 
         first_plan = plan_batches(list(queue), budget=budget, count=count)
-        self.events.emit("run-started", files=len(probed), bytes=total_bytes, batches=len(first_plan), batch_size=count,
-                         budget_bytes=budget, memory_limit=memory_limit, workers=n_workers,
-                         dashboard=self.dashboard_link, output=str(out), cluster_seconds=cluster_seconds,
-                         carried=len(carried), left_out=len(scan_rows) + len(probe_rows))
+        self.events.emit(
+            "run-started",
+            files=len(probed),
+            bytes=total_bytes,
+            batches=len(first_plan),
+            batch_size=count,
+            budget_bytes=budget,
+            memory_limit=memory_limit,
+            workers=n_workers,
+            dashboard=self.dashboard_link,
+            output=str(out),
+            cluster_seconds=cluster_seconds,
+            carried=len(carried),
+            left_out=len(scan_rows) + len(probe_rows),
+        )
         for r in left_out:  # shown at once, not counted as progress
             self.events.emit("item", row=r, left_out=True)
         if cfg.batch_size and any(len(b) < cfg.batch_size for b in first_plan[:-1]):
-            self.events.emit("warning", message=f"batch size {cfg.batch_size} is capped by the memory budget "
-                                                f"({budget / 2**20:.0f} MiB per batch) for some batches")
+            self.events.emit(
+                "warning",
+                message=f"batch size {cfg.batch_size} is capped by the memory budget "
+                f"({budget / 2**20:.0f} MiB per batch) for some batches",
+            )
 
         monitor = Monitor(client, cfg.monitor_interval, self.events.emit)
         monitor.start()
@@ -466,9 +549,12 @@ class Run:
                 if self._stop.is_set():
                     if stopping_since is None:
                         stopping_since = time.monotonic()
-                        queue.clear(); ready.clear()
+                        queue.clear()
+                        ready.clear()
                         _disarm(job.go_file)  # running batches end after their current file
-                        self.events.emit("warning", message="stopping: pending batches cancelled; running ones end after their current file")
+                        self.events.emit(
+                            "warning", message="stopping: pending batches cancelled; running ones end after their current file"
+                        )
                     if time.monotonic() - stopping_since > self._stop_grace:
                         _disarm(job.alive_file)  # from now on, what they make is not taken
                         client.cancel([f.future for f in in_flight.values()], force=True)
@@ -509,8 +595,11 @@ class Run:
                     with self._lock:
                         if self._count_override_set:
                             self._count_override_set = False
-                            planned_count = self._count_override or (auto_batch_size(len(queue), n_workers, total_bytes=sum(i.size for i in queue))
-                                                                     if cfg.batch_mode else 1)
+                            planned_count = self._count_override or (
+                                auto_batch_size(len(queue), n_workers, total_bytes=sum(i.size for i in queue))
+                                if cfg.batch_mode
+                                else 1
+                            )
                             count = planned_count  # the byte budget stays as throttling left it
                             fixed = self._count_override is not None or not cfg.batch_mode
                             self._progress["batch_size"] = count
@@ -523,8 +612,13 @@ class Run:
                         fut.add_done_callback(lambda _f: self._wake.set())
                         in_flight[fut.key] = _Flight(batch, fut, time.monotonic(), alone, bystander)
                         batches_run += 1
-                        self.events.emit("batch-started", batch=batch.id, files=len(batch), est_bytes=batch.est_bytes,
-                                         oversized=batch.oversized)
+                        self.events.emit(
+                            "batch-started",
+                            batch=batch.id,
+                            files=len(batch),
+                            est_bytes=batch.est_bytes,
+                            oversized=batch.oversized,
+                        )
                 if not in_flight:
                     if paused:
                         self._wake.wait(0.1)
@@ -559,21 +653,42 @@ class Run:
             # only for files whose final row is ok (a failed redo keeps what it had); names
             # compared case-folded, as a case-insensitive disk would see them
             listed = {o.casefold() for r in manifest.rows.values() for o in r.get("outputs") or ()}
-            removed = remove_outputs(out, [o for key, outs in stale.items()
-                                           if (manifest.rows.get(key) or {}).get("status") == "ok"
-                                           for o in outs if o.casefold() not in listed])
+            removed = remove_outputs(
+                out,
+                [
+                    o
+                    for key, outs in stale.items()
+                    if (manifest.rows.get(key) or {}).get("status") == "ok"
+                    for o in outs
+                    if o.casefold() not in listed
+                ],
+            )
             with contextlib.suppress(OSError):  # if not, the next run reads them again, and the manifest wins
                 manifest.settle()
         seconds = time.perf_counter() - t_start
         processed = done_files
-        peaks = {"system_memory_percent": monitor.peaks["system_memory_percent"],
-                 "worker_rss": monitor.peaks["worker_rss"], "worker_memory_limit": memory_limit}
+        peaks = {
+            "system_memory_percent": monitor.peaks["system_memory_percent"],
+            "worker_rss": monitor.peaks["worker_rss"],
+            "worker_memory_limit": memory_limit,
+        }
         report = RunReport(
-            output=str(out), manifest=str(manifest.path), counts=dict(counts), errors=dict(errors), warnings=dict(warned),
-            bytes_in=bytes_in, bytes_out=bytes_out, seconds=seconds, cluster_seconds=cluster_seconds,
-            batches=batches_run, worker_restarts=monitor.restarts,
-            files_per_second=processed / max(1e-6, seconds), failures=tuple(failures), stopped=stopped,
-            peaks=peaks, stop_reason=self._fault.reason,
+            output=str(out),
+            manifest=str(manifest.path),
+            counts=dict(counts),
+            errors=dict(errors),
+            warnings=dict(warned),
+            bytes_in=bytes_in,
+            bytes_out=bytes_out,
+            seconds=seconds,
+            cluster_seconds=cluster_seconds,
+            batches=batches_run,
+            worker_restarts=monitor.restarts,
+            files_per_second=processed / max(1e-6, seconds),
+            failures=tuple(failures),
+            stopped=stopped,
+            peaks=peaks,
+            stop_reason=self._fault.reason,
         )
         summary = report.summary()
         summary["resumed"] = len(carried)
@@ -589,10 +704,25 @@ class Run:
 
     def _throttle(self, action: str, mem: float, count: int, budget: int, reason: str) -> None:
         from ._progress import log
-        log.info("throttle %s: %s (memory %.1f%%, max %g%%, batch size %d, budget %d MiB)",
-                 action, reason, mem, self._max_memory, count, budget // 2**20)
-        self.events.emit("throttle", action=action, memory_percent=round(mem, 1), max_memory_percent=self._max_memory,
-                         batch_size=count, budget_bytes=budget, reason=reason)
+
+        log.info(
+            "throttle %s: %s (memory %.1f%%, max %g%%, batch size %d, budget %d MiB)",
+            action,
+            reason,
+            mem,
+            self._max_memory,
+            count,
+            budget // 2**20,
+        )
+        self.events.emit(
+            "throttle",
+            action=action,
+            memory_percent=round(mem, 1),
+            max_memory_percent=self._max_memory,
+            batch_size=count,
+            budget_bytes=budget,
+            reason=reason,
+        )
 
     @staticmethod
     def _submit(client, batch: Batch, job: JobSpec):
@@ -617,7 +747,7 @@ class Run:
             account(rows)
             if getattr(rows, "fault", None) is not None:  # the output takes no more: the rest waits for the next run
                 self._output_failed(rows.fault)
-            rest = list(batch.items)[len(rows):]
+            rest = list(batch.items)[len(rows) :]
             if rest and not self._stop.is_set():
                 # it ended early without a stop: this run's marker went missing (another build
                 # started on the same OUTPUT?). Put it back and run the rest, a few times at most.
@@ -627,13 +757,28 @@ class Run:
                 if not self._stop.is_set() and fl.bystander < 5:
                     ready.appendleft((_rebatch(rest, batch), fl.alone_retry, fl.bystander + 1))
                 elif not self._stop.is_set():
-                    account([_fail_row(it, batch.id, job, "worker-killed",
-                                       f"{path_text(it.path)} was not processed: the run's marker in "
-                                       f"{path_text(job.journal_dir)} kept disappearing; is another build writing to this output?")
-                             for it in rest])
+                    account(
+                        [
+                            _fail_row(
+                                it,
+                                batch.id,
+                                job,
+                                "worker-killed",
+                                f"{path_text(it.path)} was not processed: the run's marker in "
+                                f"{path_text(job.journal_dir)} kept disappearing; is another build writing to this output?",
+                            )
+                            for it in rest
+                        ]
+                    )
             ok = sum(r["status"] == "ok" for r in rows)
-            self.events.emit("batch-finished", batch=batch.id, files=len(rows), ok=ok,
-                             failed=sum(r["status"] == "failed" for r in rows), seconds=time.monotonic() - fl.started)
+            self.events.emit(
+                "batch-finished",
+                batch=batch.id,
+                files=len(rows),
+                ok=ok,
+                failed=sum(r["status"] == "failed" for r in rows),
+                seconds=time.monotonic() - fl.started,
+            )
             return True
         if fut.status == "cancelled":
             if not self._stop.is_set():  # lost without our asking (scheduler restart): run it again
@@ -646,14 +791,23 @@ class Run:
         done_rows, started, timed_out, began = _read_journal(journal_path(job, batch.id))
         if done_rows:
             account(done_rows)
-        items = list(batch.items)[len(done_rows):]
+        items = list(batch.items)[len(done_rows) :]
         kind = type(exc).__name__
         if timed_out is not None:
             it = batch.items[timed_out]
-            account([_fail_row(it, batch.id, job, "timeout",
-                               f"{path_text(it.path)} took longer than the {job.timeout:g} s limit per file; "
-                               "its worker was restarted (raise --timeout if it is genuinely slow)")])
-            rest = list(batch.items[timed_out + 1:])
+            account(
+                [
+                    _fail_row(
+                        it,
+                        batch.id,
+                        job,
+                        "timeout",
+                        f"{path_text(it.path)} took longer than the {job.timeout:g} s limit per file; "
+                        "its worker was restarted (raise --timeout if it is genuinely slow)",
+                    )
+                ]
+            )
+            rest = list(batch.items[timed_out + 1 :])
             if rest:
                 ready.appendleft((_rebatch(rest, batch), False, 0))
             self.events.emit("batch-retried", batch=batch.id, reason="timeout", parts=1 if rest else 0)
@@ -673,16 +827,25 @@ class Run:
                 self.events.emit("batch-retried", batch=batch.id, reason=kind, parts=1)
                 return True
             if died:
-                account([_fail_row(it, batch.id, job, "worker-killed",
-                                   f"{path_text(it.path)} killed its worker (memory limit {memory_limit / 2**20:.0f} MiB per "
-                                   "worker); it needs more memory than a worker has: raise --memory-limit or use fewer --jobs")])
+                account(
+                    [
+                        _fail_row(
+                            it,
+                            batch.id,
+                            job,
+                            "worker-killed",
+                            f"{path_text(it.path)} killed its worker (memory limit {memory_limit / 2**20:.0f} MiB per "
+                            "worker); it needs more memory than a worker has: raise --memory-limit or use fewer --jobs",
+                        )
+                    ]
+                )
             else:
                 account([_fail_row(it, batch.id, job, "internal-error", f"{path_text(it.path)}: {kind}: {exc}")])
             return True
         parts: list[tuple[Batch, bool, int]] = []
         if started is not None:  # the journal names the file that was running: it goes alone, the rest go on
             parts.append((_rebatch([batch.items[started]], batch), True, 0))
-            rest = list(batch.items[started + 1:])
+            rest = list(batch.items[started + 1 :])
             if rest:
                 parts.append((_rebatch(rest, batch), False, 0))
         else:  # no journal to go by: split in halves
@@ -711,14 +874,25 @@ def _disarm(*markers: str) -> None:
 
 def _rebatch(items: list[MediaItem], parent: Batch) -> Batch:
     from ._plan import batch_id
+
     est = sum(i.est_bytes for i in items)
     return Batch(id=batch_id(items), items=tuple(items), est_bytes=est, oversized=parent.oversized and len(items) == 1)
 
 
 def _fail_row(it: MediaItem, batch: str, job: JobSpec, code: str, message: str) -> dict:
-    return problem_row(it.root, it.rel, "failed", code, message, size=it.size, mtime_ns=it.mtime_ns, batch=batch,
-                       settings=job.settings, width=it.info.width if it.info else None,
-                       height=it.info.height if it.info else None).to_row()
+    return problem_row(
+        it.root,
+        it.rel,
+        "failed",
+        code,
+        message,
+        size=it.size,
+        mtime_ns=it.mtime_ns,
+        batch=batch,
+        settings=job.settings,
+        width=it.info.width if it.info else None,
+        height=it.info.height if it.info else None,
+    ).to_row()
 
 
 def salvage_journals(folder: str | os.PathLike) -> list[dict]:
@@ -757,15 +931,18 @@ def _read_journal(path: str) -> tuple[list[dict], int | None, int | None, bool]:
 
 # --------------------------------------------------------------------------- public functions
 
-def start(config: BuildConfig | None = None, *, client: Any = None,
-          sinks: Sequence[Callable[[Event], None]] = (), **settings: Any) -> Run:
+
+def start(
+    config: BuildConfig | None = None, *, client: Any = None, sinks: Sequence[Callable[[Event], None]] = (), **settings: Any
+) -> Run:
     """Start a build in the background and return its :class:`Run` at once."""
     cfg = BuildConfig.create(config, **settings) if settings or config is None else config
     return Run(cfg, client=client, sinks=sinks).start()
 
 
-def build(config: BuildConfig | None = None, *, client: Any = None, progress: bool | Callable = True,
-          **settings: Any) -> RunReport:
+def build(
+    config: BuildConfig | None = None, *, client: Any = None, progress: bool | Callable = True, **settings: Any
+) -> RunReport:
     """Run a build to the end and return its :class:`RunReport`.
 
     >>> # report = toolkit.build(inputs=["photos"], output="thumbs", op="thumbnail", size=128)
@@ -774,6 +951,7 @@ def build(config: BuildConfig | None = None, *, client: Any = None, progress: bo
     sinks = []
     if progress:
         from ._progress import auto_sink
+
         sinks.append(progress if callable(progress) else auto_sink())
     run = Run(cfg, client=client, sinks=sinks).start()
     try:
@@ -785,8 +963,17 @@ def build(config: BuildConfig | None = None, *, client: Any = None, progress: bo
     return run.result()
 
 
-def plan(items: Any, *, memory_limit: int | str | None = None, jobs: int | None = None, batch_size: int | None = None,
-         batch_mode: bool = True, config: BuildConfig | None = None, client: Any = None, **settings: Any) -> Plan:
+def plan(
+    items: Any,
+    *,
+    memory_limit: int | str | None = None,
+    jobs: int | None = None,
+    batch_size: int | None = None,
+    batch_mode: bool = True,
+    config: BuildConfig | None = None,
+    client: Any = None,
+    **settings: Any,
+) -> Plan:
     """Probe (headers only) and plan ``items`` (a ScanResult, MediaItems, or folder paths) into batches.
 
     ``plan.to_bag()`` gives a ``dask.bag.Bag`` whose partitions are exactly the planned batches.
@@ -797,7 +984,9 @@ def plan(items: Any, *, memory_limit: int | str | None = None, jobs: int | None 
     from ._scan import ScanResult, assign_outputs, scan
 
     cfg = BuildConfig.create(config, **settings) if settings or config is None else config
-    if isinstance(items, (str, os.PathLike)) or (isinstance(items, (list, tuple)) and items and isinstance(items[0], (str, os.PathLike))):
+    if isinstance(items, (str, os.PathLike)) or (
+        isinstance(items, (list, tuple)) and items and isinstance(items[0], (str, os.PathLike))
+    ):
         items = scan(items)
     left_out = []
     if isinstance(items, ScanResult):
@@ -806,24 +995,42 @@ def plan(items: Any, *, memory_limit: int | str | None = None, jobs: int | None 
     items = list(items)
     need = [i for i in items if i.info is None]
     if need:
-        probed, bad = probe_items(need, ops=cfg.ops, fmt=cfg.format, max_pixels=cfg.max_pixels,
-                                  client=client if hasattr(client, "submit") else None)  # a Client, else here
+        probed, bad = probe_items(
+            need, ops=cfg.ops, fmt=cfg.format, max_pixels=cfg.max_pixels, client=client if hasattr(client, "submit") else None
+        )  # a Client, else here
         left_out += bad
         have = {(i.root, i.rel): i for i in probed}
         items = [have.get((i.root, i.rel), i) if i.info is None else i for i in items]
         items = [i for i in items if i.info is not None]
     n = jobs or cfg.jobs or default_jobs()
-    limit = parse_bytes("memory_limit", memory_limit) if memory_limit is not None else (cfg.memory_limit or default_memory_limit(n, cfg.max_memory_percent))
+    limit = (
+        parse_bytes("memory_limit", memory_limit)
+        if memory_limit is not None
+        else (cfg.memory_limit or default_memory_limit(n, cfg.max_memory_percent))
+    )
     budget = budget_for(limit)
     bs = batch_size or cfg.batch_size
-    count = 1 if not (batch_mode and cfg.batch_mode) else (bs or auto_batch_size(len(items), n, total_bytes=sum(i.size for i in items)))
+    count = (
+        1
+        if not (batch_mode and cfg.batch_mode)
+        else (bs or auto_batch_size(len(items), n, total_bytes=sum(i.size for i in items)))
+    )
     batches = plan_batches(items, budget=budget, count=count)
     warnings = []
     if bs and any(len(b) < bs for b in batches[:-1]):
         warnings.append(f"batch size {bs} is capped by the memory budget ({budget / 2**20:.0f} MiB) for some batches")
     for b in batches:
         if b.oversized:
-            warnings.append(f"{path_text(b.items[0].path)} needs about {b.est_bytes / 2**20:.0f} MiB, more than the "
-                            f"batch budget; it runs alone and may exceed the worker limit")
-    return Plan(batches=batches, budget_bytes=budget, batch_size=count, memory_limit=limit, workers=n, warnings=warnings,
-                left_out=left_out)
+            warnings.append(
+                f"{path_text(b.items[0].path)} needs about {b.est_bytes / 2**20:.0f} MiB, more than the "
+                f"batch budget; it runs alone and may exceed the worker limit"
+            )
+    return Plan(
+        batches=batches,
+        budget_bytes=budget,
+        batch_size=count,
+        memory_limit=limit,
+        workers=n,
+        warnings=warnings,
+        left_out=left_out,
+    )

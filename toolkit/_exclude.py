@@ -30,9 +30,12 @@ def is_output_folder(folder: str | os.PathLike, names: Iterable[str] | None = No
 
     if names is not None:
         names = set(names)
-        return ".dataprep" in names or (MANIFEST in names and is_our_manifest(os.path.join(folder, MANIFEST), empty=empty_manifest))
-    return (os.path.isdir(os.path.join(folder, ".dataprep"))
-            or (os.path.isfile(os.path.join(folder, MANIFEST)) and is_our_manifest(os.path.join(folder, MANIFEST), empty=empty_manifest)))
+        return ".dataprep" in names or (
+            MANIFEST in names and is_our_manifest(os.path.join(folder, MANIFEST), empty=empty_manifest)
+        )
+    return os.path.isdir(os.path.join(folder, ".dataprep")) or (
+        os.path.isfile(os.path.join(folder, MANIFEST)) and is_our_manifest(os.path.join(folder, MANIFEST), empty=empty_manifest)
+    )
 
 
 class OutputExclusion:

@@ -173,7 +173,6 @@ def remove_stale_tmp(root: Path) -> int:
     return n
 
 
-
 def path_text(p: os.PathLike | str) -> str:
     """Path as printable text: undecodable bytes escaped as ``\\xNN``."""
     raw = os.fsencode(p)

@@ -182,8 +182,12 @@ def _write_record(fd: int) -> None:
     """Who we are, for the build that is refused. A full disk leaves it empty: readers then say
     the holder has just started, and the lock holds all the same."""
     with contextlib.suppress(OSError):
-        os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                                 "started": time.strftime("%Y-%m-%d %H:%M:%S")}).encode())
+        os.write(
+            fd,
+            json.dumps(
+                {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+            ).encode(),
+        )
 
 
 def lock_holder(output: str | os.PathLike) -> dict | None:

@@ -67,8 +67,9 @@ def _key(root: str, b64: str) -> tuple[str, str]:
     return (root, b64)
 
 
-def resume_split(items: list[MediaItem], previous: Iterable[dict[str, Any]], *, settings: str, output: str,
-                 force: bool = False) -> tuple[list[MediaItem], list[ItemResult]]:
+def resume_split(
+    items: list[MediaItem], previous: Iterable[dict[str, Any]], *, settings: str, output: str, force: bool = False
+) -> tuple[list[MediaItem], list[ItemResult]]:
     """-> (items still to do, rows carried over from the previous manifest)."""
     if force:
         return list(items), []
@@ -76,9 +77,14 @@ def resume_split(items: list[MediaItem], previous: Iterable[dict[str, Any]], *, 
     todo, carried = [], []
     for it in items:
         r = prev.get(_key(path_text(it.root), path_b64(it.rel)))
-        if (r is not None and r.get("status") in ("ok", "skipped") and r.get("settings") == settings
-                and r.get("bytes_in") == it.size and r.get("mtime_ns") == it.mtime_ns
-                and all(_named_for(o, it.out_rel) and os.path.isfile(os.path.join(output, o)) for o in r.get("outputs") or ())):
+        if (
+            r is not None
+            and r.get("status") in ("ok", "skipped")
+            and r.get("settings") == settings
+            and r.get("bytes_in") == it.size
+            and r.get("mtime_ns") == it.mtime_ns
+            and all(_named_for(o, it.out_rel) and os.path.isfile(os.path.join(output, o)) for o in r.get("outputs") or ())
+        ):
             carried.append(ItemResult.from_row(r))
         else:
             todo.append(it)
@@ -140,7 +146,7 @@ def _named_for(output: str, stem: str) -> bool:
     """Is ``output`` one of the names the current naming gives the item with this stem?
     (``stem.jpg``, ``stem.thumbnail.jpg``, ``stem/000001.jpg`` ...). A row whose outputs were named
     under another input set is redone rather than carried, so no two rows share an output."""
-    return bool(stem) and output.startswith(stem) and output[len(stem):len(stem) + 1] in (".", "/")
+    return bool(stem) and output.startswith(stem) and output[len(stem) : len(stem) + 1] in (".", "/")
 
 
 class Manifest:
@@ -176,8 +182,7 @@ class Manifest:
         rows, oldest first, if the caller has read them already (:meth:`previous`, plus rows
         salvaged from the journals of a run that died).
         """
-        by_input = {_key(r.get("input_root", ""), r["source_b64"]): r
-                    for r in (self.previous() if earlier is None else earlier)}
+        by_input = {_key(r.get("input_root", ""), r["source_b64"]): r for r in (self.previous() if earlier is None else earlier)}
         for r in rows:
             self._remember(r.to_row() if isinstance(r, ItemResult) else r)
         # A row carried unchanged needs no copy aside when the manifest on disk holds it too: until

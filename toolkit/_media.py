@@ -17,8 +17,19 @@ Status = Literal["ok", "failed", "skipped"]
 
 #: The manifest fields every row has, in order.
 ROW_FIELDS = (
-    "source", "source_b64", "input_root", "status", "error", "warnings", "outputs",
-    "width", "height", "bytes_in", "bytes_out", "seconds", "batch",
+    "source",
+    "source_b64",
+    "input_root",
+    "status",
+    "error",
+    "warnings",
+    "outputs",
+    "width",
+    "height",
+    "bytes_in",
+    "bytes_out",
+    "seconds",
+    "batch",
 )
 
 
@@ -275,8 +286,10 @@ class RunReport:
         title = "Build stopped (run again to resume)" if self.stopped else "Build finished"
         why = ""
         if self.stop_reason:
-            why = (f"<p class='dp-stop-reason' style='color:#c00'><code>{e(self.stop_reason['type'])}</code> "
-                   f"{e(self.stop_reason['message'])}</p>")
+            why = (
+                f"<p class='dp-stop-reason' style='color:#c00'><code>{e(self.stop_reason['type'])}</code> "
+                f"{e(self.stop_reason['message'])}</p>"
+            )
         return f"<div class='dataprep-report'><b>{e(title)}</b>{why}<table>{body}</table>{fails}</div>"
 
     def to_json(self) -> str:
@@ -290,8 +303,11 @@ def ok_warning_types(row: dict[str, Any]) -> set[str]:
 
 def warnings_line(warnings: dict[str, int]) -> str:
     """The files kept with a warning, by type, and where to find them."""
-    return ("ok with a warning: " + ", ".join(f"{k}={v}" for k, v in sorted(warnings.items()))
-            + " (the manifest's rows say which files and why)")
+    return (
+        "ok with a warning: "
+        + ", ".join(f"{k}={v}" for k, v in sorted(warnings.items()))
+        + " (the manifest's rows say which files and why)"
+    )
 
 
 def left_out_lines(rows: Sequence[ItemResult], limit: int = 50) -> list[str]:
@@ -301,19 +317,30 @@ def left_out_lines(rows: Sequence[ItemResult], limit: int = 50) -> list[str]:
     lines = [f"{len(rows)} files left out:"]
     for r in rows[:limit]:
         why = r.error or (r.warnings[0] if r.warnings else None)
-        lines.append(f"  {r.status:<8} {printable(r.source)}  [{why.type if why else ''}] {printable(why.message) if why else ''}")
+        lines.append(
+            f"  {r.status:<8} {printable(r.source)}  [{why.type if why else ''}] {printable(why.message) if why else ''}"
+        )
     if len(rows) > limit:
         lines.append(f"  ... {len(rows) - limit} more")
     return lines
 
 
-def problem_row(root: str, rel: str, status: Status, code: str, message: str, *, size: int = 0,
-                mtime_ns: int | None = None, **fields: Any) -> ItemResult:
+def problem_row(
+    root: str, rel: str, status: Status, code: str, message: str, *, size: int = 0, mtime_ns: int | None = None, **fields: Any
+) -> ItemResult:
     """A row for a file that was not processed: ``failed`` carries the problem as its error,
     ``skipped`` as its (only) warning, so every row says why."""
     from ._fs import path_b64, path_text
 
     problem = Problem(code, message)
-    return ItemResult(source=path_text(rel), source_b64=path_b64(rel), input_root=path_text(root), status=status,
-                      error=problem if status == "failed" else None,
-                      warnings=(problem,) if status != "failed" else (), bytes_in=size, mtime_ns=mtime_ns, **fields)
+    return ItemResult(
+        source=path_text(rel),
+        source_b64=path_b64(rel),
+        input_root=path_text(root),
+        status=status,
+        error=problem if status == "failed" else None,
+        warnings=(problem,) if status != "failed" else (),
+        bytes_in=size,
+        mtime_ns=mtime_ns,
+        **fields,
+    )

@@ -26,9 +26,17 @@ def system_sample(prev_io: Any = None, dt: float = 1.0) -> tuple[dict[str, float
     if io is not None and prev_io is not None and dt > 0:
         rd = max(0.0, (io.read_bytes - prev_io.read_bytes) / dt)
         wr = max(0.0, (io.write_bytes - prev_io.write_bytes) / dt)
-    return ({"cpu_percent": psutil.cpu_percent(None), "memory_percent": vm.percent,
-             "memory_used": vm.total - vm.available, "memory_total": vm.total,
-             "disk_read_bps": rd, "disk_write_bps": wr}, io)
+    return (
+        {
+            "cpu_percent": psutil.cpu_percent(None),
+            "memory_percent": vm.percent,
+            "memory_used": vm.total - vm.available,
+            "memory_total": vm.total,
+            "disk_read_bps": rd,
+            "disk_write_bps": wr,
+        },
+        io,
+    )
 
 
 class Monitor(threading.Thread):

@@ -70,7 +70,7 @@ def _pathconf(path: str, name: str, default: int) -> int:
 def _cut(text: str, limit: int) -> str:
     """The longest prefix of ``text`` of at most ``limit`` UTF-8 bytes, never half a character."""
     raw = os.fsencode(text)
-    return raw[:max(limit, 0)].decode("utf-8", errors="ignore") if len(raw) > limit else text
+    return raw[: max(limit, 0)].decode("utf-8", errors="ignore") if len(raw) > limit else text
 
 
 def _short(name: str, limit: int, source: str) -> str:

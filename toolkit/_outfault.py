@@ -27,8 +27,18 @@ from typing import Any, Callable, Iterator
 from ._fs import TMP_SUFFIX, nearest_existing, path_text, printable, writing
 from ._errors import OutputWriteError
 
-__all__ = ["TYPE", "DEAD_ERRNOS", "is_dead", "mount_of", "fix_for", "file_message", "ffmpeg_output_fault",
-           "OutputFault", "append_whole", "cut_torn_tail"]
+__all__ = [
+    "TYPE",
+    "DEAD_ERRNOS",
+    "is_dead",
+    "mount_of",
+    "fix_for",
+    "file_message",
+    "ffmpeg_output_fault",
+    "OutputFault",
+    "append_whole",
+    "cut_torn_tail",
+]
 
 #: the manifest error type (and the summary's stop reason) of an output-side fault
 TYPE = "output-write-failed"
@@ -74,8 +84,10 @@ def fix_for(exc: OSError, output: str | os.PathLike) -> str:
     if code == errno.EROFS:
         return f"{path_text(mount_of(where))} is read-only: make it writable again (remount it read-write)"
     if code in (errno.EACCES, errno.EPERM):
-        return (f"let this user write to {path_text(os.path.dirname(os.fspath(where)) or where)} "
-                "(check the permissions and owner of the output folder)")
+        return (
+            f"let this user write to {path_text(os.path.dirname(os.fspath(where)) or where)} "
+            "(check the permissions and owner of the output folder)"
+        )
     if code == errno.ENOENT and not os.path.isdir(output):
         return f"the output folder {path_text(output)} is gone (deleted or unmounted): bring it back"
     if code == errno.ENAMETOOLONG:
@@ -91,14 +103,24 @@ def _reason(exc: OSError) -> str:
 
 def file_message(exc: OSError, source: str | os.PathLike, output: str | os.PathLike) -> str:
     """The row message of one file whose output could not be written (the run goes on)."""
-    return (f"the output of {path_text(source)} could not be written to {path_text(exc.filename or output)}: "
-            f"{_reason(exc)}; {fix_for(exc, output)}, then run again to redo it")
+    return (
+        f"the output of {path_text(source)} could not be written to {path_text(exc.filename or output)}: "
+        f"{_reason(exc)}; {fix_for(exc, output)}, then run again to redo it"
+    )
 
 
 #: the OS's reason as ffmpeg prints it at the end of an error line -> its errno
-_FFMPEG_REASONS = tuple((text, getattr(errno, name)) for text, name in (
-    ("no space left on device", "ENOSPC"), ("disk quota exceeded", "EDQUOT"), ("read-only file system", "EROFS"),
-    ("file too large", "EFBIG"), ("permission denied", "EACCES")) if hasattr(errno, name))
+_FFMPEG_REASONS = tuple(
+    (text, getattr(errno, name))
+    for text, name in (
+        ("no space left on device", "ENOSPC"),
+        ("disk quota exceeded", "EDQUOT"),
+        ("read-only file system", "EROFS"),
+        ("file too large", "EFBIG"),
+        ("permission denied", "EACCES"),
+    )
+    if hasattr(errno, name)
+)
 
 
 def ffmpeg_output_fault(stderr: str, folder: str | os.PathLike, source: str | os.PathLike) -> OutputWriteError | None:
@@ -120,8 +142,9 @@ def ffmpeg_output_fault(stderr: str, folder: str | os.PathLike, source: str | os
         for text, code in _FFMPEG_REASONS:
             if not line.endswith(text):
                 continue
-            if code in (errno.EACCES, errno.EFBIG) and (src in line or not (
-                    "output" in line or "muxer" in line or "[out#" in line or TMP_SUFFIX in line)):
+            if code in (errno.EACCES, errno.EFBIG) and (
+                src in line or not ("output" in line or "muxer" in line or "[out#" in line or TMP_SUFFIX in line)
+            ):
                 continue
             return OutputWriteError(code, os.strerror(code), os.fspath(folder))
     return None
@@ -165,9 +188,13 @@ class OutputFault:
     def _describe(self, exc: OutputWriteError) -> dict[str, Any]:
         path = exc.filename or self.output
         fix = fix_for(exc, self.output)
-        return {"type": TYPE, "path": path_text(path), "errno": errno.errorcode.get(exc.errno or 0, str(exc.errno)),
-                # printed by the CLI, the summary and the panel: a name's newline or bidi control escaped
-                "message": printable(f"cannot write {path_text(path)}: {_reason(exc)}. {fix[0].upper()}{fix[1:]}, {AGAIN}.")}
+        return {
+            "type": TYPE,
+            "path": path_text(path),
+            "errno": errno.errorcode.get(exc.errno or 0, str(exc.errno)),
+            # printed by the CLI, the summary and the panel: a name's newline or bidi control escaped
+            "message": printable(f"cannot write {path_text(path)}: {_reason(exc)}. {fix[0].upper()}{fix[1:]}, {AGAIN}."),
+        }
 
 
 def _write_some(fd: int, data: memoryview) -> int:
@@ -183,7 +210,7 @@ def append_whole(fd: int, data: bytes, path: str | os.PathLike) -> None:
         try:
             view = memoryview(data)
             while view:
-                view = view[_write_some(fd, view):]
+                view = view[_write_some(fd, view) :]
             os.fsync(fd)
         except OSError:
             try:

@@ -168,4 +168,5 @@ class Plan:
 
     def _repr_html_(self) -> str:
         import html
+
         return "<pre>" + html.escape(str(self)) + "</pre>"

@@ -31,19 +31,27 @@ def _video_available() -> bool:
     return True
 
 
-def probe_one(item: MediaItem, ops: tuple[OpSpec, ...], fmt: str, max_pixels: int,
-              timeout: float = 60.0) -> MediaItem | ItemResult:
+def probe_one(
+    item: MediaItem, ops: tuple[OpSpec, ...], fmt: str, max_pixels: int, timeout: float = 60.0
+) -> MediaItem | ItemResult:
     """The item with ``info`` filled in, or a failed/skipped row."""
     try:
         if item.kind == "image":
             from ._ops.image import probe_image
+
             if not any(o.applies_to("image") for o in ops):
-                return _row(item, "skipped", "no-op", f"no op in {', '.join(o.name for o in ops)} applies to images like {path_text(item.path)}")
+                return _row(
+                    item,
+                    "skipped",
+                    "no-op",
+                    f"no op in {', '.join(o.name for o in ops)} applies to images like {path_text(item.path)}",
+                )
             info = probe_image(item.path, ops=ops, fmt=fmt, max_pixels=max_pixels, sniffed=item.format)
         elif item.kind == "video":
             if not _video_available():
                 return _row(item, "skipped", "no-op", f"{path_text(item.path)} is a video; video support is not installed")
             from ._ops.video import probe_video
+
             info = probe_video(item.path, timeout=min(timeout, 60.0))
         else:
             return _row(item, "skipped", "not-media", f"{path_text(item.path)} is not an image or video")
@@ -51,6 +59,7 @@ def probe_one(item: MediaItem, ops: tuple[OpSpec, ...], fmt: str, max_pixels: in
         return _row(item, "failed", fp.code, fp.message)
     except Exception as exc:  # noqa: BLE001
         from ._ops.image import classify
+
         fp = classify(exc, item.path)
         return _row(item, "failed", fp.code, fp.message)
     return replace(item, info=info)
@@ -64,9 +73,17 @@ def _probe_chunk(items: Sequence[MediaItem], ops, fmt, max_pixels, timeout) -> l
     return [probe_one(i, ops, fmt, max_pixels, timeout) for i in items]
 
 
-def probe_items(items: Sequence[MediaItem], *, ops: tuple[OpSpec, ...], fmt: str = "jpeg",
-                max_pixels: int = 89_478_485, timeout: float = 60.0, client: Any = None,
-                threads: int = 2, cancel: Callable[[], bool] | None = None) -> tuple[list[MediaItem], list[ItemResult]]:
+def probe_items(
+    items: Sequence[MediaItem],
+    *,
+    ops: tuple[OpSpec, ...],
+    fmt: str = "jpeg",
+    max_pixels: int = 89_478_485,
+    timeout: float = 60.0,
+    client: Any = None,
+    threads: int = 2,
+    cancel: Callable[[], bool] | None = None,
+) -> tuple[list[MediaItem], list[ItemResult]]:
     """Probe every item; -> (probed items in input order, rows for the ones that failed).
 
     ``cancel``: asked as the probes go; when it returns true this raises :class:`Stopped`.
@@ -74,9 +91,19 @@ def probe_items(items: Sequence[MediaItem], *, ops: tuple[OpSpec, ...], fmt: str
     stopped = cancel or (lambda: False)
     if client is not None and len(items) > PROBE_ON_WORKERS:
         chunk = 250
-        futs = [client.submit(_probe_chunk, list(items[i:i + chunk]), ops, fmt, max_pixels, timeout,
-                              key=f"dataprep-probe-{i // chunk}-{id(items):x}", pure=False)
-                for i in range(0, len(items), chunk)]
+        futs = [
+            client.submit(
+                _probe_chunk,
+                list(items[i : i + chunk]),
+                ops,
+                fmt,
+                max_pixels,
+                timeout,
+                key=f"dataprep-probe-{i // chunk}-{id(items):x}",
+                pure=False,
+            )
+            for i in range(0, len(items), chunk)
+        ]
         try:
             results = [r for f in futs for r in _result(f, stopped)]
         except Stopped:
@@ -104,11 +131,12 @@ def _result(future: Any, stopped: Callable[[], bool]) -> list:
 
 def _probe_here(items, ops, fmt, max_pixels, timeout, threads, stopped: Callable[[], bool]) -> list:
     """Probe in this process, in chunks (a task per file would cost more than the probe itself)."""
+
     def chunk(part: Sequence[MediaItem]) -> list:
         return [None if stopped() else probe_one(it, ops, fmt, max_pixels, timeout) for it in part]
 
     size = max(16, -(-len(items) // (4 * max(1, threads))))
-    parts = [items[i:i + size] for i in range(0, len(items), size)]
+    parts = [items[i : i + size] for i in range(0, len(items), size)]
     with ThreadPoolExecutor(max_workers=max(1, min(threads, len(parts)))) as pool:
         results = [r for part in pool.map(chunk, parts) for r in part]
     if stopped():

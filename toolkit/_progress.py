@@ -33,8 +33,10 @@ class TextProgress:
     def _tqdm(self) -> Callable:
         if self.notebook:
             from tqdm.auto import tqdm
+
             return tqdm
         from tqdm import tqdm
+
         return tqdm
 
     def write(self, msg: str) -> None:
@@ -47,15 +49,24 @@ class TextProgress:
     def __call__(self, ev: Event) -> None:
         d = ev.data
         if ev.kind == "run-started":
-            self.write(f"dataprep: {d['files']} files ({_mib(d['bytes'])}) in {d['batches']} batches of up to "
-                       f"{d['batch_size']} files / {_mib(d['budget_bytes'])}; {d['workers']} workers x {_mib(d['memory_limit'])}"
-                       + (f"; {d['carried']} already done" if d.get("carried") else "")
-                       + (f"; {d['left_out']} left out before processing (see the summary)" if d.get("left_out") else ""))
+            self.write(
+                f"dataprep: {d['files']} files ({_mib(d['bytes'])}) in {d['batches']} batches of up to "
+                f"{d['batch_size']} files / {_mib(d['budget_bytes'])}; {d['workers']} workers x {_mib(d['memory_limit'])}"
+                + (f"; {d['carried']} already done" if d.get("carried") else "")
+                + (f"; {d['left_out']} left out before processing (see the summary)" if d.get("left_out") else "")
+            )
             if d.get("dashboard"):
                 self.write(f"dataprep: dashboard {d['dashboard']}")
             tty = getattr(self.file, "isatty", lambda: False)()
-            self.bar = self._tqdm()(total=d["files"], unit="file", file=self.file, dynamic_ncols=True,
-                                    mininterval=0.2 if tty else 10.0, smoothing=0.1, desc="build")
+            self.bar = self._tqdm()(
+                total=d["files"],
+                unit="file",
+                file=self.file,
+                dynamic_ncols=True,
+                mininterval=0.2 if tty else 10.0,
+                smoothing=0.1,
+                desc="build",
+            )
             self._bytes, self._total_bytes = 0, d["bytes"]
         elif ev.kind == "item" and self.bar is not None and not d.get("left_out"):
             self._bytes += ev.data["row"].get("bytes_in") or 0
@@ -75,8 +86,10 @@ DECISIONS = ("throttle", "batch-retried", "warning", "settings-changed")
 def describe(ev: Event) -> str:
     d = ev.data
     if ev.kind == "throttle":
-        return (f"{d['action']}: {d['reason']} (memory {d['memory_percent']}% of max {d['max_memory_percent']:g}%; "
-                f"batch size {d['batch_size']}, budget {_mib(d['budget_bytes'])})")
+        return (
+            f"{d['action']}: {d['reason']} (memory {d['memory_percent']}% of max {d['max_memory_percent']:g}%; "
+            f"batch size {d['batch_size']}, budget {_mib(d['budget_bytes'])})"
+        )
     if ev.kind == "batch-retried":
         return f"batch {d['batch']} lost its worker ({d['reason']}); retrying in {d['parts']} part(s)"
     if ev.kind == "settings-changed":
@@ -95,6 +108,7 @@ def log_sink(ev: Event) -> None:
 def auto_sink() -> Callable[[Event], None]:
     try:
         from IPython import get_ipython
+
         shell = get_ipython()
         in_kernel = shell is not None and "IPKernelApp" in getattr(shell, "config", {})
     except ImportError:

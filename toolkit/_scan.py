@@ -22,16 +22,65 @@ from ._media import ItemResult, MediaItem, left_out_lines, problem_row
 __all__ = ["scan", "ScanResult", "sniff", "assign_outputs"]
 
 JUNK_FILES = {".ds_store", "thumbs.db", "desktop.ini", "ehthumbs.db", ".localized", "icon\r"}
-JUNK_DIRS = {"__macosx", "@eadir", ".git", ".svn", ".hg", "$recycle.bin", ".trash", ".trashes",
-             ".spotlight-v100", ".fseventsd", ".ipynb_checkpoints", "__pycache__"}
-IMAGE_EXT = {".jpg": "JPEG", ".jpeg": "JPEG", ".jpe": "JPEG", ".jfif": "JPEG", ".png": "PNG", ".webp": "WEBP",
-             ".gif": "GIF", ".bmp": "BMP", ".dib": "BMP", ".tif": "TIFF", ".tiff": "TIFF", ".ppm": "PPM",
-             ".pgm": "PPM", ".pbm": "PPM", ".ico": "ICO", ".icns": "ICNS", ".mpo": "MPO", ".heic": "HEIF",
-             ".heif": "HEIF", ".hif": "HEIF", ".avif": "AVIF", ".eps": "EPS", ".ps": "EPS", ".psd": "PSD",
-             ".jp2": "JPEG2000", ".tga": "TGA"}
-VIDEO_EXT = {".mp4": "MP4", ".m4v": "MP4", ".mov": "MOV", ".mkv": "MKV", ".webm": "WEBM", ".avi": "AVI",
-             ".mpg": "MPEG", ".mpeg": "MPEG", ".ts": "MPEG-TS", ".mts": "MPEG-TS", ".m2ts": "MPEG-TS",
-             ".flv": "FLV", ".wmv": "ASF", ".3gp": "MP4", ".ogv": "OGG"}
+JUNK_DIRS = {
+    "__macosx",
+    "@eadir",
+    ".git",
+    ".svn",
+    ".hg",
+    "$recycle.bin",
+    ".trash",
+    ".trashes",
+    ".spotlight-v100",
+    ".fseventsd",
+    ".ipynb_checkpoints",
+    "__pycache__",
+}
+IMAGE_EXT = {
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".jpe": "JPEG",
+    ".jfif": "JPEG",
+    ".png": "PNG",
+    ".webp": "WEBP",
+    ".gif": "GIF",
+    ".bmp": "BMP",
+    ".dib": "BMP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".ppm": "PPM",
+    ".pgm": "PPM",
+    ".pbm": "PPM",
+    ".ico": "ICO",
+    ".icns": "ICNS",
+    ".mpo": "MPO",
+    ".heic": "HEIF",
+    ".heif": "HEIF",
+    ".hif": "HEIF",
+    ".avif": "AVIF",
+    ".eps": "EPS",
+    ".ps": "EPS",
+    ".psd": "PSD",
+    ".jp2": "JPEG2000",
+    ".tga": "TGA",
+}
+VIDEO_EXT = {
+    ".mp4": "MP4",
+    ".m4v": "MP4",
+    ".mov": "MOV",
+    ".mkv": "MKV",
+    ".webm": "WEBM",
+    ".avi": "AVI",
+    ".mpg": "MPEG",
+    ".mpeg": "MPEG",
+    ".ts": "MPEG-TS",
+    ".mts": "MPEG-TS",
+    ".m2ts": "MPEG-TS",
+    ".flv": "FLV",
+    ".wmv": "ASF",
+    ".3gp": "MP4",
+    ".ogv": "OGG",
+}
 
 
 def sniff(head: bytes) -> tuple[str, str] | None:
@@ -120,7 +169,9 @@ class ScanResult:
     def counts(self) -> dict[str, Counter]:
         by_kind = Counter(i.kind for i in self.items)
         by_format = Counter(f"{i.kind}/{i.format or '?'}" for i in self.items)
-        problems = Counter(f"{r.status}:{r.error.type if r.error else (r.warnings[0].type if r.warnings else '')}" for r in self.rows)
+        problems = Counter(
+            f"{r.status}:{r.error.type if r.error else (r.warnings[0].type if r.warnings else '')}" for r in self.rows
+        )
         return {"kind": by_kind, "format": by_format, "left_out": problems}
 
     def __str__(self) -> str:
@@ -132,6 +183,7 @@ class ScanResult:
 
     def _repr_html_(self) -> str:
         import html
+
         return "<pre>" + html.escape(str(self)) + "</pre>"
 
 
@@ -180,8 +232,13 @@ def _classify_file(abspath: str, st: os.stat_result) -> tuple[str, str | None] |
     return None, ("skipped", "not-media", f"{shown} is not an image or video (content not recognised)")
 
 
-def scan(paths: Sequence[str | os.PathLike] | str | os.PathLike, *, exclude: Iterable[str | os.PathLike] = (),
-         follow_symlinks: bool = True, cancel: Callable[[], bool] | None = None) -> ScanResult:
+def scan(
+    paths: Sequence[str | os.PathLike] | str | os.PathLike,
+    *,
+    exclude: Iterable[str | os.PathLike] = (),
+    follow_symlinks: bool = True,
+    cancel: Callable[[], bool] | None = None,
+) -> ScanResult:
     """Walk folders (or single files) into a deterministic, sorted :class:`ScanResult`.
 
     ``exclude``: folders never entered (the build passes its output folder), nor anything inside them,
@@ -225,11 +282,20 @@ def _walk(result: ScanResult, root: str, excluded: list[str], follow: bool, canc
             with os.scandir(abs_dir) as it:
                 entries = sorted(it, key=lambda e: os.fsencode(e.name))
         except PermissionError:
-            result.rows.append(_row(root, rel_dir or ".", "failed", "permission-denied",
-                                    f"cannot list folder {path_text(abs_dir)}: permission denied; its files were not scanned"))
+            result.rows.append(
+                _row(
+                    root,
+                    rel_dir or ".",
+                    "failed",
+                    "permission-denied",
+                    f"cannot list folder {path_text(abs_dir)}: permission denied; its files were not scanned",
+                )
+            )
             continue
         except OSError as exc:
-            result.rows.append(_row(root, rel_dir or ".", "failed", "not-found", f"cannot list folder {path_text(abs_dir)}: {exc.strerror}"))
+            result.rows.append(
+                _row(root, rel_dir or ".", "failed", "not-found", f"cannot list folder {path_text(abs_dir)}: {exc.strerror}")
+            )
             continue
         subdirs = []
         for e in entries:
@@ -239,11 +305,23 @@ def _walk(result: ScanResult, root: str, excluded: list[str], follow: bool, canc
                 st = os.stat(e.path) if (is_link and follow) else e.stat(follow_symlinks=False)
             except OSError as exc:
                 if exc.errno == errno.ELOOP:
-                    result.rows.append(_row(root, rel, "failed", "symlink-loop", f"{path_text(e.path)} is a symbolic link loop; not followed"))
+                    result.rows.append(
+                        _row(root, rel, "failed", "symlink-loop", f"{path_text(e.path)} is a symbolic link loop; not followed")
+                    )
                 elif exc.errno == errno.ENOENT:
-                    result.rows.append(_row(root, rel, "failed", "not-found", f"{path_text(e.path)} is a broken symbolic link (its target is missing)"))
+                    result.rows.append(
+                        _row(
+                            root,
+                            rel,
+                            "failed",
+                            "not-found",
+                            f"{path_text(e.path)} is a broken symbolic link (its target is missing)",
+                        )
+                    )
                 else:
-                    result.rows.append(_row(root, rel, "failed", "permission-denied", f"cannot stat {path_text(e.path)}: {exc.strerror}"))
+                    result.rows.append(
+                        _row(root, rel, "failed", "permission-denied", f"cannot stat {path_text(e.path)}: {exc.strerror}")
+                    )
                 continue
             if stat.S_ISDIR(st.st_mode):
                 if e.name.lower() in JUNK_DIRS or e.name.startswith("."):
@@ -252,17 +330,35 @@ def _walk(result: ScanResult, root: str, excluded: list[str], follow: bool, canc
                     continue
                 key = (st.st_dev, st.st_ino)
                 if key in ancestors:
-                    result.rows.append(_row(root, rel, "failed", "symlink-loop", f"{path_text(e.path)} links back to a folder above it; not followed"))
+                    result.rows.append(
+                        _row(
+                            root,
+                            rel,
+                            "failed",
+                            "symlink-loop",
+                            f"{path_text(e.path)} links back to a folder above it; not followed",
+                        )
+                    )
                     continue
                 if key in seen_dirs:
-                    result.rows.append(_row(root, rel, "skipped", "duplicate", f"{path_text(e.path)} is a folder already scanned through another path"))
+                    result.rows.append(
+                        _row(
+                            root,
+                            rel,
+                            "skipped",
+                            "duplicate",
+                            f"{path_text(e.path)} is a folder already scanned through another path",
+                        )
+                    )
                     continue
                 seen_dirs.add(key)
                 subdirs.append((rel, ancestors + (key,)))
             elif is_link and follow and outputs.skips(e.path, is_link=True):  # a file in an output folder
                 continue
             elif is_link and not follow:
-                result.rows.append(_row(root, rel, "skipped", "symlink", f"{path_text(e.path)} is a symbolic link; links are not followed"))
+                result.rows.append(
+                    _row(root, rel, "skipped", "symlink", f"{path_text(e.path)} is a symbolic link; links are not followed")
+                )
             else:
                 _scan_one(result, root, rel, st)
         stack.extend(reversed(subdirs))
@@ -274,19 +370,39 @@ def _scan_one(result: ScanResult, root: str, rel: str, st: os.stat_result) -> No
     name = rel.rsplit("/", 1)[-1]
     abspath = os.path.join(root, rel)
     if not stat.S_ISREG(st.st_mode):
-        result.rows.append(_row(root, rel, "failed", "not-regular-file",
-                                f"{path_text(abspath)} is a special file (FIFO, socket or device); it was not opened"))
+        result.rows.append(
+            _row(
+                root,
+                rel,
+                "failed",
+                "not-regular-file",
+                f"{path_text(abspath)} is a special file (FIFO, socket or device); it was not opened",
+            )
+        )
         return
     if is_junk(name):
-        result.rows.append(_row(root, rel, "skipped", "junk", f"{path_text(abspath)} is system junk (e.g. .DS_Store, ._*, Thumbs.db)", st.st_size))
+        result.rows.append(
+            _row(
+                root, rel, "skipped", "junk", f"{path_text(abspath)} is system junk (e.g. .DS_Store, ._*, Thumbs.db)", st.st_size
+            )
+        )
         return
     kind, fmt = _classify_file(abspath, st)
     if kind is None:
         status, code, msg = fmt  # type: ignore[misc]
         result.rows.append(_row(root, rel, status, code, msg, st.st_size))
         return
-    result.items.append(MediaItem(path=abspath, rel=rel, root=root, kind=kind, format=fmt,  # type: ignore[arg-type]
-                                  size=st.st_size, mtime_ns=st.st_mtime_ns))
+    result.items.append(
+        MediaItem(
+            path=abspath,
+            rel=rel,
+            root=root,
+            kind=kind,
+            format=fmt,  # type: ignore[arg-type]
+            size=st.st_size,
+            mtime_ns=st.st_mtime_ns,
+        )
+    )
 
 
 def assign_outputs(items: Sequence[MediaItem], *, multi_root: bool, output: str | os.PathLike | None = None) -> list[MediaItem]:
@@ -312,7 +428,7 @@ def assign_outputs(items: Sequence[MediaItem], *, multi_root: bool, output: str 
         base = rel if level >= 1 else (os.path.splitext(rel)[0] if os.path.splitext(rel.rsplit("/", 1)[-1])[0] else rel)
         *dirs, last = base.split("/")
         originals = it.rel.split("/")  # each folder's hash is of its own original path, so a folder keeps one name
-        folders = [(d, it.root + "/" + "/".join(originals[:k + 1])) for k, d in enumerate(dirs)]
+        folders = [(d, it.root + "/" + "/".join(originals[: k + 1])) for k, d in enumerate(dirs)]
         pre = prefixes.get(it.root)
         if pre:
             folders.insert(0, (pre, it.root))
@@ -332,7 +448,11 @@ def assign_outputs(items: Sequence[MediaItem], *, multi_root: bool, output: str 
                 parts = n.split("/")
                 clash = any("/".join(parts[:k]) + "/" in video_dirs for k in range(1, len(parts)))
                 if clash:  # rename the video (its frame folder), not the image inside the folder
-                    parts_i = [video_dirs["/".join(parts[:k]) + "/"] for k in range(1, len(parts)) if "/".join(parts[:k]) + "/" in video_dirs]
+                    parts_i = [
+                        video_dirs["/".join(parts[:k]) + "/"]
+                        for k in range(1, len(parts))
+                        if "/".join(parts[:k]) + "/" in video_dirs
+                    ]
                     for j in parts_i:
                         if level[j] < 2:
                             level[j] += 1
@@ -363,5 +483,7 @@ def _root_prefixes(items: Sequence[MediaItem]) -> dict[str, str]:
     two roots share a name. Stable across runs: it depends on the root alone, not the other inputs."""
     base = {r: utf8_name(os.path.basename(r.rstrip("/"))) or "input" for r in sorted({it.root for it in items})}
     uses = Counter(name.casefold() for name in base.values())
-    return {r: name if uses[name.casefold()] == 1 else f"{name}-{hashlib.sha1(os.fsencode(r)).hexdigest()[:6]}"
-            for r, name in base.items()}
+    return {
+        r: name if uses[name.casefold()] == 1 else f"{name}-{hashlib.sha1(os.fsencode(r)).hexdigest()[:6]}"
+        for r, name in base.items()
+    }

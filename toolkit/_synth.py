@@ -37,10 +37,10 @@ __all__ = [
 ]
 
 ORIENTATION_TAG = 0x0112
-_STRUCTURE_LONG_SIDE = 384   # structure is drawn at most this large, then upscaled
-_GRAIN_TILE = 1021           # grain tile side (prime, so it does not line up with 8x8 JPEG blocks)
-_GRAIN_AMPLITUDE = 7         # +/- levels of full-resolution grain per channel
-_TEXTURE_AMPLITUDE = 14      # +/- levels of mid-frequency texture (grain drawn at 1/2 scale)
+_STRUCTURE_LONG_SIDE = 384  # structure is drawn at most this large, then upscaled
+_GRAIN_TILE = 1021  # grain tile side (prime, so it does not line up with 8x8 JPEG blocks)
+_GRAIN_AMPLITUDE = 7  # +/- levels of full-resolution grain per channel
+_TEXTURE_AMPLITUDE = 14  # +/- levels of mid-frequency texture (grain drawn at 1/2 scale)
 
 
 def _parent(path) -> Path:
@@ -77,6 +77,7 @@ def _grain(size: tuple[int, int], seed: int, amplitude: int) -> Image.Image:
 
 def _structure(w: int, h: int, rng: random.Random) -> Image.Image:
     """Low-resolution smooth scene: two crossed gradients, soft shapes, a horizon and a few strokes."""
+
     def colour(lo=0, hi=255):
         return tuple(rng.randint(lo, hi) for _ in range(3))
 
@@ -102,8 +103,11 @@ def _structure(w: int, h: int, rng: random.Random) -> Image.Image:
     y0 = rng.uniform(0.3, 0.7) * h
     draw.line((0, y0, w, y0 + rng.uniform(-0.1, 0.1) * h), fill=colour() + (200,), width=max(1, w // 150))
     for _ in range(rng.randint(3, 8)):
-        draw.line((rng.uniform(0, w), rng.uniform(0, h), rng.uniform(0, w), rng.uniform(0, h)),
-                  fill=colour() + (160,), width=max(1, w // 200))
+        draw.line(
+            (rng.uniform(0, w), rng.uniform(0, h), rng.uniform(0, w), rng.uniform(0, h)),
+            fill=colour() + (160,),
+            width=max(1, w // 200),
+        )
     img.paste(layer, (0, 0), layer)
     return img.filter(ImageFilter.GaussianBlur(max(0.6, min(w, h) / 300)))
 
@@ -151,8 +155,9 @@ def _to_mode(img: Image.Image, mode: str) -> Image.Image:
     return img.convert(mode)
 
 
-def write_photo(path, width: int, height: int, seed: int, fmt: str | None = "JPEG", quality: int = 90,
-                mode: str = "RGB", **save_kw) -> Path:
+def write_photo(
+    path, width: int, height: int, seed: int, fmt: str | None = "JPEG", quality: int = 90, mode: str = "RGB", **save_kw
+) -> Path:
     """Write ``photo(width, height, seed, mode)`` to ``path`` as ``fmt``; returns the path.
 
     ``fmt=None`` takes the format from the file name. ``quality`` applies to lossy formats;
@@ -214,9 +219,8 @@ def write_bomb_png(path, width: int = 40000, height: int = 40000) -> Path:
     """
     p = _parent(path)
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
-    rows = zlib.compress(b"\x00" * (1 + 3 * width) * 4, 9)        # 4 rows of filter-0 black
-    p.write_bytes(b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", rows)
-                  + png_chunk(b"IEND", b""))
+    rows = zlib.compress(b"\x00" * (1 + 3 * width) * 4, 9)  # 4 rows of filter-0 black
+    p.write_bytes(b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", rows) + png_chunk(b"IEND", b""))
     return p
 
 
@@ -277,10 +281,10 @@ def write_broken_exif_jpeg(path, seed: int, width: int = 320, height: int = 240)
     p = _parent(path)
     data = _jpeg_bytes(width, height, seed)
     tiff = bytearray(b"II*\x00" + struct.pack("<I", 8))
-    tiff += struct.pack("<H", 300)                                   # entry count: a lie
-    tiff += struct.pack("<HHII", ORIENTATION_TAG, 3, 1, 6)          # orientation = 6 (valid)
-    tiff += struct.pack("<HHII", 0x8769, 0x77, 9, 0x7FFFFFF0)       # ExifIFD, bogus type + offset
-    tiff += struct.pack("<I", 0xFFFFFF00)                           # next IFD: far out of range
+    tiff += struct.pack("<H", 300)  # entry count: a lie
+    tiff += struct.pack("<HHII", ORIENTATION_TAG, 3, 1, 6)  # orientation = 6 (valid)
+    tiff += struct.pack("<HHII", 0x8769, 0x77, 9, 0x7FFFFFF0)  # ExifIFD, bogus type + offset
+    tiff += struct.pack("<I", 0xFFFFFF00)  # next IFD: far out of range
     payload = b"Exif\x00\x00" + bytes(tiff)
     app1 = b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload
     p.write_bytes(data[:2] + app1 + data[2:])

@@ -25,8 +25,20 @@ from pathlib import Path
 
 from PIL import Image
 
-__all__ = ["RgbSpace", "DISPLAY_P3", "ADOBE_RGB", "SRGB", "rgb_profile", "gray_profile", "cmyk_profile",
-           "srgb_to_linear", "write_tagged", "write_p3_photo", "write_cmyk_with_profile", "write_garbage_profile_jpeg"]
+__all__ = [
+    "RgbSpace",
+    "DISPLAY_P3",
+    "ADOBE_RGB",
+    "SRGB",
+    "rgb_profile",
+    "gray_profile",
+    "cmyk_profile",
+    "srgb_to_linear",
+    "write_tagged",
+    "write_p3_photo",
+    "write_cmyk_with_profile",
+    "write_garbage_profile_jpeg",
+]
 
 D50 = (0.9642, 1.0, 0.8249)  # the PCS illuminant, as the ICC encodes it
 _D65_XY = (0.3127, 0.3290)
@@ -55,6 +67,7 @@ SRGB = RgbSpace("sRGB IEC61966-2.1 (synthetic)", (0.64, 0.33), (0.30, 0.60), (0.
 
 # ---------------------------------------------------------------- colour maths (3x3, no numpy)
 
+
 def _mul(m, v):
     return tuple(sum(m[i][k] * v[k] for k in range(3)) for i in range(3))
 
@@ -66,9 +79,11 @@ def _matmul(a, b):
 def _inv(m):
     (a, b, c), (d, e, f), (g, h, i) = m
     det = a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g)
-    adj = ((e * i - f * h, c * h - b * i, b * f - c * e),
-           (f * g - d * i, a * i - c * g, c * d - a * f),
-           (d * h - e * g, b * g - a * h, a * e - b * d))
+    adj = (
+        (e * i - f * h, c * h - b * i, b * f - c * e),
+        (f * g - d * i, a * i - c * g, c * d - a * f),
+        (d * h - e * g, b * g - a * h, a * e - b * d),
+    )
     return tuple(tuple(x / det for x in row) for row in adj)
 
 
@@ -99,6 +114,7 @@ def srgb_to_linear(v: float) -> float:
 
 
 # ---------------------------------------------------------------- ICC encoding
+
 
 def _s15(v: float) -> bytes:
     return struct.pack(">i", round(v * 65536))
@@ -140,8 +156,28 @@ def _profile(device_class: bytes, space: bytes, pcs: bytes, tags: list[tuple[byt
     size = offset + len(data)
     # size, CMM, version, class, colour space, PCS, date, 'acsp', platform, flags, maker, model,
     # attributes, intent (offsets 0..67), then the PCS illuminant; creator and ID stay zero
-    header = struct.pack(">I4sI4s4s4s6H4sII4sIQI", size, bytes(4), 0x04300000 if v4 else 0x02100000, device_class,
-                         space, pcs, 2024, 1, 1, 0, 0, 0, b"acsp", 0, 0, bytes(4), 0, 0, 0)
+    header = struct.pack(
+        ">I4sI4s4s4s6H4sII4sIQI",
+        size,
+        bytes(4),
+        0x04300000 if v4 else 0x02100000,
+        device_class,
+        space,
+        pcs,
+        2024,
+        1,
+        1,
+        0,
+        0,
+        0,
+        b"acsp",
+        0,
+        0,
+        bytes(4),
+        0,
+        0,
+        0,
+    )
     header += b"".join(_s15(c) for c in D50)
     header += bytes(128 - len(header))
     return header + struct.pack(">I", n) + b"".join(table) + data
@@ -153,20 +189,33 @@ def rgb_profile(space: RgbSpace, *, v4: bool = False) -> bytes:
     m = rgb_to_xyz_d50(space)
     white = _xyz(space.white)
     curve = _curve_tag(space.gamma, v4)
-    tags = [(b"desc", _text_tag(space.name, v4, "desc")), (b"cprt", _text_tag("No copyright, synthetic", v4, "cprt")),
-            (b"wtpt", _xyz_tag(D50 if v4 else white))]
+    tags = [
+        (b"desc", _text_tag(space.name, v4, "desc")),
+        (b"cprt", _text_tag("No copyright, synthetic", v4, "cprt")),
+        (b"wtpt", _xyz_tag(D50 if v4 else white)),
+    ]
     if v4:
         chad = _adaptation(white, D50)
         tags.append((b"chad", b"sf32" + bytes(4) + b"".join(_s15(c) for row in chad for c in row)))
-    tags += [(b"rXYZ", _xyz_tag([row[0] for row in m])), (b"gXYZ", _xyz_tag([row[1] for row in m])),
-             (b"bXYZ", _xyz_tag([row[2] for row in m])), (b"rTRC", curve), (b"gTRC", curve), (b"bTRC", curve)]
+    tags += [
+        (b"rXYZ", _xyz_tag([row[0] for row in m])),
+        (b"gXYZ", _xyz_tag([row[1] for row in m])),
+        (b"bXYZ", _xyz_tag([row[2] for row in m])),
+        (b"rTRC", curve),
+        (b"gTRC", curve),
+        (b"bTRC", curve),
+    ]
     return _profile(b"mntr", b"RGB ", b"XYZ ", tags, v4)
 
 
 def gray_profile(gamma: float | None = 2.2, name: str = "Gray Gamma 2.2 (synthetic)", *, v4: bool = False) -> bytes:
     """A grey display profile: a D50 white point and one tone curve (``gamma``, or sRGB's when None)."""
-    tags = [(b"desc", _text_tag(name, v4, "desc")), (b"cprt", _text_tag("No copyright, synthetic", v4, "cprt")),
-            (b"wtpt", _xyz_tag(D50)), (b"kTRC", _curve_tag(gamma, v4))]
+    tags = [
+        (b"desc", _text_tag(name, v4, "desc")),
+        (b"cprt", _text_tag("No copyright, synthetic", v4, "cprt")),
+        (b"wtpt", _xyz_tag(D50)),
+        (b"kTRC", _curve_tag(gamma, v4)),
+    ]
     return _profile(b"mntr", b"GRAY", b"XYZ ", tags, v4)
 
 
@@ -177,6 +226,7 @@ def _lab(xyz) -> tuple[float, float, float]:
 
 def _press(c: float, k: float, m: float, y: float) -> tuple[float, float, float]:
     """A made-up press: 15% dot gain, inks that absorb 92% at most, warm paper. -> PCS Lab (D50)."""
+
     def ink(v: float) -> float:
         return 1 - 0.92 * (v + 0.15 * v * (1 - v) * 4)
 
@@ -199,13 +249,17 @@ def cmyk_profile(grid: int = 9) -> bytes:
     identity = b"".join(_s15(1.0 if i == j else 0.0) for i in range(3) for j in range(3))
     ramp = bytes(range(256))
     lut = b"mft1" + bytes(4) + bytes((4, 3, grid, 0)) + identity + ramp * 4 + bytes(clut) + ramp * 3
-    tags = [(b"desc", _text_tag("Made-up press CMYK (synthetic)", False, "desc")),
-            (b"cprt", _text_tag("No copyright, synthetic", False, "cprt")), (b"wtpt", _xyz_tag(D50)),
-            (b"A2B0", lut)]
+    tags = [
+        (b"desc", _text_tag("Made-up press CMYK (synthetic)", False, "desc")),
+        (b"cprt", _text_tag("No copyright, synthetic", False, "cprt")),
+        (b"wtpt", _xyz_tag(D50)),
+        (b"A2B0", lut),
+    ]
     return _profile(b"prtr", b"CMYK", b"Lab ", tags, False)
 
 
 # ---------------------------------------------------------------- files
+
 
 def write_tagged(path, im: Image.Image, icc: bytes, fmt: str | None = None, **save_kw) -> Path:
     """Save ``im`` to ``path`` with ``icc`` embedded as its colour profile; returns the path."""

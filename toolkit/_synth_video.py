@@ -15,8 +15,18 @@ from pathlib import Path
 
 from ._ops.ffmpeg import _run, _src
 
-__all__ = ["make_video", "make_audio_only", "make_truncated_video", "make_cut_video", "make_damaged_video",
-           "make_oversized_video", "make_not_a_video", "make_sample_videos", "PATTERNS", "MARKER"]
+__all__ = [
+    "make_video",
+    "make_audio_only",
+    "make_truncated_video",
+    "make_cut_video",
+    "make_damaged_video",
+    "make_oversized_video",
+    "make_not_a_video",
+    "make_sample_videos",
+    "PATTERNS",
+    "MARKER",
+]
 
 PATTERNS = ("testsrc2", "smptebars", "testsrc")
 #: ``pattern=MARKER``: grey frames with a red square in the top-left quarter of the stored pixels,
@@ -39,10 +49,24 @@ def _ff(args: list, out: str | os.PathLike, timeout: float, fmt: str = "mp4") ->
     return out
 
 
-def make_video(path: str | os.PathLike, seconds: float = 3, size: tuple[int, int] = (320, 240), fps: float = 25,
-               rotate: int | None = None, vfr: bool = False, audio: bool = False, codec: str = "libx264", *,
-               seed: int = 0, pattern: str | None = None, black_start: float = 0.0, faststart: bool = True,
-               gop: int | None = None, threads: int = 1, timeout: float = 300) -> str:
+def make_video(
+    path: str | os.PathLike,
+    seconds: float = 3,
+    size: tuple[int, int] = (320, 240),
+    fps: float = 25,
+    rotate: int | None = None,
+    vfr: bool = False,
+    audio: bool = False,
+    codec: str = "libx264",
+    *,
+    seed: int = 0,
+    pattern: str | None = None,
+    black_start: float = 0.0,
+    faststart: bool = True,
+    gop: int | None = None,
+    threads: int = 1,
+    timeout: float = 300,
+) -> str:
     """Write a test video; -> its path.
 
     ``rotate``: rotation metadata (display matrix, degrees counter-clockwise) on unrotated pixels.
@@ -56,12 +80,13 @@ def make_video(path: str | os.PathLike, seconds: float = 3, size: tuple[int, int
     w, h = size
     src = f"{pattern}=size={w}x{h}:rate={fps!r}:duration={seconds - black_start!r}"
     if pattern == MARKER:
-        src = (f"color=c=gray:size={w}x{h}:rate={fps!r}:duration={seconds - black_start!r},"
-               "drawbox=x=0:y=0:w=iw/4:h=ih/4:color=red:t=fill")
+        src = (
+            f"color=c=gray:size={w}x{h}:rate={fps!r}:duration={seconds - black_start!r},"
+            "drawbox=x=0:y=0:w=iw/4:h=ih/4:color=red:t=fill"
+        )
     graph = f"{src}[p]"
     if black_start > 0:
-        graph = (f"color=c=black:size={w}x{h}:rate={fps!r}:duration={black_start!r}[b];{src}[t];"
-                 f"[b][t]concat=n=2:v=1:a=0[p]")
+        graph = f"color=c=black:size={w}x{h}:rate={fps!r}:duration={black_start!r}[b];{src}[t];[b][t]concat=n=2:v=1:a=0[p]"
     vf = "format=yuv420p"
     if vfr:
         vf = f"select='lt(t\\,1)+not(mod(n\\,3))',{vf}"
@@ -69,8 +94,19 @@ def make_video(path: str | os.PathLike, seconds: float = 3, size: tuple[int, int
     args: list = ["-filter_complex", graph, "-map", "[v]"]
     if audio:
         freq = 220 + 55 * rng.randrange(8)
-        args = ["-f", "lavfi", "-i", f"sine=frequency={freq}:sample_rate=44100:duration={seconds!r}", *args,
-                "-map", "0:a", "-c:a", "aac", "-b:a", "64k"]
+        args = [
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=frequency={freq}:sample_rate=44100:duration={seconds!r}",
+            *args,
+            "-map",
+            "0:a",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "64k",
+        ]
     if codec == "libx264":
         args += ["-c:v", "libx264", "-preset", "veryfast", "-crf", "28", "-threads", str(int(threads))]
     else:
@@ -96,8 +132,11 @@ def make_video(path: str | os.PathLike, seconds: float = 3, size: tuple[int, int
 
 def make_audio_only(path: str | os.PathLike, seconds: float = 2, *, timeout: float = 120) -> str:
     """An MP4 with one AAC sine track and no video stream."""
-    return _ff(["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=44100:duration={seconds!r}",
-                "-c:a", "aac", "-b:a", "64k"], path, timeout)
+    return _ff(
+        ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=44100:duration={seconds!r}", "-c:a", "aac", "-b:a", "64k"],
+        path,
+        timeout,
+    )
 
 
 def make_truncated_video(path: str | os.PathLike, seconds: float = 3, *, keep: float = 0.5) -> str:
@@ -124,8 +163,7 @@ def make_cut_video(path: str | os.PathLike, seconds: float = 4, *, keep: float =
     return path
 
 
-def make_damaged_video(path: str | os.PathLike, seconds: float = 4, *, zeroed: tuple[float, float] = (0.4, 0.6),
-                       **kw) -> str:
+def make_damaged_video(path: str | os.PathLike, seconds: float = 4, *, zeroed: tuple[float, float] = (0.4, 0.6), **kw) -> str:
     """A whole video with the bytes from ``zeroed[0]`` to ``zeroed[1]`` of its length set to zero
     (its index at the front stays intact): the middle decodes with errors."""
     path = os.fspath(path)
@@ -148,12 +186,12 @@ def make_oversized_video(path: str | os.PathLike, size: tuple[int, int] = (16384
     w, h = size
     at = 0
     while (at := data.find(b"\xff\xc0\x00\x11\x08", at)) >= 0:  # each frame's SOF0: precision, height, width
-        data[at + 5:at + 9] = struct.pack(">HH", h, w)
+        data[at + 5 : at + 9] = struct.pack(">HH", h, w)
         at += 9
     entry = data.find(b"jpeg", data.find(b"stsd"))  # the visual sample entry: 24 bytes on, width and height
-    data[entry + 28:entry + 32] = struct.pack(">HH", w, h)
+    data[entry + 28 : entry + 32] = struct.pack(">HH", w, h)
     tkhd = data.find(b"tkhd")  # version 0 track header: its width and height (16.16) end its 84 bytes
-    data[tkhd + 80:tkhd + 88] = struct.pack(">II", w << 16, h << 16)
+    data[tkhd + 80 : tkhd + 88] = struct.pack(">II", w << 16, h << 16)
     Path(path).write_bytes(bytes(data))
     return path
 
@@ -172,8 +210,7 @@ def make_sample_videos(out_dir: str | os.PathLike) -> list[str]:
     d.mkdir(parents=True, exist_ok=True)
     made = [
         make_video(d / "testcard.mp4", seconds=4, size=(640, 360), fps=25, seed=0),
-        make_video(d / "bars-with-audio.mp4", seconds=3, size=(320, 240), fps=30, audio=True, seed=1,
-                   pattern="smptebars"),
+        make_video(d / "bars-with-audio.mp4", seconds=3, size=(320, 240), fps=30, audio=True, seed=1, pattern="smptebars"),
         make_video(d / "rotated-portrait.mp4", seconds=3, size=(320, 240), fps=25, rotate=90, seed=2),
         make_video(d / "variable-frame-rate.mp4", seconds=4, size=(320, 240), fps=30, vfr=True, seed=3),
         make_video(d / "starts-black.mp4", seconds=3, size=(320, 240), fps=25, black_start=1.0, seed=4),

@@ -32,8 +32,22 @@ from ._progress import DECISIONS, describe
 __all__ = ["Panel", "dashboard_urls", "dashboard_link", "build_code"]
 
 #: settings that have their own widget; any other BuildConfig/op keyword is kept as-is
-_WIDGET_KEYS = {"inputs", "output", "op", "size", "format", "quality", "batch_mode", "batch_size",
-                "max_memory_percent", "jobs", "memory_limit", "scheduler", "scheduler_file", "force"}
+_WIDGET_KEYS = {
+    "inputs",
+    "output",
+    "op",
+    "size",
+    "format",
+    "quality",
+    "batch_mode",
+    "batch_size",
+    "max_memory_percent",
+    "jobs",
+    "memory_limit",
+    "scheduler",
+    "scheduler_file",
+    "force",
+}
 _ALIASES = {"input": "inputs", "max_memory": "max_memory_percent", "scheduler_address": "scheduler"}
 _RENDER_EVERY = 0.25  # seconds between live re-renders
 _MAX_FAILED_ROWS = 200
@@ -42,6 +56,7 @@ _PREVIEW_SHEETS = 4
 
 
 # --------------------------------------------------------------------------- helpers (no widgets)
+
 
 def dashboard_urls(link: str | None) -> dict[str, str]:
     """The dashboard link and its sibling single-plot pages.
@@ -62,9 +77,13 @@ def dashboard_urls(link: str | None) -> dict[str, str]:
     if base.rsplit("/", 1)[-1] == "status":
         base = base.rsplit("/", 1)[0]
     q = f"?{query}" if query else ""
-    return {"status": link, "progress": f"{base}/individual-progress{q}",
-            "workers_memory": f"{base}/individual-workers-memory{q}",
-            "task_stream": f"{base}/individual-task-stream{q}", "health": f"{base}/health{q}"}
+    return {
+        "status": link,
+        "progress": f"{base}/individual-progress{q}",
+        "workers_memory": f"{base}/individual-workers-memory{q}",
+        "task_stream": f"{base}/individual-task-stream{q}",
+        "health": f"{base}/health{q}",
+    }
 
 
 _DEFAULT_LINK = "{scheme}://{host}:{port}/status"
@@ -216,17 +235,21 @@ def preview_html(output: str, manifest: str, *, px: int = 160) -> str:
             continue
         b = f"<img class='dp-before' src='data:image/jpeg;base64,{before}' title='{_name(src)}'>" if before else "<span>?</span>"
         a = f"<img class='dp-after' src='data:image/jpeg;base64,{after}' title='{_name(out)}'>"
-        cells.append(f"<figure class='dp-pair' style='margin:4px;display:inline-block;text-align:center'>"
-                     f"<div style='display:flex;gap:4px;align-items:center'>{b}<span>&rarr;</span>{a}</div>"
-                     f"<figcaption style='font-size:11px;max-width:{2 * px + 30}px;overflow:hidden'>{_name(row['source'])}</figcaption></figure>")
+        cells.append(
+            f"<figure class='dp-pair' style='margin:4px;display:inline-block;text-align:center'>"
+            f"<div style='display:flex;gap:4px;align-items:center'>{b}<span>&rarr;</span>{a}</div>"
+            f"<figcaption style='font-size:11px;max-width:{2 * px + 30}px;overflow:hidden'>{_name(row['source'])}</figcaption></figure>"
+        )
     sheets = []
     for row in videos:
         path = os.path.join(output, row["_sheet"])
         data = _thumb_b64(path, 2 * px + 120)
         if data:
-            sheets.append(f"<figure class='dp-sheet' style='margin:4px;display:inline-block'>"
-                          f"<img class='dp-contact' src='data:image/jpeg;base64,{data}' title='{_name(path)}'>"
-                          f"<figcaption style='font-size:11px'>{_name(row['source'])}</figcaption></figure>")
+            sheets.append(
+                f"<figure class='dp-sheet' style='margin:4px;display:inline-block'>"
+                f"<img class='dp-contact' src='data:image/jpeg;base64,{data}' title='{_name(path)}'>"
+                f"<figcaption style='font-size:11px'>{_name(row['source'])}</figcaption></figure>"
+            )
     if not cells and not sheets:
         return "<div class='dp-preview'><i>no image outputs to preview</i></div>"
     parts = ["<div class='dp-preview'>"]
@@ -241,14 +264,17 @@ def preview_html(output: str, manifest: str, *, px: int = 160) -> str:
 def _bar(label: str, percent: float | None, text: str = "", warn: float = 80.0) -> str:
     p = 0.0 if percent is None else max(0.0, min(100.0, percent))
     colour = "#d9534f" if p >= 90 else "#f0ad4e" if p >= warn else "#5cb85c"
-    return (f"<div class='dp-gauge' style='display:flex;align-items:center;gap:6px;margin:1px 0'>"
-            f"<span style='width:150px;overflow:hidden;white-space:nowrap'>{html.escape(label)}</span>"
-            f"<span style='display:inline-block;width:180px;height:12px;background:#eee;border:1px solid #ccc'>"
-            f"<span style='display:block;height:100%;width:{p:.0f}%;background:{colour}'></span></span>"
-            f"<span style='font-size:12px'>{html.escape(text or ('–' if percent is None else f'{p:.0f} %'))}</span></div>")
+    return (
+        f"<div class='dp-gauge' style='display:flex;align-items:center;gap:6px;margin:1px 0'>"
+        f"<span style='width:150px;overflow:hidden;white-space:nowrap'>{html.escape(label)}</span>"
+        f"<span style='display:inline-block;width:180px;height:12px;background:#eee;border:1px solid #ccc'>"
+        f"<span style='display:block;height:100%;width:{p:.0f}%;background:{colour}'></span></span>"
+        f"<span style='font-size:12px'>{html.escape(text or ('–' if percent is None else f'{p:.0f} %'))}</span></div>"
+    )
 
 
 # --------------------------------------------------------------------------- the panel
+
 
 class Panel:
     """Controls, live progress, resources, failures, the Dask dashboard and previews of one build.
@@ -289,41 +315,84 @@ class Panel:
 
         st = {"description_width": "150px"}
         wide = W.Layout(width="560px")
-        self.inputs = W.Text(value="; ".join(base.inputs), description="Input folder(s)", style=st, layout=wide,
-                             placeholder="folder (several: separate with ;)")
-        self.output = W.Text(value=base.output, description="Output folder", style=st, layout=wide,
-                             placeholder="folder for outputs, manifest.jsonl and summary.json")
+        self.inputs = W.Text(
+            value="; ".join(base.inputs),
+            description="Input folder(s)",
+            style=st,
+            layout=wide,
+            placeholder="folder (several: separate with ;)",
+        )
+        self.output = W.Text(
+            value=base.output,
+            description="Output folder",
+            style=st,
+            layout=wide,
+            placeholder="folder for outputs, manifest.jsonl and summary.json",
+        )
         options = [(n, n) for n in OPS]
         if multi:
             label = " + ".join(o.name for o in base.ops)
             options.append((label, label))
-        self.op = W.Dropdown(options=options, value=(" + ".join(o.name for o in base.ops) if multi else first.name),
-                             description="Op", style=st)
+        self.op = W.Dropdown(
+            options=options, value=(" + ".join(o.name for o in base.ops) if multi else first.name), description="Op", style=st
+        )
         size = None if multi else first.get("size")
         shown = _size_text(size) if size is not None and size != OpSpec.make(first.name).get("size") else ""
         if "size" in settings and not multi:
             shown = _size_text(size)
         self.size = W.Text(value=shown, description="Size", style=st, placeholder="", layout=W.Layout(width="300px"))
         self.format = W.Dropdown(options=list(FORMATS), value=base.format, description="Format", style=st)
-        self.quality = W.IntSlider(value=base.quality, min=1, max=100, description="Quality", style=st,
-                                   continuous_update=False, layout=W.Layout(width="420px"))
+        self.quality = W.IntSlider(
+            value=base.quality,
+            min=1,
+            max=100,
+            description="Quality",
+            style=st,
+            continuous_update=False,
+            layout=W.Layout(width="420px"),
+        )
         self.batch_mode = W.Checkbox(value=base.batch_mode, description="Batch mode (several files per task)", indent=False)
         self.batch_auto = W.Checkbox(value=base.batch_size is None, description="Automatic batch size", indent=False)
-        self.batch_size = W.IntSlider(value=base.batch_size or 16, min=1, max=max(128, base.batch_size or 1),
-                                      description="Batch size", style=st, continuous_update=False,
-                                      disabled=base.batch_size is None, layout=W.Layout(width="560px"))
-        self.jobs = W.BoundedIntText(value=base.jobs or 0, min=0, max=1024, description="Jobs (0 = auto)", style=st,
-                                     layout=W.Layout(width="260px"))
-        self.memory_limit = W.Text(value=("auto" if base.memory_limit is None else _fmt_limit(base.memory_limit)),
-                                   description="Worker memory", style=st, placeholder="auto, 1GiB, 768MiB",
-                                   layout=W.Layout(width="300px"))
-        self.max_memory = W.FloatSlider(value=base.max_memory_percent, min=5, max=100, step=1,
-                                        description="Max memory %", style=st, continuous_update=False,
-                                        readout_format=".0f", layout=W.Layout(width="560px"))
+        self.batch_size = W.IntSlider(
+            value=base.batch_size or 16,
+            min=1,
+            max=max(128, base.batch_size or 1),
+            description="Batch size",
+            style=st,
+            continuous_update=False,
+            disabled=base.batch_size is None,
+            layout=W.Layout(width="560px"),
+        )
+        self.jobs = W.BoundedIntText(
+            value=base.jobs or 0, min=0, max=1024, description="Jobs (0 = auto)", style=st, layout=W.Layout(width="260px")
+        )
+        self.memory_limit = W.Text(
+            value=("auto" if base.memory_limit is None else _fmt_limit(base.memory_limit)),
+            description="Worker memory",
+            style=st,
+            placeholder="auto, 1GiB, 768MiB",
+            layout=W.Layout(width="300px"),
+        )
+        self.max_memory = W.FloatSlider(
+            value=base.max_memory_percent,
+            min=5,
+            max=100,
+            step=1,
+            description="Max memory %",
+            style=st,
+            continuous_update=False,
+            readout_format=".0f",
+            layout=W.Layout(width="560px"),
+        )
         self.force = W.Checkbox(value=base.force, description="Redo files already done (force)", indent=False)
         sched = base.scheduler or base.scheduler_file or ""
-        self.scheduler = W.Text(value=sched, description="Existing scheduler", style=st, layout=wide,
-                                placeholder="tcp://host:8786 or scheduler.json (empty: start a local cluster)")
+        self.scheduler = W.Text(
+            value=sched,
+            description="Existing scheduler",
+            style=st,
+            layout=wide,
+            placeholder="tcp://host:8786 or scheduler.json (empty: start a local cluster)",
+        )
         self.start_button = W.Button(description="Start", button_style="success", icon="play")
         self.stop_button = W.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
         self.start_button.on_click(lambda _b: self.start())
@@ -331,8 +400,7 @@ class Panel:
 
         # live views
         self.status = W.HTML("<span class='dp-status'>ready</span>")
-        self.progress = W.IntProgress(value=0, min=0, max=1, description="Files", style=st,
-                                      layout=W.Layout(width="560px"))
+        self.progress = W.IntProgress(value=0, min=0, max=1, description="Files", style=st, layout=W.Layout(width="560px"))
         self.progress_label = W.HTML("", layout=W.Layout(min_height="20px"))
         self.batch_label = W.HTML("")
         self.gauges = W.HTML("")
@@ -346,9 +414,22 @@ class Panel:
         self.config_json = W.Textarea(value="", layout=W.Layout(width="98%", height="170px"))
         self.code_error = W.HTML("")
 
-        for w in (self.inputs, self.output, self.op, self.size, self.format, self.quality, self.batch_mode,
-                  self.batch_auto, self.batch_size, self.jobs, self.memory_limit, self.max_memory, self.force,
-                  self.scheduler):
+        for w in (
+            self.inputs,
+            self.output,
+            self.op,
+            self.size,
+            self.format,
+            self.quality,
+            self.batch_mode,
+            self.batch_auto,
+            self.batch_size,
+            self.jobs,
+            self.memory_limit,
+            self.max_memory,
+            self.force,
+            self.scheduler,
+        ):
             w.observe(self._on_setting, names="value")
         self.batch_auto.observe(self._on_live_batch, names="value")
         self.batch_size.observe(self._on_live_batch, names="value")
@@ -356,20 +437,42 @@ class Panel:
         self.op.observe(self._on_op, names="value")
         self._on_op({"new": self.op.value})
 
-        controls = W.VBox([
-            self.inputs, self.output,
-            W.HBox([self.op, self.size]), W.HBox([self.format, self.quality]),
-            W.HBox([self.batch_mode, self.batch_auto]), self.batch_size,
-            W.HBox([self.jobs, self.memory_limit]), self.max_memory, self.force, self.scheduler,
-            W.HBox([self.start_button, self.stop_button, self.status]),
-        ])
+        controls = W.VBox(
+            [
+                self.inputs,
+                self.output,
+                W.HBox([self.op, self.size]),
+                W.HBox([self.format, self.quality]),
+                W.HBox([self.batch_mode, self.batch_auto]),
+                self.batch_size,
+                W.HBox([self.jobs, self.memory_limit]),
+                self.max_memory,
+                self.force,
+                self.scheduler,
+                W.HBox([self.start_button, self.stop_button, self.status]),
+            ]
+        )
         live = W.VBox([self.progress, self.progress_label, self.batch_label, self.gauges, self.failed_table])
-        code_box = W.VBox([W.HTML("<b>Equivalent code</b> (same settings as above)"), self.code,
-                           W.HTML("<b>Config file</b> (save as build.json; <code>dataprep build --config build.json</code> "
-                                  "or <code>toolkit.build(toolkit.BuildConfig.from_file('build.json'))</code>)"),
-                           self.config_json, self.code_error])
-        tabs = W.Tab(children=[W.VBox([live, self.report_view, self.preview]),
-                               W.VBox([self.dashboard, self.dashboard_frames]), code_box, self.log])
+        code_box = W.VBox(
+            [
+                W.HTML("<b>Equivalent code</b> (same settings as above)"),
+                self.code,
+                W.HTML(
+                    "<b>Config file</b> (save as build.json; <code>dataprep build --config build.json</code> "
+                    "or <code>toolkit.build(toolkit.BuildConfig.from_file('build.json'))</code>)"
+                ),
+                self.config_json,
+                self.code_error,
+            ]
+        )
+        tabs = W.Tab(
+            children=[
+                W.VBox([live, self.report_view, self.preview]),
+                W.VBox([self.dashboard, self.dashboard_frames]),
+                code_box,
+                self.log,
+            ]
+        )
         for i, t in enumerate(("Progress", "Dashboard", "Copy as code", "Log")):
             tabs.set_title(i, t)
         self.tabs = tabs
@@ -493,6 +596,7 @@ class Panel:
             try:
                 cfg = self.config()
                 from ._engine import validate_paths
+
                 validate_paths(cfg)
             except Exception as exc:  # noqa: BLE001 - shown, never raised into the button callback
                 self.error = exc
@@ -572,8 +676,13 @@ class Panel:
             self._log("cluster settings changed: starting a new cluster")
             self.close()
         target = cfg.scheduler or cfg.scheduler_file
-        self._client = connect(target, jobs=cfg.jobs, memory_limit=cfg.memory_limit,
-                               dashboard_address=cfg.dashboard_address, max_memory_percent=cfg.max_memory_percent)
+        self._client = connect(
+            target,
+            jobs=cfg.jobs,
+            memory_limit=cfg.memory_limit,
+            dashboard_address=cfg.dashboard_address,
+            max_memory_percent=cfg.max_memory_percent,
+        )
         self._client_key = key
         self._owns_client = target is None
         return self._client
@@ -608,8 +717,10 @@ class Panel:
 
     def _show_error(self, status_prefix: str, log_prefix: str, exc: BaseException) -> None:
         self.error = exc
-        self._set_status(f"<span style='color:#c00' class='dp-error'>{html.escape(status_prefix)}"
-                         f"{html.escape(type(exc).__name__)}: {html.escape(str(exc))}</span>")
+        self._set_status(
+            f"<span style='color:#c00' class='dp-error'>{html.escape(status_prefix)}"
+            f"{html.escape(type(exc).__name__)}: {html.escape(str(exc))}</span>"
+        )
         self._log(f"{log_prefix}: {exc}")
 
     # ------------------------------------------------------------------ rendering events (any thread)
@@ -618,8 +729,10 @@ class Panel:
         force = False
         with self._lock:
             if kind == "run-started":
-                self._log(f"{d.get('files', 0)} files ({_fmt_bytes(d.get('bytes'))}) in about {d.get('batches')} "
-                          f"batches of {d.get('batch_size')}; {d.get('workers', '?')} workers")
+                self._log(
+                    f"{d.get('files', 0)} files ({_fmt_bytes(d.get('bytes'))}) in about {d.get('batches')} "
+                    f"batches of {d.get('batch_size')}; {d.get('workers', '?')} workers"
+                )
                 force = True
             elif kind == "item":
                 row = d.get("row") or {}
@@ -654,12 +767,15 @@ class Panel:
             f"<span class='dp-progress'><b class='dp-percent'>{pct:.0f}%</b> · "
             f"<span class='dp-files'>{done} / {total} files</span> · {_fmt_bytes(bdone)} / {_fmt_bytes(btotal)} · "
             f"ETA {_fmt_eta(p.get('eta_seconds')) if done < total and not (run is not None and run.done) else '–'} · "
-            f"failed {p.get('failed', 0)}</span>")
+            f"failed {p.get('failed', 0)}</span>"
+        )
         cur = p.get("batch_size")
         last = "–" if self._last_batch_files is None else str(self._last_batch_files)
-        self.batch_label.value = (f"<span class='dp-batch'>batch size <b class='dp-batch-size'>{cur}</b> · "
-                                  f"last batch started: <b class='dp-last-batch'>{last}</b> files · "
-                                  f"batches started: {self._batches_started}</span>")
+        self.batch_label.value = (
+            f"<span class='dp-batch'>batch size <b class='dp-batch-size'>{cur}</b> · "
+            f"last batch started: <b class='dp-last-batch'>{last}</b> files · "
+            f"batches started: {self._batches_started}</span>"
+        )
         self.gauges.value = self._gauges_html()
         self.failed_table.value = self._failed_html()
 
@@ -668,11 +784,16 @@ class Panel:
         if not r:
             return ""
         sysd = r.get("system") or {}
-        parts = ["<div class='dp-gauges'>",
-                 _bar("system memory", sysd.get("memory_percent"),
-                      f"{sysd.get('memory_percent', 0):.0f} % (max {self.max_memory.value:.0f} %)",
-                      warn=self.max_memory.value - 10),
-                 _bar("CPU", sysd.get("cpu_percent"))]
+        parts = [
+            "<div class='dp-gauges'>",
+            _bar(
+                "system memory",
+                sysd.get("memory_percent"),
+                f"{sysd.get('memory_percent', 0):.0f} % (max {self.max_memory.value:.0f} %)",
+                warn=self.max_memory.value - 10,
+            ),
+            _bar("CPU", sysd.get("cpu_percent")),
+        ]
         for name, w in sorted((r.get("workers") or {}).items(), key=lambda kv: str(kv[0])):
             lim = w.get("limit") or 0
             pct = 100.0 * (w.get("rss") or 0) / lim if lim else None
@@ -683,12 +804,20 @@ class Panel:
     def _failed_html(self) -> str:
         if not self._failed:
             return ""
-        rows = "".join(f"<tr><td>{_name(s)}</td><td><code>{_name(c)}</code></td><td>{_name(m)}</td></tr>"
-                       for s, c, m in self._failed[:_MAX_FAILED_ROWS])
-        more = f"<div>… {len(self._failed) - _MAX_FAILED_ROWS} more in the manifest</div>" if len(self._failed) > _MAX_FAILED_ROWS else ""
-        return (f"<details open class='dp-failed'><summary><b>{len(self._failed)} failed</b></summary>"
-                f"<table class='dp-failed-table'><tr><th>file</th><th>reason</th><th>message</th></tr>{rows}</table>"
-                f"{more}</details>")
+        rows = "".join(
+            f"<tr><td>{_name(s)}</td><td><code>{_name(c)}</code></td><td>{_name(m)}</td></tr>"
+            for s, c, m in self._failed[:_MAX_FAILED_ROWS]
+        )
+        more = (
+            f"<div>… {len(self._failed) - _MAX_FAILED_ROWS} more in the manifest</div>"
+            if len(self._failed) > _MAX_FAILED_ROWS
+            else ""
+        )
+        return (
+            f"<details open class='dp-failed'><summary><b>{len(self._failed)} failed</b></summary>"
+            f"<table class='dp-failed-table'><tr><th>file</th><th>reason</th><th>message</th></tr>{rows}</table>"
+            f"{more}</details>"
+        )
 
     def _show_dashboard(self, client: Any) -> None:
         self._show_dashboard_link(dashboard_link(client))
@@ -701,13 +830,16 @@ class Panel:
             return
         e = html.escape
         self.dashboard_url = urls["status"]
-        self.dashboard.value = (f"<a class='dp-dashboard-link' href='{e(urls['status'])}' target='_blank'>"
-                                f"Open the Dask dashboard</a> <code>{e(urls['status'])}</code>")
+        self.dashboard.value = (
+            f"<a class='dp-dashboard-link' href='{e(urls['status'])}' target='_blank'>"
+            f"Open the Dask dashboard</a> <code>{e(urls['status'])}</code>"
+        )
         self.dashboard_frames.value = (
             "<div class='dp-dashboard-frames' style='display:flex;flex-wrap:wrap;gap:6px'>"
             f"<iframe class='dp-frame-progress' src='{e(urls['progress'])}' style='width:560px;height:320px;border:1px solid #ccc'></iframe>"
             f"<iframe class='dp-frame-memory' src='{e(urls['workers_memory'])}' style='width:560px;height:320px;border:1px solid #ccc'></iframe>"
-            "</div>")
+            "</div>"
+        )
 
     def _show_result(self, report: Any) -> None:
         self.report = report
@@ -720,10 +852,16 @@ class Panel:
             self.preview.value = f"<i>no preview: {html.escape(str(exc))}</i>"
         word = "stopped" if report.stopped else "done"
         why = report.stop_reason  # stopped by itself: the output could not be written
-        self._set_status(f"<span class='dp-done'>{word}: {report.ok} ok, {report.failed} failed, "
-                         f"{report.skipped} skipped in {report.seconds:.1f} s</span>" + (
-                             f" <span style='color:#c00' class='dp-error dp-stop-reason'>{html.escape(why['type'])}: "
-                             f"{html.escape(why['message'])}</span>" if why else ""))
+        self._set_status(
+            f"<span class='dp-done'>{word}: {report.ok} ok, {report.failed} failed, "
+            f"{report.skipped} skipped in {report.seconds:.1f} s</span>"
+            + (
+                f" <span style='color:#c00' class='dp-error dp-stop-reason'>{html.escape(why['type'])}: "
+                f"{html.escape(why['message'])}</span>"
+                if why
+                else ""
+            )
+        )
         self._log(f"{word}: manifest {report.manifest}")
 
     def _reset_views(self) -> None:

@@ -209,7 +209,12 @@ def process_item(item: MediaItem, job: JobSpec, batch_id: str = "") -> ItemResul
             warnings, extra = _video_item(item, job, placed)
         if not placed.names:
             status = "skipped"
-            warnings.append(Problem("no-op", f"no op in {', '.join(o.name for o in job.ops)} applies to {item.kind} files like {path_text(item.path)}"))
+            warnings.append(
+                Problem(
+                    "no-op",
+                    f"no op in {', '.join(o.name for o in job.ops)} applies to {item.kind} files like {path_text(item.path)}",
+                )
+            )
     except OutputWriteError as exc:  # the output's condition, never the input's (classify never sees it)
         if is_dead(exc, job.output):
             placed.remove()
@@ -218,20 +223,35 @@ def process_item(item: MediaItem, job: JobSpec, batch_id: str = "") -> ItemResul
     except FileProblem as fp:
         status, error = "failed", Problem(fp.code, fp.message)
     except MemoryError:
-        status, error = "failed", Problem("limit-exceeded", f"ran out of memory on {path_text(item.path)}; give workers more memory (--memory-limit)")
+        status, error = (
+            "failed",
+            Problem("limit-exceeded", f"ran out of memory on {path_text(item.path)}; give workers more memory (--memory-limit)"),
+        )
     except Exception as exc:  # noqa: BLE001 - per-file failure is data, not an exception
         from ._ops.image import classify
+
         fp = classify(exc, item.path)
         status, error = "failed", Problem(fp.code, fp.message)
     if status == "failed":
         placed.remove()  # not a file that a later build has put under the same name since (after a stop)
     outputs, bytes_out = placed.names, placed.bytes  # as they landed (none after a failure)
     return ItemResult(
-        source=path_text(item.rel), source_b64=path_b64(item.rel), input_root=path_text(item.root),
-        status=status, error=error, warnings=tuple(warnings), outputs=tuple(outputs),  # type: ignore[arg-type]
-        width=width, height=height, bytes_in=item.size, bytes_out=bytes_out,
-        seconds=time.perf_counter() - t0, batch=batch_id or None,
-        mtime_ns=item.mtime_ns, settings=job.settings, extra=extra,
+        source=path_text(item.rel),
+        source_b64=path_b64(item.rel),
+        input_root=path_text(item.root),
+        status=status,
+        error=error,
+        warnings=tuple(warnings),
+        outputs=tuple(outputs),  # type: ignore[arg-type]
+        width=width,
+        height=height,
+        bytes_in=item.size,
+        bytes_out=bytes_out,
+        seconds=time.perf_counter() - t0,
+        batch=batch_id or None,
+        mtime_ns=item.mtime_ns,
+        settings=job.settings,
+        extra=extra,
     )
 
 
@@ -266,8 +286,9 @@ def _image_item(item: MediaItem, job: JobSpec, placed: Placed) -> tuple[list[Pro
     ops = [o for o in job.ops if o.applies_to("image")]
     if not ops:
         return [], None, None
-    im, warnings = iops.load_image(item.path, max_pixels=job.max_pixels, allow_truncated=job.allow_truncated,
-                                   draft_size=iops.combined_draft(ops))
+    im, warnings = iops.load_image(
+        item.path, max_pixels=job.max_pixels, allow_truncated=job.allow_truncated, draft_size=iops.combined_draft(ops)
+    )
     try:
         w = item.info.width if item.info else im.width
         h = item.info.height if item.info else im.height
@@ -293,14 +314,24 @@ def _video_item(item: MediaItem, job: JobSpec, placed: Placed) -> tuple[list[Pro
     extra: dict = {}
     image_ops = [o for o in job.ops if o.applies_to("image")]  # on a video they use its poster frame
     # the poster frame is searched for once, when a poster op and image ops both need it
-    poster = vops.find_poster(item.path, info, timeout=left()) if image_ops and any(
-        o.name == "poster" for o in job.ops) else None
+    poster = vops.find_poster(item.path, info, timeout=left()) if image_ops and any(o.name == "poster" for o in job.ops) else None
     try:
         if any(o.name in VIDEO_OPS for o in job.ops):
             # the same rule as _write: nothing is put in place once the run is over
-            _outs, warns, extra = vops.run_video_ops(item.path, info, job.ops, job.output, item.out_rel, fmt=job.format,
-                                                     quality=job.quality, background=job.background, timeout=left(),
-                                                     poster=poster, may_write=job.alive, placed=placed)
+            _outs, warns, extra = vops.run_video_ops(
+                item.path,
+                info,
+                job.ops,
+                job.output,
+                item.out_rel,
+                fmt=job.format,
+                quality=job.quality,
+                background=job.background,
+                timeout=left(),
+                poster=poster,
+                may_write=job.alive,
+                placed=placed,
+            )
             warnings += warns
         if image_ops:
             if poster is None:

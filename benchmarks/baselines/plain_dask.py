@@ -20,8 +20,10 @@ def main(corpus, out):
 
     os.makedirs(out, exist_ok=True)
     image_files = sorted(glob.glob(os.path.join(corpus, "*.jpg")))
-    with LocalCluster(n_workers=os.cpu_count(), threads_per_worker=1, processes=True,
-                      dashboard_address="127.0.0.1:0") as cluster, Client(cluster):
+    with (
+        LocalCluster(n_workers=os.cpu_count(), threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0") as cluster,
+        Client(cluster),
+    ):
         db.from_sequence(image_files).map(make_image_thumbnail, out).compute()
 
 

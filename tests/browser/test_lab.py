@@ -25,11 +25,22 @@ pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
 #: the `make lab` setting: the dashboard through jupyter-server-proxy under the server's prefix
-LAB_ENV = {"JUPYTERHUB_SERVICE_PREFIX": "/", "DASK_DISTRIBUTED__DASHBOARD__LINK": "{JUPYTERHUB_SERVICE_PREFIX}proxy/{port}/status"}
+LAB_ENV = {
+    "JUPYTERHUB_SERVICE_PREFIX": "/",
+    "DASK_DISTRIBUTED__DASHBOARD__LINK": "{JUPYTERHUB_SERVICE_PREFIX}proxy/{port}/status",
+}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -40,14 +51,16 @@ def chromium_present():
             pytest.fail(f"{CHROMIUM} is missing in CI: install it with apt-get install -y chromium", pytrace=False)
         pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium); the browser tier needs it")
 
+
 sync_api = pytest.importorskip("playwright.sync_api")
 pytest.importorskip("jupyterlab")
 
 
-from toolkit import _synth as synth# noqa: E402
+from toolkit import _synth as synth  # noqa: E402
 
 
 # --------------------------------------------------------------------------- data and servers
+
 
 def write_photo(path: Path, w: int, h: int, seed: int) -> None:
     synth.write_photo(path, w, h, seed)
@@ -118,8 +131,15 @@ def site(tmp_path_factory):
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
     nbformat.write(nb, nbdir / "panel-long.ipynb")
     pythonpath = os.pathsep.join([str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
-    env = {**os.environ, **LAB_ENV, "PYTHONPATH": pythonpath, "DATAPREP_SAMPLE": str(sample), "DATAPREP_OUTPUT": str(base / "out"),
-           "DATAPREP_LONG_INPUT": str(long_in), "DATAPREP_LONG_OUTPUT": str(base / "out" / "long")}
+    env = {
+        **os.environ,
+        **LAB_ENV,
+        "PYTHONPATH": pythonpath,
+        "DATAPREP_SAMPLE": str(sample),
+        "DATAPREP_OUTPUT": str(base / "out"),
+        "DATAPREP_LONG_INPUT": str(long_in),
+        "DATAPREP_LONG_OUTPUT": str(base / "out" / "long"),
+    }
     return {"base": base, "nbdir": nbdir, "env": env, "out": base / "out"}
 
 
@@ -128,9 +148,20 @@ def lab(site):
     port, token = free_port(), secrets.token_hex(16)
     log = site["base"] / "lab.log"
     fh = open(log, "wb")  # noqa: SIM115
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--ServerApp.port={port}",
-           "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={site['nbdir']}",
-           "--ServerApp.port_retries=0", "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--allow-root",
+        f"--ServerApp.port={port}",
+        "--ServerApp.ip=127.0.0.1",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={site['nbdir']}",
+        "--ServerApp.port_retries=0",
+        "--LabApp.news_url=",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]
     proc = subprocess.Popen(cmd, cwd=site["nbdir"], env=site["env"], stdout=fh, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -176,6 +207,7 @@ def screenshot_on_failure(pg, name: str):
 
 
 # --------------------------------------------------------------------------- helpers in the page
+
 
 def wait_kernel_idle(lab, path: str, timeout: float = 90.0) -> None:
     """Through the REST API: the notebook's session exists and its kernel is idle."""
@@ -223,6 +255,7 @@ def set_slider(panel, label: str, value: int) -> None:
 
 # --------------------------------------------------------------------------- tests
 
+
 def test_quickstart_panel_in_jupyterlab(page, lab, site):
     pg = page
     with screenshot_on_failure(pg, "quickstart"):
@@ -235,8 +268,10 @@ def test_quickstart_panel_in_jupyterlab(page, lab, site):
         wait_kernel_idle(lab, "01-quickstart.ipynb", 180)
         panel.scroll_into_view_if_needed()
         panel.locator("button", has_text="Start").click()
-        pg.wait_for_function("() => [...document.querySelectorAll('.dataprep-panel .dp-percent')].some(e => e.textContent.trim() === '100%')",
-                             timeout=180_000)
+        pg.wait_for_function(
+            "() => [...document.querySelectorAll('.dataprep-panel .dp-percent')].some(e => e.textContent.trim() === '100%')",
+            timeout=180_000,
+        )
         panel.locator(".dp-done").wait_for(timeout=120_000)
         panel.locator(".dp-preview img.dp-after").first.wait_for(timeout=30_000)
         assert panel.locator(".dp-preview img.dp-after").count() >= 3
@@ -272,14 +307,20 @@ def test_long_run_live_batch_size_and_stop(page, lab, site):
         wait_kernel_idle(lab, "panel-long.ipynb")
         panel.locator("button", has_text="Start").click()
         last = panel.locator(".dp-last-batch")
-        pg.wait_for_function("() => { const e = document.querySelector('.dataprep-panel .dp-last-batch');"
-                             " return e && e.textContent.trim() === '2'; }", timeout=120_000)
+        pg.wait_for_function(
+            "() => { const e = document.querySelector('.dataprep-panel .dp-last-batch');"
+            " return e && e.textContent.trim() === '2'; }",
+            timeout=120_000,
+        )
         done_before = int(panel.locator(".dp-files").inner_text().split("/")[0])
         assert done_before < 350, "the run finished before the slider could be moved; make it longer"
         set_slider(panel, "Batch size", 6)
         # the next batches use the new size: the label shows batches of 6 starting
-        pg.wait_for_function("() => { const e = document.querySelector('.dataprep-panel .dp-last-batch');"
-                             " return e && e.textContent.trim() === '6'; }", timeout=60_000)
+        pg.wait_for_function(
+            "() => { const e = document.querySelector('.dataprep-panel .dp-last-batch');"
+            " return e && e.textContent.trim() === '6'; }",
+            timeout=60_000,
+        )
         assert panel.locator(".dp-batch-size").inner_text().strip() == "6"
         assert last.inner_text().strip() == "6"
         shot(pg, "long-run-batch-size-6", panel)
@@ -302,8 +343,7 @@ def voila(site):
     log = site["base"] / "voila.log"
     fh = open(log, "wb")  # noqa: SIM115
     env = {**site["env"], "DATAPREP_OUTPUT": str(site["out"] / "voila")}
-    cmd = [sys.executable, "-m", "voila", "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1",
-           "01-quickstart.ipynb"]
+    cmd = [sys.executable, "-m", "voila", "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1", "01-quickstart.ipynb"]
     proc = subprocess.Popen(cmd, cwd=site["nbdir"], env=env, stdout=fh, stderr=subprocess.STDOUT)
     try:
         _wait_port(port, proc, log)

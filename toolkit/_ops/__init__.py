@@ -50,6 +50,7 @@ def _pos_int(lo: int = 1, hi: int = 10**9) -> Callable[[str, Any], int | None]:
         if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
             raise ConfigError(f"{key}: expected a whole number from {lo} to {hi}, got {v!r}")
         return v
+
     return check
 
 
@@ -78,6 +79,7 @@ def _choice(*options: str) -> Callable[[str, Any], str]:
         if not isinstance(v, str) or v.lower() not in options:
             raise ConfigError(f"{key}: expected one of {', '.join(options)}; got {v!r}")
         return v.lower()
+
     return check
 
 
@@ -89,22 +91,41 @@ class OpDef:
 
 
 OPS: dict[str, OpDef] = {
-    "thumbnail": OpDef(("image", "video"), {"size": (_size, (128, 128))},
-                       "fit inside SIZE keeping the aspect ratio (never enlarges)"),
-    "resize": OpDef(("image", "video"), {"size": (_size, (512, 512)), "mode": (_choice(*RESIZE_MODES), "fit")},
-                    "scale to SIZE: fit (inside), fill (crop to cover), pad (letterbox), exact (stretch)"),
-    "frames": OpDef(("video",), {
-        "fps": (_pos_float, None), "every": (_pos_int(), None), "count": (_pos_int(1, 100000), None),
-        "keyframes": (_bool, False), "size": (_size, None), "mode": (_choice(*RESIZE_MODES), "fit"),
-    }, "extract frames: --fps N per second, --every Nth frame, --count N spread evenly, or --keyframes"),
-    "poster": OpDef(("video",), {"size": (_size, None), "mode": (_choice(*RESIZE_MODES), "fit")},
-                    "one representative (not black) frame as an image"),
-    "contact-sheet": OpDef(("video",), {"frames": (_pos_int(1, 400), 16), "columns": (_pos_int(1, 50), None),
-                                        "size": (_size, (320, 320))},
-                           "one grid image of N evenly spread frames with timestamps"),
-    "transcode": OpDef(("video",), {"size": (_pos_int(16, 8192), 720), "max_fps": (_pos_float, None),
-                                    "crf": (_pos_int(0, 51), 23), "audio": (_bool, True)},
-                       "H.264 MP4; shorter side at most SIZE, frame rate at most MAX_FPS"),
+    "thumbnail": OpDef(
+        ("image", "video"), {"size": (_size, (128, 128))}, "fit inside SIZE keeping the aspect ratio (never enlarges)"
+    ),
+    "resize": OpDef(
+        ("image", "video"),
+        {"size": (_size, (512, 512)), "mode": (_choice(*RESIZE_MODES), "fit")},
+        "scale to SIZE: fit (inside), fill (crop to cover), pad (letterbox), exact (stretch)",
+    ),
+    "frames": OpDef(
+        ("video",),
+        {
+            "fps": (_pos_float, None),
+            "every": (_pos_int(), None),
+            "count": (_pos_int(1, 100000), None),
+            "keyframes": (_bool, False),
+            "size": (_size, None),
+            "mode": (_choice(*RESIZE_MODES), "fit"),
+        },
+        "extract frames: --fps N per second, --every Nth frame, --count N spread evenly, or --keyframes",
+    ),
+    "poster": OpDef(
+        ("video",),
+        {"size": (_size, None), "mode": (_choice(*RESIZE_MODES), "fit")},
+        "one representative (not black) frame as an image",
+    ),
+    "contact-sheet": OpDef(
+        ("video",),
+        {"frames": (_pos_int(1, 400), 16), "columns": (_pos_int(1, 50), None), "size": (_size, (320, 320))},
+        "one grid image of N evenly spread frames with timestamps",
+    ),
+    "transcode": OpDef(
+        ("video",),
+        {"size": (_pos_int(16, 8192), 720), "max_fps": (_pos_float, None), "crf": (_pos_int(0, 51), 23), "audio": (_bool, True)},
+        "H.264 MP4; shorter side at most SIZE, frame rate at most MAX_FPS",
+    ),
     "clip": OpDef(("video",), {"seconds": (_pos_float, 10.0)}, "cut into fixed-length segments"),
 }
 IMAGE_OPS = tuple(n for n, d in OPS.items() if "image" in d.kinds)
@@ -131,7 +152,9 @@ class OpSpec:
         for key, (check, default) in schema.items():
             values[key] = check(f"{name}.{key}", params[key]) if params.get(key) is not None else default
         if name == "frames":
-            chosen = [k for k in ("fps", "every", "count") if values[k] is not None] + (["keyframes"] if values["keyframes"] else [])
+            chosen = [k for k in ("fps", "every", "count") if values[k] is not None] + (
+                ["keyframes"] if values["keyframes"] else []
+            )
             if len(chosen) > 1:
                 raise ConfigError(f"op frames: choose one of fps, every, count, keyframes; got {', '.join(chosen)}")
             if not chosen:

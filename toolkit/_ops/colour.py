@@ -51,6 +51,7 @@ def _srgb_eotf(v: float) -> float:
 
 # ---------------------------------------------------------------- reading a profile's own numbers
 
+
 def _tags(icc: bytes) -> dict[bytes, bytes]:
     """The tag table of an ICC profile -> {signature: data}. Raises on anything malformed."""
     if len(icc) < 132 or icc[36:40] != b"acsp":
@@ -63,7 +64,7 @@ def _tags(icc: bytes) -> dict[bytes, bytes]:
         sig, off, size = struct.unpack_from(">4sII", icc, 132 + 12 * i)
         if off + size > len(icc):
             raise ValueError("tag outside the profile")
-        out[sig] = icc[off:off + size]
+        out[sig] = icc[off : off + size]
     return out
 
 
@@ -82,13 +83,14 @@ def _curve(data: bytes):
             return lambda x: x
         if n == 1:
             gamma = struct.unpack_from(">H", data, 12)[0] / 256
-            return lambda x: x ** gamma
+            return lambda x: x**gamma
         table = struct.unpack_from(f">{n}H", data, 12)
 
         def lookup(x: float) -> float:
             pos = x * (n - 1)
             i = min(int(pos), n - 2)
             return (table[i] + (table[i + 1] - table[i]) * (pos - i)) / 65535
+
         return lookup
     if kind == b"para":
         (ftype,) = struct.unpack_from(">H", data, 8)
@@ -96,7 +98,7 @@ def _curve(data: bytes):
         p = [v / 65536 for v in struct.unpack_from(f">{nparams}i", data, 12)] + [0.0] * (7 - nparams)
         g, a, b, c, d, e, f = p
         if ftype == 0:
-            return lambda x: x ** g
+            return lambda x: x**g
         if ftype == 1:
             return lambda x: (a * x + b) ** g if x >= -b / a else 0.0
         if ftype == 2:
@@ -133,10 +135,11 @@ def is_srgb(icc: bytes) -> bool:
 
 # ---------------------------------------------------------------- verdicts and transforms, cached
 
+
 @dataclass(frozen=True)
 class _Verdict:
-    convert: bool          # False: sRGB already, or unusable (then ``problem`` says why)
-    space: str             # RGB, GRAY, CMYK or what the header says
+    convert: bool  # False: sRGB already, or unusable (then ``problem`` says why)
+    space: str  # RGB, GRAY, CMYK or what the header says
     problem: str | None = None
 
 
@@ -204,10 +207,12 @@ def _transform(icc: bytes, key: bytes, in_mode: str, out_mode: str):
     def build():
         try:
             src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-            return ImageCms.buildTransform(src, ImageCms.createProfile("sRGB"), in_mode, out_mode,
-                                           renderingIntent=ImageCms.Intent.PERCEPTUAL)
+            return ImageCms.buildTransform(
+                src, ImageCms.createProfile("sRGB"), in_mode, out_mode, renderingIntent=ImageCms.Intent.PERCEPTUAL
+            )
         except Exception as exc:  # noqa: BLE001
             return f"its ICC colour profile cannot be used ({exc})"
+
     return _CACHE.get(_CACHE.transforms, (key, in_mode, out_mode), build)
 
 
@@ -215,12 +220,17 @@ def _transform(icc: bytes, key: bytes, in_mode: str, out_mode: str):
 
 #: (image mode, profile space) -> (mode handed to LittleCMS, its output mode, the result's mode)
 _PLANS = {
-    ("RGB", "RGB"): ("RGB", "RGB", "RGB"), ("RGBA", "RGB"): ("RGBA", "RGBA", "RGBA"),
-    ("RGBX", "RGB"): ("RGBX", "RGB", "RGB"), ("P", "RGB"): ("RGB", "RGB", "RGB"), ("PA", "RGB"): ("RGBA", "RGBA", "RGBA"),
+    ("RGB", "RGB"): ("RGB", "RGB", "RGB"),
+    ("RGBA", "RGB"): ("RGBA", "RGBA", "RGBA"),
+    ("RGBX", "RGB"): ("RGBX", "RGB", "RGB"),
+    ("P", "RGB"): ("RGB", "RGB", "RGB"),
+    ("PA", "RGB"): ("RGBA", "RGBA", "RGBA"),
     ("CMYK", "CMYK"): ("CMYK", "RGB", "RGB"),
     # grey: LittleCMS has no sRGB grey to aim at, so grey -> sRGB RGB (three equal bands) -> grey again
-    ("L", "GRAY"): ("L", "RGB", "L"), ("LA", "GRAY"): ("L", "RGB", "L"),  # alpha set aside, put back
-    ("I;16", "GRAY"): ("I;16", "RGB", "L"), ("I;16L", "GRAY"): ("I;16L", "RGB", "L"),
+    ("L", "GRAY"): ("L", "RGB", "L"),
+    ("LA", "GRAY"): ("L", "RGB", "L"),  # alpha set aside, put back
+    ("I;16", "GRAY"): ("I;16", "RGB", "L"),
+    ("I;16L", "GRAY"): ("I;16L", "RGB", "L"),
     ("I;16B", "GRAY"): ("I;16B", "RGB", "L"),
 }
 
@@ -280,6 +290,9 @@ def loaded_to_srgb(im: Image.Image, name: str) -> tuple[Image.Image, Problem | N
     out.info.pop("icc_profile", None)
     if problem is None:
         return out, None
-    done = "its colours were converted with the plain CMYK formula" if out.mode == "CMYK" else \
-        "its pixels were kept as they are (read as sRGB)"
+    done = (
+        "its colours were converted with the plain CMYK formula"
+        if out.mode == "CMYK"
+        else "its pixels were kept as they are (read as sRGB)"
+    )
     return out, Problem("icc", f"{name}: {problem}; {done}")

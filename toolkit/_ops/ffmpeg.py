@@ -33,14 +33,20 @@ import psutil
 from .._fs import path_text
 from . import FileProblem
 
-__all__ = ["ffmpeg_exe", "has_encoder", "live_ffmpeg_pids", "memory_in_use", "ffmpeg_memory_cap",
-           "FFMPEG_BASELINE_BYTES", "MEMORY_POLL"]
+__all__ = [
+    "ffmpeg_exe",
+    "has_encoder",
+    "live_ffmpeg_pids",
+    "memory_in_use",
+    "ffmpeg_memory_cap",
+    "FFMPEG_BASELINE_BYTES",
+    "MEMORY_POLL",
+]
 
 #: resident memory of an ffmpeg process before frame buffers (binary, codecs, demuxer, filter graph)
 FFMPEG_BASELINE_BYTES = 64 * 1024 * 1024
 #: how often the memory of a capped ffmpeg and its worker is looked at (seconds)
 MEMORY_POLL = 0.1
-
 
 
 @lru_cache(maxsize=1)
@@ -122,6 +128,7 @@ def _child_setup(parent: int):
             _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         if os.getppid() != parent:  # the parent died before prctl took effect
             os._exit(137)
+
     return setup
 
 
@@ -173,8 +180,15 @@ class _MemoryWatch(threading.Thread):
                 return
 
 
-def _run(args: Sequence[str | bytes], *, timeout: float, path: str, cwd: str | None = None,
-         capture: bool = False, memory_cap: int | None = None) -> tuple[int, bytes, str]:
+def _run(
+    args: Sequence[str | bytes],
+    *,
+    timeout: float,
+    path: str,
+    cwd: str | None = None,
+    capture: bool = False,
+    memory_cap: int | None = None,
+) -> tuple[int, bytes, str]:
     """Run ffmpeg with ``args``; -> (returncode, stdout bytes, stderr text).
 
     Raises ``FileProblem("timeout")`` (after killing ffmpeg's process group) when it runs past
@@ -188,9 +202,16 @@ def _run(args: Sequence[str | bytes], *, timeout: float, path: str, cwd: str | N
     if timeout <= 0:
         raise FileProblem("timeout", f"{path_text(path)}: no time left for ffmpeg (per-file time limit reached)")
     argv = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-nostats", *args]
-    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, cwd=cwd, close_fds=True, start_new_session=True,
-                         preexec_fn=_child_setup(os.getpid()))
+    p = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=cwd,
+        close_fds=True,
+        start_new_session=True,
+        preexec_fn=_child_setup(os.getpid()),
+    )
     with _LIVE_LOCK:
         _LIVE[p.pid] = p
     watch = None
@@ -203,8 +224,11 @@ def _run(args: Sequence[str | bytes], *, timeout: float, path: str, cwd: str | N
         except subprocess.TimeoutExpired:
             _kill_group(p)
             p.communicate()
-            raise FileProblem("timeout", f"{path_text(path)}: ffmpeg took longer than {timeout:.0f} s and was stopped; "
-                                         "raise the time limit (--timeout) for long videos") from None
+            raise FileProblem(
+                "timeout",
+                f"{path_text(path)}: ffmpeg took longer than {timeout:.0f} s and was stopped; "
+                "raise the time limit (--timeout) for long videos",
+            ) from None
         finally:
             if watch is not None:
                 watch.done.set()
@@ -212,12 +236,15 @@ def _run(args: Sequence[str | bytes], *, timeout: float, path: str, cwd: str | N
         if watch is not None and watch.over is not None and p.returncode == -signal.SIGKILL:  # ours, not a finish
             own, mine, others = watch.over
             also = f", other ffmpeg {others / 2**20:,.0f} MiB" if others else ""
-            raise FileProblem("limit-exceeded", f"{path_text(path)}: ffmpeg was stopped at {mine / 2**20:,.0f} MiB "
-                                                f"(its worker {own / 2**20:,.0f} MiB{also}): together they passed "
-                                                f"{memory_cap / 2**20:,.0f} MiB, where the worker's nanny would restart "
-                                                "it (95% of its memory limit by default); give workers more memory "
-                                                "(--memory-limit, or your cluster's worker memory limit) or run fewer "
-                                                "per machine (--jobs)")
+            raise FileProblem(
+                "limit-exceeded",
+                f"{path_text(path)}: ffmpeg was stopped at {mine / 2**20:,.0f} MiB "
+                f"(its worker {own / 2**20:,.0f} MiB{also}): together they passed "
+                f"{memory_cap / 2**20:,.0f} MiB, where the worker's nanny would restart "
+                "it (95% of its memory limit by default); give workers more memory "
+                "(--memory-limit, or your cluster's worker memory limit) or run fewer "
+                "per machine (--jobs)",
+            )
     except BaseException:
         _kill_group(p)
         try:

@@ -24,16 +24,29 @@ from .._fs import path_text
 from .._media import MediaInfo, Problem
 from . import FileProblem
 
-__all__ = ["LOG_ARGS", "Diag", "parse", "too_large", "fits", "failed_run", "whole_decode", "seek_damage",
-           "fewer_frames", "nothing_decoded", "merge"]
+__all__ = [
+    "LOG_ARGS",
+    "Diag",
+    "parse",
+    "too_large",
+    "fits",
+    "failed_run",
+    "whole_decode",
+    "seek_damage",
+    "fewer_frames",
+    "nothing_decoded",
+    "merge",
+]
 
 #: ffmpeg arguments that make :func:`parse` possible (a global option: its place in argv does not matter)
 LOG_ARGS = ("-loglevel", "level+verbose")
 
 _LEVELS = "trace|debug|verbose|info|warning|error|fatal|panic"
 _RE_LINE = re.compile(rf"^((?:\[[^\]\n]*\] )*)\[({_LEVELS})\] ?(.*)$")
-_RE_IN_STREAM = re.compile(r"Input stream #(\d+):\d+ \((\w+)\): \d+ packets read \(\d+ bytes\); "
-                           r"(\d+) frames decoded; (\d+) decode errors")
+_RE_IN_STREAM = re.compile(
+    r"Input stream #(\d+):\d+ \((\w+)\): \d+ packets read \(\d+ bytes\); "
+    r"(\d+) frames decoded; (\d+) decode errors"
+)
 _RE_OUT_STREAM = re.compile(r"Output stream #\d+:\d+ \((\w+)\): (\d+) frames encoded")
 _RE_OUT_TIME = re.compile(r"^frame=\s*\d+ .*?time=(\d+):(\d+):(\d+(?:\.\d+)?) ", re.M)
 _RE_SHOWINFO_T = re.compile(r"\[Parsed_showinfo_\d+ @ [^\]]*\] n:\s*\d+ pts:\s*\S+\s+pts_time:(\S+)")
@@ -139,9 +152,13 @@ def parse(stderr: str) -> Diag:
 # too large for the worker, or for ffmpeg
 # --------------------------------------------------------------------------------------------
 
+
 def too_large(path: str, width: int, height: int) -> FileProblem:
-    return FileProblem("limit-exceeded", f"{path_text(path)} has frames of {width}x{height}, larger than ffmpeg "
-                                         "decodes (about 268 megapixels at most); it cannot be processed")
+    return FileProblem(
+        "limit-exceeded",
+        f"{path_text(path)} has frames of {width}x{height}, larger than ffmpeg "
+        "decodes (about 268 megapixels at most); it cannot be processed",
+    )
 
 
 def min_decode_bytes(width: int, height: int) -> int:
@@ -159,10 +176,13 @@ def fits(path: str, info: MediaInfo, room: int | None) -> None:
         raise too_large(path, w, h)
     need = min_decode_bytes(w, h)
     if room is not None and need > room:
-        raise FileProblem("limit-exceeded", f"{path_text(path)} has frames of {w}x{h}: decoding them needs at "
-                                            f"least {need / 2**20:,.0f} MiB, and its worker has "
-                                            f"{max(0, room) / 2**20:,.0f} MiB left under its memory limit; give "
-                                            "workers more memory (--memory-limit) or run fewer per machine (--jobs)")
+        raise FileProblem(
+            "limit-exceeded",
+            f"{path_text(path)} has frames of {w}x{h}: decoding them needs at "
+            f"least {need / 2**20:,.0f} MiB, and its worker has "
+            f"{max(0, room) / 2**20:,.0f} MiB left under its memory limit; give "
+            "workers more memory (--memory-limit) or run fewer per machine (--jobs)",
+        )
 
 
 def failed_run(path: str, diag: Diag) -> FileProblem | None:
@@ -171,14 +191,18 @@ def failed_run(path: str, diag: Diag) -> FileProblem | None:
     if diag.bad_size:
         return too_large(path, *diag.bad_size)
     if diag.no_memory:
-        return FileProblem("limit-exceeded", f"ffmpeg ran out of memory decoding {path_text(path)}; give workers "
-                                             "more memory (--memory-limit) or run fewer per machine (--jobs)")
+        return FileProblem(
+            "limit-exceeded",
+            f"ffmpeg ran out of memory decoding {path_text(path)}; give workers "
+            "more memory (--memory-limit) or run fewer per machine (--jobs)",
+        )
     return None
 
 
 # --------------------------------------------------------------------------------------------
 # the verdict: what a damaged video's row says
 # --------------------------------------------------------------------------------------------
+
 
 def _span(diag: Diag) -> str:
     if diag.error_span is None:
@@ -193,19 +217,23 @@ def _span(diag: Diag) -> str:
 
 def _errors(path: str, diag: Diag, where: str, decoded: str = "") -> Problem:
     n = diag.decode_errors
-    return Problem("decode-errors", f"ffmpeg reported {n} decode error{'s' if n != 1 else ''} in {path_text(path)}"
-                                    f"{where}: frames there are missing or damaged{decoded} (a damaged copy?)")
+    return Problem(
+        "decode-errors",
+        f"ffmpeg reported {n} decode error{'s' if n != 1 else ''} in {path_text(path)}"
+        f"{where}: frames there are missing or damaged{decoded} (a damaged copy?)",
+    )
 
 
 def _cut(path: str, got: float | None, of: float | None, where: str = "") -> Problem:
-    what = (f"decoded {got:.1f} s of {of:.1f} s" if got is not None and of else
-            "its data ends before its index says")
-    return Problem("truncated", f"{path_text(path)} is cut short{where}: {what}; the rest is missing (an "
-                                "interrupted copy or recording?)")
+    what = f"decoded {got:.1f} s of {of:.1f} s" if got is not None and of else "its data ends before its index says"
+    return Problem(
+        "truncated", f"{path_text(path)} is cut short{where}: {what}; the rest is missing (an interrupted copy or recording?)"
+    )
 
 
-def whole_decode(path: str, diag: Diag, *, got: float | None, of: float | None, rate: float | None,
-                 where: str = "") -> list[Problem]:
+def whole_decode(
+    path: str, diag: Diag, *, got: float | None, of: float | None, rate: float | None, where: str = ""
+) -> list[Problem]:
     """Warnings for a run that decoded the video from its start (frames by rate, transcode) or a
     part of it (a clip, ``where``: which part, for the message): ``truncated`` when its data ran out
     (the demuxer said so, or it decoded ``got`` seconds where the container holds ``of``, short
@@ -242,17 +270,24 @@ def fewer_frames(path: str, info: MediaInfo, times: Sequence[float], got: Iterab
     real = sorted({round(t, 6) for t in got if t is not None})
     later = [want for want in times if real and want > real[-1]]
     if real and later and len(real) + len(later) == len(times) and info.duration:
-        return Problem("fewer-frames", f"{name}: {len(real)} of {len(times)} frames; nothing could be decoded after "
-                                       f"t={real[-1]:.1f} s of {info.duration:.1f} s")
-    return Problem("fewer-frames", f"{name}: {len(real)} distinct frames of {len(times)} asked for (the video has "
-                                   "fewer frames, or parts that do not decode)")
+        return Problem(
+            "fewer-frames",
+            f"{name}: {len(real)} of {len(times)} frames; nothing could be decoded after "
+            f"t={real[-1]:.1f} s of {info.duration:.1f} s",
+        )
+    return Problem(
+        "fewer-frames",
+        f"{name}: {len(real)} distinct frames of {len(times)} asked for (the video has "
+        "fewer frames, or parts that do not decode)",
+    )
 
 
 def nothing_decoded(path: str, diag: Diag | None) -> FileProblem:
     """The failure when no frame at all came out: ``truncated`` if the data ran out, else ``corrupt``."""
     if diag is not None and diag.cut:
-        return FileProblem("truncated", f"{path_text(path)} is cut short: no frame of it could be decoded (an "
-                                        "interrupted copy or recording?)")
+        return FileProblem(
+            "truncated", f"{path_text(path)} is cut short: no frame of it could be decoded (an interrupted copy or recording?)"
+        )
     errs = f" (ffmpeg reported {diag.decode_errors} decode errors)" if diag is not None and diag.decode_errors else ""
     return FileProblem("corrupt", f"no frame could be decoded from {path_text(path)}{errs}")
 

@@ -39,8 +39,19 @@ from . import FileProblem, OpSpec, check_file, colour
 from . import orientation as orient
 from .orientation import swap
 
-__all__ = ["ALLOWED_FORMATS", "probe_image", "load_image", "thumbnail", "resize", "render", "draft_hint",
-           "prepare_for", "encode", "classify", "estimate_bytes"]
+__all__ = [
+    "ALLOWED_FORMATS",
+    "probe_image",
+    "load_image",
+    "thumbnail",
+    "resize",
+    "render",
+    "draft_hint",
+    "prepare_for",
+    "encode",
+    "classify",
+    "estimate_bytes",
+]
 
 # Only the plugins of the formats we open and write (AVIF when this Pillow has it, HEIF through
 # pillow-heif: libheif, a library), not the ~45 that Pillow's ``Image.init()`` imports: ~17 ms
@@ -50,11 +61,21 @@ __all__ = ["ALLOWED_FORMATS", "probe_image", "load_image", "thumbnail", "resize"
 #: Pillow format names we open, in the order they are tried, with the modules that register
 #: them. Never EPS/PS/PDF (Ghostscript) nor any other format that runs a program, nor the long
 #: tail of rarely used plugins. AVIF before HEIF: both accept the generic ``mif1`` brand.
-_PLUGINS = {"JPEG": "PIL.JpegImagePlugin", "MPO": "PIL.MpoImagePlugin", "PNG": "PIL.PngImagePlugin",
-            "WEBP": "PIL.WebPImagePlugin", "GIF": "PIL.GifImagePlugin", "BMP": "PIL.BmpImagePlugin",
-            "TIFF": "PIL.TiffImagePlugin", "PPM": "PIL.PpmImagePlugin", "ICO": "PIL.IcoImagePlugin",
-            "ICNS": "PIL.IcnsImagePlugin", "AVIF": "PIL.AvifImagePlugin", "HEIF": "pillow_heif.HeifImagePlugin",
-            "TGA": "PIL.TgaImagePlugin"}
+_PLUGINS = {
+    "JPEG": "PIL.JpegImagePlugin",
+    "MPO": "PIL.MpoImagePlugin",
+    "PNG": "PIL.PngImagePlugin",
+    "WEBP": "PIL.WebPImagePlugin",
+    "GIF": "PIL.GifImagePlugin",
+    "BMP": "PIL.BmpImagePlugin",
+    "TIFF": "PIL.TiffImagePlugin",
+    "PPM": "PIL.PpmImagePlugin",
+    "ICO": "PIL.IcoImagePlugin",
+    "ICNS": "PIL.IcnsImagePlugin",
+    "AVIF": "PIL.AvifImagePlugin",
+    "HEIF": "pillow_heif.HeifImagePlugin",
+    "TGA": "PIL.TgaImagePlugin",
+}
 #: Formats without a signature at the start of the file: tried only on files with these extensions
 #: (Pillow's TGA reader would otherwise get a go at every unrecognised file).
 _BY_NAME_ONLY = {"TGA": (".tga",)}
@@ -90,6 +111,7 @@ class _ModeError(ValueError):
 
 
 # ---------------------------------------------------------------- Pillow's global switches
+
 
 class _Gate:
     """Holds Pillow's global safety settings at the values the threads inside need.
@@ -139,6 +161,7 @@ _GATE = _Gate()
 
 # ---------------------------------------------------------------- opening
 
+
 def _pillow_limit(max_pixels: int) -> int:
     """``Image.MAX_IMAGE_PIXELS`` that makes Pillow's bomb error (at twice it) fire just above ``max_pixels``."""
     return max(1, -(-max_pixels // 2))
@@ -148,8 +171,11 @@ def _bomb(path: str, exc: Image.DecompressionBombError, max_pixels: int) -> File
     """Pillow refused an image inside ``path`` (the file's own, or one a container holds) as too large."""
     found = re.search(r"\((\d+) pixels\)", str(exc))
     size = f"{int(found.group(1)):,} pixels" if found else "more pixels"
-    return FileProblem("decompression-bomb", f"{path_text(path)} declares an image of {size}, more than the limit of "
-                                             f"{max_pixels:,} (a decompression bomb?); {_BOMB_FIX}")
+    return FileProblem(
+        "decompression-bomb",
+        f"{path_text(path)} declares an image of {size}, more than the limit of "
+        f"{max_pixels:,} (a decompression bomb?); {_BOMB_FIX}",
+    )
 
 
 def _formats_for(path: str) -> tuple[str, ...]:
@@ -203,8 +229,18 @@ def combined_draft(ops: Sequence[OpSpec]) -> tuple[int, int] | None:
 
 # ---------------------------------------------------------------- probe
 
-def estimate_bytes(width: int, height: int, mode: str, fmt: str | None, ops: Sequence[OpSpec], *,
-                   orientation: int = 1, out_format: str = "jpeg", converts_colour: bool = False) -> int:
+
+def estimate_bytes(
+    width: int,
+    height: int,
+    mode: str,
+    fmt: str | None,
+    ops: Sequence[OpSpec],
+    *,
+    orientation: int = 1,
+    out_format: str = "jpeg",
+    converts_colour: bool = False,
+) -> int:
     """Estimated peak memory (bytes) of decoding a ``width`` x ``height`` (stored) image and running ``ops``.
 
     A pure function of header facts: JPEG draft reduction, bytes per pixel of ``mode``, the upright
@@ -260,7 +296,7 @@ def _jpeg_header(path: str, limit: int = 1 << 17) -> tuple[int, int, str, bytes 
             return None
         i, exif, frame, icc = 2, None, None, {}
         while True:
-            while i + 4 > len(data) or i + 2 + int.from_bytes(data[i + 2:i + 4], "big") > len(data):
+            while i + 4 > len(data) or i + 2 + int.from_bytes(data[i + 2 : i + 4], "big") > len(data):
                 more = fh.read(min(65536, limit - len(data))) if len(data) < limit else b""
                 if not more:
                     return None
@@ -275,10 +311,10 @@ def _jpeg_header(path: str, limit: int = 1 << 17) -> tuple[int, int, str, bytes 
                 return (*frame, exif, b"".join(icc[k] for k in sorted(icc)) or None) if frame else None
             if marker == 0x01 or 0xD0 <= marker <= 0xD9:
                 return None  # no such marker belongs in the headers
-            length = int.from_bytes(data[i + 2:i + 4], "big")
+            length = int.from_bytes(data[i + 2 : i + 4], "big")
             if length < 2:
                 return None
-            seg = data[i + 4:i + 2 + length]
+            seg = data[i + 4 : i + 2 + length]
             if marker == 0xE1 and exif is None and seg.startswith(b"Exif\x00\x00"):
                 exif = seg
             elif marker == 0xE2 and seg.startswith(b"MPF\x00"):
@@ -298,14 +334,18 @@ def _jpeg_header(path: str, limit: int = 1 << 17) -> tuple[int, int, str, bytes 
 
 def _check_size(path: str, w: int, h: int, max_pixels: int) -> None:
     if w * h > max_pixels:
-        raise FileProblem("decompression-bomb", f"{path_text(path)} declares {w}x{h} = {w * h:,} pixels, more than "
-                                                f"the limit of {max_pixels:,} (a decompression bomb?); {_BOMB_FIX}")
+        raise FileProblem(
+            "decompression-bomb",
+            f"{path_text(path)} declares {w}x{h} = {w * h:,} pixels, more than "
+            f"the limit of {max_pixels:,} (a decompression bomb?); {_BOMB_FIX}",
+        )
     if w < 1 or h < 1:
         raise FileProblem("corrupt", f"{path_text(path)} declares an empty size {w}x{h}; re-copy it from its source")
 
 
-def probe_image(path: str, *, ops: tuple[OpSpec, ...], fmt: str = "jpeg", max_pixels: int = 89_478_485,
-                sniffed: str | None = None) -> MediaInfo:
+def probe_image(
+    path: str, *, ops: tuple[OpSpec, ...], fmt: str = "jpeg", max_pixels: int = 89_478_485, sniffed: str | None = None
+) -> MediaInfo:
     """Header facts, no pixel decoding: displayed size, mode, frames, rotation, estimated peak memory.
 
     ``fmt`` is the output format; ``sniffed`` the format the scan found in the file's first bytes
@@ -336,21 +376,23 @@ def probe_image(path: str, *, ops: tuple[OpSpec, ...], fmt: str = "jpeg", max_pi
                 frames = 1
         finally:
             im.close()
-    est = estimate_bytes(w, h, mode, codec, ops, orientation=found.value, out_format=fmt,
-                         converts_colour=colour.needs_conversion(icc, mode))
+    est = estimate_bytes(
+        w, h, mode, codec, ops, orientation=found.value, out_format=fmt, converts_colour=colour.needs_conversion(icc, mode)
+    )
     dw, dh = swap((w, h), found.value)
-    return MediaInfo(width=dw, height=dh, mode=mode, frames=frames, rotation=found.rotation,
-                     codec=codec, est_bytes=est)
+    return MediaInfo(width=dw, height=dh, mode=mode, frames=frames, rotation=found.rotation, codec=codec, est_bytes=est)
 
 
 # ---------------------------------------------------------------- load
+
 
 def _is_truncation(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and "truncated" in str(exc).lower()
 
 
-def _decode(path: str, max_pixels: int, draft_size: tuple[int, int] | None,
-            truncated: bool) -> tuple[Image.Image, orient.Orientation]:
+def _decode(
+    path: str, max_pixels: int, draft_size: tuple[int, int] | None, truncated: bool
+) -> tuple[Image.Image, orient.Orientation]:
     """Open, draft, load the first frame; -> (loaded image with its file closed, its orientation)."""
     im = _open(path, max_pixels)
     try:
@@ -365,8 +407,11 @@ def _decode(path: str, max_pixels: int, draft_size: tuple[int, int] | None,
             except Image.DecompressionBombError as exc:
                 raise _bomb(path, exc, max_pixels) from exc
         if im.width * im.height > max_pixels:
-            raise FileProblem("decompression-bomb", f"{path_text(path)} grew to {im.width}x{im.height} while decoding, "
-                                                    f"more than the limit of {max_pixels:,} pixels; {_BOMB_FIX}")
+            raise FileProblem(
+                "decompression-bomb",
+                f"{path_text(path)} grew to {im.width}x{im.height} while decoding, "
+                f"more than the limit of {max_pixels:,} pixels; {_BOMB_FIX}",
+            )
         # GIF and multi-frame files keep their file open (to seek to later frames); we only ever use
         # the first frame, so close it now and keep the pixels (a copy only if this Pillow cannot).
         close_file = getattr(im, "_close_fp", None)
@@ -383,8 +428,9 @@ def _decode(path: str, max_pixels: int, draft_size: tuple[int, int] | None,
         raise
 
 
-def load_image(path: str, *, max_pixels: int, allow_truncated: bool = False,
-               draft_size: tuple[int, int] | None = None) -> tuple[Image.Image, list[Problem]]:
+def load_image(
+    path: str, *, max_pixels: int, allow_truncated: bool = False, draft_size: tuple[int, int] | None = None
+) -> tuple[Image.Image, list[Problem]]:
     """Decode the first frame, upright, with its file closed. -> (image, warnings).
 
     ``draft_size`` (as displayed) lets a JPEG decode at 1/2, 1/4 or 1/8 scale, never below it.
@@ -417,6 +463,7 @@ def load_image(path: str, *, max_pixels: int, allow_truncated: bool = False,
 
 
 # ---------------------------------------------------------------- modes
+
 
 def _to_8bit(im: Image.Image) -> Image.Image:
     """A 16-bit, 32-bit or float image as ``L``, its actual value range stretched to 0..255."""
@@ -483,6 +530,7 @@ def _canvas_fill(mode: str, background: str) -> tuple[str, int | tuple[int, ...]
 
 
 # ---------------------------------------------------------------- geometry
+
 
 def _fit_size(w: int, h: int, box: tuple[int, int], enlarge: bool) -> tuple[int, int]:
     r = min(box[0] / w, box[1] / h)
@@ -581,6 +629,7 @@ def draft_hint(spec: OpSpec) -> tuple[int, int] | None:
 
 # ---------------------------------------------------------------- output
 
+
 def prepare_for(im: Image.Image, fmt: str, background: str = "#ffffff") -> Image.Image:
     """``im`` converted on purpose so ``fmt`` (jpeg, png, webp) can hold it; every valid image gives a valid output.
 
@@ -615,8 +664,7 @@ def encode(im: Image.Image, fmt: str, quality: int, background: str = "#ffffff")
         im = prepare_for(im, fmt, background)
     buf = io.BytesIO()
     if fmt == "jpeg":
-        im.save(buf, "JPEG", quality=int(quality), optimize=False, progressive=False,
-                subsampling=0 if quality >= 90 else 2)
+        im.save(buf, "JPEG", quality=int(quality), optimize=False, progressive=False, subsampling=0 if quality >= 90 else 2)
     elif fmt == "png":
         im.save(buf, "PNG", compress_level=6, optimize=False)
     else:
@@ -625,6 +673,7 @@ def encode(im: Image.Image, fmt: str, quality: int, background: str = "#ffffff")
 
 
 # ---------------------------------------------------------------- errors
+
 
 def _sniffed_format(path: str) -> str | None:
     try:
@@ -650,22 +699,30 @@ def classify(exc: BaseException, path: str) -> FileProblem:
     if isinstance(exc, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
         return FileProblem("decompression-bomb", f"{n} has more pixels than allowed ({msg}); {_BOMB_FIX}")
     if isinstance(exc, MemoryError):
-        return FileProblem("limit-exceeded", f"{n} needs more memory than is free; give workers more memory "
-                                             "(--memory-limit) or lower max_pixels (--max-pixels)")
+        return FileProblem(
+            "limit-exceeded",
+            f"{n} needs more memory than is free; give workers more memory (--memory-limit) or lower max_pixels (--max-pixels)",
+        )
     if isinstance(exc, _ModeError):
         return FileProblem("unsupported-mode", f"{n}: {msg}; convert it to RGB first")
     if isinstance(exc, UnidentifiedImageError):
         found = _sniffed_format(path)
         if found in ("EPS", "PDF"):
-            return FileProblem("unsupported-format", f"{n} is {found} (PostScript), which is never opened because it "
-                                                     "would run Ghostscript; convert it to PNG first")
+            return FileProblem(
+                "unsupported-format",
+                f"{n} is {found} (PostScript), which is never opened because it would run Ghostscript; convert it to PNG first",
+            )
         if found and found not in ALLOWED_FORMATS:
-            return FileProblem("unsupported-format", f"{n} is {found}, which is not among the formats read "
-                                                     f"({', '.join(ALLOWED_FORMATS)}); convert it first")
+            return FileProblem(
+                "unsupported-format",
+                f"{n} is {found}, which is not among the formats read ({', '.join(ALLOWED_FORMATS)}); convert it first",
+            )
         if found:
             return FileProblem("corrupt", f"{n} looks like {found} but its header is damaged; re-copy it from its source")
-        return FileProblem("unidentified", f"{n} is not an image in any of the formats read "
-                                           f"({', '.join(ALLOWED_FORMATS)}): wrong extension or damaged file")
+        return FileProblem(
+            "unidentified",
+            f"{n} is not an image in any of the formats read ({', '.join(ALLOWED_FORMATS)}): wrong extension or damaged file",
+        )
     if isinstance(exc, FileNotFoundError):
         return FileProblem("not-found", f"{n} does not exist (moved or deleted since the scan?)")
     if isinstance(exc, PermissionError):
@@ -675,22 +732,24 @@ def classify(exc: BaseException, path: str) -> FileProblem:
     if isinstance(exc, OSError) and exc.errno in (errno.ELOOP,):
         return FileProblem("symlink-loop", f"{n} is a symbolic link that loops; fix or remove the link")
     if _is_truncation(exc):
-        return FileProblem("truncated", f"{n} is truncated ({msg}); re-copy it from its source, or set "
-                                        "allow_truncated (--allow-truncated) to keep the part that is there")
-    if isinstance(exc, ValueError) and ("too large" in low or "too much memory" in low or "limit" in low
-                                        or "too many" in low):
-        return FileProblem("limit-exceeded", f"{n} exceeds one of Pillow's safety limits ({msg}); the file is "
-                                             "probably malformed")
-    if isinstance(exc, ValueError) and (low.startswith("conversion from") or (
-            "mode" in low and ("not supported" in low or "wrong mode" in low or "unrecognized" in low
-                               or "unknown" in low))):
-        return FileProblem("unsupported-mode", f"{n} has a colour mode that cannot be converted ({msg}); "
-                                               "convert it to RGB first")
-    if isinstance(exc, (SyntaxError, struct.error, zlib.error, EOFError, IndexError, KeyError, ValueError, TypeError)) \
-            or (isinstance(exc, OSError) and exc.errno is None):
-        return FileProblem("corrupt", f"{n} has damaged image data ({type(exc).__name__}: {msg}); re-copy it from "
-                                      "its source")
+        return FileProblem(
+            "truncated",
+            f"{n} is truncated ({msg}); re-copy it from its source, or set "
+            "allow_truncated (--allow-truncated) to keep the part that is there",
+        )
+    if isinstance(exc, ValueError) and ("too large" in low or "too much memory" in low or "limit" in low or "too many" in low):
+        return FileProblem("limit-exceeded", f"{n} exceeds one of Pillow's safety limits ({msg}); the file is probably malformed")
+    if isinstance(exc, ValueError) and (
+        low.startswith("conversion from")
+        or ("mode" in low and ("not supported" in low or "wrong mode" in low or "unrecognized" in low or "unknown" in low))
+    ):
+        return FileProblem("unsupported-mode", f"{n} has a colour mode that cannot be converted ({msg}); convert it to RGB first")
+    if isinstance(exc, (SyntaxError, struct.error, zlib.error, EOFError, IndexError, KeyError, ValueError, TypeError)) or (
+        isinstance(exc, OSError) and exc.errno is None
+    ):
+        return FileProblem("corrupt", f"{n} has damaged image data ({type(exc).__name__}: {msg}); re-copy it from its source")
     if isinstance(exc, OSError):
-        return FileProblem("corrupt", f"{n} could not be read ({msg}); check the disk or network share, then run "
-                                      "again to retry it")
+        return FileProblem(
+            "corrupt", f"{n} could not be read ({msg}); check the disk or network share, then run again to retry it"
+        )
     return FileProblem("corrupt", f"{n} could not be decoded ({type(exc).__name__}: {msg})")

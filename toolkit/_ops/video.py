@@ -27,12 +27,29 @@ from .._outfault import ffmpeg_output_fault
 from .._media import MediaInfo, Problem
 from . import EXT, FileProblem, OpSpec, check_file
 from . import ffmpeg_diag as ffdiag
-from .ffmpeg import (FFMPEG_BASELINE_BYTES, _run, _src, ffmpeg_exe, ffmpeg_memory_cap,  # noqa: F401
-                     has_encoder, live_ffmpeg_pids, memory_in_use)
+from .ffmpeg import (
+    FFMPEG_BASELINE_BYTES,
+    _run,
+    _src,
+    ffmpeg_exe,
+    ffmpeg_memory_cap,  # noqa: F401
+    has_encoder,
+    live_ffmpeg_pids,
+    memory_in_use,
+)
 from . import image as iops
 
-__all__ = ["ffmpeg_exe", "has_encoder", "probe_video", "poster_frame", "run_video_ops", "classify_ffmpeg_error",
-           "live_ffmpeg_pids", "ffmpeg_memory_cap", "FFMPEG_BASELINE_BYTES"]
+__all__ = [
+    "ffmpeg_exe",
+    "has_encoder",
+    "probe_video",
+    "poster_frame",
+    "run_video_ops",
+    "classify_ffmpeg_error",
+    "live_ffmpeg_pids",
+    "ffmpeg_memory_cap",
+    "FFMPEG_BASELINE_BYTES",
+]
 
 #: frames decoded at once per seek-based ffmpeg call (each input holds its own decoder); fewer
 #: when a worker's memory cap leaves too little for that many decoders (``_Deadline.seek_chunk``)
@@ -54,8 +71,14 @@ class _Deadline:
     false once its run is over, so a late file never replaces what a later build wrote); and the
     outputs it has put in place (``placed``), which a failure removes."""
 
-    def __init__(self, timeout: float, may_write: Callable[[], bool] | None = None, placed: Placed | None = None,
-                 memory_cap: int | None = None, per_input: int = 0):
+    def __init__(
+        self,
+        timeout: float,
+        may_write: Callable[[], bool] | None = None,
+        placed: Placed | None = None,
+        memory_cap: int | None = None,
+        per_input: int = 0,
+    ):
         self.end = time.monotonic() + timeout
         self.may_write = may_write
         self.placed = placed if placed is not None else Placed()  # every output as it lands, by name under its root
@@ -78,21 +101,25 @@ class _Deadline:
     def left(self) -> float:
         return self.end - time.monotonic()
 
-    def run(self, args: Sequence[str | bytes], *, path: str, cwd: str | None = None,
-            capture: bool = False) -> tuple[int, bytes, str]:
+    def run(
+        self, args: Sequence[str | bytes], *, path: str, cwd: str | None = None, capture: bool = False
+    ) -> tuple[int, bytes, str]:
         """:func:`_run` within this file's time left and memory cap. ffmpeg's messages are read
         (``self.diag``; what the demuxer and decoder reported goes to ``self.damage``) and the
         stderr handed back is the text at info level, as without :data:`ffmpeg_diag.LOG_ARGS`.
         A failed run raises: ``limit-exceeded`` for want of memory or for frames too large, an
         ``OutputWriteError`` when ffmpeg could not write its output in ``cwd``, else the input's
         problem (:func:`classify_ffmpeg_error`)."""
-        rc, out, err = _run([*ffdiag.LOG_ARGS, *args], timeout=self.left(), path=path, cwd=cwd, capture=capture,
-                            memory_cap=self.memory_cap)
+        rc, out, err = _run(
+            [*ffdiag.LOG_ARGS, *args], timeout=self.left(), path=path, cwd=cwd, capture=capture, memory_cap=self.memory_cap
+        )
         self.diag = ffdiag.parse(err)
         if rc != 0:
-            raise (ffdiag.failed_run(path, self.diag)
-                   or (ffmpeg_output_fault(self.diag.text, cwd, path) if cwd is not None else None)
-                   or classify_ffmpeg_error(self.diag.text, path))
+            raise (
+                ffdiag.failed_run(path, self.diag)
+                or (ffmpeg_output_fault(self.diag.text, cwd, path) if cwd is not None else None)
+                or classify_ffmpeg_error(self.diag.text, path)
+            )
         ffdiag.merge(self.damage, ffdiag.seek_damage(path, self.diag))
         return rc, out, self.diag.text
 
@@ -131,18 +158,22 @@ def classify_ffmpeg_error(stderr: str, path: str) -> FileProblem:
     """Map ffmpeg's complaint about ``path`` to a stable code and a sentence naming the file."""
     name = path_text(path)
     low = stderr.lower()
-    last = next((ln.strip() for ln in reversed(stderr.strip().splitlines())
-                 if ln.strip() and "at least one output file" not in ln.lower()), "")
+    last = next(
+        (
+            ln.strip()
+            for ln in reversed(stderr.strip().splitlines())
+            if ln.strip() and "at least one output file" not in ln.lower()
+        ),
+        "",
+    )
     if "no such file or directory" in low:
         return FileProblem("not-found", f"{name} does not exist (moved or deleted since the scan?)")
     if "permission denied" in low:
         return FileProblem("permission-denied", f"cannot read {name}: permission denied")
     if "misdetection possible" in low or "unknown format" in low:  # content is not a known container
-        return FileProblem("corrupt", f"{name} is not a video ffmpeg can recognise (wrong extension or damaged "
-                                      "header?)")
+        return FileProblem("corrupt", f"{name} is not a video ffmpeg can recognise (wrong extension or damaged header?)")
     if "moov atom not found" in low or "end of file" in low or "partial file" in low or "truncat" in low:
-        return FileProblem("truncated", f"{name} is truncated: its index or data is missing (an interrupted copy "
-                                        "or recording?)")
+        return FileProblem("truncated", f"{name} is truncated: its index or data is missing (an interrupted copy or recording?)")
     if "does not contain any stream" in low or ("stream #" in low and ": video:" not in low):
         return FileProblem("no-video-stream", f"{name} has no video stream (audio only?)")
     if "invalid data found" in low or "could not find codec parameters" in low:
@@ -189,9 +220,9 @@ def probe_video(path: str, *, timeout: float = 30, memory_cap: int | None = None
         raise classify_ffmpeg_error(err, path)
     w, h = int(m.group(1)), int(m.group(2))
     # side data of the first video stream: text between its Stream line and the next Stream line
-    block = err[vstreams[0].end():]
+    block = err[vstreams[0].end() :]
     nxt = re.search(r"^\s*Stream #", block, re.M)
-    block = block[:nxt.start()] if nxt else block
+    block = block[: nxt.start()] if nxt else block
     rot_m = _RE_ROT.search(block) or _RE_ROTATE_TAG.search(block)
     rotation = int(round(float(rot_m.group(1)))) % 360 if rot_m else 0
     rotation = (rotation + 45) // 90 * 90 % 360
@@ -204,9 +235,18 @@ def probe_video(path: str, *, timeout: float = 30, memory_cap: int | None = None
         duration = None
     frames = max(1, int(round(duration * fps))) if duration and fps else None
     est = FFMPEG_BASELINE_BYTES + decoder_bytes(codec, w, h) + w * h * 3 * 2
-    return MediaInfo(width=w, height=h, mode="RGB", frames=frames, fps=round(fps, 4) if fps else None,
-                     duration=round(duration, 4) if duration else None, rotation=rotation, codec=codec,
-                     has_video=True, est_bytes=est)
+    return MediaInfo(
+        width=w,
+        height=h,
+        mode="RGB",
+        frames=frames,
+        fps=round(fps, 4) if fps else None,
+        duration=round(duration, 4) if duration else None,
+        rotation=rotation,
+        codec=codec,
+        has_video=True,
+        est_bytes=est,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -241,8 +281,11 @@ def _scale_filter(size: tuple[int, int] | None, mode: str, background: str) -> l
         return [f"scale={w}:{h}:force_original_aspect_ratio=increase", f"crop={w}:{h}", "setsar=1"]
     if mode == "pad":
         color = _esc(background or "white")
-        return [f"scale={w}:{h}:force_original_aspect_ratio=decrease",
-                f"pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color={color}", "setsar=1"]
+        return [
+            f"scale={w}:{h}:force_original_aspect_ratio=decrease",
+            f"pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color={color}",
+            "setsar=1",
+        ]
     if mode == "exact":
         return [f"scale={w}:{h}", "setsar=1"]
     return [f"scale={w}:{h}:force_original_aspect_ratio=decrease", "setsar=1"]  # fit
@@ -270,6 +313,7 @@ def _rm(paths: Iterable[str]) -> None:
 # seek-based grabbing: a few frames from anywhere, fast
 # --------------------------------------------------------------------------------------------
 
+
 def _targets(info: MediaInfo, n: int) -> list[float]:
     """``n`` timestamps spread evenly over the video (centres of n equal spans)."""
     d = info.duration or ((info.frames or 1) / (info.fps or 25.0))
@@ -287,8 +331,9 @@ def _seek_chunks(n: int, dl: _Deadline) -> Iterator[slice]:
         c += k
 
 
-def _grab_files(path: str, times: Sequence[float], outs: Sequence[str], cwd: str, chain: list[str],
-                codec: list[str], dl: _Deadline) -> list[float | None]:
+def _grab_files(
+    path: str, times: Sequence[float], outs: Sequence[str], cwd: str, chain: list[str], codec: list[str], dl: _Deadline
+) -> list[float | None]:
     """Write the first decoded frame at or after each time to ``cwd/outs[i]``; -> decoded times."""
     got: list[float | None] = []
     for part in _seek_chunks(len(times), dl):
@@ -302,8 +347,7 @@ def _grab_files(path: str, times: Sequence[float], outs: Sequence[str], cwd: str
             graph.append(f"[{i}:v:0]" + ",".join(["showinfo", *chain] if chain else ["showinfo"]) + f"[o{i}]")
         args += ["-filter_complex", ";".join(graph)]
         for i, out in enumerate(os_):
-            args += ["-map", f"[o{i}]", "-frames:v", "1", "-fps_mode", "passthrough", *codec, "-f", "image2",
-                     "-update", "1", out]
+            args += ["-map", f"[o{i}]", "-frames:v", "1", "-fps_mode", "passthrough", *codec, "-f", "image2", "-update", "1", out]
         _rc, _o, err = dl.run(args, path=path, cwd=cwd)
         info = _showinfo(err)
         for i, t in enumerate(ts):
@@ -321,8 +365,10 @@ def _grab_images(path: str, times: Sequence[float], chain: list[str], dl: _Deadl
         args: list[Any] = []
         for t in ts:
             args += ["-ss", f"{t:.6f}", "-i", _src(path)]
-        chains = [f"[{i}:v:0]" + ",".join(["trim=end_frame=1", "showinfo", *chain, "format=rgb24", "setsar=1"]) + f"[v{i}]"
-                  for i in range(len(ts))]
+        chains = [
+            f"[{i}:v:0]" + ",".join(["trim=end_frame=1", "showinfo", *chain, "format=rgb24", "setsar=1"]) + f"[v{i}]"
+            for i in range(len(ts))
+        ]
         graph = ";".join(chains) + ";" + "".join(f"[v{i}]" for i in range(len(ts))) + f"concat=n={len(ts)}:v=1:a=0,showinfo[out]"
         args += ["-filter_complex", graph, "-map", "[out]", "-fps_mode", "passthrough", "-f", "rawvideo", "-"]
         _rc, out, err = dl.run(args, path=path, capture=True)
@@ -339,13 +385,14 @@ def _grab_images(path: str, times: Sequence[float], chain: list[str], dl: _Deadl
         for j in range(min(len(out) // fsize, len(delivered))):
             t0, pts = delivered[j]
             t = round(t0 + pts, 3) if pts == pts else t0
-            res.append((t, Image.frombytes("RGB", (w, h), out[j * fsize:(j + 1) * fsize])))
+            res.append((t, Image.frombytes("RGB", (w, h), out[j * fsize : (j + 1) * fsize])))
     return res
 
 
 # --------------------------------------------------------------------------------------------
 # poster
 # --------------------------------------------------------------------------------------------
+
 
 def _interesting(im: Image.Image) -> tuple[bool, float]:
     small = im.convert("L").resize((64, 64)) if im.width > 64 else im.convert("L")
@@ -409,14 +456,16 @@ def poster_frame(path: str, info: MediaInfo, *, timeout: float, memory_cap: int 
 # the ops
 # --------------------------------------------------------------------------------------------
 
+
 def _fmt_t(t: float) -> str:
     m, s = divmod(max(0.0, t), 60)
     h, m = divmod(int(m), 60)
     return f"{h}:{m:02d}:{s:04.1f}" if h else f"{m}:{s:04.1f}"
 
 
-def _op_frames(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: str, ext: str, codec: list[str],
-               background: str, dl: _Deadline) -> tuple[list[str], list[Problem], list[dict]]:
+def _op_frames(
+    path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: str, ext: str, codec: list[str], background: str, dl: _Deadline
+) -> tuple[list[str], list[Problem], list[dict]]:
     folder = os.path.join(out_dir, out_rel)
     make_folder(folder, root=out_dir)
     chain = _scale_filter(op.get("size"), op.get("mode") or "fit", background)
@@ -425,8 +474,7 @@ def _op_frames(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: st
     if op.get("count"):
         n = int(op.get("count"))
         if info.frames and n > info.frames:
-            warnings.append(Problem("fewer-frames", f"{path_text(path)} has about {info.frames} frames; "
-                                                    f"asked for {n}"))
+            warnings.append(Problem("fewer-frames", f"{path_text(path)} has about {info.frames} frames; asked for {n}"))
         times = _targets(info, n)
         tmps = [f".{i:06d}.{ext}.{token}{TMP_SUFFIX}" for i in range(n)]
         try:
@@ -459,8 +507,23 @@ def _op_frames(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: st
             sel = [f"select='eq(n\\,0)+gt(floor(t*{r!r})\\,floor(prev_t*{r!r}))'"]
         vf = ",".join([*sel, "showinfo", *chain])
         pattern = f".%06d.{ext}.{token}{TMP_SUFFIX}"
-        args = [*pre, "-i", _src(path), "-map", "0:v:0", "-vf", vf, "-fps_mode", "passthrough", *codec,
-                "-f", "image2", "-start_number", "0", pattern]
+        args = [
+            *pre,
+            "-i",
+            _src(path),
+            "-map",
+            "0:v:0",
+            "-vf",
+            vf,
+            "-fps_mode",
+            "passthrough",
+            *codec,
+            "-f",
+            "image2",
+            "-start_number",
+            "0",
+            pattern,
+        ]
         try:
             _rc, _o, err = dl.run(args, path=path, cwd=folder)
         except BaseException:
@@ -469,18 +532,24 @@ def _op_frames(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: st
         si = _showinfo(err)
         diag, times = dl.diag, si[min(si)] if si else []
         # decoded seconds, counted at the probe's rate, unless the frames kept reach as far (VFR)
-        got_s = diag.frames_decoded / info.fps if (diag and diag.frames_decoded is not None and info.fps
-                                                    and not op.get("keyframes")) else None
+        got_s = (
+            diag.frames_decoded / info.fps
+            if (diag and diag.frames_decoded is not None and info.fps and not op.get("keyframes"))
+            else None
+        )
         if got_s is not None and times and info.duration:
             step = int(op.get("every")) if op.get("every") else (info.fps or 25.0) / float(op.get("fps") or 1.0)
             if max(times) + step / info.fps >= 0.9 * info.duration:
                 got_s = None
-        ffdiag.merge(dl.damage, ffdiag.whole_decode(path, diag, got=got_s, of=info.duration, rate=info.fps),
-                     strong=True)
+        ffdiag.merge(dl.damage, ffdiag.whole_decode(path, diag, got=got_s, of=info.duration, rate=info.fps), strong=True)
         files = sorted(f for f in os.listdir(folder) if f.endswith(f".{token}{TMP_SUFFIX}"))
         if len(files) != len(times):
-            warnings.append(Problem("frame-times", f"{path_text(path)}: {len(files)} frames written but "
-                                                   f"{len(times)} timestamps reported; some are estimated"))
+            warnings.append(
+                Problem(
+                    "frame-times",
+                    f"{path_text(path)}: {len(files)} frames written but {len(times)} timestamps reported; some are estimated",
+                )
+            )
         pairs = []
         for i, f in enumerate(files):
             t = times[i] if i < len(times) else (pairs[-1][1] if pairs else 0.0)
@@ -497,7 +566,7 @@ def _op_frames(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: st
             outs.append(rel)
             rows.append({"index": idx, "t": round(float(t), 6), "output": rel})
     except BaseException:  # a rename failed midway: the frames not yet in place go (those in place: run_video_ops)
-        _rm(os.path.join(folder, tmp) for tmp, _t in pairs[len(outs):])
+        _rm(os.path.join(folder, tmp) for tmp, _t in pairs[len(outs) :])
         raise
     return outs, warnings, rows
 
@@ -510,8 +579,17 @@ def _rm_pattern(folder: str, token: str) -> None:
     _rm(os.path.join(folder, f) for f in names if f.endswith(f".{token}{TMP_SUFFIX}"))
 
 
-def _op_poster(path: str, info: MediaInfo, op: OpSpec, out_rel: str, fmt: str, quality: int, background: str,
-               dl: _Deadline, found: tuple[float, Image.Image] | None = None) -> tuple[str, float]:
+def _op_poster(
+    path: str,
+    info: MediaInfo,
+    op: OpSpec,
+    out_rel: str,
+    fmt: str,
+    quality: int,
+    background: str,
+    dl: _Deadline,
+    found: tuple[float, Image.Image] | None = None,
+) -> tuple[str, float]:
     t, im = found or _poster(path, info, dl)
     try:
         size = op.get("size")
@@ -531,8 +609,9 @@ def _font(px: int):
         return ImageFont.load_default()
 
 
-def _op_contact(path: str, info: MediaInfo, op: OpSpec, out_rel: str, fmt: str, quality: int, background: str,
-                dl: _Deadline) -> tuple[str, list[float], list[Problem]]:
+def _op_contact(
+    path: str, info: MediaInfo, op: OpSpec, out_rel: str, fmt: str, quality: int, background: str, dl: _Deadline
+) -> tuple[str, list[float], list[Problem]]:
     n = int(op.get("frames") or 16)
     cols = int(op.get("columns") or math.ceil(math.sqrt(n)))
     tw, th = op.get("size") or (320, 320)
@@ -573,8 +652,7 @@ def _op_contact(path: str, info: MediaInfo, op: OpSpec, out_rel: str, fmt: str, 
     return rel, [round(t, 6) for t, _ in tiles], warnings
 
 
-def _video_encode_args(crf: int, audio: bool, max_side: int | None, fps_cap: float | None,
-                       info: MediaInfo) -> list[str]:
+def _video_encode_args(crf: int, audio: bool, max_side: int | None, fps_cap: float | None, info: MediaInfo) -> list[str]:
     vf = []
     if fps_cap and (info.fps is None or info.fps > fps_cap + 1e-6):
         vf.append(f"fps={fps_cap!r}")
@@ -616,9 +694,21 @@ def _ffmpeg_to(out_dir: str, rel: str, args: list, path: str, dl: _Deadline) -> 
 
 def _op_transcode(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: str, dl: _Deadline) -> str:
     rel = f"{out_rel}.mp4"
-    if not _ffmpeg_to(out_dir, rel, ["-i", _src(path), *_video_encode_args(op.get("crf", 23), bool(op.get("audio", True)),
-                                                                           op.get("size"), op.get("max_fps"), info),
-                                     "-movflags", "+faststart", "-f", "mp4"], path, dl):
+    if not _ffmpeg_to(
+        out_dir,
+        rel,
+        [
+            "-i",
+            _src(path),
+            *_video_encode_args(op.get("crf", 23), bool(op.get("audio", True)), op.get("size"), op.get("max_fps"), info),
+            "-movflags",
+            "+faststart",
+            "-f",
+            "mp4",
+        ],
+        path,
+        dl,
+    ):
         raise ffdiag.nothing_decoded(path, dl.diag)
     diag = dl.diag
     got = diag.out_time if diag else None  # seconds of video written: right for variable frame rates too
@@ -639,13 +729,19 @@ def _op_clip(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: str,
         end = min(start + secs, duration)
         rel = f"{out_rel}/clip-{i:04d}.mp4"
         # a segment of no frames (past the last full one, or all in a part that does not decode): no file
-        if not _ffmpeg_to(out_dir, rel, ["-ss", f"{start:.6f}", "-t", f"{secs:.6f}", "-i", _src(path), *enc,
-                                         "-movflags", "+faststart", "-f", "mp4"], path, dl):
+        if not _ffmpeg_to(
+            out_dir,
+            rel,
+            ["-ss", f"{start:.6f}", "-t", f"{secs:.6f}", "-i", _src(path), *enc, "-movflags", "+faststart", "-f", "mp4"],
+            path,
+            dl,
+        ):
             continue
         diag = dl.diag
         got = diag.out_time if diag else None
-        found = ffdiag.whole_decode(path, diag, got=got, of=end - start, rate=info.fps,
-                                    where=f" making its clip of t={start:.1f}-{end:.1f} s")
+        found = ffdiag.whole_decode(
+            path, diag, got=got, of=end - start, rate=info.fps, where=f" making its clip of t={start:.1f}-{end:.1f} s"
+        )
         ffdiag.merge(dl.damage, found, strong=True)
         if got is not None and any(p.type == "truncated" for p in found):  # what the clip holds, not what was asked
             end = min(end, start + got)
@@ -655,10 +751,22 @@ def _op_clip(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: str,
     return rows
 
 
-def run_video_ops(path: str, info: MediaInfo, ops: tuple[OpSpec, ...], out_dir: str, out_rel: str, *,
-                  fmt: str, quality: int, background: str, timeout: float,
-                  poster: tuple[float, Image.Image] | None = None, may_write: Callable[[], bool] | None = None,
-                  placed: Placed | None = None, memory_cap: int | None = None) -> tuple[list[str], list[Problem], dict]:
+def run_video_ops(
+    path: str,
+    info: MediaInfo,
+    ops: tuple[OpSpec, ...],
+    out_dir: str,
+    out_rel: str,
+    *,
+    fmt: str,
+    quality: int,
+    background: str,
+    timeout: float,
+    poster: tuple[float, Image.Image] | None = None,
+    may_write: Callable[[], bool] | None = None,
+    placed: Placed | None = None,
+    memory_cap: int | None = None,
+) -> tuple[list[str], list[Problem], dict]:
     """Run every video op of ``ops`` on one video (image ops are skipped: they use :func:`poster_frame`).
     ``out_dir`` is the output folder and must exist: one that is gone (deleted, its disk unmounted)
     is an ``OutputWriteError``, never made anew under the bare mount point.
@@ -682,8 +790,13 @@ def run_video_ops(path: str, info: MediaInfo, ops: tuple[OpSpec, ...], out_dir: 
     codec = _image_codec(fmt, quality)
     if placed is not None and os.path.abspath(placed.root) != os.path.abspath(out_dir):
         raise ValueError(f"placed is rooted at {placed.root!r}, not at the output folder {out_dir!r}")
-    dl = _Deadline(timeout, may_write, placed if placed is not None else Placed(out_dir), memory_cap,
-                   per_input=decoder_bytes(info.codec, info.width, info.height))
+    dl = _Deadline(
+        timeout,
+        may_write,
+        placed if placed is not None else Placed(out_dir),
+        memory_cap,
+        per_input=decoder_bytes(info.codec, info.width, info.height),
+    )
     outputs: list[str] = []
     warnings: list[Problem] = []
     extra: dict[str, Any] = {}
@@ -715,6 +828,11 @@ def run_video_ops(path: str, info: MediaInfo, ops: tuple[OpSpec, ...], out_dir: 
         raise
     warnings += dl.damage.values()  # what ffmpeg said of the file's data, once per type
     if outputs:
-        extra["video"] = {"duration": info.duration, "fps": info.fps, "frames": info.frames,
-                          "rotation": info.rotation, "codec": info.codec}
+        extra["video"] = {
+            "duration": info.duration,
+            "fps": info.fps,
+            "frames": info.frames,
+            "rotation": info.rotation,
+            "codec": info.codec,
+        }
     return outputs, warnings, extra
