@@ -60,6 +60,7 @@ class OutputLock:
             return False
         for _attempt in range(20):  # each retry means a holder started or ended just then: a few at most
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd: int | None
             try:
                 fd = _open(self.path)
             except FileNotFoundError:
@@ -107,14 +108,15 @@ class OutputLock:
             return None
         if made is None:
             return -1
-        fd, tmp = made
+        made_fd, tmp = made
+        fd: int | None = made_fd
         try:
             os.link(tmp, self.path)  # never replaces a file: if one appeared meanwhile, it wins
         except (FileExistsError, FileNotFoundError):  # another's came first; ours was cleaned away: look again
-            os.close(fd)
+            os.close(made_fd)
             fd = None
         except OSError:  # no hard links on this file system: take the name, our record follows at once
-            os.close(fd)
+            os.close(made_fd)
             fd = _legacy(fcntl, self.path)
         finally:
             with contextlib.suppress(OSError):
