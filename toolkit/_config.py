@@ -20,51 +20,34 @@ from typing import Any, Mapping
 
 from ._errors import ConfigError
 from ._ops import FORMATS, OPS, OpSpec
+from ._units import parse_bytes as _bytes
 
 try:  # Python 3.11+
     import tomllib
 except ModuleNotFoundError:  # pragma: no cover
     import tomli as tomllib  # type: ignore[no-redef]
 
-__all__ = ["BuildConfig", "load_config_file", "parse_bytes"]
+__all__ = ["BuildConfig", "load_config_file", "parse_memory_limit"]
 
-_UNITS = {
-    "": 1,
-    "b": 1,
-    "k": 10**3,
-    "kb": 10**3,
-    "m": 10**6,
-    "mb": 10**6,
-    "g": 10**9,
-    "gb": 10**9,
-    "t": 10**12,
-    "tb": 10**12,
-    "kib": 2**10,
-    "mib": 2**20,
-    "gib": 2**30,
-    "tib": 2**40,
-}
+#: A worker below this cannot hold the interpreter, Dask and one decoded photo.
+MIN_MEMORY_LIMIT = 64 * 2**20
 
 
-def parse_bytes(key: str, v: Any) -> int:
-    """``"768MiB"`` -> 805306368; plain numbers are bytes.
+def parse_memory_limit(key: str, v: Any) -> int:
+    """A worker's memory limit in bytes (``"768MiB"``, ``"2GB"``, bytes), at least 64 MiB.
 
-    >>> parse_bytes("memory_limit", "1.5 GiB")
+    >>> parse_memory_limit("memory_limit", "1.5 GiB")
     1610612736
     """
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        n = int(v)
-    elif isinstance(v, str):
-        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", v)
-        if not m or m.group(2).lower() not in _UNITS:
-            raise ConfigError(f"{key}: expected a size like 2GiB, 768MiB or a number of bytes, got {v!r}")
-        n = int(float(m.group(1)) * _UNITS[m.group(2).lower()])
-    else:
-        raise ConfigError(f"{key}: expected a size like 2GiB or 768MiB, got {v!r}")
-    if n < 64 * 2**20:
-        raise ConfigError(f"{key}: {v!r} is too small for a worker; use at least 64MiB")
+    n = _bytes(v, key=key)
+    if n < MIN_MEMORY_LIMIT:
+        raise ConfigError(f"`{key}`: {v!r} is too small for a worker; use at least 64MiB")
     return n
 
+
+#: The old name, still imported by the engine's ``plan()`` (``parse_bytes("memory_limit", v)``);
+#: new code calls :func:`parse_memory_limit` (or ``toolkit._units.parse_bytes`` for a size without minimum).
+parse_bytes = parse_memory_limit
 
 _COLOR = re.compile(r"#?[0-9a-fA-F]{6}|[a-zA-Z]+")
 
@@ -335,7 +318,7 @@ def _check(key: str, v: Any) -> Any:  # noqa: C901 - one flat table of rules
     if key == "memory_limit":
         if v is None or (isinstance(v, str) and v.lower() == "auto"):
             return None
-        return parse_bytes(key, v)
+        return parse_memory_limit(key, v)
     if key in ("scheduler", "scheduler_file"):
         if v is None:
             return None

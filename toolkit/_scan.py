@@ -18,6 +18,7 @@ from typing import Callable, Iterable, Sequence
 from ._fs import TMP_SUFFIX, path_text, printable
 from ._errors import InputError, Stopped
 from ._media import ItemResult, MediaItem, left_out_lines, problem_row
+from ._units import format_bytes
 
 __all__ = ["scan", "ScanResult", "sniff", "assign_outputs"]
 
@@ -176,7 +177,7 @@ class ScanResult:
 
     def __str__(self) -> str:
         c = self.counts()
-        lines = [f"{len(self.items)} media files, {self.total_bytes / 2**20:.1f} MiB, in {printable(', '.join(self.roots))}"]
+        lines = [f"{len(self.items)} media files, {format_bytes(self.total_bytes)}, in {printable(', '.join(self.roots))}"]
         for k, n in sorted(c["format"].items()):
             lines.append(f"  {k:<16} {n:>7}")
         return "\n".join(lines + left_out_lines(self.rows))
