@@ -13,43 +13,25 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
+import sys
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
 from ._errors import ConfigError
-from ._ops import FORMATS, OPS, OpSpec
-from ._units import parse_bytes as _bytes
+from ._ops import OPS, OpSpec
+from ._settings import SETTINGS, canonical_key, parse_memory_limit
 
-try:  # Python 3.11+
+if sys.version_info >= (3, 11):
     import tomllib
-except ModuleNotFoundError:  # pragma: no cover
-    import tomli as tomllib  # type: ignore[no-redef]
+else:  # pragma: no cover - tomli is tomllib's backport
+    import tomli as tomllib
 
-__all__ = ["BuildConfig", "load_config_file", "parse_memory_limit"]
-
-#: A worker below this cannot hold the interpreter, Dask and one decoded photo.
-MIN_MEMORY_LIMIT = 64 * 2**20
-
-
-def parse_memory_limit(key: str, v: Any) -> int:
-    """A worker's memory limit in bytes (``"768MiB"``, ``"2GB"``, bytes), at least 64 MiB.
-
-    >>> parse_memory_limit("memory_limit", "1.5 GiB")
-    1610612736
-    """
-    n = _bytes(v, key=key)
-    if n < MIN_MEMORY_LIMIT:
-        raise ConfigError(f"`{key}`: {v!r} is too small for a worker; use at least 64MiB")
-    return n
-
+__all__ = ["BuildConfig", "load_config_file"]
 
 #: The old name, still imported by the engine's ``plan()`` (``parse_bytes("memory_limit", v)``);
-#: new code calls :func:`parse_memory_limit` (or ``toolkit._units.parse_bytes`` for a size without minimum).
+#: new code calls ``toolkit._settings.parse_memory_limit`` (or ``toolkit._units.parse_bytes``).
 parse_bytes = parse_memory_limit
-
-_COLOR = re.compile(r"#?[0-9a-fA-F]{6}|[a-zA-Z]+")
 
 
 @dataclass(frozen=True)
@@ -103,14 +85,7 @@ class BuildConfig:
     @property
     def settings_key(self) -> str:
         """Hash of everything that changes an output: the resume key."""
-        data = {
-            "ops": [o.to_dict() for o in self.ops],
-            "format": self.format,
-            "quality": self.quality,
-            "background": self.background,
-            "max_pixels": self.max_pixels,
-            "allow_truncated": self.allow_truncated,
-        }
+        data = {"ops": [o.to_dict() for o in self.ops], **{k: getattr(self, k) for k, s in SETTINGS.items() if s.output}}
         return hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
     def to_dict(self) -> dict[str, Any]:
@@ -125,12 +100,7 @@ class BuildConfig:
 
 _FIELD_NAMES = {f.name for f in fields(BuildConfig)}
 _OP_PARAM_KEYS = sorted({p for d in OPS.values() for p in d.params})
-_ALIASES = {"input": "inputs", "max_memory": "max_memory_percent", "scheduler_address": "scheduler"}
-
-
-def _norm(key: str) -> str:
-    k = str(key).strip().replace("-", "_")
-    return _ALIASES.get(k, k)
+_norm = canonical_key
 
 
 def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
@@ -194,12 +164,12 @@ def _apply(cfg: BuildConfig, settings: Mapping[str, Any], *, source: str) -> Bui
         key = _norm(raw_key)
         if key == "batch_processing":
             if not isinstance(value, Mapping):
-                raise ConfigError(f'batch_processing: expected an object like {{"enabled": true}}, got {value!r}')
+                raise ConfigError(f'`batch_processing`: expected an object like {{"enabled": true}}, got {value!r}')
             for sub, v in value.items():
                 s = _norm(sub)
                 target = {"enabled": "batch_mode", "batch_size": "batch_size", "max_memory_percent": "max_memory_percent"}.get(s)
                 if target is None:
-                    raise ConfigError(f"batch_processing.{sub}: unknown key; use enabled, batch_size, max_memory_percent")
+                    raise ConfigError(f"`batch_processing.{sub}`: unknown key; use enabled, batch_size, max_memory_percent")
                 flat[target] = v
         else:
             flat[key] = value
@@ -222,19 +192,19 @@ def _apply(cfg: BuildConfig, settings: Mapping[str, Any], *, source: str) -> Bui
         if key not in _FIELD_NAMES:
             hint = _suggest(key)
             raise ConfigError(f"unknown setting {key!r} (from {source}){hint}")
-        changes[key] = _check(key, value)
+        changes[key] = SETTINGS[key].parse(key, value)
     if not changes:
         return cfg
     new = replace(cfg, **changes)
     if new.scheduler and new.scheduler_file:
-        raise ConfigError("scheduler and scheduler_file: give one of them, not both")
+        raise ConfigError("`scheduler` and `scheduler_file`: give one of them, not both")
     return new
 
 
 def _op_with(name: str, params: dict[str, Any]) -> OpSpec:
     n = str(name).strip().lower().replace("_", "-")
     if n not in OPS:
-        raise ConfigError(f"op: unknown op {name!r}; choose from {', '.join(OPS)}")
+        raise ConfigError(f"`op`: unknown op {name!r}; choose from {', '.join(OPS)}")
     allowed = OPS[n].params
     return OpSpec.make(n, **{k: v for k, v in params.items() if k in allowed})
 
@@ -244,7 +214,7 @@ def _ops_from_list(value: Any) -> tuple[OpSpec, ...]:
     if isinstance(value, (str, Mapping, OpSpec)):
         value = [value]
     if not isinstance(value, (list, tuple)) or not value:
-        raise ConfigError(f'ops: expected a list like [{{"op": "thumbnail", "size": 128}}], got {value!r}')
+        raise ConfigError(f'`ops`: expected a list like [{{"op": "thumbnail", "size": 128}}], got {value!r}')
     out = []
     for i, entry in enumerate(value):
         if isinstance(entry, OpSpec):
@@ -255,7 +225,7 @@ def _ops_from_list(value: Any) -> tuple[OpSpec, ...]:
             params = {_norm(k): v for k, v in entry.items() if k != "op"}
             out.append(OpSpec.make(entry["op"], **params))
         else:
-            raise ConfigError(f'ops[{i}]: expected an op name or an object with an "op" key, got {entry!r}')
+            raise ConfigError(f'`ops[{i}]`: expected an op name or an object with an "op" key, got {entry!r}')
     return tuple(out)
 
 
@@ -264,78 +234,3 @@ def _suggest(key: str) -> str:
 
     cands = difflib.get_close_matches(key, sorted(_FIELD_NAMES | set(_OP_PARAM_KEYS) | {"op", "batch_processing"}), n=1)
     return f"; did you mean {cands[0]!r}?" if cands else ""
-
-
-def _check(key: str, v: Any) -> Any:  # noqa: C901 - one flat table of rules
-    from ._ops import _bool, _pos_float, _pos_int
-
-    if key == "inputs":
-        vs = [v] if isinstance(v, (str, os.PathLike)) else v
-        if not isinstance(vs, (list, tuple)) or not vs or not all(isinstance(x, (str, os.PathLike)) for x in vs):
-            raise ConfigError(f"inputs: expected one or more folder paths, got {v!r}")
-        return tuple(os.fspath(x) for x in vs)
-    if key == "output":
-        if not isinstance(v, (str, os.PathLike)) or not os.fspath(v):
-            raise ConfigError(f"output: expected a folder path, got {v!r}")
-        return os.fspath(v)
-    if key == "format":
-        f = str(v).lower().replace("jpg", "jpeg")
-        if f not in FORMATS:
-            raise ConfigError(f"format: expected one of {', '.join(FORMATS)}, got {v!r}")
-        return f
-    if key == "quality":
-        return _pos_int(1, 100)(key, v)
-    if key == "background":
-        if not isinstance(v, str) or not _COLOR.fullmatch(v.strip()):
-            raise ConfigError(f"background: expected a colour like white or #ffffff, got {v!r}")
-        from PIL import ImageColor
-
-        try:
-            ImageColor.getrgb(v.strip() if not re.fullmatch(r"[0-9a-fA-F]{6}", v.strip()) else "#" + v.strip())
-        except ValueError:
-            raise ConfigError(f"background: unknown colour {v!r}") from None
-        return v.strip()
-    if key in ("batch_mode", "allow_truncated", "force"):
-        if key == "batch_mode" and isinstance(v, str) and v.lower() in ("enabled", "disabled"):
-            return v.lower() == "enabled"
-        return _bool(key, v)
-    if key == "batch_size":
-        if v is None or (isinstance(v, str) and v.lower() == "auto"):
-            return None
-        return _pos_int(1, 100_000)(key, v)
-    if key == "max_memory_percent":
-        try:
-            f = float(v)
-        except (TypeError, ValueError):
-            f = -1
-        if isinstance(v, bool) or not 1 <= f <= 100:
-            raise ConfigError(f"max_memory_percent: expected a percent from 1 to 100, got {v!r}")
-        return f
-    if key == "jobs":
-        if v is None or (isinstance(v, str) and v.lower() == "auto"):
-            return None
-        return _pos_int(1, 1024)(key, v)
-    if key == "memory_limit":
-        if v is None or (isinstance(v, str) and v.lower() == "auto"):
-            return None
-        return parse_memory_limit(key, v)
-    if key in ("scheduler", "scheduler_file"):
-        if v is None:
-            return None
-        if not isinstance(v, (str, os.PathLike)) or not os.fspath(v):
-            raise ConfigError(f"{key}: expected text, got {v!r}")
-        return os.fspath(v)
-    if key == "dashboard_address":
-        if not isinstance(v, str):
-            raise ConfigError(f"dashboard_address: expected host:port like 127.0.0.1:8787, got {v!r}")
-        return v
-    if key == "max_pixels":
-        return _pos_int(1, 10**12)(key, v)
-    if key in ("timeout", "monitor_interval"):
-        f = _pos_float(key, v)
-        if f is None:
-            raise ConfigError(f"{key}: expected a positive number of seconds, got None")
-        return f
-    if key == "in_flight_per_worker":
-        return _pos_int(1, 64)(key, v)
-    raise ConfigError(f"unknown setting {key!r}")  # pragma: no cover

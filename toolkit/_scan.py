@@ -175,6 +175,17 @@ class ScanResult:
         )
         return {"kind": by_kind, "format": by_format, "left_out": problems}
 
+    def summary(self) -> dict:
+        """Counts as plain data (``dataprep scan --json``): files, bytes, by kind, by format, left out."""
+        c = self.counts()
+        return {
+            "files": len(self),
+            "bytes": self.total_bytes,
+            "by_kind": c["kind"],
+            "by_format": c["format"],
+            "left_out": [r.to_row() for r in self.rows],
+        }
+
     def __str__(self) -> str:
         c = self.counts()
         lines = [f"{len(self.items)} media files, {format_bytes(self.total_bytes)}, in {printable(', '.join(self.roots))}"]
