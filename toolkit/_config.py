@@ -13,19 +13,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 from dataclasses import asdict, dataclass, fields, replace
-from pathlib import Path
 from typing import Any, Mapping
 
 from ._errors import ConfigError
 from ._ops import OPS, OpSpec
+from ._config_file import load_config_file
 from ._settings import SETTINGS, canonical_key, parse_memory_limit
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - tomli is tomllib's backport
-    import tomli as tomllib
 
 __all__ = ["BuildConfig", "load_config_file"]
 
@@ -101,61 +96,6 @@ class BuildConfig:
 _FIELD_NAMES = {f.name for f in fields(BuildConfig)}
 _OP_PARAM_KEYS = sorted({p for d in OPS.values() for p in d.params})
 _norm = canonical_key
-
-
-def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a JSON or TOML config file into a flat dict of settings."""
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"config file {p} does not exist (or is not a file)")
-    text = p.read_bytes()
-    try:
-        if p.suffix.lower() == ".toml":
-            data = tomllib.loads(text.decode("utf-8"))
-        else:
-            data = json.loads(_strip_json_comments(text.decode("utf-8")))
-    except (ValueError, UnicodeDecodeError) as exc:
-        kind = "TOML" if p.suffix.lower() == ".toml" else "JSON"
-        raise ConfigError(f"config file {p}: not valid {kind}: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {p}: expected an object of settings at the top level")
-    base = p.parent
-    # relative paths in a config file are relative to the file itself
-    for key in ("inputs", "input", "output"):
-        if key in data:
-            v = data[key]
-            vs = [v] if isinstance(v, str) else v
-            if isinstance(vs, list) and all(isinstance(x, str) for x in vs):
-                res = [str(base / x) if not os.path.isabs(x) else x for x in vs]
-                data[key] = res if not isinstance(v, str) else res[0]
-    if "scheduler_file" in data and isinstance(data["scheduler_file"], str) and not os.path.isabs(data["scheduler_file"]):
-        data["scheduler_file"] = str(base / data["scheduler_file"])
-    return data
-
-
-def _strip_json_comments(text: str) -> str:
-    """Allow ``// comments`` as in seed 001's example (outside strings only)."""
-    out, i, n, in_str = [], 0, len(text), False
-    while i < n:
-        c = text[i]
-        if in_str:
-            out.append(c)
-            if c == "\\" and i + 1 < n:
-                out.append(text[i + 1])
-                i += 1
-            elif c == '"':
-                in_str = False
-        elif c == '"':
-            in_str = True
-            out.append(c)
-        elif text.startswith("//", i):
-            while i < n and text[i] != "\n":
-                i += 1
-            continue
-        else:
-            out.append(c)
-        i += 1
-    return "".join(out)
 
 
 def _apply(cfg: BuildConfig, settings: Mapping[str, Any], *, source: str) -> BuildConfig:
