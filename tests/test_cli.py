@@ -8,3 +8,4 @@ def test_report_on_a_folder_without_a_manifest_is_misuse_and_names_it(tmp_path, 
     assert main(["report", str(tmp_path / "never")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("dataprep: error: ") and "never/manifest.jsonl does not exist" in err
+    assert "build with it as --output first" in err  # the core names the setting `output`; the CLI shows its flag

@@ -16,11 +16,10 @@ import os
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Mapping
 
+from ._config_file import load_config_file
 from ._errors import ConfigError
 from ._ops import OPS, OpSpec
-from ._config_file import load_config_file
 from ._settings import SETTINGS, canonical_key, parse_memory_limit
-
 
 __all__ = ["BuildConfig", "load_config_file"]
 
@@ -32,7 +31,8 @@ parse_bytes = parse_memory_limit
 @dataclass(frozen=True)
 class BuildConfig:
     """Every setting of a build. Create with :meth:`create` (validates) or :meth:`from_file`; one made
-    as ``BuildConfig(...)`` is validated when a build starts."""
+    as ``BuildConfig(...)`` is validated when a build starts. Each field but ``ops`` is a setting of
+    ``toolkit._settings.SETTINGS`` (its parser, help and flag); its default is the field's."""
 
     inputs: tuple[str, ...] = ()
     output: str = ""
