@@ -92,3 +92,19 @@ def test_a_folder_without_a_manifest_is_named(tmp_path):
         toolkit.report(tmp_path / "empty")
     with pytest.raises(InputError, match="nowhere does not exist"):
         toolkit.report(tmp_path / "nowhere")
+
+
+def test_dataprep_report_shows_settings_as_flags_in_messages_never_in_names(tmp_path, capsys):
+    from toolkit._cli import main
+
+    out = tmp_path / "out"
+    rows = [problem_row("/in", "`jobs`.jpg", "failed", "limit-exceeded", "`jobs`.jpg: give workers more memory (`memory_limit`)")]
+    out.mkdir()
+    m = Manifest(out)
+    m.start(rows, earlier=[])
+    m.finish()
+    m.write_summary({"stopped": True, "stop_reason": {"type": "output-write-failed", "message": "see `output`"}})
+    assert main(["report", str(out), "--failed"]) == 1
+    cap = capsys.readouterr()
+    assert cap.out.splitlines()[-1] == "`jobs`.jpg\tlimit-exceeded\t`jobs`.jpg: give workers more memory (--memory-limit)"
+    assert "the build stopped [output-write-failed]: see --output" in cap.err

@@ -71,6 +71,9 @@ def test_keys_become_flags_for_the_terminal():
     assert flag_for("inputs") == "--input" and flag_for("resize.mode") == "--mode" and flag_for("monitor_interval") is None
     text = "raise `memory_limit` or use fewer `jobs`; `max_memory_percent`, `inputs`, `frames.fps`, `monitor_interval`, `x`"
     assert for_cli(text) == "raise --memory-limit or use fewer --jobs; --max-memory, --input, --fps, `monitor_interval`, `x`"
+    assert for_cli("raise `timeout`.") == "raise --timeout."
+    names = "/in/`output`/a.jpg, `jobs`.jpg, C:\\`jobs`\\b"  # part of a path or a name: left as it is
+    assert for_cli(names) == names
 
 
 @given(st.text().filter(lambda t: "`" not in t))

@@ -124,9 +124,9 @@ def report(output: str, csv_path: str | None, failed: bool) -> None:
     click.echo(rep.summary_text())
     state = rep.state_text()
     if state:
-        click.echo(state, err=True)
+        click.echo(for_cli(state), err=True)
     if failed:
-        for line in rep.failure_lines():
+        for line in rep.failure_lines(words=for_cli):
             click.echo(line)
     if csv_path:
         try:

@@ -16,7 +16,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 from ._errors import InputError
 from ._fs import path_text, printable
@@ -92,10 +92,12 @@ class DatasetReport:
             return "the build did not finish (stopped or interrupted): run it again to complete it"
         return None
 
-    def failure_lines(self) -> list[str]:
+    def failure_lines(self, words: Callable[[str], str] | None = None) -> list[str]:
         """One line per failed file, ``source<TAB>type<TAB>message``; a name's newline, tab or bidi
-        control is shown escaped (as in the manifest), so one file is always one line."""
-        return ["\t".join(printable(str(v)) for v in f) for f in self.failures]
+        control is shown escaped (as in the manifest), so one file is always one line. ``words``
+        rewords the messages only (the CLI shows the settings they name as flags), never a name."""
+        reword = words or (lambda text: text)
+        return ["\t".join(printable(v) for v in (f.source, f.type, reword(f.message))) for f in self.failures]
 
     def to_csv(self, path: str | os.PathLike) -> Path:
         """The manifest flattened to CSV at ``path`` (written atomically); returns the path.

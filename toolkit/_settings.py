@@ -266,11 +266,12 @@ def flag_for(key: str) -> str | None:
     return params[k].flags[0] if k in params else None
 
 
-_TICKED = re.compile(r"`([A-Za-z_][\w.-]*)`")
+#: a key in backticks, not inside a path or a file name (`` a/`output`/b ``, `` `jobs`.jpg ``)
+_TICKED = re.compile(r"(?<![\w/\\.])`([A-Za-z_][\w.-]*)`(?![\w/\\]|\.\w)")
 
 
 def for_cli(text: str) -> str:
     """A core message for a terminal: each setting named as `` `key` `` becomes its flag
     (`` `memory_limit` `` -> ``--memory-limit``, `` `max_memory_percent` `` -> ``--max-memory``);
-    other backticked words stay as they are."""
+    other backticked words stay as they are, and so does a key that is part of a path or a name."""
     return _TICKED.sub(lambda m: flag_for(m.group(1)) or m.group(0), text)
