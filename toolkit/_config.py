@@ -94,7 +94,13 @@ class BuildConfig:
 
 
 _FIELD_NAMES = {f.name for f in fields(BuildConfig)}
-_OP_PARAM_KEYS = sorted({p for d in OPS.values() for p in d.params})
+
+
+def _op_param_keys() -> set[str]:
+    """Asked at each use, not at import: an op registered later brings its parameters with it."""
+    return {p for d in OPS.values() for p in d.params}
+
+
 _norm = canonical_key
 
 
@@ -115,7 +121,8 @@ def _apply(cfg: BuildConfig, settings: Mapping[str, Any], *, source: str) -> Bui
             flat[key] = value
 
     changes: dict[str, Any] = {}
-    op_params = {k: flat.pop(k) for k in list(flat) if k in _OP_PARAM_KEYS and k not in _FIELD_NAMES}
+    params = _op_param_keys()
+    op_params = {k: flat.pop(k) for k in list(flat) if k in params and k not in _FIELD_NAMES}
     op_names = flat.pop("op", None)
     if "ops" in flat:
         changes["ops"] = _ops_from_list(flat.pop("ops"))
@@ -172,5 +179,5 @@ def _ops_from_list(value: Any) -> tuple[OpSpec, ...]:
 def _suggest(key: str) -> str:
     import difflib
 
-    cands = difflib.get_close_matches(key, sorted(_FIELD_NAMES | set(_OP_PARAM_KEYS) | {"op", "batch_processing"}), n=1)
+    cands = difflib.get_close_matches(key, sorted(_FIELD_NAMES | _op_param_keys() | {"op", "batch_processing"}), n=1)
     return f"; did you mean {cands[0]!r}?" if cands else ""
