@@ -121,17 +121,19 @@ def _apply(cfg: BuildConfig, settings: Mapping[str, Any], *, source: str) -> Bui
             flat[key] = value
 
     changes: dict[str, Any] = {}
-    params = _op_param_keys()
-    op_params = {k: flat.pop(k) for k in list(flat) if k in params and k not in _FIELD_NAMES}
     op_names = flat.pop("op", None)
+    names = None if op_names is None else [op_names] if isinstance(op_names, str) or callable(op_names) else list(op_names)
+    params = _op_param_keys()
+    if names and not all(_builtin(n) for n in names):  # a user's op: the keys left are its to check
+        params |= {k for k in flat if k not in _FIELD_NAMES}
+    op_params = {k: flat.pop(k) for k in list(flat) if k in params and k not in _FIELD_NAMES}
     if "ops" in flat:
         changes["ops"] = _ops_from_list(flat.pop("ops"))
-    if op_names is not None or op_params:
-        if op_names is None:
+    if names is not None or op_params:
+        if names is None:
             names = [o.name for o in (changes.get("ops") or cfg.ops)]
             base = {o.name: o.kwargs for o in (changes.get("ops") or cfg.ops)}
         else:
-            names = [op_names] if isinstance(op_names, str) else list(op_names)
             base = {}
         changes["ops"] = tuple(_op_with(n, {**base.get(n, {}), **op_params}) for n in names)
 
@@ -148,17 +150,26 @@ def _apply(cfg: BuildConfig, settings: Mapping[str, Any], *, source: str) -> Bui
     return new
 
 
-def _op_with(name: str, params: dict[str, Any]) -> OpSpec:
-    n = str(name).strip().lower().replace("_", "-")
-    if n not in OPS:
-        raise ConfigError(f"`op`: unknown op {name!r}; choose from {', '.join(OPS)}")
+def _builtin(name: Any) -> str | None:
+    """The registry's name of op ``name`` if it is registered (``contact_sheet`` -> ``contact-sheet``)."""
+    n = str(name).strip().lower().replace("_", "-") if isinstance(name, str) else None
+    return n if n in OPS else None
+
+
+def _op_with(name: Any, params: dict[str, Any]) -> OpSpec:
+    """Op ``name`` with the flat parameters it takes. One the registry does not know yet (a
+    function, ``"module:function"``, a decorated op's name) is the op registry's to resolve, with
+    all the parameters: it names any it does not take."""
+    n = _builtin(name)
+    if n is None:
+        return OpSpec.make(name, **params)
     allowed = OPS[n].params
     return OpSpec.make(n, **{k: v for k, v in params.items() if k in allowed})
 
 
 def _ops_from_list(value: Any) -> tuple[OpSpec, ...]:
-    """Ops from a list of names, ``{"op": ...}`` objects or OpSpecs (checked again), or one of them."""
-    if isinstance(value, (str, Mapping, OpSpec)):
+    """Ops from a list of names, functions, ``{"op": ...}`` objects or OpSpecs (checked again), or one of them."""
+    if isinstance(value, (str, Mapping, OpSpec)) or callable(value):
         value = [value]
     if not isinstance(value, (list, tuple)) or not value:
         raise ConfigError(f'`ops`: expected a list like [{{"op": "thumbnail", "size": 128}}], got {value!r}')
@@ -166,7 +177,7 @@ def _ops_from_list(value: Any) -> tuple[OpSpec, ...]:
     for i, entry in enumerate(value):
         if isinstance(entry, OpSpec):
             entry = entry.to_dict()
-        if isinstance(entry, str):
+        if isinstance(entry, str) or callable(entry):
             out.append(OpSpec.make(entry))
         elif isinstance(entry, Mapping) and "op" in entry:
             params = {_norm(k): v for k, v in entry.items() if k != "op"}
