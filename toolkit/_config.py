@@ -121,22 +121,9 @@ def _apply(cfg: BuildConfig, settings: Mapping[str, Any], *, source: str) -> Bui
             flat[key] = value
 
     changes: dict[str, Any] = {}
-    op_names = flat.pop("op", None)
-    names = None if op_names is None else [op_names] if isinstance(op_names, str) or callable(op_names) else list(op_names)
-    params = _op_param_keys()
-    if names and not all(_builtin(n) for n in names):  # a user's op: the keys left are its to check
-        params |= {k for k in flat if k not in _FIELD_NAMES}
-    op_params = {k: flat.pop(k) for k in list(flat) if k in params and k not in _FIELD_NAMES}
-    if "ops" in flat:
-        changes["ops"] = _ops_from_list(flat.pop("ops"))
-    if names is not None or op_params:
-        if names is None:
-            names = [o.name for o in (changes.get("ops") or cfg.ops)]
-            base = {o.name: o.kwargs for o in (changes.get("ops") or cfg.ops)}
-        else:
-            base = {}
-        changes["ops"] = tuple(_op_with(n, {**base.get(n, {}), **op_params}) for n in names)
-
+    ops = _take_ops(cfg, flat)
+    if ops is not None:
+        changes["ops"] = ops
     for key, value in flat.items():
         if key not in _FIELD_NAMES:
             hint = _suggest(key)
@@ -148,6 +135,28 @@ def _apply(cfg: BuildConfig, settings: Mapping[str, Any], *, source: str) -> Bui
     if new.scheduler and new.scheduler_file:
         raise ConfigError("`scheduler` and `scheduler_file`: give one of them, not both")
     return new
+
+
+def _take_ops(cfg: BuildConfig, flat: dict[str, Any]) -> tuple[OpSpec, ...] | None:
+    """The ops that ``op``, ``ops`` and flat op parameters (``size=64``) ask for, taken out of
+    ``flat``; None if they ask for nothing. A flat parameter goes to each op that takes it."""
+    op_names = flat.pop("op", None)
+    names = None if op_names is None else [op_names] if isinstance(op_names, str) or callable(op_names) else list(op_names)
+    params = _op_param_keys()
+    if not all(_builtin(n) for n in names or [o.name for o in cfg.ops]):  # a user's op: the keys left are its to check
+        params |= {k for k in flat if k not in _FIELD_NAMES}
+    op_params = {k: flat.pop(k) for k in list(flat) if k in params and k not in _FIELD_NAMES}
+    listed = _ops_from_list(flat.pop("ops")) if "ops" in flat else None
+    if names is None and not op_params:
+        return listed
+    base: dict[str, dict[str, Any]] = {}
+    if names is None:
+        names = [o.name for o in (listed or cfg.ops)]
+        base = {o.name: o.kwargs for o in (listed or cfg.ops)}
+    # a key that a built-in op of the list takes is that op's; a user's op gets the others
+    builtins = [b for b in map(_builtin, names) if b]
+    theirs = {k: v for k, v in op_params.items() if not any(k in OPS[b].params for b in builtins)}
+    return tuple(_op_with(n, {**base.get(n, {}), **(op_params if _builtin(n) else theirs)}) for n in names)
 
 
 def _builtin(name: Any) -> str | None:
