@@ -7,7 +7,6 @@ import pytest
 
 import toolkit
 from toolkit import BuildConfig, ConfigError
-from toolkit._config import parse_bytes
 
 
 def test_defaults_users_expect():
@@ -96,10 +95,12 @@ def test_round_trip_through_json(tmp_path):
     assert b.ops == a.ops and b.batch_size == 4 and b.memory_limit == 2**30
 
 
-def test_parse_bytes():
-    assert parse_bytes("m", "768MiB") == 768 * 2**20
-    assert parse_bytes("m", "2GB") == 2 * 10**9
-    assert parse_bytes("m", 2**30) == 2**30
+def test_memory_limit_sizes():
+    assert BuildConfig.create(memory_limit="768MiB").memory_limit == 768 * 2**20
+    assert BuildConfig.create(memory_limit="2GB").memory_limit == 2 * 10**9
+    assert BuildConfig.create(memory_limit=2**30).memory_limit == 2**30
+    with pytest.raises(ConfigError, match="too small for a worker; use at least 64MiB"):
+        BuildConfig.create(memory_limit=2**20)
 
 
 def test_workers_start_from_a_fork_server_unless_told_otherwise():

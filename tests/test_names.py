@@ -12,7 +12,7 @@ from toolkit import _synth as synth
 from toolkit._manifest import read_rows
 from toolkit._media import MediaItem
 from toolkit._names import NAME_RESERVE, PATH_RESERVE, NameLimits, fit_stem
-from toolkit._scan import assign_outputs
+from toolkit._names import assign_outputs
 from toolkit._synth_video import make_video
 
 LONG = "\u00e9t\u00e9 " * 80  # 320 bytes of UTF-8 (two-byte characters among one-byte ones)

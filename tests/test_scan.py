@@ -8,7 +8,8 @@ from hypothesis import given, settings, strategies as st
 
 from toolkit import InputError
 from toolkit._media import MediaItem
-from toolkit._scan import assign_outputs, scan
+from toolkit._names import assign_outputs
+from toolkit._scan import scan
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\0" * 60
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 60

@@ -16,103 +16,11 @@ from typing import Any, Sequence
 
 import click
 
-from ._config import BuildConfig
+from ._cli_options import config_from, settings_options
 from ._errors import ToolkitError
+from ._settings import for_cli
 
 __all__ = ["main", "cli"]
-
-_BUILD_FLAGS = {  # CLI parameter -> config key
-    "input": "inputs",
-    "output": "output",
-    "op": "op",
-    "size": "size",
-    "mode": "mode",
-    "format": "format",
-    "quality": "quality",
-    "background": "background",
-    "batch_mode": "batch_mode",
-    "batch_size": "batch_size",
-    "max_memory": "max_memory_percent",
-    "jobs": "jobs",
-    "memory_limit": "memory_limit",
-    "scheduler": "scheduler",
-    "scheduler_file": "scheduler_file",
-    "force": "force",
-    "timeout": "timeout",
-    "max_pixels": "max_pixels",
-    "allow_truncated": "allow_truncated",
-    "dashboard_address": "dashboard_address",
-    "fps": "fps",
-    "every": "every",
-    "count": "count",
-    "keyframes": "keyframes",
-    "frames": "frames",
-    "columns": "columns",
-    "max_fps": "max_fps",
-    "crf": "crf",
-    "audio": "audio",
-    "seconds": "seconds",
-}
-
-
-def _settings_options(f):
-    opts = [
-        click.option("--input", "-i", multiple=True, type=click.Path(), help="Input folder (repeat for several)."),
-        click.option("--output", "-o", type=click.Path(), help="Output folder (created; inputs are never written)."),
-        click.option("--config", "config_file", type=click.Path(), help="JSON or TOML file of settings; flags override it."),
-        click.option(
-            "--op", multiple=True, help="thumbnail (default) | resize | frames | poster | contact-sheet | transcode | clip."
-        ),
-        click.option("--size", help="Output size in pixels: 128 or 640x480."),
-        click.option("--mode", type=click.Choice(["fit", "fill", "pad", "exact"]), help="Resize mode (resize, frames, poster)."),
-        click.option("--format", type=click.Choice(["jpeg", "jpg", "png", "webp"]), help="Output image format [jpeg]."),
-        click.option("--quality", type=int, help="Output quality 1-100 [85]."),
-        click.option("--background", help="Colour behind transparent pixels [white]."),
-        click.option("--batch-mode", type=click.Choice(["enabled", "disabled"]), help="disabled: one file per task [enabled]."),
-        click.option("--batch-size", help="Files per batch, or auto [auto]; always capped by the memory budget."),
-        click.option("--max-memory", type=float, help="System memory percent not to pass; above it new batches pause [80]."),
-        click.option("--jobs", "-j", type=int, help="Worker processes [one per CPU]."),
-        click.option("--memory-limit", help="Memory limit per worker, e.g. 2GiB [share of --max-memory]."),
-        click.option("--scheduler", help="Address of an existing Dask scheduler (tcp://host:8786)."),
-        click.option("--scheduler-file", type=click.Path(), help="Scheduler file of an existing Dask cluster."),
-        click.option("--dashboard-address", help="Where the local dashboard listens [127.0.0.1:8787]."),
-        click.option("--force", is_flag=True, default=None, help="Redo every file, even those already done."),
-        click.option("--timeout", type=float, help="Time limit per file in seconds [300]."),
-        click.option("--max-pixels", type=int, help="Larger images are refused as decompression bombs [89478485]."),
-        click.option(
-            "--allow-truncated",
-            is_flag=True,
-            default=None,
-            help="Recover truncated images (with a warning) instead of failing them.",
-        ),
-        click.option("--fps", type=float, help="frames: frames per second to extract."),
-        click.option("--every", type=int, help="frames: every Nth frame."),
-        click.option("--count", type=int, help="frames: N frames spread evenly."),
-        click.option("--keyframes", is_flag=True, default=None, help="frames: keyframes only."),
-        click.option("--frames", type=int, help="contact-sheet: number of frames [16]."),
-        click.option("--columns", type=int, help="contact-sheet: grid columns [auto]."),
-        click.option("--max-fps", type=float, help="transcode: maximum frame rate."),
-        click.option("--crf", type=int, help="transcode: H.264 quality, 0-51 (lower is better) [23]."),
-        click.option("--audio/--no-audio", default=None, help="transcode: keep or drop audio [keep]."),
-        click.option("--seconds", type=float, help="clip: segment length in seconds [10]."),
-    ]
-    for o in reversed(opts):
-        f = o(f)
-    return f
-
-
-def _config_from(params: dict[str, Any]) -> BuildConfig:
-    settings: dict[str, Any] = {}
-    for flag, key in _BUILD_FLAGS.items():
-        v = params.get(flag)
-        if v is None or v == ():
-            continue
-        if flag == "op":
-            v = list(v) if len(v) > 1 else v[0]
-        settings[key] = list(v) if flag == "input" else v
-    cfg_file = params.get("config_file")
-    base = BuildConfig.from_file(cfg_file) if cfg_file else BuildConfig()
-    return BuildConfig.create(base, **settings)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -136,32 +44,17 @@ def scan(paths: Sequence[str], as_json: bool) -> None:
     from ._scan import scan as do_scan
 
     res = do_scan(list(paths))
-    if as_json:
-        c = res.counts()
-        click.echo(
-            json.dumps(
-                {
-                    "files": len(res),
-                    "bytes": res.total_bytes,
-                    "by_kind": c["kind"],
-                    "by_format": c["format"],
-                    "left_out": [r.to_row() for r in res.rows],
-                },
-                indent=2,
-            )
-        )
-    else:
-        click.echo(str(res))
+    click.echo(json.dumps(res.summary(), indent=2) if as_json else str(res))
 
 
 @cli.command()
-@_settings_options
+@settings_options
 def plan(**params: Any) -> None:
     """Dry run: print the batches and their estimated memory against the worker limit. Writes nothing."""
     from ._engine import plan as do_plan
     from ._scan import scan as do_scan
 
-    cfg = _config_from(params)
+    cfg = config_from(params)
     if not cfg.inputs:
         raise click.UsageError("give at least one --input folder")
     if cfg.output:  # the same checks as build, so a plan never shows a build that would be refused
@@ -174,59 +67,49 @@ def plan(**params: Any) -> None:
 
 
 @cli.command()
-@_settings_options
+@settings_options
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar; only the summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 def build(quiet: bool, as_json: bool, **params: Any) -> None:
     """Process every file: outputs mirror the input tree; one manifest row per input file."""
     from ._engine import Run
     from ._progress import TextProgress, log_sink
+    from ._waiting import run_to_end
 
-    cfg = _config_from(params)
+    cfg = config_from(params)
     logging.getLogger("toolkit").setLevel(logging.INFO)
-    sinks = [log_sink] if quiet else [TextProgress()]
-    run = Run(cfg, sinks=sinks).start()
-    interrupted = False
-    try:
-        while not run.wait(0.2):
-            pass
-    except KeyboardInterrupt:
-        interrupted = True
-        click.echo("\ndataprep: stopping; finished rows are kept (Ctrl-C again to abandon the running batches)", err=True)
-        run.stop(grace=5.0)
-        try:
-            while not run.wait(0.2):
-                pass
-        except KeyboardInterrupt:
-            run.stop(grace=0.0)
-            run.wait(15)
-    report = run.result()
-    if as_json:
-        click.echo(report.to_json())
-    else:
-        click.echo(str(report), err=False)
+    run = Run(cfg, sinks=[log_sink] if quiet else [TextProgress()]).start()
+    report, interrupted = run_to_end(run, on_interrupt=_say_stopping)
+    click.echo(report.to_json() if as_json else str(report))
+    told, code = _ending(report, interrupted, cfg.force)
+    if told:
+        click.echo(told, err=True)
+    raise SystemExit(code)
+
+
+def _ending(report: Any, interrupted: bool, force: bool) -> tuple[str | None, int]:
+    """What ``dataprep build`` says last (on stderr) and its exit status."""
+    code = 130 if interrupted else 1
     if report.stop_reason:  # stopped by itself: the output could not be written (disk full, read-only, ...)
-        click.echo(
-            f"dataprep: stopped [{report.stop_reason['type']}]: {report.stop_reason['message']} (manifest: {report.manifest})",
-            err=True,
-        )
-        raise SystemExit(130 if interrupted else 1)
+        why = report.stop_reason
+        return for_cli(f"dataprep: stopped [{why['type']}]: {why['message']} (manifest: {report.manifest})"), code
     if interrupted or report.stopped:
-        if cfg.force:  # its rerun starts the redo over; without --force, files not reached yet keep their old outputs
-            click.echo(
+        if force:  # its rerun starts the redo over; without --force, files not reached yet keep their old outputs
+            return (
                 f"dataprep: interrupted. Run the same command again to redo every file from the start; "
                 f"without --force, done files are skipped, and those this run had not reached keep their "
                 f"earlier outputs (manifest: {report.manifest}).",
-                err=True,
+                code,
             )
-        else:
-            click.echo(
-                f"dataprep: interrupted. Run the same command again to resume; done files are skipped "
-                f"(manifest: {report.manifest}).",
-                err=True,
-            )
-        raise SystemExit(130 if interrupted else 1)
-    raise SystemExit(report.exit_code)
+        return (
+            f"dataprep: interrupted. Run the same command again to resume; done files are skipped (manifest: {report.manifest}).",
+            code,
+        )
+    return None, report.exit_code
+
+
+def _say_stopping() -> None:
+    click.echo("\ndataprep: stopping; finished rows are kept (Ctrl-C again to abandon the running batches)", err=True)
 
 
 @cli.command()
@@ -235,50 +118,24 @@ def build(quiet: bool, as_json: bool, **params: Any) -> None:
 @click.option("--failed", is_flag=True, help="List every failed file with its reason.")
 def report(output: str, csv_path: str | None, failed: bool) -> None:
     """Summarise an output folder's manifest: counts by status and error type."""
-    from collections import Counter
-    from pathlib import Path
+    from ._report import report as read_report
 
-    from ._fs import printable
-    from ._lock import holder_text, lock_holder
-    from ._manifest import SUMMARY, export_csv, read_rows
-    from ._media import ok_warning_types, warnings_line
-
-    mpath = Path(output) / "manifest.jsonl"
-    if not mpath.exists():
-        raise click.UsageError(f"{mpath} does not exist; run `dataprep build --output {output}` first")
-    rows = read_rows(mpath)
-    st = Counter(r["status"] for r in rows)
-    er = Counter(r["error"]["type"] for r in rows if r.get("error"))
-    warned = Counter(t for r in rows for t in ok_warning_types(r))
-    click.echo(f"{len(rows)} files: " + ", ".join(f"{k} {v}" for k, v in sorted(st.items())))
-    for k, v in sorted(er.items()):
-        click.echo(f"  {k:<20} {v}")
-    if warned:
-        click.echo(warnings_line(warned))
-    try:
-        summary = json.loads((Path(output) / SUMMARY).read_text())
-        stopped, why = summary.get("stopped"), summary.get("stop_reason")
-    except (OSError, ValueError, AttributeError):  # no summary: the build never reached its end
-        stopped, why = True, None
-    holder = lock_holder(output) if stopped else None
-    if holder is not None:
-        click.echo(f"a build is still writing this folder ({holder_text(holder)}): these are the counts so far", err=True)
-    elif why:
-        click.echo(printable(f"the build stopped [{why.get('type')}]: {why.get('message')}"), err=True)
-    elif stopped:
-        click.echo("the build did not finish (stopped or interrupted): run it again to complete it", err=True)
-    if failed:  # one row, one line: a name's newline, tab or bidi control is shown escaped, as in the manifest
-        for r in rows:
-            if r["status"] == "failed":
-                click.echo("\t".join(printable(str(v)) for v in (r["source"], r["error"]["type"], r["error"]["message"])))
+    rep = read_report(output)
+    click.echo(rep.summary_text())
+    state = rep.state_text()
+    if state:
+        click.echo(for_cli(state), err=True)
+    if failed:
+        for line in rep.failure_lines(words=for_cli):
+            click.echo(line)
     if csv_path:
         try:
-            click.echo(f"csv: {export_csv(mpath, csv_path)}")
+            click.echo(f"csv: {rep.to_csv(csv_path)}")
         except OSError as exc:
             raise click.UsageError(
                 f"cannot write the CSV to {csv_path}: {exc.strerror or exc}; give a file path in a writable folder (--csv)"
             ) from None
-    raise SystemExit(1 if st.get("failed") or stopped else 0)
+    raise SystemExit(rep.exit_code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -294,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         exc.show()
         return 2
     except ToolkitError as exc:
-        click.echo(f"dataprep: error: {exc}", err=True)
+        click.echo(f"dataprep: error: {for_cli(str(exc))}", err=True)
         return 2
     return 0
 

@@ -13,66 +13,26 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 from dataclasses import asdict, dataclass, fields, replace
-from pathlib import Path
 from typing import Any, Mapping
 
+from ._config_file import load_config_file
 from ._errors import ConfigError
-from ._ops import FORMATS, OPS, OpSpec
+from ._ops import OPS, OpSpec
+from ._settings import SETTINGS, canonical_key, parse_memory_limit
 
-try:  # Python 3.11+
-    import tomllib
-except ModuleNotFoundError:  # pragma: no cover
-    import tomli as tomllib  # type: ignore[no-redef]
+__all__ = ["BuildConfig", "load_config_file"]
 
-__all__ = ["BuildConfig", "load_config_file", "parse_bytes"]
-
-_UNITS = {
-    "": 1,
-    "b": 1,
-    "k": 10**3,
-    "kb": 10**3,
-    "m": 10**6,
-    "mb": 10**6,
-    "g": 10**9,
-    "gb": 10**9,
-    "t": 10**12,
-    "tb": 10**12,
-    "kib": 2**10,
-    "mib": 2**20,
-    "gib": 2**30,
-    "tib": 2**40,
-}
-
-
-def parse_bytes(key: str, v: Any) -> int:
-    """``"768MiB"`` -> 805306368; plain numbers are bytes.
-
-    >>> parse_bytes("memory_limit", "1.5 GiB")
-    1610612736
-    """
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        n = int(v)
-    elif isinstance(v, str):
-        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", v)
-        if not m or m.group(2).lower() not in _UNITS:
-            raise ConfigError(f"{key}: expected a size like 2GiB, 768MiB or a number of bytes, got {v!r}")
-        n = int(float(m.group(1)) * _UNITS[m.group(2).lower()])
-    else:
-        raise ConfigError(f"{key}: expected a size like 2GiB or 768MiB, got {v!r}")
-    if n < 64 * 2**20:
-        raise ConfigError(f"{key}: {v!r} is too small for a worker; use at least 64MiB")
-    return n
-
-
-_COLOR = re.compile(r"#?[0-9a-fA-F]{6}|[a-zA-Z]+")
+#: The old name, still imported by the engine's ``plan()`` (``parse_bytes("memory_limit", v)``);
+#: new code calls ``toolkit._settings.parse_memory_limit`` (or ``toolkit._units.parse_bytes``).
+parse_bytes = parse_memory_limit
 
 
 @dataclass(frozen=True)
 class BuildConfig:
     """Every setting of a build. Create with :meth:`create` (validates) or :meth:`from_file`; one made
-    as ``BuildConfig(...)`` is validated when a build starts."""
+    as ``BuildConfig(...)`` is validated when a build starts. Each field but ``ops`` is a setting of
+    ``toolkit._settings.SETTINGS`` (its parser, help and flag); its default is the field's."""
 
     inputs: tuple[str, ...] = ()
     output: str = ""
@@ -120,14 +80,7 @@ class BuildConfig:
     @property
     def settings_key(self) -> str:
         """Hash of everything that changes an output: the resume key."""
-        data = {
-            "ops": [o.to_dict() for o in self.ops],
-            "format": self.format,
-            "quality": self.quality,
-            "background": self.background,
-            "max_pixels": self.max_pixels,
-            "allow_truncated": self.allow_truncated,
-        }
+        data = {"ops": [o.to_dict() for o in self.ops], **{k: getattr(self, k) for k, s in SETTINGS.items() if s.output}}
         return hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
     def to_dict(self) -> dict[str, Any]:
@@ -141,68 +94,14 @@ class BuildConfig:
 
 
 _FIELD_NAMES = {f.name for f in fields(BuildConfig)}
-_OP_PARAM_KEYS = sorted({p for d in OPS.values() for p in d.params})
-_ALIASES = {"input": "inputs", "max_memory": "max_memory_percent", "scheduler_address": "scheduler"}
 
 
-def _norm(key: str) -> str:
-    k = str(key).strip().replace("-", "_")
-    return _ALIASES.get(k, k)
+def _op_param_keys() -> set[str]:
+    """Asked at each use, not at import: an op registered later brings its parameters with it."""
+    return {p for d in OPS.values() for p in d.params}
 
 
-def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a JSON or TOML config file into a flat dict of settings."""
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"config file {p} does not exist (or is not a file)")
-    text = p.read_bytes()
-    try:
-        if p.suffix.lower() == ".toml":
-            data = tomllib.loads(text.decode("utf-8"))
-        else:
-            data = json.loads(_strip_json_comments(text.decode("utf-8")))
-    except (ValueError, UnicodeDecodeError) as exc:
-        kind = "TOML" if p.suffix.lower() == ".toml" else "JSON"
-        raise ConfigError(f"config file {p}: not valid {kind}: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {p}: expected an object of settings at the top level")
-    base = p.parent
-    # relative paths in a config file are relative to the file itself
-    for key in ("inputs", "input", "output"):
-        if key in data:
-            v = data[key]
-            vs = [v] if isinstance(v, str) else v
-            if isinstance(vs, list) and all(isinstance(x, str) for x in vs):
-                res = [str(base / x) if not os.path.isabs(x) else x for x in vs]
-                data[key] = res if not isinstance(v, str) else res[0]
-    if "scheduler_file" in data and isinstance(data["scheduler_file"], str) and not os.path.isabs(data["scheduler_file"]):
-        data["scheduler_file"] = str(base / data["scheduler_file"])
-    return data
-
-
-def _strip_json_comments(text: str) -> str:
-    """Allow ``// comments`` as in seed 001's example (outside strings only)."""
-    out, i, n, in_str = [], 0, len(text), False
-    while i < n:
-        c = text[i]
-        if in_str:
-            out.append(c)
-            if c == "\\" and i + 1 < n:
-                out.append(text[i + 1])
-                i += 1
-            elif c == '"':
-                in_str = False
-        elif c == '"':
-            in_str = True
-            out.append(c)
-        elif text.startswith("//", i):
-            while i < n and text[i] != "\n":
-                i += 1
-            continue
-        else:
-            out.append(c)
-        i += 1
-    return "".join(out)
+_norm = canonical_key
 
 
 def _apply(cfg: BuildConfig, settings: Mapping[str, Any], *, source: str) -> BuildConfig:
@@ -211,148 +110,94 @@ def _apply(cfg: BuildConfig, settings: Mapping[str, Any], *, source: str) -> Bui
         key = _norm(raw_key)
         if key == "batch_processing":
             if not isinstance(value, Mapping):
-                raise ConfigError(f'batch_processing: expected an object like {{"enabled": true}}, got {value!r}')
+                raise ConfigError(f'`batch_processing`: expected an object like {{"enabled": true}}, got {value!r}')
             for sub, v in value.items():
                 s = _norm(sub)
                 target = {"enabled": "batch_mode", "batch_size": "batch_size", "max_memory_percent": "max_memory_percent"}.get(s)
                 if target is None:
-                    raise ConfigError(f"batch_processing.{sub}: unknown key; use enabled, batch_size, max_memory_percent")
+                    raise ConfigError(f"`batch_processing.{sub}`: unknown key; use enabled, batch_size, max_memory_percent")
                 flat[target] = v
         else:
             flat[key] = value
 
     changes: dict[str, Any] = {}
-    op_params = {k: flat.pop(k) for k in list(flat) if k in _OP_PARAM_KEYS and k not in _FIELD_NAMES}
-    op_names = flat.pop("op", None)
-    if "ops" in flat:
-        changes["ops"] = _ops_from_list(flat.pop("ops"))
-    if op_names is not None or op_params:
-        if op_names is None:
-            names = [o.name for o in (changes.get("ops") or cfg.ops)]
-            base = {o.name: o.kwargs for o in (changes.get("ops") or cfg.ops)}
-        else:
-            names = [op_names] if isinstance(op_names, str) else list(op_names)
-            base = {}
-        changes["ops"] = tuple(_op_with(n, {**base.get(n, {}), **op_params}) for n in names)
-
+    ops = _take_ops(cfg, flat)
+    if ops is not None:
+        changes["ops"] = ops
     for key, value in flat.items():
         if key not in _FIELD_NAMES:
             hint = _suggest(key)
             raise ConfigError(f"unknown setting {key!r} (from {source}){hint}")
-        changes[key] = _check(key, value)
+        changes[key] = SETTINGS[key].parse(key, value)
     if not changes:
         return cfg
     new = replace(cfg, **changes)
     if new.scheduler and new.scheduler_file:
-        raise ConfigError("scheduler and scheduler_file: give one of them, not both")
+        raise ConfigError("`scheduler` and `scheduler_file`: give one of them, not both")
     return new
 
 
-def _op_with(name: str, params: dict[str, Any]) -> OpSpec:
-    n = str(name).strip().lower().replace("_", "-")
-    if n not in OPS:
-        raise ConfigError(f"op: unknown op {name!r}; choose from {', '.join(OPS)}")
+def _take_ops(cfg: BuildConfig, flat: dict[str, Any]) -> tuple[OpSpec, ...] | None:
+    """The ops that ``op``, ``ops`` and flat op parameters (``size=64``) ask for, taken out of
+    ``flat``; None if they ask for nothing. A flat parameter goes to each op that takes it."""
+    op_names = flat.pop("op", None)
+    names = None if op_names is None else [op_names] if isinstance(op_names, str) or callable(op_names) else list(op_names)
+    params = _op_param_keys()
+    if not all(_builtin(n) for n in names or [o.name for o in cfg.ops]):  # a user's op: the keys left are its to check
+        params |= {k for k in flat if k not in _FIELD_NAMES}
+    op_params = {k: flat.pop(k) for k in list(flat) if k in params and k not in _FIELD_NAMES}
+    listed = _ops_from_list(flat.pop("ops")) if "ops" in flat else None
+    if names is None and not op_params:
+        return listed
+    base: dict[str, dict[str, Any]] = {}
+    if names is None:
+        names = [o.name for o in (listed or cfg.ops)]
+        base = {o.name: o.kwargs for o in (listed or cfg.ops)}
+    # a key that a built-in op of the list takes is that op's; a user's op gets the others
+    builtins = [b for b in map(_builtin, names) if b]
+    theirs = {k: v for k, v in op_params.items() if not any(k in OPS[b].params for b in builtins)}
+    return tuple(_op_with(n, {**base.get(n, {}), **(op_params if _builtin(n) else theirs)}) for n in names)
+
+
+def _builtin(name: Any) -> str | None:
+    """The registry's name of op ``name`` if it is registered (``contact_sheet`` -> ``contact-sheet``)."""
+    n = str(name).strip().lower().replace("_", "-") if isinstance(name, str) else None
+    return n if n in OPS else None
+
+
+def _op_with(name: Any, params: dict[str, Any]) -> OpSpec:
+    """Op ``name`` with the flat parameters it takes. One the registry does not know yet (a
+    function, ``"module:function"``, a decorated op's name) is the op registry's to resolve, with
+    all the parameters: it names any it does not take."""
+    n = _builtin(name)
+    if n is None:
+        return OpSpec.make(name, **params)
     allowed = OPS[n].params
     return OpSpec.make(n, **{k: v for k, v in params.items() if k in allowed})
 
 
 def _ops_from_list(value: Any) -> tuple[OpSpec, ...]:
-    """Ops from a list of names, ``{"op": ...}`` objects or OpSpecs (checked again), or one of them."""
-    if isinstance(value, (str, Mapping, OpSpec)):
+    """Ops from a list of names, functions, ``{"op": ...}`` objects or OpSpecs (checked again), or one of them."""
+    if isinstance(value, (str, Mapping, OpSpec)) or callable(value):
         value = [value]
     if not isinstance(value, (list, tuple)) or not value:
-        raise ConfigError(f'ops: expected a list like [{{"op": "thumbnail", "size": 128}}], got {value!r}')
+        raise ConfigError(f'`ops`: expected a list like [{{"op": "thumbnail", "size": 128}}], got {value!r}')
     out = []
     for i, entry in enumerate(value):
         if isinstance(entry, OpSpec):
             entry = entry.to_dict()
-        if isinstance(entry, str):
+        if isinstance(entry, str) or callable(entry):
             out.append(OpSpec.make(entry))
         elif isinstance(entry, Mapping) and "op" in entry:
             params = {_norm(k): v for k, v in entry.items() if k != "op"}
             out.append(OpSpec.make(entry["op"], **params))
         else:
-            raise ConfigError(f'ops[{i}]: expected an op name or an object with an "op" key, got {entry!r}')
+            raise ConfigError(f'`ops[{i}]`: expected an op name or an object with an "op" key, got {entry!r}')
     return tuple(out)
 
 
 def _suggest(key: str) -> str:
     import difflib
 
-    cands = difflib.get_close_matches(key, sorted(_FIELD_NAMES | set(_OP_PARAM_KEYS) | {"op", "batch_processing"}), n=1)
+    cands = difflib.get_close_matches(key, sorted(_FIELD_NAMES | _op_param_keys() | {"op", "batch_processing"}), n=1)
     return f"; did you mean {cands[0]!r}?" if cands else ""
-
-
-def _check(key: str, v: Any) -> Any:  # noqa: C901 - one flat table of rules
-    from ._ops import _bool, _pos_float, _pos_int
-
-    if key == "inputs":
-        vs = [v] if isinstance(v, (str, os.PathLike)) else v
-        if not isinstance(vs, (list, tuple)) or not vs or not all(isinstance(x, (str, os.PathLike)) for x in vs):
-            raise ConfigError(f"inputs: expected one or more folder paths, got {v!r}")
-        return tuple(os.fspath(x) for x in vs)
-    if key == "output":
-        if not isinstance(v, (str, os.PathLike)) or not os.fspath(v):
-            raise ConfigError(f"output: expected a folder path, got {v!r}")
-        return os.fspath(v)
-    if key == "format":
-        f = str(v).lower().replace("jpg", "jpeg")
-        if f not in FORMATS:
-            raise ConfigError(f"format: expected one of {', '.join(FORMATS)}, got {v!r}")
-        return f
-    if key == "quality":
-        return _pos_int(1, 100)(key, v)
-    if key == "background":
-        if not isinstance(v, str) or not _COLOR.fullmatch(v.strip()):
-            raise ConfigError(f"background: expected a colour like white or #ffffff, got {v!r}")
-        from PIL import ImageColor
-
-        try:
-            ImageColor.getrgb(v.strip() if not re.fullmatch(r"[0-9a-fA-F]{6}", v.strip()) else "#" + v.strip())
-        except ValueError:
-            raise ConfigError(f"background: unknown colour {v!r}") from None
-        return v.strip()
-    if key in ("batch_mode", "allow_truncated", "force"):
-        if key == "batch_mode" and isinstance(v, str) and v.lower() in ("enabled", "disabled"):
-            return v.lower() == "enabled"
-        return _bool(key, v)
-    if key == "batch_size":
-        if v is None or (isinstance(v, str) and v.lower() == "auto"):
-            return None
-        return _pos_int(1, 100_000)(key, v)
-    if key == "max_memory_percent":
-        try:
-            f = float(v)
-        except (TypeError, ValueError):
-            f = -1
-        if isinstance(v, bool) or not 1 <= f <= 100:
-            raise ConfigError(f"max_memory_percent: expected a percent from 1 to 100, got {v!r}")
-        return f
-    if key == "jobs":
-        if v is None or (isinstance(v, str) and v.lower() == "auto"):
-            return None
-        return _pos_int(1, 1024)(key, v)
-    if key == "memory_limit":
-        if v is None or (isinstance(v, str) and v.lower() == "auto"):
-            return None
-        return parse_bytes(key, v)
-    if key in ("scheduler", "scheduler_file"):
-        if v is None:
-            return None
-        if not isinstance(v, (str, os.PathLike)) or not os.fspath(v):
-            raise ConfigError(f"{key}: expected text, got {v!r}")
-        return os.fspath(v)
-    if key == "dashboard_address":
-        if not isinstance(v, str):
-            raise ConfigError(f"dashboard_address: expected host:port like 127.0.0.1:8787, got {v!r}")
-        return v
-    if key == "max_pixels":
-        return _pos_int(1, 10**12)(key, v)
-    if key in ("timeout", "monitor_interval"):
-        f = _pos_float(key, v)
-        if f is None:
-            raise ConfigError(f"{key}: expected a positive number of seconds, got None")
-        return f
-    if key == "in_flight_per_worker":
-        return _pos_int(1, 64)(key, v)
-    raise ConfigError(f"unknown setting {key!r}")  # pragma: no cover

@@ -10,6 +10,10 @@ Exceptions are for things the user must fix before any work starts::
 
 All of them map to exit status 2 on the command line.
 
+Messages name a setting by its key in backticks (`` raise `memory_limit` or use fewer `jobs` ``),
+never by a CLI flag: a Python user reads the key they pass, and each front end words it its own
+way (``dataprep`` shows ``--memory-limit`` through ``toolkit._settings.for_cli``).
+
 :class:`OutputWriteError` is of another kind: writing an output or the build's bookkeeping failed
 (disk full, read-only, no permission, the folder gone). It is the output's condition, never an
 input's: the write helpers raise it so that no input classifier ever sees it, and a build whose

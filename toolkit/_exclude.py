@@ -5,7 +5,7 @@ hold one (an earlier build's output kept beside the photos). Its files are outpu
 build would make thumbnails of its own thumbnails, and ``dataprep scan`` would count them. The
 build and ``dataprep scan`` decide this here, the same way, so they agree:
 
-* the folders given (the build's ``--output``), and everything whose real path lies inside one;
+* the folders given (the build's ``output``), and everything whose real path lies inside one;
 * every output folder dataprep wrote, recognised by its marker (a ``.dataprep`` folder or
   dataprep's own ``manifest.jsonl``, the test the build uses before writing into a folder), so a
   scan that is not told the output (``dataprep scan photos/``) still knows one when it meets it.

@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Sequence
 
 from ._fs import nearest_existing, tmp_path_for
+from ._media import MediaItem
 from ._ops import EXT, OPS
 
-__all__ = ["NameLimits", "path_hash", "fit_stem"]
+__all__ = ["NameLimits", "path_hash", "fit_stem", "assign_outputs", "utf8_name"]
 
 #: what a temporary name adds around a final name (``.`` + name + ``.<token>.dataprep-tmp``)
 TMP_EXTRA = len(tmp_path_for(Path("x")).name) - len("x")
@@ -108,3 +111,83 @@ def fit_stem(folders: list[tuple[str, str]], last: str, source: str, *, hashed: 
             break
     tail = _cut(last, room() - HASH_LEN) + path_hash(source)
     return "/".join([*dirs, tail])
+
+
+def assign_outputs(items: Sequence[MediaItem], *, multi_root: bool, output: str | os.PathLike | None = None) -> list[MediaItem]:
+    """Give every item a collision-free output stem ``out_rel`` (deterministic for a given input set).
+
+    The natural stem is the relative path without its extension (``trips/a/photo``). Items whose
+    stems collide (``photo.jpg`` and ``photo.png``; ``A.JPG`` and ``a.jpg`` on a case-insensitive
+    disk; an image and a video's frame folder) keep their extension (``photo.jpg``, ``photo.png``),
+    and if that still collides, a short hash of the source path is added.
+    With several inputs, each root's tree goes under a folder named after it.
+    A name the output's file system could not hold (``output``: where it is measured) is
+    shortened by :func:`toolkit._names.fit_stem`, with the same hash.
+    """
+    limits = NameLimits.for_output(output)
+    prefixes = _root_prefixes(items) if multi_root else {}
+
+    def natural(it: MediaItem, level: int) -> str:
+        rel = utf8_name(it.rel)
+        base = rel if level >= 1 else (os.path.splitext(rel)[0] if os.path.splitext(rel.rsplit("/", 1)[-1])[0] else rel)
+        *dirs, last = base.split("/")
+        originals = it.rel.split("/")  # each folder's hash is of its own original path, so a folder keeps one name
+        folders = [(d, it.root + "/" + "/".join(originals[: k + 1])) for k, d in enumerate(dirs)]
+        pre = prefixes.get(it.root)
+        if pre:
+            folders.insert(0, (pre, it.root))
+        return fit_stem(folders, last, it.root + "/" + it.rel, hashed=level >= 2, limits=limits)
+
+    level = [0] * len(items)
+    for _ in range(3):
+        names = [natural(it, level[i]).casefold() for i, it in enumerate(items)]
+        owners: dict[str, list[int]] = {}
+        for i, n in enumerate(names):
+            owners.setdefault(n, []).append(i)
+        video_dirs = {names[i] + "/": i for i, it in enumerate(items) if it.kind == "video"}
+        bumped = False
+        for i, n in enumerate(names):
+            clash = len(owners[n]) > 1
+            if not clash and video_dirs:
+                parts = n.split("/")
+                clash = any("/".join(parts[:k]) + "/" in video_dirs for k in range(1, len(parts)))
+                if clash:  # rename the video (its frame folder), not the image inside the folder
+                    parts_i = [
+                        video_dirs["/".join(parts[:k]) + "/"]
+                        for k in range(1, len(parts))
+                        if "/".join(parts[:k]) + "/" in video_dirs
+                    ]
+                    for j in parts_i:
+                        if level[j] < 2:
+                            level[j] += 1
+                            bumped = True
+                    continue
+            if clash and level[i] < 2:
+                level[i] += 1
+                bumped = True
+        if not bumped:
+            break
+    return [replace(it, out_rel=natural(it, level[i])) for i, it in enumerate(items)]
+
+
+def utf8_name(name: str) -> str:
+    """``name`` with each byte that is not UTF-8 (a surrogate-escaped character) written as ``%XX``.
+
+    Output names are always valid UTF-8, so the manifest can hold them and the tools that read a
+    dataset can open them. Two inputs that end up with the same name this way (``a\\xff.jpg`` and
+    a real ``a%FF.jpg``) are told apart like any other collision.
+    """
+    if name.isascii():
+        return name
+    return "".join(f"%{ord(c) - 0xDC00:02X}" if "\udc80" <= c <= "\udcff" else c for c in name)
+
+
+def _root_prefixes(items: Sequence[MediaItem]) -> dict[str, str]:
+    """Each root's folder in the output: its name, plus a short hash of its absolute path when
+    two roots share a name. Stable across runs: it depends on the root alone, not the other inputs."""
+    base = {r: utf8_name(os.path.basename(r.rstrip("/"))) or "input" for r in sorted({it.root for it in items})}
+    uses = Counter(name.casefold() for name in base.values())
+    return {
+        r: name if uses[name.casefold()] == 1 else f"{name}-{hashlib.sha1(os.fsencode(r)).hexdigest()[:6]}"
+        for r, name in base.items()
+    }

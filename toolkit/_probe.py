@@ -60,8 +60,8 @@ def probe_one(
     except Exception as exc:  # noqa: BLE001
         from ._ops.image import classify
 
-        fp = classify(exc, item.path)
-        return _row(item, "failed", fp.code, fp.message)
+        problem = classify(exc, item.path)
+        return _row(item, "failed", problem.code, problem.message)
     return replace(item, info=info)
 
 

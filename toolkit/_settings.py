@@ -1,0 +1,277 @@
+"""The one registry of build settings: each key's parser, help, CLI flag and choices.
+
+Everything that names or reads a setting comes from here: ``BuildConfig`` checks values with
+:data:`SETTINGS` (its field defaults are the defaults), the CLI makes its options from it, and
+:func:`for_cli` turns the keys that messages name (`` `memory_limit` ``) into the CLI's flags.
+Op parameters (``size``, ``fps``, ``crf``...) are not listed here: they come from the op
+registry (``toolkit._ops.OPS``), so an op's parameter is a setting and a flag as soon as the op
+declares it. :data:`OP_PARAM_CLI` only words the built-in ones' help and types their flags.
+
+>>> SETTINGS["max_memory_percent"].flags, canonical_key("max-memory"), for_cli("raise `memory_limit`")
+(('--max-memory', '--max-memory-percent'), 'max_memory_percent', 'raise --memory-limit')
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ._errors import ConfigError
+from ._ops import FORMATS, OPS, RESIZE_MODES, _bool, _pos_float, _pos_int
+
+__all__ = [
+    "Setting",
+    "SETTINGS",
+    "OP_PARAM_CLI",
+    "OpParam",
+    "op_params",
+    "canonical_key",
+    "flag_for",
+    "for_cli",
+    "parse_memory_limit",
+]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One build setting. ``cli``: how its flag reads a value (text, path, paths, int, float, choice,
+    flag; ``""``: no flag, set it in a config file or from Python)."""
+
+    key: str
+    parse: Callable[[str, Any], Any]  # (key, value) -> the checked value, or ConfigError naming the key
+    help: str
+    cli: str = "text"
+    choices: tuple[str, ...] = ()
+    flag: str = ""  # the CLI flag when it is not the key's own (a legacy name: --input, --max-memory)
+    short: str = ""  # -i, -o, -j
+    aliases: tuple[str, ...] = ()  # other keys a config file or a keyword may use
+    default_text: str = ""  # the default in words, where the value alone says nothing (None: automatic)
+    output: bool = False  # changes what an output holds: part of the resume key
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        """The CLI's flags, the one shown first; the key's own flag always works too."""
+        own = "--" + self.key.replace("_", "-")
+        return (self.flag, own) if self.flag and self.flag != own else (own,)
+
+
+# ---------------------------------------------------------------------------------------- parsers
+def _auto(check: Callable[[str, Any], Any]) -> Callable[[str, Any], Any]:
+    """None or ``"auto"`` -> None (the toolkit decides), else ``check``."""
+    return lambda key, v: None if v is None or (isinstance(v, str) and v.lower() == "auto") else check(key, v)
+
+
+def _inputs(key: str, v: Any) -> tuple[str, ...]:
+    vs = [v] if isinstance(v, (str, os.PathLike)) else v
+    if not isinstance(vs, (list, tuple)) or not vs or not all(isinstance(x, (str, os.PathLike)) for x in vs):
+        raise ConfigError(f"`{key}`: expected one or more folder paths, got {v!r}")
+    return tuple(os.fspath(x) for x in vs)
+
+
+def _folder(key: str, v: Any) -> str:
+    if not isinstance(v, (str, os.PathLike)) or not os.fspath(v):
+        raise ConfigError(f"`{key}`: expected a folder path, got {v!r}")
+    return os.fspath(v)
+
+
+def _text(key: str, v: Any) -> str | None:
+    if v is None:
+        return None
+    if not isinstance(v, (str, os.PathLike)) or not os.fspath(v):
+        raise ConfigError(f"`{key}`: expected text, got {v!r}")
+    return os.fspath(v)
+
+
+def _format(key: str, v: Any) -> str:
+    f = str(v).lower().replace("jpg", "jpeg")
+    if f not in FORMATS:
+        raise ConfigError(f"`{key}`: expected one of {', '.join(FORMATS)}, got {v!r}")
+    return f
+
+
+_COLOR = re.compile(r"#?[0-9a-fA-F]{6}|[a-zA-Z]+")
+
+
+def _colour(key: str, v: Any) -> str:
+    if not isinstance(v, str) or not _COLOR.fullmatch(v.strip()):
+        raise ConfigError(f"`{key}`: expected a colour like white or #ffffff, got {v!r}")
+    from PIL import ImageColor
+
+    text = v.strip()
+    try:
+        ImageColor.getrgb("#" + text if re.fullmatch(r"[0-9a-fA-F]{6}", text) else text)
+    except ValueError:
+        raise ConfigError(f"`{key}`: unknown colour {v!r}") from None
+    return text
+
+
+def _batch_mode(key: str, v: Any) -> bool:
+    if isinstance(v, str) and v.lower() in ("enabled", "disabled"):
+        return v.lower() == "enabled"
+    return _bool(key, v)
+
+
+def _percent(key: str, v: Any) -> float:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        f = -1.0
+    if isinstance(v, bool) or not 1 <= f <= 100:
+        raise ConfigError(f"`{key}`: expected a percent from 1 to 100, got {v!r}")
+    return f
+
+
+#: A worker below this cannot hold the interpreter, Dask and one decoded photo.
+MIN_MEMORY_LIMIT = 64 * 2**20
+
+
+def parse_memory_limit(key: str, v: Any) -> int:
+    """A worker's memory limit in bytes (``"768MiB"``, ``"2GB"``, bytes), at least 64 MiB."""
+    from ._units import parse_bytes
+
+    n = parse_bytes(v, key=key)
+    if n < MIN_MEMORY_LIMIT:
+        raise ConfigError(f"`{key}`: {v!r} is too small for a worker; use at least 64MiB")
+    return n
+
+
+def _address(key: str, v: Any) -> str:
+    if not isinstance(v, str):
+        raise ConfigError(f"`{key}`: expected host:port like 127.0.0.1:8787, got {v!r}")
+    return v
+
+
+def _seconds(key: str, v: Any) -> float:
+    f = _pos_float(key, v)
+    if f is None:
+        raise ConfigError(f"`{key}`: expected a positive number of seconds, got None")
+    return f
+
+
+# ---------------------------------------------------------------------------------------- registry
+_ALL = (
+    Setting("inputs", _inputs, "Input folder (repeat for several).", "paths", flag="--input", short="-i", aliases=("input",)),
+    Setting("output", _folder, "Output folder (created; inputs are never written).", "path", short="-o"),
+    Setting("format", _format, "Output image format.", "choice", choices=(*FORMATS, "jpg"), output=True),
+    Setting("quality", _pos_int(1, 100), "Output quality 1-100.", "int", output=True),
+    Setting("background", _colour, "Colour behind transparent pixels.", default_text="white", output=True),
+    Setting("batch_mode", _batch_mode, "disabled: one file per task.", "choice", choices=("enabled", "disabled")),
+    Setting(
+        "batch_size",
+        _auto(_pos_int(1, 100_000)),
+        "Files per batch, or auto; always capped by the memory budget.",
+        default_text="auto",
+    ),
+    Setting(
+        "max_memory_percent",
+        _percent,
+        "System memory percent not to pass; above it new batches pause.",
+        "float",
+        flag="--max-memory",
+        aliases=("max_memory",),
+    ),
+    Setting("jobs", _auto(_pos_int(1, 1024)), "Worker processes.", "int", short="-j", default_text="one per CPU"),
+    Setting(
+        "memory_limit",
+        _auto(parse_memory_limit),
+        "Memory limit per worker, e.g. 2GiB.",
+        default_text="share of `max_memory_percent`",
+    ),
+    Setting("scheduler", _text, "Address of an existing Dask scheduler (tcp://host:8786).", aliases=("scheduler_address",)),
+    Setting("scheduler_file", _text, "Scheduler file of an existing Dask cluster.", "path"),
+    Setting("dashboard_address", _address, "Where the local dashboard listens."),
+    Setting("force", _bool, "Redo every file, even those already done.", "flag"),
+    Setting("timeout", _seconds, "Time limit per file in seconds.", "float"),
+    Setting("max_pixels", _pos_int(1, 10**12), "Larger images are refused as decompression bombs.", "int", output=True),
+    Setting("allow_truncated", _bool, "Recover truncated images (with a warning) instead of failing them.", "flag", output=True),
+    Setting("monitor_interval", _seconds, "Seconds between memory samples.", ""),
+    Setting("in_flight_per_worker", _pos_int(1, 64), "Batches queued per worker.", ""),
+)
+SETTINGS: dict[str, Setting] = {s.key: s for s in _ALL}
+
+#: The CLI's type and help for the built-in ops' parameters (a parameter missing here still gets
+#: a text flag, checked by its op). The ops taking it and its default are added from ``OPS``.
+OP_PARAM_CLI: dict[str, tuple[str, str]] = {
+    "size": ("text", "Output size in pixels: 128 or 640x480."),
+    "mode": ("choice", "Resize mode."),
+    "fps": ("float", "frames per second to extract."),
+    "every": ("int", "every Nth frame."),
+    "count": ("int", "N frames spread evenly."),
+    "keyframes": ("flag", "keyframes only."),
+    "frames": ("int", "number of frames."),
+    "columns": ("int", "grid columns [auto]."),
+    "max_fps": ("float", "maximum frame rate."),
+    "crf": ("int", "H.264 quality, 0-51 (lower is better)."),
+    "audio": ("switch", "keep or drop audio."),
+    "seconds": ("float", "segment length in seconds."),
+}
+_OP_PARAM_CHOICES = {"mode": RESIZE_MODES}
+
+
+@dataclass(frozen=True)
+class OpParam:
+    """A parameter some ops take, as a setting: which ops, their defaults, how the CLI reads it."""
+
+    key: str
+    ops: tuple[str, ...]
+    defaults: tuple[Any, ...]
+    cli: str
+    help: str
+    choices: tuple[str, ...] = ()
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        return ("--" + self.key.replace("_", "-"),)
+
+    @property
+    def default(self) -> Any:
+        """The default if every op taking it has the same one, else None."""
+        return self.defaults[0] if len(set(map(repr, self.defaults))) == 1 else None
+
+
+def op_params() -> dict[str, OpParam]:
+    """Every op parameter in the op registry, in the order the ops declare them."""
+    found: dict[str, list[tuple[str, Any]]] = {}
+    for name, op in OPS.items():
+        for key, (_check, default) in op.params.items():
+            found.setdefault(key, []).append((name, default))
+    out = {}
+    for key, uses in found.items():
+        cli, text = OP_PARAM_CLI.get(key, ("text", f"parameter {key}."))
+        out[key] = OpParam(key, tuple(n for n, _ in uses), tuple(d for _, d in uses), cli, text, _OP_PARAM_CHOICES.get(key, ()))
+    return out
+
+
+_KEYS = {a: s.key for s in _ALL for a in s.aliases}
+
+
+def canonical_key(name: str) -> str:
+    """The registry's key for a key, an alias or a flag's name (``max-memory``, ``input``)."""
+    k = str(name).strip().lstrip("-").replace("-", "_")
+    return _KEYS.get(k, k)
+
+
+def flag_for(key: str) -> str | None:
+    """The CLI flag of a setting or op parameter (``op.param`` too), or None if it has none."""
+    k = canonical_key(key)
+    if k in SETTINGS:
+        return SETTINGS[k].flags[0] if SETTINGS[k].cli else None
+    if k == "op":
+        return "--op"
+    params = op_params()
+    if k not in params and "." in k:
+        k = k.rsplit(".", 1)[1]
+    return params[k].flags[0] if k in params else None
+
+
+#: a key in backticks, not inside a path or a file name (`` a/`output`/b ``, `` `jobs`.jpg ``)
+_TICKED = re.compile(r"(?<![\w/\\.])`([A-Za-z_][\w.-]*)`(?![\w/\\]|\.\w)")
+
+
+def for_cli(text: str) -> str:
+    """A core message for a terminal: each setting named as `` `key` `` becomes its flag
+    (`` `memory_limit` `` -> ``--memory-limit``, `` `max_memory_percent` `` -> ``--max-memory``);
+    other backticked words stay as they are, and so does a key that is part of a path or a name."""
+    return _TICKED.sub(lambda m: flag_for(m.group(1)) or m.group(0), text)
