@@ -528,7 +528,8 @@ def _batch_after_big_buffers(output: str) -> tuple[str, int, int, int]:
     -> (thread name, RSS in MiB before, after the buffers, after the batch)."""
     import threading
 
-    from toolkit._worker import JobSpec, process_batch
+    from toolkit._batch import process_batch
+    from toolkit._worker import JobSpec
 
     import psutil
 

@@ -14,7 +14,7 @@ from PIL import Image
 
 import toolkit
 from toolkit._synth import write_big_png
-from toolkit._engine import salvage_journals
+from toolkit._journal import salvage_journals
 from toolkit._manifest import read_rows
 from toolkit._worker import TEST_HANG_ENV
 
@@ -248,7 +248,7 @@ def test_ctrl_c_in_cli_stops_cleanly_and_says_how_to_resume(tmp_path, force):
 def test_journal_counts_only_the_last_attempt(tmp_path):
     """A task re-run by the scheduler appends a second attempt: only that one counts, and a
     timeout recorded for a file that had just finished is ignored."""
-    from toolkit._engine import _read_journal
+    from toolkit._journal import read_journal as _read_journal
 
     j = tmp_path / "j.jsonl"
     lines = [

@@ -7,7 +7,7 @@ from collections import deque
 from hypothesis import given, settings, strategies as st
 
 from toolkit._media import MediaInfo, MediaItem
-from toolkit._plan import Plan, auto_batch_size, batch_id, budget_for, next_batch, plan_batches
+from toolkit._planning import Plan, auto_batch_size, batch_id, budget_for, next_batch, plan_batches
 
 
 def item(i: int, est: int) -> MediaItem:
@@ -109,7 +109,7 @@ def test_to_bag_partitions_are_the_batches():
 
 @given(n=st.integers(1, 3000), workers=st.integers(1, 16), count=st.integers(1, 64))
 def test_automatic_batches_shrink_at_the_tail_so_workers_finish_together(n, workers, count):
-    from toolkit._plan import tail_count
+    from toolkit._planning import tail_count
 
     left, sizes = n, []
     while left:
