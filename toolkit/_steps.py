@@ -147,6 +147,7 @@ def drive(run: RunParts, client: Any, job: JobSpec, files: Files, t_start: float
 
     cfg, emit, fault, out = run.config, run.events.emit, run.fault, Path(job.output)
     plan = prepare(files.todo, cfg, client=client)
+    job = replace(job, memory_limit=plan.memory_limit)
     ledger = Ledger(files.manifest, fault, run.on_fault, emit, progress=run.progress)
     left_out = [r.to_row() for r in files.left_out]
     known = [r.to_row() for r in files.carried] + left_out

@@ -37,6 +37,9 @@ class JobSpec:
     timeout: float = 300.0
     settings: str = ""
     run_id: str = ""
+    #: the per-worker memory limit the batches were planned for (``_planning.prepare``, read from the
+    #: cluster once); 0 when unknown. What the ffmpeg memory cap is worked out from.
+    memory_limit: int = 0
 
     @property
     def journal_dir(self) -> str:
