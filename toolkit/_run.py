@@ -22,6 +22,7 @@ from typing import Any, Callable, Sequence
 
 from ._config import BuildConfig
 from ._errors import ConfigError, OutputWriteError, Stopped
+from ._driver import Controls
 from ._events import Event, EventBus
 from ._fs import remove_stale_tmp
 from ._journal import salvage_journals
@@ -68,7 +69,7 @@ class Run:
         self._target = client
         self._session = session if session is not None else ClusterSession(client, dashboard_on_visit=True)
         self._owns_session = session is None
-        self._controls = _controls(config)
+        self._controls = Controls(max_memory=config.max_memory_percent)
         self._done = threading.Event()
         self._report: RunReport | None = None
         self._error: BaseException | None = None
@@ -201,21 +202,21 @@ class Run:
                 self._session.close()
 
 
-def _controls(cfg: BuildConfig):
-    from ._driver import Controls
-
-    return Controls(max_memory=cfg.max_memory_percent)
-
-
 # --------------------------------------------------------------------------- public functions
 
 
 def start(
-    config: BuildConfig | None = None, *, client: Any = None, sinks: Sequence[Callable[[Event], None]] = (), **settings: Any
+    config: BuildConfig | None = None,
+    *,
+    client: Any = None,
+    sinks: Sequence[Callable[[Event], None]] = (),
+    session: ClusterSession | None = None,
+    **settings: Any,
 ) -> Run:
-    """Start a build in the background and return its :class:`Run` at once."""
+    """Start a build in the background and return its :class:`Run` at once (``session``: a
+    :class:`ClusterSession` kept across builds, e.g. the notebook panel's; the run leaves it open)."""
     cfg = BuildConfig.create(config, **settings) if settings or config is None else config
-    return Run(cfg, client=client, sinks=sinks).start()
+    return Run(cfg, client=client, sinks=sinks, session=session).start()
 
 
 def build(
