@@ -32,8 +32,9 @@ from ._outfault import OutputFault
 from ._preflight import lock_output, require_paths, validate_paths
 from ._runreport import RunReport, stopped_report
 from ._session import ClusterSession
-from ._stages import Curator, Identity, Sink
-from ._steps import Connecting, RunParts, drive, job_for, scan_and_probe
+from ._planning import prepare
+from ._stages import Curator, Identity, MirrorSink, Sink, StageContext, curate_and_export
+from ._steps import Connecting, RunParts, drive, job_for, report_on, scan_and_probe
 
 __all__ = ["Run", "start", "build"]
 
@@ -174,10 +175,11 @@ class Run:
         # the cluster starts (or is joined) while we scan and probe; whatever happens, what we made is closed
         connecting = Connecting(self._session, cfg, self._target, self._controls.stop.is_set)
         try:
-            files = scan_and_probe(cfg, out, salvaged, connecting)
+            files = scan_and_probe(cfg, out, salvaged, connecting)  # scan -> resume -> probe
             self.client = client = connecting.ready()
             self.dashboard_link = self._session.dashboard_link
-            job = replace(job_for(cfg), run_id=uuid.uuid4().hex[:12])
+            plan = prepare(files.todo, cfg, client=client)  # sized for the cluster's real workers
+            job = replace(job_for(cfg), run_id=uuid.uuid4().hex[:12], memory_limit=plan.memory_limit)
             parts = RunParts(
                 cfg,
                 self.events,
@@ -189,7 +191,14 @@ class Run:
                 self.exports,
                 self.dashboard_link,
             )
-            return drive(parts, client, job, files, t_start, connecting.seconds)
+            driven = drive(parts, client, job, plan, files, connecting.seconds)
+            exports: dict[str, dict[str, Any]] = {}
+            if not driven.stopped:  # every file has its row: the stages that see the whole dataset
+                ctx = StageContext(out, cfg, files.manifest, client, self.events.emit)
+                exports = curate_and_export(ctx, self.curators, [MirrorSink(files.stale), *self.exports])
+                with contextlib.suppress(OSError):  # if not, the next run reads them again, and the manifest wins
+                    files.manifest.settle()
+            return report_on(parts, files, driven, exports, time.perf_counter() - t_start, connecting.seconds)
         except (Stopped, OutputWriteError) as exc:  # before any batch: the previous manifest stands
             if isinstance(exc, OutputWriteError):
                 self._fault.note(exc)

@@ -3,13 +3,13 @@
 - :class:`Connecting`: the cluster starts (or is joined) in a thread while the files are scanned
   and probed; the two overlap (measured: the cluster's start is most of a small build's time).
 - :func:`scan_and_probe`: scan, split off what earlier runs finished (resume), probe the rest.
-- :func:`drive`: prepare the plan for the cluster's real workers, start the manifest, run the
-  batches (:class:`~toolkit._driver.Driver`), curate and export, then the report and summary.
+- :func:`drive`: start the manifest, run the planned batches (:class:`~toolkit._driver.Driver`,
+  deciding with :class:`~toolkit._controller.BatchController`), finish the manifest.
+- :func:`report_on`: the :class:`RunReport` and ``summary.json``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 import time
@@ -26,8 +26,7 @@ from ._ledger import Ledger
 from ._manifest import Manifest, resume_split, stale_outputs
 from ._media import ItemResult, MediaItem
 from ._runreport import RunReport
-from ._planning import capped_warning, prepare
-from ._stages import MirrorSink, StageContext, curate_and_export
+from ._planning import Plan, capped_warning
 from ._worker import JobSpec
 
 if TYPE_CHECKING:
@@ -37,7 +36,7 @@ if TYPE_CHECKING:
     from ._session import ClusterSession
     from ._stages import Curator, Sink
 
-__all__ = ["Connecting", "Files", "RunParts", "scan_and_probe", "drive", "job_for"]
+__all__ = ["Connecting", "Files", "RunParts", "Driven", "scan_and_probe", "drive", "report_on", "job_for"]
 
 
 @dataclass
@@ -141,13 +140,22 @@ def scan_and_probe(cfg: BuildConfig, out: Path, salvaged: list[dict], connecting
     return Files(probed, [*scanned.rows, *probe_rows], carried, manifest, earlier, stale_outputs(items, earlier))
 
 
-def drive(run: RunParts, client: Any, job: JobSpec, files: Files, t_start: float, cluster_seconds: float) -> RunReport:
-    """prepare -> drive -> curate -> export -> report, on the connected ``client``."""
+@dataclass
+class Driven:
+    """What the batches did."""
+
+    ledger: Ledger
+    batches: int
+    restarts: int  # worker restarts seen by the monitor
+    peaks: dict[str, Any]
+    stopped: bool  # stopped before every file had its row (by its user, or an output fault)
+
+
+def drive(run: RunParts, client: Any, job: JobSpec, plan: Plan, files: Files, cluster_seconds: float) -> Driven:
+    """Start the manifest, run the planned batches on ``client``, finish the manifest."""
     from ._monitor import Monitor
 
-    cfg, emit, fault, out = run.config, run.events.emit, run.fault, Path(job.output)
-    plan = prepare(files.todo, cfg, client=client)
-    job = replace(job, memory_limit=plan.memory_limit)
+    cfg, emit, fault = run.config, run.events.emit, run.fault
     ledger = Ledger(files.manifest, fault, run.on_fault, emit, progress=run.progress)
     left_out = [r.to_row() for r in files.left_out]
     known = [r.to_row() for r in files.carried] + left_out
@@ -168,7 +176,7 @@ def drive(run: RunParts, client: Any, job: JobSpec, files: Files, t_start: float
         memory_limit=plan.memory_limit,
         workers=plan.workers,
         dashboard=run.dashboard_link,
-        output=str(out),
+        output=job.output,
         cluster_seconds=cluster_seconds,
         carried=len(files.carried),
         left_out=len(left_out),
@@ -189,9 +197,8 @@ def drive(run: RunParts, client: Any, job: JobSpec, files: Files, t_start: float
         timeout=cfg.timeout,
         settings=cfg.settings_key,
     )
-    driver = Driver(
-        client, job, controller, ledger, run.controls, emit, fault, run.on_fault, plan.workers * cfg.in_flight_per_worker
-    )
+    in_flight = plan.workers * cfg.in_flight_per_worker
+    driver = Driver(client, job, controller, ledger, run.controls, emit, fault, run.on_fault, in_flight)
     monitor = Monitor(client, cfg.monitor_interval, emit)
     monitor.start()
     try:
@@ -206,25 +213,28 @@ def drive(run: RunParts, client: Any, job: JobSpec, files: Files, t_start: float
     # for the next run to salvage: they may hold rows the manifest could not take)
     if fault.error is None:
         clear(job)
-    exports: dict[str, dict[str, Any]] = {}
-    if not stopped:  # every file has its row: the stages that see the whole dataset
-        ctx = StageContext(out, cfg, files.manifest, client, emit)
-        exports = curate_and_export(ctx, run.curators, [MirrorSink(files.stale), *run.exports])
-        with contextlib.suppress(OSError):  # if not, the next run reads them again, and the manifest wins
-            files.manifest.settle()
-    seconds = time.perf_counter() - t_start
     peaks = {**monitor.peaks, "worker_memory_limit": plan.memory_limit}
-    report = ledger.report(seconds, cluster_seconds, driver.batches, monitor.restarts, peaks, stopped, fault.reason)
+    return Driven(ledger, driver.batches, monitor.restarts, peaks, stopped)
+
+
+def report_on(
+    run: RunParts, files: Files, driven: Driven, exports: dict[str, dict[str, Any]], seconds: float, cluster_seconds: float
+) -> RunReport:
+    """The run's report, and ``summary.json`` next to the manifest."""
+    fault = run.fault
+    report = driven.ledger.report(
+        seconds, cluster_seconds, driven.batches, driven.restarts, driven.peaks, driven.stopped, fault.reason
+    )
     summary = report.summary()
     summary["resumed"] = len(files.carried)
     summary["stale_outputs_removed"] = exports.get("mirror", {}).get("stale_outputs_removed", 0)
     if set(exports) - {"mirror"}:
         summary["exports"] = {k: v for k, v in exports.items() if k != "mirror"}
     summary["throttle"] = [e.data for e in run.events.history if e.kind == "throttle"]
-    summary["settings"] = cfg.to_dict()
+    summary["settings"] = run.config.to_dict()
     with fault.caught():  # if not, the rerun writes it; until then the report says why
         files.manifest.write_summary(summary)
     if fault.error is not None and not report.stop_reason:
         report = replace(report, stopped=True, stop_reason=fault.reason)
-    emit("run-finished", report=report)
+    run.events.emit("run-finished", report=report)
     return report
