@@ -246,7 +246,7 @@ def test_cli_build_scan_plan_report(corpus, tmp_path, cli, capsys):
         (["build", "--input", "/does/not/exist", "--output", "/tmp/x"], "does not exist"),
         (["build", "--input", ".", "--output", ".", "--jobs", "1"], "same folder"),
         (["plan", "--input", ".", "--output", "."], "same folder"),  # plan refuses what build would
-        (["build", "--input", "."], "give an output folder (--output DIR)"),
+        (["build", "--input", "."], "give an output folder"),
         (["build", "--input", ".", "--output", "/tmp/x", "--quality", "500"], "quality"),
         (["build", "--input", ".", "--output", "/tmp/x", "--batch-size", "lots"], "batch_size"),
         (["build", "--input", ".", "--output", "/tmp/x", "--config", "/nope.json"], "does not exist"),
@@ -528,7 +528,8 @@ def _batch_after_big_buffers(output: str) -> tuple[str, int, int, int]:
     -> (thread name, RSS in MiB before, after the buffers, after the batch)."""
     import threading
 
-    from toolkit._worker import JobSpec, process_batch
+    from toolkit._batch import process_batch
+    from toolkit._worker import JobSpec
 
     import psutil
 

@@ -172,7 +172,7 @@ def test_an_output_folder_of_files_dataprep_did_not_write_is_refused(tmp_path, l
     assert str(out) in err and "x.jpg" in err and "did not write" in err
     assert (out / "x.jpg").read_bytes() == before and sorted(os.listdir(out)) == ["x.jpg"]
 
-    from toolkit._engine import validate_paths
+    from toolkit._preflight import validate_paths
 
     cfg = BuildConfig.create(inputs=[str(src)], output=str(out))
     (out / "manifest.jsonl").write_text('{"image": "x.jpg", "label": 3}\n')  # another tool's manifest

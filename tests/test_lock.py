@@ -240,7 +240,7 @@ def test_two_builds_starting_together_the_refused_one_names_the_holder_or_says_i
     of a killed build whose stale lock file the other one is taking over."""
     import json
 
-    from toolkit._engine import _lock_output
+    from toolkit._preflight import lock_output as _lock_output
 
     out = tmp_path / "out"
     dead = subprocess.Popen([sys.executable, "-c", "pass"])

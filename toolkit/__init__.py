@@ -6,13 +6,14 @@ within memory limits.
 """
 
 from ._config import BuildConfig, load_config_file
-from ._engine import Run, build, plan, start
+from ._planning import Plan, plan
+from ._run import Run, build, start
+from ._runreport import RunReport
 from ._errors import ClusterError, ConfigError, InputError, ToolkitError
 from ._events import Event
 from ._manifest import read_rows
-from ._media import Batch, ItemResult, MediaInfo, MediaItem, RunReport
+from ._media import Batch, ItemResult, MediaInfo, MediaItem
 from ._ops import OpSpec
-from ._plan import Plan
 from ._report import DatasetReport, report
 from ._scan import ScanResult, scan
 

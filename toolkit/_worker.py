@@ -1,33 +1,23 @@
-"""Runs on the workers: ``process_batch(items, job) -> rows``. Never raises for one bad file.
-
-Each item's outcome becomes a manifest row (a dict). As it goes, the batch appends to a small
-*journal* (``OUTPUT/.dataprep/journal/<batch>.jsonl``): which item started, each finished row.
-If the worker process dies (memory limit, segfault, kill), the engine reads the journal to keep
-the finished rows and to know which file was running. A watchdog thread enforces the per-file
-time limit: it records ``timeout`` for the hung file in the journal, then ends the worker process
-(the nanny starts a fresh one), because a hung C call cannot be interrupted from Python.
+"""Runs on the workers: ``process_item(item, job) -> ItemResult``, one file start to finish.
+Never raises for one bad file. A batch of them (journal, watchdog) is :mod:`toolkit._batch`.
 """
 
 from __future__ import annotations
 
 import errno
-import json
 import os
-import sys
-import threading
 import time
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
-from ._fs import Placed, make_folder, path_b64, path_text, write_bytes_atomic, writing
+from ._fs import Placed, path_b64, path_text, write_bytes_atomic
 from ._errors import OutputWriteError
 from ._media import ItemResult, MediaItem, Problem
 from ._outfault import TYPE as OUTPUT_FAULT, file_message, is_dead
 from ._ops import EXT, VIDEO_OPS, FileProblem, OpSpec
 
-__all__ = ["JobSpec", "BatchRows", "process_batch", "EXT", "journal_path"]
+__all__ = ["JobSpec", "process_item", "EXT"]
 
 #: test hook: files whose name contains "hang" hang their worker ("1") or take S seconds ("slow:S")
 TEST_HANG_ENV = "DATAPREP_TEST_HANG"
@@ -47,6 +37,9 @@ class JobSpec:
     timeout: float = 300.0
     settings: str = ""
     run_id: str = ""
+    #: the per-worker memory limit the batches were planned for (``_planning.prepare``, read from the
+    #: cluster once); 0 when unknown. What the ffmpeg memory cap is worked out from.
+    memory_limit: int = 0
 
     @property
     def journal_dir(self) -> str:
@@ -69,123 +62,6 @@ class JobSpec:
 
     def go(self) -> bool:  # the engine removes this marker before (or with) ``alive_file``
         return not self.go_file or os.path.exists(self.go_file)
-
-
-def journal_path(job: JobSpec, batch_id: str) -> str:
-    return os.path.join(job.journal_dir, f"{batch_id}.jsonl")
-
-
-class _Watchdog(threading.Thread):
-    """Ends this worker process when one file runs past the time limit (after journalling it)."""
-
-    def __init__(self, timeout: float, on_timeout: Callable[[int, float], None]):
-        super().__init__(daemon=True, name="dataprep-watchdog")
-        self.timeout = timeout
-        self.on_timeout = on_timeout
-        self.current: tuple[int, float] | None = None
-        self._done = threading.Event()
-
-    def run(self) -> None:
-        while not self._done.wait(min(1.0, self.timeout / 4)):
-            cur = self.current
-            if cur is not None and time.monotonic() - cur[1] > self.timeout:
-                self.on_timeout(cur[0], time.monotonic() - cur[1])
-                os._exit(86)  # the nanny restarts the worker; the engine reads the journal
-
-    def stop(self) -> None:
-        self._done.set()
-
-
-class BatchRows(list):
-    """The rows of one batch, in order; ``fault`` is the :class:`OutputWriteError` that ended it
-    early (the output takes no more, or its journal cannot be kept), else None."""
-
-    fault: OutputWriteError | None = None
-
-
-def process_batch(items: Sequence[MediaItem], job: JobSpec, batch_id: str = "") -> BatchRows:
-    """Process every item of a batch; return one manifest row (dict) per item, in order.
-
-    Once the run is stopped (``job.go_file`` gone) the batch ends after the file it is on and
-    returns the rows it has: fewer than its items. Once the run is over (``job.alive_file`` gone)
-    not even the current file's outputs are put in place. Once the output takes no more (disk
-    full, read-only, ...: see :mod:`toolkit._outfault`) the batch ends at once, without decoding
-    another file; the file being written gets no row, and ``rows.fault`` says what happened.
-    """
-    items = list(items)
-    jpath = journal_path(job, batch_id) if batch_id else None
-    journal = None
-
-    def log(rec: dict) -> None:
-        if journal:
-            with writing(jpath):  # type: ignore[arg-type]
-                journal.write(json.dumps(rec) + "\n")
-                journal.flush()
-
-    def log_quietly(rec: dict) -> None:  # from the watchdog, which must end the process whatever happens
-        try:
-            log(rec)
-        except OSError:
-            pass
-
-    dog = _Watchdog(job.timeout, lambda i, s: log_quietly({"timeout": i, "seconds": round(s, 3)}))
-    dog.start()
-    rows = BatchRows()
-    try:
-        if jpath:
-            with writing(jpath):
-                make_folder(os.path.dirname(jpath), job.output)
-                journal = open(jpath, "w", encoding="utf-8")  # noqa: SIM115 - one attempt per journal; closed in finally
-        for i, item in enumerate(items):
-            if not job.go():  # stopped, or the run is over: hand back what is done
-                break
-            log({"start": i})
-            dog.current = (i, time.monotonic())
-            try:
-                row = process_item(item, job, batch_id).to_row()
-            finally:
-                dog.current = None
-            if (row.get("error") or {}).get("type") == "stopped":
-                break  # made after its run was over: no output was put in place, and no row either
-            rows.append(row)  # before its journal line: a row whose journal line cannot be written still counts
-            log({"done": i, "row": row})
-    except OutputWriteError as exc:  # the output takes no more: no file more is decoded in vain
-        rows.fault = exc
-    finally:
-        dog.stop()
-        if journal:
-            try:
-                journal.close()
-            except OSError:
-                pass
-        release_memory()
-    return rows
-
-
-def release_memory() -> None:
-    """Hand the memory this process freed back to the system (glibc's ``malloc_trim``); called after
-    every batch. Within a batch, freed buffers are reused by the next file without page faults
-    (Dask's per-``free`` trimming is left out on our cluster for that); between batches, what the
-    batch used is returned, so a worker's memory between batches is what it holds. Our workers
-    run with one malloc arena (``cluster.ARENAS``): the trim shrinks only the main arena's top, and
-    a batch runs in a Dask thread. Nothing happens where there is no glibc."""
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
-
-
-@lru_cache(maxsize=1)
-def _malloc_trim():
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        import ctypes
-
-        fn = ctypes.CDLL("libc.so.6").malloc_trim
-    except (OSError, AttributeError):  # musl and others: nothing to call
-        return None
-    fn.argtypes, fn.restype = [ctypes.c_size_t], ctypes.c_int
-    return fn
 
 
 def process_item(item: MediaItem, job: JobSpec, batch_id: str = "") -> ItemResult:

@@ -14,7 +14,7 @@ from PIL import Image
 
 import toolkit
 from toolkit._synth import write_big_png
-from toolkit._engine import salvage_journals
+from toolkit._journal import salvage_journals
 from toolkit._manifest import read_rows
 from toolkit._worker import TEST_HANG_ENV
 
@@ -243,29 +243,6 @@ def test_ctrl_c_in_cli_stops_cleanly_and_says_how_to_resume(tmp_path, force):
     assert res.returncode == 0, res.stderr
     assert len(read_rows(out / "manifest.jsonl")) == 400
     assert json.loads((out / "summary.json").read_text())["resumed"] == len(rows)  # without redoing those
-
-
-def test_journal_counts_only_the_last_attempt(tmp_path):
-    """A task re-run by the scheduler appends a second attempt: only that one counts, and a
-    timeout recorded for a file that had just finished is ignored."""
-    from toolkit._engine import _read_journal
-
-    j = tmp_path / "j.jsonl"
-    lines = [
-        {"start": 0},
-        {"done": 0, "row": {"n": "a"}},
-        {"start": 1},
-        {"done": 1, "row": {"n": "b"}},
-        {"start": 2},
-        {"start": 0},
-        {"done": 0, "row": {"n": "a"}},
-        {"start": 1},
-    ]
-    j.write_text("\n".join(json.dumps(x) for x in lines) + "\n{torn")
-    rows, started, timed_out, began = _read_journal(str(j))
-    assert [r["n"] for r in rows] == ["a"] and started == 1 and timed_out is None and began
-    j.write_text("\n".join(json.dumps(x) for x in [{"start": 0}, {"done": 0, "row": {"n": "a"}}, {"timeout": 0}]))
-    assert _read_journal(str(j))[2] is None
 
 
 def test_stop_before_any_batch_ends_at_once_and_keeps_the_previous_manifest(tmp_path):

@@ -1,4 +1,8 @@
-"""Pure planning: items with estimated peak memory -> batches bounded by count and by bytes.
+"""Planning: items with estimated peak memory -> batches bounded by count and by bytes.
+
+:func:`prepare` is the one place the batch size and byte budget are worked out, from the real
+worker count and per-worker memory limit of the cluster when there is one (read once), else from
+the settings and this machine: ``toolkit.plan()`` and a build both use it, so they agree.
 
 A batch's estimate is the sum of its items' estimates (conservative: a worker frees each image
 before the next, but allocator fragmentation and outputs in flight make the sum the safe bound).
@@ -9,17 +13,32 @@ the budget runs alone and is flagged ``oversized``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import os
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
-from ._fs import printable
+from ._fs import path_text, printable
 from ._media import Batch, ItemResult, MediaItem, left_out_lines
 
-__all__ = ["Plan", "plan_batches", "next_batch", "budget_for", "auto_batch_size", "tail_count", "batch_id", "WORKER_BASELINE"]
+if TYPE_CHECKING:
+    from ._config import BuildConfig
+
+__all__ = [
+    "Plan",
+    "prepare",
+    "cluster_sizing",
+    "plan_batches",
+    "next_batch",
+    "budget_for",
+    "auto_batch_size",
+    "tail_count",
+    "batch_id",
+    "WORKER_BASELINE",
+]
 
 #: Memory a worker process uses before any image (Python, dask, distributed, Pillow).
 WORKER_BASELINE = 160 * 2**20
@@ -127,6 +146,9 @@ class Plan:
     #: Files that are in no batch, each with its status and reason: what the scan left out (junk,
     #: not media, special files) and what failed its probe (corrupt, too large, unreadable...).
     left_out: list[ItemResult] = field(default_factory=list)
+    #: the size was chosen (``batch_size``, or one file a batch without ``batch_mode``): kept to
+    #: the end, where automatic batches shrink so the workers finish together
+    fixed: bool = False
 
     @property
     def items(self) -> list[MediaItem]:
@@ -170,3 +192,107 @@ class Plan:
         import html
 
         return "<pre>" + html.escape(str(self)) + "</pre>"
+
+
+def cluster_sizing(client: Any) -> tuple[int, int | None]:
+    """(workers, their smallest memory limit or None if none has one): read once from the scheduler."""
+    from ._cluster import worker_memory_limits
+
+    limits = worker_memory_limits(client)
+    return max(1, len(limits)), min((v for v in limits.values() if v), default=None)
+
+
+def prepare(
+    items: Sequence[MediaItem],
+    cfg: BuildConfig,
+    *,
+    client: Any = None,
+    jobs: int | None = None,
+    memory_limit: int | None = None,
+    batch_size: int | None = None,
+    batch_mode: bool = True,
+    left_out: Sequence[ItemResult] = (),
+) -> Plan:
+    """Plan probed ``items`` into batches: the one place the count and byte budget are decided.
+    The workers and their memory limit are ``jobs``/``memory_limit`` given as arguments (a what-if),
+    else the cluster's (``client``), else the settings, else this machine's defaults."""
+    from ._cluster import default_jobs, default_memory_limit
+
+    workers, limit = cluster_sizing(client) if client is not None else (0, None)
+    n = jobs or workers or cfg.jobs or default_jobs()
+    limit = memory_limit or limit or cfg.memory_limit or default_memory_limit(n, cfg.max_memory_percent)
+    budget = budget_for(limit)
+    bs = batch_size or cfg.batch_size
+    chosen = not (batch_mode and cfg.batch_mode)
+    count = 1 if chosen else (bs or auto_batch_size(len(items), n, total_bytes=sum(i.size for i in items)))
+    batches = plan_batches(items, budget=budget, count=count)
+    warnings = [capped_warning(bs, budget)] if bs and any(len(b) < bs for b in batches[:-1]) else []
+    warnings += [
+        f"{path_text(b.items[0].path)} needs about {b.est_bytes / 2**20:.0f} MiB, more than the batch budget; "
+        "it runs alone and may exceed the worker limit"
+        for b in batches
+        if b.oversized
+    ]
+    return Plan(batches, budget, count, limit, n, warnings, list(left_out), fixed=chosen or bool(bs))
+
+
+def capped_warning(batch_size: int, budget: int) -> str:
+    return f"batch size {batch_size} is capped by the memory budget ({budget / 2**20:.0f} MiB per batch) for some batches"
+
+
+def plan(
+    items: Any,
+    *,
+    memory_limit: int | str | None = None,
+    jobs: int | None = None,
+    batch_size: int | None = None,
+    batch_mode: bool = True,
+    config: BuildConfig | None = None,
+    client: Any = None,
+    **settings: Any,
+) -> Plan:
+    """Probe (headers only) and plan ``items`` (a ScanResult, MediaItems, or folder paths) into batches,
+    for the cluster ``client`` (or the ``scheduler`` in the settings) when given, else this machine.
+
+    ``plan.to_bag()`` gives a ``dask.bag.Bag`` whose partitions are exactly the planned batches.
+    """
+    from ._config import BuildConfig, parse_bytes
+    from ._probe import probe_items
+    from ._scan import ScanResult, assign_outputs, scan
+
+    cfg = BuildConfig.create(config, **settings) if settings or config is None else config
+    paths = (str, os.PathLike)
+    if isinstance(items, paths) or (isinstance(items, (list, tuple)) and items and isinstance(items[0], paths)):
+        items = scan(items)
+    left_out = []
+    if isinstance(items, ScanResult):
+        left_out = list(items.rows)
+        items = assign_outputs(items.items, multi_root=len(items.roots) > 1, output=cfg.output or None)
+    items = list(items)
+    with _client_for(cfg, client) as c:
+        need = [i for i in items if i.info is None]
+        if need:
+            probed, bad = probe_items(need, ops=cfg.ops, fmt=cfg.format, max_pixels=cfg.max_pixels, client=c)
+            left_out += bad
+            have = {(i.root, i.rel): i for i in probed}
+            items = [i for i in (have.get((i.root, i.rel), i) if i.info is None else i for i in items) if i.info is not None]
+        limit = parse_bytes("memory_limit", memory_limit) if memory_limit is not None else None
+        kw: dict[str, Any] = {"jobs": jobs, "batch_size": batch_size, "batch_mode": batch_mode, "left_out": left_out}
+        return prepare(items, cfg, client=c, memory_limit=limit, **kw)
+
+
+@contextlib.contextmanager
+def _client_for(cfg: BuildConfig, client: Any) -> Iterator[Any]:
+    """The Client to plan for: the one given, else one joined to the settings' ``scheduler`` for
+    as long as planning takes (a build on it sees the same workers), else None (this machine)."""
+    target = client if client is not None else (cfg.scheduler or cfg.scheduler_file)
+    if not target or hasattr(target, "submit"):
+        yield target or None
+        return
+    from ._cluster import connect
+
+    c = connect(target)
+    try:
+        yield c
+    finally:
+        c.close()

@@ -4,10 +4,11 @@ except for a lone oversized item; order and determinism; the bag's partitions ar
 import dataclasses
 from collections import deque
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from toolkit._media import MediaInfo, MediaItem
-from toolkit._plan import Plan, auto_batch_size, batch_id, budget_for, next_batch, plan_batches
+from toolkit._planning import Plan, auto_batch_size, batch_id, budget_for, next_batch, plan_batches
 
 
 def item(i: int, est: int) -> MediaItem:
@@ -109,7 +110,7 @@ def test_to_bag_partitions_are_the_batches():
 
 @given(n=st.integers(1, 3000), workers=st.integers(1, 16), count=st.integers(1, 64))
 def test_automatic_batches_shrink_at_the_tail_so_workers_finish_together(n, workers, count):
-    from toolkit._plan import tail_count
+    from toolkit._planning import tail_count
 
     left, sizes = n, []
     while left:
@@ -157,3 +158,30 @@ def test_a_plan_names_every_file_it_left_out_and_why(tmp_path, cli, capsys):
     assert out.startswith("2 files in ")
     cut = next(line for line in out.splitlines() if "cut.jpg" in line)
     assert "failed" in cut and "[truncated]" in cut
+
+
+def _photos(folder, n: int) -> None:
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    base = Image.linear_gradient("L").resize((320, 240)).convert("RGB")
+    for i in range(n):
+        base.rotate(i).save(folder / f"img{i:04d}.jpg", quality=80)
+
+
+@pytest.mark.integration
+def test_a_plan_for_a_cluster_is_the_plan_a_build_on_it_runs(tmp_path, client):
+    """One prepare(): the workers and memory limit are the cluster's (2 workers of 1 GiB here),
+    not this machine's defaults, for ``toolkit.plan`` as for a build, with a Client or an address."""
+    import toolkit
+
+    _photos(tmp_path / "in", 90)
+    planned = toolkit.plan([str(tmp_path / "in")], client=client)
+    by_address = toolkit.plan([str(tmp_path / "in")], scheduler=client.scheduler.address)  # `dataprep plan --scheduler`
+    seen = []
+    toolkit.build(inputs=[str(tmp_path / "in")], output=str(tmp_path / "out"), client=client, progress=seen.append)
+    started = next(e.data for e in seen if e.kind == "run-started")
+    for p in (planned, by_address):
+        got = (p.workers, p.memory_limit, p.budget_bytes, p.batch_size, len(p.batches))
+        assert got == (2, 2**30, budget_for(2**30), started["batch_size"], started["batches"])
+        assert got[:3] == (started["workers"], started["memory_limit"], started["budget_bytes"])

@@ -1,0 +1,182 @@
+"""What a build did: :class:`RunReport` (returned by ``build``/``Run.result``, printed, shown as HTML)."""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ._fs import printable
+from ._units import format_bytes
+
+__all__ = ["RunReport", "Counts", "ok_warning_types", "warnings_line", "stopped_report"]
+
+
+class Counts(dict):
+    """A plain dict of counts in which a key that did not occur reads as 0 (``report.counts["failed"]``)."""
+
+    def __missing__(self, key: str) -> int:
+        return 0
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """What a build did. Prints as a table; renders as HTML in a notebook."""
+
+    output: str
+    manifest: str
+    counts: dict[str, int]
+    errors: dict[str, int]
+    bytes_in: int
+    bytes_out: int
+    seconds: float
+    cluster_seconds: float
+    batches: int
+    worker_restarts: int
+    files_per_second: float
+    failures: tuple[tuple[str, str, str], ...] = ()  # (source, code, message), first few
+    stopped: bool = False
+    peaks: dict[str, Any] = field(default_factory=dict)
+    events: tuple[dict, ...] = ()
+    #: files that finished ``ok`` with a warning, by warning type (``truncated``, ``fewer-frames``, ``exif``...)
+    warnings: dict[str, int] = field(default_factory=dict)
+    #: why the run stopped by itself (``{type, message, path, errno}``; ``output-write-failed``: the
+    #: output could not be written), or None (it completed, or was stopped by its user)
+    stop_reason: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("counts", "errors", "warnings"):
+            object.__setattr__(self, name, Counts(getattr(self, name)))
+
+    @property
+    def ok(self) -> int:
+        return self.counts.get("ok", 0)
+
+    @property
+    def failed(self) -> int:
+        return self.counts.get("failed", 0)
+
+    @property
+    def skipped(self) -> int:
+        return self.counts.get("skipped", 0)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if (self.failed or self.stopped) else 0
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "counts": dict(self.counts),
+            "errors": dict(self.errors),
+            "warnings": dict(self.warnings),
+            "bytes_in": self.bytes_in,
+            "bytes_out": self.bytes_out,
+            "seconds": round(self.seconds, 3),
+            "cluster_seconds": round(self.cluster_seconds, 3),
+            "batches": self.batches,
+            "worker_restarts": self.worker_restarts,
+            "files_per_second": round(self.files_per_second, 2),
+            "stopped": self.stopped,
+            "stop_reason": self.stop_reason,
+            "peaks": self.peaks,
+            "output": self.output,
+            "manifest": self.manifest,
+        }
+
+    def _rows(self) -> list[tuple[str, str]]:
+        rows = [
+            ("ok", str(self.ok)),
+            ("failed", str(self.failed)),
+            ("skipped", str(self.skipped)),
+            ("bytes in", format_bytes(self.bytes_in)),
+            ("bytes out", format_bytes(self.bytes_out)),
+            ("time", f"{self.seconds:.1f} s (cluster start {self.cluster_seconds:.1f} s)"),
+            ("files / second", f"{self.files_per_second:.1f}"),
+            ("batches", str(self.batches)),
+            ("worker restarts", str(self.worker_restarts)),
+        ]
+        if self.peaks.get("system_memory_percent") is not None:
+            rows.append(("peak system memory", f"{self.peaks['system_memory_percent']:.0f} %"))
+        rows += [("outputs", self.output), ("manifest", self.manifest)]
+        return rows
+
+    def __str__(self) -> str:
+        rows = self._rows()
+        w = max(len(k) for k, _ in rows)
+        title = "build stopped" if self.stopped else "build finished"
+        lines = [title, "-" * len(title)] + [f"{k:<{w}}  {v}" for k, v in rows]
+        if self.errors:
+            lines.append("failures by type: " + ", ".join(f"{k}={v}" for k, v in sorted(self.errors.items())))
+        if self.warnings:
+            lines.append(warnings_line(self.warnings))
+        for src, code, msg in self.failures[:10]:
+            lines.append(f"  failed  {printable(src)}  [{code}] {printable(msg)}")
+        if self.failed > 10:
+            lines.append(f"  ... {self.failed - 10} more in the manifest (status == 'failed')")
+        if self.stop_reason:
+            lines.append(f"stopped [{self.stop_reason['type']}]: {self.stop_reason['message']}")
+        elif self.stopped:
+            lines.append("stopped before the end: run the same command again to resume.")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        e = html.escape
+        body = "".join(f"<tr><th style='text-align:left'>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in self._rows())
+        fails = ""
+        if self.failures:
+            items = "".join(
+                f"<tr><td>{e(printable(s))}</td><td><code>{e(c)}</code></td><td>{e(printable(m))}</td></tr>"
+                for s, c, m in self.failures[:20]
+            )
+            fails = f"<details><summary>{self.failed} failed</summary><table>{items}</table></details>"
+        if self.warnings:
+            fails += f"<p>{e(warnings_line(self.warnings))}</p>"
+        title = "Build stopped (run again to resume)" if self.stopped else "Build finished"
+        why = ""
+        if self.stop_reason:
+            why = (
+                f"<p class='dp-stop-reason' style='color:#c00'><code>{e(self.stop_reason['type'])}</code> "
+                f"{e(self.stop_reason['message'])}</p>"
+            )
+        return f"<div class='dataprep-report'><b>{e(title)}</b>{why}<table>{body}</table>{fails}</div>"
+
+    def to_json(self) -> str:
+        return json.dumps(self.summary(), indent=2)
+
+
+def ok_warning_types(row: dict[str, Any]) -> set[str]:
+    """The warning types of a manifest row that finished ``ok`` (each counted once per file)."""
+    return {w["type"] for w in row.get("warnings") or ()} if row["status"] == "ok" else set()
+
+
+def warnings_line(warnings: dict[str, int]) -> str:
+    """The files kept with a warning, by type, and where to find them."""
+    return (
+        "ok with a warning: "
+        + ", ".join(f"{k}={v}" for k, v in sorted(warnings.items()))
+        + " (the manifest's rows say which files and why)"
+    )
+
+
+def stopped_report(out: Path, seconds: float, cluster_seconds: float, stop_reason: dict[str, Any] | None) -> RunReport:
+    """The report of a run stopped before any batch (by its user, or an output that takes nothing):
+    the previous manifest stands."""
+    return RunReport(
+        output=str(out),
+        manifest=str(out / "manifest.jsonl"),
+        counts={},
+        errors={},
+        bytes_in=0,
+        bytes_out=0,
+        seconds=seconds,
+        cluster_seconds=cluster_seconds,
+        batches=0,
+        worker_restarts=0,
+        files_per_second=0.0,
+        failures=(),
+        stopped=True,
+        peaks={},
+        stop_reason=stop_reason,
+    )

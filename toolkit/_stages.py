@@ -1,0 +1,93 @@
+"""The stages after the batches: *curate* (rows in, rows out) and *export* (sinks).
+
+A build runs preflight -> scan -> probe -> prepare -> drive, then, once every file has its row
+and the run was not stopped, ``curate`` over ALL the manifest's rows (this run's and those
+carried over), then every sink's ``export`` over the curated rows. They get a
+:class:`StageContext`: the output folder, the settings, the manifest, the Dask client (a sink
+may submit tasks to the cluster, e.g. one per shard, and wait for them: the workers are still
+up) and ``emit`` for events. Curators (labels, captions, filters, dedupe, splits) and sinks
+(WebDataset shards, HF imagefolder, Parquet) are added here without touching the driver.
+
+Today's behaviour is the defaults: :class:`Identity` (no curation) and :class:`MirrorSink`, the
+mirror tree of outputs that the batches write as they go, whose end-of-run job is removing the
+outputs of earlier runs that no row lists any more.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
+
+from ._manifest import Manifest, remove_outputs
+
+if TYPE_CHECKING:
+    from ._config import BuildConfig
+
+__all__ = ["StageContext", "Curator", "Sink", "Identity", "MirrorSink", "curate_and_export"]
+
+Row = dict[str, Any]
+
+
+@dataclass
+class StageContext:
+    output: Path
+    config: BuildConfig
+    manifest: Manifest
+    client: Any  # a distributed.Client: sinks may submit tasks (client.map / client.submit) and gather them
+    emit: Callable[..., Any]
+
+
+class Curator(Protocol):
+    """Rows in, rows out: label, caption, filter, dedupe, split. Sees every row of the dataset."""
+
+    def curate(self, rows: Sequence[Row], ctx: StageContext) -> Sequence[Row]: ...
+
+
+class Sink(Protocol):
+    """Writes the curated rows in one export format. Returns a dict of figures for ``summary.json``
+    (under ``exports[name]``), or None."""
+
+    name: str
+
+    def export(self, rows: Sequence[Row], ctx: StageContext) -> dict[str, Any] | None: ...
+
+
+class Identity:
+    """No curation: every row as it is."""
+
+    def curate(self, rows: Sequence[Row], ctx: StageContext) -> Sequence[Row]:
+        return rows
+
+
+class MirrorSink:
+    """The mirror tree: outputs under the same relative paths as their inputs, written by the
+    batches as they go. At the end it removes the outputs an earlier run made for today's files
+    (``stale``: from :func:`toolkit._manifest.stale_outputs`) that no row lists any more."""
+
+    name = "mirror"
+
+    def __init__(self, stale: dict[tuple[str, str], set[str]]):
+        self.stale = stale
+
+    def export(self, rows: Sequence[Row], ctx: StageContext) -> dict[str, Any] | None:
+        by_key = ctx.manifest.rows
+        # only for files whose final row is ok (a failed redo keeps what it had); names
+        # compared case-folded, as a case-insensitive disk would see them
+        listed = {o.casefold() for r in by_key.values() for o in r.get("outputs") or ()}
+        gone = [
+            o
+            for key, outs in self.stale.items()
+            if (by_key.get(key) or {}).get("status") == "ok"
+            for o in outs
+            if o.casefold() not in listed
+        ]
+        return {"stale_outputs_removed": remove_outputs(ctx.output, gone)}
+
+
+def curate_and_export(ctx: StageContext, curators: Sequence[Curator], sinks: Sequence[Sink]) -> dict[str, dict[str, Any]]:
+    """Run the curators in turn over every row, then each sink; -> each sink's figures by name."""
+    rows: Sequence[Row] = list(ctx.manifest.rows.values())
+    for c in curators:
+        rows = c.curate(rows, ctx)
+    return {s.name: figures for s in sinks if (figures := s.export(rows, ctx)) is not None}
