@@ -24,6 +24,7 @@ import ipywidgets as W
 
 from ._fs import printable
 from ._config import BuildConfig
+from ._dashboard import dashboard_link, dashboard_urls
 from ._errors import ConfigError
 from ._events import Event
 from ._ops import OPS, FORMATS, OpSpec
@@ -56,63 +57,6 @@ _PREVIEW_SHEETS = 4
 
 
 # --------------------------------------------------------------------------- helpers (no widgets)
-
-
-def dashboard_urls(link: str | None) -> dict[str, str]:
-    """The dashboard link and its sibling single-plot pages.
-
-    ``link`` is ``client.dashboard_link``: it already follows the ``distributed.dashboard.link``
-    template (``{JUPYTERHUB_SERVICE_PREFIX}proxy/{port}/status`` behind JupyterHub or
-    jupyter-server-proxy), so siblings are derived by replacing its last path segment.
-
-    >>> dashboard_urls("/user/ann/proxy/8787/status")["progress"]
-    '/user/ann/proxy/8787/individual-progress'
-    >>> dashboard_urls("http://127.0.0.1:8787/status")["workers_memory"]
-    'http://127.0.0.1:8787/individual-workers-memory'
-    """
-    if not link:
-        return {}
-    base, query = (link.split("?", 1) + [""])[:2]
-    base = base.rstrip("/")
-    if base.rsplit("/", 1)[-1] == "status":
-        base = base.rsplit("/", 1)[0]
-    q = f"?{query}" if query else ""
-    return {
-        "status": link,
-        "progress": f"{base}/individual-progress{q}",
-        "workers_memory": f"{base}/individual-workers-memory{q}",
-        "task_stream": f"{base}/individual-task-stream{q}",
-        "health": f"{base}/health{q}",
-    }
-
-
-_DEFAULT_LINK = "{scheme}://{host}:{port}/status"
-
-
-def dashboard_link(client: Any) -> str | None:
-    """``client.dashboard_link`` (it follows ``distributed.dashboard.link``). Inside JupyterHub
-    (``JUPYTERHUB_SERVICE_PREFIX`` set) with the default template and jupyter-server-proxy
-    installed, the proxied ``{prefix}proxy/{port}/status`` instead: the browser cannot reach the
-    scheduler's own address there."""
-    try:
-        link = client.dashboard_link
-    except Exception:  # noqa: BLE001 - a template naming a missing variable, no dashboard
-        return None
-    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX")
-    if not link or not prefix:
-        return link
-    import dask
-
-    if dask.config.get("distributed.dashboard.link", _DEFAULT_LINK) != _DEFAULT_LINK:
-        return link
-    try:
-        import jupyter_server_proxy  # noqa: F401
-    except ImportError:
-        return link
-    from urllib.parse import urlsplit
-
-    port = urlsplit(link).port
-    return f"{prefix.rstrip('/')}/proxy/{port}/status" if port else link
 
 
 def _size_text(v: Any) -> str:
