@@ -13,6 +13,7 @@ from ._manifest import read_rows
 from ._media import Batch, ItemResult, MediaInfo, MediaItem, RunReport
 from ._ops import OpSpec
 from ._plan import Plan
+from ._report import DatasetReport, report
 from ._scan import ScanResult, scan
 
 __version__ = "0.1.0"
@@ -41,6 +42,7 @@ __all__ = [
     "plan",
     "start",
     "scan",
+    "report",
     "connect",
     "Panel",
     "ToolkitError",
@@ -57,4 +59,5 @@ __all__ = [
     "OpSpec",
     "Plan",
     "ScanResult",
+    "DatasetReport",
 ]

@@ -235,50 +235,24 @@ def build(quiet: bool, as_json: bool, **params: Any) -> None:
 @click.option("--failed", is_flag=True, help="List every failed file with its reason.")
 def report(output: str, csv_path: str | None, failed: bool) -> None:
     """Summarise an output folder's manifest: counts by status and error type."""
-    from collections import Counter
-    from pathlib import Path
+    from ._report import report as read_report
 
-    from ._fs import printable
-    from ._lock import holder_text, lock_holder
-    from ._manifest import SUMMARY, export_csv, read_rows
-    from ._media import ok_warning_types, warnings_line
-
-    mpath = Path(output) / "manifest.jsonl"
-    if not mpath.exists():
-        raise click.UsageError(f"{mpath} does not exist; run `dataprep build --output {output}` first")
-    rows = read_rows(mpath)
-    st = Counter(r["status"] for r in rows)
-    er = Counter(r["error"]["type"] for r in rows if r.get("error"))
-    warned = Counter(t for r in rows for t in ok_warning_types(r))
-    click.echo(f"{len(rows)} files: " + ", ".join(f"{k} {v}" for k, v in sorted(st.items())))
-    for k, v in sorted(er.items()):
-        click.echo(f"  {k:<20} {v}")
-    if warned:
-        click.echo(warnings_line(warned))
-    try:
-        summary = json.loads((Path(output) / SUMMARY).read_text())
-        stopped, why = summary.get("stopped"), summary.get("stop_reason")
-    except (OSError, ValueError, AttributeError):  # no summary: the build never reached its end
-        stopped, why = True, None
-    holder = lock_holder(output) if stopped else None
-    if holder is not None:
-        click.echo(f"a build is still writing this folder ({holder_text(holder)}): these are the counts so far", err=True)
-    elif why:
-        click.echo(printable(f"the build stopped [{why.get('type')}]: {why.get('message')}"), err=True)
-    elif stopped:
-        click.echo("the build did not finish (stopped or interrupted): run it again to complete it", err=True)
-    if failed:  # one row, one line: a name's newline, tab or bidi control is shown escaped, as in the manifest
-        for r in rows:
-            if r["status"] == "failed":
-                click.echo("\t".join(printable(str(v)) for v in (r["source"], r["error"]["type"], r["error"]["message"])))
+    rep = read_report(output)
+    click.echo(rep.summary_text())
+    state = rep.state_text()
+    if state:
+        click.echo(state, err=True)
+    if failed:
+        for line in rep.failure_lines():
+            click.echo(line)
     if csv_path:
         try:
-            click.echo(f"csv: {export_csv(mpath, csv_path)}")
+            click.echo(f"csv: {rep.to_csv(csv_path)}")
         except OSError as exc:
             raise click.UsageError(
                 f"cannot write the CSV to {csv_path}: {exc.strerror or exc}; give a file path in a writable folder (--csv)"
             ) from None
-    raise SystemExit(1 if st.get("failed") or stopped else 0)
+    raise SystemExit(rep.exit_code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,166 @@
+"""``toolkit.report(output)``: what an output folder holds, read from its manifest and summary.
+
+It backs ``dataprep report`` and the notebook panel's result view, so a folder reads the same
+everywhere: counts by status, error types, the warning types of files kept ``ok``, every failure
+(source, type, message), and whether the build finished: stopped (and why, from ``summary.json``),
+or still running (another process holds the folder's lock).
+
+>>> # r = toolkit.report("thumbs"); print(r); r.to_csv("thumbs.csv"); r.exit_code
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from ._errors import InputError
+from ._fs import path_text, printable
+from ._lock import holder_text, lock_holder
+from ._manifest import SUMMARY, export_csv, read_rows
+from ._media import Counts, ok_warning_types, warnings_line
+
+__all__ = ["DatasetReport", "Failure", "report"]
+
+MANIFEST = "manifest.jsonl"
+_HTML_FAILURES = 20  # a notebook shows the first ones; to_csv or .failures has them all
+
+
+class Failure(NamedTuple):
+    """A failed file: its source path, the error type (``decode-error``...) and the message."""
+
+    source: str
+    type: str
+    message: str
+
+
+@dataclass(frozen=True)
+class DatasetReport:
+    """What an output folder holds. ``str()`` is the text ``dataprep report`` prints."""
+
+    output: str
+    manifest: str
+    counts: dict[str, int]  # by status: ok, failed, skipped
+    errors: dict[str, int]  # failed files by error type
+    warnings: dict[str, int]  # files kept ok with a warning, by warning type
+    failures: tuple[Failure, ...] = ()
+    #: the build did not finish: stopped (Ctrl-C, ``Run.stop()``, an output fault) or still running
+    stopped: bool = False
+    #: why the build stopped by itself (``{type, message, ...}``; ``output-write-failed``), from summary.json
+    stop_reason: dict[str, Any] | None = None
+    #: the build still writing this folder (``{pid, host, started}``; ``{}``: one just starting), or None
+    holder: dict[str, Any] | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        for name in ("counts", "errors", "warnings"):
+            object.__setattr__(self, name, Counts(getattr(self, name)))
+
+    @property
+    def files(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def running(self) -> bool:
+        """A build still writes this folder: the counts are those so far."""
+        return self.holder is not None
+
+    @property
+    def exit_code(self) -> int:
+        """``dataprep report``'s status: 1 if a file failed or the build did not finish, else 0."""
+        return 1 if self.counts["failed"] or self.stopped else 0
+
+    def summary_text(self) -> str:
+        """Counts by status, then one line per error type, then the warnings: what goes to stdout."""
+        lines = [f"{self.files} files: " + ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items()))]
+        lines += [f"  {k:<20} {v}" for k, v in sorted(self.errors.items())]
+        if self.warnings:
+            lines.append(warnings_line(self.warnings))
+        return "\n".join(lines)
+
+    def state_text(self) -> str | None:
+        """Whether the build finished, if it did not (still running, stopped and why); else None."""
+        if self.holder is not None:
+            return f"a build is still writing this folder ({holder_text(self.holder)}): these are the counts so far"
+        if self.stop_reason:
+            why = self.stop_reason
+            return printable(f"the build stopped [{why.get('type')}]: {why.get('message')}")
+        if self.stopped:
+            return "the build did not finish (stopped or interrupted): run it again to complete it"
+        return None
+
+    def failure_lines(self) -> list[str]:
+        """One line per failed file, ``source<TAB>type<TAB>message``; a name's newline, tab or bidi
+        control is shown escaped (as in the manifest), so one file is always one line."""
+        return ["\t".join(printable(str(v)) for v in f) for f in self.failures]
+
+    def to_csv(self, path: str | os.PathLike) -> Path:
+        """The manifest flattened to CSV at ``path`` (written atomically); returns the path.
+        An ``OSError`` if it cannot be written there."""
+        return export_csv(self.manifest, path)
+
+    def __str__(self) -> str:
+        state = self.state_text()
+        return self.summary_text() + (f"\n{state}" if state else "")
+
+    def _repr_html_(self) -> str:
+        e = html.escape
+        rows = [(k, v) for k, v in sorted(self.counts.items())] + [
+            (f"&nbsp;&nbsp;{e(k)}", v) for k, v in sorted(self.errors.items())
+        ]
+        rows += [(f"ok with a warning: {e(k)}", v) for k, v in sorted(self.warnings.items())]
+        body = "".join(f"<tr><td style='text-align:left'>{k}</td><td>{v}</td></tr>" for k, v in rows)
+        parts = [f"<b>{e(path_text(self.output))}</b>: {self.files} files", f"<table>{body}</table>"]
+        state = self.state_text()
+        if state:
+            parts.append(f"<p><i>{e(state)}</i></p>")
+        if self.failures:
+            shown = self.failures[:_HTML_FAILURES]
+            cells = "".join(
+                "<tr>" + "".join(f"<td style='text-align:left'>{e(printable(str(v)))}</td>" for v in f) + "</tr>" for f in shown
+            )
+            more = f"<p>and {len(self.failures) - len(shown)} more (<code>.failures</code>, <code>.to_csv()</code>)</p>"
+            parts.append(
+                "<table><tr><th>source</th><th>type</th><th>message</th></tr>"
+                + cells
+                + "</table>"
+                + (more if len(self.failures) > len(shown) else "")
+            )
+        return "<div class='dataprep-report'>" + "".join(parts) + "</div>"
+
+
+def report(output: str | os.PathLike) -> DatasetReport:
+    """Read the build output folder ``output``: its manifest, summary and lock.
+
+    Raises :class:`InputError` naming the folder if it does not exist or holds no manifest.
+    """
+    folder = Path(output)
+    mpath = folder / MANIFEST
+    if not folder.is_dir():
+        raise InputError(f"{path_text(folder)} does not exist or is not a folder (`output`)")
+    if not mpath.exists():
+        raise InputError(
+            f"{path_text(mpath)} does not exist: {path_text(folder)} is not a build's output folder yet; "
+            "build with it as `output` first"
+        )
+    rows = read_rows(mpath)
+    warned: Counter[str] = Counter(t for r in rows for t in ok_warning_types(r))
+    try:
+        summary = json.loads((folder / SUMMARY).read_text())
+        stopped, why = bool(summary.get("stopped")), summary.get("stop_reason")
+    except (OSError, ValueError, AttributeError):  # no summary: the build never reached its end
+        stopped, why = True, None
+    return DatasetReport(
+        output=os.fspath(output),
+        manifest=os.fspath(mpath),
+        counts=Counter(r["status"] for r in rows),
+        errors=Counter(r["error"]["type"] for r in rows if r.get("error")),
+        warnings=warned,
+        failures=tuple(Failure(r["source"], r["error"]["type"], r["error"]["message"]) for r in rows if r["status"] == "failed"),
+        stopped=stopped,
+        stop_reason=why or None,
+        holder=lock_holder(output) if stopped else None,
+    )
