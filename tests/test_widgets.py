@@ -284,20 +284,3 @@ def test_a_build_holds_its_output_folder_and_the_panel_shows_a_refusal(tmp_path,
     assert not (out / ".dataprep").exists()
     p.start_button.click()  # the folder is free again
     assert p.wait(120) and p.error is None and p.report.counts == {"ok": 2}  # 32 px now: both redone
-
-
-def test_the_result_shows_what_the_output_folder_holds_after_a_resumed_build(tmp_path, client):
-    """The build's report counts what this build did; below it, toolkit.report(output) shows the
-    whole folder, files done by the earlier build included."""
-    src, out = tmp_path / "in", tmp_path / "out"
-    photos(src, 3)
-    synth.write_truncated_jpeg(src / "broken.jpg", 0)
-    p = Panel(client=client, inputs=[str(src)], output=str(out), op="thumbnail", size=32)
-    p.start()
-    assert p.wait(120) and p.error is None
-    for i in range(2):
-        synth.write_photo(src / f"new{i}.jpg", 64, 48, i)
-    p.start()
-    assert p.wait(120) and p.error is None
-    assert "class='dp-folder'" in p.report_view.value and "class='dataprep-report'" in p.report_view.value
-    assert ": 6 files" in p.report_view.value and "broken.jpg" in p.report_view.value

@@ -93,17 +93,6 @@ def _frame(cls: str, url: str) -> str:
     return f"<iframe class='{cls}' src='{html.escape(url)}' style='width:560px;height:320px;border:1px solid #ccc'></iframe>"
 
 
-def _folder_html(output: str) -> str:
-    """What the output folder holds now (``toolkit.report``): earlier builds' files and failures too."""
-    from .._report import report as folder_report
-
-    try:
-        held = folder_report(output)
-    except Exception:  # noqa: BLE001 - no manifest (stopped before any batch): the build's report says why
-        return ""
-    return f"<details class='dp-folder'><summary><b>The output folder now</b></summary>{held._repr_html_()}</details>"
-
-
 class Views:
     """The widgets that show a build: status, progress, gauges, failures, report, preview, dashboard, log."""
 
@@ -188,7 +177,7 @@ class Views:
 
     def show_report(self, report: Any) -> None:
         """A finished build: its report, the preview, and a status line (why it stopped, if it did)."""
-        self.report_view.value = report._repr_html_() + _folder_html(report.output)
+        self.report_view.value = report._repr_html_()
         try:
             self.preview.value = preview_html(report.output, report.manifest)
         except Exception as exc:  # noqa: BLE001 - a preview is best effort
