@@ -606,7 +606,8 @@ def test_a_builds_dashboard_pages_are_built_when_the_link_is_first_opened():
     served; an unknown page is then a plain 404, not a redirect loop."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from toolkit._cluster import _same_page, connect
+    from toolkit._cluster import connect
+    from toolkit._dashboard import _same_page
 
     def bokeh_pages(client) -> int:
         return sum(type(a).__name__ == "DaskBokehTornado" for a in client.cluster.scheduler.http_application.applications)

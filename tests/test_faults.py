@@ -211,7 +211,7 @@ def test_cluster_the_run_started_is_closed_when_it_fails_before_its_batches(tmp_
     """Probing raises (here: a disk gone mid-probe). The error reaches the caller and no worker
     process of the cluster the run started is left behind. ``client``: a short list, probed while
     the cluster is still starting; ``workers``: a long one, probed once the cluster is up."""
-    from toolkit._cluster import _start_fork_server, start_method
+    from toolkit._spawn import _start_fork_server, start_method
 
     if start_method() == "forkserver":
         _start_fork_server()  # a long-lived helper, not a worker: in the baseline

@@ -248,7 +248,7 @@ def test_ctrl_c_in_cli_stops_cleanly_and_says_how_to_resume(tmp_path, force):
 def test_stop_before_any_batch_ends_at_once_and_keeps_the_previous_manifest(tmp_path):
     """Stop pressed while the run still scans, probes or starts its cluster: it ends as stopped,
     runs no batch, leaves the previous manifest as it was and no worker process behind."""
-    from toolkit._cluster import _start_fork_server
+    from toolkit._spawn import _start_fork_server
 
     src = tmp_path / "in"
     for d in range(150):  # many folders, so scanning is not over at once

@@ -11,7 +11,8 @@ pytest.importorskip("ipywidgets")
 from toolkit import _synth as synth  # noqa: E402
 from toolkit._config import BuildConfig  # noqa: E402
 from toolkit._manifest import read_rows  # noqa: E402
-from toolkit._widgets import Panel, build_code, dashboard_urls  # noqa: E402
+from toolkit._dashboard import dashboard_urls  # noqa: E402
+from toolkit._widgets import Panel, build_code  # noqa: E402
 
 from helpers import wait_until  # noqa: E402
 
@@ -201,15 +202,15 @@ def test_panel_starts_its_own_cluster_and_reuses_it(tmp_path):
         p.start()
         assert p.wait(120) and p.error is None, p.error
         assert p.report.ok == 4
-        first = p._client
+        first = p.session.current
         assert first is not None and first.status == "running"  # kept for the next run (the dashboard stays up)
         p.force.value = True
         p.start()
         assert p.wait(120) and p.report.ok == 4
-        assert p._client is first
+        assert p.session.current is first
     finally:
         p.close()
-    assert p._client is None
+    assert p.session.current is None
 
 
 def test_panel_sizes_a_new_cluster_when_max_memory_changes_with_an_automatic_limit(tmp_path):
@@ -223,14 +224,14 @@ def test_panel_sizes_a_new_cluster_when_max_memory_changes_with_an_automatic_lim
     try:
         p.start()
         assert p.wait(120) and p.error is None, p.error
-        first = p._client
+        first = p.session.current
         assert list(worker_memory_limits(first).values()) == [default_memory_limit(1, 60)]
         p.max_memory.value = 30
         p.force.value = True
         p.start()
         assert p.wait(120) and p.error is None and p.report.ok == 2
-        assert p._client is not first
-        assert list(worker_memory_limits(p._client).values()) == [default_memory_limit(1, 30)]
+        assert p.session.current is not first
+        assert list(worker_memory_limits(p.session.current).values()) == [default_memory_limit(1, 30)]
     finally:
         p.close()
 

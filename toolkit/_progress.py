@@ -1,7 +1,8 @@
-"""Event sinks: a progress bar (files, bytes, ETA) in a terminal or a notebook, and log lines.
+"""The text view: a progress bar (files, bytes, ETA) in a terminal or a notebook, and log lines.
 
-Chosen by environment like ``tqdm.auto``: a widget bar in a kernel, text in a terminal, plain
-periodic lines when the output is not a terminal (CI, cron, Makefiles).
+It folds events into a :class:`~toolkit._state.ProgressState` and draws that: the numbers are the
+ones the notebook panel shows. Chosen by environment like ``tqdm.auto``: a widget bar in a kernel,
+text in a terminal, plain periodic lines when the output is not a terminal (CI, cron, Makefiles).
 """
 
 from __future__ import annotations
@@ -10,16 +11,14 @@ import logging
 import sys
 from typing import Any, Callable
 
-from ._fs import printable
 from ._events import Event
+from ._fs import printable
+from ._state import ProgressState
+from ._units import format_bytes
 
 __all__ = ["TextProgress", "auto_sink", "log_sink"]
 
 log = logging.getLogger("toolkit")
-
-
-def _mib(n: float) -> str:
-    return f"{n / 2**20:,.1f} MiB"
 
 
 class TextProgress:
@@ -28,7 +27,8 @@ class TextProgress:
     def __init__(self, file: Any = None, notebook: bool | None = None):
         self.file = file or sys.stderr
         self.notebook = notebook
-        self.bar = None
+        self.bar: Any = None
+        self.state = ProgressState()
 
     def _tqdm(self) -> Callable:
         if self.notebook:
@@ -47,19 +47,20 @@ class TextProgress:
             print(msg, file=self.file, flush=True)
 
     def __call__(self, ev: Event) -> None:
-        d = ev.data
+        st = self.state.apply(ev)
         if ev.kind == "run-started":
+            d = ev.payload
             self.write(
-                f"dataprep: {d['files']} files ({_mib(d['bytes'])}) in {d['batches']} batches of up to "
-                f"{d['batch_size']} files / {_mib(d['budget_bytes'])}; {d['workers']} workers x {_mib(d['memory_limit'])}"
-                + (f"; {d['carried']} already done" if d.get("carried") else "")
-                + (f"; {d['left_out']} left out before processing (see the summary)" if d.get("left_out") else "")
+                f"dataprep: {d.files} files ({format_bytes(d.bytes)}) in {d.batches} batches of up to "
+                f"{d.batch_size} files / {format_bytes(d.budget_bytes)}; {d.workers} workers x {format_bytes(d.memory_limit)}"
+                + (f"; {d.carried} already done" if d.carried else "")
+                + (f"; {d.left_out} left out before processing (see the summary)" if d.left_out else "")
             )
-            if d.get("dashboard"):
-                self.write(f"dataprep: dashboard {d['dashboard']}")
+            if d.dashboard:
+                self.write(f"dataprep: dashboard {d.dashboard}")
             tty = getattr(self.file, "isatty", lambda: False)()
             self.bar = self._tqdm()(
-                total=d["files"],
+                total=st.files_total,
                 unit="file",
                 file=self.file,
                 dynamic_ncols=True,
@@ -67,11 +68,9 @@ class TextProgress:
                 smoothing=0.1,
                 desc="build",
             )
-            self._bytes, self._total_bytes = 0, d["bytes"]
-        elif ev.kind == "item" and self.bar is not None and not d.get("left_out"):
-            self._bytes += ev.data["row"].get("bytes_in") or 0
-            self.bar.update(1)
-            self.bar.set_postfix_str(f"{_mib(self._bytes)}/{_mib(self._total_bytes)}", refresh=False)
+        elif ev.kind == "item" and self.bar is not None and not ev.payload.left_out:
+            self.bar.update(st.files_done - self.bar.n)
+            self.bar.set_postfix_str(f"{format_bytes(st.bytes_done)}/{format_bytes(st.bytes_total)}", refresh=False)
         elif ev.kind in DECISIONS:
             self.write(f"dataprep: {describe(ev)}")
         elif ev.kind == "run-finished" and self.bar is not None:
@@ -88,7 +87,7 @@ def describe(ev: Event) -> str:
     if ev.kind == "throttle":
         return (
             f"{d['action']}: {d['reason']} (memory {d['memory_percent']}% of max {d['max_memory_percent']:g}%; "
-            f"batch size {d['batch_size']}, budget {_mib(d['budget_bytes'])})"
+            f"batch size {d['batch_size']}, budget {format_bytes(d['budget_bytes'])})"
         )
     if ev.kind == "batch-retried":
         return f"batch {d['batch']} lost its worker ({d['reason']}); retrying in {d['parts']} part(s)"

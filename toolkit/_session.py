@@ -62,6 +62,11 @@ class ClusterSession:
         """Whether the session holds a client (a first build has connected)."""
         return self._client is not None
 
+    @property
+    def current(self) -> Client | None:
+        """The client held now (None before the first build and after ``close``)."""
+        return self._client
+
     def client(self, cfg: BuildConfig) -> Client:
         """The client for a build with ``cfg``: the one held if its sizing settings match, else a new one."""
         from ._cluster import connect
@@ -111,11 +116,7 @@ class ClusterSession:
 
     @property
     def dashboard_link(self) -> str | None:
-        """The held client's dashboard link, or None (no client yet, or no dashboard)."""
-        client = self._client
-        if client is None:
-            return None
-        try:
-            return client.dashboard_link
-        except Exception:  # noqa: BLE001 - a template naming a missing variable, no dashboard
-            return None
+        """The held client's dashboard link (proxied inside JupyterHub), or None (no client yet, or no dashboard)."""
+        from ._dashboard import dashboard_link
+
+        return None if self._client is None else dashboard_link(self._client)

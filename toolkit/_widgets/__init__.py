@@ -1,0 +1,16 @@
+"""The notebook control panel: ``toolkit.Panel(inputs=[...], output=...)``.
+
+A private package: ``_panel`` (the Panel: gathers settings, draws events), ``_controls`` (the
+setting widgets, how messages name a setting), ``_views`` (drawing the progress state, the report
+and the dashboard), ``_preview`` (before/after thumbnails) and ``_code`` (the "copy as code" tab).
+
+>>> # panel = toolkit.Panel(inputs=["photos"], output="thumbs", op="thumbnail", size=128); panel
+"""
+
+from __future__ import annotations
+
+from .._dashboard import dashboard_link, dashboard_urls
+from ._code import build_code
+from ._panel import Panel
+
+__all__ = ["Panel", "dashboard_urls", "dashboard_link", "build_code"]
