@@ -51,14 +51,14 @@ def scan(paths: Sequence[str], as_json: bool) -> None:
 @settings_options
 def plan(**params: Any) -> None:
     """Dry run: print the batches and their estimated memory against the worker limit. Writes nothing."""
-    from ._engine import plan as do_plan
+    from ._planning import plan as do_plan
     from ._scan import scan as do_scan
 
     cfg = config_from(params)
     if not cfg.inputs:
         raise click.UsageError("give at least one --input folder")
     if cfg.output:  # the same checks as build, so a plan never shows a build that would be refused
-        from ._engine import validate_paths
+        from ._preflight import validate_paths
 
         validate_paths(cfg)
     res = do_scan(cfg.inputs, exclude=[cfg.output] if cfg.output else [])
@@ -72,7 +72,7 @@ def plan(**params: Any) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 def build(quiet: bool, as_json: bool, **params: Any) -> None:
     """Process every file: outputs mirror the input tree; one manifest row per input file."""
-    from ._engine import Run
+    from ._run import Run
     from ._progress import TextProgress, log_sink
     from ._waiting import run_to_end
 

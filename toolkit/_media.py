@@ -10,10 +10,6 @@ from typing import Any, Literal, Sequence
 
 from ._fs import printable
 
-# still importable from here for _cli and _widgets until they import _runreport and _units; then these go
-from ._runreport import RunReport, ok_warning_types, warnings_line  # noqa: F401
-from ._units import format_bytes as _fmt_bytes  # noqa: F401
-
 Kind = Literal["image", "video", "other"]
 Status = Literal["ok", "failed", "skipped"]
 

@@ -22,7 +22,7 @@ from ._errors import InputError
 from ._fs import path_text, printable
 from ._lock import holder_text, lock_holder
 from ._manifest import SUMMARY, export_csv, read_rows
-from ._media import Counts, ok_warning_types, warnings_line
+from ._runreport import Counts, ok_warning_types, warnings_line
 
 __all__ = ["DatasetReport", "Failure", "report"]
 

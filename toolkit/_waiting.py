@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
-    from ._media import RunReport
+    from ._runreport import RunReport
 
 __all__ = ["run_to_end", "STOP_GRACE"]
 

@@ -2,7 +2,7 @@
 
 The panel gathers settings (``Controls``) and draws the build's events: they are folded into one
 ``ProgressState`` that ``Views`` draw, as the terminal's bar draws the same state. The cluster is
-a ``ClusterSession``'s, the build the engine's (``toolkit._engine.start``), run from a background
+a ``ClusterSession``'s, the build the engine's (``toolkit._run.start``), run from a background
 thread so the kernel stays free. Renders are rate-limited so thousands of ``item`` events stay cheap.
 """
 
@@ -124,7 +124,7 @@ class Panel:
 
     def start(self) -> None:
         """Validate the settings and start the build in the background (returns at once)."""
-        from .._engine import validate_paths
+        from .._preflight import validate_paths
 
         with self._lock:
             if self.running:
@@ -174,7 +174,7 @@ class Panel:
         self.session.close()
 
     def _start_and_watch(self, cfg: BuildConfig) -> None:
-        from .._engine import start
+        from .._run import start
 
         self._stop_requested, run = False, None
         try:
