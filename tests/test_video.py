@@ -309,7 +309,7 @@ def test_ffmpeg_past_its_memory_cap_is_stopped(tmp_path, vids):
     t0 = time.monotonic()
     with pytest.raises(FileProblem) as e:
         v.probe_video(str(fifo), timeout=60, memory_cap=v.memory_in_use() + 8 * 2**20)
-    assert e.value.code == "limit-exceeded" and "stuck.mp4" in e.value.message and "--memory-limit" in e.value.message
+    assert e.value.code == "limit-exceeded" and "stuck.mp4" in e.value.message and "`memory_limit`" in e.value.message
     assert time.monotonic() - t0 < 10
     assert not v.live_ffmpeg_pids() and not _ffmpeg_children_of_path(str(fifo))
     # the ops' calls are capped too: nothing is left of the file

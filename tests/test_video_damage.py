@@ -145,7 +145,7 @@ def test_frames_too_large_for_the_worker_fail_before_decoding(tmp_path, monkeypa
     ):
         with pytest.raises(FileProblem) as e:
             call()
-        assert e.value.code == "limit-exceeded" and "8192x8192" in e.value.message and "--memory-limit" in e.value.message
+        assert e.value.code == "limit-exceeded" and "8192x8192" in e.value.message and "`memory_limit`" in e.value.message
     assert ran == []
 
 
@@ -256,4 +256,4 @@ def test_frames_too_large_for_the_worker_are_a_limit_in_a_build(tmp_path, make_c
     toolkit.build(inputs=[str(src)], output=str(out), client=client, progress=False, op="poster")
     (row,) = read_rows(out / "manifest.jsonl")
     assert row["status"] == "failed" and row["error"]["type"] == "limit-exceeded", row
-    assert "8192x8192" in row["error"]["message"] and "--memory-limit" in row["error"]["message"]
+    assert "8192x8192" in row["error"]["message"] and "`memory_limit`" in row["error"]["message"]

@@ -225,7 +225,7 @@ def process_item(item: MediaItem, job: JobSpec, batch_id: str = "") -> ItemResul
     except MemoryError:
         status, error = (
             "failed",
-            Problem("limit-exceeded", f"ran out of memory on {path_text(item.path)}; give workers more memory (--memory-limit)"),
+            Problem("limit-exceeded", f"ran out of memory on {path_text(item.path)}; give workers more memory (`memory_limit`)"),
         )
     except Exception as exc:  # noqa: BLE001 - per-file failure is data, not an exception
         from ._ops.image import classify

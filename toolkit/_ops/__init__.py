@@ -109,7 +109,7 @@ OPS: dict[str, OpDef] = {
             "size": (_size, None),
             "mode": (_choice(*RESIZE_MODES), "fit"),
         },
-        "extract frames: --fps N per second, --every Nth frame, --count N spread evenly, or --keyframes",
+        "extract frames: `fps` N per second, `every` Nth frame, `count` N spread evenly, or `keyframes`",
     ),
     "poster": OpDef(
         ("video",),

@@ -227,7 +227,7 @@ def _run(
             raise FileProblem(
                 "timeout",
                 f"{path_text(path)}: ffmpeg took longer than {timeout:.0f} s and was stopped; "
-                "raise the time limit (--timeout) for long videos",
+                "raise the time limit (`timeout`) for long videos",
             ) from None
         finally:
             if watch is not None:
@@ -242,8 +242,8 @@ def _run(
                 f"(its worker {own / 2**20:,.0f} MiB{also}): together they passed "
                 f"{memory_cap / 2**20:,.0f} MiB, where the worker's nanny would restart "
                 "it (95% of its memory limit by default); give workers more memory "
-                "(--memory-limit, or your cluster's worker memory limit) or run fewer "
-                "per machine (--jobs)",
+                "(`memory_limit`, or your cluster's worker memory limit) or run fewer "
+                "per machine (`jobs`)",
             )
     except BaseException:
         _kill_group(p)

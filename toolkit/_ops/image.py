@@ -103,7 +103,7 @@ _HIGH_BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 _OVERHEAD = 2 * 2**20  # interpreter-side buffers, codec state, the encoded output's slack
 _SAVE = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
 _HOLDS = {"jpeg": ("L", "RGB"), "png": ("L", "LA", "RGB", "RGBA"), "webp": ("RGB", "RGBA")}
-_BOMB_FIX = "raise max_pixels (--max-pixels) if this image is genuine"
+_BOMB_FIX = "raise `max_pixels` if this image is genuine"
 
 
 class _ModeError(ValueError):
@@ -701,7 +701,7 @@ def classify(exc: BaseException, path: str) -> FileProblem:
     if isinstance(exc, MemoryError):
         return FileProblem(
             "limit-exceeded",
-            f"{n} needs more memory than is free; give workers more memory (--memory-limit) or lower max_pixels (--max-pixels)",
+            f"{n} needs more memory than is free; give workers more memory (`memory_limit`) or lower `max_pixels`",
         )
     if isinstance(exc, _ModeError):
         return FileProblem("unsupported-mode", f"{n}: {msg}; convert it to RGB first")
@@ -734,8 +734,7 @@ def classify(exc: BaseException, path: str) -> FileProblem:
     if _is_truncation(exc):
         return FileProblem(
             "truncated",
-            f"{n} is truncated ({msg}); re-copy it from its source, or set "
-            "allow_truncated (--allow-truncated) to keep the part that is there",
+            f"{n} is truncated ({msg}); re-copy it from its source, or set `allow_truncated` to keep the part that is there",
         )
     if isinstance(exc, ValueError) and ("too large" in low or "too much memory" in low or "limit" in low or "too many" in low):
         return FileProblem("limit-exceeded", f"{n} exceeds one of Pillow's safety limits ({msg}); the file is probably malformed")
