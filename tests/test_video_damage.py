@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from toolkit._ops import FileProblem, OpSpec
+from toolkit._ops import ffmpeg
 from toolkit._ops import video as v
 from toolkit import _synth_video as sv
 
@@ -134,8 +135,8 @@ def test_frames_too_large_for_the_worker_fail_before_decoding(tmp_path, monkeypa
     big = sv.make_oversized_video(tmp_path / "big.mov", (8192, 8192))
     info = v.probe_video(big)
     ran = []
-    real = v._run
-    monkeypatch.setattr(v, "_run", lambda *a, **k: ran.append(a) or real(*a, **k))
+    real = ffmpeg._run
+    monkeypatch.setattr(ffmpeg, "_run", lambda *a, **k: ran.append(a) or real(*a, **k))
     cap = v.memory_in_use() + v.FFMPEG_BASELINE_BYTES + 200 * 2**20  # 200 MiB left: one 8192x8192 RGB frame is 192
     for call in (
         lambda: v.run_video_ops(
