@@ -12,6 +12,7 @@ from ._events import Event
 from ._manifest import read_rows
 from ._media import Batch, ItemResult, MediaInfo, MediaItem, RunReport
 from ._ops import OpSpec
+from ._ops.custom import op
 from ._plan import Plan
 from ._scan import ScanResult, scan
 
@@ -55,6 +56,7 @@ __all__ = [
     "MediaItem",
     "RunReport",
     "OpSpec",
+    "op",
     "Plan",
     "ScanResult",
 ]

@@ -63,7 +63,7 @@ def estimate_bytes(
     dw, dh = _stored((sw, sh), orientation)
     per_op = 0
     for op in ops:
-        size = op.get("size") or (dw, dh)
+        size = (op.get("size") if op.custom is None else None) or (dw, dh)  # an op of yours: as large as the image
         if op.name == "thumbnail":
             r = min(size[0] / dw, size[1] / dh, 1.0)
             ow, oh = max(1, round(dw * r)), max(1, round(dh * r))
