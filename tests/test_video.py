@@ -397,7 +397,7 @@ def test_seeking_opens_fewer_inputs_at_once_under_a_tight_cap(tmp_path):
 def test_no_cap_outside_a_dask_worker():
     import distributed  # noqa: F401 - imported, so the check really asks Dask for a worker
 
-    assert v.ffmpeg_memory_cap() is None
+    assert v.ffmpeg_memory_cap(2**30) is None
 
 
 def _hang_in_child(path: str) -> None:

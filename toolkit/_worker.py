@@ -47,6 +47,9 @@ class JobSpec:
     timeout: float = 300.0
     settings: str = ""
     run_id: str = ""
+    #: the per-worker memory limit the batches were planned for (``_planning.prepare``, read from the
+    #: cluster once); 0 when unknown. What the ffmpeg memory cap is worked out from.
+    memory_limit: int = 0
 
     @property
     def journal_dir(self) -> str:
@@ -326,13 +329,18 @@ def _video_item(item: MediaItem, job: JobSpec, placed: Placed) -> tuple[list[Pro
 
     if not os.path.isdir(job.output):  # gone: the video ops would make it anew (they make their folders)
         raise OutputWriteError(errno.ENOENT, os.strerror(errno.ENOENT), job.output)
-    info = item.info or vops.probe_video(item.path, timeout=min(left(), 60))
+    cap = vops.ffmpeg_memory_cap(job.memory_limit)  # the limit the build planned with, as this worker's nanny applies it
+    info = item.info or vops.probe_video(item.path, timeout=min(left(), 60), memory_cap=cap)
     warnings: list[Problem] = []
     extra: dict = {}
     facts: dict[str, Any] = {}
     image_ops = [o for o in job.ops if o.takes_image and o.applies_to("video")]  # on a video they use its poster frame
     # the poster frame is searched for once, when a poster op and image ops both need it
-    poster = vops.find_poster(item.path, info, timeout=left()) if image_ops and any(o.name == "poster" for o in job.ops) else None
+    poster = (
+        vops.find_poster(item.path, info, timeout=left(), memory_cap=cap)
+        if image_ops and any(o.name == "poster" for o in job.ops)
+        else None
+    )
     try:
         if any(o.name in VIDEO_OPS for o in job.ops):
             # the same rule as _write: nothing is put in place once the run is over
@@ -349,11 +357,12 @@ def _video_item(item: MediaItem, job: JobSpec, placed: Placed) -> tuple[list[Pro
                 poster=poster,
                 may_write=job.alive,
                 placed=placed,
+                memory_cap=cap,
             )
             warnings += warns
         if image_ops:
             if poster is None:
-                poster = vops.find_poster(item.path, info, timeout=left())
+                poster = vops.find_poster(item.path, info, timeout=left(), memory_cap=cap)
             facts = _image_outputs(poster[1], item, job, image_ops, placed)
     finally:
         if poster is not None:

@@ -14,7 +14,7 @@ from ..._media import Problem
 from .. import FileProblem
 from .. import ffmpeg
 from .. import ffmpeg_diag as ffdiag
-from ..ffmpeg import FFMPEG_BASELINE_BYTES, ffmpeg_memory_cap, memory_in_use
+from ..ffmpeg import FFMPEG_BASELINE_BYTES, memory_in_use
 from .probe import classify_ffmpeg_error
 
 #: frames decoded at once per seek-based ffmpeg call (each input holds its own decoder); fewer
@@ -24,7 +24,7 @@ SEEK_CHUNK = 8
 
 class _Deadline:
     """One file's time limit; the memory this process and its ffmpeg calls may hold together
-    (``memory_cap``, None: :func:`ffmpeg_memory_cap`); whether its outputs may still be put in place (``may_write``:
+    (``memory_cap``, None: no cap); whether its outputs may still be put in place (``may_write``:
     false once its run is over, so a late file never replaces what a later build wrote); and the
     outputs it has put in place (``placed``), which a failure removes."""
 
@@ -39,7 +39,7 @@ class _Deadline:
         self.end = time.monotonic() + timeout
         self.may_write = may_write
         self.placed = placed if placed is not None else Placed()  # every output as it lands, by name under its root
-        self.memory_cap = memory_cap if memory_cap is not None else ffmpeg_memory_cap()  # seek_chunk needs it now
+        self.memory_cap = memory_cap
         self.per_input = per_input  # estimated bytes of one input's decoder (seeking opens one per time)
         self.diag: ffdiag.Diag | None = None  # what the last ffmpeg run said (ffmpeg_diag)
         self.damage: dict[str, Problem] = {}  # the file's damage warnings, one per type (ffmpeg_diag.merge)

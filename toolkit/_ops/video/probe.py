@@ -70,7 +70,7 @@ def decoder_bytes(codec: str | None, width: int, height: int) -> int:
 
 def probe_video(path: str, *, timeout: float = 30, memory_cap: int | None = None) -> MediaInfo:
     """Header facts of a video from ``ffmpeg -i``: size as displayed, fps, duration, frames, rotation.
-    ``memory_cap``: bytes this process and ffmpeg may hold together (None: :func:`ffmpeg_memory_cap`).
+    ``memory_cap``: bytes this process and ffmpeg may hold together (None: no cap).
 
     Raises :class:`FileProblem` (``not-found``, ``permission-denied``, ``empty-file``, ``truncated``,
     ``corrupt``, ``no-video-stream``, ``timeout``, ``limit-exceeded``: also frames larger than

@@ -45,8 +45,7 @@ def run_video_ops(
     fails as ``stopped`` and nothing more is placed (a worker's run is over). ``placed``: where
     each output is recorded as it lands, a :class:`Placed` rooted at ``out_dir`` (the caller's,
     to remove with its own on a later failure). ``memory_cap``: bytes this process and its
-    ffmpeg may hold together (None: :func:`ffmpeg_memory_cap`, the worker's limit on a Dask
-    worker); seeking opens fewer inputs a call to stay under it, and past it the file fails as
+    ffmpeg may hold together (None: no cap; a worker's :func:`ffmpeg_memory_cap`); seeking opens fewer inputs a call to stay under it, and past it the file fails as
     ``limit-exceeded``.
     Returns (outputs relative to ``out_dir``, warnings, extra manifest fields). A failure removes
     this call's outputs.
