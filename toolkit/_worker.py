@@ -23,7 +23,7 @@ from typing import Any, Callable, Sequence
 
 from ._fs import Placed, make_folder, path_b64, path_text, write_bytes_atomic, writing
 from ._errors import OutputWriteError
-from ._media import ItemResult, MediaItem, Problem
+from ._media import ItemResult, MediaItem, Problem, Status
 from ._outfault import TYPE as OUTPUT_FAULT, file_message, is_dead
 from ._ops import EXT, VIDEO_OPS, FileProblem, OpSpec
 
@@ -201,7 +201,8 @@ def process_item(item: MediaItem, job: JobSpec, batch_id: str = "") -> ItemResul
     facts: dict[str, Any] = {}  # what ops of your own that return facts found, by op name
     width = item.info.width if item.info else None
     height = item.info.height if item.info else None
-    status, error = "ok", None
+    status: Status = "ok"
+    error: Problem | None = None
     placed = Placed(job.output)  # every output as it lands: a failure removes those still as this file left them
     try:
         hang = os.environ.get(TEST_HANG_ENV, "")
@@ -236,8 +237,8 @@ def process_item(item: MediaItem, job: JobSpec, batch_id: str = "") -> ItemResul
     except Exception as exc:  # noqa: BLE001 - per-file failure is data, not an exception
         from ._ops.image import classify
 
-        fp = classify(exc, item.path)
-        status, error = "failed", Problem(fp.code, fp.message)
+        found = classify(exc, item.path)
+        status, error = "failed", Problem(found.code, found.message)
     if status == "failed":
         placed.remove()  # not a file that a later build has put under the same name since (after a stop)
     outputs, bytes_out = placed.names, placed.bytes  # as they landed (none after a failure)
@@ -248,7 +249,7 @@ def process_item(item: MediaItem, job: JobSpec, batch_id: str = "") -> ItemResul
         status=status,
         error=error,
         warnings=tuple(warnings),
-        outputs=tuple(outputs),  # type: ignore[arg-type]
+        outputs=tuple(outputs),
         width=width,
         height=height,
         bytes_in=item.size,

@@ -237,7 +237,7 @@ def _run(
                 "limit-exceeded",
                 f"{path_text(path)}: ffmpeg was stopped at {mine / 2**20:,.0f} MiB "
                 f"(its worker {own / 2**20:,.0f} MiB{also}): together they passed "
-                f"{memory_cap / 2**20:,.0f} MiB, where the worker's nanny would restart "
+                f"{watch.cap / 2**20:,.0f} MiB, where the worker's nanny would restart "
                 "it (95% of its memory limit by default); give workers more memory "
                 "(`memory_limit`, or your cluster's worker memory limit) or run fewer "
                 "per machine (`jobs`)",

@@ -131,11 +131,11 @@ def _decode(
         if callable(close_file):
             close_file()
             im.fp = None
-        else:  # pragma: no cover - older/newer Pillow without ImageFile._close_fp
-            loaded = im.copy()
-            im.close()
-            im = loaded
-        return im, found
+            return im, found
+        # pragma: no cover - older/newer Pillow without ImageFile._close_fp
+        loaded = im.copy()
+        im.close()
+        return loaded, found
     except BaseException:
         im.close()
         raise

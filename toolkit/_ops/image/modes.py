@@ -4,6 +4,7 @@ what resizing and every output handle; background colours for canvases."""
 from __future__ import annotations
 
 import warnings
+from typing import cast
 
 from PIL import Image, ImageColor
 
@@ -16,7 +17,7 @@ _HIGH_BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 def _to_8bit(im: Image.Image) -> Image.Image:
     """A 16-bit, 32-bit or float image as ``L``, its actual value range stretched to 0..255."""
     f = im if im.mode == "F" else im.convert("F")
-    lo, hi = f.getextrema()
+    lo, hi = cast(tuple[float, float], f.getextrema())  # one band: (min, max)
     if not (lo == lo and hi == hi) or lo in (float("inf"), float("-inf")) or hi in (float("inf"), float("-inf")):
         return f.convert("L")  # NaN/inf: no meaningful range; Pillow clips
     if hi <= lo:  # flat: keep its level within the type's nominal range

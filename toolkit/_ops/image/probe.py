@@ -60,7 +60,7 @@ def estimate_bytes(
         working = 0
     else:
         working = n * 4  # P, CMYK, YCbCr ... -> L/RGB/RGBA copy
-    dw, dh = _stored((sw, sh), orientation)
+    dw, dh = swap((sw, sh), orientation)
     per_op = 0
     for op in ops:
         size = (op.get("size") if op.custom is None else None) or (dw, dh)  # an op of yours: as large as the image
@@ -140,6 +140,7 @@ def probe_image(
     file that cannot be used.
     """
     check_file(path)
+    codec: str | None
     head = None
     if sniffed in (None, "JPEG"):
         try:

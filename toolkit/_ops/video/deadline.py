@@ -51,9 +51,10 @@ class _Deadline:
     def seek_chunk(self) -> int:
         """Times to seek to in one ffmpeg call: ``SEEK_CHUNK``, fewer when the decoders of that
         many inputs would not fit in what the memory cap leaves now (at least 1)."""
-        if self.memory_cap is None or self.per_input <= 0:
+        room = self.room()  # None: no cap
+        if room is None or self.per_input <= 0:
             return SEEK_CHUNK
-        return max(1, min(SEEK_CHUNK, self.room() // self.per_input))
+        return max(1, min(SEEK_CHUNK, room // self.per_input))
 
     def left(self) -> float:
         return self.end - time.monotonic()

@@ -60,7 +60,7 @@ def _op_frames(
             sel = [f"select='eq(n\\,0)+gt(floor(t*{r!r})\\,floor(prev_t*{r!r}))'"]
         vf = ",".join([*sel, "showinfo", *chain])
         pattern = f".%06d.{ext}.{token}{TMP_SUFFIX}"
-        args = [
+        args: list[str | bytes] = [
             *pre,
             "-i",
             _src(path),
@@ -83,16 +83,14 @@ def _op_frames(
             _rm_pattern(folder, token)
             raise
         si = _showinfo(err)
-        diag, times = dl.diag, si[min(si)] if si else []
+        diag, times, fps = dl.diag, si[min(si)] if si else [], info.fps
         # decoded seconds, counted at the probe's rate, unless the frames kept reach as far (VFR)
         got_s = (
-            diag.frames_decoded / info.fps
-            if (diag and diag.frames_decoded is not None and info.fps and not op.get("keyframes"))
-            else None
+            diag.frames_decoded / fps if (diag and diag.frames_decoded is not None and fps and not op.get("keyframes")) else None
         )
-        if got_s is not None and times and info.duration:
-            step = int(op.get("every")) if op.get("every") else (info.fps or 25.0) / float(op.get("fps") or 1.0)
-            if max(times) + step / info.fps >= 0.9 * info.duration:
+        if got_s is not None and fps and times and info.duration:
+            step = int(op.get("every")) if op.get("every") else fps / float(op.get("fps") or 1.0)
+            if max(times) + step / fps >= 0.9 * info.duration:
                 got_s = None
         ffdiag.merge(dl.damage, ffdiag.whole_decode(path, diag, got=got_s, of=info.duration, rate=info.fps), strong=True)
         files = sorted(f for f in os.listdir(folder) if f.endswith(f".{token}{TMP_SUFFIX}"))
