@@ -232,7 +232,7 @@ def _cut(path: str, got: float | None, of: float | None, where: str = "") -> Pro
 
 
 def whole_decode(
-    path: str, diag: Diag | None, *, got: float | None, of: float | None, rate: float | None, where: str = ""
+    path: str, diag: Diag, *, got: float | None, of: float | None, rate: float | None, where: str = ""
 ) -> list[Problem]:
     """Warnings for a run that decoded the video from its start (frames by rate, transcode) or a
     part of it (a clip, ``where``: which part, for the message): ``truncated`` when its data ran out
@@ -242,8 +242,6 @@ def whole_decode(
     failed to decode also make a run short, which is then not a cut). For a part, only its being
     short counts: ffmpeg's demuxer reads on past the part's end and meets a cut beyond it too."""
     out: list[Problem] = []
-    if diag is None:  # no ffmpeg run: nothing was said
-        return out
     short = got is not None and of is not None and of - got > max(0.1 * of, 2 / (rate or 25.0))
     cut = diag.cut and not where
     damaged = diag.damaged

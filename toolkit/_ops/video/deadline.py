@@ -56,6 +56,13 @@ class _Deadline:
             return SEEK_CHUNK
         return max(1, min(SEEK_CHUNK, room // self.per_input))
 
+    @property
+    def said(self) -> ffdiag.Diag:
+        """What the last ffmpeg run said (read only after a run, which always sets it)."""
+        if self.diag is None:
+            raise RuntimeError("no ffmpeg run yet")
+        return self.diag
+
     def left(self) -> float:
         return self.end - time.monotonic()
 

@@ -83,11 +83,9 @@ def _op_frames(
             _rm_pattern(folder, token)
             raise
         si = _showinfo(err)
-        diag, times, fps = dl.diag, si[min(si)] if si else [], info.fps
+        diag, times, fps = dl.said, si[min(si)] if si else [], info.fps
         # decoded seconds, counted at the probe's rate, unless the frames kept reach as far (VFR)
-        got_s = (
-            diag.frames_decoded / fps if (diag and diag.frames_decoded is not None and fps and not op.get("keyframes")) else None
-        )
+        got_s = diag.frames_decoded / fps if (diag.frames_decoded is not None and fps and not op.get("keyframes")) else None
         if got_s is not None and fps and times and info.duration:
             step = int(op.get("every")) if op.get("every") else fps / float(op.get("fps") or 1.0)
             if max(times) + step / fps >= 0.9 * info.duration:

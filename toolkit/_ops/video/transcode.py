@@ -51,8 +51,8 @@ def _op_transcode(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel:
         dl,
     ):
         raise ffdiag.nothing_decoded(path, dl.diag)
-    diag = dl.diag
-    got = diag.out_time if diag else None  # seconds of video written: right for variable frame rates too
+    diag = dl.said
+    got = diag.out_time  # seconds of video written: right for variable frame rates too
     ffdiag.merge(dl.damage, ffdiag.whole_decode(path, diag, got=got, of=info.duration, rate=info.fps), strong=True)
     return rel
 
@@ -78,8 +78,8 @@ def _op_clip(path: str, info: MediaInfo, op: OpSpec, out_dir: str, out_rel: str,
             dl,
         ):
             continue
-        diag = dl.diag
-        got = diag.out_time if diag else None
+        diag = dl.said
+        got = diag.out_time
         found = ffdiag.whole_decode(
             path, diag, got=got, of=end - start, rate=info.fps, where=f" making its clip of t={start:.1f}-{end:.1f} s"
         )
