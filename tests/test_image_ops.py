@@ -1,4 +1,4 @@
-"""Unit tests of toolkit._ops.image: geometry, modes, EXIF, limits and error codes. All media made here."""
+"""Unit tests of the image ops (toolkit._ops.image): geometry, modes, EXIF, limits and error codes. All media made here."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from toolkit import _synth as synth, _synth_icc as synth_icc
 from toolkit._media import MediaInfo, Problem
 from toolkit._ops import FileProblem, OpSpec
 from toolkit._ops import image as iops
+from toolkit._ops.image import probe as image_probe
 from toolkit._synth import png_chunk
 
 from helpers import exif_bytes
@@ -303,7 +304,7 @@ def test_decompression_bomb_is_refused_from_the_header(tmp_path, no_decoding):
         lambda: iops.load_image(str(path), max_pixels=89_478_485),
     ):
         err = code_of(call)
-        assert err.code == "decompression-bomb" and str(path) in err.message and "--max-pixels" in err.message
+        assert err.code == "decompression-bomb" and str(path) in err.message and "`max_pixels`" in err.message
     assert fds_open_on(path) == []
 
 
@@ -345,7 +346,7 @@ def test_eps_is_unsupported_and_ghostscript_never_runs(tmp_path, monkeypatch):
 def test_truncated_jpeg_fails_or_recovers_with_a_warning(tmp_path):
     path = synth.write_truncated_jpeg(tmp_path / "cut.jpg", seed=0, width=120, height=90)
     err = code_of(iops.load_image, str(path), max_pixels=10**6)
-    assert err.code == "truncated" and str(path) in err.message and "--allow-truncated" in err.message
+    assert err.code == "truncated" and str(path) in err.message and "`allow_truncated`" in err.message
     im, warnings = iops.load_image(str(path), max_pixels=10**6, allow_truncated=True)
     assert im.size == (120, 90) and [w.type for w in warnings] == ["truncated"]
     assert fds_open_on(path) == []
@@ -548,8 +549,8 @@ def test_fast_jpeg_probe_says_exactly_what_pillow_says(tmp_path, monkeypatch):
         return found
 
     fast = probe_all()
-    stepped_aside = {k for k, p in files.items() if iops._jpeg_header(p) is None}
-    monkeypatch.setattr(iops, "_jpeg_header", lambda path, limit=0: None)
+    stepped_aside = {k for k, p in files.items() if image_probe._jpeg_header(p) is None}
+    monkeypatch.setattr(image_probe, "_jpeg_header", lambda path, limit=0: None)
     pillow = probe_all()
     assert fast == pillow
     assert fast["exif-after-frame"].rotation == 270  # Pillow reads EXIF wherever it is in the headers
@@ -565,7 +566,7 @@ def test_fast_jpeg_probe_leaves_damaged_headers_to_pillow(tmp_path, cut):
     buf = io.BytesIO()
     Image.new("RGB", (64, 48), "red").save(buf, "JPEG")
     p.write_bytes(buf.getvalue()[:cut])
-    assert iops._jpeg_header(str(p)) is None
+    assert image_probe._jpeg_header(str(p)) is None
     with pytest.raises(FileProblem):
         iops.probe_image(str(p), ops=(OpSpec.make("thumbnail"),))
 

@@ -214,26 +214,34 @@ def test_video_notebook_makes_frames_and_a_contact_sheet_of_every_good_video(sam
     assert "image/png" in json.dumps(nb.cells[4].outputs) or "image/jpeg" in json.dumps(nb.cells[4].outputs)
 
 
-def test_custom_step_measures_every_good_image_and_shows_the_failed_ones_with_their_reason(sample, tmp_path):
-    """The sample's broken files are each accounted for once: left out by the plan (headers broken) or
-    failed in the custom step (broken/truncated.jpg decodes only half-way); every other image is measured.
-    Before the step caught per-file errors, the truncated JPEG raised out of compute() and the cell failed."""
+def test_03_an_op_of_your_own_measures_the_sample_resumes_and_redoes_on_a_new_version(sample, tmp_path):
+    """The notebook's own op (defined in the kernel's __main__, so shipped to the workers by value) gives
+    every image its facts; every broken file is one failed row with its reason, shown in the table; the
+    second run resumes every file done; version 2 does them all again, with the new facts."""
     nb, text = run_on_sample("03-custom-steps.ipynb", tmp_path)
-    m = re.search(r"(\d+) images: (\d+) measured, (\d+) failed", text)
-    assert m, text
-    total, measured, failed = map(int, m.groups())
-    assert measured == len(of_kind(sample, "image")) and measured + failed == total
+    rows = {r["source"]: r for r in toolkit.read_rows(tmp_path / "colours" / "manifest.jsonl")}
+    assert set(rows) == set(sample), "every file of the sample has exactly one row"
+    counts = {s: sum(r["status"] == s for r in rows.values()) for s in ("ok", "failed", "skipped")}
+    for rel, kind in sample.items():
+        r = rows[rel]
+        expected = {"broken": {"failed"}, "junk": {"skipped"}, "image": {"ok"}, "video": {"ok", "failed"}}[kind]
+        assert r["status"] in expected, (rel, r["status"], r["error"])
+        if r["status"] == "failed":
+            assert r["error"]["type"] and str(SAMPLE / rel) in r["error"]["message"], r
+        if r["status"] == "ok":  # the last build's facts: version 2's
+            facts = r["facts"]["mean-colour"]
+            assert len(facts["mean_rgb"]) == 3 and 0 <= facts["brightness"] <= 255 and r["outputs"] == [], r
+    assert f"{len(rows)} files: {counts['ok']} measured, {counts['failed']} failed, {counts['skipped']} skipped" in text
     table = [
         tuple(html.unescape(x) for x in cells)
         for cells in re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td></tr>", text)
     ]
-    assert len(table) == failed
-    assert ("broken/truncated.jpg", "OSError") in [t[:2] for t in table]
-    assert all("truncated" in reason for f, _, reason in table if f == "broken/truncated.jpg")
-    left_out = set(re.findall(r"^\s+failed\s+(broken/\S+)\s+\[", text, re.M))  # the plan's printout
-    assert left_out.isdisjoint(f for f, _, _ in table)
-    assert left_out | {f for f, _, _ in table} == of_kind(sample, "broken")
-    assert "mean_rgb" in json.dumps(nb.cells[-2].outputs)  # the good results went on
+    assert sorted(f for f, _, _ in table) == sorted(rel for rel, r in rows.items() if r["status"] == "failed")
+    assert of_kind(sample, "broken") <= {f for f, _, _ in table}
+    assert ("broken/truncated.jpg", "truncated") in [t[:2] for t in table]
+    assert f"second run: {counts['ok']} of {counts['ok']} resumed" in text
+    assert f"version 2: 0 resumed, {counts['ok']} measured again" in text
+    assert "brightness" in json.dumps(nb.cells[-2].outputs)
 
 
 def test_scripted_build_from_a_config_file_on_a_cluster_of_our_own(sample, tmp_path):

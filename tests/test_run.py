@@ -319,38 +319,3 @@ def test_each_batch_is_one_task_on_the_task_stream(tmp_path, client):
     batch_tasks = [n for n in names if n.startswith("dataprep-")]
     assert report.counts == {"ok": 24}
     assert len(batch_tasks) == report.batches == len(ts.data)
-
-
-def test_ffmpeg_on_a_worker_shares_the_workers_memory_limit(client, tmp_path):
-    """Dask's nanny measures a worker process alone and restarts it at 95% of its limit; the
-    worker's ffmpeg processes are held with it under that same line (in a task, as batches run)."""
-    import distributed
-
-    from toolkit._ops import FileProblem
-    from toolkit._ops import video as v
-
-    def cap_and_limit():
-        return v.ffmpeg_memory_cap(), distributed.get_worker().memory_manager.memory_limit
-
-    assert client.submit(cap_and_limit, pure=False).result() == (int(0.95 * 2**30), 2**30)
-
-    def probe_under_a_low_line(path: str) -> str:  # the nanny's line just above what the worker holds
-        import dask
-
-        line = (v.memory_in_use() + 8 * 2**20) / distributed.get_worker().memory_manager.memory_limit
-        with dask.config.set({"distributed.worker.memory.terminate": line}):
-            try:
-                v.probe_video(path, timeout=30)  # no cap given: the worker's own applies
-            except FileProblem as e:
-                return e.code
-        return "ok"
-
-    fifo = tmp_path / "waiting.mp4"
-    os.mkfifo(fifo)  # ffmpeg waits opening it, ~25 MiB resident
-    assert client.submit(probe_under_a_low_line, str(fifo), pure=False).result(60) == "limit-exceeded"
-    # a worker in the client's own process has no nanny and no process of its own: no cap
-    with (
-        distributed.LocalCluster(n_workers=1, processes=False, memory_limit="1GiB", dashboard_address=None) as lc,
-        distributed.Client(lc, set_as_default=False) as c,
-    ):
-        assert c.submit(cap_and_limit, pure=False).result() == (None, 2**30)

@@ -1,4 +1,4 @@
-"""Unit tests of toolkit._ops.video over small generated videos (fast: a few seconds in all)."""
+"""Unit tests of the video ops (toolkit._ops.video) over small generated videos (fast: a few seconds in all)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,10 @@ from PIL import Image, ImageStat
 
 from toolkit._fs import TMP_SUFFIX
 from toolkit._ops import FileProblem, OpSpec
+from toolkit._ops import ffmpeg
 from toolkit._ops import video as v
+from toolkit._ops.video import grab
+from toolkit._ops.video.deadline import _Deadline
 from toolkit import _synth_video as sv
 
 from helpers import wait_until
@@ -130,7 +133,7 @@ def test_frames_leave_nothing_when_putting_them_in_place_fails_midway(vids, tmp_
             raise OSError(28, "No space left on device")
         return real(src, dst, *a, **kw)
 
-    monkeypatch.setattr(v.os, "replace", replace)
+    monkeypatch.setattr(os, "replace", replace)
     with pytest.raises(OSError):
         _frames(vids["plain"], v.probe_video(vids["plain"]), tmp_path, fps=1, size=64)
     assert len(calls) == 3
@@ -248,10 +251,10 @@ def test_transcode_h264_even_capped(vids, tmp_path):
     back = v.probe_video(str(tmp_path / "a.mp4"))
     assert back.codec == "h264" and back.width % 2 == 0 and back.height % 2 == 0
     assert min(back.width, back.height) <= 75 and back.fps <= 12
-    rc, _o, err = v._run([b"-i", v._src(str(tmp_path / "a.mp4"))], timeout=30, path="a")
+    rc, _o, err = ffmpeg._run([b"-i", ffmpeg._src(str(tmp_path / "a.mp4"))], timeout=30, path="a")
     assert "Audio: aac" in err
     v.run_video_ops(vids["audio"], info, (OpSpec.make("transcode", audio=False),), str(tmp_path), "n", **RUN)
-    rc, _o, err = v._run([b"-i", v._src(str(tmp_path / "n.mp4"))], timeout=30, path="n")
+    rc, _o, err = ffmpeg._run([b"-i", ffmpeg._src(str(tmp_path / "n.mp4"))], timeout=30, path="n")
     assert "Audio:" not in err
     _no_tmp(tmp_path)
 
@@ -309,7 +312,7 @@ def test_ffmpeg_past_its_memory_cap_is_stopped(tmp_path, vids):
     t0 = time.monotonic()
     with pytest.raises(FileProblem) as e:
         v.probe_video(str(fifo), timeout=60, memory_cap=v.memory_in_use() + 8 * 2**20)
-    assert e.value.code == "limit-exceeded" and "stuck.mp4" in e.value.message and "--memory-limit" in e.value.message
+    assert e.value.code == "limit-exceeded" and "stuck.mp4" in e.value.message and "`memory_limit`" in e.value.message
     assert time.monotonic() - t0 < 10
     assert not v.live_ffmpeg_pids() and not _ffmpeg_children_of_path(str(fifo))
     # the ops' calls are capped too: nothing is left of the file
@@ -351,7 +354,7 @@ def test_with_several_ffmpeg_at_once_the_largest_is_stopped(tmp_path):
         waiting = ex.submit(small)
         assert wait_until(lambda: _ffmpeg_children_of_path(str(fifo)), 30)
         with pytest.raises(FileProblem) as e:  # 8 inputs in one call: per_input=0 keeps the chunk at 8
-            v._grab_images(clip, v._targets(info, 8), [], v._Deadline(60, memory_cap=cap))
+            grab._grab_images(clip, grab._targets(info, 8), [], _Deadline(60, memory_cap=cap))
         assert e.value.code == "limit-exceeded" and "hd.mp4" in e.value.message and "other ffmpeg" in e.value.message
         assert waiting.result() == "timeout"
     assert not v.live_ffmpeg_pids() and not _watchers()
@@ -394,7 +397,7 @@ def test_seeking_opens_fewer_inputs_at_once_under_a_tight_cap(tmp_path):
 def test_no_cap_outside_a_dask_worker():
     import distributed  # noqa: F401 - imported, so the check really asks Dask for a worker
 
-    assert v.ffmpeg_memory_cap() is None
+    assert v.ffmpeg_memory_cap(2**30) is None
 
 
 def _hang_in_child(path: str) -> None:
@@ -462,8 +465,8 @@ def test_a_poster_op_and_an_image_op_search_for_the_poster_frame_once(vids, tmp_
     shutil.copy(vids["black"], src / "clip.mp4")
     (item,) = assign_outputs(toolkit.scan([str(src)]).items, multi_root=False)
     grabs = []
-    real = v._grab_images
-    monkeypatch.setattr(v, "_grab_images", lambda *a, **k: grabs.append(a[1]) or real(*a, **k))
+    real = grab._grab_images
+    monkeypatch.setattr(grab, "_grab_images", lambda *a, **k: grabs.append(a[1]) or real(*a, **k))
 
     alone = v.find_poster(item.path, v.probe_video(item.path), timeout=60)[0]
     searched = len(grabs)

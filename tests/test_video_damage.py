@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from toolkit._ops import FileProblem, OpSpec
+from toolkit._ops import ffmpeg
 from toolkit._ops import video as v
 from toolkit import _synth_video as sv
 
@@ -134,8 +135,8 @@ def test_frames_too_large_for_the_worker_fail_before_decoding(tmp_path, monkeypa
     big = sv.make_oversized_video(tmp_path / "big.mov", (8192, 8192))
     info = v.probe_video(big)
     ran = []
-    real = v._run
-    monkeypatch.setattr(v, "_run", lambda *a, **k: ran.append(a) or real(*a, **k))
+    real = ffmpeg._run
+    monkeypatch.setattr(ffmpeg, "_run", lambda *a, **k: ran.append(a) or real(*a, **k))
     cap = v.memory_in_use() + v.FFMPEG_BASELINE_BYTES + 200 * 2**20  # 200 MiB left: one 8192x8192 RGB frame is 192
     for call in (
         lambda: v.run_video_ops(
@@ -145,7 +146,7 @@ def test_frames_too_large_for_the_worker_fail_before_decoding(tmp_path, monkeypa
     ):
         with pytest.raises(FileProblem) as e:
             call()
-        assert e.value.code == "limit-exceeded" and "8192x8192" in e.value.message and "--memory-limit" in e.value.message
+        assert e.value.code == "limit-exceeded" and "8192x8192" in e.value.message and "`memory_limit`" in e.value.message
     assert ran == []
 
 
@@ -256,4 +257,4 @@ def test_frames_too_large_for_the_worker_are_a_limit_in_a_build(tmp_path, make_c
     toolkit.build(inputs=[str(src)], output=str(out), client=client, progress=False, op="poster")
     (row,) = read_rows(out / "manifest.jsonl")
     assert row["status"] == "failed" and row["error"]["type"] == "limit-exceeded", row
-    assert "8192x8192" in row["error"]["message"] and "--memory-limit" in row["error"]["message"]
+    assert "8192x8192" in row["error"]["message"] and "`memory_limit`" in row["error"]["message"]

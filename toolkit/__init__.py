@@ -14,6 +14,7 @@ from ._events import Event
 from ._manifest import read_rows
 from ._media import Batch, ItemResult, MediaInfo, MediaItem
 from ._ops import OpSpec
+from ._ops.custom import op
 from ._report import DatasetReport, report
 from ._scan import ScanResult, scan
 
@@ -58,6 +59,7 @@ __all__ = [
     "MediaItem",
     "RunReport",
     "OpSpec",
+    "op",
     "Plan",
     "ScanResult",
     "DatasetReport",

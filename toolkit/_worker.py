@@ -13,7 +13,7 @@ from typing import Any
 
 from ._fs import Placed, path_b64, path_text, write_bytes_atomic
 from ._errors import OutputWriteError
-from ._media import ItemResult, MediaItem, Problem
+from ._media import ItemResult, MediaItem, Problem, Status
 from ._outfault import TYPE as OUTPUT_FAULT, file_message, is_dead
 from ._ops import EXT, VIDEO_OPS, FileProblem, OpSpec
 
@@ -71,19 +71,23 @@ def process_item(item: MediaItem, job: JobSpec, batch_id: str = "") -> ItemResul
     t0 = time.perf_counter()
     warnings: list[Problem] = []
     extra: dict[str, Any] = {}
+    facts: dict[str, Any] = {}  # what ops of your own that return facts found, by op name
     width = item.info.width if item.info else None
     height = item.info.height if item.info else None
-    status, error = "ok", None
+    status: Status = "ok"
+    error: Problem | None = None
     placed = Placed(job.output)  # every output as it lands: a failure removes those still as this file left them
     try:
         hang = os.environ.get(TEST_HANG_ENV, "")
         if hang and "hang" in os.path.basename(item.path):  # tests only: a file that hangs its worker,
             time.sleep(float(hang[5:]) if hang.startswith("slow:") else 3600)  # or ("slow:S") is slow
         if item.kind == "image":
-            warnings, width, height = _image_item(item, job, placed)
+            warnings, width, height, facts = _image_item(item, job, placed)
         elif item.kind == "video":
-            warnings, extra = _video_item(item, job, placed)
-        if not placed.names:
+            warnings, extra, facts = _video_item(item, job, placed)
+        if facts:
+            extra = {**extra, "facts": facts}
+        if not placed.names and not facts:
             status = "skipped"
             warnings.append(
                 Problem(
@@ -101,13 +105,13 @@ def process_item(item: MediaItem, job: JobSpec, batch_id: str = "") -> ItemResul
     except MemoryError:
         status, error = (
             "failed",
-            Problem("limit-exceeded", f"ran out of memory on {path_text(item.path)}; give workers more memory (--memory-limit)"),
+            Problem("limit-exceeded", f"ran out of memory on {path_text(item.path)}; give workers more memory (`memory_limit`)"),
         )
     except Exception as exc:  # noqa: BLE001 - per-file failure is data, not an exception
         from ._ops.image import classify
 
-        fp = classify(exc, item.path)
-        status, error = "failed", Problem(fp.code, fp.message)
+        found = classify(exc, item.path)
+        status, error = "failed", Problem(found.code, found.message)
     if status == "failed":
         placed.remove()  # not a file that a later build has put under the same name since (after a stop)
     outputs, bytes_out = placed.names, placed.bytes  # as they landed (none after a failure)
@@ -118,7 +122,7 @@ def process_item(item: MediaItem, job: JobSpec, batch_id: str = "") -> ItemResul
         status=status,
         error=error,
         warnings=tuple(warnings),
-        outputs=tuple(outputs),  # type: ignore[arg-type]
+        outputs=tuple(outputs),
         width=width,
         height=height,
         bytes_in=item.size,
@@ -145,36 +149,50 @@ def _write(job: JobSpec, item: MediaItem, rel: str, data: bytes) -> None:
     write_bytes_atomic(final, data, root=job.output)
 
 
-def _image_outputs(im, item: MediaItem, job: JobSpec, ops: list[OpSpec], placed: Placed) -> None:
-    """Write one output per image op; each is added to ``placed`` as soon as it exists."""
+def _image_outputs(im, item: MediaItem, job: JobSpec, ops: list[OpSpec], placed: Placed) -> dict[str, Any]:
+    """Run every op that takes pixels on ``im``: write one output per op that makes an image (each
+    added to ``placed`` as soon as it exists); -> the facts of the ops of your own that return facts."""
     from ._ops import image as iops
 
+    facts: dict[str, Any] = {}
+    writers = sum(o.writes_image for o in ops)
     for op in ops:
-        out = iops.render(im, op, background=job.background)
-        rel = _out_name(item, op, len(ops), job.format)
-        _write(job, item, rel, iops.encode(out, job.format, job.quality, job.background))
+        if op.custom is None:
+            out = iops.render(im, op, background=job.background)
+        else:
+            out = op.custom.run(im, op.kwargs, item.path)
+            if not op.writes_image:
+                facts[op.name] = out
+                continue
+        try:
+            rel = _out_name(item, op, writers, job.format)
+            _write(job, item, rel, iops.encode(out, job.format, job.quality, job.background))
+        finally:
+            if out is not im:
+                out.close()
         placed.add(rel)
+    return facts
 
 
-def _image_item(item: MediaItem, job: JobSpec, placed: Placed) -> tuple[list[Problem], int | None, int | None]:
+def _image_item(item: MediaItem, job: JobSpec, placed: Placed) -> tuple[list[Problem], int | None, int | None, dict[str, Any]]:
     from ._ops import image as iops
 
-    ops = [o for o in job.ops if o.applies_to("image")]
+    ops = [o for o in job.ops if o.takes_image and o.applies_to("image")]
     if not ops:
-        return [], None, None
+        return [], None, None, {}
     im, warnings = iops.load_image(
         item.path, max_pixels=job.max_pixels, allow_truncated=job.allow_truncated, draft_size=iops.combined_draft(ops)
     )
     try:
         w = item.info.width if item.info else im.width
         h = item.info.height if item.info else im.height
-        _image_outputs(im, item, job, ops, placed)
-        return list(warnings), w, h
+        facts = _image_outputs(im, item, job, ops, placed)
+        return list(warnings), w, h, facts
     finally:
         im.close()
 
 
-def _video_item(item: MediaItem, job: JobSpec, placed: Placed) -> tuple[list[Problem], dict]:
+def _video_item(item: MediaItem, job: JobSpec, placed: Placed) -> tuple[list[Problem], dict, dict[str, Any]]:
     from ._ops import video as vops
 
     # ffmpeg gets the time left of this file's limit (90%), so its own timeout fires before the watchdog
@@ -185,12 +203,18 @@ def _video_item(item: MediaItem, job: JobSpec, placed: Placed) -> tuple[list[Pro
 
     if not os.path.isdir(job.output):  # gone: the video ops would make it anew (they make their folders)
         raise OutputWriteError(errno.ENOENT, os.strerror(errno.ENOENT), job.output)
-    info = item.info or vops.probe_video(item.path, timeout=min(left(), 60))
+    cap = vops.ffmpeg_memory_cap(job.memory_limit)  # the limit the build planned with, as this worker's nanny applies it
+    info = item.info or vops.probe_video(item.path, timeout=min(left(), 60), memory_cap=cap)
     warnings: list[Problem] = []
     extra: dict = {}
-    image_ops = [o for o in job.ops if o.applies_to("image")]  # on a video they use its poster frame
+    facts: dict[str, Any] = {}
+    image_ops = [o for o in job.ops if o.takes_image and o.applies_to("video")]  # on a video they use its poster frame
     # the poster frame is searched for once, when a poster op and image ops both need it
-    poster = vops.find_poster(item.path, info, timeout=left()) if image_ops and any(o.name == "poster" for o in job.ops) else None
+    poster = (
+        vops.find_poster(item.path, info, timeout=left(), memory_cap=cap)
+        if image_ops and any(o.name == "poster" for o in job.ops)
+        else None
+    )
     try:
         if any(o.name in VIDEO_OPS for o in job.ops):
             # the same rule as _write: nothing is put in place once the run is over
@@ -207,13 +231,14 @@ def _video_item(item: MediaItem, job: JobSpec, placed: Placed) -> tuple[list[Pro
                 poster=poster,
                 may_write=job.alive,
                 placed=placed,
+                memory_cap=cap,
             )
             warnings += warns
         if image_ops:
             if poster is None:
-                poster = vops.find_poster(item.path, info, timeout=left())
-            _image_outputs(poster[1], item, job, image_ops, placed)
+                poster = vops.find_poster(item.path, info, timeout=left(), memory_cap=cap)
+            facts = _image_outputs(poster[1], item, job, image_ops, placed)
     finally:
         if poster is not None:
             poster[1].close()
-    return warnings, extra
+    return warnings, extra, facts

@@ -1,16 +1,21 @@
-"""Operations as named, validated specs: ``OpSpec("thumbnail", size=(128, 128))``.
+"""Operations as named, validated specs: ``OpSpec.make("thumbnail", size=128)``.
 
 Ops are data, not callables, so that configs, manifests and the resume key can hold them.
 The registry below says which parameters each op takes, their defaults, and which kinds
-of media it applies to. Image ops given for a video run on its poster frame.
+of media it applies to. Image ops given for a video run on its poster frame. An op of your
+own (a decorated function, or ``"module:function"``) is a spec too, carrying its version and
+what a worker needs to run it (:mod:`.custom`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from .._errors import ConfigError
+
+if TYPE_CHECKING:
+    from .custom import CustomOp
 
 __all__ = ["OpSpec", "OPS", "IMAGE_OPS", "VIDEO_OPS", "RESIZE_MODES", "FORMATS", "EXT"]
 
@@ -109,7 +114,7 @@ OPS: dict[str, OpDef] = {
             "size": (_size, None),
             "mode": (_choice(*RESIZE_MODES), "fit"),
         },
-        "extract frames: --fps N per second, --every Nth frame, --count N spread evenly, or --keyframes",
+        "extract frames: `fps` N per second, `every` Nth frame, `count` N spread evenly, or `keyframes`",
     ),
     "poster": OpDef(
         ("video",),
@@ -134,16 +139,34 @@ VIDEO_OPS = tuple(n for n, d in OPS.items() if d.kinds == ("video",))
 
 @dataclass(frozen=True)
 class OpSpec:
-    """A validated op name with all its parameters filled in (hashable, picklable)."""
+    """A validated op with all its parameters filled in (hashable, picklable).
+
+    ``make`` takes a built-in op's name, or an op of your own: a function (decorated with
+    :func:`toolkit.op` or not), ``"module:function"``, or a decorated op's name. Such a spec has a
+    ``version`` (compared, and in :meth:`to_dict`, so it changes the resume key) and ``custom``, what
+    a worker needs to run it (not compared; its pickle ships the function, never :meth:`to_dict`).
+    """
 
     name: str
     params: tuple[tuple[str, Any], ...] = ()
+    version: str | None = None
+    custom: "CustomOp | None" = field(default=None, compare=False, repr=False)
 
     @classmethod
-    def make(cls, name: str, **params: Any) -> "OpSpec":
+    def make(cls, name: Any, **params: Any) -> "OpSpec":
+        from .custom import custom_op, is_custom
+
+        if is_custom(name):
+            made, _fn = custom_op(name)
+            asked = params.pop("version", None)  # from to_dict(): the version it was made with
+            if asked is not None and str(asked) != made.version:
+                raise ConfigError(
+                    f"op {made.name}: version {asked!r} was asked for, but the function is version {made.version!r}"
+                )
+            return cls(made.name, made.values(params), made.version, made)
         name = str(name).strip().lower().replace("_", "-")
         if name not in OPS:
-            raise ConfigError(f"op: unknown op {name!r}; choose from {', '.join(OPS)}")
+            raise ConfigError(f"op: unknown op {name!r}; choose from {', '.join(OPS)}, or name a function as 'module:function'")
         schema = OPS[name].params
         unknown = sorted(set(params) - set(schema))
         if unknown:
@@ -169,10 +192,24 @@ class OpSpec:
         return self.kwargs.get(key, default)
 
     def applies_to(self, kind: str) -> bool:
-        return kind in OPS[self.name].kinds
+        return kind in (self.custom.kinds if self.custom is not None else OPS[self.name].kinds)
+
+    @property
+    def takes_image(self) -> bool:
+        """Runs on decoded pixels (an image, or a video's poster frame): thumbnail, resize, an op of your own."""
+        return self.custom is not None or self.name in IMAGE_OPS
+
+    @property
+    def writes_image(self) -> bool:
+        """Writes one image output per file from decoded pixels (not a ``returns="facts"`` op)."""
+        return self.takes_image and (self.custom is None or self.custom.returns == "image")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"op": self.name, **{k: list(v) if isinstance(v, tuple) else v for k, v in self.params}}
+        """Name and parameters (and an own op's version): what a config holds and the resume key is made of.
+        An own op is named ``"module:function"`` where it can be imported, so a config file finds it."""
+        op = (self.custom.ref or self.name) if self.custom is not None else self.name
+        version = {"version": self.version} if self.version is not None else {}
+        return {"op": op, **version, **{k: list(v) if isinstance(v, tuple) else v for k, v in self.params}}
 
 
 class FileProblem(Exception):

@@ -193,12 +193,9 @@ def _run(
 
     Raises ``FileProblem("timeout")`` (after killing ffmpeg's process group) when it runs past
     ``timeout`` seconds, and ``FileProblem("limit-exceeded")`` when this process and its ffmpeg
-    processes together hold more than ``memory_cap`` bytes (None: :func:`ffmpeg_memory_cap`, the
-    worker's line on a Dask worker, no cap elsewhere); kills it as well on any exception,
-    ``KeyboardInterrupt`` included.
+    processes together hold more than ``memory_cap`` bytes (None: no cap; a worker passes
+    :func:`ffmpeg_memory_cap` of its limit); kills it as well on any exception, ``KeyboardInterrupt`` included.
     """
-    if memory_cap is None:
-        memory_cap = ffmpeg_memory_cap()
     if timeout <= 0:
         raise FileProblem("timeout", f"{path_text(path)}: no time left for ffmpeg (per-file time limit reached)")
     argv = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-nostats", *args]
@@ -227,7 +224,7 @@ def _run(
             raise FileProblem(
                 "timeout",
                 f"{path_text(path)}: ffmpeg took longer than {timeout:.0f} s and was stopped; "
-                "raise the time limit (--timeout) for long videos",
+                "raise the time limit (`timeout`) for long videos",
             ) from None
         finally:
             if watch is not None:
@@ -240,10 +237,10 @@ def _run(
                 "limit-exceeded",
                 f"{path_text(path)}: ffmpeg was stopped at {mine / 2**20:,.0f} MiB "
                 f"(its worker {own / 2**20:,.0f} MiB{also}): together they passed "
-                f"{memory_cap / 2**20:,.0f} MiB, where the worker's nanny would restart "
+                f"{watch.cap / 2**20:,.0f} MiB, where the worker's nanny would restart "
                 "it (95% of its memory limit by default); give workers more memory "
-                "(--memory-limit, or your cluster's worker memory limit) or run fewer "
-                "per machine (--jobs)",
+                "(`memory_limit`, or your cluster's worker memory limit) or run fewer "
+                "per machine (`jobs`)",
             )
     except BaseException:
         _kill_group(p)
@@ -259,22 +256,25 @@ def _run(
     return p.returncode, out or b"", (err or b"").decode("utf-8", "replace")
 
 
-def ffmpeg_memory_cap() -> int | None:
-    """Bytes a Dask worker and the ffmpeg processes it runs may hold together: its memory limit at
-    Dask's ``terminate`` fraction, where its nanny restarts it. None when this is not a task on
-    a worker with a memory limit and a nanny (a worker sharing its process, ``processes=False``,
-    has nobody to restart it, and its process's memory is not its own).
+def ffmpeg_memory_cap(limit: int | None) -> int | None:
+    """Bytes a Dask worker and the ffmpeg processes it runs may hold together: ``limit``, the
+    worker's memory limit as the build planned with it (``JobSpec.memory_limit``: received, never
+    read again here), at Dask's ``terminate`` fraction, where the worker's nanny restarts it. None
+    when there is no limit (0 or None) or this is not a task on a worker with a nanny (a worker
+    sharing its process, ``processes=False``, has nobody to restart it, and its process's memory
+    is not its own).
 
     The nanny measures the worker process alone, not its children: without this an ffmpeg could
     take any amount of memory past a worker's limit.
     """
+    if not limit:
+        return None
     distributed = sys.modules.get("distributed")  # not imported: not a Dask worker (and no import for that)
     try:
         worker = distributed.get_worker() if distributed is not None else None
     except (AttributeError, ValueError):  # not in a task on a Dask worker
         return None
-    limit = getattr(getattr(worker, "memory_manager", None), "memory_limit", None)
-    if worker is None or not limit or not getattr(worker, "nanny", None):
+    if worker is None or not getattr(worker, "nanny", None):
         return None
     import dask
 

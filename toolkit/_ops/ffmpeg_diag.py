@@ -181,7 +181,7 @@ def fits(path: str, info: MediaInfo, room: int | None) -> None:
             f"{path_text(path)} has frames of {w}x{h}: decoding them needs at "
             f"least {need / 2**20:,.0f} MiB, and its worker has "
             f"{max(0, room) / 2**20:,.0f} MiB left under its memory limit; give "
-            "workers more memory (--memory-limit) or run fewer per machine (--jobs)",
+            "workers more memory (`memory_limit`) or run fewer per machine (`jobs`)",
         )
 
 
@@ -194,7 +194,7 @@ def failed_run(path: str, diag: Diag) -> FileProblem | None:
         return FileProblem(
             "limit-exceeded",
             f"ffmpeg ran out of memory decoding {path_text(path)}; give workers "
-            "more memory (--memory-limit) or run fewer per machine (--jobs)",
+            "more memory (`memory_limit`) or run fewer per machine (`jobs`)",
         )
     return None
 

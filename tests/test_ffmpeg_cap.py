@@ -1,0 +1,55 @@
+"""The ffmpeg memory cap on a real LocalCluster: a worker and its ffmpeg processes together stay under
+the worker's memory limit as the build planned with it (``JobSpec.memory_limit``, received, never read
+again on the worker), at the line where Dask's nanny restarts the worker (it measures the worker
+process alone, not its children)."""
+
+from __future__ import annotations
+
+import os
+
+import distributed
+import pytest
+
+from toolkit._media import MediaItem
+from toolkit._ops import OpSpec
+from toolkit._ops import video as v
+from toolkit._worker import JobSpec, process_item
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_cap_is_the_limit_received_at_the_nannys_line(client):
+    assert client.submit(v.ffmpeg_memory_cap, 2**30, pure=False).result() == int(0.95 * 2**30)
+    assert client.submit(v.ffmpeg_memory_cap, 0, pure=False).result() is None  # no limit known: no cap
+    assert v.ffmpeg_memory_cap(2**30) is None  # not a task on a worker
+    # a worker in the client's own process has no nanny and no process of its own: no cap
+    with (
+        distributed.LocalCluster(n_workers=1, processes=False, memory_limit="1GiB", dashboard_address=None) as lc,
+        distributed.Client(lc, set_as_default=False) as c,
+    ):
+        assert c.submit(v.ffmpeg_memory_cap, 2**30, pure=False).result() is None
+
+
+def _video_file_under_a_low_line(item: MediaItem, output: str, with_limit: bool) -> dict:
+    """``process_item`` of a video on this worker, with the nanny's line just above what it holds now."""
+    import dask
+
+    limit = distributed.get_worker().memory_manager.memory_limit
+    line = (v.memory_in_use() + 8 * 2**20) / limit
+    job = JobSpec(ops=(OpSpec.make("poster"),), output=output, timeout=4.0, memory_limit=limit if with_limit else 0)
+    with dask.config.set({"distributed.worker.memory.terminate": line}):
+        return process_item(item, job).to_row()["error"]
+
+
+def test_a_video_file_on_a_worker_gets_the_cap_of_the_limit_its_job_carries(client, tmp_path):
+    fifo = tmp_path / "waiting.mp4"
+    os.mkfifo(fifo)  # ffmpeg waits opening it, ~25 MiB resident: past the line
+    (tmp_path / "out").mkdir()
+    item = MediaItem(str(fifo), "waiting.mp4", str(tmp_path), "video", None, 1, 0, out_rel="waiting")
+    capped = client.submit(_video_file_under_a_low_line, item, str(tmp_path / "out"), True, pure=False).result(60)
+    assert capped["type"] == "limit-exceeded" and "`memory_limit`" in capped["message"]
+    # the same file with no limit in its job: nothing caps it, and it waits until its time is up
+    assert (
+        client.submit(_video_file_under_a_low_line, item, str(tmp_path / "out"), False, pure=False).result(60)["type"]
+        == "timeout"
+    )
