@@ -14,7 +14,7 @@ from PIL import Image, ImageOps
 
 import toolkit
 from toolkit import BuildConfig, ConfigError, OpSpec
-from toolkit._scan import assign_outputs
+from toolkit._names import assign_outputs
 from toolkit._worker import JobSpec, process_item
 
 

@@ -30,7 +30,7 @@ pytest.importorskip("ipykernel")
 from PIL import Image  # noqa: E402
 
 import toolkit  # noqa: E402
-from toolkit._scan import is_junk  # noqa: E402
+from toolkit._sniff import is_junk  # noqa: E402
 
 pytestmark = pytest.mark.notebook
 

@@ -143,7 +143,7 @@ def test_an_output_that_takes_no_more_is_raised_not_blamed_on_the_input(tmp_path
     """The worker's write seam: a full disk while writing raises OutputWriteError (the batch ends);
     it never becomes a ``corrupt`` row. Another write error fails only that file, as output-write-failed."""
     from toolkit._ops import OpSpec
-    from toolkit._scan import assign_outputs
+    from toolkit._names import assign_outputs
     from toolkit._worker import JobSpec, process_item
 
     src, out = tmp_path / "in", tmp_path / "out"

@@ -457,7 +457,7 @@ def test_a_poster_op_and_an_image_op_search_for_the_poster_frame_once(vids, tmp_
     import shutil
 
     import toolkit
-    from toolkit._scan import assign_outputs
+    from toolkit._names import assign_outputs
     from toolkit._worker import JobSpec, process_item
 
     src = tmp_path / "in"

@@ -6,7 +6,8 @@ within memory limits.
 """
 
 from ._config import BuildConfig, load_config_file
-from ._planning import Plan, plan
+from ._dryrun import plan
+from ._planning import Plan
 from ._run import Run, build, start
 from ._runreport import RunReport
 from ._errors import ClusterError, ConfigError, InputError, ToolkitError

@@ -51,19 +51,9 @@ def scan(paths: Sequence[str], as_json: bool) -> None:
 @settings_options
 def plan(**params: Any) -> None:
     """Dry run: print the batches and their estimated memory against the worker limit. Writes nothing."""
-    from ._planning import plan as do_plan
-    from ._scan import scan as do_scan
+    from ._dryrun import plan as do_plan
 
-    cfg = config_from(params)
-    if not cfg.inputs:
-        raise click.UsageError("give at least one --input folder")
-    if cfg.output:  # the same checks as build, so a plan never shows a build that would be refused
-        from ._preflight import validate_paths
-
-        validate_paths(cfg)
-    res = do_scan(cfg.inputs, exclude=[cfg.output] if cfg.output else [])
-    p = do_plan(res, config=cfg)
-    click.echo(str(p))
+    click.echo(str(do_plan(config=config_from(params))))
 
 
 @cli.command()
@@ -78,9 +68,10 @@ def build(quiet: bool, as_json: bool, **params: Any) -> None:
 
     cfg = config_from(params)
     logging.getLogger("toolkit").setLevel(logging.INFO)
-    run = Run(cfg, sinks=[log_sink] if quiet else [TextProgress()]).start()
+    sink = (lambda ev: log_sink(ev, words=for_cli)) if quiet else TextProgress(words=for_cli)
+    run = Run(cfg, sinks=[sink]).start()
     report, interrupted = run_to_end(run, on_interrupt=_say_stopping)
-    click.echo(report.to_json() if as_json else str(report))
+    click.echo(report.to_json() if as_json else report.text(words=for_cli))
     told, code = _ending(report, interrupted, cfg.force)
     if told:
         click.echo(told, err=True)

@@ -19,13 +19,9 @@ from typing import Any, Mapping
 from ._config_file import load_config_file
 from ._errors import ConfigError
 from ._ops import OPS, OpSpec
-from ._settings import SETTINGS, canonical_key, parse_memory_limit
+from ._settings import SETTINGS, canonical_key
 
 __all__ = ["BuildConfig", "load_config_file"]
-
-#: The old name, still imported by the engine's ``plan()`` (``parse_bytes("memory_limit", v)``);
-#: new code calls ``toolkit._settings.parse_memory_limit`` (or ``toolkit._units.parse_bytes``).
-parse_bytes = parse_memory_limit
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Planning: items with estimated peak memory -> batches bounded by count and by bytes.
 
-:func:`prepare` is the one place the batch size and byte budget are worked out, from the real
+Its :func:`prepare` is the one place the batch size and byte budget are worked out, from the real
 worker count and per-worker memory limit of the cluster when there is one (read once), else from
 the settings and this machine: ``toolkit.plan()`` and a build both use it, so they agree.
 
@@ -13,13 +13,12 @@ the budget runs alone and is flagged ``oversized``.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import math
 import os
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from ._fs import path_text, printable
 from ._media import Batch, ItemResult, MediaItem, left_out_lines
@@ -238,61 +237,3 @@ def prepare(
 
 def capped_warning(batch_size: int, budget: int) -> str:
     return f"batch size {batch_size} is capped by the memory budget ({budget / 2**20:.0f} MiB per batch) for some batches"
-
-
-def plan(
-    items: Any,
-    *,
-    memory_limit: int | str | None = None,
-    jobs: int | None = None,
-    batch_size: int | None = None,
-    batch_mode: bool = True,
-    config: BuildConfig | None = None,
-    client: Any = None,
-    **settings: Any,
-) -> Plan:
-    """Probe (headers only) and plan ``items`` (a ScanResult, MediaItems, or folder paths) into batches,
-    for the cluster ``client`` (or the ``scheduler`` in the settings) when given, else this machine.
-
-    ``plan.to_bag()`` gives a ``dask.bag.Bag`` whose partitions are exactly the planned batches.
-    """
-    from ._config import BuildConfig, parse_bytes
-    from ._probe import probe_items
-    from ._scan import ScanResult, assign_outputs, scan
-
-    cfg = BuildConfig.create(config, **settings) if settings or config is None else config
-    paths = (str, os.PathLike)
-    if isinstance(items, paths) or (isinstance(items, (list, tuple)) and items and isinstance(items[0], paths)):
-        items = scan(items)
-    left_out = []
-    if isinstance(items, ScanResult):
-        left_out = list(items.rows)
-        items = assign_outputs(items.items, multi_root=len(items.roots) > 1, output=cfg.output or None)
-    items = list(items)
-    with _client_for(cfg, client) as c:
-        need = [i for i in items if i.info is None]
-        if need:
-            probed, bad = probe_items(need, ops=cfg.ops, fmt=cfg.format, max_pixels=cfg.max_pixels, client=c)
-            left_out += bad
-            have = {(i.root, i.rel): i for i in probed}
-            items = [i for i in (have.get((i.root, i.rel), i) if i.info is None else i for i in items) if i.info is not None]
-        limit = parse_bytes("memory_limit", memory_limit) if memory_limit is not None else None
-        kw: dict[str, Any] = {"jobs": jobs, "batch_size": batch_size, "batch_mode": batch_mode, "left_out": left_out}
-        return prepare(items, cfg, client=c, memory_limit=limit, **kw)
-
-
-@contextlib.contextmanager
-def _client_for(cfg: BuildConfig, client: Any) -> Iterator[Any]:
-    """The Client to plan for: the one given, else one joined to the settings' ``scheduler`` for
-    as long as planning takes (a build on it sees the same workers), else None (this machine)."""
-    target = client if client is not None else (cfg.scheduler or cfg.scheduler_file)
-    if not target or hasattr(target, "submit"):
-        yield target or None
-        return
-    from ._cluster import connect
-
-    c = connect(target)
-    try:
-        yield c
-    finally:
-        c.close()

@@ -108,7 +108,7 @@ def _check_output_is_ours(output: str) -> None:
     ``.dataprep`` folder): outputs are written over same-named files, so a folder of other files
     (the user's originals, another tool's dataset) is refused rather than overwritten."""
     from ._exclude import is_output_folder
-    from ._scan import is_junk
+    from ._sniff import is_junk
 
     try:
         names = os.listdir(output)

@@ -24,9 +24,10 @@ log = logging.getLogger("toolkit")
 class TextProgress:
     """Renders engine events with tqdm; decisions (throttle, retries, warnings) as log lines."""
 
-    def __init__(self, file: Any = None, notebook: bool | None = None):
+    def __init__(self, file: Any = None, notebook: bool | None = None, words: Callable[[str], str] | None = None):
         self.file = file or sys.stderr
         self.notebook = notebook
+        self.words = words or (lambda text: text)  # how this front end names settings (the CLI: as flags)
         self.bar: Any = None
         self.state = ProgressState()
 
@@ -72,7 +73,7 @@ class TextProgress:
             self.bar.update(st.files_done - self.bar.n)
             self.bar.set_postfix_str(f"{format_bytes(st.bytes_done)}/{format_bytes(st.bytes_total)}", refresh=False)
         elif ev.kind in DECISIONS:
-            self.write(f"dataprep: {describe(ev)}")
+            self.write(f"dataprep: {self.words(describe(ev))}")
         elif ev.kind == "run-finished" and self.bar is not None:
             self.bar.close()
             self.bar = None
@@ -98,10 +99,10 @@ def describe(ev: Event) -> str:
     return f"{ev.kind} {d}"
 
 
-def log_sink(ev: Event) -> None:
-    """Every decision as a log line on the ``toolkit`` logger."""
+def log_sink(ev: Event, words: Callable[[str], str] | None = None) -> None:
+    """Every decision as a log line on the ``toolkit`` logger (``words``: as in :class:`TextProgress`)."""
     if ev.kind in DECISIONS:
-        log.info(describe(ev))
+        log.info((words or (lambda text: text))(describe(ev)))
 
 
 def auto_sink() -> Callable[[Event], None]:

@@ -35,6 +35,7 @@ from ._session import ClusterSession
 from ._planning import prepare
 from ._stages import Curator, Identity, MirrorSink, Sink, StageContext, curate_and_export
 from ._steps import Connecting, RunParts, drive, job_for, report_on, scan_and_probe
+from ._waiting import run_to_end
 
 __all__ = ["Run", "start", "build"]
 
@@ -242,10 +243,4 @@ def build(
 
         sinks.append(progress if callable(progress) else auto_sink())
     run = Run(cfg, client=client, sinks=sinks).start()
-    try:
-        while not run.wait(0.2):
-            pass
-    except KeyboardInterrupt:
-        run.stop()
-        run.wait()
-    return run.result()
+    return run_to_end(run)[0]  # Ctrl-C as in the CLI: once stops, twice abandons the running batches

@@ -6,7 +6,7 @@ import html
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ._fs import printable
 from ._units import format_bytes
@@ -103,6 +103,12 @@ class RunReport:
         return rows
 
     def __str__(self) -> str:
+        return self.text()
+
+    def text(self, words: Callable[[str], str] | None = None) -> str:
+        """The summary as text; ``words`` rewords the messages only (the CLI shows the settings they
+        name as flags), never a file name."""
+        reword = words or (lambda text: text)
         rows = self._rows()
         w = max(len(k) for k, _ in rows)
         title = "build stopped" if self.stopped else "build finished"
@@ -112,11 +118,11 @@ class RunReport:
         if self.warnings:
             lines.append(warnings_line(self.warnings))
         for src, code, msg in self.failures[:10]:
-            lines.append(f"  failed  {printable(src)}  [{code}] {printable(msg)}")
+            lines.append(f"  failed  {printable(src)}  [{code}] {printable(reword(msg))}")
         if self.failed > 10:
             lines.append(f"  ... {self.failed - 10} more in the manifest (status == 'failed')")
         if self.stop_reason:
-            lines.append(f"stopped [{self.stop_reason['type']}]: {self.stop_reason['message']}")
+            lines.append(f"stopped [{self.stop_reason['type']}]: {reword(self.stop_reason['message'])}")
         elif self.stopped:
             lines.append("stopped before the end: run the same command again to resume.")
         return "\n".join(lines)

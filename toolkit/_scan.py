@@ -17,9 +17,7 @@ from typing import Callable, Iterable, Sequence
 from ._errors import InputError, Stopped
 from ._fs import path_text, printable
 from ._media import ItemResult, MediaItem, left_out_lines, problem_row
-from ._names import assign_outputs as assign_outputs  # its home now; still importable from here
 from ._sniff import JUNK_DIRS, LeftOut, classify_file, is_junk
-from ._sniff import sniff as sniff  # its home now; still importable from here
 from ._units import format_bytes
 
 __all__ = ["scan", "ScanResult"]

@@ -124,7 +124,8 @@ class Files:
 
 def scan_and_probe(cfg: BuildConfig, out: Path, salvaged: list[dict], connecting: Connecting) -> Files:
     from ._probe import PROBE_ON_WORKERS, probe_items
-    from ._scan import assign_outputs, scan
+    from ._names import assign_outputs
+    from ._scan import scan
 
     stopped = connecting.stopped
     scanned = scan(cfg.inputs, exclude=[out], cancel=stopped)

@@ -15,7 +15,8 @@ from typing import Any
 
 import ipywidgets as W
 
-from .._config import BuildConfig, _norm
+from .._config import BuildConfig
+from .._settings import canonical_key
 from .._errors import ConfigError
 from .._events import Event
 from .._session import ClusterSession
@@ -41,7 +42,7 @@ class Panel:
     """
 
     def __init__(self, *, client: Any = None, start_on_display: bool = False, **settings: Any):
-        settings = {_norm(k): v for k, v in settings.items()}
+        settings = {canonical_key(k): v for k, v in settings.items()}
         self.session = ClusterSession(client)
         self.run: Any = None  # the current toolkit Run
         self.report: Any = None  # the last RunReport

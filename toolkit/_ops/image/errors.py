@@ -55,7 +55,7 @@ def _sniffed_format(path: str) -> str | None:
         return None
     if head.startswith(b"%PDF"):
         return "PDF"
-    from ..._scan import sniff
+    from ..._sniff import sniff
 
     found = sniff(head)
     return found[1] if found else None
