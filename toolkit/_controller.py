@@ -7,8 +7,9 @@ cluster (``tests/test_controller.py``, with Hypothesis). What it decides:
 
 - **Size**: the planned count and byte budget (:func:`toolkit._planning.prepare`); a size the user
   chose is kept to the end, automatic batches shrink near the end (:func:`tail_count`).
-- **Live override** (``Run.set_batch_size``): used for the very next batch formed; ``None`` is
-  worked out again for what is left, and the ``settings-changed`` event says the value used.
+- **Live override** (``Run.set_batch_size``): used for the very next batch formed (after the
+  shrink that ends a pause, so that batch has the size asked); ``None`` is worked out again for
+  what is left, and the ``settings-changed`` event, emitted as that batch is formed, says the value used.
 - **Memory throttle**: at ``max_memory_percent`` no batch is submitted; once the running ones have
   finished, count and budget halve (not below 1 file and 16 MiB) and submitting resumes; after
   ``GROW_AFTER_CALM_SAMPLES`` samples 10 points under the line they double back toward the plan.
@@ -103,6 +104,7 @@ class BatchController:
         self.in_flight, self._calm = 0, 0
         self.paused = self.stopping = False
         self._mem: float | None = None
+        self._asked: tuple[int | None] | None = None  # a live batch size not used yet: (n,)
 
     @property
     def pending(self) -> bool:
@@ -115,9 +117,15 @@ class BatchController:
         return self.pending or self.in_flight > 0
 
     # ---- live settings
-    def set_batch_size(self, n: int | None) -> list[EventSpec]:
-        """A live change: ``n`` files a batch from the next batch on, or automatic (``None``) for
-        what is left. The byte budget stays as throttling left it."""
+    def set_batch_size(self, n: int | None) -> None:
+        """A live change: ``n`` files a batch, or automatic (``None``), from the next batch formed on."""
+        self._asked = (n,)
+
+    def _use_asked(self) -> EventSpec:
+        """The live change, as the next batch is formed: ``None`` is worked out for what is left.
+        The byte budget stays as throttling left it."""
+        (n,) = self._asked or (None,)
+        self._asked = None
         if n is not None:
             self.planned_count = n
         elif self.batch_mode:
@@ -126,7 +134,7 @@ class BatchController:
             self.planned_count = 1
         self.count = self.planned_count
         self.fixed = n is not None or not self.batch_mode
-        return [("settings-changed", {"batch_size": self.count, "max_memory_percent": self.max_memory})]
+        return ("settings-changed", {"batch_size": self.count, "max_memory_percent": self.max_memory})
 
     def set_max_memory(self, percent: float) -> None:
         self.max_memory = float(percent)
@@ -156,17 +164,8 @@ class BatchController:
         return []
 
     def _throttle(self, action: str, reason: str) -> EventSpec:
-        return (
-            "throttle",
-            {
-                "action": action,
-                "memory_percent": round(self._mem or 0.0, 1),
-                "max_memory_percent": self.max_memory,
-                "batch_size": self.count,
-                "budget_bytes": self.budget,
-                "reason": reason,
-            },
-        )
+        memory = {"memory_percent": round(self._mem or 0.0, 1), "max_memory_percent": self.max_memory}
+        return ("throttle", {"action": action, **memory, "batch_size": self.count, "budget_bytes": self.budget, "reason": reason})
 
     # ---- submitting
     def take(self) -> tuple[Ticket | None, list[EventSpec]]:
@@ -180,6 +179,8 @@ class BatchController:
             events.append(self._throttle("resume", "submitting again"))
         if self.paused or self.stopping or not self.pending:
             return None, events
+        if self._asked is not None:  # after the shrink above: this batch has the size asked
+            events.append(self._use_asked())
         if self.ready:
             ticket = self.ready.popleft()
         else:

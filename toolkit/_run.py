@@ -125,10 +125,10 @@ class Run:
     def set_max_memory(self, percent: float) -> None:
         if not 1 <= float(percent) <= 100:
             raise ConfigError(f"max_memory_percent: expected a percent from 1 to 100, got {percent!r}")
-        self._controls.max_memory = float(percent)
-        self.events.emit(
-            "settings-changed", batch_size=self._progress.get("batch_size") or None, max_memory_percent=float(percent)
-        )
+        with self._controls.lock:  # in order with the settings-changed the driver emits as it forms a batch
+            self._controls.max_memory = float(percent)
+            size = self._progress.get("batch_size") or None
+            self.events.emit("settings-changed", batch_size=size, max_memory_percent=float(percent))
 
     @property
     def done(self) -> bool:
