@@ -230,7 +230,7 @@ def test_a_batch_queued_on_a_lost_worker_runs_again_as_it_was_up_to_five_times()
 
 
 def test_a_batch_that_ended_early_because_its_marker_vanished_runs_the_rest_then_fails_it():
-    c = controller(items([MiB] * 10), count=10, fixed=True)
+    c = controller(items([MiB] * 10), count=10, fixed=True, journal_dir="/data/out/.dataprep/journal")
     t, _ = c.take()
     for _ in range(MAX_REQUEUES):
         d = c.finished(t, Outcome("finished", done=1))
@@ -238,7 +238,8 @@ def test_a_batch_that_ended_early_because_its_marker_vanished_runs_the_rest_then
         t, _ = c.take()
     d = c.finished(t, Outcome("finished", done=1))
     assert [r.error.type for r in d.fail] == ["worker-killed"] * (len(t.batch) - 1)
-    assert "marker kept disappearing" in d.fail[0].error.message and not c.busy
+    msg = d.fail[0].error.message  # the file, and the folder whose marker vanished (where to look)
+    assert t.batch.items[1].rel in msg and "marker in /data/out/.dataprep/journal kept disappearing" in msg and not c.busy
 
 
 def test_stop_cancels_what_waits_and_nothing_is_run_again():

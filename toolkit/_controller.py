@@ -41,6 +41,8 @@ MAX_REQUEUES = 5
 _DEATHS = ("KilledWorker", "CommClosedError", "StreamClosedError", "FutureCancelledError")
 
 EventSpec = tuple[str, dict[str, Any]]
+#: the row message of a file whose batch kept ending early because the run's marker vanished
+_VANISHED = "was not processed: the run's marker in {folder} kept disappearing; is another build writing to this output?"
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,7 @@ class BatchController:
         batch_mode: bool = True,
         timeout: float = 300.0,
         settings: str = "",
+        journal_dir: str = "",
     ):
         self.queue: deque[MediaItem] = deque(items)
         self.ready: deque[Ticket] = deque()  # batches to run again, before any new one
@@ -100,7 +103,7 @@ class BatchController:
         self.fixed = fixed  # a size the user chose is kept to the end (no tail shrinking)
         self.workers = max(1, workers)
         self.memory_limit, self.max_memory, self.timeout = memory_limit, max_memory_percent, timeout
-        self.batch_mode, self.settings = batch_mode, settings
+        self.batch_mode, self.settings, self.journal_dir = batch_mode, settings, journal_dir  # (named in messages)
         self.in_flight, self._calm = 0, 0
         self.paused = self.stopping = False
         self._mem: float | None = None
@@ -219,9 +222,9 @@ class BatchController:
             if ticket.requeues < MAX_REQUEUES:
                 self._again(Ticket(_rebatch(rest, batch), ticket.alone, ticket.requeues + 1))
                 return Decision(rearm=True)
-            msg = "was not processed: the run's marker kept disappearing; is another build writing to this output?"
+            why = _VANISHED.format(folder=path_text(self.journal_dir))
             return Decision(
-                fail=[_fail(it, batch, self.settings, "worker-killed", f"{path_text(it.path)} {msg}") for it in rest], rearm=True
+                fail=[_fail(it, batch, self.settings, "worker-killed", f"{path_text(it.path)} {why}") for it in rest], rearm=True
             )
         return self._failed(ticket, outcome, rest)
 

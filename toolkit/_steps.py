@@ -197,6 +197,7 @@ def drive(run: RunParts, client: Any, job: JobSpec, plan: Plan, files: Files, cl
         batch_mode=cfg.batch_mode,
         timeout=cfg.timeout,
         settings=cfg.settings_key,
+        journal_dir=job.journal_dir,
     )
     in_flight = plan.workers * cfg.in_flight_per_worker
     driver = Driver(client, job, controller, ledger, run.controls, emit, fault, run.on_fault, in_flight)
