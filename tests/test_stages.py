@@ -8,7 +8,6 @@ import pytest
 from PIL import Image
 
 import toolkit
-from toolkit._run import Run
 
 
 class DropFailed:
@@ -42,8 +41,10 @@ def test_curators_see_every_row_and_sinks_get_what_they_kept_and_can_use_the_clu
     assert first.counts == {"ok": 6, "failed": 1}
     Image.new("RGB", (64, 48)).save(src / "new.jpg")  # the rerun processes only this one
     sink = CountOnTheCluster()
-    cfg = toolkit.BuildConfig.create(inputs=[str(src)], output=str(out))
-    report = Run(cfg, client=client, curators=[DropFailed()], exports=[sink]).start().result(timeout=300)
+    # toolkit.build takes them as Run does
+    report = toolkit.build(
+        inputs=[str(src)], output=str(out), client=client, progress=False, curators=[DropFailed()], exports=[sink]
+    )
     assert report.counts["ok"] == 7  # 6 carried over, 1 new
     assert sink.seen == sorted([f"p{i}.jpg" for i in range(6)] + ["new.jpg"])  # all rows, not just this run's; failed dropped
     summary = json.loads((out / "summary.json").read_text())

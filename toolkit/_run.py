@@ -188,8 +188,6 @@ class Run:
                 self._fault,
                 self._output_failed,
                 self._progress,
-                self.curators,
-                self.exports,
                 self.dashboard_link,
             )
             driven = drive(parts, client, job, plan, files, connecting.seconds)
@@ -221,18 +219,27 @@ def start(
     client: Any = None,
     sinks: Sequence[Callable[[Event], None]] = (),
     session: ClusterSession | None = None,
+    curators: Sequence[Curator] = (),
+    exports: Sequence[Sink] = (),
     **settings: Any,
 ) -> Run:
     """Start a build in the background and return its :class:`Run` at once (``session``: a
-    :class:`ClusterSession` kept across builds, e.g. the notebook panel's; the run leaves it open)."""
+    :class:`ClusterSession` kept across builds, e.g. the notebook panel's; the run leaves it open;
+    ``curators``, ``exports``: the curate and export stages, as for :class:`Run`)."""
     cfg = BuildConfig.create(config, **settings) if settings or config is None else config
-    return Run(cfg, client=client, sinks=sinks, session=session).start()
+    return Run(cfg, client=client, sinks=sinks, session=session, curators=curators, exports=exports).start()
 
 
 def build(
-    config: BuildConfig | None = None, *, client: Any = None, progress: bool | Callable = True, **settings: Any
+    config: BuildConfig | None = None,
+    *,
+    client: Any = None,
+    progress: bool | Callable = True,
+    curators: Sequence[Curator] = (),
+    exports: Sequence[Sink] = (),
+    **settings: Any,
 ) -> RunReport:
-    """Run a build to the end and return its :class:`RunReport`.
+    """Run a build to the end and return its :class:`RunReport` (``curators``, ``exports``: as for :class:`Run`).
 
     >>> # report = toolkit.build(inputs=["photos"], output="thumbs", op="thumbnail", size=128)
     """
@@ -242,5 +249,5 @@ def build(
         from ._progress import auto_sink
 
         sinks.append(progress if callable(progress) else auto_sink())
-    run = Run(cfg, client=client, sinks=sinks).start()
+    run = Run(cfg, client=client, sinks=sinks, curators=curators, exports=exports).start()
     return run_to_end(run)[0]  # Ctrl-C as in the CLI: once stops, twice abandons the running batches

@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     from ._events import EventBus
     from ._outfault import OutputFault
     from ._session import ClusterSession
-    from ._stages import Curator, Sink
 
 __all__ = ["Connecting", "Files", "RunParts", "Driven", "scan_and_probe", "drive", "report_on", "job_for"]
 
@@ -49,8 +48,6 @@ class RunParts:
     fault: OutputFault
     on_fault: Callable[[Any], None]  # an output that takes no more: stop, saying why
     progress: dict[str, Any]  # the Run's progress, moved on by the ledger
-    curators: list[Curator]
-    exports: list[Sink]
     dashboard_link: str | None
 
 
