@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 
 import pytest
 from PIL import Image
 
 import toolkit
+from toolkit._errors import OutputWriteError
+from toolkit._manifest import read_rows
 
 
 class DropFailed:
@@ -49,3 +53,35 @@ def test_curators_see_every_row_and_sinks_get_what_they_kept_and_can_use_the_clu
     assert sink.seen == sorted([f"p{i}.jpg" for i in range(6)] + ["new.jpg"])  # all rows, not just this run's; failed dropped
     summary = json.loads((out / "summary.json").read_text())
     assert summary["exports"] == {"count": {"rows": 7, "tasks": 2}}
+
+
+class DiskFull:
+    """A sink whose first write finds the output's disk full, as a shard writer's would: the error
+    the toolkit's write seam (``_fs.writing``) raises."""
+
+    name = "shards"
+
+    def export(self, rows, ctx):
+        shard = ctx.output / "shard-000000.tar"
+        raise OutputWriteError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(shard))
+
+
+@pytest.mark.integration
+def test_a_sink_that_finds_the_disk_full_stops_the_run_saying_why_and_every_row_stands(tmp_path, client):
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    for i in range(4):
+        Image.new("RGB", (64, 48), (i * 40, 0, 0)).save(src / f"p{i}.jpg")
+    seen = []
+    run = toolkit.start(inputs=[str(src)], output=str(out), client=client, exports=[DiskFull()], sinks=[seen.append])
+    report = run.result(timeout=300)
+    assert report.counts == {"ok": 4} and report.batches >= 1  # what the run did, not an empty report
+    assert report.stopped and report.exit_code == 1
+    assert report.stop_reason["type"] == "output-write-failed" and "shard-000000.tar" in report.stop_reason["message"]
+    assert any(e.kind == "warning" and e.data["message"].startswith("stopping: cannot write") for e in seen)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["counts"] == {"ok": 4} and summary["stopped"] is True
+    assert summary["stop_reason"]["type"] == "output-write-failed"
+    assert len(read_rows(out / "manifest.jsonl")) == 4
+    again = toolkit.build(inputs=[str(src)], output=str(out), client=client, progress=False)  # the disk has room again
+    assert again.counts == {"ok": 4} and again.batches == 0 and not again.stopped

@@ -194,7 +194,8 @@ class Run:
             exports: dict[str, dict[str, Any]] = {}
             if not driven.stopped:  # every file has its row: the stages that see the whole dataset
                 ctx = StageContext(out, cfg, files.manifest, client, self.events.emit)
-                exports = curate_and_export(ctx, self.curators, [MirrorSink(files.stale), *self.exports])
+                with self._fault.caught(self._output_failed):  # the rows stand; the report says why it stopped
+                    curate_and_export(ctx, self.curators, [MirrorSink(files.stale), *self.exports], exports)
                 with contextlib.suppress(OSError):  # if not, the next run reads them again, and the manifest wins
                     files.manifest.settle()
             return report_on(parts, files, driven, exports, time.perf_counter() - t_start, connecting.seconds)

@@ -8,6 +8,10 @@ may submit tasks to the cluster, e.g. one per shard, and wait for them: the work
 up) and ``emit`` for events. Curators (labels, captions, filters, dedupe, splits) and sinks
 (WebDataset shards, HF imagefolder, Parquet) are added here without touching the driver.
 
+A curator or sink that cannot write to the output (``OutputWriteError``: disk full, read-only)
+stops the run as any output fault does: every row stands, the report and ``summary.json`` say
+why, and the next run (every file carried over) runs these stages again.
+
 Today's behaviour is the defaults: :class:`Identity` (no curation) and :class:`MirrorSink`, the
 mirror tree of outputs that the batches write as they go, whose end-of-run job is removing the
 outputs of earlier runs that no row lists any more.
@@ -85,9 +89,16 @@ class MirrorSink:
         return {"stale_outputs_removed": remove_outputs(ctx.output, gone)}
 
 
-def curate_and_export(ctx: StageContext, curators: Sequence[Curator], sinks: Sequence[Sink]) -> dict[str, dict[str, Any]]:
-    """Run the curators in turn over every row, then each sink; -> each sink's figures by name."""
+def curate_and_export(
+    ctx: StageContext, curators: Sequence[Curator], sinks: Sequence[Sink], figures: dict[str, dict[str, Any]] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Run the curators in turn over every row, then each sink; -> each sink's figures by name,
+    put in ``figures`` as each sink ends (those of the sinks before one that raised are kept)."""
+    figures = {} if figures is None else figures
     rows: Sequence[Row] = list(ctx.manifest.rows.values())
     for c in curators:
         rows = c.curate(rows, ctx)
-    return {s.name: figures for s in sinks if (figures := s.export(rows, ctx)) is not None}
+    for s in sinks:
+        if (done := s.export(rows, ctx)) is not None:
+            figures[s.name] = done
+    return figures

@@ -221,9 +221,8 @@ def report_on(
 ) -> RunReport:
     """The run's report, and ``summary.json`` next to the manifest."""
     fault = run.fault
-    report = driven.ledger.report(
-        seconds, cluster_seconds, driven.batches, driven.restarts, driven.peaks, driven.stopped, fault.reason
-    )
+    stopped = driven.stopped or fault.error is not None  # (after the batches: a curator or sink that could not write)
+    report = driven.ledger.report(seconds, cluster_seconds, driven.batches, driven.restarts, driven.peaks, stopped, fault.reason)
     summary = report.summary()
     summary["resumed"] = len(files.carried)
     summary["stale_outputs_removed"] = exports.get("mirror", {}).get("stale_outputs_removed", 0)
