@@ -29,6 +29,7 @@ class CountOnTheCluster:
 
     def export(self, rows, ctx):
         self.seen = sorted(r["source"] for r in rows)
+        self.order = [r["source"] for r in rows]
         sizes = ctx.client.gather(ctx.client.map(len, [rows[i : i + 4] for i in range(0, len(rows), 4)], pure=False))
         return {"rows": sum(sizes), "tasks": len(sizes)}
 
@@ -51,6 +52,9 @@ def test_curators_see_every_row_and_sinks_get_what_they_kept_and_can_use_the_clu
     )
     assert report.counts["ok"] == 7  # 6 carried over, 1 new
     assert sink.seen == sorted([f"p{i}.jpg" for i in range(6)] + ["new.jpg"])  # all rows, not just this run's; failed dropped
+    # in the manifest's order (carried rows and this run's mixed), not the order they were recorded in
+    listed = [r["source"] for r in read_rows(out / "manifest.jsonl") if r["status"] == "ok"]
+    assert sink.order == listed == ["new.jpg"] + [f"p{i}.jpg" for i in range(6)]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["exports"] == {"count": {"rows": 7, "tasks": 2}}
 

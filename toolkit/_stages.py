@@ -2,7 +2,8 @@
 
 A build runs preflight -> scan -> probe -> prepare -> drive, then, once every file has its row
 and the run was not stopped, ``curate`` over ALL the manifest's rows (this run's and those
-carried over), then every sink's ``export`` over the curated rows. They get a
+carried over, in the manifest's order: the same every run, whatever order the batches ended in),
+then every sink's ``export`` over the curated rows. They get a
 :class:`StageContext`: the output folder, the settings, the manifest, the Dask client (a sink
 may submit tasks to the cluster, e.g. one per shard, and wait for them: the workers are still
 up) and ``emit`` for events. Curators (labels, captions, filters, dedupe, splits) and sinks
@@ -95,7 +96,7 @@ def curate_and_export(
     """Run the curators in turn over every row, then each sink; -> each sink's figures by name,
     put in ``figures`` as each sink ends (those of the sinks before one that raised are kept)."""
     figures = {} if figures is None else figures
-    rows: Sequence[Row] = list(ctx.manifest.rows.values())
+    rows: Sequence[Row] = ctx.manifest.ordered()  # as the manifest lists them: the same order every run
     for c in curators:
         rows = c.curate(rows, ctx)
     for s in sinks:
