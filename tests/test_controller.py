@@ -59,10 +59,11 @@ def test_every_item_gets_exactly_one_row_whatever_the_outcomes(sizes, count, fix
         if data.draw(st.booleans(), label="sample"):
             c.sample(data.draw(st.floats(0, 100), label="memory"))
         if data.draw(st.integers(0, 9), label="override?") == 0:
-            events = c.set_batch_size(data.draw(st.none() | st.integers(1, 10), label="override"))
-            assert kinds(events) == ["settings-changed"] and events[0][1]["batch_size"] >= 1
+            c.set_batch_size(data.draw(st.none() | st.integers(1, 10), label="override"))
         while len(flying) < 4:
-            t, _ev = c.take()
+            t, ev = c.take()
+            changed = [f for k, f in ev if k == "settings-changed"]
+            assert all(f["batch_size"] >= 1 for f in changed) and (t is not None or not changed)
             if t is None:
                 break
             b = t.batch
@@ -143,12 +144,29 @@ def test_after_a_pause_nothing_is_submitted_until_running_batches_finish(in_flig
 def test_a_live_change_is_used_for_the_very_next_batch_and_reported_as_used(n, left):
     c = controller(items([MiB] * left), count=8, budget=1024 * MiB)
     c.take()
-    ((kind, fields),) = c.set_batch_size(n)
-    t, _ = c.take()
+    c.set_batch_size(n)
+    t, events = c.take()  # told as the batch that uses it is formed
+    ((kind, fields),) = events
     assert kind == "settings-changed" and isinstance(fields["batch_size"], int)
     assert len(t.batch) == fields["batch_size"] if n is not None else len(t.batch) <= fields["batch_size"]
     if n is None:  # automatic: worked out again for what is left
         assert fields["batch_size"] == c.planned_count >= 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.none() | st.integers(1, 50))
+def test_a_live_change_asked_during_a_pause_is_the_size_of_the_first_batch_after_it(n):
+    """The shrink that ends the pause comes first, then the change: the batch has the size asked
+    (as the old engine did), and settings-changed says the size that batch has."""
+    c = controller(items([MiB] * 400), count=8, max_memory_percent=80)
+    t, _ = c.take()
+    c.sample(90)  # paused, one batch running
+    c.set_batch_size(n)
+    assert c.take() == (None, [])  # still running: nothing formed, nothing told
+    c.finished(t, Outcome("finished", done=len(t.batch)))
+    t, events = c.take()
+    assert [f.get("action", k) for k, f in events] == ["shrink", "resume", "settings-changed"]
+    assert len(t.batch) == events[-1][1]["batch_size"] == (n if n is not None else c.planned_count)
 
 
 # ---------------------------------------------------------------- the rules, one by one
@@ -212,7 +230,7 @@ def test_a_batch_queued_on_a_lost_worker_runs_again_as_it_was_up_to_five_times()
 
 
 def test_a_batch_that_ended_early_because_its_marker_vanished_runs_the_rest_then_fails_it():
-    c = controller(items([MiB] * 10), count=10, fixed=True)
+    c = controller(items([MiB] * 10), count=10, fixed=True, journal_dir="/data/out/.dataprep/journal")
     t, _ = c.take()
     for _ in range(MAX_REQUEUES):
         d = c.finished(t, Outcome("finished", done=1))
@@ -220,7 +238,8 @@ def test_a_batch_that_ended_early_because_its_marker_vanished_runs_the_rest_then
         t, _ = c.take()
     d = c.finished(t, Outcome("finished", done=1))
     assert [r.error.type for r in d.fail] == ["worker-killed"] * (len(t.batch) - 1)
-    assert "marker kept disappearing" in d.fail[0].error.message and not c.busy
+    msg = d.fail[0].error.message  # the file, and the folder whose marker vanished (where to look)
+    assert t.batch.items[1].rel in msg and "marker in /data/out/.dataprep/journal kept disappearing" in msg and not c.busy
 
 
 def test_stop_cancels_what_waits_and_nothing_is_run_again():

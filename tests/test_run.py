@@ -198,6 +198,28 @@ def test_live_batch_size_change_and_stop(tmp_path, client):
     assert json.loads((tmp_path / "out" / "summary.json").read_text())["stopped"] is True
 
 
+def test_live_changes_from_a_sink_are_told_in_order_with_the_values_set_last(tmp_path, client):
+    """A sink may change settings from inside an event. Asked as the first batch starts: max memory
+    90, then batch size 2. The next batch formed has 2 files, and its settings-changed comes after
+    the one for the max memory and still says 90 (not the value the driver read earlier in its turn)."""
+    small_photos(tmp_path / "in", 40, size=(64, 48))
+    seen = []
+
+    def sink(ev):
+        seen.append(ev)
+        if ev.kind == "batch-started" and len([e for e in seen if e.kind == "batch-started"]) == 1:
+            run.set_max_memory(90)
+            run.set_batch_size(2)
+
+    cfg = toolkit.BuildConfig.create(inputs=[str(tmp_path / "in")], output=str(tmp_path / "out"), batch_size=8)
+    run = toolkit.Run(cfg, client=client, sinks=[sink])
+    report = run.start().result(timeout=120)
+    assert report.counts == {"ok": 40}
+    changed = [e.data for e in seen if e.kind == "settings-changed"]
+    assert changed == [{"batch_size": 8, "max_memory_percent": 90.0}, {"batch_size": 2, "max_memory_percent": 90.0}]
+    assert [e.data["files"] for e in seen if e.kind == "batch-started"][:2] == [8, 2]
+
+
 @pytest.mark.parametrize("force", [False, True])
 def test_ctrl_c_in_cli_stops_cleanly_and_says_how_to_resume(tmp_path, force):
     """The rerun the message offers skips the files done (after --force: the same command without it)."""

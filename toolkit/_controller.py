@@ -7,8 +7,9 @@ cluster (``tests/test_controller.py``, with Hypothesis). What it decides:
 
 - **Size**: the planned count and byte budget (:func:`toolkit._planning.prepare`); a size the user
   chose is kept to the end, automatic batches shrink near the end (:func:`tail_count`).
-- **Live override** (``Run.set_batch_size``): used for the very next batch formed; ``None`` is
-  worked out again for what is left, and the ``settings-changed`` event says the value used.
+- **Live override** (``Run.set_batch_size``): used for the very next batch formed (after the
+  shrink that ends a pause, so that batch has the size asked); ``None`` is worked out again for
+  what is left, and the ``settings-changed`` event, emitted as that batch is formed, says the value used.
 - **Memory throttle**: at ``max_memory_percent`` no batch is submitted; once the running ones have
   finished, count and budget halve (not below 1 file and 16 MiB) and submitting resumes; after
   ``GROW_AFTER_CALM_SAMPLES`` samples 10 points under the line they double back toward the plan.
@@ -40,6 +41,8 @@ MAX_REQUEUES = 5
 _DEATHS = ("KilledWorker", "CommClosedError", "StreamClosedError", "FutureCancelledError")
 
 EventSpec = tuple[str, dict[str, Any]]
+#: the row message of a file whose batch kept ending early because the run's marker vanished
+_VANISHED = "was not processed: the run's marker in {folder} kept disappearing; is another build writing to this output?"
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,7 @@ class BatchController:
         batch_mode: bool = True,
         timeout: float = 300.0,
         settings: str = "",
+        journal_dir: str = "",
     ):
         self.queue: deque[MediaItem] = deque(items)
         self.ready: deque[Ticket] = deque()  # batches to run again, before any new one
@@ -99,10 +103,11 @@ class BatchController:
         self.fixed = fixed  # a size the user chose is kept to the end (no tail shrinking)
         self.workers = max(1, workers)
         self.memory_limit, self.max_memory, self.timeout = memory_limit, max_memory_percent, timeout
-        self.batch_mode, self.settings = batch_mode, settings
+        self.batch_mode, self.settings, self.journal_dir = batch_mode, settings, journal_dir  # (named in messages)
         self.in_flight, self._calm = 0, 0
         self.paused = self.stopping = False
         self._mem: float | None = None
+        self._asked: tuple[int | None] | None = None  # a live batch size not used yet: (n,)
 
     @property
     def pending(self) -> bool:
@@ -115,9 +120,15 @@ class BatchController:
         return self.pending or self.in_flight > 0
 
     # ---- live settings
-    def set_batch_size(self, n: int | None) -> list[EventSpec]:
-        """A live change: ``n`` files a batch from the next batch on, or automatic (``None``) for
-        what is left. The byte budget stays as throttling left it."""
+    def set_batch_size(self, n: int | None) -> None:
+        """A live change: ``n`` files a batch, or automatic (``None``), from the next batch formed on."""
+        self._asked = (n,)
+
+    def _use_asked(self) -> EventSpec:
+        """The live change, as the next batch is formed: ``None`` is worked out for what is left.
+        The byte budget stays as throttling left it."""
+        (n,) = self._asked or (None,)
+        self._asked = None
         if n is not None:
             self.planned_count = n
         elif self.batch_mode:
@@ -126,7 +137,7 @@ class BatchController:
             self.planned_count = 1
         self.count = self.planned_count
         self.fixed = n is not None or not self.batch_mode
-        return [("settings-changed", {"batch_size": self.count, "max_memory_percent": self.max_memory})]
+        return ("settings-changed", {"batch_size": self.count, "max_memory_percent": self.max_memory})
 
     def set_max_memory(self, percent: float) -> None:
         self.max_memory = float(percent)
@@ -156,17 +167,8 @@ class BatchController:
         return []
 
     def _throttle(self, action: str, reason: str) -> EventSpec:
-        return (
-            "throttle",
-            {
-                "action": action,
-                "memory_percent": round(self._mem or 0.0, 1),
-                "max_memory_percent": self.max_memory,
-                "batch_size": self.count,
-                "budget_bytes": self.budget,
-                "reason": reason,
-            },
-        )
+        memory = {"memory_percent": round(self._mem or 0.0, 1), "max_memory_percent": self.max_memory}
+        return ("throttle", {"action": action, **memory, "batch_size": self.count, "budget_bytes": self.budget, "reason": reason})
 
     # ---- submitting
     def take(self) -> tuple[Ticket | None, list[EventSpec]]:
@@ -180,6 +182,8 @@ class BatchController:
             events.append(self._throttle("resume", "submitting again"))
         if self.paused or self.stopping or not self.pending:
             return None, events
+        if self._asked is not None:  # after the shrink above: this batch has the size asked
+            events.append(self._use_asked())
         if self.ready:
             ticket = self.ready.popleft()
         else:
@@ -218,9 +222,9 @@ class BatchController:
             if ticket.requeues < MAX_REQUEUES:
                 self._again(Ticket(_rebatch(rest, batch), ticket.alone, ticket.requeues + 1))
                 return Decision(rearm=True)
-            msg = "was not processed: the run's marker kept disappearing; is another build writing to this output?"
+            why = _VANISHED.format(folder=path_text(self.journal_dir))
             return Decision(
-                fail=[_fail(it, batch, self.settings, "worker-killed", f"{path_text(it.path)} {msg}") for it in rest], rearm=True
+                fail=[_fail(it, batch, self.settings, "worker-killed", f"{path_text(it.path)} {why}") for it in rest], rearm=True
             )
         return self._failed(ticket, outcome, rest)
 

@@ -132,12 +132,13 @@ class Driver:
     def _submit_what_fits(self) -> None:
         while len(self._in_flight) < self.max_flight:
             # a live change applies to the very next batch formed; under the lock its
-            # settings-changed event and this batch-started come in the order they happened
+            # settings-changed event and this batch-started come in the order they happened,
+            # and that event has the max memory percent set last (Run.set_max_memory sets it under the lock)
             with self.controls.lock:
-                if self.controls.batch_size is not None and not self.controller.stopping:
-                    (n,) = self.controls.batch_size
+                if self.controls.batch_size is not None:
+                    self.controller.set_batch_size(*self.controls.batch_size)
                     self.controls.batch_size = None
-                    self._tell(self.controller.set_batch_size(n))
+                self.controller.set_max_memory(self.controls.max_memory)
                 ticket, events = self.controller.take()
                 self._tell(events)
                 if ticket is None:

@@ -238,13 +238,17 @@ class Manifest:
                     pass
             if not self._started:
                 return
-            ordered = sorted(self.rows.values(), key=lambda r: (r["input_root"], r["source"], r["source_b64"]))
+            ordered = self.ordered()
             try:
                 with atomic_write(self.path, durable=True, root=self.output) as fh:
                     fh.write(self._dump(ordered))
             except OSError:
                 cut_torn_tail(self.path)
                 raise
+
+    def ordered(self) -> list[dict[str, Any]]:
+        """One row per input, in the order :meth:`finish` writes them (input folder, then name)."""
+        return sorted(self.rows.values(), key=lambda r: (r["input_root"], r["source"], r["source_b64"]))
 
     def settle(self) -> None:
         """The run completed: every input has its row here, the rows kept aside are not needed."""

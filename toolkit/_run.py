@@ -125,10 +125,10 @@ class Run:
     def set_max_memory(self, percent: float) -> None:
         if not 1 <= float(percent) <= 100:
             raise ConfigError(f"max_memory_percent: expected a percent from 1 to 100, got {percent!r}")
-        self._controls.max_memory = float(percent)
-        self.events.emit(
-            "settings-changed", batch_size=self._progress.get("batch_size") or None, max_memory_percent=float(percent)
-        )
+        with self._controls.lock:  # in order with the settings-changed the driver emits as it forms a batch
+            self._controls.max_memory = float(percent)
+            size = self._progress.get("batch_size") or None
+            self.events.emit("settings-changed", batch_size=size, max_memory_percent=float(percent))
 
     @property
     def done(self) -> bool:
@@ -188,15 +188,14 @@ class Run:
                 self._fault,
                 self._output_failed,
                 self._progress,
-                self.curators,
-                self.exports,
                 self.dashboard_link,
             )
             driven = drive(parts, client, job, plan, files, connecting.seconds)
             exports: dict[str, dict[str, Any]] = {}
             if not driven.stopped:  # every file has its row: the stages that see the whole dataset
                 ctx = StageContext(out, cfg, files.manifest, client, self.events.emit)
-                exports = curate_and_export(ctx, self.curators, [MirrorSink(files.stale), *self.exports])
+                with self._fault.caught(self._output_failed):  # the rows stand; the report says why it stopped
+                    curate_and_export(ctx, self.curators, [MirrorSink(files.stale), *self.exports], exports)
                 with contextlib.suppress(OSError):  # if not, the next run reads them again, and the manifest wins
                     files.manifest.settle()
             return report_on(parts, files, driven, exports, time.perf_counter() - t_start, connecting.seconds)
@@ -221,18 +220,27 @@ def start(
     client: Any = None,
     sinks: Sequence[Callable[[Event], None]] = (),
     session: ClusterSession | None = None,
+    curators: Sequence[Curator] = (),
+    exports: Sequence[Sink] = (),
     **settings: Any,
 ) -> Run:
     """Start a build in the background and return its :class:`Run` at once (``session``: a
-    :class:`ClusterSession` kept across builds, e.g. the notebook panel's; the run leaves it open)."""
+    :class:`ClusterSession` kept across builds, e.g. the notebook panel's; the run leaves it open;
+    ``curators``, ``exports``: the curate and export stages, as for :class:`Run`)."""
     cfg = BuildConfig.create(config, **settings) if settings or config is None else config
-    return Run(cfg, client=client, sinks=sinks, session=session).start()
+    return Run(cfg, client=client, sinks=sinks, session=session, curators=curators, exports=exports).start()
 
 
 def build(
-    config: BuildConfig | None = None, *, client: Any = None, progress: bool | Callable = True, **settings: Any
+    config: BuildConfig | None = None,
+    *,
+    client: Any = None,
+    progress: bool | Callable = True,
+    curators: Sequence[Curator] = (),
+    exports: Sequence[Sink] = (),
+    **settings: Any,
 ) -> RunReport:
-    """Run a build to the end and return its :class:`RunReport`.
+    """Run a build to the end and return its :class:`RunReport` (``curators``, ``exports``: as for :class:`Run`).
 
     >>> # report = toolkit.build(inputs=["photos"], output="thumbs", op="thumbnail", size=128)
     """
@@ -242,5 +250,5 @@ def build(
         from ._progress import auto_sink
 
         sinks.append(progress if callable(progress) else auto_sink())
-    run = Run(cfg, client=client, sinks=sinks).start()
+    run = Run(cfg, client=client, sinks=sinks, curators=curators, exports=exports).start()
     return run_to_end(run)[0]  # Ctrl-C as in the CLI: once stops, twice abandons the running batches

@@ -2,11 +2,16 @@
 
 A build runs preflight -> scan -> probe -> prepare -> drive, then, once every file has its row
 and the run was not stopped, ``curate`` over ALL the manifest's rows (this run's and those
-carried over), then every sink's ``export`` over the curated rows. They get a
+carried over, in the manifest's order: the same every run, whatever order the batches ended in),
+then every sink's ``export`` over the curated rows. They get a
 :class:`StageContext`: the output folder, the settings, the manifest, the Dask client (a sink
 may submit tasks to the cluster, e.g. one per shard, and wait for them: the workers are still
 up) and ``emit`` for events. Curators (labels, captions, filters, dedupe, splits) and sinks
 (WebDataset shards, HF imagefolder, Parquet) are added here without touching the driver.
+
+A curator or sink that cannot write to the output (``OutputWriteError``: disk full, read-only)
+stops the run as any output fault does: every row stands, the report and ``summary.json`` say
+why, and the next run (every file carried over) runs these stages again.
 
 Today's behaviour is the defaults: :class:`Identity` (no curation) and :class:`MirrorSink`, the
 mirror tree of outputs that the batches write as they go, whose end-of-run job is removing the
@@ -85,9 +90,16 @@ class MirrorSink:
         return {"stale_outputs_removed": remove_outputs(ctx.output, gone)}
 
 
-def curate_and_export(ctx: StageContext, curators: Sequence[Curator], sinks: Sequence[Sink]) -> dict[str, dict[str, Any]]:
-    """Run the curators in turn over every row, then each sink; -> each sink's figures by name."""
-    rows: Sequence[Row] = list(ctx.manifest.rows.values())
+def curate_and_export(
+    ctx: StageContext, curators: Sequence[Curator], sinks: Sequence[Sink], figures: dict[str, dict[str, Any]] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Run the curators in turn over every row, then each sink; -> each sink's figures by name,
+    put in ``figures`` as each sink ends (those of the sinks before one that raised are kept)."""
+    figures = {} if figures is None else figures
+    rows: Sequence[Row] = ctx.manifest.ordered()  # as the manifest lists them: the same order every run
     for c in curators:
         rows = c.curate(rows, ctx)
-    return {s.name: figures for s in sinks if (figures := s.export(rows, ctx)) is not None}
+    for s in sinks:
+        if (done := s.export(rows, ctx)) is not None:
+            figures[s.name] = done
+    return figures

@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     from ._events import EventBus
     from ._outfault import OutputFault
     from ._session import ClusterSession
-    from ._stages import Curator, Sink
 
 __all__ = ["Connecting", "Files", "RunParts", "Driven", "scan_and_probe", "drive", "report_on", "job_for"]
 
@@ -49,8 +48,6 @@ class RunParts:
     fault: OutputFault
     on_fault: Callable[[Any], None]  # an output that takes no more: stop, saying why
     progress: dict[str, Any]  # the Run's progress, moved on by the ledger
-    curators: list[Curator]
-    exports: list[Sink]
     dashboard_link: str | None
 
 
@@ -197,6 +194,7 @@ def drive(run: RunParts, client: Any, job: JobSpec, plan: Plan, files: Files, cl
         batch_mode=cfg.batch_mode,
         timeout=cfg.timeout,
         settings=cfg.settings_key,
+        journal_dir=job.journal_dir,
     )
     in_flight = plan.workers * cfg.in_flight_per_worker
     driver = Driver(client, job, controller, ledger, run.controls, emit, fault, run.on_fault, in_flight)
@@ -223,9 +221,8 @@ def report_on(
 ) -> RunReport:
     """The run's report, and ``summary.json`` next to the manifest."""
     fault = run.fault
-    report = driven.ledger.report(
-        seconds, cluster_seconds, driven.batches, driven.restarts, driven.peaks, driven.stopped, fault.reason
-    )
+    stopped = driven.stopped or fault.error is not None  # (after the batches: a curator or sink that could not write)
+    report = driven.ledger.report(seconds, cluster_seconds, driven.batches, driven.restarts, driven.peaks, stopped, fault.reason)
     summary = report.summary()
     summary["resumed"] = len(files.carried)
     summary["stale_outputs_removed"] = exports.get("mirror", {}).get("stale_outputs_removed", 0)
