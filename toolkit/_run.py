@@ -125,10 +125,11 @@ class Run:
     def set_max_memory(self, percent: float) -> None:
         if not 1 <= float(percent) <= 100:
             raise ConfigError(f"max_memory_percent: expected a percent from 1 to 100, got {percent!r}")
-        self._controls.max_memory = float(percent)
-        self.events.emit(
-            "settings-changed", batch_size=self._progress.get("batch_size") or None, max_memory_percent=float(percent)
-        )
+        with self._controls.lock:  # the batch size it tells is the one in use (see Driver._tell)
+            self._controls.max_memory = float(percent)
+            self.events.emit(
+                "settings-changed", batch_size=self._progress.get("batch_size") or None, max_memory_percent=float(percent)
+            )
 
     @property
     def done(self) -> bool:
