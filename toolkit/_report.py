@@ -1,7 +1,8 @@
 """``toolkit.report(output)``: what an output folder holds, read from its manifest and summary.
 
-It backs ``dataprep report`` and the notebook panel's result view, so a folder reads the same
-everywhere: counts by status, error types, the warning types of files kept ``ok``, every failure
+It backs ``dataprep report``, and renders in a notebook, so a folder reads the same from the
+terminal and from Python (the panel shows the report of the build it just ran, a ``RunReport``):
+counts by status, error types, the warning types of files kept ``ok``, every failure
 (source, type, message), and whether the build finished: stopped (and why, from ``summary.json``),
 or still running (another process holds the folder's lock).
 
