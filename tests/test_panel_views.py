@@ -78,10 +78,18 @@ def test_a_failed_files_message_names_settings_by_their_labels_and_leaves_names_
     assert label_keys("see a/`output`/b and `jobs`.jpg", p.controls.labels, as_html=False) == "see a/`output`/b and `jobs`.jpg"
 
 
-def test_the_stop_reason_names_settings_by_their_labels(tmp_path):
+def test_the_report_and_stop_reason_name_settings_by_their_labels(tmp_path):
+    from dataclasses import replace
+
     from toolkit._runreport import stopped_report
 
     p = Panel(inputs=["in"], output="out")
     report = stopped_report(tmp_path, 1.0, 0.0, {"type": "output-write-failed", "message": "no space left: free some (`output`)"})
-    p.views.show_report(report)
-    assert "no space left: free some (<b class='dp-setting' title='output'>Output folder</b>)" in p.status.value
+    failed = ("`jobs`.jpg", "limit-exceeded", "`jobs`.jpg: give workers more memory (`memory_limit`)")
+    p.views.show_report(replace(report, counts={"failed": 1}, failures=(failed,)))
+    output = "(<b class='dp-setting' title='output'>Output folder</b>)"
+    assert f"no space left: free some {output}" in p.status.value
+    shown = p.report_view.value
+    assert f"no space left: free some {output}" in shown and "<td>`jobs`.jpg</td>" in shown
+    assert "`jobs`.jpg: give workers more memory (<b class='dp-setting' title='memory_limit'>Worker memory</b>)" in shown
+    assert "`memory_limit`" in report.html() + replace(report, failures=(failed,))._repr_html_()  # Python's view keeps the key

@@ -181,7 +181,7 @@ class Views:
 
     def show_report(self, report: Any) -> None:
         """A finished build: its report, the preview, and a status line (why it stopped, if it did)."""
-        self.report_view.value = report._repr_html_()
+        self.report_view.value = report.html(words=self.words)
         try:
             self.preview.value = preview_html(report.output, report.manifest)
         except Exception as exc:  # noqa: BLE001 - a preview is best effort
