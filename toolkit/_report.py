@@ -22,12 +22,11 @@ from typing import Any, Callable, NamedTuple
 from ._errors import InputError
 from ._fs import path_text, printable
 from ._lock import holder_text, lock_holder
-from ._manifest import SUMMARY, export_csv, read_rows
+from ._manifest import MANIFEST, SUMMARY, export_csv, read_rows
 from ._runreport import Counts, ok_warning_types, warnings_line
 
 __all__ = ["DatasetReport", "Failure", "report"]
 
-MANIFEST = "manifest.jsonl"
 _HTML_FAILURES = 20  # a notebook shows the first ones; to_csv or .failures has them all
 
 
