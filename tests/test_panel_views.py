@@ -61,3 +61,35 @@ def test_views_draw_the_state_folded_from_events():
     assert "dp-batch-size'>5<" in views.batch_label.value and "dp-last-batch'>2<" in views.batch_label.value
     assert "max 60 %" in views.gauges.value and "512 MiB / 1 GiB" in views.gauges.value
     assert "<b>1 failed</b>" in views.failed_table.value and "b&lt;\\u202e&gt;.jpg" in views.failed_table.value
+
+
+def test_a_failed_files_message_names_settings_by_their_labels_and_leaves_names_alone():
+    """The live failure table and the stop reason say "Worker memory" where the core says
+    `memory_limit`, as the panel's other messages do; a file named `jobs`.jpg keeps its name."""
+    p = Panel(inputs=["in"], output="out")
+    state = ProgressState()
+    message = "/in/`jobs`.jpg: ran out of memory; give workers more memory (`memory_limit`)"
+    row = {"source": "`jobs`.jpg", "status": "failed", "error": {"type": "limit-exceeded", "message": message}}
+    state.apply(Event.make("item", row=row))
+    p.views.draw(state)
+    table = p.failed_table.value
+    assert "<b class='dp-setting' title='memory_limit'>Worker memory</b>" in table
+    assert "/in/`jobs`.jpg: ran out" in table and "<td>`jobs`.jpg</td>" in table and "Jobs (0" not in table
+    assert label_keys("see a/`output`/b and `jobs`.jpg", p.controls.labels, as_html=False) == "see a/`output`/b and `jobs`.jpg"
+
+
+def test_the_report_and_stop_reason_name_settings_by_their_labels(tmp_path):
+    from dataclasses import replace
+
+    from toolkit._runreport import stopped_report
+
+    p = Panel(inputs=["in"], output="out")
+    report = stopped_report(tmp_path, 1.0, 0.0, {"type": "output-write-failed", "message": "no space left: free some (`output`)"})
+    failed = ("`jobs`.jpg", "limit-exceeded", "`jobs`.jpg: give workers more memory (`memory_limit`)")
+    p.views.show_report(replace(report, counts={"failed": 1}, failures=(failed,)))
+    output = "(<b class='dp-setting' title='output'>Output folder</b>)"
+    assert f"no space left: free some {output}" in p.status.value
+    shown = p.report_view.value
+    assert f"no space left: free some {output}" in shown and "<td>`jobs`.jpg</td>" in shown
+    assert "`jobs`.jpg: give workers more memory (<b class='dp-setting' title='memory_limit'>Worker memory</b>)" in shown
+    assert "`memory_limit`" in report.html() + replace(report, failures=(failed,))._repr_html_()  # Python's view keeps the key

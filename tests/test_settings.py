@@ -86,6 +86,33 @@ def test_a_core_message_reaches_the_terminal_with_flags(capsys):
     assert "dataprep: error: --memory-limit: '1MiB' is too small for a worker" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "argv, said",
+    [
+        (["--quality", "0"], "--quality: expected a whole number from 1 to 100, got 0"),
+        (["--timeout", "0"], "--timeout: expected a positive number, got 0.0"),
+        (["--batch-mode", "enabled", "--batch-size", "-3"], "--batch-size: expected a whole number"),
+        (["--op", "frames", "--fps", "0"], "--fps: expected a positive number"),
+        (["--size", "0"], "--size: each side must be between 1 and 65535 pixels"),
+    ],
+)
+def test_a_bad_value_is_named_by_its_flag_on_the_terminal(argv, said, capsys):
+    """Every check of a setting's value names its key in backticks, so the CLI shows the flag
+    (and the panel the control's label), not a bare key the user never typed."""
+    assert main(["plan", "--input", "x", *argv]) == 2
+    assert f"dataprep: error: {said}" in capsys.readouterr().err
+
+
+def test_a_live_change_names_its_setting_key(tmp_path):
+    from toolkit._run import Run
+
+    run = Run(BuildConfig.create(inputs=[str(tmp_path)], output=str(tmp_path / "out")))
+    with pytest.raises(ConfigError, match="^`batch_size`: expected a whole number"):
+        run.set_batch_size(0)
+    with pytest.raises(ConfigError, match="^`max_memory_percent`: expected a percent"):
+        run.set_max_memory(120)
+
+
 def test_op_parameters_are_read_from_the_op_registry():
     params = op_params()
     assert set(params) == {p for op in OPS.values() for p in op.params}

@@ -15,6 +15,8 @@ def test_sizes_users_type():
     assert parse_bytes(" 512 kb ") == 512_000
     assert parse_bytes("4096") == 4096
     assert parse_bytes(2**30) == 2**30
+    # what Dask also takes (the README says so): 'Gi' for GiB, petabytes
+    assert parse_bytes("2Gi") == 2 * 2**30 and parse_bytes("512mi") == 512 * 2**20 and parse_bytes("1PB") == 10**15
 
 
 @pytest.mark.parametrize("bad", ["lots", "MB", "1e3", "-5MB", "2 GiBs", -1, float("nan"), True, None, [1]])

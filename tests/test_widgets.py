@@ -152,13 +152,18 @@ def test_slider_changes_reach_the_next_batches(tmp_path, client):
     p.start()
     run = p.wait_running(60)
     assert run is not None
+
+    def slide_memory(ev):  # max memory moves just as the run takes the new size: the tightest interleaving
+        if ev.kind == "settings-changed" and ev.data["batch_size"] == 7 and p.max_memory.value != 90:
+            p.max_memory.value = 90
+
+    run.events.subscribe(slide_memory)
     assert wait_until(lambda: run.progress["files_done"] >= 2, 60)
     p.batch_size.value = 7  # the user moves the slider during the run
-    p.max_memory.value = 90
     assert wait_until(lambda: any(e.kind == "settings-changed" and e.data.get("batch_size") == 7 for e in run.events.history), 10)
-    assert any(e.kind == "settings-changed" and e.data.get("max_memory_percent") == 90 for e in run.events.history)
     assert p.wait(180)
     assert p.error is None
+    assert any(e.kind == "settings-changed" and e.data.get("max_memory_percent") == 90 for e in run.events.history)
     starts = [e for e in run.events.history if e.kind == "batch-started"]
     changed_at = next(
         i for i, e in enumerate(run.events.history) if e.kind == "settings-changed" and e.data.get("batch_size") == 7
@@ -167,7 +172,10 @@ def test_slider_changes_reach_the_next_batches(tmp_path, client):
     before = [e.data["files"] for e in run.events.history[:changed_at] if e.kind == "batch-started"]
     assert before and set(before) == {1}
     assert after and after[0] == 7, after  # the next batch uses the new size
-    assert "dp-batch-size'>7<" in p.batch_label.value or run.progress["batch_size"] == 7
+    # what max memory's change tells is the size in use, not the one it replaced: the panel shows 7
+    told = [e.data["batch_size"] for e in run.events.history[changed_at:] if e.kind == "settings-changed"]
+    assert set(told) == {7}, told
+    assert p.state.batch_size == 7 and "dp-batch-size'>7<" in p.batch_label.value
     assert len(starts) == len(before) + len(after)
     assert p.report.ok == 120
 

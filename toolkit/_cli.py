@@ -53,7 +53,7 @@ def plan(**params: Any) -> None:
     """Dry run: print the batches and their estimated memory against the worker limit. Writes nothing."""
     from ._dryrun import plan as do_plan
 
-    click.echo(str(do_plan(config=config_from(params))))
+    click.echo(do_plan(config=config_from(params)).text(words=for_cli))
 
 
 @cli.command()

@@ -102,17 +102,20 @@ class Driver:
         self.controls.wake.clear()
 
     def _tell(self, events: list[tuple[str, dict[str, Any]]]) -> None:
-        for kind, fields in events:
-            if kind == "throttle":
-                from ._progress import log
+        # the batch size in use is noted before its events go out, under the lock that Run.set_max_memory
+        # holds to read it: its settings-changed event never tells a size these events replaced
+        with self.controls.lock:
+            self.ledger.progress["batch_size"] = self.controller.count
+            for kind, fields in events:
+                if kind == "throttle":
+                    from ._progress import log
 
-                log.info(
-                    "throttle %s: %s (memory %.1f%%, max %g%%, batch size %d, budget %d MiB)",
-                    *(fields[k] for k in ("action", "reason", "memory_percent", "max_memory_percent", "batch_size")),
-                    fields["budget_bytes"] // 2**20,
-                )
-            self.emit(kind, **fields)
-        self.ledger.progress["batch_size"] = self.controller.count
+                    log.info(
+                        "throttle %s: %s (memory %.1f%%, max %g%%, batch size %d, budget %d MiB)",
+                        *(fields[k] for k in ("action", "reason", "memory_percent", "max_memory_percent", "batch_size")),
+                        fields["budget_bytes"] // 2**20,
+                    )
+                self.emit(kind, **fields)
 
     def _sync_stop(self) -> None:
         if self.controls.stop.is_set() and self._stopping_since is None:

@@ -16,7 +16,8 @@ dict, for sinks written before the payloads). Kinds and their fields (``=`` mark
                      workers: {name: {rss, limit, cpu_percent}}
 ``throttle``         action (pause | shrink | resume | grow), memory_percent, max_memory_percent,
                      batch_size, budget_bytes, reason
-``settings-changed`` batch_size (None: automatic), max_memory_percent (a live change from the API or a widget)
+``settings-changed`` batch_size (the size batches are formed with from now on; None: none formed yet),
+                     max_memory_percent (a live change from the API or a widget)
 ``warning``          message
 ``run-finished``     report (a RunReport)
 """

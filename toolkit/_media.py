@@ -6,7 +6,7 @@ All frozen dataclasses: cheap to pickle to workers, safe to share between thread
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 from ._fs import printable
 
@@ -154,15 +154,17 @@ class ItemResult:
         )
 
 
-def left_out_lines(rows: Sequence[ItemResult], limit: int = 50) -> list[str]:
-    """``N files left out:`` and a line per row (status, file, problem code and message), for printing."""
+def left_out_lines(rows: Sequence[ItemResult], limit: int = 50, words: Callable[[str], str] | None = None) -> list[str]:
+    """``N files left out:`` and a line per row (status, file, problem code and message), for printing;
+    ``words`` rewords the messages only (the CLI shows the settings they name as flags), never a name."""
     if not rows:
         return []
+    reword = words or (lambda text: text)
     lines = [f"{len(rows)} files left out:"]
     for r in rows[:limit]:
         why = r.error or (r.warnings[0] if r.warnings else None)
         lines.append(
-            f"  {r.status:<8} {printable(r.source)}  [{why.type if why else ''}] {printable(why.message) if why else ''}"
+            f"  {r.status:<8} {printable(r.source)}  [{why.type if why else ''}] {printable(reword(why.message)) if why else ''}"
         )
     if len(rows) > limit:
         lines.append(f"  ... {len(rows) - limit} more")

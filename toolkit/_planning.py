@@ -18,7 +18,7 @@ import math
 import os
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from ._fs import path_text, printable
 from ._media import Batch, ItemResult, MediaItem, left_out_lines
@@ -173,6 +173,11 @@ class Plan:
         return len(self.batches)
 
     def __str__(self) -> str:
+        return self.text()
+
+    def text(self, words: Callable[[str], str] | None = None) -> str:
+        """The plan as ``dataprep plan`` prints it; ``words`` rewords the messages of the files left
+        out (the CLI shows the settings they name as flags), never a file name."""
         n = sum(len(b) for b in self.batches)
         lines = [
             f"{n} files in {len(self.batches)} batches (batch size {self.batch_size}, {self.workers} workers)",
@@ -185,7 +190,7 @@ class Plan:
         if len(self.batches) > 200:
             lines.append(f"... {len(self.batches) - 200} more batches")
         lines += [f"warning: {printable(w)}" for w in self.warnings]
-        return "\n".join(lines + left_out_lines(self.left_out))
+        return "\n".join(lines + left_out_lines(self.left_out, words=words))
 
     def _repr_html_(self) -> str:
         import html

@@ -48,6 +48,8 @@ class TextProgress:
             print(msg, file=self.file, flush=True)
 
     def __call__(self, ev: Event) -> None:
+        if ev.kind == "run-started":  # a new build (one view may serve several): its own counts from 0
+            self.state = ProgressState()
         st = self.state.apply(ev)
         if ev.kind == "run-started":
             d = ev.payload

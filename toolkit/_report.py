@@ -1,7 +1,8 @@
 """``toolkit.report(output)``: what an output folder holds, read from its manifest and summary.
 
-It backs ``dataprep report`` and the notebook panel's result view, so a folder reads the same
-everywhere: counts by status, error types, the warning types of files kept ``ok``, every failure
+It backs ``dataprep report``, and renders in a notebook, so a folder reads the same from the
+terminal and from Python (the panel shows the report of the build it just ran, a ``RunReport``):
+counts by status, error types, the warning types of files kept ``ok``, every failure
 (source, type, message), and whether the build finished: stopped (and why, from ``summary.json``),
 or still running (another process holds the folder's lock).
 
@@ -21,12 +22,11 @@ from typing import Any, Callable, NamedTuple
 from ._errors import InputError
 from ._fs import path_text, printable
 from ._lock import holder_text, lock_holder
-from ._manifest import SUMMARY, export_csv, read_rows
+from ._manifest import MANIFEST, SUMMARY, export_csv, read_rows
 from ._runreport import Counts, ok_warning_types, warnings_line
 
 __all__ = ["DatasetReport", "Failure", "report"]
 
-MANIFEST = "manifest.jsonl"
 _HTML_FAILURES = 20  # a notebook shows the first ones; to_csv or .failures has them all
 
 

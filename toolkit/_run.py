@@ -117,18 +117,19 @@ class Run:
         """Change the batch size from the next batch on (None: automatic). A ``settings-changed``
         event says the size used, as the next batch is formed."""
         if n is not None and (not isinstance(n, int) or n < 1):
-            raise ConfigError(f"batch_size: expected a whole number >= 1 or None, got {n!r}")
+            raise ConfigError(f"`batch_size`: expected a whole number >= 1 or None, got {n!r}")
         with self._controls.lock:
             self._controls.batch_size = (n,)
         self._controls.wake.set()
 
     def set_max_memory(self, percent: float) -> None:
         if not 1 <= float(percent) <= 100:
-            raise ConfigError(f"max_memory_percent: expected a percent from 1 to 100, got {percent!r}")
-        with self._controls.lock:  # in order with the settings-changed the driver emits as it forms a batch
+            raise ConfigError(f"`max_memory_percent`: expected a percent from 1 to 100, got {percent!r}")
+        with self._controls.lock:  # the batch size it tells is the one in use (see Driver._tell)
             self._controls.max_memory = float(percent)
-            size = self._progress.get("batch_size") or None
-            self.events.emit("settings-changed", batch_size=size, max_memory_percent=float(percent))
+            self.events.emit(
+                "settings-changed", batch_size=self._progress.get("batch_size") or None, max_memory_percent=float(percent)
+            )
 
     @property
     def done(self) -> bool:

@@ -128,12 +128,18 @@ class RunReport:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
+        return self.html()
+
+    def html(self, words: Callable[[str], str] | None = None) -> str:
+        """The summary as HTML; ``words`` shows a message as HTML (the panel names the settings in
+        it by its controls' labels), else it is escaped as it is."""
         e = html.escape
+        said = words or (lambda text: e(printable(text)))
         body = "".join(f"<tr><th style='text-align:left'>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in self._rows())
         fails = ""
         if self.failures:
             items = "".join(
-                f"<tr><td>{e(printable(s))}</td><td><code>{e(c)}</code></td><td>{e(printable(m))}</td></tr>"
+                f"<tr><td>{e(printable(s))}</td><td><code>{e(c)}</code></td><td>{said(m)}</td></tr>"
                 for s, c, m in self.failures[:20]
             )
             fails = f"<details><summary>{self.failed} failed</summary><table>{items}</table></details>"
@@ -144,7 +150,7 @@ class RunReport:
         if self.stop_reason:
             why = (
                 f"<p class='dp-stop-reason' style='color:#c00'><code>{e(self.stop_reason['type'])}</code> "
-                f"{e(self.stop_reason['message'])}</p>"
+                f"{said(self.stop_reason['message'])}</p>"
             )
         return f"<div class='dataprep-report'><b>{e(title)}</b>{why}<table>{body}</table>{fails}</div>"
 

@@ -30,6 +30,7 @@ __all__ = [
     "canonical_key",
     "flag_for",
     "for_cli",
+    "reword_keys",
     "parse_memory_limit",
 ]
 
@@ -270,8 +271,15 @@ def flag_for(key: str) -> str | None:
 _TICKED = re.compile(r"(?<![\w/\\.])`([A-Za-z_][\w.-]*)`(?![\w/\\]|\.\w)")
 
 
+def reword_keys(text: str, word: Callable[[str], str | None]) -> str:
+    """``text`` with each setting it names as `` `key` `` shown as ``word(key)`` (left as it is
+    where that is None); a key that is part of a path or a file name is never touched. Each front
+    end words the core's messages through it: the CLI (:func:`for_cli`), the panel (its labels)."""
+    return _TICKED.sub(lambda m: word(m.group(1)) or m.group(0), text)
+
+
 def for_cli(text: str) -> str:
     """A core message for a terminal: each setting named as `` `key` `` becomes its flag
     (`` `memory_limit` `` -> ``--memory-limit``, `` `max_memory_percent` `` -> ``--max-memory``);
     other backticked words stay as they are, and so does a key that is part of a path or a name."""
-    return _TICKED.sub(lambda m: flag_for(m.group(1)) or m.group(0), text)
+    return reword_keys(text, flag_for)

@@ -124,7 +124,7 @@ class ProgressState:
             self.batch_size, self.budget_bytes, self.max_memory_percent = p.batch_size, p.budget_bytes, p.max_memory_percent
         elif isinstance(p, SettingsChanged):
             self.max_memory_percent = p.max_memory_percent
-            if p.batch_size is not None:  # automatic: the run picks a size, told by its next batches
+            if p.batch_size is not None:  # None: max memory moved before any batch size was told
                 self.batch_size = p.batch_size
         elif isinstance(p, BatchRetried):
             self.retries += 1

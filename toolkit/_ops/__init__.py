@@ -29,21 +29,21 @@ def _size(key: str, v: Any) -> tuple[int, int] | None:
     if v is None:
         return None
     if isinstance(v, bool):
-        raise ConfigError(f"{key}: expected a size in pixels like 128 or [640, 480], got {v!r}")
+        raise ConfigError(f"`{key}`: expected a size in pixels like 128 or [640, 480], got {v!r}")
     if isinstance(v, str):
         parts = v.lower().replace("x", ",").split(",")
         try:
             nums = [int(p) for p in parts if p.strip()]
         except ValueError:
-            raise ConfigError(f"{key}: expected a size like 128 or 640x480, got {v!r}") from None
+            raise ConfigError(f"`{key}`: expected a size like 128 or 640x480, got {v!r}") from None
         v = nums[0] if len(nums) == 1 else nums
     if isinstance(v, int):
         v = (v, v)
     if isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(n, int) and not isinstance(n, bool) for n in v):
         if min(v) < 1 or max(v) > 65535:
-            raise ConfigError(f"{key}: each side must be between 1 and 65535 pixels, got {list(v)}")
+            raise ConfigError(f"`{key}`: each side must be between 1 and 65535 pixels, got {list(v)}")
         return (int(v[0]), int(v[1]))
-    raise ConfigError(f"{key}: expected a size like 128 or [640, 480], got {v!r}")
+    raise ConfigError(f"`{key}`: expected a size like 128 or [640, 480], got {v!r}")
 
 
 def _pos_int(lo: int = 1, hi: int = 10**9) -> Callable[[str, Any], int | None]:
@@ -53,7 +53,7 @@ def _pos_int(lo: int = 1, hi: int = 10**9) -> Callable[[str, Any], int | None]:
         if isinstance(v, str) and v.strip().isdigit():
             v = int(v)
         if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
-            raise ConfigError(f"{key}: expected a whole number from {lo} to {hi}, got {v!r}")
+            raise ConfigError(f"`{key}`: expected a whole number from {lo} to {hi}, got {v!r}")
         return v
 
     return check
@@ -65,9 +65,9 @@ def _pos_float(key: str, v: Any) -> float | None:
     try:
         f = float(v)
     except (TypeError, ValueError):
-        raise ConfigError(f"{key}: expected a positive number, got {v!r}") from None
+        raise ConfigError(f"`{key}`: expected a positive number, got {v!r}") from None
     if isinstance(v, bool) or not f > 0 or f != f or f == float("inf"):
-        raise ConfigError(f"{key}: expected a positive number, got {v!r}")
+        raise ConfigError(f"`{key}`: expected a positive number, got {v!r}")
     return f
 
 
@@ -76,13 +76,13 @@ def _bool(key: str, v: Any) -> bool:
         return v
     if isinstance(v, str) and v.lower() in ("true", "yes", "on", "1", "false", "no", "off", "0"):
         return v.lower() in ("true", "yes", "on", "1")
-    raise ConfigError(f"{key}: expected true or false, got {v!r}")
+    raise ConfigError(f"`{key}`: expected true or false, got {v!r}")
 
 
 def _choice(*options: str) -> Callable[[str, Any], str]:
     def check(key: str, v: Any) -> str:
         if not isinstance(v, str) or v.lower() not in options:
-            raise ConfigError(f"{key}: expected one of {', '.join(options)}; got {v!r}")
+            raise ConfigError(f"`{key}`: expected one of {', '.join(options)}; got {v!r}")
         return v.lower()
 
     return check

@@ -258,16 +258,16 @@ def _as_type_of(default: Any, value: Any, key: str) -> Any:
         low = value.strip().lower()
         if isinstance(default, bool):
             if low not in ("true", "false", "yes", "no", "1", "0", "on", "off"):
-                raise ConfigError(f"{key}: expected true or false, got {value!r}")
+                raise ConfigError(f"`{key}`: expected true or false, got {value!r}")
             return low in ("true", "yes", "1", "on")
         try:
             return type(default)(low)
         except ValueError:
-            raise ConfigError(f"{key}: expected a {type(default).__name__}, got {value!r}") from None
+            raise ConfigError(f"`{key}`: expected a {type(default).__name__}, got {value!r}") from None
     try:
         return json.loads(json.dumps(value))  # tuples become lists, as a config file gives them
     except (TypeError, ValueError):
-        raise ConfigError(f"{key}: expected a JSON value (number, string, list, ...), got {value!r}") from None
+        raise ConfigError(f"`{key}`: expected a JSON value (number, string, list, ...), got {value!r}") from None
 
 
 def _payload(fn: Callable[..., Any]) -> bytes:

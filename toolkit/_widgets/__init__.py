@@ -9,8 +9,7 @@ and the dashboard), ``_preview`` (before/after thumbnails) and ``_code`` (the "c
 
 from __future__ import annotations
 
-from .._dashboard import dashboard_link, dashboard_urls
 from ._code import build_code
 from ._panel import Panel
 
-__all__ = ["Panel", "dashboard_urls", "dashboard_link", "build_code"]
+__all__ = ["Panel", "build_code"]

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import html
 import os
-import re
 from typing import Any, Callable
 
 import ipywidgets as W
 
 from .._config import BuildConfig
 from .._ops import FORMATS, OPS, OpSpec
+from .._settings import reword_keys
 from .._units import format_bytes, parse_bytes
 
 __all__ = ["Controls", "label_keys", "limit_text"]
@@ -38,13 +38,12 @@ KEYS = {
     "force": "force",
 }
 
-_KEY = re.compile(r"`([a-z_]+)`")
-
 
 def label_keys(text: str, labels: dict[str, str], *, as_html: bool = True) -> str:
     """``text`` with each `` `key` `` of a setting that has a control shown as that control's label.
 
-    With ``as_html``, ``text`` is escaped first and a label keeps its key as a tooltip.
+    With ``as_html``, ``text`` is escaped first and a label keeps its key as a tooltip. A key that
+    is part of a path or a file name in the message stays as it is (``toolkit._settings.reword_keys``).
 
     >>> label_keys("raise `memory_limit` or use fewer `jobs`", {"memory_limit": "Worker memory"}, as_html=False)
     'raise Worker memory or use fewer `jobs`'
@@ -52,13 +51,13 @@ def label_keys(text: str, labels: dict[str, str], *, as_html: bool = True) -> st
     if as_html:
         text = html.escape(text, quote=False)
 
-    def show(m: re.Match) -> str:
-        label = labels.get(m.group(1))
+    def show(key: str) -> str | None:
+        label = labels.get(key)
         if label is None:
-            return f"<code>{m.group(1)}</code>" if as_html else m.group(0)
-        return f"<b class='dp-setting' title='{m.group(1)}'>{html.escape(label)}</b>" if as_html else label
+            return f"<code>{key}</code>" if as_html else None
+        return f"<b class='dp-setting' title='{key}'>{html.escape(label)}</b>" if as_html else label
 
-    return _KEY.sub(show, text)
+    return reword_keys(text, show)
 
 
 def limit_text(n: int) -> str | int:

@@ -18,6 +18,7 @@ import ipywidgets as W
 from .._config import BuildConfig
 from .._settings import canonical_key
 from .._errors import ConfigError
+from .._fs import printable
 from .._events import Event
 from .._session import ClusterSession
 from .._state import ProgressState
@@ -55,7 +56,7 @@ class Panel:
         self._start_on_display = start_on_display
         self._stop_requested = False
         self.controls = Controls(BuildConfig.create(**settings) if settings else BuildConfig(), settings)
-        self.views, self.code_view = Views(), CodeView()
+        self.views, self.code_view = Views(words=self._said), CodeView()
         for part in (self.controls, self.views, self.code_view):  # panel.batch_size, panel.status, ...
             vars(self).update({k: v for k, v in vars(part).items() if isinstance(v, W.Widget) and k != "box"})
         self.controls.connect(on_setting=self._refresh_code, on_live=self._on_live, on_start=self.start, on_stop=self.stop)
@@ -93,8 +94,8 @@ class Panel:
         return build_code(self.config())
 
     def _said(self, message: str) -> str:
-        """A message of the core, as HTML, its settings named by their controls' labels."""
-        return label_keys(message, self.controls.labels)
+        """A message of the core, as HTML: its settings named by their controls' labels, file names escaped."""
+        return label_keys(printable(message), self.controls.labels)
 
     def _refresh_code(self, _change: dict | None = None) -> None:
         self.controls.sync()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 import time
-from typing import Any
+from typing import Any, Callable
 
 import ipywidgets as W
 
@@ -74,11 +74,12 @@ def gauges_html(s: ProgressState) -> str:
     return "".join(parts)
 
 
-def failed_html(s: ProgressState) -> str:
+def failed_html(s: ProgressState, message_html: Callable[[str], str] = name_html) -> str:
+    """The failed files so far; ``message_html`` shows a message (the panel: its settings as labels)."""
     if not s.failures:
         return ""
     rows = "".join(
-        f"<tr><td>{name_html(f.source)}</td><td><code>{name_html(f.type)}</code></td><td>{name_html(f.message)}</td></tr>"
+        f"<tr><td>{name_html(f.source)}</td><td><code>{name_html(f.type)}</code></td><td>{message_html(f.message)}</td></tr>"
         for f in s.failures[:_MAX_FAILED_ROWS]
     )
     more = f"<div>… {s.failed - _MAX_FAILED_ROWS} more in the manifest</div>" if s.failed > _MAX_FAILED_ROWS else ""
@@ -94,9 +95,12 @@ def _frame(cls: str, url: str) -> str:
 
 
 class Views:
-    """The widgets that show a build: status, progress, gauges, failures, report, preview, dashboard, log."""
+    """The widgets that show a build: status, progress, gauges, failures, report, preview, dashboard, log.
 
-    def __init__(self) -> None:
+    ``words``: a core message as HTML, its file names escaped (the panel names settings by its labels)."""
+
+    def __init__(self, words: Callable[[str], str] = name_html) -> None:
+        self.words = words
         st = {"description_width": "150px"}
         self.status = W.HTML("<span class='dp-status'>ready</span>")
         self.progress = W.IntProgress(value=0, min=0, max=1, description="Files", style=st, layout=W.Layout(width="560px"))
@@ -130,7 +134,7 @@ class Views:
         self.progress_label.value = progress_html(s)
         self.batch_label.value = batch_html(s)
         self.gauges.value = gauges_html(s)
-        self.failed_table.value = failed_html(s)
+        self.failed_table.value = failed_html(s, self.words)
 
     def clear(self) -> None:
         self.progress.value, self.progress.max = 0, 1
@@ -177,7 +181,7 @@ class Views:
 
     def show_report(self, report: Any) -> None:
         """A finished build: its report, the preview, and a status line (why it stopped, if it did)."""
-        self.report_view.value = report._repr_html_()
+        self.report_view.value = report.html(words=self.words)
         try:
             self.preview.value = preview_html(report.output, report.manifest)
         except Exception as exc:  # noqa: BLE001 - a preview is best effort
@@ -189,7 +193,7 @@ class Views:
             f"{report.skipped} skipped in {report.seconds:.1f} s</span>"
             + (
                 f" <span style='color:#c00' class='dp-error dp-stop-reason'>{html.escape(why['type'])}: "
-                f"{html.escape(why['message'])}</span>"
+                f"{self.words(why['message'])}</span>"
                 if why
                 else ""
             )
