@@ -53,3 +53,28 @@ def test_a_video_file_on_a_worker_gets_the_cap_of_the_limit_its_job_carries(clie
         client.submit(_video_file_under_a_low_line, item, str(tmp_path / "out"), False, pure=False).result(60)["type"]
         == "timeout"
     )
+
+
+def test_workers_without_a_memory_limit_get_no_cap(tmp_path):
+    """Nothing restarts a worker that has no memory limit, so nothing caps its ffmpeg (as before the
+    redesign), although the build still sizes its batches with a limit (this machine's default). The
+    workers' Dask line is set absurdly low: a cap worked out from the planned limit would stop every
+    ffmpeg; the cluster's own (none) stops none."""
+    import dask
+
+    import toolkit
+    from toolkit._synth_video import make_video
+
+    (tmp_path / "in").mkdir()
+    make_video(tmp_path / "in" / "clip.mp4", seconds=1, size=(64, 48), fps=10)
+    with (
+        dask.config.set({"distributed.worker.memory.terminate": 0.001}),  # the nanny hands it to its worker
+        distributed.LocalCluster(n_workers=1, threads_per_worker=1, memory_limit=0, dashboard_address=None) as lc,
+        distributed.Client(lc, set_as_default=False) as c,
+    ):
+        assert not any(c.run(lambda dask_worker: dask_worker.memory_manager.memory_limit).values())  # no limit
+        report = toolkit.build(
+            inputs=[str(tmp_path / "in")], output=str(tmp_path / "out"), ops=["poster"], client=c, progress=False
+        )
+    (row,) = toolkit.read_rows(tmp_path / "out" / "manifest.jsonl")
+    assert report.counts == {"ok": 1} and row["status"] == "ok", row["error"]

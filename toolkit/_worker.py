@@ -37,8 +37,9 @@ class JobSpec:
     timeout: float = 300.0
     settings: str = ""
     run_id: str = ""
-    #: the per-worker memory limit the batches were planned for (``_planning.prepare``, read from the
-    #: cluster once); 0 when unknown. What the ffmpeg memory cap is worked out from.
+    #: the memory limit the cluster's workers have (``Plan.worker_limit``, read from the cluster once by
+    #: ``_planning.prepare``); 0 when they have none. What the ffmpeg memory cap is worked out from: a
+    #: worker without a limit is never restarted for its memory, so its ffmpeg is not capped either.
     memory_limit: int = 0
 
     @property
@@ -203,7 +204,7 @@ def _video_item(item: MediaItem, job: JobSpec, placed: Placed) -> tuple[list[Pro
 
     if not os.path.isdir(job.output):  # gone: the video ops would make it anew (they make their folders)
         raise OutputWriteError(errno.ENOENT, os.strerror(errno.ENOENT), job.output)
-    cap = vops.ffmpeg_memory_cap(job.memory_limit)  # the limit the build planned with, as this worker's nanny applies it
+    cap = vops.ffmpeg_memory_cap(job.memory_limit)  # the workers' limit, as this worker's nanny applies it
     info = item.info or vops.probe_video(item.path, timeout=min(left(), 60), memory_cap=cap)
     warnings: list[Problem] = []
     extra: dict = {}
