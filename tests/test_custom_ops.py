@@ -215,6 +215,26 @@ def test_an_op_of_yours_with_only_images_skips_a_video(tmp_path):
     assert row["status"] == "ok" and row["facts"]["mean-level"]["size"] == [64, 48]
 
 
+def test_a_video_no_op_of_yours_applies_to_is_skipped_unopened_as_an_image_is(tmp_path):
+    """At the probe, as for an image no op applies to: a damaged video is `skipped` (not opened: no
+    ffmpeg), never `failed` for an op that would not have run on it."""
+    from toolkit import _synth_video as sv
+    from toolkit._probe import probe_items
+
+    src = tmp_path / "in"
+    src.mkdir()
+    sv.make_video(src / "cut.mp4", seconds=1, size=(64, 48), fps=10)
+    data = (src / "cut.mp4").read_bytes()
+    (src / "cut.mp4").write_bytes(data[:100])  # its headers cut off: ffmpeg cannot even probe it
+    (item,) = items(src).values()
+    assert item.kind == "video"
+    probed, (row,) = probe_items([item], ops=(OpSpec.make(grayscale),))
+    assert probed == [] and row.status == "skipped" and [w.type for w in row.warnings] == ["no-op"], row
+    assert "grayscale" in row.warnings[0].message and str(item.path) in row.warnings[0].message
+    _ok, (failed,) = probe_items([item], ops=(OpSpec.make(mean_level),))  # kinds include video: it is opened
+    assert failed.status == "failed" and failed.error is not None and "cut.mp4" in failed.error.message
+
+
 def test_a_config_names_an_op_of_yours_as_its_op():
     assert BuildConfig.create(op=f"{__name__}:grayscale").ops == (OpSpec.make(grayscale),)
     assert BuildConfig.create(op=grayscale).ops == (OpSpec.make(grayscale),)

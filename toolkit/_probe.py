@@ -49,6 +49,13 @@ def probe_one(
                 )
             info = probe_image(item.path, ops=ops, fmt=fmt, max_pixels=max_pixels, sniffed=item.format)
         elif item.kind == "video":
+            if not any(o.applies_to("video") for o in ops):  # ops of your own for images only: not opened
+                return _row(
+                    item,
+                    "skipped",
+                    "no-op",
+                    f"no op in {', '.join(o.name for o in ops)} applies to videos like {path_text(item.path)}",
+                )
             if not _video_available():
                 return _row(item, "skipped", "no-op", f"{path_text(item.path)} is a video; video support is not installed")
             from ._ops.video import ffmpeg_memory_cap, probe_video

@@ -18,14 +18,14 @@ Two shapes, declared with ``returns``:
 - ``returns="facts"``: ``fn(im, **params) -> dict``. The dict (JSON values) goes into the file's
   manifest row, under ``facts`` and the op's name; nothing is written.
 
-``kinds`` says which files it applies to: ``("image",)`` (the default), or with ``"video"`` it also
-gets each video's poster frame, as ``thumbnail`` and ``resize`` do. Its parameters are the
-function's keyword parameters (their defaults fill in what a config leaves out). Everything else is
-as for the built-in ops: batches sized by the file's estimated memory, one manifest row per file, a
-function that raises makes that file ``failed`` with an ``op-error`` naming the op and the exception,
-a file that kills its worker is isolated by the batch machinery, and resume skips a file whose
-output was made with the same op name, parameters and ``version`` (bump the version when what the
-function does changes: every file is done again).
+``kinds`` says which files it applies to: ``("image",)`` (the default: videos are skipped, unopened),
+or with ``"video"`` it also gets each video's poster frame, as ``thumbnail`` and ``resize`` do.
+Its parameters are the function's keyword parameters (their defaults fill in what a config leaves
+out). Everything else is as for the built-in ops: batches sized by the file's estimated memory, one
+manifest row per file, a function that raises makes that file ``failed`` with an ``op-error`` naming
+the op and the exception, a file that kills its worker is isolated by the batch machinery, and resume
+skips a file whose output was made with the same op name, parameters and ``version`` (bump the
+version when what the function does changes: every file is done again).
 
 A config names a function as ``"module:function"`` (``op = "mypackage.filters:grayscale"``); an
 undecorated function gets its own name and version ``"1"``. How the function reaches the workers:
