@@ -189,6 +189,29 @@ def test_the_function_gets_the_image_upright_and_in_a_working_mode(tmp_path):
     assert seen == {"pal.gif": {"mode": "RGB", "size": [40, 20]}, "turned.jpg": {"mode": "RGB", "size": [20, 40]}}
 
 
+def test_a_function_that_changes_its_image_in_place_leaves_the_next_ops_the_files_pixels(photos, tmp_path):
+    """Pillow's own idiom, ``im.thumbnail(...)``, shrinks the image it is given: the ops after it (a
+    built-in thumbnail, another op of yours) still get the file as decoded."""
+
+    def shrink(im):
+        im.thumbnail((8, 8))
+        return im
+
+    def paint(im):
+        im.paste((0, 255, 0), (0, 0, im.width, im.height))
+        return im
+
+    size = toolkit.op(name="size", returns="facts")(lambda im: {"size": im.size, "corner": im.getpixel((0, 0))})
+    ops = [OpSpec.make(toolkit.op(name="shrink")(shrink)), OpSpec.make(toolkit.op(name="paint")(paint))]
+    row = run(photos["blue.png"], tmp_path, *ops, OpSpec.make("thumbnail", size=24), OpSpec.make(size), format="png")
+    assert row["status"] == "ok", row["error"]
+    assert row["facts"]["size"] == {"size": [30, 20], "corner": [0, 0, 255, 128]}
+    with Image.open(tmp_path / "out" / "blue.thumbnail.png") as im:
+        assert im.size == (24, 16) and im.getpixel((0, 0)) == (0, 0, 255, 128)
+    with Image.open(tmp_path / "out" / "blue.shrink.png") as im:
+        assert im.size == (8, 5)
+
+
 def test_a_function_that_cannot_be_loaded_on_the_worker_fails_each_file_saying_why(photos, tmp_path, monkeypatch):
     """Its module importable here (made the spec) but not where the file runs."""
     mod = types.ModuleType("gone_ops_module")

@@ -157,11 +157,11 @@ def _image_outputs(im, item: MediaItem, job: JobSpec, ops: list[OpSpec], placed:
 
     facts: dict[str, Any] = {}
     writers = sum(o.writes_image for o in ops)
-    for op in ops:
+    for i, op in enumerate(ops):
         if op.custom is None:
             out = iops.render(im, op, background=job.background)
-        else:
-            out = op.custom.run(im, op.kwargs, item.path)
+        else:  # a function of yours may change what it gets: a copy when later ops need the pixels
+            out = op.custom.run(im, op.kwargs, item.path, shared=i < len(ops) - 1)
             if not op.writes_image:
                 facts[op.name] = out
                 continue
