@@ -174,6 +174,10 @@ def test_an_op_returning_the_wrong_thing_is_an_op_error(photos, tmp_path):
     assert row["error"]["type"] == "op-error" and 'returns="facts"' in row["error"]["message"]
     unjson = toolkit.op(name="unjson", returns="facts")(lambda im: {"im": im})
     assert "not JSON" in run(photos["red.jpg"], tmp_path, OpSpec.make(unjson))["error"]["message"]
+    empty = toolkit.op(name="empty")(lambda im: im.crop((0, 0, 0, 0)))  # an image no format holds: the op's fault
+    row = run(photos["red.jpg"], tmp_path, OpSpec.make(empty))
+    assert row["error"]["type"] == "op-error" and "op empty returned an image" in row["error"]["message"], row["error"]
+    assert "cannot be written as jpeg (RGB, 0x0)" in row["error"]["message"]
 
 
 def test_the_function_gets_the_image_upright_and_in_a_working_mode(tmp_path):

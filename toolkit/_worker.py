@@ -167,12 +167,31 @@ def _image_outputs(im, item: MediaItem, job: JobSpec, ops: list[OpSpec], placed:
                 continue
         try:
             rel = _out_name(item, op, writers, job.format)
-            _write(job, item, rel, iops.encode(out, job.format, job.quality, job.background))
+            _write(job, item, rel, _encoded(out, op, item, job))
         finally:
             if out is not im:
                 out.close()
         placed.add(rel)
     return facts
+
+
+def _encoded(out, op: OpSpec, item: MediaItem, job: JobSpec) -> bytes:
+    """``out`` in the build's format. An image from an op of yours that cannot be written is that
+    op's ``op-error``, never a fault of the input (as ``classify`` would take it)."""
+    from ._ops import image as iops
+
+    try:
+        return iops.encode(out, job.format, job.quality, job.background)
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever the encoder raises on what the function made
+        if op.custom is None:
+            raise
+        raise FileProblem(
+            "op-error",
+            f"op {op.name} returned an image for {path_text(item.path)} that cannot be written as {job.format} "
+            f"({out.mode}, {out.width}x{out.height}): {type(exc).__name__}: {exc}",
+        ) from None
 
 
 def _image_item(item: MediaItem, job: JobSpec, placed: Placed) -> tuple[list[Problem], int | None, int | None, dict[str, Any]]:

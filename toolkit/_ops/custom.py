@@ -23,10 +23,11 @@ or with ``"video"`` it also gets each video's poster frame, as ``thumbnail`` and
 Its parameters are the function's keyword parameters (their defaults fill in what a config leaves
 out). The image it gets is its own to change (``im.thumbnail(...)`` in place is fine: the ops after
 it get the file's pixels). Everything else is as for the built-in ops: batches sized by the file's
-estimated memory, one manifest row per file, a function that raises makes that file ``failed`` with
-an ``op-error`` naming the op and the exception, a file that kills its worker is isolated by the
-batch machinery, and resume skips a file whose output was made with the same op name, parameters
-and ``version`` (bump the version when what the function does changes: every file is done again).
+estimated memory, one manifest row per file, a function that raises (or returns an image no output
+format holds) makes that file ``failed`` with an ``op-error`` naming the op and the exception, a
+file that kills its worker is isolated by the batch machinery, and resume skips a file whose output
+was made with the same op name, parameters and ``version`` (bump the version when what the function
+does changes: every file is done again).
 
 A config names a function as ``"module:function"`` (``op = "mypackage.filters:grayscale"``); an
 undecorated function gets its own name and version ``"1"``. How the function reaches the workers:
