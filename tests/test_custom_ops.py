@@ -3,6 +3,7 @@ code path (process_item, no cluster). The real cluster runs them in test_custom_
 
 from __future__ import annotations
 
+import functools
 import pickle
 import subprocess
 import sys
@@ -94,6 +95,8 @@ def test_the_resume_key_changes_with_the_name_the_parameters_and_the_version():
         (lambda: toolkit.op(name="x", returns="pixels")(grayscale), "returns"),
         (lambda: toolkit.op(name="x", version="")(grayscale), "version"),
         (lambda: toolkit.op(name="x")(lambda *, im: im), "first argument"),
+        (lambda: OpSpec.make(lambda im: im), "has no name of its own: give it one, toolkit.op(name="),
+        (lambda: OpSpec.make(functools.partial(grayscale, cutoff=2)), "has no name of its own"),
         (lambda: toolkit.op(name="x")(lambda im, version=1: im), "version"),
         (lambda: OpSpec.make(grayscale, cutof=1), "unknown setting 'cutof'"),
         (lambda: OpSpec.make(grayscale, cutoff="lots"), "expected a int"),

@@ -165,6 +165,8 @@ class CustomOp:
         kinds: Any = ("image",),
         returns: str = "image",
     ) -> CustomOp:
+        if name is None and getattr(fn, "__name__", "<lambda>") == "<lambda>":  # a lambda, a partial, ...
+            raise ConfigError("op: a lambda or a partial has no name of its own: give it one, toolkit.op(name='my-op')(...)")
         label = _norm(str(name if name is not None else getattr(fn, "__name__", "")))
         if not _NAME.match(label) or len(label) > NAME_MAX:
             raise ConfigError(f"op name {label!r}: use a letter, then letters, digits or '-', at most {NAME_MAX} characters")
