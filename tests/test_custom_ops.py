@@ -269,3 +269,17 @@ def test_a_config_names_an_op_of_yours_as_its_op():
     assert BuildConfig.create(op=f"{__name__}:grayscale").ops == (OpSpec.make(grayscale),)
     assert BuildConfig.create(op=grayscale).ops == (OpSpec.make(grayscale),)
     assert BuildConfig.create(ops=[grayscale, "thumbnail"]).ops[0] == OpSpec.make(grayscale)
+
+
+def test_flat_settings_reach_the_ops_of_yours_that_take_them():
+    """``cutoff=2`` next to ``ops=[...]`` as next to ``op=...``, and with two ops of yours each gets
+    the settings it takes (before, the second refused the first's)."""
+    assert BuildConfig.create(ops=[grayscale], cutoff=2).ops == (OpSpec.make(grayscale, cutoff=2),)
+    assert BuildConfig.create(op=[grayscale, refuses], cutoff=2, why="x").ops == (
+        OpSpec.make(grayscale, cutoff=2),
+        OpSpec.make(refuses, why="x"),
+    )
+    with pytest.raises(ConfigError, match="'cutof': no op of grayscale, refuses takes it"):
+        BuildConfig.create(op=[grayscale, refuses], cutof=2)
+    with pytest.raises(ConfigError, match="unknown setting 'cutof'; it takes cutoff"):
+        BuildConfig.create(ops=[grayscale], cutof=2)
