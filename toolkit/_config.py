@@ -158,13 +158,13 @@ def _take_ops(cfg: BuildConfig, flat: dict[str, Any]) -> tuple[OpSpec, ...] | No
     takes = {i: {k for k in theirs if c.takes_any or k in dict(c.params)} for i, c in own.items()}
     if len(own) > 1 and (unused := sorted(set(theirs) - set().union(*takes.values()))):
         raise ConfigError(f"unknown setting {unused[0]!r}: no op of {', '.join(c.name for c in own.values())} takes it")
-    return tuple(
-        _op_with(
-            n,
-            {**base.get(n, {}), **(op_params if _builtin(n) else theirs if len(own) == 1 else {k: theirs[k] for k in takes[i]})},
-        )
-        for i, n in enumerate(names)
-    )
+
+    def given(i: int, n: Any) -> dict[str, Any]:
+        if _builtin(n):
+            return op_params
+        return theirs if len(own) == 1 else {k: theirs[k] for k in takes[i]}
+
+    return tuple(_op_with(n, {**base.get(n, {}), **given(i, n)}) for i, n in enumerate(names))
 
 
 def _builtin(name: Any) -> str | None:
