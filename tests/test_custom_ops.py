@@ -3,6 +3,7 @@ code path (process_item, no cluster). The real cluster runs them in test_custom_
 
 from __future__ import annotations
 
+import functools
 import pickle
 import subprocess
 import sys
@@ -94,6 +95,8 @@ def test_the_resume_key_changes_with_the_name_the_parameters_and_the_version():
         (lambda: toolkit.op(name="x", returns="pixels")(grayscale), "returns"),
         (lambda: toolkit.op(name="x", version="")(grayscale), "version"),
         (lambda: toolkit.op(name="x")(lambda *, im: im), "first argument"),
+        (lambda: OpSpec.make(lambda im: im), "has no name of its own: give it one, toolkit.op(name="),
+        (lambda: OpSpec.make(functools.partial(grayscale, cutoff=2)), "has no name of its own"),
         (lambda: toolkit.op(name="x")(lambda im, version=1: im), "version"),
         (lambda: OpSpec.make(grayscale, cutof=1), "unknown setting 'cutof'"),
         (lambda: OpSpec.make(grayscale, cutoff="lots"), "expected a int"),
@@ -174,6 +177,10 @@ def test_an_op_returning_the_wrong_thing_is_an_op_error(photos, tmp_path):
     assert row["error"]["type"] == "op-error" and 'returns="facts"' in row["error"]["message"]
     unjson = toolkit.op(name="unjson", returns="facts")(lambda im: {"im": im})
     assert "not JSON" in run(photos["red.jpg"], tmp_path, OpSpec.make(unjson))["error"]["message"]
+    empty = toolkit.op(name="empty")(lambda im: im.crop((0, 0, 0, 0)))  # an image no format holds: the op's fault
+    row = run(photos["red.jpg"], tmp_path, OpSpec.make(empty))
+    assert row["error"]["type"] == "op-error" and "op empty returned an image" in row["error"]["message"], row["error"]
+    assert "cannot be written as jpeg (RGB, 0x0)" in row["error"]["message"]
 
 
 def test_the_function_gets_the_image_upright_and_in_a_working_mode(tmp_path):
@@ -187,6 +194,29 @@ def test_the_function_gets_the_image_upright_and_in_a_working_mode(tmp_path):
     look = toolkit.op(name="look", returns="facts")(lambda im: {"mode": im.mode, "size": im.size})
     seen = {rel: run(item, tmp_path, OpSpec.make(look))["facts"]["look"] for rel, item in items(src).items()}
     assert seen == {"pal.gif": {"mode": "RGB", "size": [40, 20]}, "turned.jpg": {"mode": "RGB", "size": [20, 40]}}
+
+
+def test_a_function_that_changes_its_image_in_place_leaves_the_next_ops_the_files_pixels(photos, tmp_path):
+    """Pillow's own idiom, ``im.thumbnail(...)``, shrinks the image it is given: the ops after it (a
+    built-in thumbnail, another op of yours) still get the file as decoded."""
+
+    def shrink(im):
+        im.thumbnail((8, 8))
+        return im
+
+    def paint(im):
+        im.paste((0, 255, 0), (0, 0, im.width, im.height))
+        return im
+
+    size = toolkit.op(name="size", returns="facts")(lambda im: {"size": im.size, "corner": im.getpixel((0, 0))})
+    ops = [OpSpec.make(toolkit.op(name="shrink")(shrink)), OpSpec.make(toolkit.op(name="paint")(paint))]
+    row = run(photos["blue.png"], tmp_path, *ops, OpSpec.make("thumbnail", size=24), OpSpec.make(size), format="png")
+    assert row["status"] == "ok", row["error"]
+    assert row["facts"]["size"] == {"size": [30, 20], "corner": [0, 0, 255, 128]}
+    with Image.open(tmp_path / "out" / "blue.thumbnail.png") as im:
+        assert im.size == (24, 16) and im.getpixel((0, 0)) == (0, 0, 255, 128)
+    with Image.open(tmp_path / "out" / "blue.shrink.png") as im:
+        assert im.size == (8, 5)
 
 
 def test_a_function_that_cannot_be_loaded_on_the_worker_fails_each_file_saying_why(photos, tmp_path, monkeypatch):
@@ -215,7 +245,41 @@ def test_an_op_of_yours_with_only_images_skips_a_video(tmp_path):
     assert row["status"] == "ok" and row["facts"]["mean-level"]["size"] == [64, 48]
 
 
+def test_a_video_no_op_of_yours_applies_to_is_skipped_unopened_as_an_image_is(tmp_path):
+    """At the probe, as for an image no op applies to: a damaged video is `skipped` (not opened: no
+    ffmpeg), never `failed` for an op that would not have run on it."""
+    from toolkit import _synth_video as sv
+    from toolkit._probe import probe_items
+
+    src = tmp_path / "in"
+    src.mkdir()
+    sv.make_video(src / "cut.mp4", seconds=1, size=(64, 48), fps=10)
+    data = (src / "cut.mp4").read_bytes()
+    (src / "cut.mp4").write_bytes(data[:100])  # its headers cut off: ffmpeg cannot even probe it
+    (item,) = items(src).values()
+    assert item.kind == "video"
+    probed, (row,) = probe_items([item], ops=(OpSpec.make(grayscale),))
+    assert probed == [] and row.status == "skipped" and [w.type for w in row.warnings] == ["no-op"], row
+    assert "grayscale" in row.warnings[0].message and str(item.path) in row.warnings[0].message
+    _ok, (failed,) = probe_items([item], ops=(OpSpec.make(mean_level),))  # kinds include video: it is opened
+    assert failed.status == "failed" and failed.error is not None and "cut.mp4" in failed.error.message
+
+
 def test_a_config_names_an_op_of_yours_as_its_op():
     assert BuildConfig.create(op=f"{__name__}:grayscale").ops == (OpSpec.make(grayscale),)
     assert BuildConfig.create(op=grayscale).ops == (OpSpec.make(grayscale),)
     assert BuildConfig.create(ops=[grayscale, "thumbnail"]).ops[0] == OpSpec.make(grayscale)
+
+
+def test_flat_settings_reach_the_ops_of_yours_that_take_them():
+    """``cutoff=2`` next to ``ops=[...]`` as next to ``op=...``, and with two ops of yours each gets
+    the settings it takes (before, the second refused the first's)."""
+    assert BuildConfig.create(ops=[grayscale], cutoff=2).ops == (OpSpec.make(grayscale, cutoff=2),)
+    assert BuildConfig.create(op=[grayscale, refuses], cutoff=2, why="x").ops == (
+        OpSpec.make(grayscale, cutoff=2),
+        OpSpec.make(refuses, why="x"),
+    )
+    with pytest.raises(ConfigError, match="'cutof': no op of grayscale, refuses takes it"):
+        BuildConfig.create(op=[grayscale, refuses], cutof=2)
+    with pytest.raises(ConfigError, match="unknown setting 'cutof'; it takes cutoff"):
+        BuildConfig.create(ops=[grayscale], cutof=2)

@@ -13,6 +13,7 @@ listing (datasets/README.md: ``broken/`` fails, junk is skipped, every other ima
 
 from __future__ import annotations
 
+import ast
 import html
 import json
 import os
@@ -27,7 +28,7 @@ nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
 
-from PIL import Image  # noqa: E402
+from PIL import Image, ImageStat  # noqa: E402
 
 import toolkit  # noqa: E402
 from toolkit._sniff import is_junk  # noqa: E402
@@ -239,6 +240,23 @@ def test_03_an_op_of_your_own_measures_the_sample_resumes_and_redoes_on_a_new_ve
     assert sorted(f for f, _, _ in table) == sorted(rel for rel, r in rows.items() if r["status"] == "failed")
     assert of_kind(sample, "broken") <= {f for f, _, _ in table}
     assert ("broken/truncated.jpg", "truncated") in [t[:2] for t in table]
+    # the facts are the files' own colours: the op saw every pixel, decoded in full (small plain photos, no profile)
+    checked = 0
+    for rel, r in rows.items():
+        if sample[rel] == "image" and re.fullmatch(r"img_\d+\.(jpg|png|webp)", rel.rsplit("/", 1)[-1]):
+            with Image.open(SAMPLE / rel) as im:
+                if im.mode == "RGB" and not im.info.get("icc_profile"):
+                    mean = [round(c) for c in ImageStat.Stat(im).mean]
+                    assert all(abs(a - b) <= 1 for a, b in zip(r["facts"]["mean-colour"]["mean_rgb"], mean)), (rel, mean)
+                    checked += 1
+    assert checked >= 100
+    # the cell of the five darkest lists them, darkest first, with the colours their rows hold
+    (darkest_cell,) = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith("darkest =")]
+    (shown,) = [o["data"]["text/plain"] for o in darkest_cell.outputs if o.get("output_type") == "execute_result"]
+    darkest = ast.literal_eval(shown)
+    assert len(darkest) == 5 and [sum(c) for _, c in darkest] == sorted(sum(c) for _, c in darkest)
+    first = sorted((sum(r["facts"]["mean-colour"]["mean_rgb"]) for r in rows.values() if r["status"] == "ok"))[:5]
+    assert [sum(c) for _, c in darkest] == first  # version 1's colours, the same as version 2's
     assert f"second run: {counts['ok']} of {counts['ok']} resumed" in text
     assert f"version 2: 0 resumed, {counts['ok']} measured again" in text
     assert "brightness" in json.dumps(nb.cells[-2].outputs)

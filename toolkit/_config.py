@@ -19,6 +19,7 @@ from typing import Any, Mapping
 from ._config_file import load_config_file
 from ._errors import ConfigError
 from ._ops import OPS, OpSpec
+from ._ops.custom import custom_op
 from ._settings import SETTINGS, canonical_key
 
 __all__ = ["BuildConfig", "load_config_file"]
@@ -138,21 +139,32 @@ def _take_ops(cfg: BuildConfig, flat: dict[str, Any]) -> tuple[OpSpec, ...] | No
     ``flat``; None if they ask for nothing. A flat parameter goes to each op that takes it."""
     op_names = flat.pop("op", None)
     names = None if op_names is None else [op_names] if isinstance(op_names, str) or callable(op_names) else list(op_names)
+    listed = _ops_from_list(flat.pop("ops")) if "ops" in flat else None
     params = _op_param_keys()
-    if not all(_builtin(n) for n in names or [o.name for o in cfg.ops]):  # a user's op: the keys left are its to check
+    if not all(_builtin(n) for n in names or [o.name for o in (listed or cfg.ops)]):  # a user's op: it checks the rest
         params |= {k for k in flat if k not in _FIELD_NAMES}
     op_params = {k: flat.pop(k) for k in list(flat) if k in params and k not in _FIELD_NAMES}
-    listed = _ops_from_list(flat.pop("ops")) if "ops" in flat else None
     if names is None and not op_params:
         return listed
     base: dict[str, dict[str, Any]] = {}
     if names is None:
         names = [o.name for o in (listed or cfg.ops)]
         base = {o.name: o.kwargs for o in (listed or cfg.ops)}
-    # a key that a built-in op of the list takes is that op's; a user's op gets the others
+    # a key that a built-in op of the list takes is that op's; the users' ops share the others, each
+    # getting those it takes (one op of yours alone gets them all: it names any it does not take)
     builtins = [b for b in map(_builtin, names) if b]
     theirs = {k: v for k, v in op_params.items() if not any(k in OPS[b].params for b in builtins)}
-    return tuple(_op_with(n, {**base.get(n, {}), **(op_params if _builtin(n) else theirs)}) for n in names)
+    own = {i: custom_op(n)[0] for i, n in enumerate(names) if not _builtin(n)}
+    takes = {i: {k for k in theirs if c.takes_any or k in dict(c.params)} for i, c in own.items()}
+    if len(own) > 1 and (unused := sorted(set(theirs) - set().union(*takes.values()))):
+        raise ConfigError(f"unknown setting {unused[0]!r}: no op of {', '.join(c.name for c in own.values())} takes it")
+
+    def given(i: int, n: Any) -> dict[str, Any]:
+        if _builtin(n):
+            return op_params
+        return theirs if len(own) == 1 else {k: theirs[k] for k in takes[i]}
+
+    return tuple(_op_with(n, {**base.get(n, {}), **given(i, n)}) for i, n in enumerate(names))
 
 
 def _builtin(name: Any) -> str | None:

@@ -148,6 +148,10 @@ class Plan:
     #: the size was chosen (``batch_size``, or one file a batch without ``batch_mode``): kept to
     #: the end, where automatic batches shrink so the workers finish together
     fixed: bool = False
+    #: the memory limit the cluster's workers have (their smallest), as read from it; None when they
+    #: have none (nothing restarts them, so no ffmpeg is capped: ``JobSpec.memory_limit``) or when
+    #: planned without a cluster. ``memory_limit`` falls back to the settings for the batch budget.
+    worker_limit: int | None = None
 
     @property
     def items(self) -> list[MediaItem]:
@@ -222,9 +226,9 @@ def prepare(
     else the cluster's (``client``), else the settings, else this machine's defaults."""
     from ._cluster import default_jobs, default_memory_limit
 
-    workers, limit = cluster_sizing(client) if client is not None else (0, None)
+    workers, worker_limit = cluster_sizing(client) if client is not None else (0, None)
     n = jobs or workers or cfg.jobs or default_jobs()
-    limit = memory_limit or limit or cfg.memory_limit or default_memory_limit(n, cfg.max_memory_percent)
+    limit = memory_limit or worker_limit or cfg.memory_limit or default_memory_limit(n, cfg.max_memory_percent)
     budget = budget_for(limit)
     bs = batch_size or cfg.batch_size
     chosen = not (batch_mode and cfg.batch_mode)
@@ -237,7 +241,7 @@ def prepare(
         for b in batches
         if b.oversized
     ]
-    return Plan(batches, budget, count, limit, n, warnings, list(left_out), fixed=chosen or bool(bs))
+    return Plan(batches, budget, count, limit, n, warnings, list(left_out), fixed=chosen or bool(bs), worker_limit=worker_limit)
 
 
 def capped_warning(batch_size: int, budget: int) -> str:

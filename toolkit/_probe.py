@@ -32,9 +32,10 @@ def _video_available() -> bool:
 
 
 def probe_one(
-    item: MediaItem, ops: tuple[OpSpec, ...], fmt: str, max_pixels: int, timeout: float = 60.0
+    item: MediaItem, ops: tuple[OpSpec, ...], fmt: str, max_pixels: int, timeout: float = 60.0, memory_limit: int = 0
 ) -> MediaItem | ItemResult:
-    """The item with ``info`` filled in, or a failed/skipped row."""
+    """The item with ``info`` filled in, or a failed/skipped row. ``memory_limit``: the workers' limit
+    (0: none), which caps a video's ffmpeg when this runs on a worker (``ffmpeg_memory_cap``)."""
     try:
         if item.kind == "image":
             from ._ops.image import probe_image
@@ -48,11 +49,18 @@ def probe_one(
                 )
             info = probe_image(item.path, ops=ops, fmt=fmt, max_pixels=max_pixels, sniffed=item.format)
         elif item.kind == "video":
+            if not any(o.applies_to("video") for o in ops):  # ops of your own for images only: not opened
+                return _row(
+                    item,
+                    "skipped",
+                    "no-op",
+                    f"no op in {', '.join(o.name for o in ops)} applies to videos like {path_text(item.path)}",
+                )
             if not _video_available():
                 return _row(item, "skipped", "no-op", f"{path_text(item.path)} is a video; video support is not installed")
-            from ._ops.video import probe_video
+            from ._ops.video import ffmpeg_memory_cap, probe_video
 
-            info = probe_video(item.path, timeout=min(timeout, 60.0))
+            info = probe_video(item.path, timeout=min(timeout, 60.0), memory_cap=ffmpeg_memory_cap(memory_limit))
         else:
             return _row(item, "skipped", "not-media", f"{path_text(item.path)} is not an image or video")
     except FileProblem as fp:
@@ -69,8 +77,8 @@ def _row(item: MediaItem, status: str, code: str, message: str) -> ItemResult:
     return problem_row(item.root, item.rel, status, code, message, size=item.size, mtime_ns=item.mtime_ns)  # type: ignore[arg-type]
 
 
-def _probe_chunk(items: Sequence[MediaItem], ops, fmt, max_pixels, timeout) -> list:
-    return [probe_one(i, ops, fmt, max_pixels, timeout) for i in items]
+def _probe_chunk(items: Sequence[MediaItem], ops, fmt, max_pixels, timeout, memory_limit: int = 0) -> list:
+    return [probe_one(i, ops, fmt, max_pixels, timeout, memory_limit) for i in items]
 
 
 def probe_items(
@@ -90,7 +98,10 @@ def probe_items(
     """
     stopped = cancel or (lambda: False)
     if client is not None and len(items) > PROBE_ON_WORKERS:
+        from ._planning import cluster_sizing
+
         chunk = 250
+        limit = cluster_sizing(client)[1] or 0  # a worker's ffmpeg stays under its nanny's line, as in a batch
         futs = [
             client.submit(
                 _probe_chunk,
@@ -99,6 +110,7 @@ def probe_items(
                 fmt,
                 max_pixels,
                 timeout,
+                limit,
                 key=f"dataprep-probe-{i // chunk}-{id(items):x}",
                 pure=False,
             )

@@ -181,7 +181,7 @@ class Run:
             self.client = client = connecting.ready()
             self.dashboard_link = self._session.dashboard_link
             plan = prepare(files.todo, cfg, client=client)  # sized for the cluster's real workers
-            job = replace(job_for(cfg), run_id=uuid.uuid4().hex[:12], memory_limit=plan.memory_limit)
+            job = replace(job_for(cfg), run_id=uuid.uuid4().hex[:12], memory_limit=plan.worker_limit or 0)
             parts = RunParts(
                 cfg,
                 self.events,

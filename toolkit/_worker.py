@@ -37,8 +37,9 @@ class JobSpec:
     timeout: float = 300.0
     settings: str = ""
     run_id: str = ""
-    #: the per-worker memory limit the batches were planned for (``_planning.prepare``, read from the
-    #: cluster once); 0 when unknown. What the ffmpeg memory cap is worked out from.
+    #: the memory limit the cluster's workers have (``Plan.worker_limit``, read from the cluster once by
+    #: ``_planning.prepare``); 0 when they have none. What the ffmpeg memory cap is worked out from: a
+    #: worker without a limit is never restarted for its memory, so its ffmpeg is not capped either.
     memory_limit: int = 0
 
     @property
@@ -156,22 +157,41 @@ def _image_outputs(im, item: MediaItem, job: JobSpec, ops: list[OpSpec], placed:
 
     facts: dict[str, Any] = {}
     writers = sum(o.writes_image for o in ops)
-    for op in ops:
+    for i, op in enumerate(ops):
         if op.custom is None:
             out = iops.render(im, op, background=job.background)
-        else:
-            out = op.custom.run(im, op.kwargs, item.path)
+        else:  # a function of yours may change what it gets: a copy when later ops need the pixels
+            out = op.custom.run(im, op.kwargs, item.path, shared=i < len(ops) - 1)
             if not op.writes_image:
                 facts[op.name] = out
                 continue
         try:
             rel = _out_name(item, op, writers, job.format)
-            _write(job, item, rel, iops.encode(out, job.format, job.quality, job.background))
+            _write(job, item, rel, _encoded(out, op, item, job))
         finally:
             if out is not im:
                 out.close()
         placed.add(rel)
     return facts
+
+
+def _encoded(out, op: OpSpec, item: MediaItem, job: JobSpec) -> bytes:
+    """``out`` in the build's format. An image from an op of yours that cannot be written is that
+    op's ``op-error``, never a fault of the input (as ``classify`` would take it)."""
+    from ._ops import image as iops
+
+    try:
+        return iops.encode(out, job.format, job.quality, job.background)
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever the encoder raises on what the function made
+        if op.custom is None:
+            raise
+        raise FileProblem(
+            "op-error",
+            f"op {op.name} returned an image for {path_text(item.path)} that cannot be written as {job.format} "
+            f"({out.mode}, {out.width}x{out.height}): {type(exc).__name__}: {exc}",
+        ) from None
 
 
 def _image_item(item: MediaItem, job: JobSpec, placed: Placed) -> tuple[list[Problem], int | None, int | None, dict[str, Any]]:
@@ -203,7 +223,7 @@ def _video_item(item: MediaItem, job: JobSpec, placed: Placed) -> tuple[list[Pro
 
     if not os.path.isdir(job.output):  # gone: the video ops would make it anew (they make their folders)
         raise OutputWriteError(errno.ENOENT, os.strerror(errno.ENOENT), job.output)
-    cap = vops.ffmpeg_memory_cap(job.memory_limit)  # the limit the build planned with, as this worker's nanny applies it
+    cap = vops.ffmpeg_memory_cap(job.memory_limit)  # the workers' limit, as this worker's nanny applies it
     info = item.info or vops.probe_video(item.path, timeout=min(left(), 60), memory_cap=cap)
     warnings: list[Problem] = []
     extra: dict = {}

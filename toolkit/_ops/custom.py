@@ -18,14 +18,16 @@ Two shapes, declared with ``returns``:
 - ``returns="facts"``: ``fn(im, **params) -> dict``. The dict (JSON values) goes into the file's
   manifest row, under ``facts`` and the op's name; nothing is written.
 
-``kinds`` says which files it applies to: ``("image",)`` (the default), or with ``"video"`` it also
-gets each video's poster frame, as ``thumbnail`` and ``resize`` do. Its parameters are the
-function's keyword parameters (their defaults fill in what a config leaves out). Everything else is
-as for the built-in ops: batches sized by the file's estimated memory, one manifest row per file, a
-function that raises makes that file ``failed`` with an ``op-error`` naming the op and the exception,
-a file that kills its worker is isolated by the batch machinery, and resume skips a file whose
-output was made with the same op name, parameters and ``version`` (bump the version when what the
-function does changes: every file is done again).
+``kinds`` says which files it applies to: ``("image",)`` (the default: videos are skipped, unopened),
+or with ``"video"`` it also gets each video's poster frame, as ``thumbnail`` and ``resize`` do.
+Its parameters are the function's keyword parameters (their defaults fill in what a config leaves
+out). The image it gets is its own to change (``im.thumbnail(...)`` in place is fine: the ops after
+it get the file's pixels). Everything else is as for the built-in ops: batches sized by the file's
+estimated memory, one manifest row per file, a function that raises (or returns an image no output
+format holds) makes that file ``failed`` with an ``op-error`` naming the op and the exception, a
+file that kills its worker is isolated by the batch machinery, and resume skips a file whose output
+was made with the same op name, parameters and ``version`` (bump the version when what the function
+does changes: every file is done again).
 
 A config names a function as ``"module:function"`` (``op = "mypackage.filters:grayscale"``); an
 undecorated function gets its own name and version ``"1"``. How the function reaches the workers:
@@ -163,6 +165,8 @@ class CustomOp:
         kinds: Any = ("image",),
         returns: str = "image",
     ) -> CustomOp:
+        if name is None and getattr(fn, "__name__", "<lambda>") == "<lambda>":  # a lambda, a partial, ...
+            raise ConfigError("op: a lambda or a partial has no name of its own: give it one, toolkit.op(name='my-op')(...)")
         label = _norm(str(name if name is not None else getattr(fn, "__name__", "")))
         if not _NAME.match(label) or len(label) > NAME_MAX:
             raise ConfigError(f"op name {label!r}: use a letter, then letters, digits or '-', at most {NAME_MAX} characters")
@@ -206,17 +210,22 @@ class CustomOp:
                 "op-error", f"op {self.name}: its function cannot be loaded on this worker ({type(exc).__name__}: {exc}){where}"
             ) from None
 
-    def run(self, im: Any, params: Mapping[str, Any], path: str) -> Any:
+    def run(self, im: Any, params: Mapping[str, Any], path: str, *, shared: bool = False) -> Any:
         """``fn(im, **params)`` on the image ``im`` (in L, LA, RGB or RGBA) of file ``path``: the image
         to write, or the facts (JSON values) for its row. Whatever goes wrong is this file's ``op-error``
-        (but for ``MemoryError``, the worker's ``limit-exceeded`` as for any op)."""
+        (but for ``MemoryError``, the worker's ``limit-exceeded`` as for any op). ``shared``: other ops
+        run on ``im`` after this one, so the function gets a copy it may change in place (Pillow's own
+        ``im.thumbnail(...)`` does), never ``im`` itself."""
         from PIL import Image
 
         from .image.modes import _working
 
         fn = self.function()
+        work = _working(im)
+        if shared and work is im:
+            work = im.copy()
         try:
-            result = fn(_working(im), **params)
+            result = fn(work, **params)
         except MemoryError:
             raise
         except Exception as exc:  # noqa: BLE001 - the function's failure is this file's row

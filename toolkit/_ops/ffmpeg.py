@@ -258,11 +258,11 @@ def _run(
 
 def ffmpeg_memory_cap(limit: int | None) -> int | None:
     """Bytes a Dask worker and the ffmpeg processes it runs may hold together: ``limit``, the
-    worker's memory limit as the build planned with it (``JobSpec.memory_limit``: received, never
-    read again here), at Dask's ``terminate`` fraction, where the worker's nanny restarts it. None
-    when there is no limit (0 or None) or this is not a task on a worker with a nanny (a worker
-    sharing its process, ``processes=False``, has nobody to restart it, and its process's memory
-    is not its own).
+    workers' memory limit as the build read it from the cluster (``JobSpec.memory_limit``: received,
+    never read again here), at Dask's ``terminate`` fraction, where the worker's nanny restarts it.
+    None when the workers have no limit (0 or None: nothing restarts them) or this is not a task on
+    a worker with a nanny (a worker sharing its process, ``processes=False``, has nobody to restart
+    it, and its process's memory is not its own).
 
     The nanny measures the worker process alone, not its children: without this an ffmpeg could
     take any amount of memory past a worker's limit.
