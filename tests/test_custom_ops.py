@@ -171,6 +171,17 @@ def test_an_op_that_raises_fails_its_file_with_the_op_and_the_reason(photos, tmp
     assert list((tmp_path / "out").rglob("*.jpg")) == []  # the thumbnail written before it is removed
 
 
+def test_an_op_that_calls_sys_exit_fails_only_its_file(photos, tmp_path):
+    """``sys.exit`` in a function of yours is its file's failure, not the worker's end."""
+
+    def leaves(im):
+        raise SystemExit(3)
+
+    row = run(photos["red.jpg"], tmp_path, OpSpec.make(toolkit.op(name="leaves")(leaves)))
+    assert row["status"] == "failed" and row["error"]["type"] == "op-error"
+    assert "leaves" in row["error"]["message"] and "SystemExit: 3" in row["error"]["message"]
+
+
 def test_an_op_returning_the_wrong_thing_is_an_op_error(photos, tmp_path):
     wrong = toolkit.op(name="wrong")(lambda im: {"not": "an image"})
     row = run(photos["red.jpg"], tmp_path, OpSpec.make(wrong))

@@ -97,3 +97,12 @@ def test_public_names_resolve_and_shadow_no_module():
         obj = getattr(toolkit, name)
         assert obj is not None, name
         assert not (hasattr(obj, "__path__") or type(obj).__name__ == "module"), f"toolkit.{name} is a module"
+
+
+def test_public_errors_are_named_as_users_import_them():
+    import pickle
+
+    for name in ("ToolkitError", "ConfigError", "InputError", "ClusterError"):
+        cls = getattr(toolkit, name)
+        assert f"{cls.__module__}.{cls.__qualname__}" == f"toolkit.{name}"
+        assert type(pickle.loads(pickle.dumps(cls("x")))) is cls

@@ -21,6 +21,12 @@ from ._scan import ScanResult, scan
 
 __version__ = "0.1.0"
 
+# the public errors are named as users import them (``toolkit.ConfigError`` in a traceback), not by
+# the private module that defines them; pickling finds them there too
+for _error in (ToolkitError, ConfigError, InputError, ClusterError):
+    _error.__module__ = __name__
+del _error
+
 
 def connect(target=None, **kwargs):
     """A ``distributed.Client``: a new LocalCluster (None), a scheduler address or file, a Cluster or Client."""

@@ -228,7 +228,7 @@ class CustomOp:
             result = fn(work, **params)
         except MemoryError:
             raise
-        except Exception as exc:  # noqa: BLE001 - the function's failure is this file's row
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - the function's failure (sys.exit too) is this file's row
             raise FileProblem("op-error", f"op {self.name} failed on {path_text(path)}: {type(exc).__name__}: {exc}") from None
         if self.returns == "image":
             if not isinstance(result, Image.Image):
