@@ -248,7 +248,7 @@ def test_cli_build_scan_plan_report(corpus, tmp_path, cli, capsys):
         (["plan", "--input", ".", "--output", "."], "same folder"),  # plan refuses what build would
         (["build", "--input", "."], "give an output folder"),
         (["build", "--input", ".", "--output", "/tmp/x", "--quality", "500"], "quality"),
-        (["build", "--input", ".", "--output", "/tmp/x", "--batch-size", "lots"], "batch_size"),
+        (["build", "--input", ".", "--output", "/tmp/x", "--batch-size", "lots"], "--batch-size"),
         (["build", "--input", ".", "--output", "/tmp/x", "--config", "/nope.json"], "does not exist"),
         (["build", "--bogus"], "bogus"),
     ],
@@ -672,7 +672,7 @@ def test_a_script_without_the_main_guard_is_told_to_add_it(tmp_path):
     p = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert p.returncode != 0 and "connected" not in p.stdout
     last = p.stderr.strip().splitlines()[-1]
-    assert last.startswith("toolkit._errors.ClusterError: could not start a local cluster of 1 worker:")
+    assert last.startswith("toolkit.ClusterError: could not start a local cluster of 1 worker:")
     assert f"if you ran the script {script}" in last and 'under `if __name__ == "__main__":`' in last
     # the same with a build: each worker says why at once, instead of starting a build of its own
     # (which the output folder's lock would refuse, naming another process: a false lead)
