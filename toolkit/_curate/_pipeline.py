@@ -1,0 +1,100 @@
+"""All of curation over a build's rows, in its fixed order, from settings to rows and report.
+
+Order: undo any earlier curation (:func:`reset`), labels, filters, dedupe, splits, then the
+leakage report. Filters run before dedupe so a tiny or blurry copy is never chosen as the kept
+member; dedupe before splits so a group is placed as one. Everything is pure: the caller (the
+``Curator`` in toolkit/_stages.py) reads the previous manifest rows and state and writes the
+returned rows and state (``curation.json`` beside the manifest, atomically).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+
+from ._dedupe import apply_dedupe, check_dedupe
+from ._filters import Filters, apply_filters
+from ._labels import apply_labels, check_label_mode
+from ._leakage import leakage_report
+from ._rows import Row, reset
+from ._splits import Conflict, assign_splits, check_splits
+
+__all__ = ["CurationSettings", "Curated", "curate_rows", "STATE_FORMAT"]
+
+STATE_FORMAT = "dataprep-curation"
+#: the Hamming radius used when none is set (to be confirmed by the phash measurement on images)
+NEAR_DISTANCE = 8
+
+
+@dataclass(frozen=True)
+class CurationSettings:
+    labels: str = "none"
+    filters: Filters = Filters()
+    dedupe: str = "off"
+    near_distance: int = NEAR_DISTANCE
+    splits: Mapping[str, float] = field(default_factory=dict)
+    split_seed: int = 0
+
+    @classmethod
+    def from_settings(cls, s: Mapping[str, Any]) -> "CurationSettings":
+        """From the config keys (labels, filters, dedupe, near_distance, splits, split_seed), each
+        checked, errors naming the key. ``dedupe`` defaults to ``near`` when splits are asked for."""
+        labels = s.get("labels") or "none"
+        check_label_mode(labels)
+        seed = s.get("split_seed", 0)
+        splits = check_splits(s.get("splits"), seed)
+        dedupe = s.get("dedupe") or ("near" if splits else "off")
+        near = s.get("near_distance", NEAR_DISTANCE)
+        check_dedupe(dedupe, near)
+        return cls(labels, Filters.from_settings(s.get("filters")), dedupe, near, splits, seed)
+
+    def split_state(self) -> dict[str, Any] | None:
+        """What the rows' ``split`` fields were made with: carried forward only while it is equal."""
+        return {"fractions": dict(sorted(self.splits.items())), "seed": self.split_seed} if self.splits else None
+
+
+@dataclass
+class Curated:
+    rows: list[Row]
+    state: dict[str, Any]  # curation.json: the class index and the split settings
+    conflicts: list[Conflict]
+    report: dict[str, Any]  # for summary.json: counts, conflicts, leakage
+
+
+def curate_rows(
+    rows: Sequence[Row],
+    settings: CurationSettings,
+    previous_rows: Iterable[Row] = (),
+    previous_state: Mapping[str, Any] | None = None,
+) -> Curated:
+    """Curate every row of a build (the manifest's rows, in its order).
+
+    ``previous_rows``: the rows of the manifest this build replaces (their ``split`` is carried
+    forward when ``previous_state`` shows the same split settings); ``previous_state``: the
+    ``curation.json`` it wrote, or None on a first build.
+    """
+    state = dict(previous_state or {})
+    base = [reset(r) for r in rows]
+    labelled, classes = apply_labels(base, settings.labels, state.get("classes"))
+    filtered = apply_filters(labelled, settings.filters)
+    deduped, groups = apply_dedupe(filtered, settings.dedupe, settings.near_distance)
+    same = state.get("splits") == settings.split_state()
+    final, conflicts = assign_splits(deduped, groups, settings.splits, settings.split_seed, previous_rows if same else ())
+    if not settings.splits:
+        final = [{k: v for k, v in r.items() if k != "split"} for r in final]
+    new_state = {"format": STATE_FORMAT, "version": 1, "classes": classes, "splits": settings.split_state()}
+    kinds: dict[str, int] = {}
+    for r in final:
+        if r.get("curated_from") is not None:
+            t = r["warnings"][0]["type"]
+            kinds[t] = kinds.get(t, 0) + 1
+    report: dict[str, Any] = {
+        "kept": sum(r.get("status") == "ok" for r in final),
+        "filtered": {t: n for t, n in sorted(kinds.items()) if t != "duplicate"},
+        "duplicates": kinds.get("duplicate", 0),
+        "duplicate_groups": len(groups),
+        "split_conflicts": [c.to_json() for c in conflicts],
+    }
+    if settings.splits:
+        report["leakage"] = leakage_report(final, settings.near_distance)
+    return Curated(final, new_state, conflicts, report)
