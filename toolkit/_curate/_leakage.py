@@ -25,9 +25,11 @@ def _cross(a: Counter, b: Counter) -> int:
     return sum(a.values()) * sum(b.values()) - sum(n * b.get(s, 0) for s, n in a.items())
 
 
-def leakage_report(rows: Sequence[Row], near_distance: int, examples: int = 10) -> dict[str, Any]:
+def leakage_report(rows: Sequence[Row], near_distance: int, examples: int = 10, *, search: bool = True) -> dict[str, Any]:
     """-> ``{"near_pairs_across_splits": N, "examples": [[source, source], ...], "files": {split:
-    {label: n}}}``; a file with no label counts under ``""`` (no folder name is empty)."""
+    {label: n}}}``; a file with no label counts under ``""`` (no folder name is empty).
+    ``search=False`` after near dedupe at this distance: no two kept files are near then (they
+    would be one group), so the pairs are 0 without looking; only equal phash values are counted."""
     placed = [r for r in rows if in_dataset(r) and r.get("split") is not None]
     files: dict[str, dict[str, int]] = {}
     for r in placed:
@@ -48,7 +50,7 @@ def leakage_report(rows: Sequence[Row], near_distance: int, examples: int = 10) 
             first = by_value[v][0]
             other = next(r for r in by_value[v] if r["split"] != first["split"])
             shown.append([first.get("source", ""), other.get("source", "")])
-    pairs = near_pairs(np.array(values, dtype=np.uint64), near_distance) if len(values) > 1 else np.empty((0, 2), int)
+    pairs = near_pairs(np.array(values, dtype=np.uint64), near_distance) if search and len(values) > 1 else np.empty((0, 2), int)
     for i, j in pairs.tolist():
         n = _cross(splits[i], splits[j])
         total += n

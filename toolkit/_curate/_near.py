@@ -63,25 +63,28 @@ def near_pairs(values: np.ndarray, distance: int) -> np.ndarray:
     m, b, r = plan(n, distance)
     found = []
     for block in range(m):
-        keys = ((values >> np.uint64(block * b)) & np.uint64((1 << b) - 1)).astype(np.int64)
-        order = np.argsort(keys, kind="stable")
-        start = np.zeros((1 << b) + 1, dtype=np.int64)
-        np.cumsum(np.bincount(keys, minlength=1 << b), out=start[1:])
+        keys = ((values >> np.uint64(block * b)) & np.uint64((1 << b) - 1)).astype(np.int32)
+        order = np.argsort(keys, kind="stable").astype(np.int32)
+        counts = np.bincount(keys, minlength=1 << b).astype(np.int32)
+        start = (np.cumsum(counts) - counts).astype(np.int32)
         for mask in _masks(b, r):
-            found.extend(_probe(values, keys ^ mask, start, order, distance))
+            found.extend(_probe(values, keys ^ np.int32(mask), start, counts, order, distance))
     if not found:
         return np.empty((0, 2), dtype=np.int64)
     codes = np.unique(np.concatenate(found))
     return np.stack([codes // n, codes % n], axis=1)
 
 
-def _probe(values: np.ndarray, wanted: np.ndarray, start: np.ndarray, order: np.ndarray, distance: int) -> list[np.ndarray]:
-    """Compare every hash i with the hashes whose block value is ``wanted[i]``; -> pair codes i*n+j."""
+def _probe(
+    values: np.ndarray, wanted: np.ndarray, start: np.ndarray, counts: np.ndarray, order: np.ndarray, distance: int
+) -> list[np.ndarray]:
+    """Compare every hash i with the hashes whose block value is ``wanted[i]``; -> pair codes i*n+j.
+    (int32 indices: half the memory traffic of int64, and a block table is under 2**31 long.)"""
     n = len(values)
-    lo = start[wanted]
-    cnt = start[wanted + 1] - lo
+    cnt = counts[wanted]
     asking = np.flatnonzero(cnt)  # most probes find nothing: drop them before any expansion
-    lo, cnt = lo[asking], cnt[asking]
+    cnt = cnt[asking].astype(np.int64)
+    lo = start[wanted[asking]]
     ends = np.cumsum(cnt)
     out = []
     first = 0
@@ -98,6 +101,6 @@ def _probe(values: np.ndarray, wanted: np.ndarray, start: np.ndarray, order: np.
         qi, j = qi[keep], j[keep]
         close = popcount(values[qi] ^ values[j]) <= distance
         if close.any():
-            out.append(qi[close] * n + j[close])
+            out.append(qi[close].astype(np.int64) * n + j[close])
         first = last
     return out

@@ -96,5 +96,5 @@ def curate_rows(
         "split_conflicts": [c.to_json() for c in conflicts],
     }
     if settings.splits:
-        report["leakage"] = leakage_report(final, settings.near_distance)
+        report["leakage"] = leakage_report(final, settings.near_distance, search=settings.dedupe != "near")
     return Curated(final, new_state, conflicts, report)
