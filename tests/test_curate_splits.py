@@ -186,3 +186,14 @@ def test_curating_again_with_the_same_settings_changes_nothing():
     assert twice.rows == once.rows and twice.state == once.state
     off = curate_rows(once.rows, CurationSettings())
     assert off.rows == rows  # curation off: the build's rows exactly
+
+
+def test_small_classes_do_not_all_start_in_the_largest_split():
+    """Three files per class: each class is within the bound with all three in train, but the
+    seeded offsets spread them, so the dataset as a whole still gets its val and test files."""
+    rows = [row(f"c{k}/{i}.jpg", content=k * 10 + i + 1) for k in range(300) for i in range(3)]
+    fr = {"train": 0.8, "val": 0.1, "test": 0.1}
+    done = curate_rows(rows, conf(fr))
+    check_bound(done.rows, fr)
+    sizes = {name: sum(r["split"] == name for r in done.rows) for name in fr}
+    assert all(abs(sizes[name] - 900 * p) <= 3 * math.sqrt(900 * p * (1 - p)) + 1 for name, p in fr.items()), sizes

@@ -114,8 +114,9 @@ def assign_splits(
     for label, new in fresh.items():
         tally = counts.setdefault(label, dict.fromkeys(names, 0))
         offset = {s: (_h(seed, "offset", label, s) / 2**64) * 0.5 for s in names}
-        new.sort(key=lambda u: (_h(seed, _unit_key(rows, u)[0]), _unit_key(rows, u)))
-        for unit in new:
+        keys = [_unit_key(rows, u) for u in new]
+        order = sorted(range(len(new)), key=lambda k: (_h(seed, keys[k][0]), keys[k]))
+        for unit in (new[k] for k in order):
             m = sum(tally.values())
             side = max(names, key=lambda s: ((m + 1) * fractions[s] - tally[s] + offset[s], s))
             tally[side] += 1
