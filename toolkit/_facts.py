@@ -64,7 +64,8 @@ def _grey(im: Image.Image, side: int) -> Image.Image:
         from ._ops.image.modes import _to_8bit
 
         im = _to_8bit(im)
-    factor = min(im.width, im.height) // (2 * side)  # an integer box reduction does most of the work cheaply
+    # an integer box reduction first (long side into side..2*side): ~4x cheaper than Pillow's BOX resize
+    factor = max(im.width, im.height) // side
     small = im.reduce(factor) if factor >= 2 else im
     grey = small.convert("L")
     if grey.width > side or grey.height > side:
@@ -85,7 +86,7 @@ def phash(grey: Image.Image) -> str:
     low = _DCT @ px @ _DCT.T  # 8x8, exact
     flat = np.sort(low.ravel())
     bits = (2 * low.ravel()) > (flat[31] + flat[32])
-    return f"{int(''.join('1' if b else '0' for b in bits), 2):016x}"
+    return np.packbits(bits).tobytes().hex()  # the first coefficient is the highest bit
 
 
 def sharpness(grey: Image.Image) -> float:
