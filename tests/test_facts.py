@@ -104,3 +104,27 @@ def test_every_mode_a_load_can_give_has_facts(mode):
 def test_pixels_without_a_grey_reading_have_no_facts_and_do_not_fail():
     """CIELAB (a TIFF may hold it) has no conversion to grey in Pillow: no facts, and no failure."""
     assert pixel_facts(Image.new("LAB", (64, 64))) == {"phash": None, "sharpness": None}
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [PermissionError(13, "Permission denied"), FileNotFoundError(2, "No such file"), OSError(24, "Too many open files")],
+    ids=["permission", "vanished", "no-descriptor"],
+)
+def test_reading_the_bytes_fails_as_pillow_opening_the_path_did(tmp_path, monkeypatch, exc):
+    """The worker reads each image once itself (to hash it) instead of letting Pillow open the path:
+    a file it cannot open fails with the same code and message as before (both through ``classify``)."""
+    from toolkit._ops import FileProblem, image as iops
+    from toolkit._ops.image import load
+
+    path = str(_synth.write_photo(tmp_path / "a.jpg", 32, 24, seed=1))
+
+    def refuse(*a, **k):
+        raise exc
+
+    monkeypatch.setattr(load, "open", refuse, raising=False)
+    with pytest.raises(FileProblem) as got:
+        iops.read_source(path)
+    expected = iops.classify(exc, path)
+    assert (got.value.code, got.value.message) == (expected.code, expected.message)
+    assert path in got.value.message

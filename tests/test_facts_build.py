@@ -105,3 +105,8 @@ def test_a_video_row_has_its_file_hash_and_its_poster_frame_facts(tmp_path, clie
     assert row["status"] == "ok" and row["content_hash"] == file_hash(video)
     assert len(row["phash"]) == 16 and row["sharpness"] > 0
     assert row["output_bytes"] == [(out / o).stat().st_size for o in row["outputs"]]
+    # no poster frame decoded (frames only): the hash still, no pixel facts (the frames are ffmpeg's, never decoded here)
+    toolkit.build(inputs=[str(src)], output=str(tmp_path / "frames"), client=client, progress=False, op="frames", count=3)
+    (row,) = read_rows(tmp_path / "frames" / "manifest.jsonl")
+    assert row["status"] == "ok" and row["content_hash"] == file_hash(video) and row["phash"] is row["sharpness"] is None
+    assert len(row["output_bytes"]) == len(row["outputs"]) > 1
