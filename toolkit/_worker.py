@@ -247,14 +247,14 @@ def _video_item(
     extra: dict = {}
     facts: dict[str, Any] = {}
     image_ops = [o for o in job.ops if o.takes_image and o.applies_to("video")]  # on a video they use its poster frame
-    # the poster frame is searched for once, whoever needs it (a poster op, image ops, the facts)
+    # the poster frame is searched for once, first when a poster op needs it (image ops and the facts use it too)
     poster = (
         vops.find_poster(item.path, info, timeout=left(), memory_cap=cap) if any(o.name == "poster" for o in job.ops) else None
     )
-    known["content_hash"] = file_hash(item.path)
-    if poster is not None:
-        known.update(pixel_facts(poster[1]))
     try:
+        known["content_hash"] = file_hash(item.path)
+        if poster is not None:
+            known.update(pixel_facts(poster[1]))
         if any(o.name in VIDEO_OPS for o in job.ops):
             # the same rule as _write: nothing is put in place once the run is over
             _outs, warns, extra = vops.run_video_ops(
