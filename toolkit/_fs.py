@@ -128,6 +128,7 @@ class Placed:
     def __init__(self, root: str | os.PathLike = "") -> None:
         self.root = os.fspath(root)
         self._ids: dict[str, tuple[int, int]] = {}  # name (relative to root) -> identity
+        self._sizes: dict[str, int] = {}  # name -> its size when it landed
         self.bytes = 0  # their sizes, added up
 
     @property
@@ -135,9 +136,15 @@ class Placed:
         """The outputs placed so far, relative to ``root``, in the order they landed."""
         return list(self._ids)
 
+    @property
+    def sizes(self) -> list[int]:
+        """The size (bytes) of each of :attr:`names`, in the same order."""
+        return [self._sizes[n] for n in self._ids]
+
     def add(self, name: str | os.PathLike) -> None:
         st = os.stat(os.path.join(self.root, name))
         self._ids[os.fspath(name)] = (st.st_dev, st.st_ino)
+        self._sizes[os.fspath(name)] = st.st_size
         self.bytes += st.st_size
 
     def remove(self) -> int:
@@ -153,6 +160,7 @@ class Placed:
             except OSError:
                 pass
         self._ids.clear()
+        self._sizes.clear()
         self.bytes = 0
         return removed
 

@@ -288,8 +288,8 @@ def export_csv(manifest: str | os.PathLike, dest: str | os.PathLike) -> Path:
                 v = f"{v['type']}: {v['message']}" if v else ""
             elif c == "warnings":
                 v = "; ".join(f"{x['type']}: {x['message']}" for x in v or [])
-            elif c == "outputs":
-                v = ";".join(v or [])
+            elif c in ("outputs", "output_bytes"):
+                v = ";".join(str(x) for x in v or [])
             out.append("" if v is None else v)
         w.writerow(out)
     with atomic_write(Path(dest)) as fh:

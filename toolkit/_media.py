@@ -28,7 +28,14 @@ ROW_FIELDS = (
     "bytes_out",
     "seconds",
     "batch",
+    # facts (``_facts.py``): None on a failed row, and on a row written before they existed
+    "content_hash",
+    "phash",
+    "sharpness",
+    "output_bytes",
 )
+#: The facts of a file: not settings (never in the resume key), so a row without them is carried as it is.
+FACT_FIELDS = ROW_FIELDS[-4:]
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +111,13 @@ class ItemResult:
     bytes_out: int = 0
     seconds: float = 0.0
     batch: str | None = None
+    # facts: ``content_hash`` of the source bytes (XXH3-128, hex), ``phash`` (64-bit DCT hash, 16 hex
+    # digits) and ``sharpness`` of the decoded pixels (a video: of its poster frame, when one was
+    # decoded), ``output_bytes`` the size of each of ``outputs``, in the same order
+    content_hash: str | None = None
+    phash: str | None = None
+    sharpness: float | None = None
+    output_bytes: tuple[int, ...] | None = None
     # resume bookkeeping (extra fields; readers may ignore them)
     mtime_ns: int | None = None
     settings: str | None = None
@@ -124,6 +138,10 @@ class ItemResult:
             "bytes_out": self.bytes_out,
             "seconds": round(self.seconds, 6),
             "batch": self.batch,
+            "content_hash": self.content_hash,
+            "phash": self.phash,
+            "sharpness": self.sharpness,
+            "output_bytes": None if self.output_bytes is None else list(self.output_bytes),
             "mtime_ns": self.mtime_ns,
             "settings": self.settings,
         }
@@ -148,6 +166,10 @@ class ItemResult:
             bytes_out=row.get("bytes_out") or 0,
             seconds=row.get("seconds") or 0.0,
             batch=row.get("batch"),
+            content_hash=row.get("content_hash"),
+            phash=row.get("phash"),
+            sharpness=row.get("sharpness"),
+            output_bytes=None if row.get("output_bytes") is None else tuple(row["output_bytes"]),
             mtime_ns=row.get("mtime_ns"),
             settings=row.get("settings"),
             extra={k: v for k, v in row.items() if k not in known},

@@ -13,6 +13,7 @@ from typing import Any
 
 from ._fs import Placed, path_b64, path_text, write_bytes_atomic
 from ._errors import OutputWriteError
+from ._facts import content_hash, file_hash, pixel_facts
 from ._media import ItemResult, MediaItem, Problem, Status
 from ._outfault import TYPE as OUTPUT_FAULT, file_message, is_dead
 from ._ops import EXT, VIDEO_OPS, FileProblem, OpSpec
@@ -73,6 +74,7 @@ def process_item(item: MediaItem, job: JobSpec, batch_id: str = "") -> ItemResul
     warnings: list[Problem] = []
     extra: dict[str, Any] = {}
     facts: dict[str, Any] = {}  # what ops of your own that return facts found, by op name
+    known: dict[str, Any] = {}  # the file's own facts (``_facts``): content_hash, phash, sharpness
     width = item.info.width if item.info else None
     height = item.info.height if item.info else None
     status: Status = "ok"
@@ -83,9 +85,9 @@ def process_item(item: MediaItem, job: JobSpec, batch_id: str = "") -> ItemResul
         if hang and "hang" in os.path.basename(item.path):  # tests only: a file that hangs its worker,
             time.sleep(float(hang[5:]) if hang.startswith("slow:") else 3600)  # or ("slow:S") is slow
         if item.kind == "image":
-            warnings, width, height, facts = _image_item(item, job, placed)
+            warnings, width, height, facts = _image_item(item, job, placed, known)
         elif item.kind == "video":
-            warnings, extra, facts = _video_item(item, job, placed)
+            warnings, extra, facts = _video_item(item, job, placed, known)
         if facts:
             extra = {**extra, "facts": facts}
         if not placed.names and not facts:
@@ -115,6 +117,7 @@ def process_item(item: MediaItem, job: JobSpec, batch_id: str = "") -> ItemResul
         status, error = "failed", Problem(found.code, found.message)
     if status == "failed":
         placed.remove()  # not a file that a later build has put under the same name since (after a stop)
+        known = {}  # a failed row has no facts
     outputs, bytes_out = placed.names, placed.bytes  # as they landed (none after a failure)
     return ItemResult(
         source=path_text(item.rel),
@@ -133,6 +136,10 @@ def process_item(item: MediaItem, job: JobSpec, batch_id: str = "") -> ItemResul
         mtime_ns=item.mtime_ns,
         settings=job.settings,
         extra=extra,
+        content_hash=known.get("content_hash"),
+        phash=known.get("phash"),
+        sharpness=known.get("sharpness"),
+        output_bytes=None if status == "failed" else tuple(placed.sizes),
     )
 
 
@@ -194,16 +201,23 @@ def _encoded(out, op: OpSpec, item: MediaItem, job: JobSpec) -> bytes:
         ) from None
 
 
-def _image_item(item: MediaItem, job: JobSpec, placed: Placed) -> tuple[list[Problem], int | None, int | None, dict[str, Any]]:
+def _image_item(
+    item: MediaItem, job: JobSpec, placed: Placed, known: dict[str, Any]
+) -> tuple[list[Problem], int | None, int | None, dict[str, Any]]:
+    """``known`` gets the file's facts: the hash of the bytes read once, then decoded from memory."""
     from ._ops import image as iops
 
     ops = [o for o in job.ops if o.takes_image and o.applies_to("image")]
     if not ops:
         return [], None, None, {}
+    data = iops.read_source(item.path)
+    known["content_hash"] = content_hash(data)
     im, warnings = iops.load_image(
-        item.path, max_pixels=job.max_pixels, allow_truncated=job.allow_truncated, draft_size=iops.combined_draft(ops)
+        item.path, max_pixels=job.max_pixels, allow_truncated=job.allow_truncated, draft_size=iops.combined_draft(ops), data=data
     )
+    del data  # not held while the ops run (the memory estimate counts it only while decoding)
     try:
+        known.update(pixel_facts(im))
         w = item.info.width if item.info else im.width
         h = item.info.height if item.info else im.height
         facts = _image_outputs(im, item, job, ops, placed)
@@ -212,7 +226,11 @@ def _image_item(item: MediaItem, job: JobSpec, placed: Placed) -> tuple[list[Pro
         im.close()
 
 
-def _video_item(item: MediaItem, job: JobSpec, placed: Placed) -> tuple[list[Problem], dict, dict[str, Any]]:
+def _video_item(
+    item: MediaItem, job: JobSpec, placed: Placed, known: dict[str, Any]
+) -> tuple[list[Problem], dict, dict[str, Any]]:
+    """``known`` gets the file's hash (streamed: ffmpeg reads the video, not us) and, when a poster
+    frame is decoded, its phash and sharpness."""
     from ._ops import video as vops
 
     # ffmpeg gets the time left of this file's limit (90%), so its own timeout fires before the watchdog
@@ -229,13 +247,14 @@ def _video_item(item: MediaItem, job: JobSpec, placed: Placed) -> tuple[list[Pro
     extra: dict = {}
     facts: dict[str, Any] = {}
     image_ops = [o for o in job.ops if o.takes_image and o.applies_to("video")]  # on a video they use its poster frame
-    # the poster frame is searched for once, when a poster op and image ops both need it
+    # the poster frame is searched for once, first when a poster op needs it (image ops and the facts use it too)
     poster = (
-        vops.find_poster(item.path, info, timeout=left(), memory_cap=cap)
-        if image_ops and any(o.name == "poster" for o in job.ops)
-        else None
+        vops.find_poster(item.path, info, timeout=left(), memory_cap=cap) if any(o.name == "poster" for o in job.ops) else None
     )
     try:
+        known["content_hash"] = file_hash(item.path)
+        if poster is not None:
+            known.update(pixel_facts(poster[1]))
         if any(o.name in VIDEO_OPS for o in job.ops):
             # the same rule as _write: nothing is put in place once the run is over
             _outs, warns, extra = vops.run_video_ops(
@@ -257,6 +276,7 @@ def _video_item(item: MediaItem, job: JobSpec, placed: Placed) -> tuple[list[Pro
         if image_ops:
             if poster is None:
                 poster = vops.find_poster(item.path, info, timeout=left(), memory_cap=cap)
+                known.update(pixel_facts(poster[1]))
             facts = _image_outputs(poster[1], item, job, image_ops, placed)
     finally:
         if poster is not None:

@@ -20,6 +20,7 @@ records as an ``exif`` warning.
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 from dataclasses import dataclass
@@ -119,9 +120,10 @@ def exif_value(raw: bytes) -> tuple[int, str | None]:
     return 1, None
 
 
-def _png_trailing_exif(path: str, limit: int = 1 << 20) -> bytes | None:
-    """An ``eXIf`` chunk after the image data (Pillow only sees it after decoding): walk chunk headers."""
-    with open(path, "rb") as fh:
+def _png_trailing_exif(source: str | bytes, limit: int = 1 << 20) -> bytes | None:
+    """An ``eXIf`` chunk after the image data (Pillow only sees it after decoding): walk chunk headers.
+    ``source``: the file's path, or its bytes when they were read already (the worker's one read)."""
+    with open(source, "rb") if isinstance(source, str) else io.BytesIO(source) as fh:
         if fh.read(8) != b"\x89PNG\r\n\x1a\n":
             return None
         for _ in range(100_000):
@@ -147,16 +149,17 @@ def _tiff_value(value: object) -> tuple[int, str | None]:
     return (v, None) if v in range(1, 9) else (1, f"its orientation tag {value!r} is not 1..8")
 
 
-def read(im: Image.Image, path: str | None = None) -> Orientation:
-    """The orientation of an opened (not yet loaded) ``im``, from headers only; never decodes pixels."""
+def read(im: Image.Image, path: str | None = None, data: bytes | None = None) -> Orientation:
+    """The orientation of an opened (not yet loaded) ``im``, from headers only; never decodes pixels.
+    ``data``: the file's bytes, when they were read already (a PNG's trailing EXIF is looked for there)."""
     by_decoder = im.format in _BY_DECODER
     try:
         if im.format == "TIFF":
             return Orientation(*_tiff_value(getattr(im, "tag_v2", {}).get(_TAG, 1)), by_decoder=True)
         if im.format == "HEIF":
             return Orientation(_tiff_value(im.info.get("original_orientation") or 1)[0], by_decoder=True)
-        if im.format == "PNG" and "exif" not in im.info and path is not None:
-            raw = _png_trailing_exif(path)
+        if im.format == "PNG" and "exif" not in im.info and (path is not None or data is not None):
+            raw = _png_trailing_exif(data if data is not None else path)  # type: ignore[arg-type]
             return Orientation(*exif_value(raw)) if raw else Orientation()
         raw = im.info.get("exif")
         if not raw:

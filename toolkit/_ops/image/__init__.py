@@ -16,13 +16,14 @@ from .encode import encode, prepare_for
 from .errors import classify
 from .formats import ALLOWED_FORMATS
 from .geometry import REDUCING_GAP, combined_draft, draft_hint, render, resize, thumbnail
-from .load import load_image
+from .load import load_image, read_source
 from .probe import estimate_bytes, probe_image
 
 __all__ = [
     "ALLOWED_FORMATS",
     "probe_image",
     "load_image",
+    "read_source",
     "thumbnail",
     "resize",
     "render",

@@ -10,6 +10,7 @@ the gate empties, so nothing leaks between calls or into the user's own Pillow c
 
 from __future__ import annotations
 
+import io
 import threading
 from contextlib import contextmanager
 from typing import Iterator
@@ -81,8 +82,21 @@ def _pillow_limit(max_pixels: int) -> int:
     return max(1, -(-max_pixels // 2))
 
 
-def _open(path: str, max_pixels: int) -> ImageFile.ImageFile:
+def read_source(path: str) -> bytes:
+    """The whole file, read once: the worker hashes these bytes and decodes from them (a second
+    read of the file would cost a second trip to the disk or share). A file that is gone,
+    unreadable or not regular fails as it would when Pillow opened it (:func:`check_file`, :func:`classify`)."""
+    check_file(path)
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except Exception as exc:  # noqa: BLE001
+        raise classify(exc, path) from exc
+
+
+def _open(path: str, max_pixels: int, data: bytes | None = None) -> ImageFile.ImageFile:
     """Open headers only, with the allow-list; more than ``max_pixels`` is a decompression bomb.
+    ``data``: the file's bytes, already read (``path`` then only names it and gives its extension).
 
     Containers (ICO, ICNS) hold whole images whose own headers declare their size, and ICO decodes
     its image while opening: Pillow checks those sizes, so its limit is on here too (at half, its
@@ -90,7 +104,7 @@ def _open(path: str, max_pixels: int) -> ImageFile.ImageFile:
     """
     try:
         with _GATE.hold(_pillow_limit(max_pixels), False):
-            im = Image.open(path, formats=_formats_for(path))
+            im = Image.open(path if data is None else io.BytesIO(data), formats=_formats_for(path))
     except Image.DecompressionBombError as exc:
         raise _bomb(path, exc, max_pixels) from exc
     except Exception as exc:  # noqa: BLE001
@@ -104,12 +118,12 @@ def _open(path: str, max_pixels: int) -> ImageFile.ImageFile:
 
 
 def _decode(
-    path: str, max_pixels: int, draft_size: tuple[int, int] | None, truncated: bool
+    path: str, max_pixels: int, draft_size: tuple[int, int] | None, truncated: bool, data: bytes | None = None
 ) -> tuple[Image.Image, orient.Orientation]:
     """Open, draft, load the first frame; -> (loaded image with its file closed, its orientation)."""
-    im = _open(path, max_pixels)
+    im = _open(path, max_pixels, data)
     try:
-        found = orient.read(im, path)
+        found = orient.read(im, path, data)
         if draft_size and im.format in _JPEG and im.mode in ("L", "RGB", "CMYK"):
             im.draft(im.mode, _stored(draft_size, found.value))
         # Pillow checks sizes again for frames found while loading (ICO, GIF); with half the limit its
@@ -142,7 +156,12 @@ def _decode(
 
 
 def load_image(
-    path: str, *, max_pixels: int, allow_truncated: bool = False, draft_size: tuple[int, int] | None = None
+    path: str,
+    *,
+    max_pixels: int,
+    allow_truncated: bool = False,
+    draft_size: tuple[int, int] | None = None,
+    data: bytes | None = None,
 ) -> tuple[Image.Image, list[Problem]]:
     """Decode the first frame, upright, with its file closed. -> (image, warnings).
 
@@ -150,17 +169,19 @@ def load_image(
     Pixels tagged with an ICC profile other than sRGB are converted to sRGB (:mod:`.colour`).
     Warnings: ``exif`` (damaged EXIF: orientation not applied), ``truncated`` (with ``allow_truncated``),
     ``icc`` (a profile that cannot be read or used: pixels kept as they are).
+    ``data``: the file's bytes from :func:`read_source` (decoded from memory, the file not read again).
     """
     problems: list[Problem] = []
     name = path_text(path)
-    check_file(path)
+    if data is None:
+        check_file(path)
     try:
         try:
-            im, found = _decode(path, max_pixels, draft_size, False)
+            im, found = _decode(path, max_pixels, draft_size, False, data)
         except OSError as exc:
             if not (allow_truncated and _is_truncation(exc)):
                 raise
-            im, found = _decode(path, max_pixels, draft_size, True)
+            im, found = _decode(path, max_pixels, draft_size, True, data)
             problems.append(Problem("truncated", f"{name} is truncated; the missing part was filled with grey"))
         if found.problem:
             problems.append(Problem("exif", f"{name}: {found.problem}; its orientation was not applied"))

@@ -38,12 +38,15 @@ def estimate_bytes(
     orientation: int = 1,
     out_format: str = "jpeg",
     converts_colour: bool = False,
+    source_bytes: int = 0,
 ) -> int:
     """Estimated peak memory (bytes) of decoding a ``width`` x ``height`` (stored) image and running ``ops``.
 
     A pure function of header facts: JPEG draft reduction, bytes per pixel of ``mode``, the upright
     copy, the colour-managed copy (``converts_colour``: a profile other than sRGB), the working-mode
     conversion, each resize's intermediate and output, the output conversion and the encoded buffer.
+    ``source_bytes``: the file's size. The worker holds the file's bytes while decoding (it hashes them
+    and decodes from memory: one read), until the image is upright and in sRGB; not during the ops.
     """
     ops = [o for o in ops if o.applies_to("image")]
     scale = _draft_scale(width, height, _stored(combined_draft(ops), orientation)) if fmt in _JPEG else 1
@@ -73,7 +76,7 @@ def estimate_bytes(
         out = ow * oh * 4
         encoded = ow * oh * (4 if out_format == "png" else 2)
         per_op = max(per_op, inter + out * 3 + encoded)  # result, output conversion, alpha canvas
-    return decoded + max(library, upright, converted, working + per_op) + _OVERHEAD
+    return decoded + max(source_bytes + max(library, upright, converted), working + per_op) + _OVERHEAD
 
 
 _SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
@@ -139,7 +142,7 @@ def probe_image(
     (a file it did not call JPEG is not read for a JPEG header). Raises :class:`FileProblem` for a
     file that cannot be used.
     """
-    check_file(path)
+    size = check_file(path)
     codec: str | None
     head = None
     if sniffed in (None, "JPEG"):
@@ -165,7 +168,15 @@ def probe_image(
         finally:
             im.close()
     est = estimate_bytes(
-        w, h, mode, codec, ops, orientation=found.value, out_format=fmt, converts_colour=colour.needs_conversion(icc, mode)
+        w,
+        h,
+        mode,
+        codec,
+        ops,
+        orientation=found.value,
+        out_format=fmt,
+        converts_colour=colour.needs_conversion(icc, mode),
+        source_bytes=size,
     )
     dw, dh = swap((w, h), found.value)
     return MediaInfo(width=dw, height=dh, mode=mode, frames=frames, rotation=found.rotation, codec=codec, est_bytes=est)
