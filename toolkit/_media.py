@@ -28,6 +28,9 @@ ROW_FIELDS = (
     "bytes_out",
     "seconds",
     "batch",
+    # from the file's sidecars (``_sidecar.py``): None when it has none, or when they could not be used
+    "caption",
+    "meta",
     # facts (``_facts.py``): None on a failed row, and on a row written before they existed
     "content_hash",
     "phash",
@@ -67,6 +70,9 @@ class MediaItem:
     mtime_ns: int
     out_rel: str = ""  # collision-free output stem (relative to OUTPUT, no extension)
     info: MediaInfo | None = None
+    # sidecars the scan paired with this file (``_sidecar.py``): its caption (.txt) and metadata (.json)
+    caption_path: str | None = None
+    meta_path: str | None = None
 
     @property
     def est_bytes(self) -> int:
@@ -118,6 +124,9 @@ class ItemResult:
     phash: str | None = None
     sharpness: float | None = None
     output_bytes: tuple[int, ...] | None = None
+    # the text of the file's caption sidecar and the JSON object of its metadata sidecar
+    caption: str | None = None
+    meta: dict[str, Any] | None = None
     # resume bookkeeping (extra fields; readers may ignore them)
     mtime_ns: int | None = None
     settings: str | None = None
@@ -142,6 +151,8 @@ class ItemResult:
             "phash": self.phash,
             "sharpness": self.sharpness,
             "output_bytes": None if self.output_bytes is None else list(self.output_bytes),
+            "caption": self.caption,
+            "meta": self.meta,
             "mtime_ns": self.mtime_ns,
             "settings": self.settings,
         }
@@ -170,6 +181,8 @@ class ItemResult:
             phash=row.get("phash"),
             sharpness=row.get("sharpness"),
             output_bytes=None if row.get("output_bytes") is None else tuple(row["output_bytes"]),
+            caption=row.get("caption"),
+            meta=row.get("meta"),
             mtime_ns=row.get("mtime_ns"),
             settings=row.get("settings"),
             extra={k: v for k, v in row.items() if k not in known},

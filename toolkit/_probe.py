@@ -14,10 +14,10 @@ from typing import Any, Callable, Sequence
 
 from ._fs import path_text
 from ._errors import Stopped
-from ._media import ItemResult, MediaItem, problem_row
+from ._media import ItemResult, MediaItem, Problem, problem_row
 from ._ops import FileProblem, OpSpec
 
-__all__ = ["probe_items", "probe_one", "PROBE_ON_WORKERS"]
+__all__ = ["probe_items", "probe_one", "probe_filter", "PROBE_ON_WORKERS"]
 
 #: Above this many files, probing runs on the cluster.
 PROBE_ON_WORKERS = 3000
@@ -71,6 +71,47 @@ def probe_one(
         problem = classify(exc, item.path)
         return _row(item, "failed", problem.code, problem.message)
     return replace(item, info=info)
+
+
+def probe_filter(
+    items: Sequence[MediaItem], *, min_side: int = 0, max_aspect: float = 0.0
+) -> tuple[list[MediaItem], list[ItemResult]]:
+    """Split probed items into those to decode and ``skipped`` rows for the ones their header already
+    rules out: smaller than ``min_side`` pixels on a side (type ``too-small``), or longer than
+    ``max_aspect`` times their short side (type ``aspect``); 0 turns either off. The sizes are as
+    displayed (the probe's, after orientation). Such a file is never decoded and has no outputs; its
+    row keeps its width and height, and its caption and metadata (read here: few files, small).
+    An item without a probed size (or a zero one: a video without a picture) is kept."""
+    if min_side < 0 or (max_aspect and max_aspect < 1):
+        raise ValueError(f"min_side must be >= 0 and max_aspect 0 or >= 1, not {min_side} and {max_aspect}")
+    from ._sidecar import read_sidecars
+
+    keep: list[MediaItem] = []
+    rows: list[ItemResult] = []
+    for item in items:
+        w, h = (item.info.width, item.info.height) if item.info else (0, 0)
+        why = []
+        if w > 0 and h > 0 and min_side and min(w, h) < min_side:
+            why.append(("too-small", f"{path_text(item.path)} is {w}x{h}, smaller than min_side {min_side} on a side"))
+        if w > 0 and h > 0 and max_aspect and max(w, h) > max_aspect * min(w, h):
+            ratio = max(w, h) / min(w, h)
+            why.append(("aspect", f"{path_text(item.path)} is {w}x{h}, an aspect of {ratio:.2f} (max_aspect {max_aspect:g})"))
+        if not why:
+            keep.append(item)
+            continue
+        caption, meta, warnings = read_sidecars(item)
+        row = _row(item, "skipped", *why[0])
+        rows.append(
+            replace(
+                row,
+                warnings=row.warnings + tuple(Problem(t, m) for t, m in why[1:]) + tuple(warnings),
+                width=w,
+                height=h,
+                caption=caption,
+                meta=meta,
+            )
+        )
+    return keep, rows
 
 
 def _row(item: MediaItem, status: str, code: str, message: str) -> ItemResult:

@@ -17,6 +17,7 @@ from typing import Callable, Iterable, Sequence
 from ._errors import InputError, Stopped
 from ._fs import path_text, printable
 from ._media import ItemResult, MediaItem, left_out_lines, problem_row
+from ._sidecar import CAPTIONS, pair_sidecars, sidecar_candidate
 from ._sniff import JUNK_DIRS, LeftOut, classify_file, is_junk
 from ._units import format_bytes
 
@@ -80,6 +81,7 @@ def scan(
     exclude: Iterable[str | os.PathLike] = (),
     follow_symlinks: bool = True,
     cancel: Callable[[], bool] | None = None,
+    captions: str = "sidecar",
 ) -> ScanResult:
     """Walk folders (or single files) into a deterministic, sorted :class:`ScanResult`.
 
@@ -87,7 +89,11 @@ def scan(
     also through a link; output folders dataprep wrote are left out without being named
     (:class:`toolkit._exclude.OutputExclusion`, shared with the build).
     ``cancel``: asked before each folder; when it returns true the scan raises :class:`Stopped`.
+    ``captions``: ``"sidecar"`` pairs ``photo.txt`` / ``photo.json`` with ``photo.jpg`` beside them
+    (:mod:`toolkit._sidecar`): they have no row of their own then; ``"none"``: they are not-media rows.
     """
+    if captions not in CAPTIONS:
+        raise ValueError(f"captions must be one of {', '.join(CAPTIONS)}, not {captions!r}")
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     roots: list[str] = []
@@ -98,16 +104,26 @@ def scan(
         roots.append(ap)
     excluded = [os.fspath(e) for e in exclude]
     result = ScanResult(roots=tuple(path_text(r) for r in roots))
+    sidecars: list[tuple[str, str, ItemResult]] = []  # left-out files that may be sidecars: known after the walk
     for root in roots:
         if os.path.isfile(root):
             parent, name = os.path.split(root)
             _scan_one(result, parent, name, os.stat(root))
             continue
-        _walk(result, root, excluded, follow_symlinks, cancel)
+        _walk(result, root, excluded, follow_symlinks, cancel, sidecars if captions == "sidecar" else None)
+    if sidecars:
+        result.items, result.rows = pair_sidecars(result.items, result.rows, sidecars)
     return result
 
 
-def _walk(result: ScanResult, root: str, excluded: list[str], follow: bool, cancel: Callable[[], bool] | None) -> None:
+def _walk(
+    result: ScanResult,
+    root: str,
+    excluded: list[str],
+    follow: bool,
+    cancel: Callable[[], bool] | None,
+    sidecars: list[tuple[str, str, ItemResult]] | None = None,
+) -> None:
     from ._exclude import OutputExclusion
 
     outputs = OutputExclusion(root, excluded)
@@ -202,13 +218,15 @@ def _walk(result: ScanResult, root: str, excluded: list[str], follow: bool, canc
                     _row(root, rel, "skipped", "symlink", f"{path_text(e.path)} is a symbolic link; links are not followed")
                 )
             else:
-                _scan_one(result, root, rel, st)
+                _scan_one(result, root, rel, st, sidecars)
         stack.extend(reversed(subdirs))
     # files before sub-folders, each level sorted: already deterministic; sort rows/items for stable output
     result.items.sort(key=lambda i: (i.root, os.fsencode(i.rel)))
 
 
-def _scan_one(result: ScanResult, root: str, rel: str, st: os.stat_result) -> None:
+def _scan_one(
+    result: ScanResult, root: str, rel: str, st: os.stat_result, sidecars: list[tuple[str, str, ItemResult]] | None = None
+) -> None:
     name = rel.rsplit("/", 1)[-1]
     abspath = os.path.join(root, rel)
     if not stat.S_ISREG(st.st_mode):
@@ -231,7 +249,10 @@ def _scan_one(result: ScanResult, root: str, rel: str, st: os.stat_result) -> No
         return
     found = classify_file(abspath, st)
     if isinstance(found, LeftOut):
-        result.rows.append(_row(root, rel, found.status, found.code, found.message, st.st_size))
+        row = _row(root, rel, found.status, found.code, found.message, st.st_size)
+        result.rows.append(row)
+        if sidecars is not None and sidecar_candidate(rel, row):
+            sidecars.append((root, rel, row))
         return
     kind, fmt = found
     result.items.append(

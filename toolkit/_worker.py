@@ -15,6 +15,7 @@ from ._fs import Placed, path_b64, path_text, write_bytes_atomic
 from ._errors import OutputWriteError
 from ._facts import content_hash, file_hash, pixel_facts
 from ._media import ItemResult, MediaItem, Problem, Status
+from ._sidecar import read_sidecars
 from ._outfault import TYPE as OUTPUT_FAULT, file_message, is_dead
 from ._ops import EXT, VIDEO_OPS, FileProblem, OpSpec
 
@@ -118,6 +119,9 @@ def process_item(item: MediaItem, job: JobSpec, batch_id: str = "") -> ItemResul
     if status == "failed":
         placed.remove()  # not a file that a later build has put under the same name since (after a stop)
         known = {}  # a failed row has no facts
+    # the caption and metadata sidecars, read where the row is made (not on the client, at scale)
+    caption, meta, sidecar_warnings = read_sidecars(item) if status != "failed" else (None, None, [])
+    warnings += sidecar_warnings
     outputs, bytes_out = placed.names, placed.bytes  # as they landed (none after a failure)
     return ItemResult(
         source=path_text(item.rel),
@@ -140,6 +144,8 @@ def process_item(item: MediaItem, job: JobSpec, batch_id: str = "") -> ItemResul
         phash=known.get("phash"),
         sharpness=known.get("sharpness"),
         output_bytes=None if status == "failed" else tuple(placed.sizes),
+        caption=caption,
+        meta=meta,
     )
 
 

@@ -1,0 +1,125 @@
+"""Captions and metadata from sidecar files (issue 15): ``photo.txt`` / ``photo.json`` beside
+``photo.jpg`` belong to its row; a bad sidecar is a warning on that row, never a failure."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from hypothesis import given, strategies as st
+
+from toolkit import _synth
+from toolkit._media import MediaItem
+from toolkit._scan import scan
+from toolkit._sidecar import MAX_SIDECAR_BYTES, read_sidecars
+
+
+def _photo(path, seed=1):
+    return _synth.write_photo(path, 64, 48, seed=seed)
+
+
+def _by_name(res):
+    return {i.rel: i for i in res.items}, {r.source: r for r in res.rows}
+
+
+def test_a_sidecar_belongs_to_its_image_and_has_no_row(tmp_path):
+    _photo(tmp_path / "cats" / "a.jpg")
+    (tmp_path / "cats" / "a.txt").write_text("a cat\n")
+    (tmp_path / "cats" / "a.json").write_text('{"by": "me"}')
+    (tmp_path / "cats" / "notes.txt").write_text("no image beside me")
+    items, rows = _by_name(scan(tmp_path))
+    assert items["cats/a.jpg"].caption_path == str(tmp_path / "cats" / "a.txt")
+    assert items["cats/a.jpg"].meta_path == str(tmp_path / "cats" / "a.json")
+    assert set(rows) == {"cats/notes.txt"}  # an orphan stays what it was
+    assert rows["cats/notes.txt"].status == "skipped" and rows["cats/notes.txt"].warnings[0].type == "not-media"
+
+
+def test_captions_none_leaves_sidecars_as_not_media_rows(tmp_path):
+    _photo(tmp_path / "a.jpg")
+    (tmp_path / "a.txt").write_text("a cat")
+    items, rows = _by_name(scan(tmp_path, captions="none"))
+    assert items["a.jpg"].caption_path is None
+    assert rows["a.txt"].warnings[0].type == "not-media"
+    with pytest.raises(ValueError, match="captions"):
+        scan(tmp_path, captions="folder")
+
+
+def test_a_sidecar_only_pairs_in_its_own_folder_and_by_its_whole_stem(tmp_path):
+    _photo(tmp_path / "a.jpg")
+    _photo(tmp_path / "sub" / "b.png")
+    (tmp_path / "sub" / "a.txt").write_text("not beside a.jpg")
+    (tmp_path / "a.jpg.txt").write_text("stem a.jpg, not a")
+    (tmp_path / "sub" / "b.txt").write_text("")  # empty: still b's caption (an empty one)
+    items, rows = _by_name(scan(tmp_path))
+    assert items["a.jpg"].caption_path is None
+    assert items["sub/b.png"].caption_path == str(tmp_path / "sub" / "b.txt")
+    assert set(rows) == {"sub/a.txt", "a.jpg.txt"}
+
+
+def test_two_media_files_of_one_stem_share_the_sidecar_and_media_named_json_is_media(tmp_path):
+    _photo(tmp_path / "a.jpg")
+    _synth.write_photo(tmp_path / "a.png", 32, 32, seed=2, fmt="PNG")
+    (tmp_path / "a.txt").write_text("both")
+    (tmp_path / "a.TXT").write_text("first by name: a.TXT sorts before a.txt")
+    _photo(tmp_path / "b.json")  # a JPEG with a .json name is an image, not b.jpg's metadata
+    items, rows = _by_name(scan(tmp_path))
+    assert items["a.jpg"].caption_path == items["a.png"].caption_path == str(tmp_path / "a.TXT")
+    assert items["b.json"].format == "JPEG"
+    assert set(rows) == {"a.txt"}  # the second caption of a.jpg is not dropped in silence
+
+
+def _item(tmp_path, caption: bytes | None = None, meta: bytes | None = None) -> MediaItem:
+    paths = {}
+    for ext, data in ((".txt", caption), (".json", meta)):
+        if data is not None:
+            (tmp_path / f"p{ext}").write_bytes(data)
+            paths[ext] = str(tmp_path / f"p{ext}")
+    return MediaItem(
+        path=str(tmp_path / "p.jpg"),
+        rel="p.jpg",
+        root=str(tmp_path),
+        kind="image",
+        format="JPEG",
+        size=1,
+        mtime_ns=0,
+        caption_path=paths.get(".txt"),
+        meta_path=paths.get(".json"),
+    )
+
+
+def test_read_gives_the_caption_text_and_the_meta_object(tmp_path):
+    caption, meta, warnings = read_sidecars(_item(tmp_path, "\ufeffun chat été\n".encode(), b'{"n": 1, "tags": ["x"]}'))
+    assert (caption, meta, warnings) == ("un chat été", {"n": 1, "tags": ["x"]}, [])
+
+
+@pytest.mark.parametrize(
+    "caption, meta, kind, words",
+    [
+        (b"caf\xe9", None, "caption", "not UTF-8"),
+        (None, b"{not json", "meta", "not valid JSON"),
+        (None, b'{"x": NaN}', "meta", "not valid JSON"),
+        (None, b"[1, 2]", "meta", "JSON array, not an object"),
+        (None, b'"\xff"', "meta", "not UTF-8"),
+        (b"x" * (MAX_SIDECAR_BYTES + 1), None, "caption", "larger than 1 MiB"),
+    ],
+)
+def test_a_bad_sidecar_is_a_typed_warning_naming_both_files(tmp_path, caption, meta, kind, words):
+    got_caption, got_meta, warnings = read_sidecars(_item(tmp_path, caption, meta))
+    assert got_caption is None and got_meta is None
+    (w,) = warnings
+    assert w.type == kind and words in w.message and "p.jpg" in w.message
+
+
+def test_a_sidecar_gone_since_the_scan_is_a_warning(tmp_path):
+    item = _item(tmp_path, b"hi")
+    os.remove(item.caption_path)
+    _, _, (w,) = read_sidecars(item)
+    assert w.type == "caption" and "cannot read" in w.message
+
+
+@given(st.text(max_size=200), st.dictionaries(st.text(max_size=10), st.integers() | st.text(max_size=10), max_size=5))
+def test_any_utf8_caption_and_json_object_round_trip(tmp_path_factory, text, obj):
+    d = tmp_path_factory.mktemp("rt")
+    caption, meta, warnings = read_sidecars(_item(d, text.encode(), json.dumps(obj).encode()))
+    assert caption == text.removeprefix("\ufeff").strip() and meta == obj and not warnings

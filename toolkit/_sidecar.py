@@ -1,0 +1,134 @@
+"""Captions and metadata from sidecar files: ``photo.txt`` beside ``photo.jpg`` is its caption,
+``photo.json`` its extra metadata (``captions = "sidecar"``, the default).
+
+The scan pairs a sidecar with the media file of the same name (minus the extension) in the same
+folder (:func:`pair_sidecars`); the sidecar then has no row of its own. The worker that makes the
+image's row reads it (:func:`read_sidecars`): small text files read where the row is made keep the
+client light at scale. A sidecar that cannot be used is a warning on its image's row (type
+``caption`` or ``meta``), never a failure of the image. A ``.txt``/``.json`` with no media file
+beside it stays a ``skipped`` not-media row, as before.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import replace
+from typing import Any, Sequence
+
+from ._fs import path_text
+from ._media import ItemResult, MediaItem, Problem
+
+__all__ = ["CAPTIONS", "SIDECAR_EXT", "MAX_SIDECAR_BYTES", "pair_sidecars", "read_sidecars", "sidecar_candidate"]
+
+#: the values of the ``captions`` setting
+CAPTIONS = ("none", "sidecar")
+#: sidecar extension -> the row field it fills
+SIDECAR_EXT = {".txt": "caption", ".json": "meta"}
+#: a larger sidecar is not read (a warning): captions and metadata are small; a big one is a mistake
+MAX_SIDECAR_BYTES = 1 << 20
+#: the scan's reasons for leaving a .txt/.json out that a media file beside it overrides: not media,
+#: or unreadable (then the read on the worker says why, as a warning on the image's row). A special
+#: file (FIFO, device) is never paired: it is never opened.
+_PAIRABLE = {"not-media", "permission-denied", "corrupt", "not-found"}
+
+
+def sidecar_candidate(rel: str, row: ItemResult, captions: str = "sidecar") -> bool:
+    """Whether a left-out file may be a sidecar (its image, if any, is known only after the walk)."""
+    if captions != "sidecar":
+        return False
+    why = row.error or (row.warnings[0] if row.warnings else None)
+    return os.path.splitext(rel)[1].lower() in SIDECAR_EXT and why is not None and why.type in _PAIRABLE
+
+
+def pair_sidecars(
+    items: Sequence[MediaItem], rows: Sequence[ItemResult], candidates: Sequence[tuple[str, str, ItemResult]]
+) -> tuple[list[MediaItem], list[ItemResult]]:
+    """Attach each candidate ``(root, rel, row)`` to the media files of the same stem in its folder
+    and drop its row; -> (items, rows). Unpaired candidates keep their rows. Two media files of one
+    stem (``a.jpg``, ``a.png``) share the sidecar; a sidecar that is itself media (``a.json`` holding
+    a JPEG) is an item, never a candidate."""
+    by_stem: dict[tuple[str, str], list[int]] = {}
+    for i, it in enumerate(items):
+        by_stem.setdefault((it.root, os.path.splitext(it.rel)[0]), []).append(i)
+    out = list(items)
+    paired: set[int] = set()
+    for root, rel, row in candidates:
+        stem, ext = os.path.splitext(rel)
+        owners = by_stem.get((root, stem))
+        if not owners:
+            continue
+        path = os.path.join(root, rel)
+        for i in owners:
+            # two sidecars of one kind (a.TXT, a.txt): the first by name wins; the other keeps its row
+            if SIDECAR_EXT[ext.lower()] == "caption" and out[i].caption_path is None:
+                out[i] = replace(out[i], caption_path=path)
+            elif SIDECAR_EXT[ext.lower()] == "meta" and out[i].meta_path is None:
+                out[i] = replace(out[i], meta_path=path)
+            else:
+                continue
+            paired.add(id(row))
+    return out, [r for r in rows if id(r) not in paired]
+
+
+def read_sidecars(item: MediaItem) -> tuple[str | None, dict[str, Any] | None, list[Problem]]:
+    """-> (caption, meta, warnings) of an item's sidecars. The caption is the text with surrounding
+    whitespace stripped (a trailing newline is not part of it); ``meta`` must be a JSON object."""
+    warnings: list[Problem] = []
+    caption = meta = None
+    if item.caption_path:
+        text = _read_text(item.caption_path, "caption", item, warnings)
+        caption = None if text is None else text.strip()
+    if item.meta_path:
+        text = _read_text(item.meta_path, "meta", item, warnings)
+        if text is not None:
+            meta = _parse_meta(text, item, warnings)
+    return caption, meta, warnings
+
+
+def _read_text(path: str, kind: str, item: MediaItem, warnings: list[Problem]) -> str | None:
+    shown, owner = path_text(path), path_text(item.path)
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_SIDECAR_BYTES + 1)
+    except OSError as exc:
+        warnings.append(Problem(kind, f"cannot read the {kind} file {shown} of {owner}: {exc.strerror}; it was left out"))
+        return None
+    if len(data) > MAX_SIDECAR_BYTES:
+        warnings.append(
+            Problem(kind, f"the {kind} file {shown} of {owner} is larger than {MAX_SIDECAR_BYTES >> 20} MiB; it was not read")
+        )
+        return None
+    try:
+        return data.decode("utf-8-sig")  # a byte order mark some editors write is not part of the text
+    except UnicodeDecodeError as exc:
+        warnings.append(
+            Problem(kind, f"the {kind} file {shown} of {owner} is not UTF-8 (byte {exc.start}); save it as UTF-8 to use it")
+        )
+        return None
+
+
+_JSON_NAMES = {list: "array", str: "string", int: "number", float: "number", bool: "true/false", type(None): "null"}
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _parse_meta(text: str, item: MediaItem, warnings: list[Problem]) -> dict[str, Any] | None:
+    shown = f"the meta file {path_text(item.meta_path or '')} of {path_text(item.path)}"
+    try:
+        # NaN / Infinity are refused: the manifest is strict JSON, and they would not survive it
+        value = json.loads(text, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        warnings.append(Problem("meta", f"{shown} is not valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno})"))
+        return None
+    except ValueError as exc:
+        warnings.append(Problem("meta", f"{shown} is not valid JSON ({exc})"))
+        return None
+    if not isinstance(value, dict):
+        warnings.append(
+            Problem("meta", f"{shown} holds a JSON {_JSON_NAMES.get(type(value), 'value')}, not an object; it was left out")
+        )
+        return None
+    return value
