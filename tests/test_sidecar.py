@@ -123,3 +123,15 @@ def test_any_utf8_caption_and_json_object_round_trip(tmp_path_factory, text, obj
     d = tmp_path_factory.mktemp("rt")
     caption, meta, warnings = read_sidecars(_item(d, text.encode(), json.dumps(obj).encode()))
     assert caption == text.removeprefix("\ufeff").strip() and meta == obj and not warnings
+
+
+def test_the_csv_export_has_the_caption_and_the_meta_as_json(tmp_path):
+    import csv
+
+    from toolkit._manifest import export_csv
+    from toolkit._media import ItemResult
+
+    row = ItemResult("a.jpg", "YS5qcGc=", "/in", "ok", caption="un chat, «gris»", meta={"by": "me", "n": [1, 2]})
+    (tmp_path / "manifest.jsonl").write_text(json.dumps(row.to_row(), ensure_ascii=False) + "\n", encoding="utf-8")
+    (got,) = csv.DictReader(export_csv(tmp_path / "manifest.jsonl", tmp_path / "m.csv").open(encoding="utf-8"))
+    assert got["caption"] == "un chat, «gris»" and json.loads(got["meta"]) == {"by": "me", "n": [1, 2]}

@@ -290,6 +290,8 @@ def export_csv(manifest: str | os.PathLike, dest: str | os.PathLike) -> Path:
                 v = "; ".join(f"{x['type']}: {x['message']}" for x in v or [])
             elif c in ("outputs", "output_bytes"):
                 v = ";".join(str(x) for x in v or [])
+            elif c == "meta" and v is not None:  # a sidecar's JSON object, as JSON
+                v = json.dumps(v, ensure_ascii=False)
             out.append("" if v is None else v)
         w.writerow(out)
     with atomic_write(Path(dest)) as fh:
