@@ -51,23 +51,19 @@ def pair_sidecars(
     by_stem: dict[tuple[str, str], list[int]] = {}
     for i, it in enumerate(items):
         by_stem.setdefault((it.root, os.path.splitext(it.rel)[0]), []).append(i)
-    out = list(items)
+    found: dict[int, dict[str, str]] = {}  # item index -> {"caption_path": ..., "meta_path": ...}
     paired: set[int] = set()
     for root, rel, row in candidates:
         stem, ext = os.path.splitext(rel)
-        owners = by_stem.get((root, stem))
-        if not owners:
-            continue
-        path = os.path.join(root, rel)
-        for i in owners:
+        key = f"{SIDECAR_EXT[ext.lower()]}_path"
+        for i in by_stem.get((root, stem), ()):
             # two sidecars of one kind (a.TXT, a.txt): the first by name wins; the other keeps its row
-            if SIDECAR_EXT[ext.lower()] == "caption" and out[i].caption_path is None:
-                out[i] = replace(out[i], caption_path=path)
-            elif SIDECAR_EXT[ext.lower()] == "meta" and out[i].meta_path is None:
-                out[i] = replace(out[i], meta_path=path)
-            else:
-                continue
-            paired.add(id(row))
+            if key not in found.setdefault(i, {}):
+                found[i][key] = os.path.join(root, rel)
+                paired.add(id(row))
+    out = list(items)
+    for i, paths in found.items():  # one copy per item (replace costs microseconds; a scan may hold millions)
+        out[i] = replace(out[i], caption_path=paths.get("caption_path"), meta_path=paths.get("meta_path"))
     return out, [r for r in rows if id(r) not in paired]
 
 
