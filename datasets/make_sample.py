@@ -2,8 +2,10 @@
 
 A few hundred photo-like JPEG/PNG/WebP images of mixed sizes up to 24 MP in nested folders,
 some tricky ones (EXIF orientation, RGBA, 16-bit, CMYK, palette, ICC colour profiles, same stem side by side,
-spaces and unicode in names), a few deliberately broken files and some junk; plus short videos
-when ``toolkit.synth_video`` is available. Deterministic: the same bytes every time.
+spaces and unicode in names), a few deliberately broken files and some junk; class folders for
+curation (``pets/<class>/``: captions and metadata sidecars, one invalid on purpose, an exact and a
+near copy, a tiny and a panoramic image); plus short videos when ``toolkit.synth_video`` is
+available. Deterministic: the same bytes every time.
 
     python datasets/make_sample.py [--out datasets/sample] [--force]
 
@@ -27,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from toolkit import _synth as synth, _synth_icc as synth_icc  # noqa: E402
 
-VERSION = 3  # bump when the contents change: an older sample is then remade
+VERSION = 4  # bump when the contents change: an older sample is then remade
 FOLDERS = [
     "trips/2023/beach",
     "trips/2023/mountains",
@@ -39,6 +41,9 @@ FOLDERS = [
     "phone/DCIM/100APPLE",
 ]
 EXT = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}
+#: class folders under pets/ (labels = "folder" on pets/, or "parent" on the whole sample)
+CLASSES = ("bird", "cat", "dog", "fish")
+PER_CLASS = 10
 
 # Junk that real folders carry; the headers are what the real files start with.
 JUNK = {
@@ -110,6 +115,31 @@ def _specials(out: Path) -> None:
         (out / rel).write_bytes(data)
 
 
+def _pets(out: Path) -> None:
+    """Class folders with what curation is about: captions (``.txt``) and metadata (``.json``)
+    beside some images, one ``.json`` that is not valid JSON (a ``meta`` warning on its image's row,
+    the image still ok), an exact copy and a resized, recompressed near copy (duplicates), a tiny
+    image (``min_side``) and a panorama (``max_aspect``)."""
+    from PIL import Image
+
+    p = out / "pets"
+    for c, name in enumerate(CLASSES):
+        for i in range(PER_CLASS):
+            w, h = [(640, 480), (480, 640), (800, 600)][i % 3]
+            synth.write_photo(p / name / f"{name}_{i:02d}.jpg", w, h, 3000 + 100 * c + i, quality=85)
+        for i in range(3):  # captions for the first three of each class, metadata for the first two
+            (p / name / f"{name}_{i:02d}.txt").write_text(f"a {name}, picture {i + 1} of the {name} folder\n", "utf-8")
+        for i in range(2):
+            meta = f'{{"class": "{name}", "photographer": "sample", "index": {i}}}\n'
+            (p / name / f"{name}_{i:02d}.json").write_text(meta, "utf-8")
+    (p / "dog" / "dog_01.json").write_text('{"class": "dog", "photographer": \n', "utf-8")  # cut short: invalid
+    shutil.copyfile(p / "cat" / "cat_03.jpg", p / "cat" / "cat_03 copy.jpg")  # an exact copy
+    with Image.open(p / "cat" / "cat_04.jpg") as im:  # a near copy: resized and recompressed
+        im.resize((im.width // 2, im.height // 2), Image.Resampling.LANCZOS).save(p / "cat" / "cat_04_small.jpg", quality=60)
+    synth.write_photo(p / "bird" / "tiny.jpg", 48, 36, 3900, quality=85)  # too small for a min_side of 64
+    synth.write_photo(p / "fish" / "panorama.jpg", 1500, 250, 3901, quality=85)  # aspect 6: over a max_aspect of 3
+
+
 def _videos(out: Path) -> int:
     try:
         from toolkit._synth_video import make_sample_videos
@@ -145,6 +175,7 @@ def make(out: Path, force: bool = False) -> bool:
     with ProcessPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         list(pool.map(_one, jobs, [str(out)] * len(jobs), chunksize=2))
     _specials(out)
+    _pets(out)
     t_images = time.perf_counter() - t0
     n_videos = _videos(out)
     seconds = time.perf_counter() - t0

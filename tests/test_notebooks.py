@@ -59,12 +59,46 @@ def sample() -> dict[str, str]:
             rel = p.relative_to(SAMPLE).as_posix()
             top = rel.split("/", 1)[0]
             listing[rel] = "broken" if top == "broken" else "junk" if is_junk(p.name) else "video" if top == "videos" else "image"
-    assert {"broken", "junk", "video", "image"} <= set(listing.values()), "the sample lacks a kind of file"
+    stems = {
+        os.path.splitext(rel)[0]
+        for rel, kind in listing.items()
+        if kind in ("image", "video") and not rel.endswith((".txt", ".json"))
+    }
+    for rel in listing:  # photo.txt / photo.json beside photo.jpg: its caption and metadata, no row of its own
+        if rel.endswith((".txt", ".json")) and os.path.splitext(rel)[0] in stems:
+            listing[rel] = "sidecar"
+    assert {"broken", "junk", "video", "image", "sidecar"} <= set(listing.values()), "the sample lacks a kind of file"
     return listing
 
 
 def of_kind(listing: dict[str, str], kind: str) -> set[str]:
     return {rel for rel, k in listing.items() if k == kind}
+
+
+def media(listing: dict[str, str]) -> dict[str, str]:
+    """The files that have a row of their own: all but the sidecars."""
+    return {rel: kind for rel, kind in listing.items() if kind != "sidecar"}
+
+
+def check_sidecars(rows: dict[str, dict], listing: dict[str, str]) -> None:
+    """Each sidecar's text is its image's ``caption``, its JSON object its ``meta``; one that is not valid
+    JSON is a ``meta`` warning on an image that is still ok (the sample holds one on purpose)."""
+    bad = 0
+    for rel in of_kind(listing, "sidecar"):
+        stem, ext = os.path.splitext(rel)
+        owners = [r for src, r in rows.items() if os.path.splitext(src)[0] == stem]
+        assert owners, rel
+        text = (SAMPLE / rel).read_text("utf-8")
+        for r in owners:
+            if ext == ".txt":
+                assert r["caption"] == text.strip(), (rel, r)
+                continue
+            try:
+                assert r["meta"] == json.loads(text), (rel, r)
+            except json.JSONDecodeError:
+                bad += 1
+                assert r["meta"] is None and r["status"] == "ok" and "meta" in [w["type"] for w in r["warnings"]], r
+    assert bad >= 1, "the sample's invalid metadata file was not met"
 
 
 def kernel_name() -> str:
@@ -149,8 +183,9 @@ def check_build_of_sample(manifest: Path, listing: dict[str, str], fits: int, su
     """A build of the whole sample: one row per file; broken/ failed, junk skipped, every image ok with an
     output on disk that fits in ``fits`` px; a video ok or failed with a reason naming it."""
     rows = {r["source"]: r for r in toolkit.read_rows(manifest)}
-    assert set(rows) == set(listing), "every file of the sample has exactly one row"
-    for rel, kind in listing.items():
+    assert set(rows) == set(media(listing)), "every file of the sample but its sidecars has exactly one row"
+    check_sidecars(rows, listing)
+    for rel, kind in media(listing).items():
         r = rows[rel]
         expected = {"broken": {"failed"}, "junk": {"skipped"}, "image": {"ok"}, "video": {"ok", "failed"}}[kind]
         assert r["status"] in expected, (rel, r["status"], r["error"])
@@ -221,9 +256,10 @@ def test_03_an_op_of_your_own_measures_the_sample_resumes_and_redoes_on_a_new_ve
     second run resumes every file done; version 2 does them all again, with the new facts."""
     nb, text = run_on_sample("03-custom-steps.ipynb", tmp_path)
     rows = {r["source"]: r for r in toolkit.read_rows(tmp_path / "colours" / "manifest.jsonl")}
-    assert set(rows) == set(sample), "every file of the sample has exactly one row"
+    assert set(rows) == set(media(sample)), "every file of the sample but its sidecars has exactly one row"
+    check_sidecars(rows, sample)
     counts = {s: sum(r["status"] == s for r in rows.values()) for s in ("ok", "failed", "skipped")}
-    for rel, kind in sample.items():
+    for rel, kind in media(sample).items():
         r = rows[rel]
         expected = {"broken": {"failed"}, "junk": {"skipped"}, "image": {"ok"}, "video": {"ok", "failed"}}[kind]
         assert r["status"] in expected, (rel, r["status"], r["error"])
