@@ -135,3 +135,26 @@ def test_the_csv_export_has_the_caption_and_the_meta_as_json(tmp_path):
     (tmp_path / "manifest.jsonl").write_text(json.dumps(row.to_row(), ensure_ascii=False) + "\n", encoding="utf-8")
     (got,) = csv.DictReader(export_csv(tmp_path / "manifest.jsonl", tmp_path / "m.csv").open(encoding="utf-8"))
     assert got["caption"] == "un chat, «gris»" and json.loads(got["meta"]) == {"by": "me", "n": [1, 2]}
+
+
+@given(st.sets(st.tuples(st.sampled_from(["a", "b", "c d"]), st.sampled_from([".jpg", ".png", ".txt", ".TXT", ".json"]))))
+def test_every_sidecar_is_paired_with_all_its_images_or_keeps_its_row(names):
+    from toolkit._media import ItemResult, Problem
+    from toolkit._sidecar import SIDECAR_EXT, pair_sidecars
+
+    names = sorted((stem + ext for stem, ext in names), key=os.fsencode)  # the scan's order
+    items = [MediaItem(f"/r/{n}", n, "/r", "image", "JPEG", 1, 0) for n in names if n.endswith((".jpg", ".png"))]
+    rows = [
+        ItemResult(n, "", "/r", "skipped", warnings=(Problem("not-media", ""),)) for n in names if n not in {i.rel for i in items}
+    ]
+    out, kept = pair_sidecars(items, rows, [("/r", r.source, r) for r in rows])
+    used = {p for i in out for p in (i.caption_path, i.meta_path) if p}
+    for r in rows:  # each sidecar: in the rows, or the caption/meta of every image of its stem; never both, never lost
+        stem, ext = os.path.splitext(r.source)
+        owners = [i for i in out if os.path.splitext(i.rel)[0] == stem]
+        attr = f"{SIDECAR_EXT[ext.lower()]}_path"
+        if r in kept:
+            assert f"/r/{r.source}" not in used
+            assert not owners or all(getattr(i, attr) not in (None, f"/r/{r.source}") for i in owners)
+        else:
+            assert owners and all(getattr(i, attr) == f"/r/{r.source}" for i in owners)
