@@ -32,6 +32,8 @@ def test_a_sidecar_belongs_to_its_image_and_has_no_row(tmp_path):
     assert items["cats/a.jpg"].caption_path == str(tmp_path / "cats" / "a.txt")
     assert items["cats/a.jpg"].meta_path == str(tmp_path / "cats" / "a.json")
     assert set(rows) == {"cats/notes.txt"}  # an orphan stays what it was
+    assert "with a caption: 1, with metadata: 1" in str(scan(tmp_path))
+    assert scan(tmp_path).summary()["sidecars"] == {"caption": 1, "meta": 1}
     assert rows["cats/notes.txt"].status == "skipped" and rows["cats/notes.txt"].warnings[0].type == "not-media"
 
 

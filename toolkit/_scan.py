@@ -56,6 +56,14 @@ class ScanResult:
             "by_kind": c["kind"],
             "by_format": c["format"],
             "left_out": [r.to_row() for r in self.rows],
+            "sidecars": self.sidecars(),
+        }
+
+    def sidecars(self) -> dict[str, int]:
+        """How many media files have a caption (.txt) and a metadata (.json) sidecar."""
+        return {
+            "caption": sum(i.caption_path is not None for i in self.items),
+            "meta": sum(i.meta_path is not None for i in self.items),
         }
 
     def __str__(self) -> str:
@@ -63,6 +71,8 @@ class ScanResult:
         lines = [f"{len(self.items)} media files, {format_bytes(self.total_bytes)}, in {printable(', '.join(self.roots))}"]
         for k, n in sorted(c["format"].items()):
             lines.append(f"  {k:<16} {n:>7}")
+        if any(self.sidecars().values()):
+            lines.append("with a caption: {caption}, with metadata: {meta} (sidecar files)".format(**self.sidecars()))
         return "\n".join(lines + left_out_lines(self.rows))
 
     def _repr_html_(self) -> str:
