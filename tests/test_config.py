@@ -241,6 +241,7 @@ def test_curation_keys_are_checked_up_front_and_never_change_the_resume_key(tmp_
     c = BuildConfig.from_file(p)
     assert c.labels == "parent" and c.filters["min_side"] == 32 and c.splits == {"train": 0.9, "test": 0.1}
     assert BuildConfig.from_file(p, split_seed=2).to_dict()["splits"] == {"train": 0.9, "test": 0.1}
+    assert BuildConfig.create(**json.loads(c.to_json())) == c  # round trip, as "Copy as code" does
 
 
 def test_cli_curation_flags_fold_into_the_tables(tmp_path):
@@ -258,7 +259,7 @@ def test_cli_curation_flags_fold_into_the_tables(tmp_path):
             "labels": "folder",
         }
     )
-    assert cfg.filters == {"min_side": 64, "max_aspect": 3.0, "min_sharpness": None}
+    assert cfg.filters == {"min_side": 64, "max_aspect": 3.0}
     assert cfg.splits == {"train": 0.8, "val": 0.2} and cfg.labels == "folder"
     with pytest.raises(ConfigError, match="`splits`"):
         config_from({"inputs": ("a",), "output": "o", "split": ("train",)})

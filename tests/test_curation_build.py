@@ -123,3 +123,16 @@ def test_misused_labels_stop_the_build_before_any_work(tmp_path, client):
     with pytest.raises(toolkit.ConfigError, match="`labels`"):
         build(src, tmp_path / "out", client, labels="folder")
     assert not (tmp_path / "out" / "manifest.jsonl").exists()
+
+
+def test_a_file_curation_skips_loses_the_outputs_of_an_earlier_build_no_row_lists(tmp_path, client):
+    """Built with two ops, then with one: the file curation leaves out was built whole (``curated_from
+    == "ok"``), so the other op's earlier output goes, as for an ok file; its own output stays."""
+    src, out = corpus(tmp_path / "in"), tmp_path / "out"
+    build(src, out, client, op=["thumbnail", "resize"], filters={"min_side": 100})
+    two = rows_by_source(out)["dog/tiny.jpg"]["outputs"]
+    build(src, out, client, op="thumbnail", filters={"min_side": 100})
+    tiny = rows_by_source(out)["dog/tiny.jpg"]
+    assert tiny["status"] == "skipped" and tiny["curated_from"] == "ok" and len(two) == 2 and len(tiny["outputs"]) == 1
+    assert all((out / o).is_file() for o in tiny["outputs"])
+    assert not any((out / o).exists() for o in set(two) - set(tiny["outputs"]))
