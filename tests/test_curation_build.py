@@ -98,6 +98,14 @@ def test_toolkit_curate_recurates_a_finished_build_without_a_cluster(tmp_path, c
     assert summary(out)["curation"]["kept"] == 12 and summary(out)["counts"]["skipped"] == 3
     with pytest.raises(toolkit.ConfigError, match="`labels`"):
         toolkit.curate(out, labels="nope")
+    from toolkit._preflight import lock_output
+
+    held = lock_output(str(out))  # a build writing the folder: curate waits for no one, it refuses
+    try:
+        with pytest.raises(toolkit.InputError, match="in use"):
+            toolkit.curate(out, split_seed=1)
+    finally:
+        held.release()
 
 
 def test_without_curation_the_rows_are_as_they_always_were(tmp_path, client):
