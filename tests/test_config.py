@@ -217,3 +217,49 @@ def test_a_build_that_cannot_reach_its_cluster_leaves_no_output_folder(tmp_path,
         assert cli(["build", "-i", str(tmp_path / "in"), "-o", str(out), "--scheduler-file", str(nope), "-q"]) == 2
         assert str(nope) in capsys.readouterr().err
         assert out.exists() == existed and (not existed or not any(out.iterdir()))
+
+
+def test_curation_keys_are_checked_up_front_and_never_change_the_resume_key(tmp_path):
+    a = BuildConfig.create(inputs=["a"], output="o")
+    b = a.replace(labels="folder", dedupe="exact", near_distance=4, filters={"min_side": 64}, splits={"train": 1}, split_seed=3)
+    assert a.settings_key == b.settings_key
+    assert b.curation.dedupe == "exact" and a.replace(splits={"train": 0.8, "val": 0.2}).curation.dedupe == "near"
+    assert a.curation.dedupe == "off"
+    for bad, key in [
+        (dict(labels="class"), "`labels`"),
+        (dict(dedupe="fuzzy"), "`dedupe`"),
+        (dict(near_distance=65), "`near_distance`"),
+        (dict(filters={"min_side": 0}), "`filters.min_side`"),
+        (dict(filters={"min_sides": 1}), "`filters`"),
+        (dict(splits={"train": 0.7}), "`splits`"),
+        (dict(split_seed=1.5), "`split_seed`"),
+    ]:
+        with pytest.raises(ConfigError, match=key):
+            a.replace(**bad)
+    p = tmp_path / "c.toml"
+    p.write_text('inputs = ["a"]\noutput = "o"\nlabels = "parent"\n[filters]\nmin_side = 32\n[splits]\ntrain = 0.9\ntest = 0.1\n')
+    c = BuildConfig.from_file(p)
+    assert c.labels == "parent" and c.filters["min_side"] == 32 and c.splits == {"train": 0.9, "test": 0.1}
+    assert BuildConfig.from_file(p, split_seed=2).to_dict()["splits"] == {"train": 0.9, "test": 0.1}
+    assert BuildConfig.create(**json.loads(c.to_json())) == c  # round trip, as "Copy as code" does
+
+
+def test_cli_curation_flags_fold_into_the_tables(tmp_path):
+    from toolkit._cli_options import config_from
+
+    p = tmp_path / "c.toml"
+    p.write_text("[filters]\nmax_aspect = 3.0\n")
+    cfg = config_from(
+        {
+            "inputs": ("a",),
+            "output": "o",
+            "config_file": str(p),
+            "min_side": 64,
+            "split": ("train=0.8", "val=0.2"),
+            "labels": "folder",
+        }
+    )
+    assert cfg.filters == {"min_side": 64, "max_aspect": 3.0}
+    assert cfg.splits == {"train": 0.8, "val": 0.2} and cfg.labels == "folder"
+    with pytest.raises(ConfigError, match="`splits`"):
+        config_from({"inputs": ("a",), "output": "o", "split": ("train",)})

@@ -6,6 +6,7 @@ within memory limits.
 """
 
 from ._config import BuildConfig, load_config_file
+from ._curation import curate
 from ._dryrun import plan
 from ._planning import Plan
 from ._run import Run, build, start
@@ -48,6 +49,7 @@ __all__ = [
     "load_config_file",
     "Run",
     "build",
+    "curate",
     "plan",
     "start",
     "scan",

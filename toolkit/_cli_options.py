@@ -79,6 +79,12 @@ def settings_options(f: Callable) -> Callable:
     opts.append(click.option("--op", "op", multiple=True, help=f"{ops}; repeat for several."))
     opts += [_setting_option(s, defaults) for s in rest if s.cli]
     opts += [_op_param_option(p) for p in op_params().values()]
+    opts += [
+        click.option("--min-side", "min_side", type=int, help="Filter: skip images whose short side is under N px."),
+        click.option("--max-aspect", "max_aspect", type=float, help="Filter: skip images more elongated than this ratio."),
+        click.option("--min-sharpness", "min_sharpness", type=float, help="Filter: skip images less sharp than this."),
+        click.option("--split", "split", multiple=True, help="A split as name=fraction, e.g. train=0.8; repeat for each."),
+    ]
     for o in reversed(opts):
         f = o(f)
     return f
@@ -93,4 +99,21 @@ def config_from(params: dict[str, Any]) -> BuildConfig:
         settings["op"] = list(settings["op"]) if len(settings["op"]) > 1 else settings["op"][0]
     cfg_file = params.get("config_file")
     base = BuildConfig.from_file(cfg_file) if cfg_file else BuildConfig()
+    filters = {k: settings.pop(k) for k in ("min_side", "max_aspect", "min_sharpness") if k in settings}
+    if filters:  # the flat flags over the config file's [filters] table
+        settings["filters"] = {**base.filters, **filters}
+    if "split" in settings:
+        settings["splits"] = dict(_split(text) for text in settings.pop("split"))
     return BuildConfig.create(base, **settings)
+
+
+def _split(text: str) -> tuple[str, float]:
+    """``train=0.8`` -> ("train", 0.8); anything else a ConfigError naming `splits`."""
+    from ._errors import ConfigError
+
+    name, _, value = text.partition("=")
+    try:
+        return name.strip(), float(value)
+    except ValueError:
+        pass
+    raise ConfigError(f"`splits`: give each split as name=fraction (train=0.8), not {text!r}")

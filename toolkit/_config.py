@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Mapping
 
 from ._config_file import load_config_file
@@ -52,6 +52,13 @@ class BuildConfig:
     allow_truncated: bool = False  # recover truncated images (with a warning) instead of failing
     timeout: float = 300.0  # seconds per file
     force: bool = False
+    # curation (toolkit/_curate): decided over the rows after the batches, never part of the resume key
+    labels: str = "none"
+    dedupe: str | None = None  # None: near when splits are asked for, else off
+    near_distance: int = 8  # the million-hash search meets its 60 s target at 8 (benchmarks/near_distance.py)
+    filters: dict[str, Any] = field(default_factory=dict)  # min_side, max_aspect, min_sharpness
+    splits: dict[str, float] = field(default_factory=dict)
+    split_seed: int = 0
     monitor_interval: float = 1.0
     in_flight_per_worker: int = 2
 
@@ -79,6 +86,15 @@ class BuildConfig:
         """Hash of everything that changes an output: the resume key."""
         data = {"ops": [o.to_dict() for o in self.ops], **{k: getattr(self, k) for k, s in SETTINGS.items() if s.output}}
         return hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
+
+    @property
+    def curation(self) -> Any:
+        """The curation settings (``toolkit._curate.CurationSettings``), checked together."""
+        from ._curate import CurationSettings
+
+        return CurationSettings.from_settings(
+            {k: getattr(self, k) for k in ("labels", "dedupe", "near_distance", "filters", "splits", "split_seed")}
+        )
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -131,6 +147,7 @@ def _apply(cfg: BuildConfig, settings: Mapping[str, Any], *, source: str) -> Bui
     new = replace(cfg, **changes)
     if new.scheduler and new.scheduler_file:
         raise ConfigError("`scheduler` and `scheduler_file`: give one of them, not both")
+    new.curation  # the curation keys together (errors name the key), before any work
     return new
 
 

@@ -33,6 +33,7 @@ from ._preflight import lock_output, require_paths, validate_paths
 from ._runreport import RunReport, stopped_report
 from ._session import ClusterSession
 from ._planning import prepare
+from ._curation import BuildCurator
 from ._stages import Curator, Identity, MirrorSink, Sink, StageContext, curate_and_export
 from ._steps import Connecting, RunParts, drive, job_for, report_on, scan_and_probe
 from ._waiting import run_to_end
@@ -193,13 +194,16 @@ class Run:
             )
             driven = drive(parts, client, job, plan, files, connecting.seconds)
             exports: dict[str, dict[str, Any]] = {}
+            curation: dict[str, Any] | None = None
             if not driven.stopped:  # every file has its row: the stages that see the whole dataset
                 ctx = StageContext(out, cfg, files.manifest, client, self.events.emit)
+                curator = BuildCurator(cfg.curation, files.earlier)  # first: the others see curated rows
                 with self._fault.caught(self._output_failed):  # the rows stand; the report says why it stopped
-                    curate_and_export(ctx, self.curators, [MirrorSink(files.stale), *self.exports], exports)
+                    curate_and_export(ctx, [curator, *self.curators], [MirrorSink(files.stale), *self.exports], exports)
+                curation = curator.report
                 with contextlib.suppress(OSError):  # if not, the next run reads them again, and the manifest wins
                     files.manifest.settle()
-            return report_on(parts, files, driven, exports, time.perf_counter() - t_start, connecting.seconds)
+            return report_on(parts, files, driven, exports, time.perf_counter() - t_start, connecting.seconds, curation)
         except (Stopped, OutputWriteError) as exc:  # before any batch: the previous manifest stands
             if isinstance(exc, OutputWriteError):
                 self._fault.note(exc)

@@ -45,6 +45,9 @@ class RunReport:
     #: why the run stopped by itself (``{type, message, path, errno}``; ``output-write-failed``: the
     #: output could not be written), or None (it completed, or was stopped by its user)
     stop_reason: dict[str, Any] | None = None
+    #: summary.json's ``curation`` section when curation was asked for (kept, filtered, duplicates,
+    #: leakage with the files per split x label), else None
+    curation: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         for name in ("counts", "errors", "warnings"):
@@ -83,6 +86,7 @@ class RunReport:
             "peaks": self.peaks,
             "output": self.output,
             "manifest": self.manifest,
+            **({"curation": self.curation} if self.curation is not None else {}),
         }
 
     def _rows(self) -> list[tuple[str, str]]:
@@ -121,6 +125,7 @@ class RunReport:
             lines.append(f"  failed  {printable(src)}  [{code}] {printable(reword(msg))}")
         if self.failed > 10:
             lines.append(f"  ... {self.failed - 10} more in the manifest (status == 'failed')")
+        lines += curation_lines(self.curation)
         if self.stop_reason:
             lines.append(f"stopped [{self.stop_reason['type']}]: {reword(self.stop_reason['message'])}")
         elif self.stopped:
@@ -192,3 +197,32 @@ def stopped_report(out: Path, seconds: float, cluster_seconds: float, stop_reaso
         peaks={},
         stop_reason=stop_reason,
     )
+
+
+def curation_lines(curation: dict[str, Any] | None) -> list[str]:
+    """The build summary's curation lines: kept / filtered / duplicates, and the files per split x
+    label (a file without a label under ``-``)."""
+    if not curation:
+        return []
+    filtered = curation.get("filtered") or {}
+    kinds = ", ".join(f"{k}={v}" for k, v in filtered.items())
+    lines = [
+        f"curation: kept {curation.get('kept', 0)}, filtered {sum(filtered.values())}"
+        + (f" ({kinds})" if kinds else "")
+        + f", duplicates {curation.get('duplicates', 0)} in {curation.get('duplicate_groups', 0)} groups"
+    ]
+    leak = curation.get("leakage")
+    if leak:
+        table = leak.get("files") or {}
+        labels = sorted({lb for per in table.values() for lb in per})
+        w = max([len("split"), *map(len, table)])
+        cols = [lb or "-" for lb in labels]
+        lines.append(f"  {'split':<{w}}  " + "  ".join(f"{c:>6}" for c in cols) + f"  {'total':>6}")
+        for split, per in table.items():
+            cells = "  ".join(f"{per.get(lb, 0):>6}" for lb in labels)
+            lines.append(f"  {split:<{w}}  {cells}  {sum(per.values()):>6}")
+        if leak.get("near_pairs_across_splits"):
+            lines.append(f"  near-duplicate pairs across splits: {leak['near_pairs_across_splits']}")
+    if curation.get("split_conflicts"):
+        lines.append(f"  split conflicts: {len(curation['split_conflicts'])} (see summary.json)")
+    return lines

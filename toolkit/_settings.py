@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ._errors import ConfigError
+from ._curate import DEDUPE_MODES, LABEL_MODES, parse_setting as _curation
 from ._ops import FORMATS, OPS, RESIZE_MODES, _bool, _pos_float, _pos_int
 
 __all__ = [
@@ -187,6 +188,20 @@ _ALL = (
     Setting("timeout", _seconds, "Time limit per file in seconds.", "float"),
     Setting("max_pixels", _pos_int(1, 10**12), "Larger images are refused as decompression bombs.", "int", output=True),
     Setting("allow_truncated", _bool, "Recover truncated images (with a warning) instead of failing them.", "flag", output=True),
+    # curation: rules over the rows' facts after the batches (toolkit/_curate); none changes an output
+    Setting("labels", _curation, "Labels from class folders: none, folder or parent.", "choice", choices=LABEL_MODES),
+    Setting(
+        "dedupe",
+        _curation,
+        "Duplicates: off, exact or near.",
+        "choice",
+        choices=DEDUPE_MODES,
+        default_text="near with `splits`, else off",
+    ),
+    Setting("near_distance", _curation, "Near duplicates: the most phash bits that may differ (0-64).", "int"),
+    Setting("filters", _curation, "Quality filters: a table of min_side, max_aspect, min_sharpness.", ""),
+    Setting("splits", _curation, "Splits: a table of name = fraction (summing to 1).", ""),
+    Setting("split_seed", _curation, "Seed of the split assignment.", "int"),
     Setting("monitor_interval", _seconds, "Seconds between memory samples.", ""),
     Setting("in_flight_per_worker", _pos_int(1, 64), "Batches queued per worker.", ""),
 )

@@ -13,7 +13,8 @@ A curator or sink that cannot write to the output (``OutputWriteError``: disk fu
 stops the run as any output fault does: every row stands, the report and ``summary.json`` say
 why, and the next run (every file carried over) runs these stages again.
 
-Today's behaviour is the defaults: :class:`Identity` (no curation) and :class:`MirrorSink`, the
+The build's own curator comes first (:class:`toolkit._curation.BuildCurator`: labels, filters,
+dedupe, splits, when asked for); after it :class:`Identity` unless others are given and :class:`MirrorSink`, the
 mirror tree of outputs that the batches write as they go, whose end-of-run job is removing the
 outputs of earlier runs that no row lists any more.
 """
@@ -81,13 +82,15 @@ class MirrorSink:
         # compared case-folded, as a case-insensitive disk would see them
         listed = {o.casefold() for r in by_key.values() for o in r.get("outputs") or ()}
         gone = [
-            o
-            for key, outs in self.stale.items()
-            if (by_key.get(key) or {}).get("status") == "ok"
-            for o in outs
-            if o.casefold() not in listed
+            o for key, outs in self.stale.items() if _built((by_key.get(key) or {})) for o in outs if o.casefold() not in listed
         ]
         return {"stale_outputs_removed": remove_outputs(ctx.output, gone)}
+
+
+def _built(row: Row) -> bool:
+    """A file whose outputs this build made whole: ``ok``, or left out by curation after it was
+    (``curated_from == "ok"``: its outputs stay, as curation is undone by the next build)."""
+    return row.get("status") == "ok" or row.get("curated_from") == "ok"
 
 
 def curate_and_export(

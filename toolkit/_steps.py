@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -124,8 +125,11 @@ def scan_and_probe(cfg: BuildConfig, out: Path, salvaged: list[dict], connecting
     from ._names import assign_outputs
     from ._scan import scan
 
+    from ._curate._labels import check_labels
+
     stopped = connecting.stopped
     scanned = scan(cfg.inputs, exclude=[out], cancel=stopped)
+    check_labels(cfg.labels, [*(i.rel for i in scanned.items), *(r.source for r in scanned.rows)])  # before any work
     items = assign_outputs(scanned.items, multi_root=len(cfg.inputs) > 1, output=out)
     manifest = Manifest(out)
     earlier = manifest.previous() + salvaged
@@ -217,14 +221,28 @@ def drive(run: RunParts, client: Any, job: JobSpec, plan: Plan, files: Files, cl
 
 
 def report_on(
-    run: RunParts, files: Files, driven: Driven, exports: dict[str, dict[str, Any]], seconds: float, cluster_seconds: float
+    run: RunParts,
+    files: Files,
+    driven: Driven,
+    exports: dict[str, dict[str, Any]],
+    seconds: float,
+    cluster_seconds: float,
+    curation: dict[str, Any] | None = None,
 ) -> RunReport:
-    """The run's report, and ``summary.json`` next to the manifest."""
+    """The run's report, and ``summary.json`` next to the manifest. ``curation``: the curator's
+    report if it ran (the counts are then the curated rows': ``skipped`` grows by what curation
+    left out, or shrinks back when an earlier curation is undone)."""
     fault = run.fault
     stopped = driven.stopped or fault.error is not None  # (after the batches: a curator or sink that could not write)
     report = driven.ledger.report(seconds, cluster_seconds, driven.batches, driven.restarts, driven.peaks, stopped, fault.reason)
+    if curation is not None:
+        counts = Counter(r["status"] for r in files.manifest.rows.values())
+        report = replace(report, counts=counts, curation=curation or None)
     summary = report.summary()
     summary["resumed"] = len(files.carried)
+    # source files the workers decoded in this run: one per row this run's batches returned
+    # (ok, failed or skipped by a worker); carried and left-out rows decoded nothing
+    summary["decoded"] = driven.ledger.done_files
     summary["stale_outputs_removed"] = exports.get("mirror", {}).get("stale_outputs_removed", 0)
     if set(exports) - {"mirror"}:
         summary["exports"] = {k: v for k, v in exports.items() if k != "mirror"}

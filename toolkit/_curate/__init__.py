@@ -7,16 +7,18 @@ _filters, _near (multi-index Hamming search), _groups (duplicate groups), _dedup
 _leakage, _pipeline (all of them in order, with settings checks).
 """
 
-from ._dedupe import apply_dedupe
+from ._dedupe import DEDUPE_MODES, apply_dedupe
 from ._filters import Filters, apply_filters
-from ._labels import apply_labels, class_index, label_of
+from ._labels import LABEL_MODES, apply_labels, class_index, label_of
 from ._leakage import leakage_report
-from ._pipeline import Curated, CurationSettings, curate_rows
+from ._pipeline import Curated, CurationSettings, curate_rows, parse_setting
 from ._rows import reset
 from ._splits import Conflict, assign_splits, check_splits
 
 __all__ = [
     "Conflict",
+    "DEDUPE_MODES",
+    "LABEL_MODES",
     "Curated",
     "CurationSettings",
     "Filters",
@@ -29,5 +31,6 @@ __all__ = [
     "curate_rows",
     "label_of",
     "leakage_report",
+    "parse_setting",
     "reset",
 ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
+from .._errors import ConfigError
 from ._dedupe import apply_dedupe, check_dedupe
 from ._filters import Filters, apply_filters
 from ._labels import apply_labels, check_label_mode
@@ -19,10 +20,11 @@ from ._leakage import leakage_report
 from ._rows import Row, reset
 from ._splits import Conflict, assign_splits, check_splits
 
-__all__ = ["CurationSettings", "Curated", "curate_rows", "STATE_FORMAT"]
+__all__ = ["CurationSettings", "Curated", "curate_rows", "parse_setting", "STATE_FORMAT"]
 
 STATE_FORMAT = "dataprep-curation"
-#: the Hamming radius used when none is set (to be confirmed by the phash measurement on images)
+#: the Hamming radius used when none is set: the million-hash search meets its 60 s target at 8
+#: (benchmarks/near_groups.py), and copies of a photo measured 0-8 bits apart (near_distance.py)
 NEAR_DISTANCE = 8
 
 
@@ -51,6 +53,25 @@ class CurationSettings:
     def split_state(self) -> dict[str, Any] | None:
         """What the rows' ``split`` fields were made with: carried forward only while it is equal."""
         return {"fractions": dict(sorted(self.splits.items())), "seed": self.split_seed} if self.splits else None
+
+
+def parse_setting(key: str, v: Any) -> Any:
+    """One curation key's value, checked as :meth:`CurationSettings.from_settings` checks it (the
+    error names the key): the settings registry's parser (toolkit/_settings.py). The keys are checked
+    together again once all are set (``dedupe``'s default follows ``splits``)."""
+    if key in ("near_distance", "split_seed") and isinstance(v, str) and v.strip().lstrip("-").isdigit():
+        v = int(v)  # from a flag or an environment: the number it spells
+    if key in ("filters", "splits"):
+        if v is not None and not isinstance(v, Mapping):
+            raise ConfigError(f"`{key}`: expected a table like {{name = value}}, got {v!r}")
+        got = CurationSettings.from_settings({key: v})
+        if key == "splits":
+            return dict(got.splits)
+        return {k: v for k, v in sorted(vars(got.filters).items()) if v is not None}  # {} stays {}: the default
+    if key == "dedupe" and v is None:
+        return None  # automatic: near when splits are asked for, else off
+    CurationSettings.from_settings({key: v, "dedupe": "off"} if key == "near_distance" else {key: v})
+    return v
 
 
 @dataclass

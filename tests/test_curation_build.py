@@ -1,0 +1,146 @@
+"""Curation wired into builds (real LocalCluster, real Pillow): labels from class folders, filters,
+duplicates, splits, re-curation without decoding, and a build without curation as it always was."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+import toolkit
+from toolkit import _synth
+from toolkit._curate._rows import FIELDS
+from toolkit._manifest import read_rows
+
+pytestmark = pytest.mark.integration
+
+SPLITS = {"train": 0.5, "val": 0.5}
+
+
+def corpus(root):
+    """Two classes of 6 photos each, an exact copy (file copy), a near copy (resized and
+    recompressed with Pillow), and a tiny photo."""
+    for label, base in (("cat", 10), ("dog", 30)):
+        for i in range(6):
+            _synth.write_photo(root / label / f"{i}.jpg", 320, 240, seed=base + i)
+    shutil.copyfile(root / "cat" / "0.jpg", root / "cat" / "copy.jpg")
+    from PIL import Image
+
+    with Image.open(root / "dog" / "0.jpg") as im:
+        im.resize((200, 150)).save(root / "dog" / "near.jpg", quality=60)
+    _synth.write_photo(root / "dog" / "tiny.jpg", 40, 30, seed=99)
+    return root
+
+
+def rows_by_source(out):
+    return {r["source"]: r for r in read_rows(out / "manifest.jsonl")}
+
+
+def summary(out):
+    return json.loads((out / "summary.json").read_text())
+
+
+def build(src, out, client, **kw):
+    return toolkit.build(inputs=[str(src)], output=str(out), client=client, progress=False, size=64, **kw)
+
+
+def test_a_curated_build_labels_filters_dedupes_and_splits(tmp_path, client):
+    src, out = corpus(tmp_path / "in"), tmp_path / "out"
+    report = build(src, out, client, labels="folder", filters={"min_side": 100}, splits=SPLITS)
+    rows = rows_by_source(out)
+    assert {r["label"] for r in rows.values()} == {"cat", "dog"}
+    assert {r["label_index"] for r in rows.values() if r["label"] == "dog"} == {1}
+    tiny = rows["dog/tiny.jpg"]
+    assert tiny["status"] == "skipped" and tiny["warnings"][0]["type"] == "too-small" and tiny["outputs"]
+    assert rows["cat/copy.jpg"]["status"] == "skipped" and rows["cat/copy.jpg"]["duplicate_of"] == "cat/0.jpg"
+    assert rows["dog/near.jpg"]["status"] == "skipped" and rows["dog/near.jpg"]["duplicate_of"] == "dog/0.jpg"
+    kept = [r for r in rows.values() if r["status"] == "ok"]
+    assert len(kept) == 12 and {r["split"] for r in kept} == {"train", "val"}
+    s = summary(out)
+    assert s["counts"]["skipped"] == 3 and s["counts"]["ok"] == 12 and report.skipped == 3
+    assert s["curation"]["kept"] == 12 and s["curation"]["filtered"] == {"too-small": 1} and s["curation"]["duplicates"] == 2
+    assert sum(sum(per.values()) for per in s["curation"]["leakage"]["files"].values()) == 12
+    assert s["decoded"] == 15
+    assert "curation: kept 12, filtered 1" in report.text() and "train" in report.text()
+    state = json.loads((out / "curation.json").read_text())
+    assert state["classes"]["classes"] == ["cat", "dog"]
+
+
+def test_recurating_decodes_nothing_and_moves_no_kept_split_when_files_are_added(tmp_path, client):
+    src, out = corpus(tmp_path / "in"), tmp_path / "out"
+    build(src, out, client, labels="folder", splits=SPLITS)
+    first = rows_by_source(out)
+    settings_key = {r["settings"] for r in first.values()}
+    build(src, out, client, labels="folder", splits=SPLITS, split_seed=7)
+    again = rows_by_source(out)
+    assert summary(out)["decoded"] == 0 and {r["settings"] for r in again.values()} == settings_key
+    assert [again[k].get("split") for k in sorted(again)] != [first[k].get("split") for k in sorted(first)]
+    build(src, out, client, labels="folder", splits=SPLITS, split_seed=7, filters={"min_side": 100})
+    assert summary(out)["decoded"] == 0 and rows_by_source(out)["dog/tiny.jpg"]["status"] == "skipped"
+    before = rows_by_source(out)
+    for i in range(3):
+        _synth.write_photo(src / "bird" / f"{i}.jpg", 320, 240, seed=70 + i)
+    build(src, out, client, labels="folder", splits=SPLITS, split_seed=7, filters={"min_side": 100})
+    after = rows_by_source(out)
+    assert summary(out)["decoded"] == 3
+    assert all(after[k].get("split") == r.get("split") for k, r in before.items())
+    assert after["bird/0.jpg"]["label_index"] == 2  # the class index only grows
+
+
+def test_toolkit_curate_recurates_a_finished_build_without_a_cluster(tmp_path, client):
+    src, out = corpus(tmp_path / "in"), tmp_path / "out"
+    build(src, out, client, labels="folder", splits=SPLITS)
+    report = toolkit.curate(out, filters={"min_side": 100})
+    rows = rows_by_source(out)
+    assert rows["dog/tiny.jpg"]["status"] == "skipped" and report["filtered"] == {"too-small": 1}
+    assert {r["split"] for r in rows.values() if r["status"] == "ok"} == {"train", "val"}  # the build's splits kept
+    assert summary(out)["curation"]["kept"] == 12 and summary(out)["counts"]["skipped"] == 3
+    with pytest.raises(toolkit.ConfigError, match="`labels`"):
+        toolkit.curate(out, labels="nope")
+    from toolkit._preflight import lock_output
+
+    held = lock_output(str(out))  # a build writing the folder: curate waits for no one, it refuses
+    try:
+        with pytest.raises(toolkit.InputError, match="in use"):
+            toolkit.curate(out, split_seed=1)
+    finally:
+        held.release()
+
+
+def test_without_curation_the_rows_are_as_they_always_were(tmp_path, client):
+    src, plain, curated = corpus(tmp_path / "in"), tmp_path / "plain", tmp_path / "curated"
+    build(src, plain, client)
+    rows = read_rows(plain / "manifest.jsonl")
+    assert not any(set(FIELDS) & set(r) for r in rows) and not (plain / "curation.json").exists()
+    assert "curation" not in summary(plain) and summary(plain)["decoded"] == len(rows)
+    # curated, then built again with curation off: every row back as the build made it
+    build(src, curated, client, labels="folder", filters={"min_side": 100}, dedupe="exact")
+    build(src, curated, client)
+    back = read_rows(curated / "manifest.jsonl")
+    assert summary(curated)["decoded"] == 0 and summary(curated)["counts"] == summary(plain)["counts"]
+    assert "curation" not in summary(curated)
+    assert [r["status"] for r in back] == [r["status"] for r in rows]
+    assert not any(set(FIELDS) & set(r) for r in back)
+    assert all((curated / o).is_file() for r in back for o in r["outputs"])
+
+
+def test_misused_labels_stop_the_build_before_any_work(tmp_path, client):
+    src = tmp_path / "flat"
+    _synth.write_photo(src / "a.jpg", 64, 64, seed=1)
+    with pytest.raises(toolkit.ConfigError, match="`labels`"):
+        build(src, tmp_path / "out", client, labels="folder")
+    assert not (tmp_path / "out" / "manifest.jsonl").exists()
+
+
+def test_a_file_curation_skips_loses_the_outputs_of_an_earlier_build_no_row_lists(tmp_path, client):
+    """Built with two ops, then with one: the file curation leaves out was built whole (``curated_from
+    == "ok"``), so the other op's earlier output goes, as for an ok file; its own output stays."""
+    src, out = corpus(tmp_path / "in"), tmp_path / "out"
+    build(src, out, client, op=["thumbnail", "resize"], filters={"min_side": 100})
+    two = rows_by_source(out)["dog/tiny.jpg"]["outputs"]
+    build(src, out, client, op="thumbnail", filters={"min_side": 100})
+    tiny = rows_by_source(out)["dog/tiny.jpg"]
+    assert tiny["status"] == "skipped" and tiny["curated_from"] == "ok" and len(two) == 2 and len(tiny["outputs"]) == 1
+    assert all((out / o).is_file() for o in tiny["outputs"])
+    assert not any((out / o).exists() for o in set(two) - set(tiny["outputs"]))

@@ -1,0 +1,150 @@
+"""Curation wired into builds: the build's :class:`BuildCurator`, and :func:`curate` for a finished build.
+
+The rules are pure (toolkit/_curate); this module only reads and writes: the manifest's rows, the
+rows of the manifest the build replaces (their splits are carried forward), and
+``OUTPUT/curation.json`` (the class index and the split settings the rows were made with), each
+written atomically. Curation reads facts only (sizes, hashes, sharpness), so re-curating a build,
+with new settings or more files, decodes nothing: the build carries every unchanged file (the
+curation keys are not part of the resume key) and this stage runs again over all the rows.
+
+With no curation asked for and no ``curation.json`` (no earlier build curated), nothing here runs:
+the manifest is as it always was, with no curation field. A build with curation off after one that
+curated gives every row back as the build made it (:func:`toolkit._curate.reset`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+
+from ._curate import Curated, CurationSettings, curate_rows
+from ._errors import InputError
+from ._fs import atomic_write
+from ._manifest import MANIFEST, SUMMARY, Manifest, read_rows
+
+if TYPE_CHECKING:
+    from ._stages import StageContext
+
+__all__ = ["BuildCurator", "curate", "STATE", "CURATION_KEYS"]
+
+STATE = "curation.json"
+CURATION_KEYS = ("labels", "dedupe", "near_distance", "filters", "splits", "split_seed")
+Row = dict[str, Any]
+
+
+def read_state(output: str | os.PathLike) -> dict[str, Any] | None:
+    """The ``curation.json`` an earlier curation wrote, or None (none, or not ours)."""
+    try:
+        doc = json.loads((Path(output) / STATE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) and doc.get("format") == "dataprep-curation" else None
+
+
+def write_state(output: str | os.PathLike, state: Mapping[str, Any]) -> None:
+    with atomic_write(Path(output) / STATE, durable=True, root=output) as fh:
+        fh.write(json.dumps(state, indent=2).encode())
+
+
+def asked(settings: CurationSettings) -> bool:
+    """Whether these settings ask for any curation at all."""
+    f = settings.filters
+    return (
+        settings.labels != "none"
+        or settings.dedupe != "off"
+        or bool(settings.splits)
+        or any(v is not None for v in (f.min_side, f.max_aspect, f.min_sharpness))
+    )
+
+
+def wanted(settings: CurationSettings, output: str | os.PathLike) -> bool:
+    """Whether curation runs: asked for, or an earlier build curated (its verdicts are undone)."""
+    return asked(settings) or (Path(output) / STATE).exists()
+
+
+def report_of(done: Curated, settings: CurationSettings) -> dict[str, Any]:
+    """The ``curation`` section of summary.json (the rules' report, and the settings it used)."""
+    return {
+        **done.report,
+        "settings": {
+            **settings.filters.__dict__,
+            "labels": settings.labels,
+            "dedupe": settings.dedupe,
+            "near_distance": settings.near_distance,
+            "splits": dict(settings.splits),
+            "split_seed": settings.split_seed,
+        },
+    }
+
+
+class BuildCurator:
+    """The build's curator: every row of the manifest in, curated rows out (written back to the
+    manifest and ``curation.json``). ``previous``: the rows of the manifest this build replaces,
+    read before it was rewritten (``Files.earlier``). ``report`` holds summary.json's ``curation``
+    section once it has run (None if it did not run: curation neither asked for nor done before)."""
+
+    def __init__(self, settings: CurationSettings, previous: Iterable[Row]):
+        self.settings = settings
+        self.previous = list(previous)
+        self.report: dict[str, Any] | None = None
+
+    def curate(self, rows: Sequence[Row], ctx: StageContext) -> Sequence[Row]:
+        if not wanted(self.settings, ctx.output):
+            return rows
+        done = curate_rows(rows, self.settings, self.previous, read_state(ctx.output))
+        ctx.manifest.append(done.rows)  # the run's appending is over: this only replaces its rows
+        ctx.manifest.finish()  # rewritten atomically, as at the end of the batches
+        write_state(ctx.output, done.state)
+        # {} when only undoing an earlier curation: the counts are recounted, no section is written
+        self.report = report_of(done, self.settings) if asked(self.settings) else {}
+        return done.rows
+
+
+def curate(output: str | os.PathLike, **settings: Any) -> dict[str, Any]:
+    """Re-curate a finished build from Python, without a cluster (nothing is decoded): read its
+    manifest and ``curation.json``, curate with ``settings`` (the curation keys: labels, dedupe,
+    near_distance, filters, splits, split_seed; a key not given keeps the value the build's
+    ``summary.json`` records), write both back atomically, and return the report (summary.json's
+    ``curation`` section, also written there with the new counts). Holds the output's lock."""
+    from ._config import BuildConfig
+    from ._preflight import lock_output
+
+    out = Path(output)
+    unknown = sorted(set(settings) - set(CURATION_KEYS))
+    if unknown:
+        raise InputError(f"unknown curation setting {unknown[0]!r} (known: {', '.join(CURATION_KEYS)})")
+    if not (out / MANIFEST).is_file():
+        raise InputError(f"no build in {out}: it has no {MANIFEST}")
+    summary = _read_json(out / SUMMARY)
+    before = {k: v for k, v in (summary.get("settings") or {}).items() if k in CURATION_KEYS}
+    cfg = BuildConfig.create(**{**before, **settings})  # each key checked, errors naming it
+    chosen = cfg.curation
+    lock = lock_output(str(out))
+    try:
+        rows = read_rows(out / MANIFEST)
+        done = curate_rows(rows, chosen, rows, read_state(out))
+        with atomic_write(out / MANIFEST, durable=True, root=out) as fh:
+            fh.write(Manifest._dump(done.rows))
+        write_state(out, done.state)
+        report = report_of(done, chosen)
+        if summary:
+            summary["counts"] = dict(Counter(r["status"] for r in done.rows))
+            summary["curation"] = report
+            summary["decoded"] = 0
+            summary.setdefault("settings", {}).update({k: getattr(cfg, k) for k in CURATION_KEYS})
+            with atomic_write(out / SUMMARY, durable=True, root=out) as fh:
+                fh.write(json.dumps(summary, indent=2).encode())
+        return report
+    finally:
+        lock.release()
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
