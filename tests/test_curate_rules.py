@@ -146,3 +146,17 @@ def test_reset_undoes_every_curation_verdict_and_nothing_else():
     assert reset(out[1]) == row("x/b.jpg", content=1)
     probe_skip = dict(row("t.jpg"), status="skipped", warnings=[{"type": "too-small", "message": "probe"}])
     assert reset(probe_skip) == probe_skip  # not curation's verdict: never turned back on here
+
+
+def test_a_build_with_labels_off_keeps_the_frozen_class_index_for_when_they_come_back():
+    from toolkit._curate import CurationSettings, curate_rows
+
+    first = curate_rows([row("dog/1.jpg"), row("cat/2.jpg")], CurationSettings(labels="folder"))
+    grown = curate_rows(
+        [row("dog/1.jpg"), row("cat/2.jpg"), row("ant/3.jpg")], CurationSettings(labels="folder"), (), first.state
+    )
+    assert grown.state["classes"]["classes"] == ["cat", "dog", "ant"]
+    off = curate_rows(grown.rows, CurationSettings(labels="none"), grown.rows, grown.state)  # e.g. filters only, for a while
+    assert all("label_index" not in r for r in off.rows)
+    back = curate_rows(off.rows, CurationSettings(labels="folder"), off.rows, off.state)
+    assert {r["label"]: r["label_index"] for r in back.rows} == {"cat": 0, "dog": 1, "ant": 2}  # not renumbered

@@ -48,7 +48,9 @@ def check_labels(mode: str, sources: Iterable[str]) -> None:
 def class_index(names: Iterable[str], mode: str, previous: dict[str, Any] | None = None) -> dict[str, Any]:
     """The class index document for these label names: ``{"format", "version", "labels": mode,
     "classes": [name, ...]}``, a class's number being its position. ``previous`` (the document an
-    earlier build wrote, or None) is kept as it is and new names are appended in sorted order."""
+    earlier build wrote, or None) is kept as it is and new names are appended in sorted order.
+    A build with ``labels = "none"`` keeps the previous index untouched (:func:`apply_labels`), so
+    turning labels off and on again never renumbers the classes."""
     old: list[str] = []
     if previous and previous.get("format") == INDEX_FORMAT and previous.get("labels") == mode:
         old = [c for c in previous.get("classes") or () if isinstance(c, str)]
@@ -70,7 +72,9 @@ def apply_labels(
     the reports count left-out files by class). With ``mode="none"`` rows are returned as they are.
     """
     check_labels(mode, (r.get("source", "") for r in rows))
-    if mode == "none":
+    if mode == "none":  # labels off for now: the frozen index is kept for when they come back
+        if previous_index and previous_index.get("format") == INDEX_FORMAT and previous_index.get("labels") != "none":
+            return list(rows), dict(previous_index)
         return list(rows), class_index((), mode, previous_index)
     labels = [label_of(r.get("source", ""), mode) for r in rows]
     index = class_index((lb for lb in labels if lb is not None), mode, previous_index)
