@@ -3,6 +3,8 @@ ffmpeg); a bad sidecar is a warning on its image's row, and the image is still m
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 import toolkit
@@ -38,3 +40,23 @@ def test_rows_carry_captions_and_meta_and_a_bad_sidecar_is_a_warning(tmp_path, c
     # the video's row (its poster and thumbnail are its outputs) has the video's caption
     assert clip["status"] == "ok" and clip["caption"] == "a short clip" and len(clip["outputs"]) >= 2
     assert rows["readme.txt"]["status"] == "skipped" and rows["readme.txt"]["warnings"][0]["type"] == "not-media"
+
+
+def test_a_resumed_file_gets_its_edited_added_or_removed_caption_without_being_redone(tmp_path, client):
+    src, out = tmp_path / "in", tmp_path / "out"
+    for i, name in enumerate(("a", "b", "c")):
+        _synth.write_photo(src / f"{name}.jpg", 160, 120, seed=i)
+    (src / "a.txt").write_text("old caption")
+    (src / "b.txt").write_text("to be removed")
+    (src / "b.json").write_text('{"k": 1}')
+    toolkit.build(inputs=[str(src)], output=str(out), client=client, progress=False, size=64)
+    (src / "a.txt").write_text("new caption")  # edited
+    (src / "b.txt").unlink()  # removed
+    (src / "b.json").unlink()
+    (src / "c.json").write_text("{bad")  # added, broken
+    toolkit.build(inputs=[str(src)], output=str(out), client=client, progress=False, size=64)
+    rows = rows_by_source(out, n=3)
+    assert rows["a.jpg"]["caption"] == "new caption"
+    assert rows["b.jpg"]["caption"] is None and rows["b.jpg"]["meta"] is None
+    assert [w["type"] for w in rows["c.jpg"]["warnings"]] == ["meta"]
+    assert json.loads((out / "summary.json").read_text())["decoded"] == 0  # the images were carried, not redone

@@ -16,10 +16,18 @@ import os
 from dataclasses import replace
 from typing import Any, Sequence
 
-from ._fs import path_text
+from ._fs import path_b64, path_text
 from ._media import ItemResult, MediaItem, Problem
 
-__all__ = ["CAPTIONS", "SIDECAR_EXT", "MAX_SIDECAR_BYTES", "pair_sidecars", "read_sidecars", "sidecar_candidate"]
+__all__ = [
+    "CAPTIONS",
+    "SIDECAR_EXT",
+    "MAX_SIDECAR_BYTES",
+    "pair_sidecars",
+    "read_sidecars",
+    "refresh_carried",
+    "sidecar_candidate",
+]
 
 #: the values of the ``captions`` setting
 CAPTIONS = ("none", "sidecar")
@@ -80,6 +88,28 @@ def read_sidecars(item: MediaItem) -> tuple[str | None, dict[str, Any] | None, l
         if text is not None:
             meta = _parse_meta(text, item, warnings)
     return caption, meta, warnings
+
+
+def refresh_carried(rows: Sequence[ItemResult], items: Sequence[MediaItem]) -> list[ItemResult]:
+    """Carried rows with today's caption and metadata. A sidecar written, edited or removed since
+    its image was built does not change the image (the resume key), so the row is carried and not
+    redone; its caption and metadata are read again here instead, else the row would keep the old
+    text for good. Only rows with a sidecar now or before are read (small files, on the client)."""
+    by_key = {(path_text(i.root), path_b64(i.rel)): i for i in items}
+    out = []
+    for r in rows:
+        item = by_key.get((r.input_root, r.source_b64))
+        before = r.caption is not None or r.meta is not None or any(w.type in _KINDS for w in r.warnings)
+        if item is None or not (before or item.caption_path or item.meta_path):
+            out.append(r)
+            continue
+        caption, meta, warnings = read_sidecars(item)
+        kept = tuple(w for w in r.warnings if w.type not in _KINDS)
+        out.append(replace(r, caption=caption, meta=meta, warnings=kept + tuple(warnings)))
+    return out
+
+
+_KINDS = frozenset(SIDECAR_EXT.values())  # the warning types a sidecar's problem has
 
 
 def _read_text(path: str, kind: str, item: MediaItem, warnings: list[Problem]) -> str | None:

@@ -124,6 +124,7 @@ def scan_and_probe(cfg: BuildConfig, out: Path, salvaged: list[dict], connecting
     from ._probe import PROBE_ON_WORKERS, probe_items
     from ._names import assign_outputs
     from ._scan import scan
+    from ._sidecar import refresh_carried
 
     from ._curate._labels import check_labels
 
@@ -134,6 +135,7 @@ def scan_and_probe(cfg: BuildConfig, out: Path, salvaged: list[dict], connecting
     manifest = Manifest(out)
     earlier = manifest.previous() + salvaged
     todo, carried = resume_split(items, earlier, settings=cfg.settings_key, output=str(out), force=cfg.force)
+    carried = refresh_carried(carried, items)  # an edited caption does not redo its image, but is read again
     # a short list is probed here while the cluster starts; a long one on the workers
     client = connecting.ready() if len(todo) > PROBE_ON_WORKERS else None
     probed, probe_rows = probe_items(
