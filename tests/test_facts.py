@@ -101,6 +101,18 @@ def test_every_mode_a_load_can_give_has_facts(mode):
     assert len(facts["phash"]) == 16 and facts["sharpness"] >= 0
 
 
+@pytest.mark.parametrize("mode", ["P", "1"])
+def test_a_large_palette_or_bilevel_image_has_facts_close_to_its_original(mode):
+    """A GIF or an 8-bit PNG loads as P, a fax-like scan as 1: larger than twice the grey side they
+    are reduced first, which Pillow cannot do on palette indices or bits (they had no facts at all:
+    never deduplicated, never filtered as blurry)."""
+    original = photo(7)  # 480x360
+    facts = pixel_facts(original.convert(mode))
+    assert len(facts["phash"] or "") == 16 and facts["sharpness"] is not None
+    if mode == "P":  # the same picture in 256 colours: a near copy
+        assert hamming(facts["phash"], pixel_facts(original)["phash"]) <= 8
+
+
 def test_pixels_without_a_grey_reading_have_no_facts_and_do_not_fail():
     """CIELAB (a TIFF may hold it) has no conversion to grey in Pillow: no facts, and no failure."""
     assert pixel_facts(Image.new("LAB", (64, 64))) == {"phash": None, "sharpness": None}

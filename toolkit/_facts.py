@@ -64,6 +64,8 @@ def _grey(im: Image.Image, side: int) -> Image.Image:
         from ._ops.image.modes import _to_8bit
 
         im = _to_8bit(im)
+    if im.mode in ("P", "1"):  # palette indices and bits cannot be box-reduced (Pillow refuses): grey first
+        im = im.convert("L")
     # an integer box reduction first (long side into side..2*side): ~4x cheaper than Pillow's BOX resize
     factor = max(im.width, im.height) // side
     small = im.reduce(factor) if factor >= 2 else im
