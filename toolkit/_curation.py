@@ -3,7 +3,7 @@
 The rules are pure (toolkit/_curate); this module only reads and writes: the manifest's rows, the
 rows of the manifest the build replaces (their splits are carried forward), and
 ``OUTPUT/curation.json`` (the class index and the split settings the rows were made with), each
-written atomically. Curation reads facts only (sizes, hashes, sharpness), so re-curating a build,
+written atomically, curation.json before and after the manifest (:func:`write_before`). Curation reads facts only (sizes, hashes, sharpness), so re-curating a build,
 with new settings or more files, decodes nothing: the build carries every unchanged file (the
 curation keys are not part of the resume key) and this stage runs again over all the rows.
 
@@ -47,6 +47,16 @@ def read_state(output: str | os.PathLike) -> dict[str, Any] | None:
 def write_state(output: str | os.PathLike, state: Mapping[str, Any]) -> None:
     with atomic_write(Path(output) / STATE, durable=True, root=output) as fh:
         fh.write(json.dumps(state, indent=2).encode())
+
+
+def write_before(output: str | os.PathLike, new: Mapping[str, Any], old: Mapping[str, Any] | None) -> None:
+    """Written before the manifest: a state true of both the manifest on disk and the one about to
+    replace it, so a stop between the two writes loses nothing. Its class index is the new one (a
+    superset of the old: numbers only ever added), so a class number the new manifest shows is never
+    given to another class; its splits are the old ones only where they are the new ones too (else
+    none: the next build re-splits, as this one did)."""
+    same = (old or {}).get("splits") == new.get("splits")
+    write_state(output, {**new, "splits": new.get("splits") if same else None})
 
 
 def asked(settings: CurationSettings) -> bool:
@@ -94,7 +104,9 @@ class BuildCurator:
     def curate(self, rows: Sequence[Row], ctx: StageContext) -> Sequence[Row]:
         if not wanted(self.settings, ctx.output):
             return rows
-        done = curate_rows(rows, self.settings, self.previous, read_state(ctx.output))
+        old = read_state(ctx.output)
+        done = curate_rows(rows, self.settings, self.previous, old)
+        write_before(ctx.output, done.state, old)
         ctx.manifest.append(done.rows)  # the run's appending is over: this only replaces its rows
         ctx.manifest.finish()  # rewritten atomically, as at the end of the batches
         write_state(ctx.output, done.state)
@@ -125,7 +137,9 @@ def curate(output: str | os.PathLike, **settings: Any) -> dict[str, Any]:
     lock = lock_output(str(out))
     try:
         rows = read_rows(out / MANIFEST)
-        done = curate_rows(rows, chosen, rows, read_state(out))
+        old = read_state(out)
+        done = curate_rows(rows, chosen, rows, old)
+        write_before(out, done.state, old)
         with atomic_write(out / MANIFEST, durable=True, root=out) as fh:
             fh.write(Manifest._dump(done.rows))
         write_state(out, done.state)

@@ -1,0 +1,45 @@
+"""curation.json and the manifest are two files: a stop between their writes (power cut, disk full)
+must never let a class number the manifest already shows be given to another class later."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import toolkit
+from toolkit import _curation
+from toolkit._manifest import MANIFEST, Manifest, read_rows
+
+from curate_rows import row
+
+
+def _write(out: Path, sources: list[str]) -> None:
+    out.mkdir(exist_ok=True)
+    (out / MANIFEST).write_bytes(Manifest._dump([row(s) for s in sources]))
+
+
+def test_a_stop_after_the_manifest_before_curation_json_keeps_every_class_number(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    _write(out, ["dog/1.jpg", "cat/2.jpg"])
+    toolkit.curate(out, labels="folder")  # cat 0, dog 1
+    _write(out, ["dog/1.jpg", "cat/2.jpg", "ant/3.jpg"])
+    written = (out / MANIFEST).read_bytes()
+    real = _curation.write_state
+
+    def stop_once_the_manifest_is_written(output, state):
+        if (out / MANIFEST).read_bytes() != written:
+            raise OSError(28, "No space left on device")
+        real(output, state)
+
+    monkeypatch.setattr(_curation, "write_state", stop_once_the_manifest_is_written)
+    with pytest.raises(OSError):
+        toolkit.curate(out, labels="folder")
+    shown = {r["label"]: r["label_index"] for r in read_rows(out / MANIFEST)}
+    assert shown == {"cat": 0, "dog": 1, "ant": 2}  # what a user (or a model) now relies on
+    monkeypatch.setattr(_curation, "write_state", real)
+    rows = read_rows(out / MANIFEST)
+    (out / MANIFEST).write_bytes(Manifest._dump([*rows, row("aardvark/4.jpg")]))  # the dataset grows
+    toolkit.curate(out, labels="folder")
+    after = {r["label"]: r["label_index"] for r in read_rows(out / MANIFEST)}
+    assert after == {"cat": 0, "dog": 1, "ant": 2, "aardvark": 3}
