@@ -198,8 +198,7 @@ def _check_workers(client, target: str) -> None:
 
 
 def worker_memory_limits(client) -> dict[str, int]:
-    info = client.scheduler_info(n_workers=-1) if _takes_n_workers(client) else client.scheduler_info()
-    return {addr: int(w.get("memory_limit") or 0) for addr, w in info.get("workers", {}).items()}
+    return {addr: int(w.get("memory_limit") or 0) for addr, w in scheduler_workers(client).items()}
 
 
 def _takes_n_workers(client) -> bool:

@@ -149,8 +149,7 @@ def curate(output: str | os.PathLike, **settings: Any) -> dict[str, Any]:
             summary["curation"] = report
             summary["decoded"] = 0
             summary.setdefault("settings", {}).update({k: getattr(cfg, k) for k in CURATION_KEYS})
-            with atomic_write(out / SUMMARY, durable=True, root=out) as fh:
-                fh.write(json.dumps(summary, indent=2).encode())
+            Manifest(out).write_summary(summary)
         return report
     finally:
         lock.release()

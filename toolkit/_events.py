@@ -120,19 +120,6 @@ class RunFinished:
     report: Any
 
 
-Payload = (
-    RunStarted
-    | BatchStarted
-    | Item
-    | BatchFinished
-    | BatchRetried
-    | Resources
-    | Throttle
-    | SettingsChanged
-    | Warned
-    | RunFinished
-)
-
 #: kind -> its payload class
 PAYLOADS: dict[str, type] = {
     c.kind: c

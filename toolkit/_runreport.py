@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ._fs import printable
+from ._manifest import MANIFEST
 from ._units import format_bytes
 
 __all__ = ["RunReport", "Counts", "ok_warning_types", "warnings_line", "stopped_report"]
@@ -182,7 +183,7 @@ def stopped_report(out: Path, seconds: float, cluster_seconds: float, stop_reaso
     the previous manifest stands."""
     return RunReport(
         output=str(out),
-        manifest=str(out / "manifest.jsonl"),
+        manifest=str(out / MANIFEST),
         counts={},
         errors={},
         bytes_in=0,

@@ -66,9 +66,10 @@ def hash_groups(content: Sequence[object], phash: Sequence[object], distance: in
     if star:
         edges.append(np.array(star, dtype=np.int64))
     if distance is not None:
-        idx = [i for i, p in enumerate(phash) if parse_hex(p, 64) is not None]
+        parsed = [(i, v) for i, p in enumerate(phash) if (v := parse_hex(p, 64)) is not None]
+        idx = [i for i, _ in parsed]
         if idx:
-            vals = np.array([parse_hex(phash[i], 64) for i in idx], dtype=np.uint64)
+            vals = np.array([v for _, v in parsed], dtype=np.uint64)
             uniq, inverse = np.unique(vals, return_inverse=True)
             where = np.array(idx, dtype=np.int64)
             # each item to the first item holding its value, then value-to-value near links

@@ -184,7 +184,7 @@ class Panel:
                 self._log("cluster settings changed: starting a new cluster")
             client = self.session.client(cfg)
             self.views.show_dashboard(self.session.dashboard_link)
-            run = start(cfg, client=client, sinks=[self._on_event])  # may refuse: output busy
+            run = start(cfg, client=client, session=self.session, sinks=[self._on_event])  # may refuse: output busy
             self.run = run
             self.views.set_status("running")
             self._log(f"started: {', '.join(cfg.inputs)} -> {cfg.output}")

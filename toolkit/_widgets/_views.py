@@ -39,7 +39,7 @@ def _bar(label: str, percent: float | None, text: str = "", warn: float = 80.0) 
 
 
 def progress_html(s: ProgressState) -> str:
-    eta = format_duration(s.eta_seconds) if s.eta_seconds is not None else "–"
+    eta = format_duration(s.eta_seconds)
     return (
         f"<span class='dp-progress'><b class='dp-percent'>{100 * s.fraction:.0f}%</b> · "
         f"<span class='dp-files'>{s.files_done} / {s.files_total} files</span> · "
