@@ -255,11 +255,11 @@ def test_cli_curation_flags_fold_into_the_tables(tmp_path):
             "output": "o",
             "config_file": str(p),
             "min_side": 64,
-            "split": ("train=0.8", "val=0.2"),
+            "splits": ("train=0.8", "val=0.2"),
             "labels": "folder",
         }
     )
     assert cfg.filters == {"min_side": 64, "max_aspect": 3.0}
     assert cfg.splits == {"train": 0.8, "val": 0.2} and cfg.labels == "folder"
     with pytest.raises(ConfigError, match="`splits`"):
-        config_from({"inputs": ("a",), "output": "o", "split": ("train",)})
+        config_from({"inputs": ("a",), "output": "o", "splits": ("train",)})

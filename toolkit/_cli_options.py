@@ -15,15 +15,16 @@ import click
 from ._config import BuildConfig
 from ._ops import OPS
 from ._settings import SETTINGS, OpParam, Setting, for_cli, op_params
+from ._settings_curation import TABLE_FLAGS, parse_split
 
 __all__ = ["settings_options", "config_from"]
 
-_TYPES: dict[str, Any] = {"text": None, "path": click.Path(), "paths": click.Path(), "int": int, "float": float}
+_TYPES: dict[str, Any] = {"text": None, "path": click.Path(), "paths": click.Path(), "int": int, "float": float, "split": None}
 
 
 def _shown(value: Any) -> str:
     """A default as help shows it: ``[80]`` for 80.0, ``[128x96]`` for a size; nothing for none."""
-    if value is None or value is False or value in ("", ()):
+    if value is None or value is False or value in ("", (), {}):
         return ""
     if isinstance(value, float):
         return f"{value:g}"
@@ -38,19 +39,21 @@ def _with_default(help_text: str, default: str) -> str:
 
 
 def _option(flags: tuple[str, ...], key: str, cli: str, choices: tuple[str, ...], help_text: str) -> Callable:
+    """Every flag is made here: its help names settings by their flags (`` `splits` `` -> ``--split``)."""
+    help_text = for_cli(help_text)
     if cli == "flag":
         return click.option(*flags, key, is_flag=True, default=None, help=help_text)
     if cli == "switch":
         return click.option(f"{flags[0]}/--no-{flags[0][2:]}", key, default=None, help=help_text)
     kind = click.Choice(list(choices)) if cli == "choice" else _TYPES[cli]
-    return click.option(*flags, key, type=kind, multiple=cli == "paths", help=help_text)
+    return click.option(*flags, key, type=kind, multiple=cli in ("paths", "split"), help=help_text)
 
 
 def _setting_option(s: Setting, defaults: BuildConfig) -> Callable:
     value = getattr(defaults, s.key)
     if s.cli == "choice" and isinstance(value, bool):  # batch_mode: True reads as its first choice, enabled
         value = s.choices[0 if value else 1]
-    default = for_cli(s.default_text) or _shown(value)
+    default = s.default_text or _shown(value)
     return _option(s.flags + ((s.short,) if s.short else ()), s.key, s.cli, s.choices, _with_default(s.help, default))
 
 
@@ -79,12 +82,7 @@ def settings_options(f: Callable) -> Callable:
     opts.append(click.option("--op", "op", multiple=True, help=f"{ops}; repeat for several."))
     opts += [_setting_option(s, defaults) for s in rest if s.cli]
     opts += [_op_param_option(p) for p in op_params().values()]
-    opts += [
-        click.option("--min-side", "min_side", type=int, help="Filter: skip images whose short side is under N px."),
-        click.option("--max-aspect", "max_aspect", type=float, help="Filter: skip images more elongated than this ratio."),
-        click.option("--min-sharpness", "min_sharpness", type=float, help="Filter: skip images less sharp than this."),
-        click.option("--split", "split", multiple=True, help="A split as name=fraction, e.g. train=0.8; repeat for each."),
-    ]
+    opts += [_option((flag,), key, cli, (), text) for key, (flag, cli, text) in TABLE_FLAGS.items()]
     for o in reversed(opts):
         f = o(f)
     return f
@@ -99,21 +97,9 @@ def config_from(params: dict[str, Any]) -> BuildConfig:
         settings["op"] = list(settings["op"]) if len(settings["op"]) > 1 else settings["op"][0]
     cfg_file = params.get("config_file")
     base = BuildConfig.from_file(cfg_file) if cfg_file else BuildConfig()
-    filters = {k: settings.pop(k) for k in ("min_side", "max_aspect", "min_sharpness") if k in settings}
+    filters = {k: settings.pop(k) for k in TABLE_FLAGS if k in settings}
     if filters:  # the flat flags over the config file's [filters] table
         settings["filters"] = {**base.filters, **filters}
-    if "split" in settings:
-        settings["splits"] = dict(_split(text) for text in settings.pop("split"))
+    if "splits" in settings:  # --split train=0.8 --split val=0.2: they replace a config file's [splits]
+        settings["splits"] = dict(parse_split(text) for text in settings["splits"])
     return BuildConfig.create(base, **settings)
-
-
-def _split(text: str) -> tuple[str, float]:
-    """``train=0.8`` -> ("train", 0.8); anything else a ConfigError naming `splits`."""
-    from ._errors import ConfigError
-
-    name, _, value = text.partition("=")
-    try:
-        return name.strip(), float(value)
-    except ValueError:
-        pass
-    raise ConfigError(f"`splits`: give each split as name=fraction (train=0.8), not {text!r}")

@@ -6,6 +6,8 @@ Everything that names or reads a setting comes from here: ``BuildConfig`` checks
 Op parameters (``size``, ``fps``, ``crf``...) are not listed here: they come from the op
 registry (``toolkit._ops.OPS``), so an op's parameter is a setting and a flag as soon as the op
 declares it. :data:`OP_PARAM_CLI` only words the built-in ones' help and types their flags.
+What a setting is and the checks of values are in ``toolkit._settings_base``, the curation keys
+(and the flags of the ``filters`` table's keys) in ``toolkit._settings_curation``.
 
 >>> SETTINGS["max_memory_percent"].flags, canonical_key("max-memory"), for_cli("raise `memory_limit`")
 (('--max-memory', '--max-memory-percent'), 'max_memory_percent', 'raise --memory-limit')
@@ -13,14 +15,26 @@ declares it. :data:`OP_PARAM_CLI` only words the built-in ones' help and types t
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ._errors import ConfigError
-from ._curate import DEDUPE_MODES, LABEL_MODES, parse_setting as _curation
-from ._ops import FORMATS, OPS, RESIZE_MODES, _bool, _pos_float, _pos_int
+from ._ops import FORMATS, OPS, RESIZE_MODES, _bool, _pos_int
+from ._settings_base import (
+    Setting,
+    _address,
+    _auto,
+    _batch_mode,
+    _colour,
+    _folder,
+    _format,
+    _inputs,
+    _percent,
+    _seconds,
+    _text,
+    parse_memory_limit,
+)
+from ._settings_curation import CURATION_SETTINGS, TABLE_FLAGS
 
 __all__ = [
     "Setting",
@@ -34,122 +48,6 @@ __all__ = [
     "reword_keys",
     "parse_memory_limit",
 ]
-
-
-@dataclass(frozen=True)
-class Setting:
-    """One build setting. ``cli``: how its flag reads a value (text, path, paths, int, float, choice,
-    flag; ``""``: no flag, set it in a config file or from Python)."""
-
-    key: str
-    parse: Callable[[str, Any], Any]  # (key, value) -> the checked value, or ConfigError naming the key
-    help: str
-    cli: str = "text"
-    choices: tuple[str, ...] = ()
-    flag: str = ""  # the CLI flag when it is not the key's own (a legacy name: --input, --max-memory)
-    short: str = ""  # -i, -o, -j
-    aliases: tuple[str, ...] = ()  # other keys a config file or a keyword may use
-    default_text: str = ""  # the default in words, where the value alone says nothing (None: automatic)
-    output: bool = False  # changes what an output holds: part of the resume key
-
-    @property
-    def flags(self) -> tuple[str, ...]:
-        """The CLI's flags, the one shown first; the key's own flag always works too."""
-        own = "--" + self.key.replace("_", "-")
-        return (self.flag, own) if self.flag and self.flag != own else (own,)
-
-
-# ---------------------------------------------------------------------------------------- parsers
-def _auto(check: Callable[[str, Any], Any]) -> Callable[[str, Any], Any]:
-    """None or ``"auto"`` -> None (the toolkit decides), else ``check``."""
-    return lambda key, v: None if v is None or (isinstance(v, str) and v.lower() == "auto") else check(key, v)
-
-
-def _inputs(key: str, v: Any) -> tuple[str, ...]:
-    vs = [v] if isinstance(v, (str, os.PathLike)) else v
-    if not isinstance(vs, (list, tuple)) or not vs or not all(isinstance(x, (str, os.PathLike)) for x in vs):
-        raise ConfigError(f"`{key}`: expected one or more folder paths, got {v!r}")
-    return tuple(os.fspath(x) for x in vs)
-
-
-def _folder(key: str, v: Any) -> str:
-    if not isinstance(v, (str, os.PathLike)) or not os.fspath(v):
-        raise ConfigError(f"`{key}`: expected a folder path, got {v!r}")
-    return os.fspath(v)
-
-
-def _text(key: str, v: Any) -> str | None:
-    if v is None:
-        return None
-    if not isinstance(v, (str, os.PathLike)) or not os.fspath(v):
-        raise ConfigError(f"`{key}`: expected text, got {v!r}")
-    return os.fspath(v)
-
-
-def _format(key: str, v: Any) -> str:
-    f = str(v).lower().replace("jpg", "jpeg")
-    if f not in FORMATS:
-        raise ConfigError(f"`{key}`: expected one of {', '.join(FORMATS)}, got {v!r}")
-    return f
-
-
-_COLOR = re.compile(r"#?[0-9a-fA-F]{6}|[a-zA-Z]+")
-
-
-def _colour(key: str, v: Any) -> str:
-    if not isinstance(v, str) or not _COLOR.fullmatch(v.strip()):
-        raise ConfigError(f"`{key}`: expected a colour like white or #ffffff, got {v!r}")
-    from PIL import ImageColor
-
-    text = v.strip()
-    try:
-        ImageColor.getrgb("#" + text if re.fullmatch(r"[0-9a-fA-F]{6}", text) else text)
-    except ValueError:
-        raise ConfigError(f"`{key}`: unknown colour {v!r}") from None
-    return text
-
-
-def _batch_mode(key: str, v: Any) -> bool:
-    if isinstance(v, str) and v.lower() in ("enabled", "disabled"):
-        return v.lower() == "enabled"
-    return _bool(key, v)
-
-
-def _percent(key: str, v: Any) -> float:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        f = -1.0
-    if isinstance(v, bool) or not 1 <= f <= 100:
-        raise ConfigError(f"`{key}`: expected a percent from 1 to 100, got {v!r}")
-    return f
-
-
-#: A worker below this cannot hold the interpreter, Dask and one decoded photo.
-MIN_MEMORY_LIMIT = 64 * 2**20
-
-
-def parse_memory_limit(key: str, v: Any) -> int:
-    """A worker's memory limit in bytes (``"768MiB"``, ``"2GB"``, bytes), at least 64 MiB."""
-    from ._units import parse_bytes
-
-    n = parse_bytes(v, key=key)
-    if n < MIN_MEMORY_LIMIT:
-        raise ConfigError(f"`{key}`: {v!r} is too small for a worker; use at least 64MiB")
-    return n
-
-
-def _address(key: str, v: Any) -> str:
-    if not isinstance(v, str):
-        raise ConfigError(f"`{key}`: expected host:port like 127.0.0.1:8787, got {v!r}")
-    return v
-
-
-def _seconds(key: str, v: Any) -> float:
-    f = _pos_float(key, v)
-    if f is None:
-        raise ConfigError(f"`{key}`: expected a positive number of seconds, got None")
-    return f
 
 
 # ---------------------------------------------------------------------------------------- registry
@@ -188,20 +86,7 @@ _ALL = (
     Setting("timeout", _seconds, "Time limit per file in seconds.", "float"),
     Setting("max_pixels", _pos_int(1, 10**12), "Larger images are refused as decompression bombs.", "int", output=True),
     Setting("allow_truncated", _bool, "Recover truncated images (with a warning) instead of failing them.", "flag", output=True),
-    # curation: rules over the rows' facts after the batches (toolkit/_curate); none changes an output
-    Setting("labels", _curation, "Labels from class folders: none, folder or parent.", "choice", choices=LABEL_MODES),
-    Setting(
-        "dedupe",
-        _curation,
-        "Duplicates: off, exact or near.",
-        "choice",
-        choices=DEDUPE_MODES,
-        default_text="near with `splits`, else off",
-    ),
-    Setting("near_distance", _curation, "Near duplicates: the most phash bits that may differ (0-64).", "int"),
-    Setting("filters", _curation, "Quality filters: a table of min_side, max_aspect, min_sharpness.", ""),
-    Setting("splits", _curation, "Splits: a table of name = fraction (summing to 1).", ""),
-    Setting("split_seed", _curation, "Seed of the split assignment.", "int"),
+    *CURATION_SETTINGS,  # rules over the rows after the batches (toolkit/_curate); none changes an output
     Setting("monitor_interval", _seconds, "Seconds between memory samples.", ""),
     Setting("in_flight_per_worker", _pos_int(1, 64), "Batches queued per worker.", ""),
 )
@@ -270,7 +155,8 @@ def canonical_key(name: str) -> str:
 
 
 def flag_for(key: str) -> str | None:
-    """The CLI flag of a setting or op parameter (``op.param`` too), or None if it has none."""
+    """The CLI flag of a setting, a table's key (``filters.min_side``) or an op parameter
+    (``op.param`` too), or None if it has none."""
     k = canonical_key(key)
     if k in SETTINGS:
         return SETTINGS[k].flags[0] if SETTINGS[k].cli else None
@@ -279,6 +165,8 @@ def flag_for(key: str) -> str | None:
     params = op_params()
     if k not in params and "." in k:
         k = k.rsplit(".", 1)[1]
+    if k in TABLE_FLAGS:
+        return TABLE_FLAGS[k][0]
     return params[k].flags[0] if k in params else None
 
 
