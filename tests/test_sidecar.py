@@ -91,7 +91,7 @@ def _item(tmp_path, caption: bytes | None = None, meta: bytes | None = None) -> 
 
 
 def test_read_gives_the_caption_text_and_the_meta_object(tmp_path):
-    caption, meta, warnings = read_sidecars(_item(tmp_path, "\ufeffun chat été\n".encode(), b'{"n": 1, "tags": ["x"]}'))
+    caption, meta, warnings, _ = read_sidecars(_item(tmp_path, "\ufeffun chat été\n".encode(), b'{"n": 1, "tags": ["x"]}'))
     assert (caption, meta, warnings) == ("un chat été", {"n": 1, "tags": ["x"]}, [])
 
 
@@ -107,7 +107,7 @@ def test_read_gives_the_caption_text_and_the_meta_object(tmp_path):
     ],
 )
 def test_a_bad_sidecar_is_a_typed_warning_naming_both_files(tmp_path, caption, meta, kind, words):
-    got_caption, got_meta, warnings = read_sidecars(_item(tmp_path, caption, meta))
+    got_caption, got_meta, warnings, _ = read_sidecars(_item(tmp_path, caption, meta))
     assert got_caption is None and got_meta is None
     (w,) = warnings
     assert w.type == kind and words in w.message and "p.jpg" in w.message
@@ -116,14 +116,14 @@ def test_a_bad_sidecar_is_a_typed_warning_naming_both_files(tmp_path, caption, m
 def test_a_sidecar_gone_since_the_scan_is_a_warning(tmp_path):
     item = _item(tmp_path, b"hi")
     os.remove(item.caption_path)
-    _, _, (w,) = read_sidecars(item)
+    _, _, (w,), _ = read_sidecars(item)
     assert w.type == "caption" and "cannot read" in w.message
 
 
 @given(st.text(max_size=200), st.dictionaries(st.text(max_size=10), st.integers() | st.text(max_size=10), max_size=5))
 def test_any_utf8_caption_and_json_object_round_trip(tmp_path_factory, text, obj):
     d = tmp_path_factory.mktemp("rt")
-    caption, meta, warnings = read_sidecars(_item(d, text.encode(), json.dumps(obj).encode()))
+    caption, meta, warnings, _ = read_sidecars(_item(d, text.encode(), json.dumps(obj).encode()))
     assert caption == text.removeprefix("\ufeff").strip() and meta == obj and not warnings
 
 

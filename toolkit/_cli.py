@@ -39,11 +39,12 @@ def cli() -> None:
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print counts as JSON.")
-def scan(paths: Sequence[str], as_json: bool) -> None:
+@click.option("--captions", type=click.Choice(["none", "sidecar"]), default="sidecar", help="As build's --captions [sidecar].")
+def scan(paths: Sequence[str], as_json: bool, captions: str) -> None:
     """Count media by kind and format, total bytes, and what cannot be read and why."""
     from ._scan import scan as do_scan
 
-    res = do_scan(list(paths))
+    res = do_scan(list(paths), captions=captions)
     click.echo(json.dumps(res.summary(), indent=2) if as_json else str(res))
 
 
@@ -108,11 +109,13 @@ def _say_stopping() -> None:
 @click.option("--csv", "csv_path", type=click.Path(), help="Also export the manifest as CSV to this file.")
 @click.option("--failed", is_flag=True, help="List every failed file with its reason.")
 def report(output: str, csv_path: str | None, failed: bool) -> None:
-    """Summarise an output folder's manifest: counts by status and error type."""
+    """Summarise an output folder's manifest: counts by status and error type, and its curation."""
     from ._report import report as read_report
 
     rep = read_report(output)
     click.echo(rep.summary_text())
+    for line in _curation_lines(output):
+        click.echo(line)
     state = rep.state_text()
     if state:
         click.echo(for_cli(state), err=True)
@@ -127,6 +130,20 @@ def report(output: str, csv_path: str | None, failed: bool) -> None:
                 f"cannot write the CSV to {csv_path}: {exc.strerror or exc}; give a file path in a writable folder (--csv)"
             ) from None
     raise SystemExit(rep.exit_code)
+
+
+def _curation_lines(output: str) -> list[str]:
+    """The build summary's curation lines (kept / filtered / duplicates, split x label), from summary.json."""
+    from pathlib import Path
+
+    from ._manifest import SUMMARY
+    from ._runreport import curation_lines
+
+    try:
+        summary = json.loads((Path(output) / SUMMARY).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return curation_lines(summary.get("curation") if isinstance(summary, dict) else None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -54,6 +54,7 @@ class BuildConfig:
     force: bool = False
     # curation (toolkit/_curate): decided over the rows after the batches, never part of the resume key
     labels: str = "none"
+    captions: str = "sidecar"  # sidecar: photo.txt / photo.json are photo.jpg's caption and metadata (toolkit/_sidecar.py)
     dedupe: str | None = None  # None: near when splits are asked for, else off
     near_distance: int = 8  # the million-hash search meets its 60 s target at 8 (benchmarks/near_distance.py)
     filters: dict[str, Any] = field(default_factory=dict)  # min_side, max_aspect, min_sharpness
@@ -91,10 +92,9 @@ class BuildConfig:
     def curation(self) -> Any:
         """The curation settings (``toolkit._curate.CurationSettings``), checked together."""
         from ._curate import CurationSettings
+        from ._settings_curation import CURATION_SETTINGS
 
-        return CurationSettings.from_settings(
-            {k: getattr(self, k) for k in ("labels", "dedupe", "near_distance", "filters", "splits", "split_seed")}
-        )
+        return CurationSettings.from_settings({s.key: getattr(self, s.key) for s in CURATION_SETTINGS})
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["BuildCurator", "curate", "STATE", "CURATION_KEYS"]
 
 STATE = "curation.json"
-CURATION_KEYS = ("labels", "dedupe", "near_distance", "filters", "splits", "split_seed")
+CURATION_KEYS = ("labels", "captions", "dedupe", "near_distance", "filters", "splits", "split_seed")
 Row = dict[str, Any]
 
 
@@ -82,6 +82,7 @@ def report_of(done: Curated, settings: CurationSettings) -> dict[str, Any]:
         "settings": {
             **settings.filters.__dict__,
             "labels": settings.labels,
+            "captions": settings.captions,
             "dedupe": settings.dedupe,
             "near_distance": settings.near_distance,
             "splits": dict(settings.splits),
@@ -117,10 +118,11 @@ class BuildCurator:
 
 def curate(output: str | os.PathLike, **settings: Any) -> dict[str, Any]:
     """Re-curate a finished build from Python, without a cluster (nothing is decoded): read its
-    manifest and ``curation.json``, curate with ``settings`` (the curation keys: labels, dedupe,
-    near_distance, filters, splits, split_seed; a key not given keeps the value the build's
+    manifest and ``curation.json``, curate with ``settings`` (the curation keys: labels, captions,
+    dedupe, near_distance, filters, splits, split_seed; a key not given keeps the value the build's
     ``summary.json`` records), write both back atomically, and return the report (summary.json's
-    ``curation`` section, also written there with the new counts). Holds the output's lock."""
+    ``curation`` section, also written there with the new counts). Holds the output's lock. A new
+    ``captions`` reads the sidecars again from the input folders (toolkit/_recaption.py)."""
     from ._config import BuildConfig
     from ._preflight import lock_output
 
@@ -137,6 +139,10 @@ def curate(output: str | os.PathLike, **settings: Any) -> dict[str, Any]:
     lock = lock_output(str(out))
     try:
         rows = read_rows(out / MANIFEST)
+        if chosen.captions != before.get("captions", "sidecar"):  # read from the inputs again, not decoded
+            from ._recaption import recaption
+
+            rows = recaption(rows, chosen.captions, out)
         old = read_state(out)
         done = curate_rows(rows, chosen, rows, old)
         write_before(out, done.state, old)

@@ -45,10 +45,10 @@ def plan(
             raise ConfigError("inputs: give at least one input folder (`inputs`)")
         if cfg.output:  # a plan never shows a build that would be refused
             validate_paths(cfg)
-        items = scan(cfg.inputs, exclude=[cfg.output] if cfg.output else [])
+        items = scan(cfg.inputs, exclude=[cfg.output] if cfg.output else [], captions=cfg.captions)
     paths = (str, os.PathLike)
     if isinstance(items, paths) or (isinstance(items, (list, tuple)) and items and isinstance(items[0], paths)):
-        items = scan(items)
+        items = scan(items, captions=cfg.captions)
     left_out = []
     if isinstance(items, ScanResult):
         left_out = list(items.rows)

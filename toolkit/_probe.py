@@ -84,7 +84,7 @@ def probe_filter(
     An item without a probed size (or a zero one: a video without a picture) is kept."""
     if min_side < 0 or (max_aspect and max_aspect < 1):
         raise ValueError(f"min_side must be >= 0 and max_aspect 0 or >= 1, not {min_side} and {max_aspect}")
-    from ._sidecar import read_sidecars
+    from ._sidecar import STAMP_FIELD, read_sidecars
 
     keep: list[MediaItem] = []
     rows: list[ItemResult] = []
@@ -99,7 +99,7 @@ def probe_filter(
         if not why:
             keep.append(item)
             continue
-        caption, meta, warnings = read_sidecars(item)
+        caption, meta, warnings, stamp = read_sidecars(item)
         row = _row(item, "skipped", *why[0])
         rows.append(
             replace(
@@ -109,6 +109,7 @@ def probe_filter(
                 height=h,
                 caption=caption,
                 meta=meta,
+                extra={STAMP_FIELD: stamp} if stamp else {},
             )
         )
     return keep, rows

@@ -7,6 +7,11 @@ image's row reads it (:func:`read_sidecars`): small text files read where the ro
 client light at scale. A sidecar that cannot be used is a warning on its image's row (type
 ``caption`` or ``meta``), never a failure of the image. A ``.txt``/``.json`` with no media file
 beside it stays a ``skipped`` not-media row, as before.
+
+A row records the sidecars it was read from in its ``sidecars`` field (:data:`Stamp`: each one's
+name, size and modification time). A file carried by a rebuild keeps its row; its sidecars are read
+again only when that stamp no longer matches them (edited, added, removed, renamed) or when they
+had a problem (a permission fixed changes no stamp), so a rebuild with unchanged sidecars reads none.
 """
 
 from __future__ import annotations
@@ -14,23 +19,30 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import replace
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 from ._fs import path_b64, path_text
 from ._media import ItemResult, MediaItem, Problem
 
 __all__ = [
     "CAPTIONS",
+    "STAMP_FIELD",
+    "Sidecars",
     "SIDECAR_EXT",
     "MAX_SIDECAR_BYTES",
     "pair_sidecars",
     "read_sidecars",
     "refresh_carried",
+    "current_stamp",
     "sidecar_candidate",
 ]
 
 #: the values of the ``captions`` setting
 CAPTIONS = ("none", "sidecar")
+#: the row field recording which sidecars the caption and meta were read from (:data:`Stamp`)
+STAMP_FIELD = "sidecars"
+#: {"caption": [file name, size, mtime_ns], "meta": [...]}: the sidecars as they were read
+Stamp = dict[str, list[Any]]
 #: sidecar extension -> the row field it fills
 SIDECAR_EXT = {".txt": "caption", ".json": "meta"}
 #: a larger sidecar is not read (a warning): captions and metadata are small; a big one is a mistake
@@ -41,10 +53,8 @@ MAX_SIDECAR_BYTES = 1 << 20
 _PAIRABLE = {"not-media", "permission-denied", "corrupt", "not-found"}
 
 
-def sidecar_candidate(rel: str, row: ItemResult, captions: str = "sidecar") -> bool:
+def sidecar_candidate(rel: str, row: ItemResult) -> bool:
     """Whether a left-out file may be a sidecar (its image, if any, is known only after the walk)."""
-    if captions != "sidecar":
-        return False
     why = row.error or (row.warnings[0] if row.warnings else None)
     return os.path.splitext(rel)[1].lower() in SIDECAR_EXT and why is not None and why.type in _PAIRABLE
 
@@ -75,47 +85,87 @@ def pair_sidecars(
     return out, [r for r in rows if id(r) not in paired]
 
 
-def read_sidecars(item: MediaItem) -> tuple[str | None, dict[str, Any] | None, list[Problem]]:
-    """-> (caption, meta, warnings) of an item's sidecars. The caption is the text with surrounding
-    whitespace stripped (a trailing newline is not part of it); ``meta`` must be a JSON object."""
+class Sidecars(NamedTuple):
+    """What an item's sidecars say: its caption, its metadata, their problems, and their :data:`Stamp`
+    (None: it has none)."""
+
+    caption: str | None
+    meta: dict[str, Any] | None
+    warnings: list[Problem]
+    stamp: Stamp | None
+
+
+def read_sidecars(item: MediaItem) -> Sidecars:
+    """-> the caption, meta, warnings and stamp of an item's sidecars. The caption is the text with
+    surrounding whitespace stripped (a trailing newline is not part of it); ``meta`` must be a JSON
+    object. The stamp is taken from each file as it is opened, before it is read: an edit made while
+    it is read shows as a changed stamp at the next build, never as an old text kept."""
     warnings: list[Problem] = []
+    stamp: Stamp = {}
     caption = meta = None
     if item.caption_path:
-        text = _read_text(item.caption_path, "caption", item, warnings)
+        text = _read_text(item.caption_path, "caption", item, warnings, stamp)
         caption = None if text is None else text.strip()
     if item.meta_path:
-        text = _read_text(item.meta_path, "meta", item, warnings)
+        text = _read_text(item.meta_path, "meta", item, warnings, stamp)
         if text is not None:
             meta = _parse_meta(text, item, warnings)
-    return caption, meta, warnings
+    return Sidecars(caption, meta, warnings, stamp or None)
+
+
+def current_stamp(item: MediaItem) -> Stamp | None:
+    """The stamp an item's sidecars have now, from ``stat`` alone (nothing is read); a kind whose
+    file cannot be stat'ed is left out, so the stamp differs and the read says why."""
+    stamp: Stamp = {}
+    for kind, path in (("caption", item.caption_path), ("meta", item.meta_path)):
+        if path:
+            try:
+                stamp[kind] = _stamp_of(path, os.stat(path))
+            except OSError:
+                pass
+    return stamp or None
+
+
+def _stamp_of(path: str, st: os.stat_result) -> list[Any]:
+    return [os.path.basename(path), st.st_size, st.st_mtime_ns]
 
 
 def refresh_carried(rows: Sequence[ItemResult], items: Sequence[MediaItem]) -> list[ItemResult]:
     """Carried rows with today's caption and metadata. A sidecar written, edited or removed since
     its image was built does not change the image (the resume key), so the row is carried and not
-    redone; its caption and metadata are read again here instead, else the row would keep the old
-    text for good. Only rows with a sidecar now or before are read (small files, on the client)."""
+    redone; its sidecars are read again here instead, else the row would keep the old text for good.
+    Only rows whose sidecars changed since (their stamp), or had a problem, are read (small files,
+    on the client); unchanged ones are only stat'ed."""
     by_key = {(path_text(i.root), path_b64(i.rel)): i for i in items}
     out = []
     for r in rows:
         item = by_key.get((r.input_root, r.source_b64))
-        before = r.caption is not None or r.meta is not None or any(w.type in _KINDS for w in r.warnings)
+        had = r.extra.get(STAMP_FIELD)
+        troubled = any(w.type in _KINDS for w in r.warnings)
+        before = r.caption is not None or r.meta is not None or troubled or had is not None
         if item is None or not (before or item.caption_path or item.meta_path):
             out.append(r)
             continue
-        caption, meta, warnings = read_sidecars(item)
+        if had is not None and not troubled and had == current_stamp(item):
+            out.append(r)  # the sidecars it was read from, unchanged: nothing to read
+            continue
+        read = read_sidecars(item)
         kept = tuple(w for w in r.warnings if w.type not in _KINDS)
-        out.append(replace(r, caption=caption, meta=meta, warnings=kept + tuple(warnings)))
+        extra = {k: v for k, v in r.extra.items() if k != STAMP_FIELD}
+        if read.stamp is not None:
+            extra[STAMP_FIELD] = read.stamp
+        out.append(replace(r, caption=read.caption, meta=read.meta, warnings=kept + tuple(read.warnings), extra=extra))
     return out
 
 
 _KINDS = frozenset(SIDECAR_EXT.values())  # the warning types a sidecar's problem has
 
 
-def _read_text(path: str, kind: str, item: MediaItem, warnings: list[Problem]) -> str | None:
+def _read_text(path: str, kind: str, item: MediaItem, warnings: list[Problem], stamp: Stamp) -> str | None:
     shown, owner = path_text(path), path_text(item.path)
     try:
         with open(path, "rb") as f:
+            stamp[kind] = _stamp_of(path, os.fstat(f.fileno()))
             data = f.read(MAX_SIDECAR_BYTES + 1)
     except OSError as exc:
         warnings.append(Problem(kind, f"cannot read the {kind} file {shown} of {owner}: {exc.strerror}; it was left out"))

@@ -129,7 +129,7 @@ def scan_and_probe(cfg: BuildConfig, out: Path, salvaged: list[dict], connecting
     from ._curate._labels import check_labels
 
     stopped = connecting.stopped
-    scanned = scan(cfg.inputs, exclude=[out], cancel=stopped)
+    scanned = scan(cfg.inputs, exclude=[out], cancel=stopped, captions=cfg.captions)
     check_labels(cfg.labels, [*(i.rel for i in scanned.items), *(r.source for r in scanned.rows)])  # before any work
     items = assign_outputs(scanned.items, multi_root=len(cfg.inputs) > 1, output=out)
     manifest = Manifest(out)

@@ -15,7 +15,7 @@ from ._fs import Placed, path_b64, path_text, write_bytes_atomic
 from ._errors import OutputWriteError
 from ._facts import content_hash, file_hash, pixel_facts
 from ._media import ItemResult, MediaItem, Problem, Status
-from ._sidecar import read_sidecars
+from ._sidecar import STAMP_FIELD, read_sidecars
 from ._outfault import TYPE as OUTPUT_FAULT, file_message, is_dead
 from ._ops import EXT, VIDEO_OPS, FileProblem, OpSpec
 
@@ -120,8 +120,9 @@ def process_item(item: MediaItem, job: JobSpec, batch_id: str = "") -> ItemResul
         placed.remove()  # not a file that a later build has put under the same name since (after a stop)
         known = {}  # a failed row has no facts
     # the caption and metadata sidecars, read where the row is made (not on the client, at scale)
-    caption, meta, sidecar_warnings = read_sidecars(item) if status != "failed" else (None, None, [])
+    caption, meta, sidecar_warnings, stamp = read_sidecars(item) if status != "failed" else (None, None, [], None)
     warnings += sidecar_warnings
+    extra = {**extra, STAMP_FIELD: stamp} if stamp else extra  # which sidecars they were: a rebuild reads them only if changed
     outputs, bytes_out = placed.names, placed.bytes  # as they landed (none after a failure)
     return ItemResult(
         source=path_text(item.rel),

@@ -36,6 +36,7 @@ class CurationSettings:
     near_distance: int = NEAR_DISTANCE
     splits: Mapping[str, float] = field(default_factory=dict)
     split_seed: int = 0
+    captions: str = "sidecar"  # read by the scan (toolkit/_sidecar.py); here so every curation key is one of these
 
     @classmethod
     def from_settings(cls, s: Mapping[str, Any]) -> "CurationSettings":
@@ -48,7 +49,10 @@ class CurationSettings:
         dedupe = s.get("dedupe") or ("near" if splits else "off")
         near = s.get("near_distance", NEAR_DISTANCE)
         check_dedupe(dedupe, near)
-        return cls(labels, Filters.from_settings(s.get("filters")), dedupe, near, splits, seed)
+        captions = s.get("captions") or "sidecar"
+        if captions not in ("none", "sidecar"):
+            raise ConfigError(f"`captions` must be one of none, sidecar, not {captions!r}")
+        return cls(labels, Filters.from_settings(s.get("filters")), dedupe, near, splits, seed, captions)
 
     def split_state(self) -> dict[str, Any] | None:
         """What the rows' ``split`` fields were made with: carried forward only while it is equal."""
