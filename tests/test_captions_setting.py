@@ -37,6 +37,17 @@ def test_captions_is_a_curation_setting_from_keywords_files_and_flags(tmp_path):
     assert "captions" in CURATION_KEYS
 
 
+def test_scan_shows_sidecars_as_files_of_their_own_with_captions_none(tmp_path, capsys):
+    _synth.write_photo(tmp_path / "a.jpg", 64, 48, seed=1)
+    (tmp_path / "a.txt").write_text("a cat")
+    assert main(["scan", str(tmp_path), "--json"]) == 0
+    paired = json.loads(capsys.readouterr().out)
+    assert paired["sidecars"] == {"caption": 1, "meta": 0} and paired["left_out"] == []
+    assert main(["scan", str(tmp_path), "--json", "--captions", "none"]) == 0
+    alone = json.loads(capsys.readouterr().out)
+    assert alone["sidecars"] == {"caption": 0, "meta": 0} and [r["source"] for r in alone["left_out"]] == ["a.txt"]
+
+
 @pytest.mark.parametrize("command", ["build", "plan", "scan", "report"])
 def test_no_backtick_survives_in_help(command, capsys):
     assert main([command, "--help"]) == 0
