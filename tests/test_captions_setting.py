@@ -223,3 +223,22 @@ def test_a_label_folder_with_odd_characters_keeps_its_text_and_gets_a_safe_name(
     assert bad["label"] == "bad\\xff" and bad["outputs"][0].startswith("bad%FF/") and (out / bad["outputs"][0]).is_file()
     classes = json.loads((out / "curation.json").read_text())["classes"]["classes"]
     assert sorted(classes) == sorted([*names, "bad\\xff"])
+
+
+@pytest.mark.integration
+def test_a_rebuild_reads_unchanged_sidecars_never_and_edited_ones_always(tmp_path, client):
+    import toolkit
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    _tree(src)
+    kw = dict(inputs=[str(src)], output=str(out), client=client, progress=False, size=64)
+    toolkit.build(**kw)
+    side = src / "cats" / "a.txt"
+    st = side.stat()
+    side.write_text("a gray cat\n")  # other bytes, same size, and the time put back: unread, the row keeps its text
+    os.utime(side, ns=(st.st_atime_ns, st.st_mtime_ns))
+    (src / "dogs" / "clip.txt").write_text("a dog running fast")  # a real edit
+    toolkit.build(**kw)
+    rows = _rows(out)
+    assert _summary(out)["decoded"] == 0
+    assert rows["cats/a.jpg"]["caption"] == "a grey cat" and rows["dogs/clip.mp4"]["caption"] == "a dog running fast"
