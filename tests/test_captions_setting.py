@@ -1,5 +1,6 @@
 """The ``captions`` setting (issue 15): a curation key like labels or splits, never part of the
-resume key; the CLI's help names settings as flags; the sidecar stamp spares a rebuild every read."""
+resume key; the CLI's help names settings as flags; the sidecar stamp spares a rebuild every read
+(its rules: tests/test_sidecar.py)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,8 @@ import pytest
 from toolkit import BuildConfig, ConfigError, _synth
 from toolkit._cli import cli, main
 from toolkit._cli_options import config_from
-from toolkit._media import ItemResult, MediaItem
 from toolkit._settings import flag_for, for_cli
-from toolkit._sidecar import STAMP_FIELD, read_sidecars, refresh_carried
+from toolkit._sidecar import STAMP_FIELD
 
 
 def _flags(*argv):
@@ -80,56 +80,6 @@ def test_settings_that_cannot_work_stop_the_cli_before_any_work(tmp_path, argv, 
     err = capsys.readouterr().err
     assert f"dataprep: error: {said}" in err and "Traceback" not in err
     assert not out.exists()  # nothing written, not even the folder
-
-
-def _item(folder, caption_name="p.txt") -> MediaItem:
-    _synth.write_photo(folder / "p.jpg", 32, 24, seed=1)
-    return MediaItem(
-        path=str(folder / "p.jpg"),
-        rel="p.jpg",
-        root=str(folder),
-        kind="image",
-        format="JPEG",
-        size=1,
-        mtime_ns=1,
-        caption_path=str(folder / caption_name),
-    )
-
-
-def test_a_rebuild_reads_no_unchanged_sidecar_and_picks_up_an_edited_one(tmp_path):
-    side = tmp_path / "p.txt"
-    side.write_text("a red fox")
-    item = _item(tmp_path)
-    caption, meta, warnings, stamp = read_sidecars(item)
-    assert stamp == {"caption": ["p.txt", 9, side.stat().st_mtime_ns]} and caption == "a red fox"
-    row = ItemResult("p.jpg", "cC5qcGc=", str(tmp_path), "ok", caption=caption, extra={STAMP_FIELD: stamp})
-    row = ItemResult.from_row(json.loads(json.dumps(row.to_row())))  # as the manifest gives it back
-    # the same size and time, other bytes: were it read, the row would say "a big ox!"
-    st = side.stat()
-    side.write_text("a big ox!")
-    os.utime(side, ns=(st.st_atime_ns, st.st_mtime_ns))
-    (kept,) = refresh_carried([row], [item])
-    assert kept is row
-    side.write_text("a red fox, edited")  # a real edit: its size and time change
-    (fresh,) = refresh_carried([row], [item])
-    assert fresh.caption == "a red fox, edited" and fresh.extra[STAMP_FIELD]["caption"][1] == 17
-    side.unlink()  # gone: the caption goes with it, and so does the stamp
-    (gone,) = refresh_carried([fresh], [item])
-    assert gone.caption is None and STAMP_FIELD not in gone.extra and gone.warnings[0].type == "caption"
-
-
-def test_a_sidecar_with_a_problem_is_read_again_even_with_its_stamp_unchanged(tmp_path):
-    side = tmp_path / "p.txt"
-    side.write_bytes(b"caf\xe9")  # Latin-1: a warning, not a caption
-    item = _item(tmp_path)
-    caption, _, warnings, stamp = read_sidecars(item)
-    assert caption is None and warnings[0].type == "caption" and "not UTF-8" in warnings[0].message
-    row = ItemResult("p.jpg", "cC5qcGc=", str(tmp_path), "ok", warnings=tuple(warnings), extra={STAMP_FIELD: stamp})
-    st = side.stat()
-    side.write_bytes(b"cafe")  # fixed (say, re-encoded) with the same size and time
-    os.utime(side, ns=(st.st_atime_ns, st.st_mtime_ns))
-    (fresh,) = refresh_carried([row], [item])
-    assert fresh.caption == "cafe" and not fresh.warnings
 
 
 def _tree(src):

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, strategies as st
 
 from toolkit import _synth
-from toolkit._media import MediaItem
+from toolkit._media import ItemResult, MediaItem
 from toolkit._scan import scan
-from toolkit._sidecar import MAX_SIDECAR_BYTES, read_sidecars
+from toolkit._sidecar import MAX_SIDECAR_BYTES, STAMP_FIELD, read_sidecars, refresh_carried
 
 
 def _photo(path, seed=1):
@@ -160,3 +160,35 @@ def test_every_sidecar_is_paired_with_all_its_images_or_keeps_its_row(names):
             assert not owners or all(getattr(i, attr) not in (None, f"/r/{r.source}") for i in owners)
         else:
             assert owners and all(getattr(i, attr) == f"/r/{r.source}" for i in owners)
+
+
+def test_a_rebuild_reads_no_unchanged_sidecar_and_picks_up_an_edited_one(tmp_path):
+    item, side = _item(tmp_path, b"a red fox"), tmp_path / "p.txt"
+    caption, meta, warnings, stamp = read_sidecars(item)
+    assert stamp == {"caption": ["p.txt", 9, side.stat().st_mtime_ns]} and caption == "a red fox"
+    row = ItemResult("p.jpg", "cC5qcGc=", str(tmp_path), "ok", caption=caption, extra={STAMP_FIELD: stamp})
+    row = ItemResult.from_row(json.loads(json.dumps(row.to_row())))  # as the manifest gives it back
+    # the same size and time, other bytes: were it read, the row would say "a big ox!"
+    st = side.stat()
+    side.write_text("a big ox!")
+    os.utime(side, ns=(st.st_atime_ns, st.st_mtime_ns))
+    (kept,) = refresh_carried([row], [item])
+    assert kept is row
+    side.write_text("a red fox, edited")  # a real edit: its size and time change
+    (fresh,) = refresh_carried([row], [item])
+    assert fresh.caption == "a red fox, edited" and fresh.extra[STAMP_FIELD]["caption"][1] == 17
+    side.unlink()  # gone: the caption goes with it, and so does the stamp
+    (gone,) = refresh_carried([fresh], [item])
+    assert gone.caption is None and STAMP_FIELD not in gone.extra and gone.warnings[0].type == "caption"
+
+
+def test_a_sidecar_with_a_problem_is_read_again_even_with_its_stamp_unchanged(tmp_path):
+    item, side = _item(tmp_path, b"caf\xe9"), tmp_path / "p.txt"  # Latin-1: a warning, not a caption
+    caption, _, warnings, stamp = read_sidecars(item)
+    assert caption is None and warnings[0].type == "caption" and "not UTF-8" in warnings[0].message
+    row = ItemResult("p.jpg", "cC5qcGc=", str(tmp_path), "ok", warnings=tuple(warnings), extra={STAMP_FIELD: stamp})
+    st = side.stat()
+    side.write_bytes(b"cafe")  # fixed (say, re-encoded) with the same size and time
+    os.utime(side, ns=(st.st_atime_ns, st.st_mtime_ns))
+    (fresh,) = refresh_carried([row], [item])
+    assert fresh.caption == "cafe" and not fresh.warnings
