@@ -122,3 +122,15 @@ def test_every_video_op_fits_under_a_long_name(tmp_path, client):
     assert stem.startswith(LONG[:60]) and all(o.startswith(stem) for o in row["outputs"])
     made = {o[len(stem) :] if "/" not in o else "/" + o.rsplit("/", 1)[-1][:4] for o in row["outputs"]}
     assert made == {".poster.jpg", ".contact.jpg", ".mp4", ".jpg", "/0000", "/clip"}  # frames 000000.jpg, clip-0000.mp4
+
+
+def test_top_level_names_the_exports_own_get_the_collision_hash():
+    items = [mk("card/a.jpg"), mk("Parquet/b.jpg"), mk("webdataset.mp4", "video"), mk("cards/c.jpg"), mk("card.jpg")]
+    out = {it.rel: it.out_rel for it in assign_outputs(items, multi_root=False)}
+    assert out["card/a.jpg"] == f"card{h('/in/card')}/a"
+    assert out["Parquet/b.jpg"] == f"Parquet{h('/in/Parquet')}/b"
+    assert out["webdataset.mp4"] == f"webdataset{h('/in/webdataset.mp4')}"  # its frames would go in webdataset/
+    assert out["cards/c.jpg"] == "cards/c" and out["card.jpg"] == "card"  # an image's file is not the folder
+    roots = [mk("x.jpg", root="/a/imagefolder"), mk("y.jpg", root="/b/photos")]
+    prefixed = {it.rel: it.out_rel for it in assign_outputs(roots, multi_root=True)}
+    assert prefixed["x.jpg"] == f"imagefolder{h('/a/imagefolder')}/x"

@@ -22,7 +22,11 @@ from ._fs import nearest_existing, tmp_path_for
 from ._media import MediaItem
 from ._ops import EXT, OPS
 
-__all__ = ["NameLimits", "path_hash", "fit_stem", "assign_outputs", "utf8_name"]
+__all__ = ["NameLimits", "path_hash", "fit_stem", "assign_outputs", "utf8_name", "RESERVED"]
+
+#: names at the top of an output folder that the exports and the dataset card own: an input's
+#: top-level folder (or a top-level video's frame folder) of such a name gets the collision hash
+RESERVED = frozenset({"webdataset", "imagefolder", "parquet", "card", "readme.md", "manifest.parquet"})
 
 #: what a temporary name adds around a final name (``.`` + name + ``.<token>.dataprep-tmp``)
 TMP_EXTRA = len(tmp_path_for(Path("x")).name) - len("x")
@@ -136,6 +140,10 @@ def assign_outputs(items: Sequence[MediaItem], *, multi_root: bool, output: str 
         pre = prefixes.get(it.root)
         if pre:
             folders.insert(0, (pre, it.root))
+        if folders and folders[0][0].casefold() in RESERVED:
+            folders[0] = (folders[0][0] + path_hash(folders[0][1]), folders[0][1])
+        elif not folders and it.kind == "video" and last.casefold() in RESERVED:
+            last += path_hash(it.root + "/" + it.rel)
         return fit_stem(folders, last, it.root + "/" + it.rel, hashed=level >= 2, limits=limits)
 
     level = [0] * len(items)

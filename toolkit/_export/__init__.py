@@ -1,0 +1,1 @@
+"""Exports (sinks of the *export* stage)."""
