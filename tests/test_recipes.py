@@ -35,3 +35,33 @@ def test_a_recipe_may_be_a_file_of_your_own_and_an_unknown_name_says_what_exists
     assert recipe_path(str(mine)) == mine and recipe_settings(mine) == {"size": 64}
     with pytest.raises(ConfigError, match="classifier.*recipes"):
         recipe_path("clasifier")
+
+
+def test_flags_and_a_config_file_override_a_recipe(tmp_path):
+    from toolkit._cli_options import config_from
+
+    conf = tmp_path / "c.toml"
+    conf.write_text("quality = 70\n[filters]\nmin_side = 32\n")
+    params = {"recipe": "classifier", "config_file": str(conf), "size": "128", "min_sharpness": 5.0, "exports": ("parquet",)}
+    cfg = config_from(params)
+    assert cfg.ops[0].get("size") == (128, 128) and cfg.quality == 70  # flag over file over recipe
+    assert cfg.filters == {"min_side": 32, "min_sharpness": 5.0}  # a file's [filters] table replaces the recipe's
+    assert cfg.exports == ("parquet",) and cfg.labels == "folder"
+    assert BuildConfig.create(recipe="classifier", exports=[]).exports == ()
+
+
+def test_exports_and_shard_bounds_are_checked_naming_the_key():
+    assert BuildConfig.create(exports="parquet, webdataset").exports == ("parquet", "webdataset")
+    assert BuildConfig.create(shard_max_bytes="512MiB").shard_max_bytes == 512 * 2**20
+    for bad, key in (
+        ({"exports": ["tar"]}, "exports"),
+        ({"shard_max_count": 0}, "shard_max_count"),
+        ({"shard_max_bytes": "1KB"}, "shard_max_bytes"),
+    ):
+        with pytest.raises(ConfigError, match=f"`{key}`"):
+            BuildConfig.create(**bad)
+
+
+def test_exports_are_not_part_of_the_resume_key():
+    base = BuildConfig.create(size=64)
+    assert base.settings_key == base.replace(exports=["webdataset"], shard_max_count=10, card_license="cc-by-4.0").settings_key

@@ -13,10 +13,12 @@ from ._run import Run, build, start
 from ._runreport import RunReport
 from ._errors import ClusterError, ConfigError, InputError, ToolkitError
 from ._events import Event
+from ._load import load
 from ._manifest import read_rows
 from ._media import Batch, ItemResult, MediaInfo, MediaItem
 from ._ops import OpSpec
 from ._ops.custom import op
+from ._recipes import recipes
 from ._report import DatasetReport, report
 from ._scan import ScanResult, scan
 
@@ -50,6 +52,8 @@ __all__ = [
     "Run",
     "build",
     "curate",
+    "load",
+    "recipes",
     "plan",
     "start",
     "scan",

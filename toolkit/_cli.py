@@ -32,6 +32,7 @@ def cli() -> None:
     dataprep scan photos/
     dataprep plan --input photos/ --memory-limit 1GiB
     dataprep build --input photos/ --output thumbs/ --op thumbnail --size 128
+    dataprep build --recipe classifier --input photos/ --output dataset/
     dataprep report thumbs/
     """
 
@@ -130,6 +131,17 @@ def report(output: str, csv_path: str | None, failed: bool) -> None:
                 f"cannot write the CSV to {csv_path}: {exc.strerror or exc}; give a file path in a writable folder (--csv)"
             ) from None
     raise SystemExit(rep.exit_code)
+
+
+@cli.command()
+def recipes() -> None:
+    """List the shipped recipes (for build --recipe NAME), one line each."""
+    from ._recipes import recipes as shipped
+
+    found = shipped()
+    width = max(map(len, found), default=0)
+    for name, line in found.items():
+        click.echo(f"{name:<{width}}  {line}")
 
 
 def _curation_lines(output: str) -> list[str]:

@@ -45,8 +45,8 @@ def _option(flags: tuple[str, ...], key: str, cli: str, choices: tuple[str, ...]
         return click.option(*flags, key, is_flag=True, default=None, help=help_text)
     if cli == "switch":
         return click.option(f"{flags[0]}/--no-{flags[0][2:]}", key, default=None, help=help_text)
-    kind = click.Choice(list(choices)) if cli == "choice" else _TYPES[cli]
-    return click.option(*flags, key, type=kind, multiple=cli in ("paths", "split"), help=help_text)
+    kind = click.Choice(list(choices)) if cli in ("choice", "exports") else _TYPES[cli]
+    return click.option(*flags, key, type=kind, multiple=cli in ("paths", "split", "exports"), help=help_text)
 
 
 def _setting_option(s: Setting, defaults: BuildConfig) -> Callable:
@@ -76,6 +76,13 @@ def settings_options(f: Callable) -> Callable:
     first, rest = [SETTINGS["inputs"], SETTINGS["output"]], [s for k, s in SETTINGS.items() if k not in ("inputs", "output")]
     opts = [_setting_option(s, defaults) for s in first]
     opts.append(
+        click.option(
+            "--recipe",
+            "recipe",
+            help="A shipped recipe (dataprep recipes lists them) or a TOML file of one; --config and flags override it.",
+        )
+    )
+    opts.append(
         click.option("--config", "config_file", type=click.Path(), help="JSON or TOML file of settings; flags override it.")
     )
     ops = " | ".join(f"{n} (default)" if n == defaults.ops[0].name else n for n in OPS)
@@ -90,13 +97,14 @@ def settings_options(f: Callable) -> Callable:
 
 def config_from(params: dict[str, Any]) -> BuildConfig:
     """The validated config of a command's flags over its ``--config`` file (flags win)."""
-    settings = {k: v for k, v in params.items() if k != "config_file" and v is not None and v != ()}
+    settings = {k: v for k, v in params.items() if k not in ("config_file", "recipe") and v is not None and v != ()}
     if "inputs" in settings:
         settings["inputs"] = list(settings["inputs"])
     if "op" in settings:
         settings["op"] = list(settings["op"]) if len(settings["op"]) > 1 else settings["op"][0]
     cfg_file = params.get("config_file")
-    base = BuildConfig.from_file(cfg_file) if cfg_file else BuildConfig()
+    base = BuildConfig.create(recipe=params["recipe"]) if params.get("recipe") else BuildConfig()
+    base = BuildConfig.from_file(cfg_file, base=base) if cfg_file else base
     filters = {k: settings.pop(k) for k in TABLE_FLAGS if k in settings}
     if filters:  # the flat flags over the config file's [filters] table
         settings["filters"] = {**base.filters, **filters}

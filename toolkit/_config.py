@@ -21,6 +21,7 @@ from ._errors import ConfigError
 from ._ops import OPS, OpSpec
 from ._ops.custom import custom_op
 from ._settings import SETTINGS, canonical_key
+from ._settings_export import SHARD_MAX_BYTES, SHARD_MAX_COUNT
 
 __all__ = ["BuildConfig", "load_config_file"]
 
@@ -60,6 +61,12 @@ class BuildConfig:
     filters: dict[str, Any] = field(default_factory=dict)  # min_side, max_aspect, min_sharpness
     splits: dict[str, float] = field(default_factory=dict)
     split_seed: int = 0
+    # exports (toolkit/_export, toolkit/_card): written after curation, never part of the resume key
+    exports: tuple[str, ...] = ()  # webdataset, imagefolder, parquet
+    shard_max_count: int = SHARD_MAX_COUNT
+    shard_max_bytes: int = SHARD_MAX_BYTES
+    card_source: str | None = None  # None: "unknown" on the card
+    card_license: str | None = None
     monitor_interval: float = 1.0
     in_flight_per_worker: int = 2
 
@@ -70,8 +77,9 @@ class BuildConfig:
         return _apply(base or cls(), settings, source="argument")
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike, **overrides: Any) -> "BuildConfig":
-        cfg = _apply(cls(), load_config_file(path), source=str(path))
+    def from_file(cls, path: str | os.PathLike, base: "BuildConfig | None" = None, **overrides: Any) -> "BuildConfig":
+        """From a JSON or TOML file (over ``base``: a recipe's settings), then ``overrides``."""
+        cfg = _apply(base or cls(), load_config_file(path), source=str(path))
         return _apply(cfg, overrides, source="argument") if overrides else cfg
 
     def replace(self, **settings: Any) -> "BuildConfig":
@@ -118,6 +126,12 @@ _norm = canonical_key
 
 
 def _apply(cfg: BuildConfig, settings: Mapping[str, Any], *, source: str) -> BuildConfig:
+    settings = dict(settings)
+    recipe = settings.pop("recipe", None)
+    if recipe is not None:  # under the other settings given with it (toolkit/_recipes.py)
+        from ._recipes import recipe_settings
+
+        cfg = _apply(cfg, recipe_settings(recipe), source=f"recipe {recipe}")
     flat: dict[str, Any] = {}
     for raw_key, value in settings.items():
         key = _norm(raw_key)

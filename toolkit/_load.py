@@ -8,6 +8,7 @@ dataset class of our own: what you get is what those libraries document.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 from pathlib import Path
@@ -28,8 +29,13 @@ def _need(folder: Path, what: str, output: Path) -> None:
         )
 
 
+def _datasets() -> Any:
+    """HF ``datasets`` (imported by name: mypy would take the clone's datasets/ folder for it)."""
+    return importlib.import_module("datasets")
+
+
 def _parquet(out: Path, **kwargs: Any) -> Any:
-    import datasets
+    datasets = _datasets()
 
     files: dict[str, list[str]] = {}
     for p in sorted((out / "parquet").glob("*.parquet")):
@@ -63,7 +69,6 @@ def load(output: str | os.PathLike, kind: str = "hf", *, split: str = "train", *
     if kind == "parquet" or (out / "parquet").is_dir():
         _need(out / "parquet", "parquet", out)
         return _parquet(out, **kwargs)
-    import datasets
-
+    datasets = _datasets()
     _need(out / "imagefolder", "imagefolder", out)
     return datasets.load_dataset(str(out / "imagefolder"), **kwargs)

@@ -35,6 +35,7 @@ from ._settings_base import (
     parse_memory_limit,
 )
 from ._settings_curation import CURATION_SETTINGS, TABLE_FLAGS
+from ._settings_export import EXPORT_SETTINGS
 
 __all__ = [
     "Setting",
@@ -87,6 +88,7 @@ _ALL = (
     Setting("max_pixels", _pos_int(1, 10**12), "Larger images are refused as decompression bombs.", "int", output=True),
     Setting("allow_truncated", _bool, "Recover truncated images (with a warning) instead of failing them.", "flag", output=True),
     *CURATION_SETTINGS,  # rules over the rows after the batches (toolkit/_curate); none changes an output
+    *EXPORT_SETTINGS,  # how the dataset is written out (toolkit/_export); none changes an output either
     Setting("monitor_interval", _seconds, "Seconds between memory samples.", ""),
     Setting("in_flight_per_worker", _pos_int(1, 64), "Batches queued per worker.", ""),
 )
