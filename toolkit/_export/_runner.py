@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -99,6 +100,7 @@ def run_shards(
     entries: dict[str, dict[str, dict[str, Any]]] = {}
     olds = {split: {e["name"]: e for e in read_index(folder, split, fmt).get("shards") or () if "name" in e} for split in plans}
     futures = {}
+    run = uuid.uuid4().hex[:8]  # a key of its own: a shard that failed in an earlier call is not the scheduler's answer again
     for split, ps in plans.items():
         entries[split] = {}
         for p in ps:
@@ -111,7 +113,7 @@ def run_shards(
                     p.samples,
                     str(root),
                     options,
-                    key=f"export-{fmt}-{p.name}-{p.digest[:12]}",
+                    key=f"export-{fmt}-{p.name}-{run}",
                     pure=False,
                 )
                 futures[fut] = p
