@@ -93,7 +93,7 @@ def test_webdataset_loads_as_is_with_webdataset(built):
         assert [p.name for p in shards(out, "webdataset", "tar") if p.name.startswith(split + "-")] == [
             s["name"] for s in index["shards"]
         ]
-        assert all(s["samples"] <= 3 for s in index["shards"]) and index["complete"]
+        assert all(s["samples"] <= 3 for s in index["shards"]) and index["complete"] and index["classes"] == ["cat", "dog"]
         samples = list(wds.WebDataset(urls, shardshuffle=False).decode("pil"))
         assert index["samples"] == len(samples) == sum(r["split"] == split for r in rows.values())
         for s in samples:

@@ -46,7 +46,7 @@ def test_a_shard_that_cannot_be_written_keeps_the_others_and_the_same_export_res
     (blocked / "x").write_text("in the way")
 
     with pytest.raises(OutputWriteError) as caught:
-        export(out, client, WebDatasetSink(shard_max_count=3, seed=1))  # another shuffle: every shard changes
+        export(out, client, WebDatasetSink(shard_max_count=3, shard_seed=1))  # another shuffle: every shard changes
 
     assert "train-000002.tar" in caught.value.filename and str(out / "webdataset") in caught.value.filename
     after = digests(out)
@@ -55,7 +55,7 @@ def test_a_shard_that_cannot_be_written_keeps_the_others_and_the_same_export_res
     (blocked / "x").unlink()
     blocked.rmdir()
 
-    figures, _ = export(out, client, WebDatasetSink(shard_max_count=3, seed=1))
+    figures, _ = export(out, client, WebDatasetSink(shard_max_count=3, shard_seed=1))
 
     assert figures["shards_written"] == 1 and figures["shards_kept"] == 5, figures
     assert figures["samples"] == 18 and json.loads((out / "webdataset" / "train.index.json").read_text())["complete"]

@@ -25,7 +25,12 @@ def test_video_outputs_are_samples_keyed_by_their_video(tmp_path, client):
     src, out = tmp_path / "in", tmp_path / "out"
     make_video(src / "clips" / "walk.v1.mp4", seconds=2, size=(160, 120))
     _synth.write_photo(src / "stills" / "a.jpg", 200, 150, seed=1)
-    ops = [{"op": "frames", "fps": 2, "size": 64}, {"op": "poster", "size": 64}, {"op": "clip", "seconds": 1}, {"op": "thumbnail", "size": 48}]
+    ops = [
+        {"op": "frames", "fps": 2, "size": 64},
+        {"op": "poster", "size": 64},
+        {"op": "clip", "seconds": 1},
+        {"op": "thumbnail", "size": 48},
+    ]
     report = toolkit.build(
         inputs=[str(src)], output=str(out), client=client, progress=False, ops=ops, exports=[WebDatasetSink(), ParquetSink()]
     )

@@ -44,8 +44,11 @@ def read_index(folder: Path, split: str, fmt: str) -> dict[str, Any]:
     return doc if isinstance(doc, dict) else {}
 
 
-def _write_index(folder: Path, root: Path, fmt: str, split: str, entries: list[dict[str, Any]], complete: bool) -> None:
+def _write_index(
+    folder: Path, root: Path, fmt: str, split: str, entries: list[dict[str, Any]], complete: bool, info: dict[str, Any]
+) -> None:
     doc = {
+        **info,
         "format": f"dataprep-{fmt}",
         "split": split,
         "complete": complete,
@@ -88,9 +91,10 @@ def run_shards(
     plans: dict[str, list[ShardPlan]],
     task: Callable[..., dict[str, Any]],
     options: Any,
+    info: dict[str, Any],
 ) -> dict[str, Any]:
     """Write the planned shards into ``folder`` with ``task(dest, samples, output_root, options)`` on
-    the cluster; -> figures (per split: shards, samples; shards written and kept; files removed;
+    the cluster, and each split's index (holding ``info`` too: the class names); -> figures (per split: shards, samples; shards written and kept; files removed;
     samples whose output went missing while they were written). Raises the first
     :class:`OutputWriteError` once every task has ended (the shards that were written are kept and indexed)."""
     from distributed import as_completed
@@ -134,11 +138,11 @@ def run_shards(
         digest = p.digest if not done.get("missing") else None  # short of a sample: rewritten by the next run
         entries[p.split][p.name] = {"name": p.name, "samples": done["samples"], "bytes": done["bytes"], "digest": digest}
         ordered = [entries[p.split].get(q.name) or olds[p.split].get(q.name) for q in plans[p.split]]
-        _write_index(folder, root, fmt, p.split, [e for e in ordered if e], complete=False)
+        _write_index(folder, root, fmt, p.split, [e for e in ordered if e], complete=False, info=info)
     if first_error is not None:
         raise first_error
     for split, ps in plans.items():
-        _write_index(folder, root, fmt, split, [entries[split][q.name] for q in ps], complete=True)
+        _write_index(folder, root, fmt, split, [entries[split][q.name] for q in ps], complete=True, info=info)
     removed = _remove_leftovers(folder, fmt, suffix, plans)
     return {
         "splits": {s: {"shards": len(ps), "samples": sum(entries[s][q.name]["samples"] for q in ps)} for s, ps in plans.items()},

@@ -50,16 +50,24 @@ def _present(root: Path, rows: Sequence[Row]) -> tuple[dict[str, int], list[str]
     return sizes, missing
 
 
+def _classes(samples: Sequence[Sample], ctx: StageContext) -> list[str] | None:
+    """The class names by label index (curation.json's class index), if the samples are labelled."""
+    from .._curation import read_state
+
+    classes = ((read_state(ctx.output) or {}).get("classes") or {}).get("classes")
+    return list(classes) if classes and any(s.label_index is not None for s in samples) else None
+
+
 class _ShardSink:
     name = ""
     suffix = ""
     digits = 6
 
-    def __init__(self, shard_max_count: int = SHARD_MAX_COUNT, shard_max_bytes: int = SHARD_MAX_BYTES, seed: int = 0):
+    def __init__(self, shard_max_count: int = SHARD_MAX_COUNT, shard_max_bytes: int = SHARD_MAX_BYTES, shard_seed: int = 0):
         for key, v in (("shard_max_count", shard_max_count), ("shard_max_bytes", shard_max_bytes)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ConfigError(f"`{key}`: expected a whole number >= 1, got {v!r}")
-        self.max_count, self.max_bytes, self.seed = shard_max_count, shard_max_bytes, int(seed)
+        self.max_count, self.max_bytes, self.seed = shard_max_count, shard_max_bytes, int(shard_seed)
 
     def select(self, samples: list[Sample]) -> list[Sample]:
         return samples
@@ -89,7 +97,8 @@ class _ShardSink:
                 message=f"{self.name}: {len(missing)} output(s) the manifest lists are missing on disk and are not in "
                 f"the export ({shown}); build again to make them",
             )
-        figures = run_shards(ctx, root / self.name, self.name, self.suffix, plans, self.task, options)
+        info = {"classes": _classes(samples, ctx)}
+        figures = run_shards(ctx, root / self.name, self.name, self.suffix, plans, self.task, options, info)
         gone = sorted(set(missing) | set(figures.pop("missing_while_writing")))
         return {
             **figures,
@@ -127,11 +136,7 @@ class ParquetSink(_ShardSink):
         return [s for s in samples if s.is_image]
 
     def options(self, samples: list[Sample], ctx: StageContext) -> dict[str, Any]:
-        from .._curation import read_state
-
-        classes = ((read_state(ctx.output) or {}).get("classes") or {}).get("classes")
-        labelled = any(s.label_index is not None for s in samples)
-        return {"classes": list(classes) if labelled and classes else None}
+        return {"classes": _classes(samples, ctx)}
 
 
 #: the export names the ``exports`` setting takes, and their sinks
@@ -140,7 +145,7 @@ EXPORTS = {"webdataset": WebDatasetSink, "parquet": ParquetSink}
 
 def make_sinks(names: Sequence[str], **options: Any) -> list[Sink]:
     """The sinks of the ``exports`` setting, in a fixed order whatever order they are named in;
-    ``options``: ``shard_max_count``, ``shard_max_bytes``, ``seed`` (the shuffle seed). The manifest's
+    ``options``: ``shard_max_count``, ``shard_max_bytes``, ``shard_seed`` (the shuffle seed). The manifest's
     Parquet copy is not one of them: every build writes it (:class:`ManifestParquetSink`)."""
     unknown = sorted(set(names) - set(EXPORTS))
     if unknown:
