@@ -149,6 +149,10 @@ def test_parquet_loads_with_hf_as_images_and_class_labels(built, tmp_path):
             assert ex["caption"] == row["caption"] and ex["split"] == row["split"] == split
             assert isinstance(ex["image"], Image.Image) and ex["image"].size == (ex["width"], ex["height"])
     assert got == {s: r["split"] for s, r in rows.items()}
+    whole = datasets.load_dataset("parquet", data_dir=str(out / "parquet"), cache_dir=str(tmp_path / "hf2"))
+    assert {k: v.num_rows for k, v in whole.items()} == {
+        {"val": "validation"}.get(s, s): sum(r["split"] == s for r in rows.values()) for s in SPLITS
+    }
     assert json.loads(next(ex for ex in ds[rows["cat/3.jpg"]["split"]] if ex["source"] == "cat/3.jpg")["meta"]) == {
         "photographer": "Ann",
         "iso": 200,
@@ -195,3 +199,23 @@ def test_shards_are_byte_identical_in_another_folder_and_a_rerun_rewrites_nothin
     for fmt in ("webdataset", "parquet"):
         assert summary["exports"][fmt]["shards_written"] == 0 and summary["exports"][fmt]["shards_kept"] >= 3
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+
+
+def test_recurating_reexports_without_decoding(built, client, tmp_path):
+    """Other splits for the same files: nothing decoded, the shards follow the new splits, and no
+    shard of the old layout is left to be read by a glob."""
+    import webdataset as wds
+
+    src, first = built
+    out = tmp_path / "again"
+    shutil.copytree(first, out)
+    build(src, out, client, split_seed=7)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["decoded"] == 0
+    rows = kept(out)
+    assert {s: r["split"] for s, r in rows.items()} != {s: r["split"] for s, r in kept(first).items()}
+    for split, urls in data_files(out, "webdataset", "tar").items():
+        index = json.loads((out / "webdataset" / f"{split}.index.json").read_text())
+        assert sorted(urls) == sorted(str(out / "webdataset" / s["name"]) for s in index["shards"])
+        got = sorted(json.loads(s["json"])["source"] for s in wds.WebDataset(urls, shardshuffle=False))
+        assert got == sorted(k for k, r in rows.items() if r["split"] == split)

@@ -30,9 +30,9 @@ __all__ = ["run_shards", "read_index"]
 
 
 def index_name(split: str, fmt: str = "webdataset") -> str:
-    """``{split}.index.json``; for Parquet ``_{split}.index.json``: pyarrow, DuckDB, Spark and Dask pass
-    over ``_`` files when they read the folder as one dataset."""
-    return f"{split}.index.json" if fmt == "webdataset" else f"_{split}.index.json"
+    """``{split}.index.json``; for Parquet ``.{split}.index.json``: ``datasets`` (``data_dir=``), pyarrow,
+    DuckDB, Spark and Dask pass over hidden files when they read the folder as one dataset."""
+    return f"{split}.index.json" if fmt == "webdataset" else f".{split}.index.json"
 
 
 def read_index(folder: Path, split: str, fmt: str) -> dict[str, Any]:
@@ -72,7 +72,7 @@ def _kept(folder: Path, plan: ShardPlan, old: dict[str, dict[str, Any]]) -> dict
 
 def _remove_leftovers(folder: Path, fmt: str, suffix: str, plans: dict[str, list[ShardPlan]]) -> int:
     """Shards and indexes of ours that the plan no longer has (names of our pattern only)."""
-    ours = re.compile(rf"^.+-\d+\.{re.escape(suffix)}$|^_?.+\.index\.json$")
+    ours = re.compile(rf"^.+-\d+\.{re.escape(suffix)}$|^\.?.+\.index\.json$")
     wanted = {p.name for ps in plans.values() for p in ps} | {index_name(s, fmt) for s in plans}
     removed = 0
     for name in sorted(os.listdir(folder)):
