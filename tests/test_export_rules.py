@@ -134,3 +134,19 @@ def test_exports_by_name_in_a_fixed_order_and_bad_values_named():
         make_sinks(["tfrecord"])
     with pytest.raises(ConfigError, match="`shard_max_bytes`"):
         make_sinks(["webdataset"], shard_max_bytes=0)
+
+
+def test_a_dataset_with_no_kept_file_exports_empty_and_removes_the_old_shards(tmp_path):
+    """Every file failed or left out: no shard, no index, and those of an earlier export gone (no
+    task runs, so no cluster is asked for)."""
+    from toolkit._stages import StageContext
+
+    old = tmp_path / "webdataset"
+    old.mkdir()
+    (old / "train-000000.tar").write_bytes(b"old")
+    (old / "train.index.json").write_text("{}")
+    (old / "notes.txt").write_text("not ours")
+    ctx = StageContext(tmp_path, None, None, None, lambda kind, **f: None)  # type: ignore[arg-type]
+    figures = WebDatasetSink().export([row("a.jpg", status="failed"), row("b.jpg", status="skipped")], ctx)
+    assert figures["samples"] == 0 and figures["splits"] == {} and figures["files_removed"] == 2
+    assert sorted(p.name for p in old.iterdir()) == ["notes.txt"]
