@@ -24,10 +24,12 @@ def build(src, out, client, **kw):
     return toolkit.build(inputs=[str(src)], output=str(out), client=client, progress=False, size=64, labels="folder", **kw)
 
 
-def export(out, client, sink):
+def export(out, client, sink, stopped=None):
     """The sink run on its own over the build's rows, as the build runs it; -> (figures, warnings)."""
     said: list[str] = []
     ctx = StageContext(out, None, None, client, lambda kind, **f: said.append(f.get("message", "")))  # type: ignore[arg-type]
+    if stopped is not None:
+        ctx.stopped = stopped  # type: ignore[attr-defined]
     return sink.export(read_rows(out / "manifest.jsonl"), ctx), said
 
 
@@ -59,6 +61,20 @@ def test_a_shard_that_cannot_be_written_keeps_the_others_and_the_same_export_res
 
     assert figures["shards_written"] == 1 and figures["shards_kept"] == 5, figures
     assert figures["samples"] == 18 and json.loads((out / "webdataset" / "train.index.json").read_text())["complete"]
+
+
+def test_a_stop_mid_export_keeps_the_finished_shards_and_the_same_export_does_the_rest(tmp_path, client):
+    src, out = corpus(tmp_path / "in"), tmp_path / "out"
+    build(src, out, client, exports=[WebDatasetSink(shard_max_count=1)])
+    before = digests(out)
+
+    with pytest.raises(toolkit._errors.Stopped, match="the same command writes the rest"):
+        export(out, client, WebDatasetSink(shard_max_count=1, shard_seed=1), stopped=lambda: True)
+
+    done = [n for n, d in digests(out).items() if d != before[n]]
+    assert 1 <= len(done) < 18, done
+    figures, _ = export(out, client, WebDatasetSink(shard_max_count=1, shard_seed=1))
+    assert figures["shards_kept"] == len(done) and figures["shards_written"] == 18 - len(done)
 
 
 def test_a_read_only_export_folder_stops_the_build_as_an_output_fault_and_the_same_command_resumes(

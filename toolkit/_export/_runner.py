@@ -19,7 +19,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from .._errors import OutputWriteError
+from .._errors import OutputWriteError, Stopped
 from .._fs import atomic_write, make_folder, writing
 from ._shards import ShardPlan
 
@@ -96,7 +96,9 @@ def run_shards(
     """Write the planned shards into ``folder`` with ``task(dest, samples, output_root, options)`` on
     the cluster, and each split's index (holding ``info`` too: the class names); -> figures (per split: shards, samples; shards written and kept; files removed;
     samples whose output went missing while they were written). Raises the first
-    :class:`OutputWriteError` once every task has ended (the shards that were written are kept and indexed)."""
+    :class:`OutputWriteError` once every task has ended (the shards that were written are kept and indexed).
+    A stop (``ctx.stopped()``, where the context has it) cancels the shards not yet begun; those
+    running end and are indexed; then :class:`~toolkit._errors.Stopped` is raised."""
     from distributed import as_completed
 
     root = Path(ctx.output)
@@ -124,8 +126,15 @@ def run_shards(
     kept = sum(len(e) for e in entries.values())
     first_error: BaseException | None = None
     gone: list[str] = []
+    stopped = getattr(ctx, "stopped", None) or (lambda: False)
+    halted = False
     for fut in as_completed(list(futures), loop=ctx.client.loop) if futures else ():
         p = futures[fut]
+        if not halted and stopped():
+            halted = True
+            ctx.client.cancel([f for f in futures if not f.done()])
+        if fut.cancelled():
+            continue
         try:
             done = fut.result()
         except OutputWriteError as exc:
@@ -141,6 +150,9 @@ def run_shards(
         _write_index(folder, root, fmt, p.split, [e for e in ordered if e], complete=False, info=info)
     if first_error is not None:
         raise first_error
+    if halted:
+        written = sum(1 for f in futures if f.status == "finished")
+        raise Stopped(f"{fmt}: stopped after {written} of {len(futures)} shards; the same command writes the rest")
     for split, ps in plans.items():
         _write_index(folder, root, fmt, split, [entries[split][q.name] for q in ps], complete=True, info=info)
     removed = _remove_leftovers(folder, fmt, suffix, plans)
