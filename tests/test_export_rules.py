@@ -61,6 +61,8 @@ def test_keys_read_as_the_file_and_splits_are_the_rows():
         (samples[2].key, "test", -1),
     ]
     assert samples[2].key.startswith("a_b_png-")  # made the same as another file's: told apart by a hash
+    accented, other_script = plan_samples([row("photos/été.jpg"), row("写真/猫.jpg")], {})
+    assert accented.key == "photos_ete_jpg" and re.fullmatch(r"file-[0-9a-f]{8}", other_script.key)
 
 
 @given(st.lists(st.integers(0, 500), max_size=60), st.integers(1, 7), st.integers(1, 1200))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
@@ -67,13 +68,17 @@ def _short_hash(text: str) -> str:
 
 
 def row_key(row: Row, *, with_root: bool) -> str:
-    """The key of a row's sample(s): its relative path made safe (``cat/0.jpg`` -> ``cat_0_jpg``),
+    """The key of a row's sample(s): its relative path made safe (``cat/0.jpg`` -> ``cat_0_jpg``,
+    accents dropped: ``été.jpg`` -> ``ete_jpg``),
     with its input folder's name in front when the build has several inputs; a long one is cut and
     told apart by a short hash of the whole name."""
     name = str(row.get("source") or "")
     if with_root:
         name = f"{str(row.get('input_root') or '').rstrip('/').rpartition('/')[2]}/{name}"
-    key = _UNSAFE.sub("_", name).strip("_") or "sample"
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()  # été -> ete
+    key = _UNSAFE.sub("_", ascii_name).strip("_")
+    if not re.search("[A-Za-z0-9]", ascii_name.rpartition(".")[0] or ascii_name):  # nothing readable but the extension
+        return f"file-{_short_hash(name)}"
     if len(key) > MAX_KEY:
         key = f"{key[: MAX_KEY - 9]}-{_short_hash(name)}"
     return key
