@@ -12,8 +12,7 @@ from PIL import Image
 
 import toolkit
 from toolkit import _synth
-from toolkit._export._common import safe_name
-from toolkit._export._imagefolder import ImageFolderSink
+from toolkit._export._imagefolder import ImageFolderSink, safe_name
 from toolkit._manifest import read_rows
 
 pytestmark = pytest.mark.integration

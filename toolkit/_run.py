@@ -34,7 +34,7 @@ from ._runreport import RunReport, stopped_report
 from ._session import ClusterSession
 from ._planning import prepare
 from ._curation import BuildCurator
-from ._stages import Curator, Identity, MirrorSink, Sink, StageContext, curate_and_export
+from ._stages import Curator, Identity, MirrorSink, Sink, StageContext, curate_and_export, export_sinks
 from ._steps import Connecting, RunParts, drive, job_for, report_on, scan_and_probe
 from ._waiting import run_to_end
 
@@ -199,7 +199,9 @@ class Run:
                 ctx = StageContext(out, cfg, files.manifest, client, self.events.emit)
                 curator = BuildCurator(cfg.curation, files.earlier)  # first: the others see curated rows
                 with self._fault.caught(self._output_failed):  # the rows stand; the report says why it stopped
-                    curate_and_export(ctx, [curator, *self.curators], [MirrorSink(files.stale), *self.exports], exports)
+                    curate_and_export(
+                        ctx, [curator, *self.curators], [MirrorSink(files.stale), *export_sinks(cfg), *self.exports], exports
+                    )
                 curation = curator.report
                 with contextlib.suppress(OSError):  # if not, the next run reads them again, and the manifest wins
                     files.manifest.settle()

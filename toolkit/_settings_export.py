@@ -15,11 +15,13 @@ from ._units import parse_bytes
 __all__ = ["EXPORT_SETTINGS", "EXPORTS", "SHARD_MAX_COUNT", "SHARD_MAX_BYTES"]
 
 EXPORTS = ("webdataset", "imagefolder", "parquet")
-#: shard bounds when none are set: a few thousand samples or 1 GiB, the size webdataset's own
-#: writers and the loaders that stream shards work well with (large enough for sequential reads,
-#: small enough to spread over the workers of a data loader)
+#: at most this many samples a shard (img2dataset's default: shards of a few thousand files list
+#: and shuffle quickly, and a dataset of a few hundred thousand still has enough shards to spread)
 SHARD_MAX_COUNT = 10_000
-SHARD_MAX_BYTES = 1 << 30
+#: at most this many bytes a shard: large enough to read at a disk's or object store's full speed
+#: (streaming wants shards of 100 MB or more), small enough that a split of a few GB has shards for
+#: every DataLoader worker, and far within a worker's memory (a Parquet row group is what it holds)
+SHARD_MAX_BYTES = 256 * 1024 * 1024
 
 
 def _exports(key: str, v: Any) -> tuple[str, ...]:
@@ -75,7 +77,7 @@ EXPORT_SETTINGS = (
         aliases=("export",),
     ),
     Setting("shard_max_count", _count, "Most samples in a webdataset or parquet shard.", "int"),
-    Setting("shard_max_bytes", _bytes, "Most bytes in a webdataset or parquet shard, e.g. 512MiB.", default_text="1GiB"),
+    Setting("shard_max_bytes", _bytes, "Most bytes in a webdataset or parquet shard, e.g. 512MiB.", default_text="256MiB"),
     Setting("card_source", _text, "Where the data comes from, for the dataset card (README.md).", default_text="unknown"),
     Setting("card_license", _text, "The data's licence, for the dataset card.", default_text="unknown"),
 )

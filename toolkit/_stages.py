@@ -30,7 +30,7 @@ from ._manifest import Manifest, remove_outputs
 if TYPE_CHECKING:
     from ._config import BuildConfig
 
-__all__ = ["StageContext", "Curator", "Sink", "Identity", "MirrorSink", "curate_and_export"]
+__all__ = ["StageContext", "Curator", "Sink", "Identity", "MirrorSink", "curate_and_export", "export_sinks"]
 
 Row = dict[str, Any]
 
@@ -91,6 +91,15 @@ def _built(row: Row) -> bool:
     """A file whose outputs this build made whole: ``ok``, or left out by curation after it was
     (``curated_from == "ok"``: its outputs stay, as curation is undone by the next build)."""
     return row.get("status") == "ok" or row.get("curated_from") == "ok"
+
+
+def export_sinks(cfg: BuildConfig) -> list[Sink]:
+    """The sinks every build runs after the mirror: ``manifest.parquet`` (always, first, so a shard
+    that fails still leaves it), then the exports the ``exports`` setting names (toolkit/_export)."""
+    from ._export import ManifestParquetSink, make_sinks
+
+    shards = {"shard_max_count": cfg.shard_max_count, "shard_max_bytes": cfg.shard_max_bytes, "shard_seed": cfg.split_seed}
+    return [ManifestParquetSink(), *make_sinks(cfg.exports, **shards)]
 
 
 def curate_and_export(

@@ -27,10 +27,12 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from .._fs import atomic_write, make_folder, tmp_path_for, writing
-from .._sniff import IMAGE_EXT
-from ._common import Row, class_names, safe_name, sample_split
+from .._names import utf8_name
+from ._samples import DEFAULT_SPLIT, IMAGE_EXTS, dataset_rows
 
-__all__ = ["ImageFolderSink", "FOLDER"]
+__all__ = ["ImageFolderSink", "FOLDER", "safe_name"]
+
+Row = dict[str, Any]
 
 FOLDER = "imagefolder"
 #: the row fields each metadata.jsonl line carries besides file_name, label, caption and meta
@@ -39,20 +41,35 @@ NUMBER_COLUMNS = {"width": "int64", "height": "int64", "sharpness": "float64"}
 _NO_LINK = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EACCES}
 
 
+def safe_name(label: str) -> str:
+    """A folder name for a label: its exact text where a disk can hold it (bytes that are not
+    UTF-8 as %XX, a leading dot, '/', NUL and '%' itself escaped), so odd names stay readable."""
+    text = utf8_name(label.replace("%", "%25")).replace("/", "%2F").replace("\0", "%00")
+    return "%2E" + text[1:] if text.startswith(".") else text
+
+
+def class_names(output: Path, rows: Sequence[Row]) -> list[str] | None:
+    """The class names by number (curation.json's frozen class index), or None without labels."""
+    from .._curation import read_state
+
+    if not any(r.get("label") is not None for r in rows):
+        return None
+    names = ((read_state(output) or {}).get("classes") or {}).get("classes")
+    return list(names) if names else sorted({str(r["label"]) for r in rows if r.get("label") is not None})
+
+
 def plan(rows: Iterable[Row]) -> tuple[dict[str, list[tuple[str, str, Row]]], int]:
     """-> ({split: [(file_name under the split folder, output path under OUT, row)]}, video files left out)."""
     by_split: dict[str, list[tuple[str, str, Row]]] = defaultdict(list)
     videos = 0
-    for r in rows:
-        if r.get("status") != "ok":
-            continue
+    for r in dataset_rows(rows):
         label = r.get("label")
-        for out in r.get("outputs") or ():
-            if os.path.splitext(out)[1].lower() not in IMAGE_EXT:
+        for out in r["outputs"]:
+            if os.path.splitext(out)[1].lower().lstrip(".") not in IMAGE_EXTS:
                 videos += 1
                 continue
             name = out if label is None else f"{safe_name(str(label))}/{out}"
-            by_split[sample_split(r)].append((name, out, r))
+            by_split[r.get("split") or DEFAULT_SPLIT].append((name, out, r))
     for items in by_split.values():
         items.sort(key=lambda t: t[0])
     return dict(by_split), videos

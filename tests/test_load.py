@@ -1,0 +1,55 @@
+"""The exports asked for by the ``exports`` setting and the classifier recipe, loaded back with
+``toolkit.load`` (the libraries' own objects): every kept file once, labels and splits as curated."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import toolkit
+from toolkit import _synth
+from toolkit._cli import main
+from toolkit._manifest import read_rows
+
+pytestmark = pytest.mark.integration
+
+
+def classes(root):
+    for label, base in (("cat", 10), ("dog", 40)):
+        for i in range(8):
+            _synth.write_photo(root / label / f"{i}.jpg", 200, 150, seed=base + i)
+    return root
+
+
+def test_the_classifier_recipe_writes_every_export_and_load_reads_them(tmp_path):
+    src, out = classes(tmp_path / "in"), tmp_path / "out"
+    code = main(["build", "--recipe", "classifier", "--input", str(src), "--output", str(out), "--size", "64", "-q", "-j", "2"])
+    assert code == 0
+    kept = {r["source"]: r for r in read_rows(out / "manifest.jsonl") if r["status"] == "ok"}
+    assert len(kept) == 16 and (out / "manifest.parquet").is_file()
+    exports = json.loads((out / "summary.json").read_text())["exports"]
+    assert {"webdataset", "imagefolder", "parquet", "manifest_parquet"} <= set(exports)
+
+    hf = toolkit.load(out, "hf", cache_dir=str(tmp_path / "hf"))
+    assert hf["train"].features["label"].names == ["cat", "dog"]
+    assert sorted(s for part in hf.values() for s in part["source"]) == sorted(kept)
+    for split, part in hf.items():
+        assert all(kept[s]["split"] == split for s in part["source"])
+
+    wds = list(toolkit.load(out, "webdataset", split="train"))
+    train = sorted(s for s, r in kept.items() if r["split"] == "train")
+    assert (
+        sorted(json.loads(x["json"])["source"] if isinstance(x["json"], (bytes, str)) else x["json"]["source"] for x in wds)
+        == train
+    )
+    assert all(x["jpg"].size[0] <= 64 for x in wds)
+
+
+def test_load_says_which_export_is_missing(tmp_path):
+    src, out = classes(tmp_path / "in"), tmp_path / "out"
+    toolkit.build(inputs=[str(src)], output=str(out), size=32, progress=False, jobs=1)
+    with pytest.raises(toolkit.InputError, match="no webdataset export.*--export webdataset|exports"):
+        toolkit.load(out, "webdataset")
+    with pytest.raises(toolkit.InputError, match="kind must be one of"):
+        toolkit.load(out, "tfrecord")

@@ -1,0 +1,165 @@
+"""Shards written by tasks on the cluster, each atomically, skipping those already on disk.
+
+The client plans (:mod:`._shards`), then for each split reads ``{split}.index.json``: a shard whose
+file is there with the size and digest the index recorded is kept as it is; every other one is a
+task (``client.submit``) that writes that one shard under a temporary name and renames it into place.
+Each finished shard is recorded in the index at once (atomically), so a run that stops midway (a
+full disk, a stop) keeps its finished shards and the same command does only the rest. An index
+entry is written only after its shard is in place: it may be stale (the next run then rewrites
+that shard), never ahead of the file. At the end the index lists exactly the split's shards; shard
+files of the split past them (the dataset shrank) and the files of splits no longer made are removed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from .._errors import OutputWriteError, Stopped
+from .._fs import atomic_write, make_folder, writing
+from ._shards import ShardPlan
+
+if TYPE_CHECKING:
+    from .._stages import StageContext
+
+__all__ = ["run_shards", "read_index"]
+
+
+def index_name(split: str, fmt: str = "webdataset") -> str:
+    """``{split}.index.json``; for Parquet ``.{split}.index.json``: ``datasets`` (``data_dir=``), pyarrow,
+    DuckDB, Spark and Dask pass over hidden files when they read the folder as one dataset."""
+    return f"{split}.index.json" if fmt == "webdataset" else f".{split}.index.json"
+
+
+def read_index(folder: Path, split: str, fmt: str) -> dict[str, Any]:
+    """The split's index as written (``{}`` if none or unreadable)."""
+    try:
+        doc = json.loads((folder / index_name(split, fmt)).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def _write_index(
+    folder: Path, root: Path, fmt: str, split: str, entries: list[dict[str, Any]], complete: bool, info: dict[str, Any]
+) -> None:
+    doc = {
+        **info,
+        "format": f"dataprep-{fmt}",
+        "split": split,
+        "complete": complete,
+        "samples": sum(e["samples"] for e in entries),
+        "shards": entries,
+    }
+    with atomic_write(folder / index_name(split, fmt), root=root) as fh:
+        fh.write(json.dumps(doc, indent=1, sort_keys=True).encode())
+
+
+def _kept(folder: Path, plan: ShardPlan, old: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    entry = old.get(plan.name)
+    if not entry or entry.get("digest") != plan.digest:
+        return None
+    try:
+        size = os.path.getsize(folder / plan.name)
+    except OSError:
+        return None
+    return entry if size == entry.get("bytes") else None
+
+
+def _remove_leftovers(folder: Path, fmt: str, suffix: str, plans: dict[str, list[ShardPlan]]) -> int:
+    """Shards and indexes of ours that the plan no longer has (names of our pattern only)."""
+    ours = re.compile(rf"^.+-\d+\.{re.escape(suffix)}$|^\.?.+\.index\.json$")
+    wanted = {p.name for ps in plans.values() for p in ps} | {index_name(s, fmt) for s in plans}
+    removed = 0
+    for name in sorted(os.listdir(folder)):
+        if ours.match(name) and name not in wanted:
+            with writing(folder / name):
+                os.unlink(folder / name)
+            removed += 1
+    return removed
+
+
+def run_shards(
+    ctx: StageContext,
+    folder: Path,
+    fmt: str,
+    suffix: str,
+    plans: dict[str, list[ShardPlan]],
+    task: Callable[..., dict[str, Any]],
+    options: Any,
+    info: dict[str, Any],
+) -> dict[str, Any]:
+    """Write the planned shards into ``folder`` with ``task(dest, samples, output_root, options)`` on
+    the cluster, and each split's index (holding ``info`` too: the class names); -> figures (per split: shards, samples; shards written and kept; files removed;
+    samples whose output went missing while they were written). Raises the first
+    :class:`OutputWriteError` once every task has ended (the shards that were written are kept and indexed).
+    A stop (``ctx.stopped()``, where the context has it) cancels the shards not yet begun; those
+    running end and are indexed; then :class:`~toolkit._errors.Stopped` is raised."""
+    from distributed import as_completed
+
+    root = Path(ctx.output)
+    make_folder(folder, root)
+    entries: dict[str, dict[str, dict[str, Any]]] = {}
+    olds = {split: {e["name"]: e for e in read_index(folder, split, fmt).get("shards") or () if "name" in e} for split in plans}
+    futures = {}
+    run = uuid.uuid4().hex[:8]  # a key of its own: a shard that failed in an earlier call is not the scheduler's answer again
+    for split, ps in plans.items():
+        entries[split] = {}
+        for p in ps:
+            if (entry := _kept(folder, p, olds[split])) is not None:
+                entries[split][p.name] = entry
+            else:
+                fut = ctx.client.submit(
+                    task,
+                    str(folder / p.name),
+                    p.samples,
+                    str(root),
+                    options,
+                    key=f"export-{fmt}-{p.name}-{run}",
+                    pure=False,
+                )
+                futures[fut] = p
+    kept = sum(len(e) for e in entries.values())
+    first_error: BaseException | None = None
+    gone: list[str] = []
+    stopped = getattr(ctx, "stopped", None) or (lambda: False)
+    halted = False
+    for fut in as_completed(list(futures), loop=ctx.client.loop) if futures else ():
+        p = futures[fut]
+        if not halted and stopped():
+            halted = True
+            ctx.client.cancel([f for f in futures if not f.done()])
+        if fut.cancelled():
+            continue
+        try:
+            done = fut.result()
+        except OutputWriteError as exc:
+            first_error = first_error or exc
+            continue
+        except Exception as exc:  # noqa: BLE001 - a bug: raised once the others have ended
+            first_error = first_error or exc
+            continue
+        gone += done.get("missing", [])
+        digest = p.digest if not done.get("missing") else None  # short of a sample: rewritten by the next run
+        entries[p.split][p.name] = {"name": p.name, "samples": done["samples"], "bytes": done["bytes"], "digest": digest}
+        ordered = [entries[p.split].get(q.name) or olds[p.split].get(q.name) for q in plans[p.split]]
+        _write_index(folder, root, fmt, p.split, [e for e in ordered if e], complete=False, info=info)
+    if first_error is not None:
+        raise first_error
+    if halted:
+        written = sum(1 for f in futures if f.status == "finished")
+        raise Stopped(f"{fmt}: stopped after {written} of {len(futures)} shards; the same command writes the rest")
+    for split, ps in plans.items():
+        _write_index(folder, root, fmt, split, [entries[split][q.name] for q in ps], complete=True, info=info)
+    removed = _remove_leftovers(folder, fmt, suffix, plans)
+    return {
+        "splits": {s: {"shards": len(ps), "samples": sum(entries[s][q.name]["samples"] for q in ps)} for s, ps in plans.items()},
+        "shards_written": len(futures),
+        "shards_kept": kept,
+        "files_removed": removed,
+        "missing_while_writing": sorted(gone),
+    }
