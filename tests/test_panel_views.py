@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 
 import pytest
@@ -121,6 +122,11 @@ def test_curation_controls_come_from_the_registry_and_name_keys_as_their_labels(
     from toolkit._settings import SETTINGS
 
     assert ("captions" in SETTINGS) == (getattr(p, "captions", None) is not None)  # a control once the registry has the key
+    # "copy as code" carries them: the JSON config and the call make the same build
+    assert BuildConfig.create(**json.loads(p.config_json.value)) == p.config()
+    assert "labels='folder'" in p.code.value and "splits={'train': 0.8, 'test': 0.2}" in p.code.value
+    p.split_seed.value = 7
+    assert "split_seed=7" in p.code.value and p.config().split_seed == 7
 
 
 def test_a_captions_control_appears_when_the_registry_has_the_key(monkeypatch):

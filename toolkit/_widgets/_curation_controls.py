@@ -23,7 +23,12 @@ __all__ = ["CurationControls", "CURATION_CONTROL_KEYS", "parse_splits_text", "sp
 #: the curation keys the panel has controls for, in the order they are read back
 CURATION_CONTROL_KEYS = ("labels", "captions", "dedupe", "near_distance", "filters", "splits", "split_seed")
 FILTERS = {"min_side": "Min side (px)", "max_aspect": "Max aspect", "min_sharpness": "Min sharpness"}
-_AUTO = "auto (near with splits)"
+FILTER_HELP = {
+    "min_side": "Skip images whose short side is under this many pixels (too-small). Empty: off.",
+    "max_aspect": "Skip images whose long side / short side is above this (aspect). Empty: off.",
+    "min_sharpness": "Skip images whose sharpness is under this (blurry). Empty: off.",
+}
+_AUTO = "auto"  # near when splits are asked for, else off
 _PIECE = re.compile(r"\s*([^=,;\s]*)\s*=\s*([^,;]*?)\s*")
 
 
@@ -109,6 +114,13 @@ class CurationControls:
         self.splits_error = W.HTML("")
         self.split_seed = W.IntText(value=base.split_seed, description="Split seed", style=st, layout=half)
         self.curation_error = W.HTML("")
+        for key in self.keys:  # each control's tooltip: the registry's help (and its default, where it needs words)
+            if key != "filters":
+                help_, default = SETTINGS[key].help, SETTINGS[key].default_text
+                getattr(self, key).tooltip = (help_ + (f" Default: {default}." if default else "")).replace("`", "")
+        for key, text in FILTER_HELP.items():
+            getattr(self, key).tooltip = text
+        self.splits.tooltip = "Split names and fractions summing to 1, e.g. train=0.8, val=0.1, test=0.1. Empty: no splits."
 
     def _choices(self, key: str) -> tuple[str, ...]:
         return tuple(c for c in SETTINGS[key].choices) if key in SETTINGS else ()

@@ -143,20 +143,21 @@ def split_table_html(files: dict[str, dict[str, int]]) -> str:
     if not files:
         return ""
     labels = sorted({lb for per in files.values() for lb in per})
-    e = html.escape
-    head = "".join(f"<th>{e(lb) if lb else '–'}</th>" for lb in labels)
+    e, pad = html.escape, "padding:1px 10px;border-bottom:1px solid #ddd"
+    th, td, left = f"<th style='{pad}'>", f"<td style='{pad}'>", f"<th style='{pad};text-align:left'>"
+    head = "".join(f"{th}{e(lb) if lb else '–'}</th>" for lb in labels)
     body = "".join(
-        f"<tr><th style='text-align:left'>{e(split)}</th>"
-        + "".join(f"<td>{per.get(lb, 0)}</td>" for lb in labels)
-        + f"<td><b>{sum(per.values())}</b></td></tr>"
+        f"<tr>{left}{e(split)}</th>"
+        + "".join(f"{td}{per.get(lb, 0)}</td>" for lb in labels)
+        + f"{td}<b>{sum(per.values())}</b></td></tr>"
         for split, per in files.items()
     )
-    totals = "".join(f"<td><b>{sum(per.get(lb, 0) for per in files.values())}</b></td>" for lb in labels)
+    totals = "".join(f"{td}<b>{sum(per.get(lb, 0) for per in files.values())}</b></td>" for lb in labels)
     grand = sum(sum(per.values()) for per in files.values())
     return (
-        "<table class='dp-split-table' style='text-align:right'>"
-        f"<tr><th style='text-align:left'>split \\ label</th>{head}<th>total</th></tr>{body}"
-        f"<tr class='dp-split-total'><th style='text-align:left'>total</th>{totals}<td><b>{grand}</b></td></tr></table>"
+        "<table class='dp-split-table' style='text-align:right;border-collapse:collapse;margin:4px 0'>"
+        f"<tr>{left}split \\ label</th>{head}{th}total</th></tr>{body}"
+        f"<tr class='dp-split-total'>{left}total</th>{totals}{td}<b>{grand}</b></td></tr></table>"
     )
 
 

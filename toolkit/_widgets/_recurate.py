@@ -230,7 +230,7 @@ class Recurator:
         note = f" <span class='dp-recurated-note' style='font-size:12px;color:#555'>(re-curated at {time.strftime('%H:%M:%S')})</span>"
         self.attach(self.target, note)
         p.views.set_status(
-            f"<span class='dp-done dp-recurated'>re-curated in {seconds:.1f} s ({p._said(named)}): "
+            f"<span class='dp-done dp-recurated'>re-curated in {seconds:.2f} s ({p._said(named)}): "
             f"kept {report.get('kept', 0)}, duplicates {report.get('duplicates', 0)}; nothing decoded</span>"
         )
-        p._log(f"re-curated {self.target} in {seconds:.1f} s ({named})")
+        p._log(f"re-curated {self.target} in {seconds:.2f} s ({named})")

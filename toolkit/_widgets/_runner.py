@@ -98,6 +98,7 @@ class BuildRunner:
 
     def close(self) -> None:
         """Stop a run and close the cluster the panel started (a client you gave stays open)."""
+        self.recurator.cancel()
         if self.run is not None and not self.run.done:
             self.run.stop(0)
             self.run.wait(30)
