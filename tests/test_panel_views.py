@@ -20,7 +20,7 @@ from toolkit._state import ProgressState  # noqa: E402
 from toolkit._widgets import Panel  # noqa: E402
 from toolkit._widgets._controls import label_keys  # noqa: E402
 from toolkit._widgets._curation_controls import parse_splits_text, splits_text  # noqa: E402
-from toolkit._widgets._curation_view import duplicate_groups, duplicates_html, split_table_html  # noqa: E402
+from toolkit._widgets._curation_view import duplicate_groups, duplicates_html, split_label_counts, split_table_html  # noqa: E402
 from toolkit._widgets._views import Views  # noqa: E402
 
 
@@ -207,6 +207,14 @@ def test_split_table_has_totals_per_split_per_label_and_overall():
     assert cells[5:10] == ["test", "0", "1", "2", "3"] and cells[10:15] == ["train", "1", "5", "0", "6"]
     assert cells[15:] == ["total", "1", "6", "2", "9"]
     assert split_table_html({}) == ""
+    # from the rows: files in the dataset only; labels without splits count under the split "–"
+    rows = [row("a"), row("b"), row("c", status="failed"), row("d", status="skipped")]
+    for r, label in zip(rows, ("cat", "dog", "cat", "cat")):
+        r["label"] = label
+    assert split_label_counts(rows) == {"–": {"cat": 1, "dog": 1}}
+    rows[0]["split"] = rows[1]["split"] = "train"
+    assert split_label_counts(rows) == {"train": {"cat": 1, "dog": 1}}
+    assert split_label_counts([row("e")]) == {}
 
 
 def _dup_rows(tmp_path, n_groups: int) -> list[dict]:

@@ -128,11 +128,12 @@ def duplicates_html(rows: Sequence[Row], output: str, *, max_groups: int = 20, m
 
 
 def split_label_counts(rows: Iterable[Row]) -> dict[str, dict[str, int]]:
-    """Files in the dataset per split x label, from the rows (as the leakage report counts them)."""
+    """Files in the dataset per split x label, from the rows (as the leakage report counts them);
+    without splits, per label under the split "–" (and {} when the rows have neither)."""
     table: dict[str, dict[str, int]] = {}
     for r in rows:
-        if r.get("status") == "ok" and r.get("split") is not None:
-            per = table.setdefault(str(r["split"]), {})
+        if r.get("status") == "ok" and (r.get("split") is not None or r.get("label") is not None):
+            per = table.setdefault("–" if r.get("split") is None else str(r["split"]), {})
             label = "" if r.get("label") is None else str(r["label"])
             per[label] = per.get(label, 0) + 1
     return {s: dict(sorted(table[s].items())) for s in sorted(table)}

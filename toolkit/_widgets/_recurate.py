@@ -227,7 +227,7 @@ class Recurator:
         report = curate(self.target, **changed)
         self.count += 1
         seconds, named = time.monotonic() - t0, ", ".join(f"`{k}`" for k in changed)
-        note = f" <span class='dp-recurated-note' style='font-size:12px;color:#555'>(re-curated at {time.strftime('%H:%M:%S')})</span>"
+        note = f" <span class='dp-recurated-note' style='font-size:12px;color:#555'>(re-curated at {time.strftime('%H:%M:%S')}; the report above is the build's)</span>"
         self.attach(self.target, note)
         p.views.set_status(
             f"<span class='dp-done dp-recurated'>re-curated in {seconds:.2f} s ({p._said(named)}): "
