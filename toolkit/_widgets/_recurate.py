@@ -24,7 +24,7 @@ from .._manifest import MANIFEST, SUMMARY, read_rows
 from ._curation_controls import CURATION_CONTROL_KEYS
 from ._curation_view import counts_html, duplicates_html, split_label_counts, split_table_html
 
-__all__ = ["Recurator", "curation_html", "read_build"]
+__all__ = ["Recurator", "curation_html", "read_build", "read_summary"]
 
 _HINT = (
     "<div class='dp-curation-hint' style='font-size:12px;color:#555'>Curation is off for this build: set Labels, "
@@ -32,16 +32,20 @@ _HINT = (
 )
 
 
-def read_build(output: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """A build's summary.json ({} if none) and manifest rows ([] if none)."""
+def read_summary(output: str) -> dict[str, Any]:
+    """A build's summary.json, or {} (none, or not a JSON object)."""
     try:
         with open(os.path.join(output, SUMMARY), encoding="utf-8") as fh:
             summary = json.load(fh)
     except (OSError, ValueError):
-        summary = {}
+        return {}
+    return summary if isinstance(summary, dict) else {}
+
+
+def read_build(output: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A build's summary.json ({} if none) and manifest rows ([] if none)."""
     manifest = os.path.join(output, MANIFEST)
-    rows = read_rows(manifest) if os.path.isfile(manifest) else []
-    return (summary if isinstance(summary, dict) else {}), rows
+    return read_summary(output), read_rows(manifest) if os.path.isfile(manifest) else []
 
 
 def curation_html(output: str, curation: dict[str, Any] | None, rows: list[dict[str, Any]], note: str = "") -> str:
@@ -120,8 +124,7 @@ class Recurator:
     def _opened(self, output: str) -> None:
         try:
             with self._lock:
-                summary, _rows = read_build(output)
-                if not summary.get("stopped") and not self.panel.running:
+                if not read_summary(output).get("stopped") and not self.panel.running:
                     self.attach(
                         output, " <span style='font-size:12px;color:#555'>(the build already in the output folder)</span>"
                     )
