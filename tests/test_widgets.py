@@ -2,6 +2,7 @@
 
 import ast
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from toolkit._manifest import read_rows  # noqa: E402
 from toolkit._dashboard import dashboard_urls  # noqa: E402
 from toolkit._widgets import Panel, build_code  # noqa: E402
 
+from curation_media import class_folders  # noqa: E402
 from helpers import wait_until  # noqa: E402
 
 pytestmark = pytest.mark.integration
@@ -292,3 +294,112 @@ def test_a_build_holds_its_output_folder_and_the_panel_shows_a_refusal(tmp_path,
     assert not (out / ".dataprep").exists()
     p.start_button.click()  # the folder is free again
     assert p.wait(120) and p.error is None and p.report.counts == {"ok": 2}  # 32 px now: both redone
+
+
+# --------------------------------------------------------------------------- curation
+
+
+def split_table(shown: str) -> dict[str, dict[str, int]]:
+    """The split x label table the panel shows, read back: {split: {label: n}}, totals included."""
+    table = shown.split("<table class='dp-split-table'", 1)[1].split("</table>", 1)[0]
+    rows = [re.findall(r"<t[hd][^>]*>(?:<b>)?([^<]*)", tr) for tr in table.split("<tr")[1:]]
+    head = rows[0][1:]
+    return {r[0]: {label: int(n) for label, n in zip(head, r[1:])} for r in rows[1:]}
+
+
+def test_a_curated_build_shows_its_duplicates_and_a_changed_control_recurates_it(tmp_path, client):
+    src, out = tmp_path / "in", tmp_path / "out"
+    class_folders(src)
+    p = Panel(client=client, inputs=[str(src)], output=str(out), op="thumbnail", size=64, labels="folder")
+    p.splits.value = "train=0.5, test=0.5"
+    p.start()
+    assert p.wait(120) and p.error is None, p.error
+    run, view = p.run, p.curation_view.value
+    assert p.report.curation["duplicates"] == 3 and "kept <b class='dp-kept-count'>12</b>" in view
+    # the split x label table, with totals: 6 + 6 kept, half in each split
+    assert split_table(view) == {
+        "test": {"cat": 3, "dog": 3, "total": 6},
+        "train": {"cat": 3, "dog": 3, "total": 6},
+        "total": {"cat": 6, "dog": 6, "total": 12},
+    }
+    # duplicates: largest group first, the kept member first, marked; thumbnails from the outputs
+    strips = view.split("class='dp-dup-group'")[1:]
+    assert len(strips) == 2 and strips[0].count("<figure") == 3 and strips[1].count("<figure") == 2
+    assert "title='dog/dog1.jpg'>dog/dog1.jpg<br><b class='dp-kept'>kept</b>" in strips[0]
+    assert re.search(r"dog1-small\.jpg<br><span class='dp-distance'>\d+ bits?</span>", strips[0])
+    assert "<span class='dp-distance'>exact</span>" in strips[1]
+    assert view.count(f"title='{out}/") == 5 and f"title='{src}/" not in view
+    # a change re-curates in the background: no new run, nothing decoded, the table follows
+    p.splits.value = "train=0.75, test=0.25"
+    assert p.wait_curation(60)
+    assert "re-curated in" in p.status.value and p.recurator.count == 1 and p.run is run
+    table = split_table(p.curation_view.value)
+    assert table["total"] == {"cat": 6, "dog": 6, "total": 12}
+    assert table["train"]["cat"] in (4, 5) and table["train"]["dog"] in (4, 5)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["decoded"] == 0 and summary["settings"]["splits"] == {"train": 0.75, "test": 0.25}
+    placed = [r["split"] for r in read_rows(out / "manifest.jsonl") if r["status"] == "ok"]
+    assert placed.count("train") == table["train"]["total"] and placed.count("test") == table["test"]["total"]
+    # quick changes (typing a number) are one re-curation, with the last value
+    for v in ("1", "13", "130"):
+        p.min_side.value = v
+    assert p.wait_curation(60) and p.recurator.count == 2
+    assert json.loads((out / "summary.json").read_text())["settings"]["filters"] == {"min_side": 130}
+    view = p.curation_view.value
+    assert "filtered 1 (too-small 1)" in view and "duplicates 2 in 2 groups" in view  # dog1-smaller is 160x120
+
+
+def test_curation_changes_during_a_build_wait_for_its_end_and_a_start_cancels_a_pending_one(tmp_path, monkeypatch, make_cluster):
+    from toolkit._worker import TEST_HANG_ENV
+
+    monkeypatch.setenv(TEST_HANG_ENV, "slow:3")  # files named *hang* take 3 s: the build runs a while
+    client = make_cluster(jobs=1)
+    src, out = tmp_path / "in", tmp_path / "out"
+    class_folders(src)
+    synth.write_photo(src / "cat" / "hang.jpg", 320, 240, 50)
+    p = Panel(client=client, inputs=[str(src)], output=str(out), op="thumbnail", size=64, labels="folder", batch_size=1)
+    p.start()
+    assert p.wait_running(60) is not None
+    p.splits.value = "train=0.5, test=0.5"  # during the build: not applied to it, not re-curated while it runs
+    assert wait_until(lambda: not p.running or p.recurator.count > 0, 1.5) is False
+    assert p.wait(120) and p.error is None
+    assert p.wait_curation(60) and p.recurator.count == 1 and "re-curated in" in p.status.value
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["settings"]["splits"] == {"train": 0.5, "test": 0.5} and "test" in split_table(p.curation_view.value)
+    # a change, then Start before it re-curates: the build takes the new settings; no re-curation runs
+    p.splits.value = "train=0.6, test=0.4"
+    p.start()
+    assert p.wait(120) and p.error is None and p.wait_curation(60)
+    assert p.recurator.count == 1 and "re-curated" not in p.status.value
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["settings"]["splits"] == {"train": 0.6, "test": 0.4} and summary["decoded"] == 0
+
+
+def test_a_panel_opened_on_a_curated_build_shows_it_and_recurates_it(tmp_path, client):
+    import toolkit
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    class_folders(src)
+    toolkit.build(
+        inputs=[str(src)], output=str(out), client=client, op="thumbnail", size=64, labels="folder", splits={"a": 0.5, "b": 0.5}
+    )
+    p = Panel(inputs=[str(src)], output=str(out), op="thumbnail", size=64)  # no curation given: the build's
+    assert p.wait_curation(60)
+    assert (p.labels.value, p.splits.value, p.dedupe.value) == ("folder", "a=0.5, b=0.5", "auto")
+    view = p.curation_view.value
+    assert "the build already in the output folder" in view and split_table(view)["total"]["total"] == 12
+    assert view.count("class='dp-dup-group'") == 2
+    p.dedupe.value = "off"
+    assert p.wait_curation(60) and p.recurator.count == 1
+    assert "no duplicate groups" in p.curation_view.value and split_table(p.curation_view.value)["total"]["total"] == 15
+    assert p.session.current is None  # no cluster: curation reads the rows' facts only
+    # given curation settings stand; a re-curation that cannot work says why in the message area
+    flat = tmp_path / "flat"
+    photos(flat, 3)
+    toolkit.build(inputs=[str(flat)], output=str(tmp_path / "flat-out"), client=client, op="thumbnail", size=32)
+    q = Panel(inputs=[str(flat)], output=str(tmp_path / "flat-out"), labels="none")
+    assert q.wait_curation(60) and q.labels.value == "none" and "Curation is off for this build" in q.curation_view.value
+    q.labels.value = "folder"
+    assert q.wait_curation(60)
+    assert "re-curation failed" in q.status.value and "<b class='dp-setting' title='labels'>Labels</b>" in q.status.value
+    assert "needs class folders" in q.status.value and q.recurator.count == 0

@@ -17,6 +17,7 @@ from .._config import BuildConfig
 from .._ops import FORMATS, OPS, OpSpec
 from .._settings import reword_keys
 from .._units import format_bytes, parse_bytes
+from ._curation_controls import CURATION_CONTROL_KEYS, CurationControls
 
 __all__ = ["Controls", "label_keys", "limit_text"]
 
@@ -77,10 +78,12 @@ def pixels_text(v: Any) -> str:
 
 
 class Controls:
-    """The setting widgets, built from a validated base config; ``settings()`` reads them back."""
+    """The setting widgets, built from a validated base config; ``settings()`` reads them back.
+    The curation controls are ``curation`` (:class:`CurationControls`)."""
 
     def __init__(self, base: BuildConfig, given: dict[str, Any]) -> None:
-        self.extra = {k: v for k, v in given.items() if k not in KEYS}
+        self.extra = {k: v for k, v in given.items() if k not in KEYS and k not in CURATION_CONTROL_KEYS}
+        self.curation = CurationControls(base)
         first, multi = base.ops[0], len(base.ops) > 1
         self.ops_override = base.ops if multi else None
         st, wide = {"description_width": "150px"}, W.Layout(width="560px")
@@ -156,11 +159,16 @@ class Controls:
         self.op.observe(self._on_op, names="value")
         self._on_op({"new": self.op.value})
 
-    def connect(self, *, on_setting: Callable, on_live: Callable, on_start: Callable, on_stop: Callable) -> None:
+    def connect(
+        self, *, on_setting: Callable, on_live: Callable, on_start: Callable, on_stop: Callable, on_curation: Callable
+    ) -> None:
         """Call ``on_setting`` when any setting changes, ``on_live`` when one a running build takes
-        (batch size, max memory) does, and the buttons' actions."""
+        (batch size, max memory) does, ``on_curation`` when a curation setting does, and the buttons' actions."""
         for w in self.setting_widgets:
             w.observe(on_setting, names="value")
+        for w in self.curation.widgets:
+            w.observe(on_setting, names="value")
+            w.observe(on_curation, names="value")
         for w in (self.batch_auto, self.batch_size, self.max_memory):
             w.observe(on_live, names="value")
         self.start_button.on_click(lambda _b: on_start())
@@ -176,7 +184,7 @@ class Controls:
     @property
     def labels(self) -> dict[str, str]:
         """Setting key -> the label of its control (how the panel names a setting in messages)."""
-        return {key: str(getattr(self, attr).description) for key, attr in KEYS.items()}
+        return {key: str(getattr(self, attr).description) for key, attr in KEYS.items()} | self.curation.names
 
     def box(self, status: W.Widget) -> W.VBox:
         return W.VBox(
@@ -191,13 +199,16 @@ class Controls:
                 self.max_memory,
                 self.force,
                 self.scheduler,
+                self.curation.box(),
                 W.HBox([self.start_button, self.stop_button, status]),
             ]
         )
 
     def settings(self) -> dict[str, Any]:
-        """The settings as keyword arguments of ``BuildConfig.create`` (not yet validated)."""
+        """The settings as keyword arguments of ``BuildConfig.create`` (not yet validated; a splits
+        text that is no table of fractions is a ConfigError naming `splits`)."""
         s: dict[str, Any] = dict(self.extra)
+        s.update(self.curation.settings())
         s["inputs"] = [p.strip() for p in self.inputs.value.split(";") if p.strip()]
         s["output"] = self.output.value.strip()
         if self.ops_override is not None and self.op.value == self._ops_label():

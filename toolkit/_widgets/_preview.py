@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import json
 import os
@@ -10,7 +11,7 @@ import os
 from .._config import BuildConfig
 from .._fs import printable
 
-__all__ = ["preview_html", "preview_rows", "name_html"]
+__all__ = ["preview_html", "preview_rows", "name_html", "thumb_b64"]
 
 _PREVIEW_PAIRS = 6
 _PREVIEW_SHEETS = 4
@@ -22,7 +23,8 @@ def name_html(text: str) -> str:
     return html.escape(printable(text))
 
 
-def _thumb_b64(path: str, px: int) -> str | None:
+@functools.lru_cache(maxsize=1024)
+def _thumb(path: str, mtime_ns: int, px: int) -> str | None:
     try:
         from .._ops.image import encode, load_image, thumbnail
 
@@ -30,6 +32,15 @@ def _thumb_b64(path: str, px: int) -> str | None:
         return base64.b64encode(encode(thumbnail(im, (px, px)), "jpeg", 80)).decode("ascii")
     except Exception:  # noqa: BLE001 - a preview is best effort
         return None
+
+
+def thumb_b64(path: str, px: int) -> str | None:
+    """A JPEG thumbnail of ``path``, base64 (cached while the file stays the same), or None."""
+    try:
+        mtime = os.stat(path).st_mtime_ns
+    except OSError:
+        return None
+    return _thumb(path, mtime, px)
 
 
 def preview_rows(manifest: str, *, pairs: int = _PREVIEW_PAIRS, sheets: int = _PREVIEW_SHEETS) -> tuple[list[dict], list[dict]]:
@@ -67,7 +78,7 @@ def preview_html(output: str, manifest: str, *, px: int = 160) -> str:
     for row in images:
         src = os.path.join(row.get("input_root") or "", row["source"])
         out = os.path.join(output, row["outputs"][0])
-        before, after = _thumb_b64(src, px), _thumb_b64(out, px)
+        before, after = thumb_b64(src, px), thumb_b64(out, px)
         if not after:
             continue
         b = (
@@ -84,7 +95,7 @@ def preview_html(output: str, manifest: str, *, px: int = 160) -> str:
     sheets = []
     for row in videos:
         path = os.path.join(output, row["_sheet"])
-        data = _thumb_b64(path, 2 * px + 120)
+        data = thumb_b64(path, 2 * px + 120)
         if data:
             sheets.append(
                 f"<figure class='dp-sheet' style='margin:4px;display:inline-block'>"

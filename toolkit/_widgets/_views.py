@@ -112,13 +112,14 @@ class Views:
         self.dashboard_frames = W.HTML("")
         self.report_view = W.HTML("")
         self.preview = W.HTML("")
+        self.curation_view = W.HTML("")  # counts, split x label table, duplicates (drawn by the Recurator)
         self.log = W.Output(layout=W.Layout(max_height="160px", overflow="auto"))
         self.dashboard_url: str | None = None
 
     def tabs(self, code: W.Widget) -> W.Tab:
         live = W.VBox([self.progress, self.progress_label, self.batch_label, self.gauges, self.failed_table])
         children = [
-            W.VBox([live, self.report_view, self.preview]),
+            W.VBox([live, self.report_view, self.curation_view, self.preview]),
             W.VBox([self.dashboard, self.dashboard_frames]),
             code,
             self.log,
@@ -139,7 +140,7 @@ class Views:
     def clear(self) -> None:
         self.progress.value, self.progress.max = 0, 1
         self.progress_label.value = self.batch_label.value = self.gauges.value = ""
-        self.failed_table.value = self.report_view.value = self.preview.value = ""
+        self.failed_table.value = self.report_view.value = self.preview.value = self.curation_view.value = ""
 
     def set_status(self, text_html: str) -> None:
         self.status.value = f"<span class='dp-status'>{text_html}</span>"
