@@ -6,13 +6,14 @@ SAMPLE := datasets/sample
 OUT    ?= build/sample-thumbs
 PETS   ?= build/sample-pets
 
-.PHONY: help venv demo sample lint test test-unit test-integration test-notebooks test-browser bench lab clean
+.PHONY: help venv demo sample lint test test-unit test-integration test-notebooks test-browser bench bench-curation lab clean
 
 help:
 	@echo "make demo    create $(VENV), install, build 128 px thumbnails of $(SAMPLE) into $(OUT),"
 	@echo "             then a curated dataset of its class folders (labels, filters, duplicates, splits) into $(PETS)"
 	@echo "make test    the same set-up, then every test tier (lint, unit, integration, notebooks, browser)"
 	@echo "make bench   benchmarks (thumbnails vs seed loops; memory; video)"
+	@echo "make bench-curation   curation's three figures (re-curation, the facts' CPU, near duplicates at 1M; ~45 min)"
 	@echo "make lab     JupyterLab in the project's environment, dashboard through jupyter-server-proxy"
 
 $(VENV)/.installed: pyproject.toml
@@ -64,6 +65,12 @@ bench: venv
 	$(PY) benchmarks/thumbnails.py
 	$(PY) benchmarks/memory.py
 	$(PY) benchmarks/video.py
+
+# issue 15's figures, on a quiet machine (benchmarks/README.md, "Curation: the three figures")
+bench-curation: venv
+	$(PY) benchmarks/recurate.py
+	$(PY) benchmarks/facts_cost.py --build --repeats 6
+	$(PY) benchmarks/near_groups.py --distances 6,8,10,12
 
 lab: venv
 	JUPYTERHUB_SERVICE_PREFIX=$${JUPYTERHUB_SERVICE_PREFIX:-/} \

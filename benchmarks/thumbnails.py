@@ -210,6 +210,15 @@ def mib(n: float) -> float:
     return round(n / 2**20, 1)
 
 
+def save_result(name: str, result: dict) -> Path:
+    """Write ``result`` to benchmarks/results/<name>-<date>-<time>.json and say so."""
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nwrote {path.relative_to(ROOT)}")
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--files", type=int, default=CORPUS_SIZE, help="use the first N corpus files [1000]")
@@ -289,10 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     result = report(runs, n, size, args)
     result["load_average"] = {"before": load0, "after": os.getloadavg()}
     if not args.no_save:
-        RESULTS.mkdir(exist_ok=True)
-        path = RESULTS / f"thumbnails-{time.strftime('%Y%m%d-%H%M%S')}.json"
-        path.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"\nwrote {path.relative_to(ROOT)}")
+        save_result("thumbnails", result)
     ok = all(row["exit_code"] == 0 and row["outputs"] == n for rows in runs.values() for row in rows)
     return 0 if ok else 1
 
