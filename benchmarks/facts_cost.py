@@ -22,8 +22,10 @@ CLI, the fork server and the workers forked from it) by a ``sitecustomize`` modu
 that patches the same three seams at interpreter start; the ``with`` runs import the same modules
 there and patch nothing. Each ``without`` run's manifest must have no ``phash`` and each ``with`` run's
 one on every row, else the run does not count. Interleaved (with, without, without, with, ...);
-reported: the median wall seconds and machine CPU seconds (``/proc/stat``, as thumbnails.py reads it:
-the whole machine, so run nothing else) of each, and their ratios. Target: CPU with / without <= 1.05.
+reported: the median wall seconds, CPU seconds of the build's own processes (rusage of this process's
+children: it is their subreaper, so the fork server and the workers count too) and machine CPU seconds
+(``/proc/stat``: everything running) of each, and their ratios. Target: the build's CPU with / without
+<= 1.05.
 
     python benchmarks/facts_cost.py [--files 40] [--repeats 7]
     python benchmarks/facts_cost.py --build [--files 1000] [--repeats 6]     # the real build, on a quiet machine
@@ -199,8 +201,20 @@ def through_build(n: int, repeats: int) -> int:
                 counts = (name == "with" and hashed == n) or (name == "without" and hashed == 0 and len(rows) == n)
                 if rc != 0 or not counts:
                     bad.append(f"{name} {r}: exit {rc}, {len(rows)} rows, {hashed} with a phash: " + log.read_text()[-300:])
-                runs[name].append({"seconds": round(seconds, 3), "machine_cpu_seconds": cpu, "exit_code": rc, "phashes": hashed})
-                print(f"  repeat {r + 1}  {name:<8} {seconds:7.2f} s  CPU {cpu} s  rows with a phash {hashed}/{n}", flush=True)
+                tree = thumbnails.LAST_TREE_CPU
+                runs[name].append(
+                    {
+                        "seconds": round(seconds, 3),
+                        "tree_cpu_seconds": tree,
+                        "machine_cpu_seconds": cpu,
+                        "exit_code": rc,
+                        "phashes": hashed,
+                    }
+                )
+                print(
+                    f"  repeat {r + 1}  {name:<8} {seconds:7.2f} s  CPU {tree} s (machine {cpu} s)  rows with a phash {hashed}/{n}",
+                    flush=True,
+                )
                 shutil.rmtree(out, ignore_errors=True)
     finally:
         for k, v in env0.items():
@@ -213,6 +227,7 @@ def through_build(n: int, repeats: int) -> int:
     cpu = {
         k: statistics.median(x["machine_cpu_seconds"] for x in v if x["machine_cpu_seconds"] is not None) for k, v in runs.items()
     }
+    tree = {k: statistics.median(x["tree_cpu_seconds"] for x in v) for k, v in runs.items()}
     result = {
         "benchmark": "facts_cost --build",
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -221,6 +236,8 @@ def through_build(n: int, repeats: int) -> int:
         "cpus": os.cpu_count(),
         "median_seconds": med,
         "median_machine_cpu_seconds": cpu,
+        "median_tree_cpu_seconds": tree,
+        "ratio_tree_cpu": round(tree["with"] / tree["without"], 4),
         "ratio_wall": round(med["with"] / med["without"], 4),
         "ratio_cpu": round(cpu["with"] / cpu["without"], 4),
         "load_average": {"before": load0, "after": os.getloadavg()},
@@ -228,11 +245,24 @@ def through_build(n: int, repeats: int) -> int:
         "problems": bad,
     }
     print(
-        json.dumps({k: result[k] for k in ("median_seconds", "median_machine_cpu_seconds", "ratio_wall", "ratio_cpu")}, indent=2)
+        json.dumps(
+            {
+                k: result[k]
+                for k in (
+                    "median_seconds",
+                    "median_tree_cpu_seconds",
+                    "median_machine_cpu_seconds",
+                    "ratio_wall",
+                    "ratio_tree_cpu",
+                    "ratio_cpu",
+                )
+            },
+            indent=2,
+        )
     )
-    verdict = "ok" if result["ratio_cpu"] <= 1.05 else "ABOVE TARGET"
+    verdict = "ok" if result["ratio_tree_cpu"] <= 1.05 else "ABOVE TARGET"
     print(
-        f"facts cost {100 * (result['ratio_cpu'] - 1):+.1f}% machine CPU, {100 * (result['ratio_wall'] - 1):+.1f}% wall (target <= 5%: {verdict})"
+        f"facts cost {100 * (result['ratio_tree_cpu'] - 1):+.1f}% CPU of the build's processes ({100 * (result['ratio_cpu'] - 1):+.1f}% machine CPU), {100 * (result['ratio_wall'] - 1):+.1f}% wall (target <= 5%: {verdict})"
     )
     thumbnails.save_result("facts-build", result)
     for b in bad:

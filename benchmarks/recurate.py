@@ -41,6 +41,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
+import thumbnails  # noqa: E402
 from thumbnails import mib, run_timed, save_result  # noqa: E402  (process timing and machine CPU, as the thumbnail benchmark)
 
 CACHE = HERE / ".cache"
@@ -141,7 +142,13 @@ def main(argv: list[str] | None = None) -> int:
             seconds, rc, _, cpu = run_timed(build_command(src, out, SPLITS), work / f"build-{r}.log", args.timeout)
             s = summary_of(out)
             runs["build"].append(
-                {"seconds": round(seconds, 3), "exit_code": rc, "machine_cpu_seconds": cpu, "decoded": s["decoded"]}
+                {
+                    "seconds": round(seconds, 3),
+                    "exit_code": rc,
+                    "tree_cpu_seconds": thumbnails.LAST_TREE_CPU,
+                    "machine_cpu_seconds": cpu,
+                    "decoded": s["decoded"],
+                }
             )
             if rc not in (0, 1) or s["decoded"] != len(files):
                 bad.append(f"build {r}: exit {rc}, decoded {s['decoded']} of {len(files)}")
@@ -155,7 +162,13 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     cmd = build_command(src, out, other["splits"], other["near_distance"])
                 seconds, rc, _, cpu = run_timed(cmd, log, args.timeout)
-                row = {"seconds": round(seconds, 3), "exit_code": rc, "machine_cpu_seconds": cpu, "settings": other}
+                row = {
+                    "seconds": round(seconds, 3),
+                    "exit_code": rc,
+                    "tree_cpu_seconds": thumbnails.LAST_TREE_CPU,
+                    "machine_cpu_seconds": cpu,
+                }
+                row["settings"] = other
                 if name == "curate" and rc == 0:
                     row.update(json.loads(log.read_text().strip().splitlines()[-1]))
                 row["decoded"] = summary_of(out)["decoded"]
@@ -193,9 +206,13 @@ def report(runs: dict[str, list[dict]], n: int, args) -> dict:
     if call:
         ratios["build_per_curate_call"] = round(med["build"] / call, 1)
         print(f"toolkit.curate call alone: median {call:.2f} s")
-    verdict = "ok" if ratios["build_per_curate_process"] >= 20 else "BELOW TARGET"
-    print(f"build / re-curation: {ratios['build_per_curate_process']}x as a process (target >= 20x, {verdict})", end="")
-    print(f", {ratios.get('build_per_curate_call')}x the call alone; build / rebuild {ratios['build_per_rebuild']}x")
+    for key, what in (
+        ("build_per_curate_call", "the call alone (Python, toolkit imported)"),
+        ("build_per_curate_process", "as a process (start-up and import included)"),
+    ):
+        if key in ratios:
+            print(f"build / re-curation, {what}: {ratios[key]}x (target >= 20x: {'ok' if ratios[key] >= 20 else 'BELOW'})")
+    print(f"build / rebuild with only curation changed: {ratios['build_per_rebuild']}x")
     return {
         "benchmark": "recurate",
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
