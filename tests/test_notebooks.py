@@ -4,8 +4,9 @@ They run on ``datasets/sample`` exactly as a user's run after ``make demo`` does
 path; the fixture makes it with datasets/make_sample.py when it is missing or outdated), broken files and
 damaged videos included: no environment override points them at other data (only their outputs go to a
 temporary folder, as a first run's would go to a fresh one). Measured on this shared 2-core machine: the
-module takes ~36 s with the sample there, ~72 s when it has to be made first (16-37 s of that), so the
-full sample is used; no smaller copy is needed.
+module took ~36 s with the sample there, ~72 s when it had to be made first (16-37 s of that), before
+notebook 04 (three builds of the class folders and a re-curation) added ~30 s; so the full sample is
+used; no smaller copy is needed.
 
 What each test checks is what a user would look at afterwards, against what the sample holds by its own
 listing (datasets/README.md: ``broken/`` fails, junk is skipped, every other image is ok), not fixed totals.
