@@ -4,13 +4,16 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 SAMPLE := datasets/sample
 OUT    ?= build/sample-thumbs
+PETS   ?= build/sample-pets
 
-.PHONY: help venv demo sample lint test test-unit test-integration test-notebooks test-browser bench lab clean
+.PHONY: help venv demo sample lint test test-unit test-integration test-notebooks test-browser bench bench-curation lab clean
 
 help:
-	@echo "make demo    create $(VENV), install, build 128 px thumbnails of $(SAMPLE) into $(OUT)"
+	@echo "make demo    create $(VENV), install, build 128 px thumbnails of $(SAMPLE) into $(OUT),"
+	@echo "             then a curated dataset of its class folders (labels, filters, duplicates, splits) into $(PETS)"
 	@echo "make test    the same set-up, then every test tier (lint, unit, integration, notebooks, browser)"
 	@echo "make bench   benchmarks (thumbnails vs seed loops; memory; video)"
+	@echo "make bench-curation   curation's three figures (re-curation, the facts' CPU, near duplicates at 1M; ~45 min)"
 	@echo "make lab     JupyterLab in the project's environment, dashboard through jupyter-server-proxy"
 
 $(VENV)/.installed: pyproject.toml
@@ -25,9 +28,16 @@ venv: $(VENV)/.installed
 sample: venv
 	$(PY) datasets/make_sample.py --out $(SAMPLE)
 
+# exit status 1 means "done, some files failed": the sample holds deliberately broken files
 demo: sample
 	$(VENV)/bin/dataprep build --input $(SAMPLE) --output $(OUT) --op thumbnail --size 128 || test $$? -eq 1
 	@echo "outputs: $(OUT)/   manifest: $(OUT)/manifest.jsonl   (the sample holds deliberately broken files: they are listed as failed)"
+	@echo
+	@echo "curation: the class folders $(SAMPLE)/pets/{bird,cat,dog,fish} as a labelled, filtered, deduplicated, split dataset"
+	$(VENV)/bin/dataprep build --input $(SAMPLE)/pets --output $(PETS) --op thumbnail --size 128 \
+	  --labels folder --min-side 64 --max-aspect 3 --min-sharpness 20 --dedupe near \
+	  --split train=0.8 --split val=0.1 --split test=0.1 || test $$? -eq 1
+	@echo "outputs: $(PETS)/   manifest: $(PETS)/manifest.jsonl (label, split, duplicate_of)   classes and splits: $(PETS)/curation.json"
 
 # the notebook tier runs the notebooks on the sample itself, as a user does after `make demo`
 test: sample
@@ -55,6 +65,12 @@ bench: venv
 	$(PY) benchmarks/thumbnails.py
 	$(PY) benchmarks/memory.py
 	$(PY) benchmarks/video.py
+
+# issue 15's figures, on a quiet machine (benchmarks/README.md, "Curation: the three figures")
+bench-curation: venv
+	$(PY) benchmarks/recurate.py
+	$(PY) benchmarks/facts_cost.py --build --repeats 6
+	$(PY) benchmarks/near_groups.py --distances 6,8,10,12
 
 lab: venv
 	JUPYTERHUB_SERVICE_PREFIX=$${JUPYTERHUB_SERVICE_PREFIX:-/} \

@@ -8,6 +8,8 @@ wall time, peak RSS (``ru_maxrss``), and whether every planted group came out wh
     python benchmarks/near_groups.py                         # 1,000,000 hashes, distance 8
     python benchmarks/near_groups.py --hashes 100000 --distance 10
     python benchmarks/near_groups.py --method bktree --hashes 20000   # the alternative, smaller
+    python benchmarks/near_groups.py --distances 6,8,10,12   # each radius in a fresh process; a table and
+                                                             # benchmarks/results/near-groups-<date>-<time>.json
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from toolkit._curate._groups import components, hash_groups  # noqa: E402
 from toolkit._curate._near import plan, popcount  # noqa: E402
@@ -80,7 +84,11 @@ def main() -> int:
     ap.add_argument("--group-size", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--method", choices=["mih", "bktree"], default="mih")
+    ap.add_argument("--distances", help="several radii, e.g. 6,8,10,12: each in a process of its own (its own peak RSS)")
+    ap.add_argument("--timeout", type=float, default=1800, help="seconds per radius with --distances [1800]")
     a = ap.parse_args()
+    if a.distances:
+        return several(a)
     hashes, planted = synthetic(a.hashes, a.distance, a.group_share, a.group_size, a.seed)
     texts = [f"{int(h):016x}" for h in hashes] if a.method == "mih" else None
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -110,6 +118,39 @@ def main() -> int:
     _ = popcount
     print(json.dumps(result, indent=2))
     return 0 if whole else 1
+
+
+def several(a) -> int:
+    """Run this script once per radius, each in a fresh process; print a table, save the results."""
+    results = []
+    for d in [int(x) for x in a.distances.split(",")]:
+        cmd = [sys.executable, __file__, "--hashes", str(a.hashes), "--distance", str(d), "--seed", str(a.seed)]
+        cmd += ["--group-share", str(a.group_share), "--group-size", str(a.group_size), "--method", a.method]
+        t0 = time.perf_counter()
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=a.timeout)
+            row = json.loads(done.stdout) if done.stdout.strip() else {"distance": d, "error": done.stderr[-500:]}
+        except subprocess.TimeoutExpired:
+            row = {"distance": d, "error": f"over {a.timeout:.0f} s: stopped"}
+        row["process_seconds"] = round(time.perf_counter() - t0, 2)
+        results.append(row)
+        verdict = "" if "error" in row else ("  ok" if row["seconds"] < 60 and row["peak_rss_mib"] < 1024 else "  OVER TARGET")
+        print(
+            f"d={d:>2}: "
+            + (
+                row.get("error")
+                or f"{row['seconds']:8.2f} s  peak RSS {row['peak_rss_mib']:7.1f} MiB  "
+                f"plan {row['plan_blocks_bits_radius']}  groups whole {row['planted_groups_whole(first 2000)']}{verdict}"
+            ),
+            flush=True,
+        )
+    from thumbnails import save_result
+
+    save_result(
+        "near-groups",
+        {"benchmark": "near_groups", "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "hashes": a.hashes, "runs": results},
+    )
+    return 0 if all("error" not in r and r["planted_groups_whole(first 2000)"] for r in results) else 1
 
 
 if __name__ == "__main__":

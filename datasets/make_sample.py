@@ -3,9 +3,9 @@
 A few hundred photo-like JPEG/PNG/WebP images of mixed sizes up to 24 MP in nested folders,
 some tricky ones (EXIF orientation, RGBA, 16-bit, CMYK, palette, ICC colour profiles, same stem side by side,
 spaces and unicode in names), a few deliberately broken files and some junk; class folders for
-curation (``pets/<class>/``: captions and metadata sidecars, one invalid on purpose, an exact and a
-near copy, a tiny and a panoramic image); plus short videos when ``toolkit.synth_video`` is
-available. Deterministic: the same bytes every time.
+curation (``pets/<class>/``, 24 photos each: captions and metadata sidecars, one invalid JSON and one
+not UTF-8 on purpose, an exact and two near copies, a tiny, a panoramic, a blurred and a truncated
+image); plus short videos when ``toolkit.synth_video`` is available. Deterministic: the same bytes every time.
 
     python datasets/make_sample.py [--out datasets/sample] [--force]
 
@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from toolkit import _synth as synth, _synth_icc as synth_icc  # noqa: E402
 
-VERSION = 4  # bump when the contents change: an older sample is then remade
+VERSION = 5  # bump when the contents change: an older sample is then remade
 FOLDERS = [
     "trips/2023/beach",
     "trips/2023/mountains",
@@ -43,7 +43,7 @@ FOLDERS = [
 EXT = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}
 #: class folders under pets/ (labels = "folder" on pets/, or "parent" on the whole sample)
 CLASSES = ("bird", "cat", "dog", "fish")
-PER_CLASS = 10
+PER_CLASS = 24  # enough for a split of 0.8 / 0.1 / 0.1 to put a few of each class in val and test
 
 # Junk that real folders carry; the headers are what the real files start with.
 JUNK = {
@@ -79,6 +79,10 @@ def plan() -> list[tuple[str, int, int, str, int, int]]:
             w, h = w * 3 // 4, h * 3 // 4
         jobs.append((f"{FOLDERS[i % len(FOLDERS)]}/img_{i:04d}", w, h, fmt, seed, 85))
         seed += 1
+    for c, name in enumerate(CLASSES):  # the class folders' photos (0.3-0.5 MP); _pets adds the rest
+        for i in range(PER_CLASS):
+            w, h = [(640, 480), (480, 640), (800, 600)][i % 3]
+            jobs.append((f"pets/{name}/{name}_{i:02d}", w, h, "JPEG", 3000 + 100 * c + i, 85))
     return jobs
 
 
@@ -117,27 +121,32 @@ def _specials(out: Path) -> None:
 
 def _pets(out: Path) -> None:
     """Class folders with what curation is about: captions (``.txt``) and metadata (``.json``)
-    beside some images, one ``.json`` that is not valid JSON (a ``meta`` warning on its image's row,
-    the image still ok), an exact copy and a resized, recompressed near copy (duplicates), a tiny
-    image (``min_side``) and a panorama (``max_aspect``)."""
-    from PIL import Image
+    beside some images, one ``.json`` that is not valid JSON and one ``.txt`` that is not UTF-8
+    (warnings on their images' rows, the images still ok), an exact copy, a resized and recompressed
+    near copy and a slightly cropped one (duplicates), a tiny image (``min_side``), a panorama
+    (``max_aspect``), a blurred one (``min_sharpness``) and a truncated JPEG (failed, as in ``broken/``)."""
+    from PIL import Image, ImageFilter
 
     p = out / "pets"
-    for c, name in enumerate(CLASSES):
-        for i in range(PER_CLASS):
-            w, h = [(640, 480), (480, 640), (800, 600)][i % 3]
-            synth.write_photo(p / name / f"{name}_{i:02d}.jpg", w, h, 3000 + 100 * c + i, quality=85)
+    for name in CLASSES:  # the photos themselves come from plan(), made in the process pool
         for i in range(3):  # captions for the first three of each class, metadata for the first two
             (p / name / f"{name}_{i:02d}.txt").write_text(f"a {name}, picture {i + 1} of the {name} folder\n", "utf-8")
         for i in range(2):
             meta = f'{{"class": "{name}", "photographer": "sample", "index": {i}}}\n'
             (p / name / f"{name}_{i:02d}.json").write_text(meta, "utf-8")
     (p / "dog" / "dog_01.json").write_text('{"class": "dog", "photographer": \n', "utf-8")  # cut short: invalid
-    shutil.copyfile(p / "cat" / "cat_03.jpg", p / "cat" / "cat_03 copy.jpg")  # an exact copy
+    (p / "bird" / "bird_03.txt").write_bytes("un oiseau pr\u00e8s de la fen\u00eatre\n".encode("latin-1"))  # not UTF-8
+    shutil.copyfile(p / "cat" / "cat_03.jpg", p / "cat" / "cat_03_copy.jpg")  # an exact copy (sorts after: not kept)
     with Image.open(p / "cat" / "cat_04.jpg") as im:  # a near copy: resized and recompressed
         im.resize((im.width // 2, im.height // 2), Image.Resampling.LANCZOS).save(p / "cat" / "cat_04_small.jpg", quality=60)
+    with Image.open(p / "dog" / "dog_05.jpg") as im:  # a near copy: 2% cropped off each side, recompressed
+        dx, dy = im.width // 50, im.height // 50
+        im.crop((dx, dy, im.width - dx, im.height - dy)).save(p / "dog" / "dog_05_crop.jpg", quality=75)
     synth.write_photo(p / "bird" / "tiny.jpg", 48, 36, 3900, quality=85)  # too small for a min_side of 64
     synth.write_photo(p / "fish" / "panorama.jpg", 1500, 250, 3901, quality=85)  # aspect 6: over a max_aspect of 3
+    blurry = synth.photo(640, 480, 3903).filter(ImageFilter.GaussianBlur(6))  # sharpness ~11: under a min_sharpness of 20
+    blurry.save(p / "fish" / "fish_blurry.jpg", quality=85)
+    synth.write_truncated_jpeg(p / "fish" / "fish_truncated.jpg", seed=3902)  # cut half-way: failed
 
 
 def _videos(out: Path) -> int:

@@ -4,8 +4,9 @@ They run on ``datasets/sample`` exactly as a user's run after ``make demo`` does
 path; the fixture makes it with datasets/make_sample.py when it is missing or outdated), broken files and
 damaged videos included: no environment override points them at other data (only their outputs go to a
 temporary folder, as a first run's would go to a fresh one). Measured on this shared 2-core machine: the
-module takes ~36 s with the sample there, ~72 s when it has to be made first (16-37 s of that), so the
-full sample is used; no smaller copy is needed.
+module took ~36 s with the sample there, ~72 s when it had to be made first (16-37 s of that), before
+notebook 04 (three builds of the class folders and a re-curation) added ~30 s; so the full sample is
+used; no smaller copy is needed.
 
 What each test checks is what a user would look at afterwards, against what the sample holds by its own
 listing (datasets/README.md: ``broken/`` fails, junk is skipped, every other image is ok), not fixed totals.
@@ -38,7 +39,7 @@ pytestmark = pytest.mark.notebook
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 SAMPLE = ROOT / "datasets" / "sample"  # where the notebooks look by default
-NAMES = ["01-quickstart.ipynb", "02-video.ipynb", "03-custom-steps.ipynb", "04-cluster.ipynb"]
+NAMES = ["01-quickstart.ipynb", "02-video.ipynb", "03-custom-steps.ipynb", "04-curation.ipynb", "06-cluster.ipynb"]
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +59,8 @@ def sample() -> dict[str, str]:
         if p.is_file():
             rel = p.relative_to(SAMPLE).as_posix()
             top = rel.split("/", 1)[0]
-            listing[rel] = "broken" if top == "broken" else "junk" if is_junk(p.name) else "video" if top == "videos" else "image"
+            broken = top == "broken" or (top == "pets" and p.stem.endswith("_truncated"))
+            listing[rel] = "broken" if broken else "junk" if is_junk(p.name) else "video" if top == "videos" else "image"
     stems = {
         os.path.splitext(rel)[0]
         for rel, kind in listing.items()
@@ -80,15 +82,28 @@ def media(listing: dict[str, str]) -> dict[str, str]:
     return {rel: kind for rel, kind in listing.items() if kind != "sidecar"}
 
 
-def check_sidecars(rows: dict[str, dict], listing: dict[str, str]) -> None:
+def check_sidecars(rows: dict[str, dict], listing: dict[str, str], root: str = "") -> None:
     """Each sidecar's text is its image's ``caption``, its JSON object its ``meta``; one that is not valid
-    JSON is a ``meta`` warning on an image that is still ok (the sample holds one on purpose)."""
-    bad = 0
+    JSON is a ``meta`` warning on an image that is still ok, a caption that is not UTF-8 a ``caption``
+    warning (the sample holds one of each on purpose). ``root``: the folder the rows' sources are
+    relative to, under the sample (``pets/`` for a build of the class folders)."""
+    bad = bad_caption = 0
     for rel in of_kind(listing, "sidecar"):
-        stem, ext = os.path.splitext(rel)
+        if not rel.startswith(root):
+            continue
+        stem, ext = os.path.splitext(rel[len(root) :])
         owners = [r for src, r in rows.items() if os.path.splitext(src)[0] == stem]
         assert owners, rel
-        text = (SAMPLE / rel).read_text("utf-8")
+        data = (SAMPLE / rel).read_bytes()
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            assert ext == ".txt", rel
+            bad_caption += 1
+            for r in owners:
+                assert r["caption"] is None and r["status"] in ("ok", "skipped"), r
+                assert "caption" in [w["type"] for w in r["warnings"]], r
+            continue
         for r in owners:
             if ext == ".txt":
                 assert r["caption"] == text.strip(), (rel, r)
@@ -97,8 +112,10 @@ def check_sidecars(rows: dict[str, dict], listing: dict[str, str]) -> None:
                 assert r["meta"] == json.loads(text), (rel, r)
             except json.JSONDecodeError:
                 bad += 1
-                assert r["meta"] is None and r["status"] == "ok" and "meta" in [w["type"] for w in r["warnings"]], r
+                assert r["meta"] is None and r["status"] in ("ok", "skipped"), r
+                assert "meta" in [w["type"] for w in r["warnings"]], r
     assert bad >= 1, "the sample's invalid metadata file was not met"
+    assert bad_caption >= 1, "the sample's caption that is not UTF-8 was not met"
 
 
 def kernel_name() -> str:
@@ -299,9 +316,68 @@ def test_03_an_op_of_your_own_measures_the_sample_resumes_and_redoes_on_a_new_ve
 
 
 def test_scripted_build_from_a_config_file_on_a_cluster_of_our_own(sample, tmp_path):
-    nb, text = run_on_sample("04-cluster.ipynb", tmp_path)
+    nb, text = run_on_sample("06-cluster.ipynb", tmp_path)
     config = json.loads((tmp_path / "build.json").read_text())
     assert config["inputs"] == [str(SAMPLE)]
     check_build_of_sample(tmp_path / "scripted" / "manifest.jsonl", sample, 256, ".webp")
     summary = json.loads((tmp_path / "scripted" / "summary.json").read_text())
     assert json.dumps(summary["counts"]) in text  # the cell that prints them
+
+
+def test_04_curation_labels_filters_duplicates_splits_and_splits_stay_put(sample, tmp_path):
+    """The class folders curated as datasets/README.md describes them: every file a row with its class, the
+    truncated one failed with its reason, the broken sidecars warnings on kept images, the tiny / panoramic /
+    blurred ones filtered with their reasons, each copy a duplicate of its original; a re-curation decodes
+    nothing and gives stratified splits; added files move no existing file and are the only ones decoded."""
+    nb, text = run_on_sample("04-curation.ipynb", tmp_path)
+    pets = {rel.split("/", 1)[1]: kind for rel, kind in sample.items() if rel.startswith("pets/")}
+    out = tmp_path / "pets"
+    rows = {r["source"]: r for r in toolkit.read_rows(out / "manifest.jsonl")}
+    assert set(rows) == set(media(pets)), "every file of the class folders but its sidecars has exactly one row"
+    check_sidecars(rows, sample, root="pets/")
+    left_out = {}
+    for rel, r in rows.items():
+        assert r["label"] == rel.split("/")[0], r
+        if pets[rel] == "broken":
+            assert r["status"] == "failed" and r["error"]["type"] == "truncated", r
+            assert str(SAMPLE / "pets" / rel) in r["error"]["message"] and f"failed   {rel}" in text
+        elif r["status"] == "skipped":
+            left_out[rel] = (r["warnings"][0]["type"], r.get("duplicate_of"))
+        else:
+            assert r["status"] == "ok" and r["split"] in ("train", "val", "test"), r
+    assert left_out == {
+        "bird/tiny.jpg": ("too-small", None),
+        "fish/panorama.jpg": ("aspect", None),
+        "fish/fish_blurry.jpg": ("blurry", None),
+        "cat/cat_03_copy.jpg": ("duplicate", "cat/cat_03.jpg"),
+        "cat/cat_04_small.jpg": ("duplicate", "cat/cat_04.jpg"),
+        "dog/dog_05_crop.jpg": ("duplicate", "dog/dog_05.jpg"),
+    }
+    for rel, (_, kept) in left_out.items():  # a duplicate is in its kept file's split
+        assert kept is None or rows[rel]["split"] == rows[kept]["split"]
+    assert "image/png" in json.dumps([c.outputs for c in nb.cells if c.cell_type == "code" and "strips" in c.source])
+    assert "3 duplicate groups" in text
+    # the re-curation (the notebook's last settings): nothing decoded, splits stratified by label
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["decoded"] == 0 and "decoded: 0" in text
+    cur = summary["curation"]
+    assert cur["settings"]["splits"] == {"train": 0.7, "val": 0.15, "test": 0.15} and cur["duplicates"] == 3
+    kept = [r for r in rows.values() if r["status"] == "ok"]
+    for label in {r["label"] for r in kept}:
+        n = sum(r["label"] == label for r in kept)
+        for split, p in cur["settings"]["splits"].items():
+            got = sum(r["label"] == label and r["split"] == split for r in kept)
+            assert abs(got - n * p) <= 3 * (n * p * (1 - p)) ** 0.5 + 1, (label, split, got, n)
+            assert cur["leakage"]["files"][split][label] == got
+    for split, per in cur["leakage"]["files"].items():  # the table the cell shows
+        assert f"<tr><td>{split}</td>" + "".join(f"<td>{per.get(k, 0)}</td>" for k in sorted(per)) in text
+    # adding files: no file of the first build moved; the new ones got a split and were the only ones decoded
+    before = json.loads((tmp_path / "splits-before.json").read_text())
+    grown = {r["source"]: r for r in toolkit.read_rows(tmp_path / "pets-grown" / "manifest.jsonl")}
+    assert before and all(grown[s]["split"] == split for s, split in before.items())
+    new = [s for s in grown if s.split("/")[-1].startswith("new_")]
+    assert len(new) == 12 and all(grown[s]["split"] for s in new)
+    assert f"{len(before)} files had a split; 0 moved; 12 new files got one" in text
+    broken = len(of_kind(pets, "broken"))  # a failed file is tried again by every build
+    assert json.loads((tmp_path / "pets-grown" / "summary.json").read_text())["decoded"] == 12 + broken
+    assert f"12 files added, {12 + broken} decoded (the new files and the {broken} failed one" in text

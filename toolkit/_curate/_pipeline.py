@@ -23,8 +23,8 @@ from ._splits import Conflict, assign_splits, check_splits
 __all__ = ["CurationSettings", "Curated", "curate_rows", "parse_setting", "STATE_FORMAT"]
 
 STATE_FORMAT = "dataprep-curation"
-#: the Hamming radius used when none is set: the million-hash search meets its 60 s target at 8
-#: (benchmarks/near_groups.py), and copies of a photo measured 0-8 bits apart (near_distance.py)
+#: the Hamming radius used when none is set: catches resized, recompressed, slightly cropped copies, groups no
+#: distinct photo (benchmarks/near_distance.py); the widest whose 1M-hash search meets 60 s (docs/curation.md)
 NEAR_DISTANCE = 8
 
 
