@@ -33,11 +33,13 @@ demo: sample
 	$(VENV)/bin/dataprep build --input $(SAMPLE) --output $(OUT) --op thumbnail --size 128 || test $$? -eq 1
 	@echo "outputs: $(OUT)/   manifest: $(OUT)/manifest.jsonl   (the sample holds deliberately broken files: they are listed as failed)"
 	@echo
-	@echo "curation: the class folders $(SAMPLE)/pets/{bird,cat,dog,fish} as a labelled, filtered, deduplicated, split dataset"
-	$(VENV)/bin/dataprep build --input $(SAMPLE)/pets --output $(PETS) --op thumbnail --size 128 \
-	  --labels folder --min-side 64 --max-aspect 3 --min-sharpness 20 --dedupe near \
-	  --split train=0.8 --split val=0.1 --split test=0.1 || test $$? -eq 1
-	@echo "outputs: $(PETS)/   manifest: $(PETS)/manifest.jsonl (label, split, duplicate_of)   classes and splits: $(PETS)/curation.json"
+	@echo "the classifier recipe on the class folders $(SAMPLE)/pets/{bird,cat,dog,fish}: labelled, filtered, deduplicated, split, exported"
+	$(VENV)/bin/dataprep build --recipe classifier --input $(SAMPLE)/pets --output $(PETS) --min-sharpness 20 || test $$? -eq 1
+	@echo "dataset: $(PETS)/   card: $(PETS)/README.md   exports: webdataset/ imagefolder/ parquet/   manifest: $(PETS)/manifest.parquet"
+	@echo "load it in Python:"
+	@echo "    import toolkit"
+	@echo "    ds = toolkit.load(\"$(PETS)\", \"hf\")          # a datasets.DatasetDict: train, val, test"
+	@echo "    print(ds[\"train\"][0][\"label\"], ds[\"train\"].features[\"label\"].names)"
 
 # the notebook tier runs the notebooks on the sample itself, as a user does after `make demo`
 test: sample
