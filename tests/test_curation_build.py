@@ -144,3 +144,24 @@ def test_a_file_curation_skips_loses_the_outputs_of_an_earlier_build_no_row_list
     assert tiny["status"] == "skipped" and tiny["curated_from"] == "ok" and len(two) == 2 and len(tiny["outputs"]) == 1
     assert all((out / o).is_file() for o in tiny["outputs"])
     assert not any((out / o).exists() for o in set(two) - set(tiny["outputs"]))
+
+
+def test_a_build_without_splits_between_two_with_them_moves_no_file(tmp_path, client):
+    """With splits, then without (every row's split cleared), then with the same splits and new
+    files: every file is where the first build put it; ``toolkit.curate`` keeps them there too."""
+    src, out = tmp_path / "in", tmp_path / "out"
+    for i in range(20):
+        _synth.write_photo(src / ("cat" if i % 2 else "dog") / f"{i}.jpg", 160, 120, seed=200 + i)
+    build(src, out, client, labels="folder", splits=SPLITS)
+    first = {k: r["split"] for k, r in rows_by_source(out).items()}
+    assert len(first) == 20 and set(first.values()) == {"train", "val"}
+    build(src, out, client, labels="folder")
+    assert not any(r.get("split") for r in rows_by_source(out).values())
+    for i in range(20, 26):
+        _synth.write_photo(src / "cat" / f"{i}.jpg", 160, 120, seed=200 + i)
+    build(src, out, client, labels="folder", splits=SPLITS)
+    third = {k: r["split"] for k, r in rows_by_source(out).items()}
+    assert summary(out)["decoded"] == 6 and {k: third[k] for k in first} == first
+    toolkit.curate(out, splits={})
+    toolkit.curate(out, splits=SPLITS, labels="parent")
+    assert {k: r["split"] for k, r in rows_by_source(out).items()} == third

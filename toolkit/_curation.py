@@ -18,9 +18,10 @@ import json
 import os
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from ._curate import Curated, CurationSettings, curate_rows
+from ._curate._carry import Assigned
 from ._errors import InputError
 from ._fs import atomic_write
 from ._manifest import MANIFEST, SUMMARY, Manifest, read_rows
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["BuildCurator", "curate", "STATE", "CURATION_KEYS"]
 
 STATE = "curation.json"
+ASSIGNED = "curation-splits.tsv"  # every file placed in a split, and the split settings (toolkit/_curate/_carry.py)
 CURATION_KEYS = ("labels", "dedupe", "near_distance", "filters", "splits", "split_seed")
 Row = dict[str, Any]
 
@@ -57,6 +59,37 @@ def write_before(output: str | os.PathLike, new: Mapping[str, Any], old: Mapping
     none: the next build re-splits, as this one did)."""
     same = (old or {}).get("splits") == new.get("splits")
     write_state(output, {**new, "splits": new.get("splits") if same else None})
+
+
+def read_assigned(output: str | os.PathLike) -> Assigned | None:
+    """The split assignment kept beside the manifest (:mod:`toolkit._curate._carry`), or None."""
+    try:
+        return Assigned.from_bytes((Path(output) / ASSIGNED).read_bytes())
+    except OSError:
+        return None
+
+
+def curate_output(
+    output: str | os.PathLike,
+    rows: Sequence[Row],
+    settings: CurationSettings,
+    previous: Iterable[Row],
+    write_rows: Callable[[list[Row]], None],
+) -> Curated:
+    """Curate ``rows`` and write the result, in an order a stop between any two writes survives:
+    curation.json as :func:`write_before` says, the split assignment (a superset of the one the
+    manifest on disk was split with: new files only added), the manifest (``write_rows``), then
+    curation.json as it is now. The assignment is read only with splits, written only when it changed."""
+    old = read_state(output)
+    assigned = read_assigned(output) if settings.splits else None
+    done = curate_rows(rows, settings, previous, old, assigned)
+    write_before(output, done.state, old)
+    if done.assigned is not None and done.assigned != assigned:
+        with atomic_write(Path(output) / ASSIGNED, durable=True, root=output) as fh:
+            fh.write(done.assigned.to_bytes())
+    write_rows(done.rows)
+    write_state(output, done.state)
+    return done
 
 
 def asked(settings: CurationSettings) -> bool:
@@ -104,12 +137,12 @@ class BuildCurator:
     def curate(self, rows: Sequence[Row], ctx: StageContext) -> Sequence[Row]:
         if not wanted(self.settings, ctx.output):
             return rows
-        old = read_state(ctx.output)
-        done = curate_rows(rows, self.settings, self.previous, old)
-        write_before(ctx.output, done.state, old)
-        ctx.manifest.append(done.rows)  # the run's appending is over: this only replaces its rows
-        ctx.manifest.finish()  # rewritten atomically, as at the end of the batches
-        write_state(ctx.output, done.state)
+
+        def write_rows(curated: list[Row]) -> None:
+            ctx.manifest.append(curated)  # the run's appending is over: this only replaces its rows
+            ctx.manifest.finish()  # rewritten atomically, as at the end of the batches
+
+        done = curate_output(ctx.output, rows, self.settings, self.previous, write_rows)
         # {} when only undoing an earlier curation: the counts are recounted, no section is written
         self.report = report_of(done, self.settings) if asked(self.settings) else {}
         return done.rows
@@ -136,13 +169,9 @@ def curate(output: str | os.PathLike, **settings: Any) -> dict[str, Any]:
     chosen = cfg.curation
     lock = lock_output(str(out))
     try:
-        rows = read_rows(out / MANIFEST)
-        old = read_state(out)
-        done = curate_rows(rows, chosen, rows, old)
-        write_before(out, done.state, old)
-        with atomic_write(out / MANIFEST, durable=True, root=out) as fh:
-            fh.write(Manifest._dump(done.rows))
-        write_state(out, done.state)
+        manifest = Manifest(out)
+        rows = read_rows(manifest.path)
+        done = curate_output(out, rows, chosen, rows, manifest.write_all)
         report = report_of(done, chosen)
         if summary:
             summary["counts"] = dict(Counter(r["status"] for r in done.rows))

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
-from ._manifest import Manifest, remove_outputs
+from ._manifest import Manifest
+from ._stale import remove_outputs
 
 if TYPE_CHECKING:
     from ._config import BuildConfig

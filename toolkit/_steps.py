@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from ._config import BuildConfig
 from ._controller import BatchController
@@ -24,7 +24,8 @@ from ._driver import Driver
 from ._errors import Stopped
 from ._journal import arm, clear
 from ._ledger import Ledger
-from ._manifest import Manifest, resume_split, stale_outputs
+from ._manifest import Manifest, latest, resume_split
+from ._stale import stale_outputs
 from ._media import ItemResult, MediaItem
 from ._runreport import RunReport
 from ._planning import Plan, capped_warning
@@ -116,7 +117,8 @@ class Files:
     left_out: list[ItemResult]  # decided before any batch: the scan's and the probe's rows
     carried: list[ItemResult]  # finished by earlier runs with the same settings
     manifest: Manifest
-    earlier: list[dict]  # the rows of earlier runs (and salvaged journals)
+    earlier: list[dict]  # the rows of earlier runs (and salvaged journals), oldest first
+    latest: Mapping[tuple[str, str], dict]  # the last of them for each input (keyed once: resume, then Manifest.start)
     stale: dict[tuple[str, str], set[str]]  # earlier outputs of today's files
 
 
@@ -134,14 +136,15 @@ def scan_and_probe(cfg: BuildConfig, out: Path, salvaged: list[dict], connecting
     items = assign_outputs(scanned.items, multi_root=len(cfg.inputs) > 1, output=out)
     manifest = Manifest(out)
     earlier = manifest.previous() + salvaged
-    todo, carried = resume_split(items, earlier, settings=cfg.settings_key, output=str(out), force=cfg.force)
+    last = latest(earlier)
+    todo, carried = resume_split(items, last, settings=cfg.settings_key, output=str(out), force=cfg.force)
     carried = refresh_carried(carried, items)  # an edited caption does not redo its image, but is read again
     # a short list is probed here while the cluster starts; a long one on the workers
     client = connecting.ready() if len(todo) > PROBE_ON_WORKERS else None
     probed, probe_rows = probe_items(
         todo, ops=cfg.ops, fmt=cfg.format, max_pixels=cfg.max_pixels, timeout=cfg.timeout, client=client, cancel=stopped
     )
-    return Files(probed, [*scanned.rows, *probe_rows], carried, manifest, earlier, stale_outputs(items, earlier))
+    return Files(probed, [*scanned.rows, *probe_rows], carried, manifest, earlier, last, stale_outputs(items, earlier))
 
 
 @dataclass
@@ -164,7 +167,7 @@ def drive(run: RunParts, client: Any, job: JobSpec, plan: Plan, files: Files, cl
     left_out = [r.to_row() for r in files.left_out]
     known = [r.to_row() for r in files.carried] + left_out
     with fault.caught(run.on_fault):  # then no batch starts; the previous manifest stands
-        files.manifest.start(known, earlier=files.earlier)
+        files.manifest.start(known, earlier=files.latest)
         clear(job)  # what the journals held is in the manifest now
         arm(job)
     total_bytes = sum(i.size for i in files.todo)

@@ -37,6 +37,11 @@ def reset(row: Row) -> Row:
     return out
 
 
+def left_out(row: Row) -> bool:
+    """A row curation left out (its reason is the first of its ``warnings``)."""
+    return row.get("curated_from") is not None
+
+
 def in_dataset(row: Row) -> bool:
     """A row whose file is part of the dataset (built and kept)."""
     return row.get("status") == "ok"
