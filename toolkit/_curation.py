@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
@@ -25,6 +26,7 @@ from ._curate._carry import Assigned
 from ._errors import InputError
 from ._fs import atomic_write
 from ._manifest import MANIFEST, SUMMARY, Manifest, read_rows
+from ._runreport import needs_build_text
 
 if TYPE_CHECKING:
     from ._stages import StageContext
@@ -153,7 +155,10 @@ def curate(output: str | os.PathLike, **settings: Any) -> dict[str, Any]:
     manifest and ``curation.json``, curate with ``settings`` (the curation keys: labels, dedupe,
     near_distance, filters, splits, split_seed; a key not given keeps the value the build's
     ``summary.json`` records), write both back atomically, and return the report (summary.json's
-    ``curation`` section, also written there with the new counts). Holds the output's lock."""
+    ``curation`` section, also written there with the new counts). Holds the output's lock.
+    Files the build's probe left out for their size have no outputs: when today's filters would
+    take them, they stay ``skipped`` (``needs-build``), counted in ``needs_build``, and a warning
+    says to build again."""
     from ._config import BuildConfig
     from ._preflight import lock_output
 
@@ -173,6 +178,8 @@ def curate(output: str | os.PathLike, **settings: Any) -> dict[str, Any]:
         rows = read_rows(manifest.path)
         done = curate_output(out, rows, chosen, rows, manifest.write_all)
         report = report_of(done, chosen)
+        if report["needs_build"]:  # the probe left them out unbuilt: curation has nothing to add
+            warnings.warn(needs_build_text(report["needs_build"]), stacklevel=2)
         if summary:
             summary["counts"] = dict(Counter(r["status"] for r in done.rows))
             summary["curation"] = report

@@ -12,7 +12,7 @@ from ._fs import printable
 from ._manifest import MANIFEST
 from ._units import format_bytes
 
-__all__ = ["RunReport", "Counts", "ok_warning_types", "warnings_line", "stopped_report"]
+__all__ = ["RunReport", "Counts", "ok_warning_types", "warnings_line", "stopped_report", "needs_build_text"]
 
 
 class Counts(dict):
@@ -224,6 +224,16 @@ def curation_lines(curation: dict[str, Any] | None) -> list[str]:
             lines.append(f"  {split:<{w}}  {cells}  {sum(per.values()):>6}")
         if leak.get("near_pairs_across_splits"):
             lines.append(f"  near-duplicate pairs across splits: {leak['near_pairs_across_splits']}")
+    if curation.get("needs_build"):
+        lines.append(f"  {needs_build_text(curation['needs_build'])}")
     if curation.get("split_conflicts"):
         lines.append(f"  split conflicts: {len(curation['split_conflicts'])} (see summary.json)")
     return lines
+
+
+def needs_build_text(n: int) -> str:
+    """What to say of files the build's probe left out for their size that today's filters take."""
+    return (
+        f"{n} files need a build: the probe left them out before decoding under earlier `filters`, "
+        "which no longer rule them out; they stay out of the dataset until a build makes their outputs"
+    )

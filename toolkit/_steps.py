@@ -123,7 +123,7 @@ class Files:
 
 
 def scan_and_probe(cfg: BuildConfig, out: Path, salvaged: list[dict], connecting: Connecting) -> Files:
-    from ._probe import PROBE_ON_WORKERS, probe_items
+    from ._probe import PROBE_ON_WORKERS, probe_filter, probe_items
     from ._names import assign_outputs
     from ._scan import scan
     from ._sidecar import refresh_carried
@@ -144,7 +144,9 @@ def scan_and_probe(cfg: BuildConfig, out: Path, salvaged: list[dict], connecting
     probed, probe_rows = probe_items(
         todo, ops=cfg.ops, fmt=cfg.format, max_pixels=cfg.max_pixels, timeout=cfg.timeout, client=client, cancel=stopped
     )
-    return Files(probed, [*scanned.rows, *probe_rows], carried, manifest, earlier, last, stale_outputs(items, earlier))
+    probed, filtered = probe_filter(probed, cfg.curation.filters)  # ruled out by their size: never decoded
+    left_out = [*scanned.rows, *probe_rows, *filtered]
+    return Files(probed, left_out, carried, manifest, earlier, last, stale_outputs(items, earlier))
 
 
 @dataclass
