@@ -16,7 +16,7 @@ from curate_rows import row
 
 def _write(out: Path, sources: list[str]) -> None:
     out.mkdir(exist_ok=True)
-    (out / MANIFEST).write_bytes(Manifest._dump([row(s) for s in sources]))
+    Manifest(out).write_all([row(s) for s in sources])
 
 
 def test_a_stop_after_the_manifest_before_curation_json_keeps_every_class_number(tmp_path, monkeypatch):
@@ -39,7 +39,7 @@ def test_a_stop_after_the_manifest_before_curation_json_keeps_every_class_number
     assert shown == {"cat": 0, "dog": 1, "ant": 2}  # what a user (or a model) now relies on
     monkeypatch.setattr(_curation, "write_state", real)
     rows = read_rows(out / MANIFEST)
-    (out / MANIFEST).write_bytes(Manifest._dump([*rows, row("aardvark/4.jpg")]))  # the dataset grows
+    Manifest(out).write_all([*rows, row("aardvark/4.jpg")])  # the dataset grows
     toolkit.curate(out, labels="folder")
     after = {r["label"]: r["label_index"] for r in read_rows(out / MANIFEST)}
     assert after == {"cat": 0, "dog": 1, "ant": 2, "aardvark": 3}

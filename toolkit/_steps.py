@@ -28,7 +28,7 @@ from ._manifest import Manifest, latest, resume_split
 from ._stale import stale_outputs
 from ._media import ItemResult, MediaItem
 from ._runreport import RunReport
-from ._planning import Plan, capped_warning
+from ._planning import Plan
 from ._worker import JobSpec
 
 if TYPE_CHECKING:
@@ -192,8 +192,8 @@ def drive(run: RunParts, client: Any, job: JobSpec, plan: Plan, files: Files, cl
     )
     for r in left_out:  # shown at once, not counted as progress
         emit("item", row=r, left_out=True)
-    if cfg.batch_size and any(len(b) < cfg.batch_size for b in plan.batches[:-1]):
-        emit("warning", message=capped_warning(cfg.batch_size, plan.budget_bytes))
+    if plan.capped:
+        emit("warning", message=plan.capped)
     controller = BatchController(
         files.todo,
         count=plan.batch_size,
