@@ -1,11 +1,13 @@
 """Curation wired into builds: the build's :class:`BuildCurator`, and :func:`curate` for a finished build.
 
 The rules are pure (toolkit/_curate); this module only reads and writes: the manifest's rows, the
-rows of the manifest the build replaces (their splits are carried forward), and
-``OUTPUT/curation.json`` (the class index and the split settings the rows were made with), each
-written atomically, curation.json before and after the manifest (:func:`write_before`). Curation reads facts only (sizes, hashes, sharpness), so re-curating a build,
-with new settings or more files, decodes nothing: the build carries every unchanged file (the
-curation keys are not part of the resume key) and this stage runs again over all the rows.
+rows of the manifest the build replaces, ``OUTPUT/curation.json`` (the class index and the split
+settings the rows were made with) and ``OUTPUT/curation-splits.tsv`` (every file placed in a split
+with those settings: carried forward whatever builds came between), each written atomically, in
+the order :func:`curate_output` keeps. Curation reads facts only (sizes, hashes, sharpness), so
+re-curating a build, with new settings or more files, decodes nothing: the build carries every
+unchanged file (the curation keys are not part of the resume key) and this stage runs again over
+all the rows. Only files the probe left out for their size are decoded, when looser filters take them.
 
 With no curation asked for and no ``curation.json`` (no earlier build curated), nothing here runs:
 the manifest is as it always was, with no curation field. A build with curation off after one that
