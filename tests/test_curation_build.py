@@ -51,8 +51,9 @@ def test_a_curated_build_labels_filters_dedupes_and_splits(tmp_path, client):
     rows = rows_by_source(out)
     assert {r["label"] for r in rows.values()} == {"cat", "dog"}
     assert {r["label_index"] for r in rows.values() if r["label"] == "dog"} == {1}
-    tiny = rows["dog/tiny.jpg"]
-    assert tiny["status"] == "skipped" and tiny["warnings"][0]["type"] == "too-small" and tiny["outputs"]
+    tiny = rows["dog/tiny.jpg"]  # ruled out by its header: never decoded, no outputs
+    assert tiny["status"] == "skipped" and tiny["warnings"][0]["type"] == "too-small" and not tiny["outputs"]
+    assert (tiny["width"], tiny["height"]) == (40, 30) and tiny["probe_filtered"] and not list((out / "dog").glob("tiny*"))
     assert rows["cat/copy.jpg"]["status"] == "skipped" and rows["cat/copy.jpg"]["duplicate_of"] == "cat/0.jpg"
     assert rows["dog/near.jpg"]["status"] == "skipped" and rows["dog/near.jpg"]["duplicate_of"] == "dog/0.jpg"
     kept = [r for r in rows.values() if r["status"] == "ok"]
@@ -61,7 +62,7 @@ def test_a_curated_build_labels_filters_dedupes_and_splits(tmp_path, client):
     assert s["counts"]["skipped"] == 3 and s["counts"]["ok"] == 12 and report.skipped == 3
     assert s["curation"]["kept"] == 12 and s["curation"]["filtered"] == {"too-small": 1} and s["curation"]["duplicates"] == 2
     assert sum(sum(per.values()) for per in s["curation"]["leakage"]["files"].values()) == 12
-    assert s["decoded"] == 15
+    assert s["decoded"] == 14
     assert "curation: kept 12, filtered 1" in report.text() and "train" in report.text()
     state = json.loads((out / "curation.json").read_text())
     assert state["classes"]["classes"] == ["cat", "dog"]
@@ -118,7 +119,8 @@ def test_without_curation_the_rows_are_as_they_always_were(tmp_path, client):
     build(src, curated, client, labels="folder", filters={"min_side": 100}, dedupe="exact")
     build(src, curated, client)
     back = read_rows(curated / "manifest.jsonl")
-    assert summary(curated)["decoded"] == 0 and summary(curated)["counts"] == summary(plain)["counts"]
+    # only the tiny file is decoded: the probe had left it out (`min_side`), never built
+    assert summary(curated)["decoded"] == 1 and summary(curated)["counts"] == summary(plain)["counts"]
     assert "curation" not in summary(curated)
     assert [r["status"] for r in back] == [r["status"] for r in rows]
     assert not any(set(FIELDS) & set(r) for r in back)
@@ -134,13 +136,57 @@ def test_misused_labels_stop_the_build_before_any_work(tmp_path, client):
 
 
 def test_a_file_curation_skips_loses_the_outputs_of_an_earlier_build_no_row_lists(tmp_path, client):
-    """Built with two ops, then with one: the file curation leaves out was built whole (``curated_from
-    == "ok"``), so the other op's earlier output goes, as for an ok file; its own output stays."""
+    """Built with two ops, then with one: a file left out as blurry (known only once decoded) was
+    built whole (``curated_from == "ok"``), so the other op's earlier output goes, as for an ok
+    file; its own output stays. A file the probe now rules out loses the outputs of the earlier build."""
     src, out = corpus(tmp_path / "in"), tmp_path / "out"
-    build(src, out, client, op=["thumbnail", "resize"], filters={"min_side": 100})
-    two = rows_by_source(out)["dog/tiny.jpg"]["outputs"]
-    build(src, out, client, op="thumbnail", filters={"min_side": 100})
+    build(src, out, client, op=["thumbnail", "resize"], filters={"min_sharpness": 1e9})
+    two = rows_by_source(out)["cat/1.jpg"]["outputs"]
+    tiny_two = rows_by_source(out)["dog/tiny.jpg"]["outputs"]
+    build(src, out, client, op="thumbnail", filters={"min_sharpness": 1e9, "min_side": 100})
+    blurry, tiny = rows_by_source(out)["cat/1.jpg"], rows_by_source(out)["dog/tiny.jpg"]
+    assert blurry["status"] == "skipped" and blurry["curated_from"] == "ok" and len(two) == 2 and len(blurry["outputs"]) == 1
+    assert blurry["warnings"][0]["type"] == "blurry" and all((out / o).is_file() for o in blurry["outputs"])
+    assert not any((out / o).exists() for o in set(two) - set(blurry["outputs"]))
+    assert tiny["warnings"][0]["type"] == "too-small" and not tiny["outputs"] and len(tiny_two) == 2
+    assert not any((out / o).exists() for o in tiny_two)
+
+
+def test_probe_filters_loosened_build_what_they_left_out_and_tightened_rebuild_nothing(tmp_path, client):
+    src, out = corpus(tmp_path / "in"), tmp_path / "out"
+    build(src, out, client, filters={"min_side": 100})
+    assert summary(out)["decoded"] == 14 and not rows_by_source(out)["dog/tiny.jpg"]["outputs"]
+    with pytest.warns(UserWarning, match="1 files need a build"):
+        report = toolkit.curate(out, filters={})  # it cannot decode: the tiny file stays out, and it says so
     tiny = rows_by_source(out)["dog/tiny.jpg"]
-    assert tiny["status"] == "skipped" and tiny["curated_from"] == "ok" and len(two) == 2 and len(tiny["outputs"]) == 1
-    assert all((out / o).is_file() for o in tiny["outputs"])
-    assert not any((out / o).exists() for o in set(two) - set(tiny["outputs"]))
+    assert report["needs_build"] == 1 and report["kept"] == 14 and summary(out)["counts"]["skipped"] == 1
+    assert tiny["status"] == "skipped" and tiny["warnings"][0]["type"] == "needs-build" and not tiny["outputs"]
+    build(src, out, client)  # loosened: built now, as it was never decoded
+    tiny = rows_by_source(out)["dog/tiny.jpg"]
+    assert summary(out)["decoded"] == 1 and tiny["status"] == "ok" and tiny["outputs"] and "probe_filtered" not in tiny
+    build(src, out, client, filters={"min_side": 200})  # tightened: the built rows are filtered, nothing rebuilt
+    rows = rows_by_source(out)
+    assert summary(out)["decoded"] == 0 and rows["dog/tiny.jpg"]["curated_from"] == "ok" and rows["dog/tiny.jpg"]["outputs"]
+    assert {r["warnings"][0]["type"] for r in rows.values() if r["status"] == "skipped"} == {"too-small"}
+    assert summary(out)["curation"]["filtered"] == {"too-small": 2}  # the tiny one and the near copy (200x150)
+
+
+def test_a_build_without_splits_between_two_with_them_moves_no_file(tmp_path, client):
+    """With splits, then without (every row's split cleared), then with the same splits and new
+    files: every file is where the first build put it; ``toolkit.curate`` keeps them there too."""
+    src, out = tmp_path / "in", tmp_path / "out"
+    for i in range(20):
+        _synth.write_photo(src / ("cat" if i % 2 else "dog") / f"{i}.jpg", 160, 120, seed=200 + i)
+    build(src, out, client, labels="folder", splits=SPLITS)
+    first = {k: r["split"] for k, r in rows_by_source(out).items()}
+    assert len(first) == 20 and set(first.values()) == {"train", "val"}
+    build(src, out, client, labels="folder")
+    assert not any(r.get("split") for r in rows_by_source(out).values())
+    for i in range(20, 26):
+        _synth.write_photo(src / "cat" / f"{i}.jpg", 160, 120, seed=200 + i)
+    build(src, out, client, labels="folder", splits=SPLITS)
+    third = {k: r["split"] for k, r in rows_by_source(out).items()}
+    assert summary(out)["decoded"] == 6 and {k: third[k] for k in first} == first
+    toolkit.curate(out, splits={})
+    toolkit.curate(out, splits=SPLITS, labels="parent")
+    assert {k: r["split"] for k, r in rows_by_source(out).items()} == third

@@ -16,7 +16,7 @@ from curate_rows import row
 
 def _write(out: Path, sources: list[str]) -> None:
     out.mkdir(exist_ok=True)
-    (out / MANIFEST).write_bytes(Manifest._dump([row(s) for s in sources]))
+    Manifest(out).write_all([row(s) for s in sources])
 
 
 def test_a_stop_after_the_manifest_before_curation_json_keeps_every_class_number(tmp_path, monkeypatch):
@@ -39,7 +39,32 @@ def test_a_stop_after_the_manifest_before_curation_json_keeps_every_class_number
     assert shown == {"cat": 0, "dog": 1, "ant": 2}  # what a user (or a model) now relies on
     monkeypatch.setattr(_curation, "write_state", real)
     rows = read_rows(out / MANIFEST)
-    (out / MANIFEST).write_bytes(Manifest._dump([*rows, row("aardvark/4.jpg")]))  # the dataset grows
+    Manifest(out).write_all([*rows, row("aardvark/4.jpg")])  # the dataset grows
     toolkit.curate(out, labels="folder")
     after = {r["label"]: r["label_index"] for r in read_rows(out / MANIFEST)}
     assert after == {"cat": 0, "dog": 1, "ant": 2, "aardvark": 3}
+
+
+def test_a_stop_after_the_split_assignment_before_the_manifest_moves_no_file(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    splits = {"train": 0.5, "val": 0.5}
+    _write(out, [f"cat/{i}.jpg" for i in range(20)])
+    toolkit.curate(out, splits=splits)
+    first = {r["source"]: r["split"] for r in read_rows(out / MANIFEST)}
+    rows = read_rows(out / MANIFEST)
+    Manifest(out).write_all([*rows, *(row(f"cat/new{i}.jpg") for i in range(5))])  # the dataset grows
+
+    def full_disk(self, rows):
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as m:
+        m.setattr(Manifest, "write_all", full_disk)
+        with pytest.raises(OSError):
+            toolkit.curate(out, splits=splits)
+    assert (out / _curation.ASSIGNED).is_file() and not any(
+        r["source"].startswith("cat/new") and r.get("split") for r in read_rows(out / MANIFEST)
+    )
+    toolkit.curate(out, splits={})  # and a curation without splits in between
+    toolkit.curate(out, splits=splits)
+    now = {r["source"]: r["split"] for r in read_rows(out / MANIFEST)}
+    assert {k: now[k] for k in first} == first and all(now[f"cat/new{i}.jpg"] for i in range(5))

@@ -185,3 +185,15 @@ def test_a_plan_for_a_cluster_is_the_plan_a_build_on_it_runs(tmp_path, client):
         got = (p.workers, p.memory_limit, p.budget_bytes, p.batch_size, len(p.batches))
         assert got == (2, 2**30, budget_for(2**30), started["batch_size"], started["batches"])
         assert got[:3] == (started["workers"], started["memory_limit"], started["budget_bytes"])
+
+
+def test_a_batch_size_the_budget_caps_is_said_once_by_the_plan():
+    """``Plan.capped``: the warning the run emits as the batches start, decided where the batches are made."""
+    from toolkit._config import BuildConfig
+    from toolkit._planning import prepare
+
+    items = [item(i, 10 * 2**20) for i in range(40)]  # 10 MiB each against a 16 MiB budget: one a batch
+    cfg = BuildConfig.create(inputs=["/in"], output="/out", batch_size=8)
+    plan = prepare(items, cfg, jobs=1, memory_limit=2**20)
+    assert plan.capped and "batch size 8 is capped" in plan.capped and plan.capped in plan.warnings
+    assert prepare(items, BuildConfig.create(inputs=["/in"], output="/out"), jobs=1, memory_limit=2**20).capped is None

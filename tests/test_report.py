@@ -35,6 +35,19 @@ def folder(out, *, summary=None, warn=True):
     return out
 
 
+def test_a_folder_reads_as_the_run_that_wrote_it_counted_it(tmp_path):
+    """One tally for both: the run's report (the ledger, as rows arrive) and toolkit.report (from the manifest)."""
+    from toolkit._ledger import Ledger
+    from toolkit._outfault import OutputFault
+
+    out = folder(tmp_path / "out", summary={"stopped": False, "stop_reason": None})
+    ledger = Ledger(Manifest(out), OutputFault(str(out)), lambda exc: None, lambda *a, **k: None)
+    ledger.tally(Manifest(out).previous())
+    run, folder_report = ledger.report(1.0, 0.0, 1, 0, {}, False, None), toolkit.report(out)
+    assert (run.counts, run.errors, run.warnings) == (folder_report.counts, folder_report.errors, folder_report.warnings)
+    assert sorted(run.failures) == sorted(tuple(f) for f in folder_report.failures)
+
+
 def test_counts_errors_warnings_and_failures(tmp_path):
     r = toolkit.report(folder(tmp_path / "out", summary={"stopped": False, "stop_reason": None}))
     assert isinstance(r, DatasetReport)

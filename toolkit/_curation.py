@@ -1,11 +1,13 @@
 """Curation wired into builds: the build's :class:`BuildCurator`, and :func:`curate` for a finished build.
 
 The rules are pure (toolkit/_curate); this module only reads and writes: the manifest's rows, the
-rows of the manifest the build replaces (their splits are carried forward), and
-``OUTPUT/curation.json`` (the class index and the split settings the rows were made with), each
-written atomically, curation.json before and after the manifest (:func:`write_before`). Curation reads facts only (sizes, hashes, sharpness), so re-curating a build,
-with new settings or more files, decodes nothing: the build carries every unchanged file (the
-curation keys are not part of the resume key) and this stage runs again over all the rows.
+rows of the manifest the build replaces, ``OUTPUT/curation.json`` (the class index and the split
+settings the rows were made with) and ``OUTPUT/curation-splits.tsv`` (every file placed in a split
+with those settings: carried forward whatever builds came between), each written atomically, in
+the order :func:`curate_output` keeps. Curation reads facts only (sizes, hashes, sharpness), so
+re-curating a build, with new settings or more files, decodes nothing: the build carries every
+unchanged file (the curation keys are not part of the resume key) and this stage runs again over
+all the rows. Only files the probe left out for their size are decoded, when looser filters take them.
 
 With no curation asked for and no ``curation.json`` (no earlier build curated), nothing here runs:
 the manifest is as it always was, with no curation field. A build with curation off after one that
@@ -16,14 +18,17 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from ._curate import Curated, CurationSettings, curate_rows
+from ._curate._carry import Assigned
 from ._errors import InputError
 from ._fs import atomic_write
 from ._manifest import MANIFEST, SUMMARY, Manifest, read_rows
+from ._runreport import needs_build_text
 
 if TYPE_CHECKING:
     from ._stages import StageContext
@@ -31,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["BuildCurator", "curate", "STATE", "CURATION_KEYS"]
 
 STATE = "curation.json"
+ASSIGNED = "curation-splits.tsv"  # every file placed in a split, and the split settings (toolkit/_curate/_carry.py)
 CURATION_KEYS = ("labels", "captions", "dedupe", "near_distance", "filters", "splits", "split_seed")
 Row = dict[str, Any]
 
@@ -57,6 +63,37 @@ def write_before(output: str | os.PathLike, new: Mapping[str, Any], old: Mapping
     none: the next build re-splits, as this one did)."""
     same = (old or {}).get("splits") == new.get("splits")
     write_state(output, {**new, "splits": new.get("splits") if same else None})
+
+
+def read_assigned(output: str | os.PathLike) -> Assigned | None:
+    """The split assignment kept beside the manifest (:mod:`toolkit._curate._carry`), or None."""
+    try:
+        return Assigned.from_bytes((Path(output) / ASSIGNED).read_bytes())
+    except OSError:
+        return None
+
+
+def curate_output(
+    output: str | os.PathLike,
+    rows: Sequence[Row],
+    settings: CurationSettings,
+    previous: Iterable[Row],
+    write_rows: Callable[[list[Row]], None],
+) -> Curated:
+    """Curate ``rows`` and write the result, in an order a stop between any two writes survives:
+    curation.json as :func:`write_before` says, the split assignment (a superset of the one the
+    manifest on disk was split with: new files only added), the manifest (``write_rows``), then
+    curation.json as it is now. The assignment is read only with splits, written only when it changed."""
+    old = read_state(output)
+    assigned = read_assigned(output) if settings.splits else None
+    done = curate_rows(rows, settings, previous, old, assigned)
+    write_before(output, done.state, old)
+    if done.assigned is not None and done.assigned != assigned:
+        with atomic_write(Path(output) / ASSIGNED, durable=True, root=output) as fh:
+            fh.write(done.assigned.to_bytes())
+    write_rows(done.rows)
+    write_state(output, done.state)
+    return done
 
 
 def asked(settings: CurationSettings) -> bool:
@@ -105,12 +142,12 @@ class BuildCurator:
     def curate(self, rows: Sequence[Row], ctx: StageContext) -> Sequence[Row]:
         if not wanted(self.settings, ctx.output):
             return rows
-        old = read_state(ctx.output)
-        done = curate_rows(rows, self.settings, self.previous, old)
-        write_before(ctx.output, done.state, old)
-        ctx.manifest.append(done.rows)  # the run's appending is over: this only replaces its rows
-        ctx.manifest.finish()  # rewritten atomically, as at the end of the batches
-        write_state(ctx.output, done.state)
+
+        def write_rows(curated: list[Row]) -> None:
+            ctx.manifest.append(curated)  # the run's appending is over: this only replaces its rows
+            ctx.manifest.finish()  # rewritten atomically, as at the end of the batches
+
+        done = curate_output(ctx.output, rows, self.settings, self.previous, write_rows)
         # {} when only undoing an earlier curation: the counts are recounted, no section is written
         self.report = report_of(done, self.settings) if asked(self.settings) else {}
         return done.rows
@@ -122,7 +159,10 @@ def curate(output: str | os.PathLike, **settings: Any) -> dict[str, Any]:
     dedupe, near_distance, filters, splits, split_seed; a key not given keeps the value the build's
     ``summary.json`` records), write both back atomically, and return the report (summary.json's
     ``curation`` section, also written there with the new counts). Holds the output's lock. A new
-    ``captions`` reads the sidecars again from the input folders (toolkit/_recaption.py)."""
+    ``captions`` reads the sidecars again from the input folders (toolkit/_recaption.py).
+    Files the build's probe left out for their size have no outputs: when today's filters would
+    take them, they stay ``skipped`` (``needs-build``), counted in ``needs_build``, and a warning
+    says to build again."""
     from ._config import BuildConfig
     from ._preflight import lock_output
 
@@ -138,18 +178,16 @@ def curate(output: str | os.PathLike, **settings: Any) -> dict[str, Any]:
     chosen = cfg.curation
     lock = lock_output(str(out))
     try:
-        rows = read_rows(out / MANIFEST)
+        manifest = Manifest(out)
+        rows = read_rows(manifest.path)
         if chosen.captions != before.get("captions", "sidecar"):  # read from the inputs again, not decoded
             from ._recaption import recaption
 
             rows = recaption(rows, chosen.captions, out)
-        old = read_state(out)
-        done = curate_rows(rows, chosen, rows, old)
-        write_before(out, done.state, old)
-        with atomic_write(out / MANIFEST, durable=True, root=out) as fh:
-            fh.write(Manifest._dump(done.rows))
-        write_state(out, done.state)
+        done = curate_output(out, rows, chosen, rows, manifest.write_all)
         report = report_of(done, chosen)
+        if report["needs_build"]:  # the probe left them out unbuilt: curation has nothing to add
+            warnings.warn(needs_build_text(report["needs_build"]), stacklevel=2)
         if summary:
             summary["counts"] = dict(Counter(r["status"] for r in done.rows))
             summary["curation"] = report

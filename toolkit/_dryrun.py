@@ -15,7 +15,7 @@ from ._errors import ConfigError
 from ._names import assign_outputs
 from ._planning import Plan, prepare
 from ._preflight import validate_paths
-from ._probe import probe_items
+from ._probe import probe_filter, probe_items
 from ._scan import ScanResult, scan
 from ._settings import parse_memory_limit
 
@@ -61,6 +61,8 @@ def plan(
             left_out += bad
             have = {(i.root, i.rel): i for i in probed}
             items = [i for i in (have.get((i.root, i.rel), i) if i.info is None else i for i in items) if i.info is not None]
+        items, filtered = probe_filter(items, cfg.curation.filters)  # as a build: never decoded
+        left_out += filtered
         limit = parse_memory_limit("memory_limit", memory_limit) if memory_limit is not None else None
         kw: dict[str, Any] = {"jobs": jobs, "batch_size": batch_size, "batch_mode": batch_mode, "left_out": left_out}
         return prepare(items, cfg, client=c, memory_limit=limit, **kw)

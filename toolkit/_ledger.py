@@ -8,12 +8,11 @@ event each, and moves the progress on (files, bytes, failures, an ETA from the b
 from __future__ import annotations
 
 import time
-from collections import Counter
 from typing import Any, Callable, Iterable
 
 from ._manifest import Manifest
 from ._outfault import OutputFault
-from ._runreport import RunReport, ok_warning_types
+from ._runreport import RunReport, Tally
 
 __all__ = ["Ledger", "new_progress", "MAX_FAILURES_KEPT"]
 
@@ -44,11 +43,7 @@ class Ledger:
     ):
         self.manifest = manifest
         self._fault, self._on_fault, self._emit = fault, on_fault, emit
-        self.counts: Counter = Counter()
-        self.errors: Counter = Counter()
-        self.warned: Counter = Counter()  # warning types on files that finished ok (kept, but not quite whole)
-        self.failures: list[tuple[str, str, str]] = []
-        self.bytes_in = self.bytes_out = 0
+        self.counted = Tally(MAX_FAILURES_KEPT)  # every row: carried, left out, and the batches'
         self.done_files = self.done_bytes = 0
         self.total_bytes = 0
         self.progress = progress if progress is not None else new_progress()  # the Run's, read by Run.progress
@@ -62,15 +57,7 @@ class Ledger:
 
     def tally(self, rows: Iterable[dict]) -> None:
         """Count rows for the report (rows decided before any batch: carried over, left out)."""
-        for r in rows:
-            self.counts[r["status"]] += 1
-            self.bytes_in += r.get("bytes_in") or 0
-            self.bytes_out += r.get("bytes_out") or 0
-            self.warned.update(ok_warning_types(r))
-            if r["status"] == "failed":
-                self.errors[r["error"]["type"]] += 1
-                if len(self.failures) < MAX_FAILURES_KEPT:
-                    self.failures.append((r["source"], r["error"]["type"], r["error"]["message"]))
+        self.counted.add(rows)
 
     def account(self, rows: list[dict]) -> None:
         """Rows the batches made: into the manifest, counted, told, and progress moved on."""
@@ -86,7 +73,7 @@ class Ledger:
         rate = self.done_bytes / max(1e-6, time.perf_counter() - self._t_work)
         eta = (self.total_bytes - self.done_bytes) / rate if rate > 0 else None
         self.progress.update(
-            files_done=self.done_files, bytes_done=self.done_bytes, eta_seconds=eta, failed=self.counts["failed"]
+            files_done=self.done_files, bytes_done=self.done_bytes, eta_seconds=eta, failed=self.counted.counts["failed"]
         )
 
     def report(
@@ -99,20 +86,21 @@ class Ledger:
         stopped: bool,
         stop_reason: dict[str, Any] | None,
     ) -> RunReport:
+        t = self.counted
         return RunReport(
             output=str(self.manifest.output),
             manifest=str(self.manifest.path),
-            counts=dict(self.counts),
-            errors=dict(self.errors),
-            warnings=dict(self.warned),
-            bytes_in=self.bytes_in,
-            bytes_out=self.bytes_out,
+            counts=dict(t.counts),
+            errors=dict(t.errors),
+            warnings=dict(t.warned),
+            bytes_in=t.bytes_in,
+            bytes_out=t.bytes_out,
             seconds=seconds,
             cluster_seconds=cluster_seconds,
             batches=batches,
             worker_restarts=restarts,
             files_per_second=self.done_files / max(1e-6, seconds),
-            failures=tuple(self.failures),
+            failures=tuple(t.failures),
             stopped=stopped,
             peaks=peaks,
             stop_reason=stop_reason,

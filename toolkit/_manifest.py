@@ -15,13 +15,14 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from ._fs import atomic_write, path_b64, path_text, writing
 from ._media import ROW_FIELDS, ItemResult, MediaItem
 from ._outfault import append_whole, cut_torn_tail
+from ._stale import named_for, remove_outputs, stale_outputs
 
-__all__ = ["Manifest", "read_rows", "resume_split", "stale_outputs", "remove_outputs", "export_csv"]
+__all__ = ["Manifest", "read_rows", "row_key", "latest", "resume_split", "stale_outputs", "remove_outputs", "export_csv"]
 
 MANIFEST = "manifest.jsonl"
 SUMMARY = "summary.json"
@@ -63,90 +64,39 @@ def read_rows(path: str | os.PathLike) -> list[dict[str, Any]]:
     return rows
 
 
-def _key(root: str, b64: str) -> tuple[str, str]:
-    return (root, b64)
+def row_key(row: dict[str, Any]) -> tuple[str, str]:
+    """A file's identity across runs: its input folder and the base64 of its name."""
+    return (row.get("input_root", ""), row["source_b64"])
+
+
+def latest(rows: Iterable[dict[str, Any]] | Mapping[tuple[str, str], dict[str, Any]]) -> Mapping[tuple[str, str], dict[str, Any]]:
+    """Each input's last row by :func:`row_key` (rows oldest first); a mapping made so already is
+    used as it is, so a run keys its earlier rows once for resuming and for :meth:`Manifest.start`."""
+    return rows if isinstance(rows, Mapping) else {row_key(r): r for r in rows}
 
 
 def resume_split(
-    items: list[MediaItem], previous: Iterable[dict[str, Any]], *, settings: str, output: str, force: bool = False
+    items: list[MediaItem], previous: Iterable[dict[str, Any]] | Mapping, *, settings: str, output: str, force: bool = False
 ) -> tuple[list[MediaItem], list[ItemResult]]:
-    """-> (items still to do, rows carried over from the previous manifest)."""
+    """-> (items still to do, rows carried over from the previous manifest: rows or :func:`latest`)."""
     if force:
         return list(items), []
-    prev = {_key(r.get("input_root", ""), r["source_b64"]): r for r in previous}
+    prev = latest(previous)
     todo, carried = [], []
     for it in items:
-        r = prev.get(_key(path_text(it.root), path_b64(it.rel)))
+        r = prev.get((path_text(it.root), path_b64(it.rel)))
         if (
             r is not None
             and r.get("status") in ("ok", "skipped")
             and r.get("settings") == settings
             and r.get("bytes_in") == it.size
             and r.get("mtime_ns") == it.mtime_ns
-            and all(_named_for(o, it.out_rel) and os.path.isfile(os.path.join(output, o)) for o in r.get("outputs") or ())
+            and all(named_for(o, it.out_rel) and os.path.isfile(os.path.join(output, o)) for o in r.get("outputs") or ())
         ):
             carried.append(ItemResult.from_row(r))
         else:
             todo.append(it)
     return todo, carried
-
-
-def stale_outputs(items: Iterable[MediaItem], previous: Iterable[dict[str, Any]]) -> dict[tuple[str, str], set[str]]:
-    """For each of ``items``: the outputs any earlier row lists for it, under today's name.
-
-    Redoing with other settings can make fewer files (fewer frames, one op instead of two): those
-    left over would sit in the dataset unlisted. The engine removes them once the file's final row
-    is ``ok`` and no final row lists them. Only names :func:`_named_for` the item, relative and
-    inside OUTPUT, are returned; every earlier row counts (kept aside, manifest, journals).
-    """
-    stems = {_key(path_text(it.root), path_b64(it.rel)): it.out_rel for it in items}
-    found: dict[tuple[str, str], set[str]] = {}
-    for r in previous:
-        key = _key(r.get("input_root", ""), r.get("source_b64", ""))
-        stem = stems.get(key)
-        if stem is None:
-            continue
-        for o in r.get("outputs") or ():
-            if isinstance(o, str) and _inside(o) and _named_for(o, stem):
-                found.setdefault(key, set()).add(o)
-    return found
-
-
-def _inside(rel: str) -> bool:
-    """A relative path that stays inside its folder (no root, no ``..``, no NUL)."""
-    return bool(rel) and "\0" not in rel and not os.path.isabs(rel) and ".." not in rel.replace("\\", "/").split("/")
-
-
-def remove_outputs(output: str | os.PathLike, rels: Iterable[str], *, prune: bool = True) -> int:
-    """Remove these files (relative to OUTPUT); -> how many. Never outside OUTPUT, even through a
-    linked folder. ``prune``: also remove folders they leave empty (only when no worker is writing)."""
-    root = Path(output)
-    real_root = os.path.realpath(root)
-    removed = 0
-    for rel in sorted(set(rels)):
-        path = root / rel
-        try:
-            if os.path.commonpath([real_root, os.path.realpath(path.parent)]) != real_root:
-                continue
-            path.unlink()
-        except (OSError, ValueError):
-            continue
-        removed += 1
-        parent = path.parent
-        while prune and parent != root and root in parent.parents:
-            try:
-                parent.rmdir()  # only when empty
-            except OSError:
-                break
-            parent = parent.parent
-    return removed
-
-
-def _named_for(output: str, stem: str) -> bool:
-    """Is ``output`` one of the names the current naming gives the item with this stem?
-    (``stem.jpg``, ``stem.thumbnail.jpg``, ``stem/000001.jpg`` ...). A row whose outputs were named
-    under another input set is redone rather than carried, so no two rows share an output."""
-    return bool(stem) and output.startswith(stem) and output[len(stem) : len(stem) + 1] in (".", "/")
 
 
 class Manifest:
@@ -172,7 +122,9 @@ class Manifest:
         self._on_disk = on_disk  # what start() needs to know of the manifest it replaces
         return read_rows(self.kept_path) + on_disk
 
-    def start(self, rows: Iterable[ItemResult | dict[str, Any]], *, earlier: Iterable[dict[str, Any]] | None = None) -> None:
+    def start(
+        self, rows: Iterable[ItemResult | dict[str, Any]], *, earlier: Iterable[dict[str, Any]] | Mapping | None = None
+    ) -> None:
         """Atomically replace the manifest with ``rows`` (carried over + known up front), then append.
 
         The earlier rows are first kept aside (``.dataprep/previous.jsonl``): a run that redoes
@@ -180,9 +132,9 @@ class Manifest:
         rows of the files it had not reached yet, whose outputs are still on disk. The next run
         reads them back; :meth:`settle` drops them once a run has completed. ``earlier``: those
         rows, oldest first, if the caller has read them already (:meth:`previous`, plus rows
-        salvaged from the journals of a run that died).
+        salvaged from the journals of a run that died), or :func:`latest` of them.
         """
-        by_input = {_key(r.get("input_root", ""), r["source_b64"]): r for r in (self.previous() if earlier is None else earlier)}
+        by_input = latest(self.previous() if earlier is None else earlier)
         for r in rows:
             self._remember(r.to_row() if isinstance(r, ItemResult) else r)
         # A row carried unchanged needs no copy aside when the manifest on disk holds it too: until
@@ -190,15 +142,14 @@ class Manifest:
         # does. So a run that adds a few files to a large dataset keeps aside only a few rows.
         if by_input and self._on_disk is None:
             self._on_disk = read_rows(self.path)
-        on_disk = {_key(r.get("input_root", ""), r["source_b64"]): r for r in self._on_disk or ()}
+        on_disk = latest(self._on_disk or ())
         kept = [r for k, r in by_input.items() if not (self.rows.get(k) == r and on_disk.get(k) == r)]
         if kept:  # (atomic_write makes its folder)
             with atomic_write(self.kept_path, durable=True, root=self.output) as fh:
                 fh.write(self._dump(kept))
         with writing(self.output / SUMMARY):  # the summary describes a run that ended; until this one does, there is none
             (self.output / SUMMARY).unlink(missing_ok=True)
-        with atomic_write(self.path, durable=True, root=self.output) as fh:
-            fh.write(self._dump(self.rows.values()))
+        self.write_all(self.rows.values())
         self._started = True
         if not kept:
             self.settle()  # rows an earlier run kept aside are all in the new manifest now
@@ -206,7 +157,7 @@ class Manifest:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | getattr(os, "O_CLOEXEC", 0))
 
     def _remember(self, row: dict[str, Any]) -> bool:
-        k = _key(row["input_root"], row["source_b64"])
+        k = row_key(row)
         new = k not in self.rows
         self.rows[k] = row
         return new
@@ -238,13 +189,17 @@ class Manifest:
                     pass
             if not self._started:
                 return
-            ordered = self.ordered()
             try:
-                with atomic_write(self.path, durable=True, root=self.output) as fh:
-                    fh.write(self._dump(ordered))
+                self.write_all(self.ordered())
             except OSError:
                 cut_torn_tail(self.path)
                 raise
+
+    def write_all(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Replace the manifest with exactly ``rows``, atomically (as :meth:`finish` does; and
+        ``toolkit.curate``, rewriting a finished build's rows). Not while a run appends."""
+        with atomic_write(self.path, durable=True, root=self.output) as fh:
+            fh.write(self._dump(rows))
 
     def ordered(self) -> list[dict[str, Any]]:
         """One row per input, in the order :meth:`finish` writes them (input folder, then name)."""

@@ -132,6 +132,11 @@ class ItemResult:
     settings: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def reason(self) -> Problem | None:
+        """Why the file is not ``ok``, as reports show it: its error, else its first warning."""
+        return self.error or (self.warnings[0] if self.warnings else None)
+
     def to_row(self) -> dict[str, Any]:
         row = {
             "source": self.source,
@@ -197,7 +202,7 @@ def left_out_lines(rows: Sequence[ItemResult], limit: int = 50, words: Callable[
     reword = words or (lambda text: text)
     lines = [f"{len(rows)} files left out:"]
     for r in rows[:limit]:
-        why = r.error or (r.warnings[0] if r.warnings else None)
+        why = r.reason
         lines.append(
             f"  {r.status:<8} {printable(r.source)}  [{why.type if why else ''}] {printable(reword(why.message)) if why else ''}"
         )

@@ -152,6 +152,9 @@ class Plan:
     #: have none (nothing restarts them, so no ffmpeg is capped: ``JobSpec.memory_limit``) or when
     #: planned without a cluster. ``memory_limit`` falls back to the settings for the batch budget.
     worker_limit: int | None = None
+    #: the warning that the memory budget made some batches smaller than the ``batch_size`` asked
+    #: for (also in ``warnings``; the run emits it as the batches start), else None
+    capped: str | None = None
 
     @property
     def items(self) -> list[MediaItem]:
@@ -234,14 +237,26 @@ def prepare(
     chosen = not (batch_mode and cfg.batch_mode)
     count = 1 if chosen else (bs or auto_batch_size(len(items), n, total_bytes=sum(i.size for i in items)))
     batches = plan_batches(items, budget=budget, count=count)
-    warnings = [capped_warning(bs, budget)] if bs and any(len(b) < bs for b in batches[:-1]) else []
+    capped = capped_warning(bs, budget) if bs and any(len(b) < bs for b in batches[:-1]) else None
+    warnings = [capped] if capped else []
     warnings += [
         f"{path_text(b.items[0].path)} needs about {b.est_bytes / 2**20:.0f} MiB, more than the batch budget; "
         "it runs alone and may exceed the worker limit"
         for b in batches
         if b.oversized
     ]
-    return Plan(batches, budget, count, limit, n, warnings, list(left_out), fixed=chosen or bool(bs), worker_limit=worker_limit)
+    return Plan(
+        batches,
+        budget,
+        count,
+        limit,
+        n,
+        warnings,
+        list(left_out),
+        fixed=chosen or bool(bs),
+        worker_limit=worker_limit,
+        capped=capped,
+    )
 
 
 def capped_warning(batch_size: int, budget: int) -> str:

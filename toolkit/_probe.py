@@ -12,6 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, Callable, Sequence
 
+from ._curate import Filters
+from ._curate._rows import PROBE_FILTERED
 from ._fs import path_text
 from ._errors import Stopped
 from ._media import ItemResult, MediaItem, Problem, problem_row
@@ -73,34 +75,28 @@ def probe_one(
     return replace(item, info=info)
 
 
-def probe_filter(
-    items: Sequence[MediaItem], *, min_side: int = 0, max_aspect: float = 0.0
-) -> tuple[list[MediaItem], list[ItemResult]]:
-    """Split probed items into those to decode and ``skipped`` rows for the ones their header already
-    rules out: smaller than ``min_side`` pixels on a side (type ``too-small``), or longer than
-    ``max_aspect`` times their short side (type ``aspect``); 0 turns either off. The sizes are as
-    displayed (the probe's, after orientation). Such a file is never decoded and has no outputs; its
-    row keeps its width and height, and its caption and metadata (read here: few files, small).
-    An item without a probed size (or a zero one: a video without a picture) is kept."""
-    if min_side < 0 or (max_aspect and max_aspect < 1):
-        raise ValueError(f"min_side must be >= 0 and max_aspect 0 or >= 1, not {min_side} and {max_aspect}")
+def probe_filter(items: Sequence[MediaItem], filters: Filters) -> tuple[list[MediaItem], list[ItemResult]]:
+    """Split probed items into those to decode and ``skipped`` rows for the ones the curation
+    filters already rule out by their header's size (as displayed: after orientation), asked of
+    :meth:`Filters.reasons` as curation asks it of a row: ``too-small``, ``aspect``. Such a file
+    is never decoded and has no outputs; its row keeps its width and height, its caption and
+    metadata (read here: few files, small), and ``probe_filtered``, so curation judges it again
+    under other filters (:func:`toolkit._curate.apply_filters`). It is not carried by the next
+    build (a probe's row has no settings key): probed again, with that build's filters. An item
+    without a probed size (or a zero one: a video without a picture) is kept."""
     from ._sidecar import STAMP_FIELD, read_sidecars
 
     keep: list[MediaItem] = []
     rows: list[ItemResult] = []
     for item in items:
         w, h = (item.info.width, item.info.height) if item.info else (0, 0)
-        why = []
-        if w > 0 and h > 0 and min_side and min(w, h) < min_side:
-            why.append(("too-small", f"{path_text(item.path)} is {w}x{h}, smaller than min_side {min_side} on a side"))
-        if w > 0 and h > 0 and max_aspect and max(w, h) > max_aspect * min(w, h):
-            ratio = max(w, h) / min(w, h)
-            why.append(("aspect", f"{path_text(item.path)} is {w}x{h}, an aspect of {ratio:.2f} (max_aspect {max_aspect:g})"))
+        why = filters.reasons({"source": path_text(item.rel), "width": w, "height": h}) if w > 0 and h > 0 else []
         if not why:
             keep.append(item)
             continue
         caption, meta, warnings, stamp = read_sidecars(item)
         row = _row(item, "skipped", *why[0])
+        extra = {PROBE_FILTERED: True}
         rows.append(
             replace(
                 row,
@@ -109,7 +105,7 @@ def probe_filter(
                 height=h,
                 caption=caption,
                 meta=meta,
-                extra={STAMP_FIELD: stamp} if stamp else {},
+                extra={**extra, STAMP_FIELD: stamp} if stamp else extra,
             )
         )
     return keep, rows

@@ -14,7 +14,6 @@ from __future__ import annotations
 import html
 import json
 import os
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
@@ -23,7 +22,7 @@ from ._errors import InputError
 from ._fs import path_text, printable
 from ._lock import holder_text, lock_holder
 from ._manifest import MANIFEST, SUMMARY, export_csv, read_rows
-from ._runreport import Counts, ok_warning_types, warnings_line
+from ._runreport import Counts, tally_rows, warnings_line
 
 __all__ = ["DatasetReport", "Failure", "report"]
 
@@ -148,8 +147,7 @@ def report(output: str | os.PathLike) -> DatasetReport:
             f"{path_text(mpath)} does not exist: {path_text(folder)} is not a build's output folder yet; "
             "build with it as `output` first"
         )
-    rows = read_rows(mpath)
-    warned: Counter[str] = Counter(t for r in rows for t in ok_warning_types(r))
+    counted = tally_rows(read_rows(mpath))
     try:
         summary = json.loads((folder / SUMMARY).read_text())
         stopped, why = bool(summary.get("stopped")), summary.get("stop_reason")
@@ -158,10 +156,10 @@ def report(output: str | os.PathLike) -> DatasetReport:
     return DatasetReport(
         output=os.fspath(output),
         manifest=os.fspath(mpath),
-        counts=Counter(r["status"] for r in rows),
-        errors=Counter(r["error"]["type"] for r in rows if r.get("error")),
-        warnings=warned,
-        failures=tuple(Failure(r["source"], r["error"]["type"], r["error"]["message"]) for r in rows if r["status"] == "failed"),
+        counts=counted.counts,
+        errors=counted.errors,
+        warnings=counted.warned,
+        failures=tuple(Failure(*f) for f in counted.failures),
         stopped=stopped,
         stop_reason=why or None,
         holder=lock_holder(output) if stopped else None,

@@ -197,7 +197,7 @@ class Run:
             curation: dict[str, Any] | None = None
             if not driven.stopped:  # every file has its row: the stages that see the whole dataset
                 ctx = StageContext(out, cfg, files.manifest, client, self.events.emit)
-                curator = BuildCurator(cfg.curation, files.earlier)  # first: the others see curated rows
+                curator = BuildCurator(cfg.curation, files.latest.values())  # first: the others see curated rows
                 with self._fault.caught(self._output_failed):  # the rows stand; the report says why it stopped
                     curate_and_export(
                         ctx, [curator, *self.curators], [MirrorSink(files.stale), *export_sinks(cfg), *self.exports], exports

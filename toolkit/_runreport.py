@@ -6,13 +6,23 @@ import html
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from collections import Counter
+from typing import Any, Callable, Iterable
 
 from ._fs import printable
 from ._manifest import MANIFEST
 from ._units import format_bytes
 
-__all__ = ["RunReport", "Counts", "ok_warning_types", "warnings_line", "stopped_report"]
+__all__ = [
+    "RunReport",
+    "Counts",
+    "Tally",
+    "tally_rows",
+    "ok_warning_types",
+    "warnings_line",
+    "stopped_report",
+    "needs_build_text",
+]
 
 
 class Counts(dict):
@@ -169,6 +179,39 @@ def ok_warning_types(row: dict[str, Any]) -> set[str]:
     return {w["type"] for w in row.get("warnings") or ()} if row["status"] == "ok" else set()
 
 
+@dataclass
+class Tally:
+    """Manifest rows counted as every report shows them: by status, failures by error type, files
+    kept ``ok`` with a warning by type, bytes, and the failures themselves (source, type, message;
+    the first ``keep`` of them, None: all). Counted once, here, for a run's report (the ledger)
+    and for ``toolkit.report`` alike."""
+
+    keep: int | None = None
+    counts: Counter = field(default_factory=Counter)
+    errors: Counter = field(default_factory=Counter)
+    warned: Counter = field(default_factory=Counter)
+    failures: list[tuple[str, str, str]] = field(default_factory=list)
+    bytes_in: int = 0
+    bytes_out: int = 0
+
+    def add(self, rows: Iterable[dict[str, Any]]) -> "Tally":
+        for r in rows:
+            self.counts[r["status"]] += 1
+            self.bytes_in += r.get("bytes_in") or 0
+            self.bytes_out += r.get("bytes_out") or 0
+            self.warned.update(ok_warning_types(r))
+            if r["status"] == "failed" and r.get("error"):
+                self.errors[r["error"]["type"]] += 1
+                if self.keep is None or len(self.failures) < self.keep:
+                    self.failures.append((r["source"], r["error"]["type"], r["error"]["message"]))
+        return self
+
+
+def tally_rows(rows: Iterable[dict[str, Any]], keep: int | None = None) -> Tally:
+    """:class:`Tally` of ``rows``."""
+    return Tally(keep).add(rows)
+
+
 def warnings_line(warnings: dict[str, int]) -> str:
     """The files kept with a warning, by type, and where to find them."""
     return (
@@ -224,6 +267,16 @@ def curation_lines(curation: dict[str, Any] | None) -> list[str]:
             lines.append(f"  {split:<{w}}  {cells}  {sum(per.values()):>6}")
         if leak.get("near_pairs_across_splits"):
             lines.append(f"  near-duplicate pairs across splits: {leak['near_pairs_across_splits']}")
+    if curation.get("needs_build"):
+        lines.append(f"  {needs_build_text(curation['needs_build'])}")
     if curation.get("split_conflicts"):
         lines.append(f"  split conflicts: {len(curation['split_conflicts'])} (see summary.json)")
     return lines
+
+
+def needs_build_text(n: int) -> str:
+    """What to say of files the build's probe left out for their size that today's filters take."""
+    return (
+        f"{n} files need a build: the probe left them out before decoding under earlier `filters`, "
+        "which no longer rule them out; they stay out of the dataset until a build makes their outputs"
+    )

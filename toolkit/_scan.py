@@ -42,9 +42,7 @@ class ScanResult:
     def counts(self) -> dict[str, Counter]:
         by_kind = Counter(i.kind for i in self.items)
         by_format = Counter(f"{i.kind}/{i.format or '?'}" for i in self.items)
-        problems = Counter(
-            f"{r.status}:{r.error.type if r.error else (r.warnings[0].type if r.warnings else '')}" for r in self.rows
-        )
+        problems = Counter(f"{r.status}:{r.reason.type if r.reason else ''}" for r in self.rows)
         return {"kind": by_kind, "format": by_format, "left_out": problems}
 
     def summary(self) -> dict:

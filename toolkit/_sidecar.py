@@ -55,7 +55,7 @@ _PAIRABLE = {"not-media", "permission-denied", "corrupt", "not-found"}
 
 def sidecar_candidate(rel: str, row: ItemResult) -> bool:
     """Whether a left-out file may be a sidecar (its image, if any, is known only after the walk)."""
-    why = row.error or (row.warnings[0] if row.warnings else None)
+    why = row.reason
     return os.path.splitext(rel)[1].lower() in SIDECAR_EXT and why is not None and why.type in _PAIRABLE
 
 

@@ -25,7 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
-from ._manifest import Manifest, remove_outputs
+from ._curate._rows import PROBE_FILTERED
+from ._manifest import Manifest
+from ._stale import remove_outputs
 
 if TYPE_CHECKING:
     from ._config import BuildConfig
@@ -88,9 +90,10 @@ class MirrorSink:
 
 
 def _built(row: Row) -> bool:
-    """A file whose outputs this build made whole: ``ok``, or left out by curation after it was
-    (``curated_from == "ok"``: its outputs stay, as curation is undone by the next build)."""
-    return row.get("status") == "ok" or row.get("curated_from") == "ok"
+    """A file whose outputs this build settled: ``ok``, or left out by curation after it was built
+    (``curated_from == "ok"``: its outputs stay, as curation is undone by the next build), or left
+    out by the probe for its size (no outputs: those an earlier build made with other settings go)."""
+    return row.get("status") == "ok" or row.get("curated_from") == "ok" or bool(row.get(PROBE_FILTERED))
 
 
 def export_sinks(cfg: BuildConfig) -> list[Sink]:

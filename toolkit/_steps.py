@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from ._config import BuildConfig
 from ._controller import BatchController
@@ -24,10 +24,11 @@ from ._driver import Driver
 from ._errors import Stopped
 from ._journal import arm, clear
 from ._ledger import Ledger
-from ._manifest import Manifest, resume_split, stale_outputs
+from ._manifest import Manifest, latest, resume_split
+from ._stale import stale_outputs
 from ._media import ItemResult, MediaItem
 from ._runreport import RunReport
-from ._planning import Plan, capped_warning
+from ._planning import Plan
 from ._worker import JobSpec
 
 if TYPE_CHECKING:
@@ -116,12 +117,13 @@ class Files:
     left_out: list[ItemResult]  # decided before any batch: the scan's and the probe's rows
     carried: list[ItemResult]  # finished by earlier runs with the same settings
     manifest: Manifest
-    earlier: list[dict]  # the rows of earlier runs (and salvaged journals)
+    earlier: list[dict]  # the rows of earlier runs (and salvaged journals), oldest first
+    latest: Mapping[tuple[str, str], dict]  # the last of them for each input (keyed once: resume, then Manifest.start)
     stale: dict[tuple[str, str], set[str]]  # earlier outputs of today's files
 
 
 def scan_and_probe(cfg: BuildConfig, out: Path, salvaged: list[dict], connecting: Connecting) -> Files:
-    from ._probe import PROBE_ON_WORKERS, probe_items
+    from ._probe import PROBE_ON_WORKERS, probe_filter, probe_items
     from ._names import assign_outputs
     from ._scan import scan
     from ._sidecar import refresh_carried
@@ -134,14 +136,17 @@ def scan_and_probe(cfg: BuildConfig, out: Path, salvaged: list[dict], connecting
     items = assign_outputs(scanned.items, multi_root=len(cfg.inputs) > 1, output=out)
     manifest = Manifest(out)
     earlier = manifest.previous() + salvaged
-    todo, carried = resume_split(items, earlier, settings=cfg.settings_key, output=str(out), force=cfg.force)
+    last = latest(earlier)
+    todo, carried = resume_split(items, last, settings=cfg.settings_key, output=str(out), force=cfg.force)
     carried = refresh_carried(carried, items)  # an edited caption does not redo its image, but is read again
     # a short list is probed here while the cluster starts; a long one on the workers
     client = connecting.ready() if len(todo) > PROBE_ON_WORKERS else None
     probed, probe_rows = probe_items(
         todo, ops=cfg.ops, fmt=cfg.format, max_pixels=cfg.max_pixels, timeout=cfg.timeout, client=client, cancel=stopped
     )
-    return Files(probed, [*scanned.rows, *probe_rows], carried, manifest, earlier, stale_outputs(items, earlier))
+    probed, filtered = probe_filter(probed, cfg.curation.filters)  # ruled out by their size: never decoded
+    left_out = [*scanned.rows, *probe_rows, *filtered]
+    return Files(probed, left_out, carried, manifest, earlier, last, stale_outputs(items, earlier))
 
 
 @dataclass
@@ -164,7 +169,7 @@ def drive(run: RunParts, client: Any, job: JobSpec, plan: Plan, files: Files, cl
     left_out = [r.to_row() for r in files.left_out]
     known = [r.to_row() for r in files.carried] + left_out
     with fault.caught(run.on_fault):  # then no batch starts; the previous manifest stands
-        files.manifest.start(known, earlier=files.earlier)
+        files.manifest.start(known, earlier=files.latest)
         clear(job)  # what the journals held is in the manifest now
         arm(job)
     total_bytes = sum(i.size for i in files.todo)
@@ -187,8 +192,8 @@ def drive(run: RunParts, client: Any, job: JobSpec, plan: Plan, files: Files, cl
     )
     for r in left_out:  # shown at once, not counted as progress
         emit("item", row=r, left_out=True)
-    if cfg.batch_size and any(len(b) < cfg.batch_size for b in plan.batches[:-1]):
-        emit("warning", message=capped_warning(cfg.batch_size, plan.budget_bytes))
+    if plan.capped:
+        emit("warning", message=plan.capped)
     controller = BatchController(
         files.todo,
         count=plan.batch_size,

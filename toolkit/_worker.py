@@ -254,9 +254,12 @@ def _video_item(
     extra: dict = {}
     facts: dict[str, Any] = {}
     image_ops = [o for o in job.ops if o.takes_image and o.applies_to("video")]  # on a video they use its poster frame
+    damage: dict[str, Problem] = {}  # what ffmpeg said of the file's data, one warning per type, from every call on it
     # the poster frame is searched for once, first when a poster op needs it (image ops and the facts use it too)
     poster = (
-        vops.find_poster(item.path, info, timeout=left(), memory_cap=cap) if any(o.name == "poster" for o in job.ops) else None
+        vops.find_poster(item.path, info, timeout=left(), memory_cap=cap, damage=damage)
+        if any(o.name == "poster" for o in job.ops)
+        else None
     )
     try:
         known["content_hash"] = file_hash(item.path)
@@ -278,14 +281,15 @@ def _video_item(
                 may_write=job.alive,
                 placed=placed,
                 memory_cap=cap,
+                damage=damage,
             )
             warnings += warns
         if image_ops:
             if poster is None:
-                poster = vops.find_poster(item.path, info, timeout=left(), memory_cap=cap)
+                poster = vops.find_poster(item.path, info, timeout=left(), memory_cap=cap, damage=damage)
                 known.update(pixel_facts(poster[1]))
             facts = _image_outputs(poster[1], item, job, image_ops, placed)
     finally:
         if poster is not None:
             poster[1].close()
-    return warnings, extra, facts
+    return warnings + list(damage.values()), extra, facts

@@ -4,8 +4,9 @@
 displayed, after EXIF orientation), ``max_aspect`` long side / short side, ``min_sharpness`` the
 worker's sharpness figure (off by default: what counts as blurry depends on the data). A row that
 fails is ``skipped`` with one warning per failed filter, typed ``too-small``, ``aspect`` or
-``blurry`` (the first one is the reason shown), its facts and outputs kept. Only rows in the
-dataset are judged; a row lacking the fact a filter needs (a manifest older than the fact) passes
+``blurry`` (the first one is the reason shown), its facts and outputs kept. The build's probe
+asks :meth:`Filters.reasons` too, with the header's size, and never decodes a file it rules out
+(``toolkit._probe.probe_filter``). Only rows in the dataset, and the probe's, are judged; a row lacking the fact a filter needs (a manifest older than the fact) passes
 that filter rather than being dropped for what was never measured.
 """
 
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from .._errors import ConfigError
-from ._rows import Row, in_dataset, skip
+from ._rows import PROBE_FILTERED, Row, in_dataset, skip
 
 __all__ = ["Filters", "apply_filters"]
 
@@ -68,5 +69,16 @@ def _number(table: Mapping[str, Any], name: str, least: float, *, integer: bool 
 
 
 def apply_filters(rows: Sequence[Row], filters: Filters) -> list[Row]:
-    """Rows with those that fail a filter skipped (copies; the others as they are)."""
-    return [skip(r, filters.reasons(r)) if in_dataset(r) else r for r in rows]
+    """Rows with those that fail a filter skipped (copies; the others as they are). A row the
+    probe left out for its size is judged again: its reasons as today's filters give them, or,
+    when they no longer rule it out, ``needs-build`` (it was never decoded: only a build adds it)."""
+    return [skip(r, filters.reasons(r)) if in_dataset(r) else _probed(r, filters) if r.get(PROBE_FILTERED) else r for r in rows]
+
+
+def _probed(row: Row, filters: Filters) -> Row:
+    name = row.get("source", "")
+    return skip(
+        row,
+        filters.reasons(row)
+        or [("needs-build", f"{name} has no outputs: earlier `filters` ruled it out before decoding; build again to add it")],
+    )

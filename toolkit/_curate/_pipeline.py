@@ -9,6 +9,7 @@ returned rows and state (``curation.json`` beside the manifest, atomically).
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -17,7 +18,8 @@ from ._dedupe import apply_dedupe, check_dedupe
 from ._filters import Filters, apply_filters
 from ._labels import apply_labels, check_label_mode
 from ._leakage import leakage_report
-from ._rows import Row, reset
+from ._carry import Assigned
+from ._rows import Row, key, left_out, reset
 from ._splits import Conflict, assign_splits, check_splits
 
 __all__ = ["CurationSettings", "Curated", "curate_rows", "parse_setting", "STATE_FORMAT"]
@@ -84,6 +86,8 @@ class Curated:
     state: dict[str, Any]  # curation.json: the class index and the split settings
     conflicts: list[Conflict]
     report: dict[str, Any]  # for summary.json: counts, conflicts, leakage
+    #: the split assignment to keep beside the manifest (with splits; None: keep the one there is)
+    assigned: Assigned | None = None
 
 
 def curate_rows(
@@ -91,35 +95,39 @@ def curate_rows(
     settings: CurationSettings,
     previous_rows: Iterable[Row] = (),
     previous_state: Mapping[str, Any] | None = None,
+    assigned: Assigned | None = None,
 ) -> Curated:
     """Curate every row of a build (the manifest's rows, in its order).
 
     ``previous_rows``: the rows of the manifest this build replaces (their ``split`` is carried
     forward when ``previous_state`` shows the same split settings); ``previous_state``: the
-    ``curation.json`` it wrote, or None on a first build.
+    ``curation.json`` it wrote, or None on a first build; ``assigned``: the split assignment kept
+    beside the manifest (carried when it was made with the same split settings, whatever builds
+    came between: one without splits, a file filtered out or removed for a while).
     """
     state = dict(previous_state or {})
     base = [reset(r) for r in rows]
     labelled, classes = apply_labels(base, settings.labels, state.get("classes"))
     filtered = apply_filters(labelled, settings.filters)
     deduped, groups = apply_dedupe(filtered, settings.dedupe, settings.near_distance)
-    same = state.get("splits") == settings.split_state()
-    final, conflicts = assign_splits(deduped, groups, settings.splits, settings.split_seed, previous_rows if same else ())
-    if not settings.splits:
-        final = [{k: v for k, v in r.items() if k != "split"} for r in final]
-    new_state = {"format": STATE_FORMAT, "version": 1, "classes": classes, "splits": settings.split_state()}
-    kinds: dict[str, int] = {}
-    for r in final:
-        if r.get("curated_from") is not None:
-            t = r["warnings"][0]["type"]
-            kinds[t] = kinds.get(t, 0) + 1
+    split_state = settings.split_state()
+    carried: dict[tuple[str, str], str] = {}
+    if split_state is not None and state.get("splits") == split_state:  # a manifest split before the assignment was kept
+        carried = {key(r): r["split"] for r in previous_rows if r.get("split") is not None}
+    if assigned is not None and split_state is not None:
+        carried.update(assigned.for_state(split_state))
+    final, conflicts = assign_splits(deduped, groups, settings.splits, settings.split_seed, carried)
+    grown = None if split_state is None else (assigned or Assigned(split_state)).grown(split_state, final)
+    new_state = {"format": STATE_FORMAT, "version": 1, "classes": classes, "splits": split_state}
+    kinds = Counter(r["warnings"][0]["type"] for r in final if left_out(r))
     report: dict[str, Any] = {
         "kept": sum(r.get("status") == "ok" for r in final),
-        "filtered": {t: n for t, n in sorted(kinds.items()) if t != "duplicate"},
+        "filtered": {t: n for t, n in sorted(kinds.items()) if t not in ("duplicate", "needs-build")},
         "duplicates": kinds.get("duplicate", 0),
+        "needs_build": kinds.get("needs-build", 0),  # left out by the probe under earlier filters, taken by today's
         "duplicate_groups": len(groups),
         "split_conflicts": [c.to_json() for c in conflicts],
     }
     if settings.splits:
         report["leakage"] = leakage_report(final, settings.near_distance, search=settings.dedupe != "near")
-    return Curated(final, new_state, conflicts, report)
+    return Curated(final, new_state, conflicts, report, grown)

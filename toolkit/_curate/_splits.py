@@ -1,8 +1,8 @@
 """Splits that never leak and never move.
 
 The unit of assignment is a duplicate group (or a lone file): all its members get one split. A
-unit that holds a file the previous build had placed (``split`` carried from its row, matched by
-input folder and name) keeps that split: carried files never move, and new members follow them,
+unit that holds a file placed before with these settings (the carried assignment, matched by
+input folder and name: :mod:`._carry`) keeps that split: carried files never move, and new members follow them,
 even a new larger copy that becomes the kept one. A new file that links groups already placed in
 different splits is a *conflict*: every carried file stays, the new ones follow the kept member's
 side, and the conflict is returned for the report.
@@ -15,7 +15,7 @@ labels do not all start in the largest split). This greedy keeps every split wit
 of its share at every step, so both hold together: carried files stay put, and the new ones fill
 the splits back toward ``n * p`` (the bound tested is the issue's 3*sqrt(n p (1-p)) + 1). The
 result depends on the seed, the fractions and the set of files, never on their order or machine.
-Another seed or other fractions is a re-split: the caller passes no previous rows then.
+Another seed or other fractions is a re-split: the caller carries nothing then.
 """
 
 from __future__ import annotations
@@ -80,16 +80,17 @@ def assign_splits(
     groups: Iterable[list[int]],
     fractions: Mapping[str, float],
     seed: int,
-    previous: Iterable[Row] = (),
+    carried: Mapping[tuple[str, str], str] | None = None,
 ) -> tuple[list[Row], list[Conflict]]:
     """-> (rows with ``split`` set on the dataset's files and their duplicates, None elsewhere;
-    the conflicts). ``groups``: from :func:`apply_dedupe` (kept member first). ``previous``: the
-    previous manifest's rows, when it was split with these fractions and this seed."""
+    the conflicts). ``groups``: from :func:`apply_dedupe` (kept member first). ``carried``: the
+    splits files were placed in before with these fractions and this seed, by :func:`key`
+    (a name not among the fractions is ignored). No fractions: the rows as they are (no copy)."""
     names = sorted(check_splits(fractions, seed))
-    out = [dict(r, split=None) for r in rows]
     if not names:
-        return out, []
-    carried = {key(r): r["split"] for r in previous if r.get("split") in names}
+        return list(rows), []
+    carried = {k: s for k, s in (carried or {}).items() if s in names} if carried else {}
+    out = [dict(r, split=None) for r in rows]
     grouped = {i for g in groups for i in g}
     units = [list(g) for g in groups] + [[i] for i, r in enumerate(rows) if in_dataset(r) and i not in grouped]
     conflicts: list[Conflict] = []

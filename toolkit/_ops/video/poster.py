@@ -59,14 +59,20 @@ def _poster(path: str, info: MediaInfo, dl: _Deadline) -> tuple[float, Image.Ima
     return best[1], best[2]
 
 
-def find_poster(path: str, info: MediaInfo, *, timeout: float, memory_cap: int | None = None) -> tuple[float, Image.Image]:
+def find_poster(
+    path: str, info: MediaInfo, *, timeout: float, memory_cap: int | None = None, damage: dict[str, Problem] | None = None
+) -> tuple[float, Image.Image]:
     """(time, frame): a representative, not black or blank, frame as an RGB image, upright
     (rotation applied), and where it is.
 
     Tries 10 %, 25 %, 50 %, 75 % ... of the duration and keeps the first frame with enough
-    brightness and contrast; if none has, the one with the most contrast.
+    brightness and contrast; if none has, the one with the most contrast. ``damage``: the file's
+    damage record (one warning per type), shared with :func:`run_video_ops`, so what ffmpeg said
+    of the data while seeking here is reported with the file's row.
     """
     dl = _Deadline(timeout, memory_cap=memory_cap)  # one seek a call: per_input not needed
+    if damage is not None:
+        dl.damage = damage
     ffdiag.fits(path, info, dl.room())
     return _poster(path, info, dl)
 

@@ -34,6 +34,7 @@ def run_video_ops(
     may_write: Callable[[], bool] | None = None,
     placed: Placed | None = None,
     memory_cap: int | None = None,
+    damage: dict[str, Problem] | None = None,
 ) -> tuple[list[str], list[Problem], dict]:
     """Run every video op of ``ops`` on one video (image ops are skipped: they use :func:`poster_frame`).
     ``out_dir`` is the output folder and must exist: one that is gone (deleted, its disk unmounted)
@@ -46,7 +47,8 @@ def run_video_ops(
     each output is recorded as it lands, a :class:`Placed` rooted at ``out_dir`` (the caller's,
     to remove with its own on a later failure). ``memory_cap``: bytes this process and its
     ffmpeg may hold together (None: no cap; a worker's :func:`ffmpeg_memory_cap`); seeking opens fewer inputs a call to stay under it, and past it the file fails as
-    ``limit-exceeded``.
+    ``limit-exceeded``. ``damage``: the file's damage record when the caller keeps it (shared with
+    :func:`find_poster`; the caller reports it), else this call's own, returned with the warnings.
     Returns (outputs relative to ``out_dir``, warnings, extra manifest fields). A failure removes
     this call's outputs.
     """
@@ -64,6 +66,8 @@ def run_video_ops(
         memory_cap,
         per_input=decoder_bytes(info.codec, info.width, info.height),
     )
+    if damage is not None:
+        dl.damage = damage
     outputs: list[str] = []
     warnings: list[Problem] = []
     extra: dict[str, Any] = {}
@@ -93,7 +97,8 @@ def run_video_ops(
     except BaseException:
         dl.placed.remove()  # exactly what this file put in place, as long as it is still its own
         raise
-    warnings += dl.damage.values()  # what ffmpeg said of the file's data, once per type
+    if damage is None:
+        warnings += dl.damage.values()  # what ffmpeg said of the file's data, once per type
     if outputs:
         extra["video"] = {
             "duration": info.duration,
