@@ -1,0 +1,99 @@
+"""The card's plots, drawn with matplotlib (Agg, no display): files per label and split, image
+sizes, sharpness. Each returns PNG bytes, or None when there is nothing to draw. The PNGs are
+byte-for-byte the same for the same rows (no software or date field in their metadata)."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from ._facts import CardFacts, label_of, split_of
+
+__all__ = ["figure", "png", "label_plot", "size_plot", "sharpness_plot", "PNG_METADATA"]
+
+#: no "Software" (the matplotlib version) and no date: the same figure is the same bytes
+PNG_METADATA: dict[str, Any] = {"Software": None}
+
+
+def figure(width: float, height: float) -> Any:
+    """A figure not tied to pyplot (no global state: safe in a worker's threads)."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+
+
+def whole_counts(ax: Any) -> None:
+    """A count axis ticks whole numbers only."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def png(fig: Any) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata=PNG_METADATA)
+    return buf.getvalue()
+
+
+def label_plot(facts: CardFacts) -> bytes | None:
+    if not facts.samples:
+        return None
+    labels = facts.labels or [""]
+    names = [lb or "(no label)" for lb in labels]
+    fig = figure(max(5.0, 0.5 * len(labels) + 3), 3.6)
+    ax = fig.add_subplot()
+    bottom = [0] * len(labels)
+    for s in facts.splits:
+        counts = [facts.table[s].get(lb, 0) for lb in labels]
+        ax.bar(names, counts, bottom=bottom, label=s)
+        bottom = [a + b for a, b in zip(bottom, counts)]
+    ax.set_title("Files per label, by split")
+    ax.set_xlabel("label")
+    ax.set_ylabel("files")
+    whole_counts(ax)
+    ax.legend(title="split")
+    if len(labels) > 8:
+        ax.tick_params(axis="x", labelrotation=60)
+    return png(fig)
+
+
+def size_plot(facts: CardFacts) -> bytes | None:
+    rows = [r for r in facts.samples if r.get("width") and r.get("height")]
+    if not rows:
+        return None
+    fig = figure(9.0, 3.6)
+    ax, hist = fig.subplots(1, 2)
+    for s in facts.splits:
+        mine = [r for r in rows if split_of(r) == s]
+        ax.scatter([r["width"] for r in mine], [r["height"] for r in mine], s=12, alpha=0.6, label=s)
+    ax.set_title("Image sizes (inputs, as displayed)")
+    ax.set_xlabel("width (px)")
+    ax.set_ylabel("height (px)")
+    ax.legend(title="split")
+    hist.hist([min(r["width"], r["height"]) for r in rows], bins=min(30, max(5, len(rows) // 4)), color="tab:gray")
+    hist.set_title("Short side")
+    hist.set_xlabel("short side (px)")
+    hist.set_ylabel("files")
+    whole_counts(hist)
+    return png(fig)
+
+
+def sharpness_plot(facts: CardFacts) -> bytes | None:
+    rows = [r for r in facts.samples if isinstance(r.get("sharpness"), (int, float))]
+    if not rows:
+        return None
+    fig = figure(6.0, 3.6)
+    ax = fig.add_subplot()
+    groups = sorted({label_of(r) for r in rows})
+    data = [[float(r["sharpness"]) for r in rows if label_of(r) == g] for g in groups]
+    ax.hist(data, bins=min(30, max(5, len(rows) // 4)), stacked=True, label=[g or "(no label)" for g in groups])
+    floor = (facts.settings.get("filters") or {}).get("min_sharpness")
+    if floor is not None:
+        ax.axvline(float(floor), color="black", linestyle="--", label=f"min_sharpness {floor}")
+    ax.set_title("Sharpness (variance of the Laplacian)")
+    ax.set_xlabel("sharpness")
+    ax.set_ylabel("files")
+    whole_counts(ax)
+    if len(groups) > 1 or floor is not None:
+        ax.legend(title="label" if len(groups) > 1 else None)
+    return png(fig)

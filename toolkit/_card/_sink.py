@@ -1,0 +1,117 @@
+"""The card as an export sink: drawn on a worker while the other sinks write their shards.
+
+``CardSink.export`` hands the drawing to the cluster (``ctx.client.submit``) and returns at once
+when a :meth:`CardSink.collector` sink is placed after the other sinks; the collector waits for it
+(the pictures are usually done by then). Alone, the sink waits for its own task. The card needs
+the same output folder on the worker as the batches do (they write the outputs there too).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any, Sequence
+
+from .._errors import OutputWriteError
+from ._write import write_card
+
+if TYPE_CHECKING:
+    from .._stages import StageContext
+
+__all__ = ["CardSink", "CardCollector", "slim"]
+
+Row = dict[str, Any]
+#: the fields the card reads: a row is sent to the worker with these alone
+FIELDS = (
+    "source input_root status curated_from label label_index caption split duplicate_of width height sharpness phash "
+    "outputs output_bytes bytes_in bytes_out"
+).split()
+
+
+def slim(row: Row) -> Row:
+    out = {k: row[k] for k in FIELDS if k in row}
+    out["warnings"] = (row.get("warnings") or [])[:1]
+    err = row.get("error")
+    if err:
+        out["error"] = {"type": (err or {}).get("type")}
+    return out
+
+
+class CardSink:
+    """Writes ``OUT/README.md`` and ``OUT/card/*.png`` (:func:`toolkit._card.write_card`) at the
+    end of a build. ``source``, ``license``: the card's source and licence (None: the settings
+    ``card_source``, ``card_license`` when the config has them, else ``unknown``); ``exports``:
+    the exports the card names (None: the config's ``exports``, else those on disk)."""
+
+    name = "card"
+
+    def __init__(
+        self,
+        source: str | None = None,
+        license: str | None = None,
+        *,
+        exports: Sequence[str] | None = None,
+        pictures: bool = True,
+    ):
+        self.source, self.license, self.exports, self.pictures = source, license, exports, pictures
+        self._deferred = False
+        self._future: Any = None
+        self._local: tuple[Any, ...] | None = None
+        self._ctx: StageContext | None = None
+
+    def collector(self) -> "CardCollector":
+        """A sink to place after the others: it collects the card this one started."""
+        self._deferred = True
+        return CardCollector(self)
+
+    def export(self, rows: Sequence[Row], ctx: StageContext) -> dict[str, Any] | None:
+        cfg = ctx.config
+        exports = self.exports if self.exports is not None else getattr(cfg, "exports", None)
+        kwargs = {
+            "exports": list(exports) if exports is not None else None,
+            "source": self.source if self.source is not None else getattr(cfg, "card_source", None),
+            "license": self.license if self.license is not None else getattr(cfg, "card_license", None),
+            "pictures": self.pictures,
+        }
+        args = (str(ctx.output), [slim(r) for r in rows], {"settings": cfg.to_dict()})
+        self._local, self._ctx = (args, kwargs), ctx
+        if ctx.client is not None:
+            key = f"dataprep-card-{uuid.uuid4().hex[:8]}"
+            self._future = ctx.client.submit(write_card, *args, **kwargs, key=key, pure=False, priority=10)
+        return None if self._deferred else self.collect()
+
+    def collect(self) -> dict[str, Any] | None:
+        """The card's figures, once written (here, if the worker could not do it). An output fault
+        is raised as ``OutputWriteError``; anything else is a warning: the build's rows stand."""
+        if self._local is None:
+            return None
+        (args, kwargs), ctx, fut = self._local, self._ctx, self._future
+        self._local = self._future = None
+        try:
+            if fut is not None:
+                try:
+                    return fut.result()
+                except (OutputWriteError, PermissionError):
+                    raise
+                except Exception:  # noqa: BLE001 - the worker was lost: draw it here instead
+                    pass
+            return write_card(*args, **kwargs)
+        except OutputWriteError:
+            raise
+        except OSError as exc:
+            raise OutputWriteError(exc.errno or 0, exc.strerror or str(exc), exc.filename or args[0]) from exc
+        except Exception as exc:  # noqa: BLE001 - a card that cannot be drawn never fails the build
+            if ctx is not None:
+                ctx.emit("warning", message=f"the dataset card was not written: {type(exc).__name__}: {exc}")
+            return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+class CardCollector:
+    """The second half of a deferred :class:`CardSink`: waits for the card, gives its figures."""
+
+    name = "card"
+
+    def __init__(self, card: CardSink):
+        self.card = card
+
+    def export(self, rows: Sequence[Row], ctx: StageContext) -> dict[str, Any] | None:
+        return self.card.collect()
