@@ -105,9 +105,10 @@ def _sizes(samples: Sequence[Row]) -> dict[str, Any]:
     }
 
 
-def card_facts(rows: Sequence[Row], summary: Mapping[str, Any] | None = None) -> CardFacts:
+def card_facts(rows: Sequence[Row], summary: Mapping[str, Any] | None = None, *, leakage: bool = True) -> CardFacts:
     """The card's figures from every row of a build (the manifest's rows, curated) and its summary
-    (``settings``, and ``curation`` when written)."""
+    (``settings``, and ``curation`` when written). ``leakage=False``: no leakage check (the
+    pictures do not need it)."""
     summary = summary or {}
     settings = dict(summary.get("settings") or {})
     curation = summary.get("curation") or {}
@@ -128,11 +129,11 @@ def card_facts(rows: Sequence[Row], summary: Mapping[str, Any] | None = None) ->
             not_built[f"failed: {(r.get('error') or {}).get('type', 'error')}"] += 1
         elif r.get("status") == "skipped":
             not_built[f"skipped: {kind or 'skipped'}"] += 1
-    leakage = curation.get("leakage")
-    if leakage is None and any(r.get("split") is not None for r in samples):
+    found = curation.get("leakage")
+    if found is None and leakage and any(r.get("split") is not None for r in samples):
         near = settings.get("near_distance", 8)
         dedupe = settings.get("dedupe") or ("near" if settings.get("splits") else "off")  # None: automatic
-        leakage = leakage_report(samples, near, search=dedupe != "near")
+        found = leakage_report(samples, near, search=dedupe != "near")
     return CardFacts(
         splits=splits,
         labels=_labels(samples),
@@ -141,7 +142,7 @@ def card_facts(rows: Sequence[Row], summary: Mapping[str, Any] | None = None) ->
         removed=dict(sorted(removed.items())),
         not_built=dict(sorted(not_built.items())),
         duplicate_groups=_duplicate_groups(rows),
-        leakage=leakage,
+        leakage=found,
         split_conflicts=list(curation.get("split_conflicts") or ()),
         settings=settings,
         sizes=_sizes(samples),

@@ -15,11 +15,15 @@ __all__ = ["figure", "png", "label_plot", "size_plot", "sharpness_plot", "PNG_ME
 PNG_METADATA: dict[str, Any] = {"Software": None}
 
 
-def figure(width: float, height: float) -> Any:
-    """A figure not tied to pyplot (no global state: safe in a worker's threads)."""
+def figure(width: float, height: float, **margins: float) -> Any:
+    """A figure not tied to pyplot (no global state: safe in a worker's threads), its margins set
+    by hand (``left``, ``bottom`` ... as fractions): a layout engine would draw it twice more."""
     from matplotlib.figure import Figure
 
-    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+    fig = Figure(figsize=(width, height), dpi=100)
+    if margins:
+        fig.subplots_adjust(**margins)
+    return fig
 
 
 def whole_counts(ax: Any) -> None:
@@ -40,7 +44,7 @@ def label_plot(facts: CardFacts) -> bytes | None:
         return None
     labels = facts.labels or [""]
     names = [lb or "(no label)" for lb in labels]
-    fig = figure(max(5.0, 0.5 * len(labels) + 3), 3.6)
+    fig = figure(max(5.0, 0.5 * len(labels) + 3), 3.6, left=0.12, right=0.97, top=0.9, bottom=0.3 if len(labels) > 8 else 0.15)
     ax = fig.add_subplot()
     bottom = [0] * len(labels)
     for s in facts.splits:
@@ -61,7 +65,7 @@ def size_plot(facts: CardFacts) -> bytes | None:
     rows = [r for r in facts.samples if r.get("width") and r.get("height")]
     if not rows:
         return None
-    fig = figure(9.0, 3.6)
+    fig = figure(9.0, 3.6, left=0.08, right=0.98, top=0.9, bottom=0.15, wspace=0.25)
     ax, hist = fig.subplots(1, 2)
     for s in facts.splits:
         mine = [r for r in rows if split_of(r) == s]
@@ -82,7 +86,7 @@ def sharpness_plot(facts: CardFacts) -> bytes | None:
     rows = [r for r in facts.samples if isinstance(r.get("sharpness"), (int, float))]
     if not rows:
         return None
-    fig = figure(6.0, 3.6)
+    fig = figure(6.0, 3.6, left=0.12, right=0.97, top=0.9, bottom=0.15)
     ax = fig.add_subplot()
     groups = sorted({label_of(r) for r in rows})
     data = [[float(r["sharpness"]) for r in rows if label_of(r) == g] for g in groups]

@@ -8,11 +8,12 @@ the same output folder on the worker as the batches do (they write the outputs t
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import TYPE_CHECKING, Any, Sequence
 
 from .._errors import OutputWriteError
-from ._write import write_card
+from ._write import PICTURES, draw_picture, write_card, write_readme
 
 if TYPE_CHECKING:
     from .._stages import StageContext
@@ -57,6 +58,7 @@ class CardSink:
         self._future: Any = None
         self._local: tuple[Any, ...] | None = None
         self._ctx: StageContext | None = None
+        self._waited = 0.0
 
     def collector(self) -> "CardCollector":
         """A sink to place after the others: it collects the card this one started."""
@@ -64,41 +66,53 @@ class CardSink:
         return CardCollector(self)
 
     def export(self, rows: Sequence[Row], ctx: StageContext) -> dict[str, Any] | None:
+        t0 = time.perf_counter()
         cfg = ctx.config
         exports = self.exports if self.exports is not None else getattr(cfg, "exports", None)
         kwargs = {
             "exports": list(exports) if exports is not None else None,
             "source": self.source if self.source is not None else getattr(cfg, "card_source", None),
             "license": self.license if self.license is not None else getattr(cfg, "card_license", None),
-            "pictures": self.pictures,
         }
-        args = (str(ctx.output), [slim(r) for r in rows], {"settings": cfg.to_dict()})
-        self._local, self._ctx = (args, kwargs), ctx
+        out, slimmed, summary = str(ctx.output), [slim(r) for r in rows], {"settings": cfg.to_dict()}
+        self._local, self._ctx = (out, slimmed, summary, kwargs), ctx
         if ctx.client is not None:
-            key = f"dataprep-card-{uuid.uuid4().hex[:8]}"
-            self._future = ctx.client.submit(write_card, *args, **kwargs, key=key, pure=False, priority=10)
+            self._future = self._submit(ctx.client, out, slimmed, summary, kwargs)
+        self._waited = time.perf_counter() - t0
         return None if self._deferred else self.collect()
+
+    def _submit(self, client: Any, out: str, rows: list[Row], summary: dict[str, Any], kwargs: dict[str, Any]) -> Any:
+        """Each picture a task (side by side on the workers), then the README once they are drawn."""
+        run = uuid.uuid4().hex[:8]
+        shared = client.scatter(rows)  # sent once, not once a picture
+        names = list(PICTURES) if self.pictures else []
+        drawn = [client.submit(draw_picture, out, n, shared, summary, key=f"dataprep-card-{n}-{run}", pure=False) for n in names]
+        return client.submit(write_readme, out, shared, summary, drawn, **kwargs, key=f"dataprep-card-readme-{run}", pure=False)
 
     def collect(self) -> dict[str, Any] | None:
         """The card's figures, once written (here, if the worker could not do it). An output fault
         is raised as ``OutputWriteError``; anything else is a warning: the build's rows stand."""
         if self._local is None:
             return None
-        (args, kwargs), ctx, fut = self._local, self._ctx, self._future
+        t0 = time.perf_counter()
+        (out, rows, summary, kwargs), ctx, fut = self._local, self._ctx, self._future
         self._local = self._future = None
         try:
+            figures = None
             if fut is not None:
                 try:
-                    return fut.result()
-                except (OutputWriteError, PermissionError):
+                    figures = fut.result()
+                except OutputWriteError:
                     raise
-                except Exception:  # noqa: BLE001 - the worker was lost: draw it here instead
-                    pass
-            return write_card(*args, **kwargs)
+                except Exception:  # noqa: BLE001 - a worker was lost: draw it here instead
+                    figures = None
+            if figures is None:
+                figures = write_card(out, rows, summary, **kwargs, pictures=self.pictures)
+            return {**figures, "waited_seconds": round(self._waited + time.perf_counter() - t0, 3)}
         except OutputWriteError:
             raise
         except OSError as exc:
-            raise OutputWriteError(exc.errno or 0, exc.strerror or str(exc), exc.filename or args[0]) from exc
+            raise OutputWriteError(exc.errno or 0, exc.strerror or str(exc), exc.filename or out) from exc
         except Exception as exc:  # noqa: BLE001 - a card that cannot be drawn never fails the build
             if ctx is not None:
                 ctx.emit("warning", message=f"the dataset card was not written: {type(exc).__name__}: {exc}")

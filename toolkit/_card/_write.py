@@ -1,7 +1,8 @@
 """Writing the card: ``OUT/README.md`` and the pictures in ``OUT/card/``, each atomically.
 
 :func:`write_card` needs no cluster (tests, re-curation, a notebook); :class:`toolkit._card.CardSink`
-runs it on a worker during a build. A file that cannot be written (read-only, disk full) is an
+runs the same steps as tasks on the cluster (:func:`draw_picture` for each picture, side by side,
+then :func:`write_readme`). A file that cannot be written (read-only, disk full) is an
 ``OutputWriteError`` naming it, as for any output.
 """
 
@@ -19,7 +20,7 @@ from ._header import EXPORTS, header, header_text
 from ._plots import label_plot, sharpness_plot, size_plot
 from ._prose import prose
 
-__all__ = ["write_card", "README", "CARD_DIR", "PICTURES", "exports_on_disk"]
+__all__ = ["write_card", "draw_picture", "write_readme", "README", "CARD_DIR", "PICTURES", "exports_on_disk"]
 
 README = "README.md"
 CARD_DIR = "card"
@@ -44,8 +45,44 @@ def exports_on_disk(output: str | os.PathLike) -> list[str]:
     return [e for e in EXPORTS if found[e]]
 
 
-def _put(path: Path, data: bytes, root: Path) -> None:
-    write_bytes_atomic(path, data, root=root)  # an output as any other (its fault hook included)
+def draw_picture(
+    output: str | os.PathLike, name: str, rows: Sequence[Mapping[str, Any]], summary: Mapping[str, Any] | None
+) -> str | None:
+    """Draw picture ``name`` into ``OUT/card/{name}.png`` -> ``name``, or None when there is
+    nothing to show (a picture an earlier build drew is removed then)."""
+    out = Path(output)
+    target = out / CARD_DIR / f"{name}.png"
+    data = PICTURES[name](card_facts([dict(r) for r in rows], summary, leakage=False), out)
+    if data is None:
+        if target.exists():
+            with writing(target):
+                target.unlink()
+        return None
+    write_bytes_atomic(target, data, root=out)  # an output as any other (its fault hook included)
+    return name
+
+
+def write_readme(
+    output: str | os.PathLike,
+    rows: Sequence[Mapping[str, Any]],
+    summary: Mapping[str, Any] | None,
+    drawn: Sequence[str | None],
+    *,
+    exports: Sequence[str] | None = None,
+    source: str | None = None,
+    license: str | None = None,
+    title: str | None = None,
+) -> dict[str, Any]:
+    """Write ``OUT/README.md`` naming the pictures ``drawn`` -> the card's figures."""
+    out = Path(output)
+    facts = card_facts([dict(r) for r in rows], summary)
+    present = list(exports_on_disk(out) if exports is None else [e for e in EXPORTS if e in exports])
+    shown = [n for n in drawn if n]
+    name = title or out.resolve().name or "dataset"
+    text = header_text(header(facts, present, pretty_name=name, license=license))
+    text += "\n" + prose(facts, present, shown, title=name, source=source, license=license)
+    write_bytes_atomic(out / README, text.encode("utf-8"), root=out)
+    return {"readme": README, "pictures": [f"{CARD_DIR}/{n}.png" for n in shown], "samples": facts.total}
 
 
 def write_card(
@@ -67,27 +104,6 @@ def write_card(
     settings ``card_source``, ``card_license`` (``unknown`` when None); ``pictures=False`` writes
     the text alone. Returns the figures for summary.json (``exports["card"]``)."""
     t0 = time.perf_counter()
-    out = Path(output)
-    facts = card_facts([dict(r) for r in rows], summary)
-    present = list(exports_on_disk(out) if exports is None else [e for e in EXPORTS if e in exports])
-    drawn: list[str] = []
-    if pictures:
-        for name, draw in PICTURES.items():
-            target = out / CARD_DIR / f"{name}.png"
-            data = draw(facts, out)
-            if data is not None:
-                _put(target, data, out)
-                drawn.append(name)
-            elif target.exists():  # drawn by an earlier build, nothing to show now
-                with writing(target):
-                    target.unlink()
-    name = title or out.resolve().name or "dataset"
-    text = header_text(header(facts, present, pretty_name=name, license=license))
-    text += "\n" + prose(facts, present, drawn, title=name, source=source, license=license)
-    _put(out / README, text.encode("utf-8"), out)
-    return {
-        "readme": README,
-        "pictures": [f"{CARD_DIR}/{n}.png" for n in drawn],
-        "samples": facts.total,
-        "seconds": round(time.perf_counter() - t0, 3),
-    }
+    drawn = [draw_picture(output, n, rows, summary) for n in PICTURES] if pictures else []
+    figures = write_readme(output, rows, summary, drawn, exports=exports, source=source, license=license, title=title)
+    return {**figures, "seconds": round(time.perf_counter() - t0, 3)}
