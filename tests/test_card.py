@@ -252,3 +252,20 @@ def test_show_gives_the_same_pictures_for_a_notebook(tmp_path):
     ]
     assert card_html(tmp_path).count("<img") == 5
     assert "no dataset card" in card_html(tmp_path / "elsewhere")
+
+
+def test_the_sink_without_a_cluster_writes_the_card_and_a_drawing_bug_is_only_a_warning(tmp_path):
+    from toolkit._card import CardSink
+    from toolkit._stages import StageContext
+
+    said = []
+    cfg = BuildConfig.create(**{k: SETTINGS[k] for k in ("labels", "splits")})
+    ctx = StageContext(tmp_path, cfg, None, None, lambda kind, **kw: said.append((kind, kw)))  # type: ignore[arg-type]
+    card = CardSink(license="mit")
+    collector = card.collector()
+    assert card.export(dataset(tmp_path), ctx) is None  # deferred: the collector gives the figures
+    figures = collector.export([], ctx)
+    assert figures["samples"] == 8 and figures["waited_seconds"] >= 0 and (tmp_path / "README.md").is_file()
+    bad = [{**r, "width": "wide"} for r in dataset(tmp_path)]
+    assert "error" in CardSink().export(bad, ctx) and said and said[0][0] == "warning"
+    assert "dataset card was not written" in said[0][1]["message"]
