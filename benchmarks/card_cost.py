@@ -5,8 +5,9 @@ splits, 128 px thumbnails) on one LocalCluster of 2 workers, each into a new out
 and without the card (``toolkit._card.CardSink``: the pictures drawn as tasks on the workers,
 then the README), interleaved (without, with, with, without, ...); then the same builds again into
 their folders (every file carried over: the run is little more than its end stages). Reported:
-the median build seconds of each, the difference, and the median time the build's thread waited
-for the card (``summary.json`` ``exports.card.waited_seconds``: the hold-up at the end of the build).
+the median build seconds of each, the difference, the median time the build's thread waited
+for the card (``summary.json`` ``exports.card.waited_seconds``: the hold-up at the end of the build),
+and the CPU seconds of the whole card drawn in one process (warm): what the workers spend on it.
 The first card on a new cluster pays the workers' matplotlib import; it is reported apart.
 
     python benchmarks/card_cost.py [--input datasets/sample/pets] [--rounds 4] [--preload] [--json out.json]
@@ -51,6 +52,25 @@ def one(src: Path, out: Path, client, card: bool) -> tuple[float, float | None]:
     return wall, waited
 
 
+def card_cpu(src: Path, repeats: int = 3) -> dict[str, float]:
+    """CPU seconds of the whole card drawn in this process (warm), median: what the workers spend."""
+    from toolkit._card import write_card
+    from toolkit._manifest import read_rows
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out"
+        toolkit.build(inputs=[str(src)], output=str(out), progress=False, jobs=2, memory_limit="1GiB", **SETTINGS)
+        rows, summary = read_rows(out / "manifest.jsonl"), json.loads((out / "summary.json").read_text())
+        write_card(out, rows, summary)  # imports matplotlib, loads the fonts
+        cpu, wall = [], []
+        for _ in range(repeats):
+            t, c = time.perf_counter(), time.process_time()
+            write_card(out, rows, summary)
+            cpu.append(time.process_time() - c)
+            wall.append(time.perf_counter() - t)
+    return {"cpu": round(statistics.median(cpu), 3), "wall": round(statistics.median(wall), 3)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--input", default=str(HERE.parent / "datasets" / "sample" / "pets"))
@@ -88,12 +108,14 @@ def main() -> None:
         client.close()
         cluster.close()
     med = {k: round(statistics.median(v), 3) for k, v in times.items() if v}
+    cpu = card_cpu(src)
     result = {
         "median_seconds": med,
         "card_cost_fresh": round(med["fresh-with"] - med["fresh-without"], 3),
         "card_cost_again": round(med["again-with"] - med["again-without"], 3),
         "median_waited": {k: round(statistics.median(v), 3) for k, v in waits.items() if v},
         "first_card_waited": first_wait,
+        "card_cpu_seconds": cpu,
         "rounds": args.rounds,
         "preload": args.preload,
     }

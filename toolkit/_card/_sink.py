@@ -13,7 +13,7 @@ import uuid
 from typing import TYPE_CHECKING, Any, Sequence
 
 from .._errors import OutputWriteError
-from ._write import PICTURES, draw_picture, write_card, write_readme
+from ._write import CARD_DIR, PICTURES, draw_picture, write_card, write_readme
 
 if TYPE_CHECKING:
     from .._stages import StageContext
@@ -82,12 +82,16 @@ class CardSink:
         return None if self._deferred else self.collect()
 
     def _submit(self, client: Any, out: str, rows: list[Row], summary: dict[str, Any], kwargs: dict[str, Any]) -> Any:
-        """Each picture a task (side by side on the workers), then the README once they are drawn."""
+        """The README and each picture a task, side by side on the workers -> their futures."""
         run = uuid.uuid4().hex[:8]
         shared = client.scatter(rows)  # sent once, not once a picture
+        listed: list[str] | None = None if self.pictures else []
+        readme = client.submit(
+            write_readme, out, shared, summary, listed, **kwargs, key=f"dataprep-card-readme-{run}", pure=False
+        )
         names = list(PICTURES) if self.pictures else []
         drawn = [client.submit(draw_picture, out, n, shared, summary, key=f"dataprep-card-{n}-{run}", pure=False) for n in names]
-        return client.submit(write_readme, out, shared, summary, drawn, **kwargs, key=f"dataprep-card-readme-{run}", pure=False)
+        return readme, drawn
 
     def collect(self) -> dict[str, Any] | None:
         """The card's figures, once written (here, if the worker could not do it). An output fault
@@ -101,7 +105,11 @@ class CardSink:
             figures = None
             if fut is not None:
                 try:
-                    figures = fut.result()
+                    readme, drawn = fut
+                    done = [d.result() for d in drawn]  # a picture's fault first: the README names them all
+                    figures = readme.result()
+                    if figures["pictures"] != [f"{CARD_DIR}/{n}.png" for n in done if n]:  # cannot be, but then say it true
+                        figures = None
                 except OutputWriteError:
                     raise
                 except Exception:  # noqa: BLE001 - a worker was lost: draw it here instead

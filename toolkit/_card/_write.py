@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from .._fs import write_bytes_atomic, writing
-from ._facts import CardFacts, card_facts
+from ._facts import CardFacts, card_facts, image_output
 from ._grids import duplicate_grid, sample_grid
 from ._header import EXPORTS, header, header_text
 from ._plots import label_plot, sharpness_plot, size_plot
 from ._prose import prose
 
-__all__ = ["write_card", "draw_picture", "write_readme", "README", "CARD_DIR", "PICTURES", "exports_on_disk"]
+__all__ = ["write_card", "draw_picture", "write_readme", "shows", "README", "CARD_DIR", "PICTURES", "exports_on_disk"]
 
 README = "README.md"
 CARD_DIR = "card"
@@ -32,6 +32,20 @@ PICTURES: dict[str, Callable[[CardFacts, Path], bytes | None]] = {
     "samples": sample_grid,
     "duplicates": duplicate_grid,
 }
+
+
+def shows(name: str, facts: CardFacts) -> bool:
+    """Whether picture ``name`` has something to show (known before it is drawn: the README,
+    written beside the pictures, names those that will be there)."""
+    if name == "duplicates":
+        return bool(facts.duplicate_groups)
+    if name == "sharpness":
+        return any(isinstance(r.get("sharpness"), (int, float)) for r in facts.samples)
+    if name == "sizes":
+        return any(r.get("width") and r.get("height") for r in facts.samples)
+    if name == "samples":
+        return any(image_output(r) for r in facts.samples)
+    return bool(facts.samples)
 
 
 def exports_on_disk(output: str | os.PathLike) -> list[str]:
@@ -52,7 +66,8 @@ def draw_picture(
     nothing to show (a picture an earlier build drew is removed then)."""
     out = Path(output)
     target = out / CARD_DIR / f"{name}.png"
-    data = PICTURES[name](card_facts([dict(r) for r in rows], summary, leakage=False), out)
+    facts = card_facts([dict(r) for r in rows], summary, leakage=False)
+    data = PICTURES[name](facts, out) if shows(name, facts) else None
     if data is None:
         if target.exists():
             with writing(target):
@@ -66,16 +81,19 @@ def write_readme(
     output: str | os.PathLike,
     rows: Sequence[Mapping[str, Any]],
     summary: Mapping[str, Any] | None,
-    drawn: Sequence[str | None],
+    drawn: Sequence[str | None] | None = None,
     *,
     exports: Sequence[str] | None = None,
     source: str | None = None,
     license: str | None = None,
     title: str | None = None,
 ) -> dict[str, Any]:
-    """Write ``OUT/README.md`` naming the pictures ``drawn`` -> the card's figures."""
+    """Write ``OUT/README.md`` naming the pictures ``drawn`` (None: those :func:`shows` says will
+    be drawn) -> the card's figures."""
     out = Path(output)
     facts = card_facts([dict(r) for r in rows], summary)
+    if drawn is None:
+        drawn = [n for n in PICTURES if shows(n, facts)]
     present = list(exports_on_disk(out) if exports is None else [e for e in EXPORTS if e in exports])
     shown = [n for n in drawn if n]
     name = title or out.resolve().name or "dataset"
