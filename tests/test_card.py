@@ -269,3 +269,18 @@ def test_the_sink_without_a_cluster_writes_the_card_and_a_drawing_bug_is_only_a_
     bad = [{**r, "width": "wide"} for r in dataset(tmp_path)]
     assert "error" in CardSink().export(bad, ctx) and said and said[0][0] == "warning"
     assert "dataset card was not written" in said[0][1]["message"]
+
+
+def test_the_sink_shows_the_builds_own_leakage_figures_and_split_conflicts(tmp_path):
+    from toolkit._card import CardSink
+    from toolkit._stages import StageContext
+
+    report = {
+        "leakage": {"near_pairs_across_splits": 3, "examples": [["cat/1.jpg", "dog/2.jpg"]], "files": {}},
+        "split_conflicts": [{"files": ["cat/1.jpg", "dog/2.jpg"], "splits": ["train", "val"]}],
+    }
+    ctx = StageContext(tmp_path, BuildConfig.create(labels="folder"), None, None, print)  # type: ignore[arg-type]
+    CardSink(curation=lambda: report).export(dataset(tmp_path), ctx)
+    text = (tmp_path / "README.md").read_text()
+    assert "sit in two different splits: **3**" in text and "- `cat/1.jpg` and `dog/2.jpg`" in text
+    assert "1 split conflicts" in text

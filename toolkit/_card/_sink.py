@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from .._errors import OutputWriteError
 from ._write import CARD_DIR, PICTURES, draw_picture, write_card, write_readme
@@ -41,7 +41,10 @@ class CardSink:
     """Writes ``OUT/README.md`` and ``OUT/card/*.png`` (:func:`toolkit._card.write_card`) at the
     end of a build. ``source``, ``license``: the card's source and licence (None: the settings
     ``card_source``, ``card_license`` when the config has them, else ``unknown``); ``exports``:
-    the exports the card names (None: the config's ``exports``, else those on disk)."""
+    the exports the card names (None: the config's ``exports``, else those on disk);
+    ``curation``: gives summary.json's ``curation`` section once curation has run (the build's
+    ``BuildCurator.report``), so the card shows the build's leakage figures and split conflicts;
+    without it they are counted again from the rows (split conflicts then unknown)."""
 
     name = "card"
 
@@ -52,8 +55,10 @@ class CardSink:
         *,
         exports: Sequence[str] | None = None,
         pictures: bool = True,
+        curation: Callable[[], dict[str, Any] | None] | None = None,
     ):
         self.source, self.license, self.exports, self.pictures = source, license, exports, pictures
+        self.curation = curation
         self._deferred = False
         self._future: Any = None
         self._local: tuple[Any, ...] | None = None
@@ -74,7 +79,11 @@ class CardSink:
             "source": self.source if self.source is not None else getattr(cfg, "card_source", None),
             "license": self.license if self.license is not None else getattr(cfg, "card_license", None),
         }
-        out, slimmed, summary = str(ctx.output), [slim(r) for r in rows], {"settings": cfg.to_dict()}
+        summary: dict[str, Any] = {"settings": cfg.to_dict()}
+        report = self.curation() if self.curation is not None else None
+        if report:  # the build's own figures: its leakage check and split conflicts, not counted again
+            summary["curation"] = report
+        out, slimmed = str(ctx.output), [slim(r) for r in rows]
         self._local, self._ctx = (out, slimmed, summary, kwargs), ctx
         if ctx.client is not None:
             self._future = self._submit(ctx.client, out, slimmed, summary, kwargs)
