@@ -9,10 +9,12 @@ from typing import Any
 
 from ._facts import CardFacts, label_of, split_of
 
-__all__ = ["figure", "png", "label_plot", "size_plot", "sharpness_plot", "PNG_METADATA"]
+__all__ = ["figure", "png", "PNG_LEVEL", "label_plot", "size_plot", "sharpness_plot", "PNG_METADATA"]
 
 #: no "Software" (the matplotlib version) and no date: the same figure is the same bytes
 PNG_METADATA: dict[str, Any] = {"Software": None}
+#: zlib level of the PNGs: 3 compresses these about as well as the default 6, in half the time
+PNG_LEVEL = 3
 
 
 def figure(width: float, height: float, **margins: float) -> Any:
@@ -35,7 +37,7 @@ def whole_counts(ax: Any) -> None:
 
 def png(fig: Any) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata=PNG_METADATA)
+    fig.savefig(buf, format="png", metadata=PNG_METADATA, pil_kwargs={"compress_level": PNG_LEVEL})
     return buf.getvalue()
 
 
