@@ -37,6 +37,10 @@ def slim(row: Row) -> Row:
     return out
 
 
+#: the pictures by the time they take to draw, longest first (measured: benchmarks/card_cost.py)
+COST = ("sizes", "sharpness", "labels", "samples", "duplicates")
+
+
 class CardSink:
     """Writes ``OUT/README.md`` and ``OUT/card/*.png`` (:func:`toolkit._card.write_card`) at the
     end of a build. ``source``, ``license``: the card's source and licence (None: the settings
@@ -99,7 +103,11 @@ class CardSink:
             write_readme, out, shared, summary, listed, **kwargs, key=f"dataprep-card-readme-{run}", pure=False
         )
         names = list(PICTURES) if self.pictures else []
-        drawn = [client.submit(draw_picture, out, n, shared, summary, key=f"dataprep-card-{n}-{run}", pure=False) for n in names]
+        slow = {n: COST.index(n) if n in COST else len(COST) for n in names}  # the slowest first: the last ends soonest
+        drawn = [
+            client.submit(draw_picture, out, n, shared, summary, key=f"dataprep-card-{n}-{run}", pure=False, priority=-slow[n])
+            for n in names
+        ]
         return readme, drawn
 
     def collect(self) -> dict[str, Any] | None:
