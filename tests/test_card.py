@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import io
+import json
 import os
 import shlex
 import stat
@@ -15,6 +16,8 @@ import sys
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from toolkit import BuildConfig
@@ -284,3 +287,53 @@ def test_the_sink_shows_the_builds_own_leakage_figures_and_split_conflicts(tmp_p
     text = (tmp_path / "README.md").read_text()
     assert "sit in two different splits: **3**" in text and "- `cat/1.jpg` and `dog/2.jpg`" in text
     assert "1 split conflicts" in text
+
+
+def test_the_imagefolder_config_of_the_card_loads_with_datasets(tmp_path):
+    from datasets import load_dataset
+
+    rows = dataset(tmp_path)
+    for r in rows:
+        if r["status"] == "ok":
+            folder = tmp_path / "imagefolder" / r["split"] / r["label"]
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / os.path.basename(r["source"])).write_bytes((tmp_path / r["outputs"][0]).read_bytes())
+    for split in ("train", "val"):
+        lines = [
+            json.dumps({"file_name": f"{r['label']}/{os.path.basename(r['source'])}", "label": r["label"]})
+            for r in rows
+            if r["status"] == "ok" and r["split"] == split
+        ]
+        (tmp_path / "imagefolder" / split / "metadata.jsonl").write_text("\n".join(lines) + "\n")
+    write_card(tmp_path, rows, {"settings": SETTINGS})  # the exports found on disk: imagefolder alone
+    meta = header((tmp_path / "README.md").read_text())
+    assert [c["config_name"] for c in meta["configs"]] == ["default"] and "dataset_info" not in meta
+    ds = load_dataset(str(tmp_path))
+    assert {s: ds[s].num_rows for s in ds} == {"train": 4, "val": 4}
+    assert sorted(set(ds["val"]["label"])) == ["cat", "dog"]  # a string: imagefolder with metadata gives no ClassLabel
+
+
+_scalars = st.one_of(st.none(), st.booleans(), st.integers(-(10**12), 10**12), st.text(max_size=20))
+_keys = st.text(min_size=1, max_size=12)
+_values = st.recursive(
+    _scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_keys, inner, max_size=4), max_leaves=12
+)
+
+
+@given(st.dictionaries(_keys, _values, max_size=5))
+@settings(max_examples=150, deadline=None)
+def test_the_yaml_header_reads_back_as_written_whatever_the_text(doc):
+    """Names and captions may hold quotes, colons, newlines, '#', unicode: YAML reads the same values."""
+    from toolkit._card._header import to_yaml
+
+    assert yaml.safe_load("\n".join(to_yaml(doc)) or "{}") == doc
+
+
+@given(st.dictionaries(_keys, st.one_of(st.booleans(), st.integers(-(10**12), 10**12), st.text(max_size=20)), max_size=5))
+@settings(max_examples=150, deadline=None)
+def test_the_toml_block_reads_back_as_written_whatever_the_text(extra):
+    """A setting's text (a path, a caption source) may hold quotes, newlines, DEL, unicode."""
+    from toolkit._card._recipe import reproducing, toml_text
+
+    table = {"inputs": ['/data/a "b"\n\x7f'], "output": "out", "ops": [], "card_source": "x", "splits": extra}
+    assert tomllib.loads(toml_text(table)) == reproducing(table)

@@ -24,7 +24,17 @@ HF_LICENSES = frozenset(
     "odbl odc-by pddl gpl-2.0 gpl-3.0 lgpl-3.0 agpl-3.0 afl-3.0 artistic-2.0 cdla-permissive-1.0 cdla-permissive-2.0 "
     "cdla-sharing-1.0 c-uda openrail other unknown unlicense".split()
 )
-_BARE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_BARE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_WORDS = frozenset("y n yes no true false on off null".split())  # YAML 1.1 reads them as booleans or null
+
+
+#: what YAML may not hold raw in a quoted string (outside its printable set, or a line break it
+#: would fold: NEL, LS, PS; and the byte order mark): written as a \u escape, which it reads back
+_UNSAFE = re.compile("[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]|[\u2028\u2029]")
+
+
+def _quoted(text: str) -> str:
+    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(text, ensure_ascii=False))
 
 
 def _scalar(v: Any) -> str:
@@ -34,7 +44,17 @@ def _scalar(v: Any) -> str:
         return "true" if v else "false"
     if isinstance(v, (int, float)):
         return json.dumps(v)
-    return json.dumps(str(v), ensure_ascii=False)
+    return _quoted(str(v))
+
+
+def _bare(key: str) -> bool:
+    """Whether a key may go unquoted: a name YAML reads as that text (not ``yes``, ``null``...)."""
+    return bool(_BARE.fullmatch(key)) and key.lower() not in _WORDS
+
+
+def _leaf(v: Any) -> str:
+    """A scalar, or an empty list or table."""
+    return ("{}" if isinstance(v, dict) else "[]") if isinstance(v, (dict, list)) else _scalar(v)
 
 
 def to_yaml(value: Any, indent: int = 0) -> list[str]:
@@ -43,17 +63,15 @@ def to_yaml(value: Any, indent: int = 0) -> list[str]:
     lines: list[str] = []
     if isinstance(value, dict):
         for k, v in value.items():
-            key = k if _BARE.match(str(k)) else json.dumps(str(k), ensure_ascii=False)
+            key = str(k) if _bare(str(k)) else _quoted(str(k))
             if isinstance(v, (dict, list)) and v:
                 lines.append(f"{pad}{key}:")
                 lines += to_yaml(v, indent + 2)
             else:
-                lines.append(
-                    f"{pad}{key}: {_scalar(v) if not isinstance(v, (dict, list)) else ('{}' if isinstance(v, dict) else '[]')}"
-                )
+                lines.append(f"{pad}{key}: {_leaf(v)}")
     elif isinstance(value, list):
         for v in value:
-            sub = to_yaml(v, indent + 2) if isinstance(v, (dict, list)) and v else [" " * (indent + 2) + _scalar(v)]
+            sub = to_yaml(v, indent + 2) if isinstance(v, (dict, list)) and v else [" " * (indent + 2) + _leaf(v)]
             lines.append(f"{pad}- {sub[0].lstrip()}")
             lines += sub[1:]
     else:

@@ -21,7 +21,7 @@ RUN_ONLY = frozenset(
     "batch_size max_memory_percent force timeout".split()
 )
 _FILTER_FLAGS = {"min_side": "--min-side", "max_aspect": "--max-aspect", "min_sharpness": "--min-sharpness"}
-_BARE = re.compile(r"^[A-Za-z0-9_-]+$")
+_BARE = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def _defaults() -> dict[str, Any]:
@@ -101,7 +101,12 @@ def cli_line(settings: Mapping[str, Any]) -> tuple[str, list[str]]:
 
 
 def _toml_key(k: str) -> str:
-    return k if _BARE.match(k) else json.dumps(k)
+    return k if _BARE.fullmatch(k) else _toml_string(k)
+
+
+def _toml_string(text: str) -> str:
+    """A TOML basic string: JSON's escapes are TOML's, but for DEL, which TOML wants escaped too."""
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 def _toml_value(v: Any) -> str:
@@ -113,7 +118,7 @@ def _toml_value(v: Any) -> str:
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     if isinstance(v, Mapping):
         return "{ " + ", ".join(f"{_toml_key(str(k))} = {_toml_value(x)}" for k, x in v.items()) + " }" if v else "{}"
-    return json.dumps(str(v), ensure_ascii=False)
+    return _toml_string(str(v))
 
 
 def toml_text(settings: Mapping[str, Any]) -> str:
