@@ -337,3 +337,12 @@ def test_the_toml_block_reads_back_as_written_whatever_the_text(extra):
 
     table = {"inputs": ['/data/a "b"\n\x7f'], "output": "out", "ops": [], "card_source": "x", "splits": extra}
     assert tomllib.loads(toml_text(table)) == reproducing(table)
+
+
+def test_a_class_name_with_a_bar_or_newline_keeps_the_table_whole(tmp_path):
+    rows = [{**r, "label": "big|cat\nindoor" if r.get("label") == "cat" else r.get("label")} for r in dataset(tmp_path)]
+    write_card(tmp_path, rows, {"settings": SETTINGS}, pictures=False)
+    text = (tmp_path / "README.md").read_text()
+    assert "| split | big\\|cat indoor | dog | total |" in text and "| train | 2 | 2 | 4 |" in text
+    names = header(text)["dataset_info"]["features"][1]["dtype"]["class_label"]["names"]
+    assert names == {"0": "big|cat\nindoor", "1": "dog"}  # the header keeps the name as it is

@@ -21,13 +21,18 @@ TITLES = {
 }
 
 
+def _cell(text: str) -> str:
+    """Text for a Markdown table cell: a ``|`` or a line break would end it."""
+    return " ".join(text.split()).replace("|", "\\|")
+
+
 def _table(facts: CardFacts) -> list[str]:
     labels = facts.labels or [""]
-    head = ["split", *(lb or "(no label)" for lb in labels), "total"]
+    head = ["split", *(_cell(lb) or "(no label)" for lb in labels), "total"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for s in facts.splits:
         per = facts.table[s]
-        lines.append("| " + " | ".join([s, *(str(per.get(lb, 0)) for lb in labels), str(sum(per.values()))]) + " |")
+        lines.append("| " + " | ".join([_cell(s), *(str(per.get(lb, 0)) for lb in labels), str(sum(per.values()))]) + " |")
     if len(facts.splits) > 1:
         cols = [sum(facts.table[s].get(lb, 0) for s in facts.splits) for lb in labels]
         lines.append("| " + " | ".join(["**all**", *map(str, cols), str(facts.total)]) + " |")
