@@ -87,3 +87,16 @@ def test_a_read_only_card_folder_stops_the_build_as_an_output_fault(tmp_path, cl
     assert len(read_rows(out / "manifest.jsonl")) == 15  # every row stands
     report = build(src, out, client, [CardSink(license="mit")])  # writable again: the same command finishes
     assert not report.stopped and 'license: "mit"' in (out / "README.md").read_text()
+
+
+def test_a_cluster_that_is_gone_leaves_the_card_to_the_build_process(tmp_path, make_cluster):
+    from test_card import dataset
+
+    from toolkit import BuildConfig
+    from toolkit._stages import StageContext
+
+    gone = make_cluster(jobs=1)
+    gone.close()  # a real client whose scheduler is no longer reachable
+    ctx = StageContext(tmp_path, BuildConfig.create(labels="folder"), None, gone, print)  # type: ignore[arg-type]
+    figures = CardSink().export(dataset(tmp_path), ctx)
+    assert figures["samples"] == 8 and (tmp_path / "card" / "samples.png").is_file() and (tmp_path / "README.md").is_file()

@@ -90,7 +90,10 @@ class CardSink:
         out, slimmed = str(ctx.output), [slim(r) for r in rows]
         self._local, self._ctx = (out, slimmed, summary, kwargs), ctx
         if ctx.client is not None:
-            self._future = self._submit(ctx.client, out, slimmed, summary, kwargs)
+            try:
+                self._future = self._submit(ctx.client, out, slimmed, summary, kwargs)
+            except Exception:  # noqa: BLE001 - the cluster is gone: collect() draws it here
+                self._future = None
         self._waited = time.perf_counter() - t0
         return None if self._deferred else self.collect()
 
