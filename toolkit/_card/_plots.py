@@ -80,6 +80,10 @@ def size_plot(facts: CardFacts) -> bytes | None:
     ax.set_ylabel("height (px)")
     ax.legend(title="split")
     hist.hist([min(r["width"], r["height"]) for r in rows], bins=min(30, max(5, len(rows) // 4)), color="tab:gray")
+    floor = (facts.settings.get("filters") or {}).get("min_side")
+    if floor is not None:  # what was under it is not in the dataset: the line says where the cut was
+        hist.axvline(float(floor), color="black", linestyle="--", label=f"min_side {floor}")
+        hist.legend()
     hist.set_title("Short side")
     hist.set_xlabel("short side (px)")
     hist.set_ylabel("files")
