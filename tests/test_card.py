@@ -1,0 +1,348 @@
+"""The dataset card without a cluster (write_card): a Hugging Face card the real parsers and
+``datasets.load_dataset`` accept, pictures from the real outputs, the settings that build it
+again, atomic writes and output faults. Outputs are real images written with Pillow, seeded."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import io
+import json
+import os
+import shlex
+import stat
+import subprocess
+import sys
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from toolkit import BuildConfig
+from toolkit._card import card_html, card_facts, show, write_card
+from toolkit import _fs
+from toolkit._errors import OutputWriteError
+from toolkit._fs import TEST_WRITE_FAULT_ENV
+from toolkit._synth import photo
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+SETTINGS = {
+    **BuildConfig.create(
+        inputs=["/data/pets"],
+        output="/data/pets-ds",
+        op="thumbnail",
+        size=64,
+        labels="folder",
+        filters={"min_side": 100},
+        splits={"train": 0.5, "val": 0.5},
+    ).to_dict(),
+}
+
+
+def row(source, label, split, *, status="ok", seed=0, w=320, h=240, **kw):
+    return {
+        "source": source,
+        "input_root": "/data/pets",
+        "status": status,
+        "label": label,
+        "label_index": {"cat": 0, "dog": 1}[label],
+        "split": split,
+        "width": w,
+        "height": h,
+        "sharpness": 40.0 + 7 * seed,
+        "phash": f"{seed * 7919:016x}",
+        "outputs": [source],
+        "output_bytes": [1000],
+        "bytes_in": 20000,
+        "warnings": [],
+        **kw,
+    }
+
+
+def dataset(out):
+    """4 cats and 4 dogs over two splits, a duplicate of cat/0 and a too-small dog; every output on disk."""
+    rows = [
+        row(f"{lb}/{i}.jpg", lb, "train" if i < 2 else "val", seed=s + i) for lb, s in (("cat", 1), ("dog", 20)) for i in range(4)
+    ]
+    dup = {"type": "duplicate", "message": "cat/copy.jpg is a duplicate of cat/0.jpg"}
+    rows.append(
+        row("cat/copy.jpg", "cat", None, status="skipped", seed=1, curated_from="ok", duplicate_of="cat/0.jpg", warnings=[dup])
+    )
+    small = {"type": "too-small", "message": "dog/tiny.jpg is 40x30"}
+    rows.append(row("dog/tiny.jpg", "dog", None, status="skipped", w=40, h=30, seed=99, curated_from="ok", warnings=[small]))
+    rows.append({"source": "notes/broken.jpg", "input_root": "/data/pets", "status": "failed", "error": {"type": "corrupt"}})
+    for r in rows:
+        for o in r.get("outputs") or ():
+            (out / o).parent.mkdir(parents=True, exist_ok=True)
+            photo(64, 48, seed=int(r["phash"], 16) % 1000).save(out / o, quality=85)
+    return rows
+
+
+def header(text):
+    assert text.startswith("---\n")
+    return yaml.safe_load(text.split("---\n")[1])
+
+
+def write_parquet(out, rows, split):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    mine = [r for r in rows if r["status"] == "ok" and r["split"] == split]
+    table = pa.table(
+        {
+            "image": [{"bytes": (out / r["outputs"][0]).read_bytes(), "path": r["outputs"][0]} for r in mine],
+            "label": [r["label_index"] for r in mine],
+        }
+    )
+    (out / "parquet").mkdir(exist_ok=True)
+    pq.write_table(table, out / "parquet" / f"{split}-00000.parquet")
+
+
+def test_the_card_counts_splits_labels_and_what_was_left_out(tmp_path):
+    rows = dataset(tmp_path)
+    figures = write_card(tmp_path, rows, {"settings": SETTINGS}, source="photos from the team", license="CC-BY-4.0")
+    text = (tmp_path / "README.md").read_text()
+    assert "| train | 2 | 2 | 4 |" in text and "| val | 2 | 2 | 4 |" in text and "| **all** | 4 | 4 | 8 |" in text
+    assert "**duplicate**: 1" in text and "**too-small**: 1" in text and "failed: corrupt: 1" in text
+    assert "sit in two different splits: **0**" in text
+    assert "- Source: photos from the team" in text and "- Licence: CC-BY-4.0" in text
+    assert figures["samples"] == 8 and figures["pictures"] == [
+        f"card/{n}.png" for n in ("labels", "sizes", "sharpness", "samples", "duplicates")
+    ]
+    meta = header(text)
+    assert meta["license"] == "cc-by-4.0" and meta["pretty_name"] == tmp_path.name
+    assert meta["task_categories"] == ["image-classification"]
+    assert meta["dataset_info"]["features"][1] == {"name": "label", "dtype": {"class_label": {"names": {"0": "cat", "1": "dog"}}}}
+    assert [s["num_examples"] for s in meta["dataset_info"]["splits"]] == [4, 4]
+
+
+def test_unset_source_and_licence_are_unknown_and_free_text_licence_is_other(tmp_path):
+    rows = dataset(tmp_path)
+    write_card(tmp_path, rows, {"settings": SETTINGS})
+    text = (tmp_path / "README.md").read_text()
+    assert header(text)["license"] == "unknown" and "- Source: unknown" in text and "- Licence: unknown" in text
+    write_card(tmp_path, rows, {"settings": SETTINGS}, license="Internal use only")
+    meta = header((tmp_path / "README.md").read_text())
+    assert meta["license"] == "other" and meta["license_name"] == "internal-use-only"
+
+
+def test_huggingface_reads_the_card_and_load_dataset_follows_its_configs(tmp_path):
+    from datasets import ClassLabel, load_dataset
+    from datasets.utils.metadata import MetadataConfigs
+    from huggingface_hub import DatasetCard
+
+    rows = dataset(tmp_path)
+    for split in ("train", "val"):
+        write_parquet(tmp_path, rows, split)
+    write_card(tmp_path, rows, {"settings": SETTINGS}, exports=["parquet", "webdataset"], license="mit")
+    card = DatasetCard.load(tmp_path / "README.md")  # huggingface_hub's own parser (offline)
+    assert card.data.license == "mit" and card.data.pretty_name == tmp_path.name
+    configs = MetadataConfigs.from_dataset_card_data(card.data)
+    assert configs["default"]["data_files"] == [
+        {"split": "train", "path": "parquet/train-*.parquet"},
+        {"split": "val", "path": "parquet/val-*.parquet"},
+    ]
+    assert configs["webdataset"]["data_files"][0] == {"split": "train", "path": "webdataset/train-*.tar"}
+    ds = load_dataset(str(tmp_path))  # the card's default config, its features and split sizes
+    assert sorted(ds) == ["train", "val"] and ds["train"].num_rows == 4
+    assert isinstance(ds["train"].features["label"], ClassLabel) and ds["train"].features["label"].names == ["cat", "dog"]
+    assert ds["val"][0]["image"].size == (64, 48)
+
+
+def test_the_settings_in_the_card_build_the_same_dataset(tmp_path):
+    write_card(tmp_path, dataset(tmp_path), {"settings": SETTINGS})
+    text = (tmp_path / "README.md").read_text()
+    toml = text.split("```toml\n")[1].split("```")[0]
+    (tmp_path / "build.toml").write_text(toml)
+    again = BuildConfig.from_file(tmp_path / "build.toml").to_dict()
+    for key in ("inputs", "output", "ops", "labels", "filters", "splits", "split_seed", "dedupe"):
+        assert again[key] == SETTINGS[key], key
+    assert "jobs" not in tomllib.loads(toml)  # how it ran is not what it makes
+    line = shlex.split(text.split("```sh\n")[1].split("```")[0])
+    assert line[:2] == ["dataprep", "build"] and line[line.index("--input") + 1] == "/data/pets"
+    assert line[line.index("--size") + 1] == "64" and line[line.index("--min-side") + 1] == "100"
+    assert [line[i + 1] for i, w in enumerate(line) if w == "--split"] == ["train=0.5", "val=0.5"]
+
+
+def test_pictures_are_real_pngs_and_the_same_bytes_in_another_folder(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for out in (a, b):
+        out.mkdir()
+        write_card(out, dataset(out), {"settings": SETTINGS})
+    for name in ("labels", "sizes", "sharpness", "samples", "duplicates"):
+        data = (a / "card" / f"{name}.png").read_bytes()
+        with Image.open(io.BytesIO(data)) as im:
+            assert im.format == "PNG" and im.width > 300 and "Software" not in im.info
+        assert data == (b / "card" / f"{name}.png").read_bytes(), name
+
+
+def test_a_missing_output_is_a_grey_cell_and_pictures_no_longer_drawn_are_removed(tmp_path):
+    rows = dataset(tmp_path)
+    os.remove(tmp_path / "cat/1.jpg")
+    assert "card/samples.png" in write_card(tmp_path, rows, {"settings": SETTINGS})["pictures"]
+    no_dups = [r for r in rows if r.get("duplicate_of") is None]
+    figures = write_card(tmp_path, no_dups, {"settings": SETTINGS})
+    assert "card/duplicates.png" not in figures["pictures"] and not (tmp_path / "card/duplicates.png").exists()
+    assert "duplicates.png" not in (tmp_path / "README.md").read_text()
+
+
+def test_facts_without_curation_have_one_split_and_no_leakage_check(tmp_path):
+    rows = [{k: v for k, v in r.items() if k not in ("label", "label_index", "split")} for r in dataset(tmp_path)]
+    facts = card_facts(rows, {"settings": BuildConfig().to_dict()})
+    assert facts.splits == ["train"] and facts.labels == [] and facts.leakage is None
+    assert facts.table == {"train": {"": 8}}
+    write_card(tmp_path, rows, {"settings": BuildConfig().to_dict()})
+    meta = header((tmp_path / "README.md").read_text())
+    assert "task_categories" not in meta and "configs" not in meta
+
+
+@contextlib.contextmanager
+def read_only(folder):
+    """``folder`` read-only for real: a read-only bind mount over it as root (root ignores
+    permissions), its mode bits otherwise."""
+    if os.geteuid() != 0:
+        os.chmod(folder, stat.S_IRUSR | stat.S_IXUSR)
+        try:
+            yield
+        finally:
+            os.chmod(folder, stat.S_IRWXU)
+        return
+    bind = subprocess.run(["mount", "--bind", str(folder), str(folder)], capture_output=True)
+    if bind.returncode != 0:
+        pytest.skip("cannot mount here (root ignores a folder's mode bits)")
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(folder)], check=True, capture_output=True)
+        yield
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+def test_a_read_only_output_is_an_output_write_error_naming_the_file(tmp_path):
+    rows = dataset(tmp_path)
+    write_card(tmp_path, rows, {"settings": SETTINGS})
+    before = (tmp_path / "card/labels.png").read_bytes()
+    with read_only(tmp_path / "card"):
+        with pytest.raises(OutputWriteError) as got:
+            write_card(tmp_path, rows[:3], {"settings": SETTINGS})
+        assert got.value.filename.endswith(os.path.join("card", "labels.png"))
+        assert "read-only" in str(got.value).lower() or "permission" in str(got.value).lower()
+        assert (tmp_path / "card/labels.png").read_bytes() == before  # the old picture stands whole
+    assert not [p for p in os.listdir(tmp_path / "card") if p.endswith(".dataprep-tmp")]
+
+
+def test_a_disk_that_fills_while_the_readme_is_written_names_it(tmp_path, monkeypatch):
+    rows = dataset(tmp_path)
+    monkeypatch.setenv(TEST_WRITE_FAULT_ENV, "ENOSPC:1")
+    monkeypatch.setattr(_fs, "_outputs_written", 0)
+    with pytest.raises(OutputWriteError) as got:
+        write_card(tmp_path, rows, {"settings": SETTINGS}, pictures=False)
+    assert got.value.filename == str(tmp_path / "README.md") and got.value.errno == errno.ENOSPC
+    assert not (tmp_path / "README.md").exists() and not [p for p in os.listdir(tmp_path) if p.endswith(".dataprep-tmp")]
+
+
+def test_show_gives_the_same_pictures_for_a_notebook(tmp_path):
+    write_card(tmp_path, dataset(tmp_path), {"settings": SETTINGS})
+    box = show(tmp_path)
+    images = [c.children[1] for c in box.children]
+    assert [im.value for im in images] == [
+        (tmp_path / "card" / f"{n}.png").read_bytes() for n in ("labels", "sizes", "sharpness", "samples", "duplicates")
+    ]
+    assert card_html(tmp_path).count("<img") == 5
+    assert "no dataset card" in card_html(tmp_path / "elsewhere")
+
+
+def test_the_sink_without_a_cluster_writes_the_card_and_a_drawing_bug_is_only_a_warning(tmp_path):
+    from toolkit._card import CardSink
+    from toolkit._stages import StageContext
+
+    said = []
+    cfg = BuildConfig.create(**{k: SETTINGS[k] for k in ("labels", "splits")})
+    ctx = StageContext(tmp_path, cfg, None, None, lambda kind, **kw: said.append((kind, kw)))  # type: ignore[arg-type]
+    card = CardSink(license="mit")
+    collector = card.collector()
+    assert card.export(dataset(tmp_path), ctx) is None  # deferred: the collector gives the figures
+    figures = collector.export([], ctx)
+    assert figures["samples"] == 8 and figures["waited_seconds"] >= 0 and (tmp_path / "README.md").is_file()
+    bad = [{**r, "width": "wide"} for r in dataset(tmp_path)]
+    assert "error" in CardSink().export(bad, ctx) and said and said[0][0] == "warning"
+    assert "dataset card was not written" in said[0][1]["message"]
+
+
+def test_the_sink_shows_the_builds_own_leakage_figures_and_split_conflicts(tmp_path):
+    from toolkit._card import CardSink
+    from toolkit._stages import StageContext
+
+    report = {
+        "leakage": {"near_pairs_across_splits": 3, "examples": [["cat/1.jpg", "dog/2.jpg"]], "files": {}},
+        "split_conflicts": [{"files": ["cat/1.jpg", "dog/2.jpg"], "splits": ["train", "val"]}],
+    }
+    ctx = StageContext(tmp_path, BuildConfig.create(labels="folder"), None, None, print)  # type: ignore[arg-type]
+    CardSink(curation=lambda: report).export(dataset(tmp_path), ctx)
+    text = (tmp_path / "README.md").read_text()
+    assert "sit in two different splits: **3**" in text and "- `cat/1.jpg` and `dog/2.jpg`" in text
+    assert "1 split conflicts" in text
+
+
+def test_the_imagefolder_config_of_the_card_loads_with_datasets(tmp_path):
+    from datasets import load_dataset
+
+    rows = dataset(tmp_path)
+    for r in rows:
+        if r["status"] == "ok":
+            folder = tmp_path / "imagefolder" / r["split"] / r["label"]
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / os.path.basename(r["source"])).write_bytes((tmp_path / r["outputs"][0]).read_bytes())
+    for split in ("train", "val"):
+        lines = [
+            json.dumps({"file_name": f"{r['label']}/{os.path.basename(r['source'])}", "label": r["label"]})
+            for r in rows
+            if r["status"] == "ok" and r["split"] == split
+        ]
+        (tmp_path / "imagefolder" / split / "metadata.jsonl").write_text("\n".join(lines) + "\n")
+    write_card(tmp_path, rows, {"settings": SETTINGS})  # the exports found on disk: imagefolder alone
+    meta = header((tmp_path / "README.md").read_text())
+    assert [c["config_name"] for c in meta["configs"]] == ["default"] and "dataset_info" not in meta
+    ds = load_dataset(str(tmp_path))
+    assert {s: ds[s].num_rows for s in ds} == {"train": 4, "val": 4}
+    assert sorted(set(ds["val"]["label"])) == ["cat", "dog"]  # a string: imagefolder with metadata gives no ClassLabel
+
+
+_scalars = st.one_of(st.none(), st.booleans(), st.integers(-(10**12), 10**12), st.text(max_size=20))
+_keys = st.text(min_size=1, max_size=12)
+_values = st.recursive(
+    _scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_keys, inner, max_size=4), max_leaves=12
+)
+
+
+@given(st.dictionaries(_keys, _values, max_size=5))
+@settings(max_examples=150, deadline=None)
+def test_the_yaml_header_reads_back_as_written_whatever_the_text(doc):
+    """Names and captions may hold quotes, colons, newlines, '#', unicode: YAML reads the same values."""
+    from toolkit._card._header import to_yaml
+
+    assert yaml.safe_load("\n".join(to_yaml(doc)) or "{}") == doc
+
+
+@given(st.dictionaries(_keys, st.one_of(st.booleans(), st.integers(-(10**12), 10**12), st.text(max_size=20)), max_size=5))
+@settings(max_examples=150, deadline=None)
+def test_the_toml_block_reads_back_as_written_whatever_the_text(extra):
+    """A setting's text (a path, a caption source) may hold quotes, newlines, DEL, unicode."""
+    from toolkit._card._recipe import reproducing, toml_text
+
+    table = {"inputs": ['/data/a "b"\n\x7f'], "output": "out", "ops": [], "card_source": "x", "splits": extra}
+    assert tomllib.loads(toml_text(table)) == reproducing(table)
+
+
+def test_a_class_name_with_a_bar_or_newline_keeps_the_table_whole(tmp_path):
+    rows = [{**r, "label": "big|cat\nindoor" if r.get("label") == "cat" else r.get("label")} for r in dataset(tmp_path)]
+    write_card(tmp_path, rows, {"settings": SETTINGS}, pictures=False)
+    text = (tmp_path / "README.md").read_text()
+    assert "| split | big\\|cat indoor | dog | total |" in text and "| train | 2 | 2 | 4 |" in text
+    names = header(text)["dataset_info"]["features"][1]["dtype"]["class_label"]["names"]
+    assert names == {"0": "big|cat\nindoor", "1": "dog"}  # the header keeps the name as it is

@@ -1,0 +1,102 @@
+"""The card written by a real build (LocalCluster, real Pillow): drawn on a worker through
+``CardSink``, collected after the other sinks, its figures in summary.json, and an output fault
+while it is written stopping the build as any output fault does."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from PIL import Image
+
+import toolkit
+from toolkit._card import CardSink
+from toolkit._manifest import read_rows
+
+from test_card import read_only
+from test_curation_build import corpus  # two classes of 6, an exact copy, a near copy, a tiny photo
+
+pytestmark = pytest.mark.integration
+
+SPLITS = {"train": 0.5, "val": 0.5}
+
+
+class Watch:
+    """A sink between the card's two halves: it sees whether the card was still being drawn."""
+
+    name = "watch"
+
+    def __init__(self, card):
+        self.card = card
+
+    def export(self, rows, ctx):
+        return {"card_started": self.card._future is not None}
+
+
+def build(src, out, client, exports):
+    return toolkit.build(
+        inputs=[str(src)],
+        output=str(out),
+        client=client,
+        progress=False,
+        size=64,
+        labels="folder",
+        filters={"min_side": 100},
+        splits=SPLITS,
+        exports=exports,
+    )
+
+
+def test_a_build_writes_the_card_on_a_worker_and_collects_it_last(tmp_path, client):
+    src, out = corpus(tmp_path / "in"), tmp_path / "out"
+    card = CardSink(source="seeded synthetic photos", license="cc0-1.0")
+    report = build(src, out, client, [card, Watch(card), card.collector()])
+    assert not report.stopped
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["exports"]["watch"] == {"card_started": True}  # the other sinks ran while it was drawn
+    figures = summary["exports"]["card"]
+    assert figures["samples"] == 12 and "card/duplicates.png" in figures["pictures"]
+    text = (out / "README.md").read_text()
+    meta = yaml.safe_load(text.split("---\n")[1])
+    assert meta["license"] == "cc0-1.0" and meta["dataset_info"]["features"][1]["dtype"]["class_label"]["names"] == {
+        "0": "cat",
+        "1": "dog",
+    }
+    kept = [r for r in read_rows(out / "manifest.jsonl") if r["status"] == "ok"]
+    for split, per in summary["curation"]["leakage"]["files"].items():  # the card's table is the build's
+        assert f"| {split} | {per.get('cat', 0)} | {per.get('dog', 0)} | {sum(per.values())} |" in text
+    assert sum(summary["curation"]["leakage"]["files"][s][lb] for s in SPLITS for lb in ("cat", "dog")) == len(kept)
+    assert "**duplicate**: 2" in text and "**too-small**: 1" in text and "- Source: seeded synthetic photos" in text
+    for p in figures["pictures"]:
+        with Image.open(out / p) as im:
+            assert im.format == "PNG"
+    first = {p: (out / p).read_bytes() for p in figures["pictures"]}
+    build(src, out, client, [CardSink(source="seeded synthetic photos", license="cc0-1.0")])  # alone: waits for itself
+    assert {p: (out / p).read_bytes() for p in figures["pictures"]} == first  # the same rows, the same pictures
+
+
+def test_a_read_only_card_folder_stops_the_build_as_an_output_fault(tmp_path, client):
+    src, out = corpus(tmp_path / "in"), tmp_path / "out"
+    build(src, out, client, [CardSink()])
+    with read_only(out / "card"):
+        report = build(src, out, client, [CardSink(license="mit")])
+    why = report.stop_reason
+    assert report.stopped and why and why["type"] == "output-write-failed", why
+    assert "card" in json.dumps(why) and "labels.png" in json.dumps(why)
+    assert len(read_rows(out / "manifest.jsonl")) == 15  # every row stands
+    report = build(src, out, client, [CardSink(license="mit")])  # writable again: the same command finishes
+    assert not report.stopped and 'license: "mit"' in (out / "README.md").read_text()
+
+
+def test_a_cluster_that_is_gone_leaves_the_card_to_the_build_process(tmp_path, make_cluster):
+    from test_card import dataset
+
+    from toolkit import BuildConfig
+    from toolkit._stages import StageContext
+
+    gone = make_cluster(jobs=1)
+    gone.close()  # a real client whose scheduler is no longer reachable
+    ctx = StageContext(tmp_path, BuildConfig.create(labels="folder"), None, gone, print)  # type: ignore[arg-type]
+    figures = CardSink().export(dataset(tmp_path), ctx)
+    assert figures["samples"] == 8 and (tmp_path / "card" / "samples.png").is_file() and (tmp_path / "README.md").is_file()

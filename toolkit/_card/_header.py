@@ -1,0 +1,144 @@
+"""The card's YAML header, in the Hugging Face dataset-card form.
+
+``configs`` names the data files of each export that exists (``parquet`` is the default config
+when there is one: it carries the ClassLabel), ``dataset_info`` the features and the splits of the
+parquet config (or of the card alone when no export is written). The YAML is emitted here, every
+string JSON-quoted (a valid YAML double-quoted scalar), so no YAML library is needed at run time.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Sequence
+
+from ._facts import CardFacts, image_output
+
+__all__ = ["header", "to_yaml", "hf_license", "EXPORTS", "data_files"]
+
+EXPORTS = ("parquet", "imagefolder", "webdataset")
+#: Hugging Face's licence identifiers for datasets most often met; any other text is ``other``
+HF_LICENSES = frozenset(
+    "apache-2.0 mit bsd-2-clause bsd-3-clause cc0-1.0 cc-by-2.0 cc-by-2.5 cc-by-3.0 cc-by-4.0 cc-by-sa-3.0 cc-by-sa-4.0 "
+    "cc-by-nc-2.0 cc-by-nc-3.0 cc-by-nc-4.0 cc-by-nc-sa-3.0 cc-by-nc-sa-4.0 cc-by-nd-4.0 cc-by-nc-nd-3.0 cc-by-nc-nd-4.0 "
+    "odbl odc-by pddl gpl-2.0 gpl-3.0 lgpl-3.0 agpl-3.0 afl-3.0 artistic-2.0 cdla-permissive-1.0 cdla-permissive-2.0 "
+    "cdla-sharing-1.0 c-uda openrail other unknown unlicense".split()
+)
+_BARE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_WORDS = frozenset("y n yes no true false on off null".split())  # YAML 1.1 reads them as booleans or null
+
+
+#: what YAML may not hold raw in a quoted string (outside its printable set, or a line break it
+#: would fold: NEL, LS, PS; and the byte order mark): written as a \u escape, which it reads back
+_UNSAFE = re.compile("[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]|[\u2028\u2029]")
+
+
+def _quoted(text: str) -> str:
+    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(text, ensure_ascii=False))
+
+
+def _scalar(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return json.dumps(v)
+    return _quoted(str(v))
+
+
+def _bare(key: str) -> bool:
+    """Whether a key may go unquoted: a name YAML reads as that text (not ``yes``, ``null``...)."""
+    return bool(_BARE.fullmatch(key)) and key.lower() not in _WORDS
+
+
+def _leaf(v: Any) -> str:
+    """A scalar, or an empty list or table."""
+    return ("{}" if isinstance(v, dict) else "[]") if isinstance(v, (dict, list)) else _scalar(v)
+
+
+def to_yaml(value: Any, indent: int = 0) -> list[str]:
+    """Block-style YAML lines for nested dicts, lists and scalars."""
+    pad = " " * indent
+    lines: list[str] = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            key = str(k) if _bare(str(k)) else _quoted(str(k))
+            if isinstance(v, (dict, list)) and v:
+                lines.append(f"{pad}{key}:")
+                lines += to_yaml(v, indent + 2)
+            else:
+                lines.append(f"{pad}{key}: {_leaf(v)}")
+    elif isinstance(value, list):
+        for v in value:
+            sub = to_yaml(v, indent + 2) if isinstance(v, (dict, list)) and v else [" " * (indent + 2) + _leaf(v)]
+            lines.append(f"{pad}- {sub[0].lstrip()}")
+            lines += sub[1:]
+    else:
+        lines.append(pad + _scalar(value))
+    return lines
+
+
+def hf_license(text: str | None) -> tuple[str, str | None]:
+    """-> (the header's ``license``, a ``license_name`` when it is ``other``)."""
+    t = (text or "unknown").strip() or "unknown"
+    slug = re.sub(r"[^a-z0-9.]+", "-", t.lower()).strip("-")
+    if slug in HF_LICENSES:
+        return slug, None
+    return "other", slug or "other"
+
+
+def _size_category(n: int) -> str:
+    for limit, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")):
+        if n < limit:
+            return name
+    return "1M<n<10M" if n < 10_000_000 else "n>1M"
+
+
+def data_files(export: str, splits: Sequence[str]) -> list[dict[str, str]]:
+    """Each split's files of one export, as the header's ``data_files`` name them."""
+    pattern = {"parquet": "parquet/{}-*.parquet", "imagefolder": "imagefolder/{}/**", "webdataset": "webdataset/{}-*.tar"}[export]
+    return [{"split": s, "path": pattern.format(s)} for s in splits]
+
+
+def features(facts: CardFacts) -> list[dict[str, Any]]:
+    """The parquet export's columns as HF features: the image, ``label`` a ClassLabel, ``caption``."""
+    out: list[dict[str, Any]] = [{"name": "image", "dtype": "image"}]
+    if facts.labels:
+        names = {str(i): n for i, n in enumerate(facts.labels)}
+        out.append({"name": "label", "dtype": {"class_label": {"names": names}}})
+    if any(r.get("caption") is not None for r in facts.samples):
+        out.append({"name": "caption", "dtype": "string"})
+    return out
+
+
+def header(facts: CardFacts, exports: Sequence[str], *, pretty_name: str, license: str | None) -> dict[str, Any]:
+    """The header's fields (:func:`to_yaml` writes them)."""
+    lic, lic_name = hf_license(license)
+    meta: dict[str, Any] = {"license": lic}
+    if lic_name:
+        meta["license_name"] = lic_name
+    meta["pretty_name"] = pretty_name
+    meta["size_categories"] = [_size_category(facts.total)]
+    if facts.labels:
+        meta["task_categories"] = ["image-classification"]
+    elif any(r.get("caption") for r in facts.samples):
+        meta["task_categories"] = ["image-to-text"]
+    present = [e for e in EXPORTS if e in exports]
+    configs = []
+    for i, e in enumerate(present):
+        name = "default" if i == 0 else e
+        configs.append({"config_name": name, "data_files": data_files(e, facts.splits)})
+    if configs:
+        meta["configs"] = configs
+    if not present or present[0] == "parquet":  # the features of what the default config loads
+        info: dict[str, Any] = {"features": features(facts)}
+        if all(image_output(r) and len(r.get("outputs") or ()) == 1 for r in facts.samples):  # one sample per file
+            info["splits"] = [{"name": s, "num_examples": sum(facts.table[s].values())} for s in facts.splits]
+        meta["dataset_info"] = info
+    meta["tags"] = ["dataprep-toolkit"]
+    return meta
+
+
+def header_text(meta: dict[str, Any]) -> str:
+    return "---\n" + "\n".join(to_yaml(meta)) + "\n---\n"

@@ -1,0 +1,127 @@
+"""Writing the card: ``OUT/README.md`` and the pictures in ``OUT/card/``, each atomically.
+
+:func:`write_card` needs no cluster (tests, re-curation, a notebook); :class:`toolkit._card.CardSink`
+runs the same steps as tasks on the cluster (:func:`draw_picture` for each picture, side by side,
+then :func:`write_readme`). A file that cannot be written (read-only, disk full) is an
+``OutputWriteError`` naming it, as for any output.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from .._fs import write_bytes_atomic, writing
+from ._facts import CardFacts, card_facts, image_output
+from ._grids import duplicate_grid, sample_grid
+from ._header import EXPORTS, header, header_text
+from ._plots import label_plot, sharpness_plot, size_plot
+from ._prose import prose
+
+__all__ = ["write_card", "draw_picture", "write_readme", "shows", "README", "CARD_DIR", "PICTURES", "exports_on_disk"]
+
+README = "README.md"
+CARD_DIR = "card"
+#: the pictures, in the order the card shows them: name -> how it is drawn
+PICTURES: dict[str, Callable[[CardFacts, Path], bytes | None]] = {
+    "labels": lambda f, out: label_plot(f),
+    "sizes": lambda f, out: size_plot(f),
+    "sharpness": lambda f, out: sharpness_plot(f),
+    "samples": sample_grid,
+    "duplicates": duplicate_grid,
+}
+
+
+def shows(name: str, facts: CardFacts) -> bool:
+    """Whether picture ``name`` has something to show (known before it is drawn: the README,
+    written beside the pictures, names those that will be there)."""
+    if name == "duplicates":
+        return bool(facts.duplicate_groups)
+    if name == "sharpness":
+        return any(isinstance(r.get("sharpness"), (int, float)) for r in facts.samples)
+    if name == "sizes":
+        return any(r.get("width") and r.get("height") for r in facts.samples)
+    if name == "samples":
+        return any(image_output(r) for r in facts.samples)
+    return bool(facts.samples)
+
+
+def exports_on_disk(output: str | os.PathLike) -> list[str]:
+    """The exports an output folder holds (their folders with files in them)."""
+    out = Path(output)
+    found = {
+        "parquet": any(out.glob("parquet/*.parquet")),
+        "imagefolder": (out / "imagefolder").is_dir() and any((out / "imagefolder").iterdir()),
+        "webdataset": any(out.glob("webdataset/*.tar")),
+    }
+    return [e for e in EXPORTS if found[e]]
+
+
+def draw_picture(
+    output: str | os.PathLike, name: str, rows: Sequence[Mapping[str, Any]], summary: Mapping[str, Any] | None
+) -> str | None:
+    """Draw picture ``name`` into ``OUT/card/{name}.png`` -> ``name``, or None when there is
+    nothing to show (a picture an earlier build drew is removed then)."""
+    out = Path(output)
+    target = out / CARD_DIR / f"{name}.png"
+    facts = card_facts([dict(r) for r in rows], summary, leakage=False)
+    data = PICTURES[name](facts, out) if shows(name, facts) else None
+    if data is None:
+        if target.exists():
+            with writing(target):
+                target.unlink()
+        return None
+    write_bytes_atomic(target, data, root=out)  # an output as any other (its fault hook included)
+    return name
+
+
+def write_readme(
+    output: str | os.PathLike,
+    rows: Sequence[Mapping[str, Any]],
+    summary: Mapping[str, Any] | None,
+    drawn: Sequence[str | None] | None = None,
+    *,
+    exports: Sequence[str] | None = None,
+    source: str | None = None,
+    license: str | None = None,
+    title: str | None = None,
+) -> dict[str, Any]:
+    """Write ``OUT/README.md`` naming the pictures ``drawn`` (None: those :func:`shows` says will
+    be drawn) -> the card's figures."""
+    out = Path(output)
+    facts = card_facts([dict(r) for r in rows], summary)
+    if drawn is None:
+        drawn = [n for n in PICTURES if shows(n, facts)]
+    present = list(exports_on_disk(out) if exports is None else [e for e in EXPORTS if e in exports])
+    shown = [n for n in drawn if n]
+    name = title or out.resolve().name or "dataset"
+    text = header_text(header(facts, present, pretty_name=name, license=license))
+    text += "\n" + prose(facts, present, shown, title=name, source=source, license=license)
+    write_bytes_atomic(out / README, text.encode("utf-8"), root=out)
+    return {"readme": README, "pictures": [f"{CARD_DIR}/{n}.png" for n in shown], "samples": facts.total}
+
+
+def write_card(
+    output: str | os.PathLike,
+    rows: Sequence[Mapping[str, Any]],
+    summary: Mapping[str, Any] | None = None,
+    *,
+    exports: Sequence[str] | None = None,
+    source: str | None = None,
+    license: str | None = None,
+    title: str | None = None,
+    pictures: bool = True,
+) -> dict[str, Any]:
+    """Write ``OUT/README.md`` (a Hugging Face dataset card) and its pictures in ``OUT/card/``.
+
+    ``rows``: every row of the build (``read_rows(OUT / "manifest.jsonl")``), curated;
+    ``summary``: summary.json's content (its ``settings``, and ``curation`` if written);
+    ``exports``: the exports the card names (None: those on disk); ``source``, ``license``: the
+    settings ``card_source``, ``card_license`` (``unknown`` when None); ``pictures=False`` writes
+    the text alone. Returns the figures for summary.json (``exports["card"]``)."""
+    t0 = time.perf_counter()
+    drawn = [draw_picture(output, n, rows, summary) for n in PICTURES] if pictures else []
+    figures = write_readme(output, rows, summary, drawn, exports=exports, source=source, license=license, title=title)
+    return {**figures, "seconds": round(time.perf_counter() - t0, 3)}
