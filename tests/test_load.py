@@ -53,3 +53,27 @@ def test_load_says_which_export_is_missing(tmp_path):
         toolkit.load(out, "webdataset")
     with pytest.raises(toolkit.InputError, match="kind must be one of"):
         toolkit.load(out, "tfrecord")
+
+
+def test_recurating_writes_the_exports_and_the_card_again_without_a_cluster(tmp_path):
+    src, out = classes(tmp_path / "in"), tmp_path / "out"
+    toolkit.build(
+        inputs=[str(src)],
+        output=str(out),
+        size=32,
+        progress=False,
+        jobs=1,
+        labels="folder",
+        splits={"train": 0.5, "test": 0.5},
+        exports=["webdataset", "imagefolder"],
+    )
+    toolkit.curate(out, splits={"train": 0.75, "test": 0.25})
+    kept = {r["source"]: r for r in read_rows(out / "manifest.jsonl") if r["status"] == "ok"}
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["decoded"] == 0 and {"webdataset", "imagefolder", "card", "manifest_parquet"} <= set(summary["exports"])
+    for split in ("train", "test"):
+        index = json.loads((out / "webdataset" / f"{split}.index.json").read_text())
+        assert index["samples"] == sum(r["split"] == split for r in kept.values())
+        on_disk = list((out / "imagefolder" / split).rglob("*.jpg"))
+        assert len(on_disk) == sum(r["split"] == split for r in kept.values())
+    assert "75" in (out / "README.md").read_text() or "0.75" in (out / "README.md").read_text()

@@ -158,7 +158,9 @@ def curate(output: str | os.PathLike, **settings: Any) -> dict[str, Any]:
     manifest and ``curation.json``, curate with ``settings`` (the curation keys: labels, captions,
     dedupe, near_distance, filters, splits, split_seed; a key not given keeps the value the build's
     ``summary.json`` records), write both back atomically, and return the report (summary.json's
-    ``curation`` section, also written there with the new counts). Holds the output's lock. A new
+    ``curation`` section, also written there with the new counts), then writes the card,
+    ``manifest.parquet`` and the build's exports again from the new rows (toolkit/_reexport.py: in
+    this process, of the outputs on disk). Holds the output's lock. A new
     ``captions`` reads the sidecars again from the input folders (toolkit/_recaption.py).
     Files the build's probe left out for their size have no outputs: when today's filters would
     take them, they stay ``skipped`` (``needs-build``), counted in ``needs_build``, and a warning
@@ -189,10 +191,14 @@ def curate(output: str | os.PathLike, **settings: Any) -> dict[str, Any]:
         if report["needs_build"]:  # the probe left them out unbuilt: curation has nothing to add
             warnings.warn(needs_build_text(report["needs_build"]), stacklevel=2)
         if summary:
+            from ._reexport import reexport
+
             summary["counts"] = dict(Counter(r["status"] for r in done.rows))
             summary["curation"] = report
             summary["decoded"] = 0
             summary.setdefault("settings", {}).update({k: getattr(cfg, k) for k in CURATION_KEYS})
+            Manifest(out).write_summary(summary)  # the new counts stand even if an export cannot be written
+            summary["exports"] = reexport(out, summary["settings"], done.rows, lambda: report)
             Manifest(out).write_summary(summary)
         return report
     finally:

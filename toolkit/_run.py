@@ -198,10 +198,10 @@ class Run:
             if not driven.stopped:  # every file has its row: the stages that see the whole dataset
                 ctx = StageContext(out, cfg, files.manifest, client, self.events.emit)
                 curator = BuildCurator(cfg.curation, files.latest.values())  # first: the others see curated rows
+                first, last = export_sinks(cfg, lambda: curator.report)
                 with self._fault.caught(self._output_failed):  # the rows stand; the report says why it stopped
-                    curate_and_export(
-                        ctx, [curator, *self.curators], [MirrorSink(files.stale), *export_sinks(cfg), *self.exports], exports
-                    )
+                    sinks = [MirrorSink(files.stale), *first, *self.exports, *last]
+                    curate_and_export(ctx, [curator, *self.curators], sinks, exports)
                 curation = curator.report
                 with contextlib.suppress(OSError):  # if not, the next run reads them again, and the manifest wins
                     files.manifest.settle()
@@ -228,14 +228,25 @@ def start(
     sinks: Sequence[Callable[[Event], None]] = (),
     session: ClusterSession | None = None,
     curators: Sequence[Curator] = (),
-    exports: Sequence[Sink] = (),
+    exports: Sequence[Sink | str] | str = (),
     **settings: Any,
 ) -> Run:
     """Start a build in the background and return its :class:`Run` at once (``session``: a
     :class:`ClusterSession` kept across builds, e.g. the notebook panel's; the run leaves it open;
     ``curators``, ``exports``: the curate and export stages, as for :class:`Run`)."""
+    exports = _exports_into(exports, settings)
     cfg = BuildConfig.create(config, **settings) if settings or config is None else config
     return Run(cfg, client=client, sinks=sinks, session=session, curators=curators, exports=exports).start()
+
+
+def _exports_into(exports: Sequence[Sink | str] | str, settings: dict[str, Any]) -> list[Sink]:
+    """``exports=`` of :func:`start` and :func:`build`: names (``"webdataset"``) are the
+    ``exports`` setting, put in ``settings``; sink objects of your own are returned."""
+    given = [exports] if isinstance(exports, str) else list(exports)
+    names = [e for e in given if isinstance(e, str)]
+    if names:
+        settings["exports"] = names
+    return [e for e in given if not isinstance(e, str)]
 
 
 def build(
@@ -244,13 +255,15 @@ def build(
     client: Any = None,
     progress: bool | Callable = True,
     curators: Sequence[Curator] = (),
-    exports: Sequence[Sink] = (),
+    exports: Sequence[Sink | str] | str = (),
     **settings: Any,
 ) -> RunReport:
-    """Run a build to the end and return its :class:`RunReport` (``curators``, ``exports``: as for :class:`Run`).
+    """Run a build to the end and return its :class:`RunReport` (``curators``, ``exports``: as for
+    :class:`Run`; an export's name, ``"webdataset"``, is the ``exports`` setting).
 
     >>> # report = toolkit.build(inputs=["photos"], output="thumbs", op="thumbnail", size=128)
     """
+    exports = _exports_into(exports, settings)
     cfg = BuildConfig.create(config, **settings) if settings or config is None else config
     sinks = []
     if progress:

@@ -96,13 +96,17 @@ def _built(row: Row) -> bool:
     return row.get("status") == "ok" or row.get("curated_from") == "ok" or bool(row.get(PROBE_FILTERED))
 
 
-def export_sinks(cfg: BuildConfig) -> list[Sink]:
-    """The sinks every build runs after the mirror: ``manifest.parquet`` (always, first, so a shard
-    that fails still leaves it), then the exports the ``exports`` setting names (toolkit/_export)."""
+def export_sinks(cfg: BuildConfig, curation: Callable[[], dict[str, Any] | None]) -> tuple[list[Sink], list[Sink]]:
+    """The sinks every build runs after the mirror, as (first, last), other sinks going between:
+    ``manifest.parquet`` (always, first, so a shard that fails still leaves it), the dataset card
+    (drawn on a worker while the others write; collected by the last sink), then the exports the
+    ``exports`` setting names (toolkit/_export). ``curation``: the build curator's report, once run."""
+    from ._card import CardSink
     from ._export import ManifestParquetSink, make_sinks
 
     shards = {"shard_max_count": cfg.shard_max_count, "shard_max_bytes": cfg.shard_max_bytes, "shard_seed": cfg.split_seed}
-    return [ManifestParquetSink(), *make_sinks(cfg.exports, **shards)]
+    card = CardSink(curation=curation)
+    return [ManifestParquetSink(), card, *make_sinks(cfg.exports, **shards)], [card.collector()]
 
 
 def curate_and_export(

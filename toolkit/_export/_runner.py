@@ -83,6 +83,49 @@ def _remove_leftovers(folder: Path, fmt: str, suffix: str, plans: dict[str, list
     return removed
 
 
+class _Done:
+    """What :class:`_Inline` returns: a call already made, as a future that is done."""
+
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...]):
+        self._error: BaseException | None = None
+        self.status = "finished"
+        try:
+            self._value = fn(*args)
+        except Exception as exc:  # noqa: BLE001 - given back by result(), as a future would
+            self._error, self.status = exc, "error"
+
+    def done(self) -> bool:
+        return True
+
+    def cancelled(self) -> bool:
+        return False
+
+    def result(self) -> Any:
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+class _Inline:
+    """No cluster (``toolkit.curate`` re-exporting a finished build): each shard is written here,
+    one after another, through the same code the cluster's tasks run."""
+
+    def submit(self, fn: Callable[..., Any], *args: Any, **_: Any) -> _Done:
+        return _Done(fn, args)
+
+    def cancel(self, futures: Any) -> None:
+        pass
+
+
+def _completed(client: Any, futures: list[Any]) -> Any:
+    """The futures as they finish (already finished, in order, without a cluster)."""
+    if isinstance(client, _Inline):
+        return iter(futures)
+    from distributed import as_completed
+
+    return as_completed(futures, loop=client.loop)
+
+
 def run_shards(
     ctx: StageContext,
     folder: Path,
@@ -99,9 +142,8 @@ def run_shards(
     :class:`OutputWriteError` once every task has ended (the shards that were written are kept and indexed).
     A stop (``ctx.stopped()``, where the context has it) cancels the shards not yet begun; those
     running end and are indexed; then :class:`~toolkit._errors.Stopped` is raised."""
-    from distributed import as_completed
-
     root = Path(ctx.output)
+    client = ctx.client if ctx.client is not None else _Inline()
     make_folder(folder, root)
     entries: dict[str, dict[str, dict[str, Any]]] = {}
     olds = {split: {e["name"]: e for e in read_index(folder, split, fmt).get("shards") or () if "name" in e} for split in plans}
@@ -113,7 +155,7 @@ def run_shards(
             if (entry := _kept(folder, p, olds[split])) is not None:
                 entries[split][p.name] = entry
             else:
-                fut = ctx.client.submit(
+                fut = client.submit(
                     task,
                     str(folder / p.name),
                     p.samples,
@@ -128,11 +170,11 @@ def run_shards(
     gone: list[str] = []
     stopped = getattr(ctx, "stopped", None) or (lambda: False)
     halted = False
-    for fut in as_completed(list(futures), loop=ctx.client.loop) if futures else ():
+    for fut in _completed(client, list(futures)) if futures else ():
         p = futures[fut]
         if not halted and stopped():
             halted = True
-            ctx.client.cancel([f for f in futures if not f.done()])
+            client.cancel([f for f in futures if not f.done()])
         if fut.cancelled():
             continue
         try:
