@@ -28,7 +28,7 @@ from ._curate._carry import Assigned
 from ._errors import InputError
 from ._fs import atomic_write
 from ._manifest import MANIFEST, SUMMARY, Manifest, read_rows
-from ._runreport import needs_build_text
+from ._runreport import needs_build_text, unhashed_text
 
 if TYPE_CHECKING:
     from ._stages import StageContext
@@ -196,6 +196,8 @@ def curate(output: str | os.PathLike, **settings: Any) -> dict[str, Any]:
         report = report_of(done, chosen)
         if report["needs_build"]:  # the probe left them out unbuilt: curation has nothing to add
             warnings.warn(needs_build_text(report["needs_build"]), stacklevel=2)
+        if report["unhashed"]:
+            warnings.warn(unhashed_text(report["unhashed"]), stacklevel=2)
         if summary:
             from ._reexport import reexport
 
