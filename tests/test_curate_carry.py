@@ -100,3 +100,10 @@ def test_the_kept_assignment_round_trips_and_a_cut_one_is_not_trusted(splits):
 def test_a_million_files_take_about_fifty_bytes_each():
     a = Assigned({"fractions": SPLITS, "seed": 0}, {("/data/in", f"Y2F0L3t{i:08d}LmpwZw=="): "train" for i in range(10_000)})
     assert len(a.to_bytes()) < 10_000 * 40
+
+
+def test_a_damaged_assignment_file_is_not_trusted_and_never_raises():
+    head = b'{"format": "dataprep-splits", "names": ["test", "train"], "roots": ["/in"], "settings": {}, "version": 1}\n'
+    for damaged in (b"\xff\xfe garbage\n", head + b"1\t0\tY2F0\xe9\n", head + b"-1\t0\tY2F0\n", head + b"1\t-1\tY2F0\n"):
+        assert Assigned.from_bytes(damaged) is None
+    assert Assigned.from_bytes(head + b"1\t0\tY2F0\n") == Assigned({}, {("/in", "Y2F0"): "train"})

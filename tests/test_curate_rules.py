@@ -7,7 +7,7 @@ from hypothesis import given, settings, strategies as st
 
 from curate_rows import row
 from toolkit import ConfigError
-from toolkit._curate import Filters, apply_dedupe, apply_filters, apply_labels, class_index, reset
+from toolkit._curate import CurationSettings, Filters, apply_dedupe, apply_filters, apply_labels, class_index, curate_rows, reset
 
 
 def test_folder_labels_are_the_first_folder_and_parent_labels_the_immediate_one():
@@ -160,3 +160,17 @@ def test_a_build_with_labels_off_keeps_the_frozen_class_index_for_when_they_come
     assert all("label_index" not in r for r in off.rows)
     back = curate_rows(off.rows, CurationSettings(labels="folder"), off.rows, off.state)
     assert {r["label"]: r["label_index"] for r in back.rows} == {"cat": 0, "dog": 1, "ant": 2}  # not renumbered
+
+
+def test_files_built_before_the_hashes_are_counted_and_named_when_dedupe_cannot_see_them():
+    """A manifest from before the facts resumes as it is (no hash on its rows): dedupe and the
+    leakage report are blind to those files, so the report says how many and what to do."""
+    from toolkit._runreport import curation_lines
+
+    old = [row(f"cat/{i}.jpg") for i in range(3)]  # exact copies, maybe: nobody can tell
+    new = [row(f"dog/{i}.jpg", content=i + 1, phash=i + 1) for i in range(2)]
+    done = curate_rows([*old, *new], CurationSettings.from_settings({"splits": {"a": 0.5, "b": 0.5}}))
+    assert done.report["unhashed"] == 3
+    (line,) = [x for x in curation_lines(done.report) if "no content hash" in x]
+    assert "3 files" in line and "`force`" in line
+    assert curate_rows(old, CurationSettings()).report["unhashed"] == 0  # no dedupe, no splits: nothing is blind

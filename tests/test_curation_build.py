@@ -171,6 +171,26 @@ def test_probe_filters_loosened_build_what_they_left_out_and_tightened_rebuild_n
     assert summary(out)["curation"]["filtered"] == {"too-small": 2}  # the tiny one and the near copy (200x150)
 
 
+def test_a_file_the_probe_left_out_is_neither_probed_nor_its_caption_read_again_while_still_ruled_out(
+    tmp_path, client, monkeypatch
+):
+    from toolkit import _probe, _sidecar
+
+    src, out = corpus(tmp_path / "in"), tmp_path / "out"
+    (src / "dog" / "tiny.txt").write_text("a tiny dog")
+    build(src, out, client, filters={"min_side": 100})
+    probed, read = [], []
+    probe_one, read_sidecars = _probe.probe_one, _sidecar.read_sidecars
+    monkeypatch.setattr(_probe, "probe_one", lambda item, *a, **k: probed.append(item.rel) or probe_one(item, *a, **k))
+    monkeypatch.setattr(_sidecar, "read_sidecars", lambda item: read.append(item.rel) or read_sidecars(item))
+    build(src, out, client, filters={"min_side": 100}, labels="folder")  # only curation changed
+    tiny = rows_by_source(out)["dog/tiny.jpg"]
+    assert probed == [] and read == [] and summary(out)["resumed"] == 15 and summary(out)["decoded"] == 0
+    assert tiny["warnings"][0]["type"] == "too-small" and tiny["caption"] == "a tiny dog" and tiny["label"] == "dog"
+    build(src, out, client, filters={"min_side": 20})  # loosened: probed and built now
+    assert probed == ["dog/tiny.jpg"] and summary(out)["decoded"] == 1 and rows_by_source(out)["dog/tiny.jpg"]["outputs"]
+
+
 def test_a_build_without_splits_between_two_with_them_moves_no_file(tmp_path, client):
     """With splits, then without (every row's split cleared), then with the same splits and new
     files: every file is where the first build put it; ``toolkit.curate`` keeps them there too."""

@@ -68,3 +68,16 @@ def test_a_stop_after_the_split_assignment_before_the_manifest_moves_no_file(tmp
     toolkit.curate(out, splits=splits)
     now = {r["source"]: r["split"] for r in read_rows(out / MANIFEST)}
     assert {k: now[k] for k in first} == first and all(now[f"cat/new{i}.jpg"] for i in range(5))
+
+
+def test_a_stopped_build_is_not_re_curated_it_is_built_again(tmp_path):
+    """A stopped build's manifest lacks the files it had not reached (their rows are kept aside for
+    the next build), so curating it would write a dataset, a card and exports missing them."""
+    out = tmp_path / "out"
+    _write(out, ["cat/1.jpg", "dog/2.jpg"])
+    Manifest(out).write_summary({"stopped": True, "settings": {"labels": "folder"}, "counts": {"ok": 2}})
+    before = (out / MANIFEST).read_bytes()
+    with pytest.raises(toolkit.InputError, match="stopped") as err:
+        toolkit.curate(out, splits={"train": 0.5, "test": 0.5})
+    assert "build again" in str(err.value)
+    assert (out / MANIFEST).read_bytes() == before and not (out / _curation.STATE).exists()

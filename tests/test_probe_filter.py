@@ -90,3 +90,16 @@ def test_curation_never_undoes_a_probe_skip_and_says_which_files_need_a_build():
     tight = curate(off.rows, filters={"min_side": 100})  # ruled out again: by today's filter, today's message
     assert [r["warnings"][0]["type"] for r in tight.rows[1:]] == ["too-small", "too-small"]
     assert "`min_side` = 100" in tight.rows[1]["warnings"][0]["message"] and tight.report["needs_build"] == 0
+
+
+def test_a_file_the_probe_left_out_is_carried_while_todays_filters_still_rule_it_out():
+    from toolkit._probe import still_filtered
+
+    items = [_item(40, 30, "a.jpg"), _item(200, 150, "b.jpg"), _item(90, 80, "c.jpg")]
+    _, rows = probe_filter(items, Filters(min_side=100), settings="s1")
+    assert [r.source for r in rows] == ["a.jpg", "c.jpg"] and all(r.settings == "s1" for r in rows)
+    carried = [type(r).from_row(r.to_row()) for r in rows]  # as the next build's resume reads them back
+    todo, still = still_filtered(items, [], carried, Filters(min_side=100))
+    assert todo == [] and [r.source for r in still] == ["a.jpg", "c.jpg"]  # not probed, not read again
+    todo, still = still_filtered(items, [items[1]], carried, Filters(min_side=64))  # loosened: c is built now
+    assert [i.rel for i in todo] == ["b.jpg", "c.jpg"] and [r.source for r in still] == ["a.jpg"]

@@ -104,6 +104,9 @@ def test_read_gives_the_caption_text_and_the_meta_object(tmp_path):
         (None, b"[1, 2]", "meta", "JSON array, not an object"),
         (None, b'"\xff"', "meta", "not UTF-8"),
         (b"x" * (MAX_SIDECAR_BYTES + 1), None, "caption", "larger than 1 MiB"),
+        # valid JSON nested past what Python parses (a RecursionError) or what the manifest takes back
+        (None, b'{"a": ' * 5000 + b"1" + b"}" * 5000, "meta", "nested more than"),
+        (None, b'{"a": ' * 500 + b"1" + b"}" * 500, "meta", "nested more than"),
     ],
 )
 def test_a_bad_sidecar_is_a_typed_warning_naming_both_files(tmp_path, caption, meta, kind, words):

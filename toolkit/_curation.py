@@ -28,7 +28,7 @@ from ._curate._carry import Assigned
 from ._errors import InputError
 from ._fs import atomic_write
 from ._manifest import MANIFEST, SUMMARY, Manifest, read_rows
-from ._runreport import needs_build_text
+from ._runreport import needs_build_text, unhashed_text
 
 if TYPE_CHECKING:
     from ._stages import StageContext
@@ -162,6 +162,7 @@ def curate(output: str | os.PathLike, **settings: Any) -> dict[str, Any]:
     ``manifest.parquet`` and the build's exports again from the new rows (toolkit/_reexport.py: in
     this process, of the outputs on disk). Holds the output's lock. A new
     ``captions`` reads the sidecars again from the input folders (toolkit/_recaption.py).
+    A build that was stopped is refused (InputError): build again to finish it.
     Files the build's probe left out for their size have no outputs: when today's filters would
     take them, they stay ``skipped`` (``needs-build``), counted in ``needs_build``, and a warning
     says to build again."""
@@ -175,6 +176,11 @@ def curate(output: str | os.PathLike, **settings: Any) -> dict[str, Any]:
     if not (out / MANIFEST).is_file():
         raise InputError(f"no build in {out}: it has no {MANIFEST}")
     summary = _read_json(out / SUMMARY)
+    if summary.get("stopped"):  # its manifest lacks the files it had not reached: curated, they would be left out
+        raise InputError(
+            f"the build in {out} was stopped before every file had its row: build again to finish it, then re-curate "
+            "(nothing was changed)"
+        )
     before = {k: v for k, v in (summary.get("settings") or {}).items() if k in CURATION_KEYS}
     cfg = BuildConfig.create(**{**before, **settings})  # each key checked, errors naming it
     chosen = cfg.curation
@@ -190,6 +196,8 @@ def curate(output: str | os.PathLike, **settings: Any) -> dict[str, Any]:
         report = report_of(done, chosen)
         if report["needs_build"]:  # the probe left them out unbuilt: curation has nothing to add
             warnings.warn(needs_build_text(report["needs_build"]), stacklevel=2)
+        if report["unhashed"]:
+            warnings.warn(unhashed_text(report["unhashed"]), stacklevel=2)
         if summary:
             from ._reexport import reexport
 

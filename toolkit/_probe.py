@@ -14,12 +14,12 @@ from typing import Any, Callable, Sequence
 
 from ._curate import Filters
 from ._curate._rows import PROBE_FILTERED
-from ._fs import path_text
+from ._fs import path_b64, path_text
 from ._errors import Stopped
 from ._media import ItemResult, MediaItem, Problem, problem_row
 from ._ops import FileProblem, OpSpec
 
-__all__ = ["probe_items", "probe_one", "probe_filter", "PROBE_ON_WORKERS"]
+__all__ = ["probe_items", "probe_one", "probe_filter", "still_filtered", "PROBE_ON_WORKERS"]
 
 #: Above this many files, probing runs on the cluster.
 PROBE_ON_WORKERS = 3000
@@ -75,15 +75,19 @@ def probe_one(
     return replace(item, info=info)
 
 
-def probe_filter(items: Sequence[MediaItem], filters: Filters) -> tuple[list[MediaItem], list[ItemResult]]:
+def probe_filter(
+    items: Sequence[MediaItem], filters: Filters, settings: str | None = None
+) -> tuple[list[MediaItem], list[ItemResult]]:
     """Split probed items into those to decode and ``skipped`` rows for the ones the curation
     filters already rule out by their header's size (as displayed: after orientation), asked of
     :meth:`Filters.reasons` as curation asks it of a row: ``too-small``, ``aspect``. Such a file
     is never decoded and has no outputs; its row keeps its width and height, its caption and
     metadata (read here: few files, small), and ``probe_filtered``, so curation judges it again
-    under other filters (:func:`toolkit._curate.apply_filters`). It is not carried by the next
-    build (a probe's row has no settings key): probed again, with that build's filters. An item
-    without a probed size (or a zero one: a video without a picture) is kept."""
+    under other filters (:func:`toolkit._curate.apply_filters`). ``settings``: the build's resume
+    key, put on the rows, so the next build with the same output settings carries such a row while
+    the file is unchanged and its filters still rule it out (:func:`still_filtered`): it is neither
+    probed nor are its sidecars read again (only stat'ed, as any carried row's). An item without a
+    probed size (or a zero one: a video without a picture) is kept."""
     from ._sidecar import STAMP_FIELD, read_sidecars
 
     keep: list[MediaItem] = []
@@ -105,10 +109,25 @@ def probe_filter(items: Sequence[MediaItem], filters: Filters) -> tuple[list[Med
                 height=h,
                 caption=caption,
                 meta=meta,
+                settings=settings,
                 extra={**extra, STAMP_FIELD: stamp} if stamp else extra,
             )
         )
     return keep, rows
+
+
+def still_filtered(
+    items: Sequence[MediaItem], todo: list[MediaItem], carried: list[ItemResult], filters: Filters
+) -> tuple[list[MediaItem], list[ItemResult]]:
+    """(todo, carried) again: a carried row the probe left out for its size (the file unchanged since)
+    stays carried while today's ``filters`` rule it out by the size it records; when they no longer
+    do, its file goes back to ``todo`` (in ``items``' order), to be probed and built."""
+    back = {(r.input_root, r.source_b64) for r in carried if r.extra.get(PROBE_FILTERED) and not filters.reasons(r.to_row())}
+    if not back:
+        return todo, carried
+    redo = {id(i) for i in todo}
+    todo = [i for i in items if id(i) in redo or (path_text(i.root), path_b64(i.rel)) in back]
+    return todo, [r for r in carried if (r.input_root, r.source_b64) not in back]
 
 
 def _row(item: MediaItem, status: str, code: str, message: str) -> ItemResult:

@@ -22,6 +22,7 @@ __all__ = [
     "warnings_line",
     "stopped_report",
     "needs_build_text",
+    "unhashed_text",
 ]
 
 
@@ -269,6 +270,8 @@ def curation_lines(curation: dict[str, Any] | None) -> list[str]:
             lines.append(f"  near-duplicate pairs across splits: {leak['near_pairs_across_splits']}")
     if curation.get("needs_build"):
         lines.append(f"  {needs_build_text(curation['needs_build'])}")
+    if curation.get("unhashed"):
+        lines.append(f"  {unhashed_text(curation['unhashed'])}")
     if curation.get("split_conflicts"):
         lines.append(f"  split conflicts: {len(curation['split_conflicts'])} (see summary.json)")
     return lines
@@ -279,4 +282,12 @@ def needs_build_text(n: int) -> str:
     return (
         f"{n} files need a build: the probe left them out before decoding under earlier `filters`, "
         "which no longer rule them out; they stay out of the dataset until a build makes their outputs"
+    )
+
+
+def unhashed_text(n: int) -> str:
+    """What to say of files in the dataset built before content hashes were recorded."""
+    return (
+        f"{n} files have no content hash (built before hashes were recorded): duplicates and leaks among them "
+        "cannot be found; build once with `force` to hash them"
     )

@@ -184,6 +184,24 @@ def _read_text(path: str, kind: str, item: MediaItem, warnings: list[Problem], s
         return None
 
 
+#: the deepest nesting of a meta object kept: a deeper one (valid JSON) could not be read back from the
+#: manifest by every reader (Python's JSON parser stops at its recursion limit, less the caller's depth)
+MAX_META_DEPTH = 100
+_TOO_DEEP = object()
+
+
+def _depth(value: Any) -> int:
+    """How deeply ``value`` nests (a scalar 0, ``{}`` 1), counted without recursion."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        v, d = todo.pop()
+        items = v.values() if isinstance(v, dict) else v if isinstance(v, list) else None
+        if items is not None:
+            deepest = max(deepest, d)
+            todo.extend((x, d + 1) for x in items)
+    return deepest
+
+
 _JSON_NAMES = {list: "array", str: "string", int: "number", float: "number", bool: "true/false", type(None): "null"}
 
 
@@ -201,6 +219,11 @@ def _parse_meta(text: str, item: MediaItem, warnings: list[Problem]) -> dict[str
         return None
     except ValueError as exc:
         warnings.append(Problem("meta", f"{shown} is not valid JSON ({exc})"))
+        return None
+    except RecursionError:  # valid JSON, nested deeper than Python parses
+        value = _TOO_DEEP
+    if value is _TOO_DEEP or _depth(value) > MAX_META_DEPTH:
+        warnings.append(Problem("meta", f"{shown} is nested more than {MAX_META_DEPTH} levels deep; it was left out"))
         return None
     if not isinstance(value, dict):
         warnings.append(

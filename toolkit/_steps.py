@@ -123,7 +123,7 @@ class Files:
 
 
 def scan_and_probe(cfg: BuildConfig, out: Path, salvaged: list[dict], connecting: Connecting) -> Files:
-    from ._probe import PROBE_ON_WORKERS, probe_filter, probe_items
+    from ._probe import PROBE_ON_WORKERS, probe_filter, probe_items, still_filtered
     from ._names import assign_outputs
     from ._scan import scan
     from ._sidecar import refresh_carried
@@ -138,13 +138,14 @@ def scan_and_probe(cfg: BuildConfig, out: Path, salvaged: list[dict], connecting
     earlier = manifest.previous() + salvaged
     last = latest(earlier)
     todo, carried = resume_split(items, last, settings=cfg.settings_key, output=str(out), force=cfg.force)
+    todo, carried = still_filtered(items, todo, carried, cfg.curation.filters)  # left out by size: while still so
     carried = refresh_carried(carried, items)  # an edited caption does not redo its image, but is read again
     # a short list is probed here while the cluster starts; a long one on the workers
     client = connecting.ready() if len(todo) > PROBE_ON_WORKERS else None
     probed, probe_rows = probe_items(
         todo, ops=cfg.ops, fmt=cfg.format, max_pixels=cfg.max_pixels, timeout=cfg.timeout, client=client, cancel=stopped
     )
-    probed, filtered = probe_filter(probed, cfg.curation.filters)  # ruled out by their size: never decoded
+    probed, filtered = probe_filter(probed, cfg.curation.filters, cfg.settings_key)  # ruled out by size: never decoded
     left_out = [*scanned.rows, *probe_rows, *filtered]
     return Files(probed, left_out, carried, manifest, earlier, last, stale_outputs(items, earlier))
 

@@ -60,11 +60,11 @@ class Assigned:
     def from_bytes(cls, data: bytes) -> "Assigned | None":
         """The assignment written by :meth:`to_bytes`, or None for anything else (another file,
         one cut short: every line must be whole, or the file is not trusted at all)."""
-        text = data.decode("utf-8", "surrogatepass")
-        if not text.endswith("\n"):
-            return None
-        first, _, body = text.partition("\n")
         try:
+            text = data.decode("utf-8", "surrogatepass")  # (a damaged file may not be UTF-8 at all)
+            if not text.endswith("\n"):
+                return None
+            first, _, body = text.partition("\n")
             head = json.loads(first)
             if not isinstance(head, dict) or head.get("format") != FORMAT or not isinstance(head.get("settings"), dict):
                 return None
@@ -72,6 +72,8 @@ class Assigned:
             splits = {}
             for line in body.splitlines():
                 i, j, b64 = line.split("\t")
+                if not (i.isdigit() and j.isdigit()):  # (a negative index would name another entry)
+                    return None
                 splits[(roots[int(j)], b64)] = names[int(i)]
         except (ValueError, KeyError, IndexError, TypeError):
             return None

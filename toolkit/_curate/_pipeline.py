@@ -19,7 +19,7 @@ from ._filters import Filters, apply_filters
 from ._labels import apply_labels, check_label_mode
 from ._leakage import leakage_report
 from ._carry import Assigned
-from ._rows import Row, key, left_out, reset
+from ._rows import Row, in_dataset, key, left_out, reset
 from ._splits import Conflict, assign_splits, check_splits
 
 __all__ = ["CurationSettings", "Curated", "curate_rows", "parse_setting", "STATE_FORMAT"]
@@ -119,6 +119,7 @@ def curate_rows(
     final, conflicts = assign_splits(deduped, groups, settings.splits, settings.split_seed, carried)
     grown = None if split_state is None else (assigned or Assigned(split_state)).grown(split_state, final)
     new_state = {"format": STATE_FORMAT, "version": 1, "classes": classes, "splits": split_state}
+    blind_spots = settings.dedupe != "off" or bool(settings.splits)
     kinds = Counter(r["warnings"][0]["type"] for r in final if left_out(r))
     report: dict[str, Any] = {
         "kept": sum(r.get("status") == "ok" for r in final),
@@ -126,6 +127,8 @@ def curate_rows(
         "duplicates": kinds.get("duplicate", 0),
         "needs_build": kinds.get("needs-build", 0),  # left out by the probe under earlier filters, taken by today's
         "duplicate_groups": len(groups),
+        # files with no content hash (built before the facts were recorded): dedupe and leakage cannot see them
+        "unhashed": sum(in_dataset(r) and not r.get("content_hash") for r in filtered) if blind_spots else 0,
         "split_conflicts": [c.to_json() for c in conflicts],
     }
     if settings.splits:
