@@ -7,15 +7,15 @@ even a new larger copy that becomes the kept one. A new file that links groups a
 different splits is a *conflict*: every carried file stays, the new ones follow the kept member's
 side, and the conflict is returned for the report.
 
-Units with no carried file are placed per label (stratified), in the order of a hash of the seed
-and their content, each to the split furthest below its share so far: the split s maximising
-``(m + 1) * p_s - c_s + offset_s``, with c_s the label's files already in s (carried ones
-included), m their total and offset_s in [0, 0.5) drawn from the seed and the label (so that small
-labels do not all start in the largest split). This greedy keeps every split within about one file
-of its share at every step, so both hold together: carried files stay put, and the new ones fill
-the splits back toward ``n * p`` (the bound tested is the issue's 3*sqrt(n p (1-p)) + 1). The
-result depends on the seed, the fractions and the set of files, never on their order or machine.
-Another seed or other fractions is a re-split: the caller carries nothing then.
+Units with no carried file are placed by a hash of the seed and their own content (the smallest
+content hash among their members): the unit's point in [0, 1), cut into the splits' fractions in name
+order. So a file's split depends on its bytes and the seed alone, not on the other files, the order,
+the machine or the output folder: version 2 of a dataset built into a fresh folder, with no
+``curation-splits.tsv`` to carry, puts the files of version 1 where version 1 had them (but for the rare moves below). Hashes place
+files independently, so a label's count in a split can stray from ``n * p``; where it passes the
+issue's bound (3*sqrt(n p (1-p)) + 1), new units (never carried ones) are moved, one at a time, from the
+most crowded split to the emptiest, in a seeded order: rare, and only then does a file's split depend on
+the others. Another seed or other fractions is a re-split: the caller carries nothing then.
 """
 
 from __future__ import annotations
@@ -75,6 +75,38 @@ def _unit_key(rows: Sequence[Row], unit: list[int]) -> tuple[str, tuple]:
     return min(texts), min(path_order(rows[i]) for i in unit)
 
 
+def _by_hash(fractions: Mapping[str, float], names: Sequence[str], u: float) -> str:
+    """The split whose share of [0, 1) holds ``u`` (the splits in name order, each its fraction wide)."""
+    edge = 0.0
+    for s in names:
+        edge += fractions[s]
+        if u < edge:
+            return s
+    return names[-1]  # the fractions sum to 1 within 1e-9: u past the last edge by rounding
+
+
+def _within_bound(tally: dict[str, int], sides: list[str], order: Sequence[int], fractions: Mapping[str, float]) -> None:
+    """Where a label's count in a split strays past 3 sqrt(n p (1-p)) + 1 from n p (rare: hashes
+    place each file independently), move new units, and only new ones, one at a time from the split
+    furthest above its share to the one furthest below, in a seeded order; ``sides`` is changed."""
+
+    def excess(s: str) -> float:
+        n = sum(tally.values())
+        return (tally[s] - n * fractions[s]) / (3 * math.sqrt(n * fractions[s] * (1 - fractions[s])) + 1)
+
+    for _ in range(len(sides)):
+        if all(abs(excess(s)) <= 1 for s in tally):
+            return
+        low = min(tally, key=lambda s: (excess(s), s))
+        movable = [k for k in sorted(range(len(sides)), key=lambda k: order[k]) if sides[k] != low]
+        if not movable:
+            return
+        k = max(movable, key=lambda k: excess(sides[k]))  # the first, in seeded order, of the most crowded split
+        tally[sides[k]] -= 1
+        tally[low] += 1
+        sides[k] = low
+
+
 def assign_splits(
     rows: Sequence[Row],
     groups: Iterable[list[int]],
@@ -114,13 +146,11 @@ def assign_splits(
         tally[out[unit[0]]["split"]] += 1
     for label, new in fresh.items():
         tally = counts.setdefault(label, dict.fromkeys(names, 0))
-        offset = {s: (_h(seed, "offset", label, s) / 2**64) * 0.5 for s in names}
-        keys = [_unit_key(rows, u) for u in new]
-        order = sorted(range(len(new)), key=lambda k: (_h(seed, keys[k][0]), keys[k]))
-        for unit in (new[k] for k in order):
-            m = sum(tally.values())
-            side = max(names, key=lambda s: ((m + 1) * fractions[s] - tally[s] + offset[s], s))
+        sides = [_by_hash(fractions, names, _h(seed, _unit_key(rows, u)[0]) / 2**64) for u in new]
+        for side in sides:
             tally[side] += 1
+        _within_bound(tally, sides, [_h(seed, "move", _unit_key(rows, u)) for u in new], fractions)
+        for unit, side in zip(new, sides):
             for i in unit:
                 out[i]["split"] = side
     conflicts.sort(key=lambda c: c.kept)
