@@ -71,6 +71,8 @@ def test_curation_keys_and_table_keys_are_flags_in_messages():
         (["--labels", "folder", "--split", "train=0.8", "--split", "test=0.2"], "--labels = 'folder' needs class folders"),
         (["--min-side", "-3"], "--min-side must be a whole number >= 1"),
         (["--split", "train"], "--split: give each split as name=fraction"),
+        (["--split", "train=0.8", "--split", "test=0.2", "--split", "train=0.8"], "--split: 'train' is given twice"),
+        (["--recipe", "clasifier"], "--recipe: no recipe 'clasifier'"),
     ],
 )
 def test_settings_that_cannot_work_stop_the_cli_before_any_work(tmp_path, argv, said, capsys):
