@@ -79,7 +79,7 @@ def settings_options(f: Callable) -> Callable:
         click.option(
             "--recipe",
             "recipe",
-            help="A shipped recipe (dataprep recipes lists them) or a TOML file of one; --config and flags override it.",
+            help="A shipped recipe (dataprep recipes lists them) or a TOML or JSON file of one; --config and flags override it.",
         )
     )
     opts.append(
