@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
+from .._curate._kept import bits_apart, kept_groups, same_content
 from ._preview import name_html, thumb_b64
 
 __all__ = ["DuplicateGroup", "duplicate_groups", "duplicates_html", "split_table_html", "split_label_counts", "counts_html"]
@@ -35,53 +36,19 @@ class DuplicateGroup:
 
 def duplicate_groups(rows: Iterable[Row]) -> list[DuplicateGroup]:
     """The duplicate groups of curated rows (those with ``duplicate_of``), each under its kept
-    member, largest first (then by the kept file's name). ``duplicate_of`` names only the kept
-    file's source, which several input folders may hold (cameras repeat names): of the files in
-    the dataset with that name, a duplicate's kept file is the closest to it (:func:`_closeness`)."""
-    rows = list(rows)
-    named: dict[str, list[Row]] = {}
-    for r in rows:
-        if not r.get("duplicate_of") and r.get("status") == "ok":
-            named.setdefault(str(r.get("source")), []).append(r)
-    groups: dict[Any, DuplicateGroup] = {}
-    for r in rows:
-        kept_source = r.get("duplicate_of")
-        if not kept_source:
-            continue
-        found = named.get(str(kept_source)) or []
-        kept = min(found, key=lambda k: _closeness(r, k), default=None)
-        gid = (kept.get("input_root"), kept.get("source_b64"), kept.get("source")) if kept is not None else str(kept_source)
-        groups.setdefault(gid, DuplicateGroup(kept, str(kept_source))).others.append(r)
-    return sorted(groups.values(), key=lambda g: (-g.size, g.kept_source, str((g.kept or {}).get("input_root", ""))))
-
-
-def _closeness(row: Row, kept: Row) -> tuple[int, bool]:
-    """Sort key of a candidate kept file for a duplicate ``row``: the same content first, then the
-    fewest phash bits apart, then one in the row's own input folder."""
-    bits = -1 if _same_content(row, kept) else _bits_apart(row, kept)
-    return (65 if bits is None else bits), kept.get("input_root") != row.get("input_root")
-
-
-def _same_content(row: Row, kept: Row) -> bool:
-    a, b = row.get("content_hash"), kept.get("content_hash")
-    return isinstance(a, str) and bool(a) and a.lower() == str(b or "").lower()
-
-
-def _bits_apart(row: Row, kept: Row) -> int | None:
-    """The phash bits that differ, or None when either has no phash."""
-    try:
-        return bin(int(str(row["phash"]), 16) ^ int(str(kept["phash"]), 16)).count("1")
-    except (KeyError, TypeError, ValueError):
-        return None
+    member (``toolkit._curate._kept``: where several input folders hold a file of the kept one's
+    name, the one the copies match), largest first (then by the kept file's name)."""
+    groups = [DuplicateGroup(kept, source, others) for kept, source, others in kept_groups(rows)]
+    return sorted(groups, key=lambda g: (-g.size, g.kept_source, str((g.kept or {}).get("input_root", ""))))
 
 
 def distance_text(row: Row, kept: Row | None) -> str:
     """ "exact" when the content hashes are equal, else the phash bits that differ, else ""."""
     if kept is None:
         return ""
-    if _same_content(row, kept):
+    if same_content(row, kept):
         return "exact"
-    bits = _bits_apart(row, kept)
+    bits = bits_apart(row, kept)
     return "" if bits is None else f"{bits} bit" if bits == 1 else f"{bits} bits"
 
 
