@@ -298,16 +298,3 @@ def test_duplicates_view_marks_the_kept_file_of_its_own_input_folder_when_names_
         ("/a", "IMG_1", [("/a", "IMG_2"), ("/b", "IMG_4")]),
         ("/b", "IMG_1", [("/b", "IMG_3")]),
     ]
-
-
-def test_the_exports_are_checkboxes_read_back_as_the_exports_setting():
-    p = Panel(inputs=["in"], output="out", exports=["parquet"])
-    boxes = p.controls.exports
-    assert list(boxes) == ["webdataset", "imagefolder", "parquet"] and [b.value for b in boxes.values()] == [False, False, True]
-    assert p.config().exports == ("parquet",) and "exports" not in p.controls.extra
-    boxes["webdataset"].value = True
-    assert p.config().exports == ("webdataset", "parquet") and "webdataset" in p.code_text()
-    for box in boxes.values():
-        box.value = False
-    assert p.config().exports == () and p.controls.labels["exports"] == "Exports"
-    assert Panel(inputs=["in"], output="out", recipe="classifier").config().exports == ("webdataset", "imagefolder", "parquet")

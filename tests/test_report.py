@@ -134,15 +134,3 @@ def test_the_split_x_label_table_stays_aligned_with_long_class_names_and_says_wh
     assert [line.split() for line in table[1:]] == [["train", "3", "12345678", "12345681"], ["test", "1", "0", "1"]]
     empty = curation_lines({"kept": 0, "filtered": {"too-small": 3}, "leakage": {"files": {}}})
     assert empty[1:] == ["  no file is in the dataset: nothing to split"], empty
-
-
-def test_the_notebook_report_shows_the_dataset_cards_pictures(tmp_path):
-    from PIL import Image
-
-    out = folder(tmp_path / "out")
-    assert "dataprep-card" not in toolkit.report(out)._repr_html_()  # no card: nothing about one
-    (out / "card").mkdir()
-    for name, colour in (("labels", "red"), ("sizes", "blue")):
-        Image.new("RGB", (40, 30), colour).save(out / "card" / f"{name}.png")
-    shown = toolkit.report(out)._repr_html_()
-    assert shown.count('<img src="data:image/png;base64,') == 2 and "class='dataprep-card'" in shown

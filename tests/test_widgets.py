@@ -429,22 +429,3 @@ def test_a_start_while_a_recuration_runs_waits_for_it_and_its_end_leaves_the_bui
     assert "done: 12 ok" in p.status.value and "re-curat" not in p.status.value, p.status.value
     assert p.report is not None and p.report.curation["settings"]["splits"] == {"train": 0.5, "test": 0.5}
 
-
-def test_the_export_checkboxes_reach_the_build_and_the_card_tab_shows_its_pictures_again_after_a_recuration(tmp_path, client):
-    src, out = tmp_path / "in", tmp_path / "out"
-    class_folders(src)
-    p = Panel(client=client, inputs=[str(src)], output=str(out), op="thumbnail", size=64, labels="folder")
-    p.controls.exports["webdataset"].value = True
-    p.splits.value = "train=0.5, test=0.5"
-    p.start()
-    assert p.wait(120) and p.error is None, p.error
-    assert sorted(f.name for f in (out / "webdataset").iterdir() if f.suffix == ".json") == [
-        "test.index.json",
-        "train.index.json",
-    ]
-    card = p.views.card_view.value
-    assert "class='dataprep-card'" in card and card.count('<img src="data:image/png;base64,') >= 3
-    p.splits.value = "a=0.5, b=0.5"
-    assert p.wait_curation(60) and p.recurator.count == 1
-    assert sorted(f.name for f in (out / "webdataset").iterdir() if f.suffix == ".json") == ["a.index.json", "b.index.json"]
-    assert p.views.card_view.value != card and "class='dataprep-card'" in p.views.card_view.value

@@ -130,10 +130,6 @@ class DatasetReport:
                 + "</table>"
                 + (more if len(self.failures) > len(shown) else "")
             )
-        from ._card import card_html, card_pictures
-
-        if card_pictures(self.output):  # the dataset card's pictures, as the panel's Dataset card tab shows them
-            parts.append(card_html(self.output))
         return "<div class='dataprep-report'>" + "".join(parts) + "</div>"
 
 

@@ -16,7 +16,6 @@ import ipywidgets as W
 from .._config import BuildConfig
 from .._ops import FORMATS, OPS, OpSpec
 from .._settings import reword_keys
-from .._settings_export import EXPORTS
 from .._units import format_bytes, parse_bytes
 from ._curation_controls import CURATION_CONTROL_KEYS, CurationControls
 
@@ -83,7 +82,7 @@ class Controls:
     The curation controls are ``curation`` (:class:`CurationControls`)."""
 
     def __init__(self, base: BuildConfig, given: dict[str, Any]) -> None:
-        self.extra = {k: v for k, v in given.items() if k not in KEYS and k not in CURATION_CONTROL_KEYS and k != "exports"}
+        self.extra = {k: v for k, v in given.items() if k not in KEYS and k not in CURATION_CONTROL_KEYS}
         self.curation = CurationControls(base)
         first, multi = base.ops[0], len(base.ops) > 1
         self.ops_override = base.ops if multi else None
@@ -155,11 +154,6 @@ class Controls:
             layout=wide,
             placeholder="tcp://host:8786 or scheduler.json (empty: start a local cluster)",
         )
-        #: one checkbox an export (the `exports` setting): written after curation, redoing no file
-        self.exports = {
-            name: W.Checkbox(value=name in base.exports, description=name, indent=False, layout=W.Layout(width="130px"))
-            for name in EXPORTS
-        }
         self.start_button = W.Button(description="Start", button_style="success", icon="play")
         self.stop_button = W.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
         self.op.observe(self._on_op, names="value")
@@ -185,13 +179,12 @@ class Controls:
 
     @property
     def setting_widgets(self) -> list[W.Widget]:
-        return [getattr(self, a) for a in dict.fromkeys(KEYS.values())] + [self.batch_auto, *self.exports.values()]
+        return [getattr(self, a) for a in dict.fromkeys(KEYS.values())] + [self.batch_auto]
 
     @property
     def labels(self) -> dict[str, str]:
         """Setting key -> the label of its control (how the panel names a setting in messages)."""
-        own = {key: str(getattr(self, attr).description) for key, attr in KEYS.items()}
-        return own | {"exports": "Exports"} | self.curation.names
+        return {key: str(getattr(self, attr).description) for key, attr in KEYS.items()} | self.curation.names
 
     def box(self, status: W.Widget) -> W.VBox:
         return W.VBox(
@@ -207,7 +200,6 @@ class Controls:
                 self.force,
                 self.scheduler,
                 self.curation.box(),
-                W.HBox([W.HTML("<b>Exports</b>&nbsp;", layout=W.Layout(width="150px")), *self.exports.values()]),
                 W.HBox([self.start_button, self.stop_button, status]),
             ]
         )
@@ -236,7 +228,6 @@ class Controls:
         ml = self.memory_limit.value.strip()
         s["memory_limit"] = None if ml.lower() in ("", "auto") else ml
         s["force"] = bool(self.force.value)
-        s["exports"] = [name for name, box in self.exports.items() if box.value]
         target = self.scheduler.value.strip()
         s["scheduler"] = s["scheduler_file"] = None
         if target:

@@ -17,7 +17,6 @@ import threading
 import time
 from typing import Any
 
-from .._card import card_html
 from .._config import BuildConfig
 from .._curation import CURATION_KEYS, curate
 from .._errors import ConfigError
@@ -105,7 +104,6 @@ class Recurator:
             applied = {}
         self.target, self.applied, self.report = output, applied, summary.get("curation")
         self.panel.views.curation_view.value = curation_html(output, self.report, rows, note)
-        self.panel.views.card_view.value = card_html(output)  # the card every build (and re-curation) writes
 
     def follow(self, report: Any) -> None:
         """The panel's build finished (a ``RunReport``): show its curation; changes re-curate it."""

@@ -113,7 +113,6 @@ class Views:
         self.report_view = W.HTML("")
         self.preview = W.HTML("")
         self.curation_view = W.HTML("")  # counts, split x label table, duplicates (drawn by the Recurator)
-        self.card_view = W.HTML("")  # the dataset card's pictures (toolkit._card.card_html), drawn by the Recurator too
         self.log = W.Output(layout=W.Layout(max_height="160px", overflow="auto"))
         self.dashboard_url: str | None = None
 
@@ -124,10 +123,9 @@ class Views:
             W.VBox([self.dashboard, self.dashboard_frames]),
             code,
             self.log,
-            self.card_view,
         ]
         tabs = W.Tab(children=children)
-        for i, title in enumerate(("Progress", "Dashboard", "Copy as code", "Log", "Dataset card")):
+        for i, title in enumerate(("Progress", "Dashboard", "Copy as code", "Log")):
             tabs.set_title(i, title)
         return tabs
 
@@ -143,7 +141,6 @@ class Views:
         self.progress.value, self.progress.max = 0, 1
         self.progress_label.value = self.batch_label.value = self.gauges.value = ""
         self.failed_table.value = self.report_view.value = self.preview.value = self.curation_view.value = ""
-        self.card_view.value = ""
 
     def set_status(self, text_html: str) -> None:
         self.status.value = f"<span class='dp-status'>{text_html}</span>"
