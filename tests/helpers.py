@@ -71,3 +71,19 @@ def workers_idle(client) -> bool:
     """No task runs on any worker of ``client``'s cluster, counting tasks the scheduler cancelled
     that still run to their end in their worker's thread (Dask cannot interrupt them)."""
     return not any(client.run(lambda dask_worker: dask_worker.state.executing_count).values())
+
+
+#: what a build writes at the top of its output folder besides the outputs: the manifest and its Parquet
+#: copy, the summary, the dataset card and its pictures, curation's state, the exports, the bookkeeping
+BUILD_FILES = ("manifest.jsonl", "summary.json", "manifest.parquet", "README.md", "curation.json", "curation-splits.tsv")
+BUILD_FOLDERS = (".dataprep", "card", "webdataset", "imagefolder", "parquet")
+
+
+def outputs_on_disk(out: Path) -> set[str]:
+    """Every file in the output folder a user would take for an output of an input file."""
+    found = set()
+    for p in out.rglob("*"):
+        rel = p.relative_to(out).as_posix()
+        if p.is_file() and rel not in BUILD_FILES and rel.split("/", 1)[0] not in BUILD_FOLDERS:
+            found.add(rel)
+    return found

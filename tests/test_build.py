@@ -21,7 +21,7 @@ from toolkit._manifest import read_rows
 from toolkit._media import ROW_FIELDS
 from toolkit._worker import TEST_HANG_ENV
 
-from helpers import http_get, wait_until
+from helpers import http_get, outputs_on_disk, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -121,7 +121,12 @@ def test_build_every_row(corpus, tmp_path, client):
     assert summary["errors"]["empty-file"] == 1
     assert digest(corpus) == before  # inputs untouched
     assert not [p for p in out.rglob("*") if p.name.endswith(".dataprep-tmp")]
-    assert sorted(p.name for p in out.iterdir() if not p.is_dir()) == ["manifest.jsonl", "summary.json"]
+    assert sorted(p.name for p in out.iterdir() if not p.is_dir()) == [
+        "README.md",
+        "manifest.jsonl",
+        "manifest.parquet",
+        "summary.json",
+    ]
     assert not (out / ".dataprep").exists()  # no journals left behind
     assert "ok" in str(report) and "<table>" in report._repr_html_()
 
@@ -409,7 +414,7 @@ def test_redo_with_fewer_outputs_leaves_no_stale_file(tmp_path, client):
     assert report.counts == {"ok": 3} and report.counts["failed"] == 0  # what did not occur reads 0
     assert json.loads(json.dumps(dataclasses.asdict(report)))["counts"] == {"ok": 3}
     listed = {o for r in read_rows(out / "manifest.jsonl") for o in r["outputs"]}
-    on_disk = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()} - {"manifest.jsonl", "summary.json"}
+    on_disk = outputs_on_disk(out)
     assert on_disk == listed == {f"a/p{i}.jpg" for i in range(3)}
     assert json.loads((out / "summary.json").read_text())["stale_outputs_removed"] == 6
     assert digest(src) == before and all((src / "a" / f"p{i}.jpg").exists() for i in range(3))  # inputs untouched

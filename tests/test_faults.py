@@ -20,7 +20,7 @@ import toolkit._probe
 from toolkit import _synth as synth
 from toolkit._worker import TEST_HANG_ENV
 
-from helpers import alive, descendants, rows_by_source, wait_until, workers_idle
+from helpers import alive, descendants, outputs_on_disk, rows_by_source, wait_until, workers_idle
 
 pytestmark = pytest.mark.integration
 
@@ -40,16 +40,6 @@ def photos(folder: Path, names, size=(320, 240), seed=0) -> list[Path]:
         base.rotate((i * 37) % 360).save(p, quality=85)
         out.append(p)
     return out
-
-
-def outputs_on_disk(out: Path) -> set[str]:
-    """Every file in the output folder a user would take for an output (not the bookkeeping)."""
-    found = set()
-    for p in out.rglob("*"):
-        rel = p.relative_to(out).as_posix()
-        if p.is_file() and not rel.startswith(".dataprep/") and rel not in ("manifest.jsonl", "summary.json"):
-            found.add(rel)
-    return found
 
 
 def ok_outputs(rows: dict[str, dict]) -> set[str]:

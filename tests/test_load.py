@@ -77,3 +77,29 @@ def test_recurating_writes_the_exports_and_the_card_again_without_a_cluster(tmp_
         on_disk = list((out / "imagefolder" / split).rglob("*.jpg"))
         assert len(on_disk) == sum(r["split"] == split for r in kept.values())
     assert "75" in (out / "README.md").read_text() or "0.75" in (out / "README.md").read_text()
+
+
+class PressStop:
+    """A curator that presses Stop as curation ends: the export stage starts with the run stopping."""
+
+    run = None
+
+    def curate(self, rows, ctx):
+        self.run.stop()
+        return rows
+
+
+def test_stop_mid_export_keeps_finished_shards_and_the_same_command_finishes(tmp_path, client):
+    src, out = classes(tmp_path / "in"), tmp_path / "out"
+    settings = dict(inputs=[str(src)], output=str(out), size=32, labels="folder", splits={"train": 0.5, "test": 0.5})
+    settings.update(exports=["webdataset"], shard_max_count=1)  # a shard a sample: 16 shards
+    press = PressStop()
+    press.run = run = toolkit.start(client=client, curators=[press], **settings)
+    report = run.result(timeout=120)
+    assert report.stopped and report.counts["ok"] == 16  # every row stands
+    written = sorted(p.name for p in (out / "webdataset").glob("*.tar"))
+    assert 0 < len(written) < 16
+    again = toolkit.build(client=client, progress=False, **settings)
+    figures = json.loads((out / "summary.json").read_text())["exports"]["webdataset"]
+    assert not again.stopped and figures["shards_kept"] >= len(written) and figures["samples"] == 16
+    assert figures["shards_written"] + figures["shards_kept"] == 16

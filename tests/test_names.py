@@ -15,6 +15,8 @@ from toolkit._names import NAME_RESERVE, PATH_RESERVE, NameLimits, fit_stem
 from toolkit._names import assign_outputs
 from toolkit._synth_video import make_video
 
+from helpers import outputs_on_disk
+
 LONG = "\u00e9t\u00e9 " * 80  # 320 bytes of UTF-8 (two-byte characters among one-byte ones)
 
 
@@ -97,7 +99,7 @@ def test_long_names_build_resume_and_leave_no_stale_output(tmp_path, client):
     one = toolkit.build(inputs=[str(src)], output=str(out), client=client, op="thumbnail", size=32, format="webp", progress=False)
     assert one.counts == {"ok": 3}
     listed = {o for r in read_rows(out / "manifest.jsonl") for o in r["outputs"]}
-    on_disk = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()} - {"manifest.jsonl", "summary.json"}
+    on_disk = outputs_on_disk(out)
     assert on_disk == listed and len(listed) == 3  # the resize outputs under shortened names were stale: removed
 
 

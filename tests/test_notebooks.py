@@ -39,7 +39,14 @@ pytestmark = pytest.mark.notebook
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 SAMPLE = ROOT / "datasets" / "sample"  # where the notebooks look by default
-NAMES = ["01-quickstart.ipynb", "02-video.ipynb", "03-custom-steps.ipynb", "04-curation.ipynb", "06-cluster.ipynb"]
+NAMES = [
+    "01-quickstart.ipynb",
+    "02-video.ipynb",
+    "03-custom-steps.ipynb",
+    "04-curation.ipynb",
+    "05-train-ready.ipynb",
+    "06-cluster.ipynb",
+]
 
 
 @pytest.fixture(scope="module")
@@ -381,3 +388,17 @@ def test_04_curation_labels_filters_duplicates_splits_and_splits_stay_put(sample
     broken = len(of_kind(pets, "broken"))  # a failed file is tried again by every build
     assert json.loads((tmp_path / "pets-grown" / "summary.json").read_text())["decoded"] == 12 + broken
     assert f"12 files added, {12 + broken} decoded (the new files and the {broken} failed one" in text
+
+
+def test_05_train_ready_builds_the_classifier_recipe_and_loads_it_with_the_libraries(sample, tmp_path):
+    nb, text = run_on_sample("05-train-ready.ipynb", tmp_path)
+    out = tmp_path / "pets-dataset"
+    rows = toolkit.read_rows(out / "manifest.jsonl")
+    kept = [r for r in rows if r["status"] == "ok"]
+    assert kept and all(r["label"] and r["split"] in ("train", "val", "test") for r in kept)
+    assert any(r["status"] == "failed" for r in rows)  # the sample's truncated photo, a row like any other
+    for name in ("README.md", "manifest.parquet", "card/labels.png", "webdataset/train.index.json", "parquet", "imagefolder"):
+        assert (out / name).exists(), name
+    per_split = {s: sum(r["split"] == s for r in kept) for s in ("train", "val", "test")}
+    assert f"{per_split}".replace(" ", "") in text.replace(" ", "")  # load_dataset(OUT) gave one sample per kept file
+    assert "ClassLabel(names=['bird', 'cat', 'dog', 'fish'])" in text and "DatasetDict" in text

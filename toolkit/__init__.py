@@ -13,6 +13,7 @@ from ._run import Run, build, start
 from ._runreport import RunReport
 from ._errors import ClusterError, ConfigError, InputError, ToolkitError
 from ._events import Event
+from ._card import show as show_card
 from ._load import load
 from ._manifest import read_rows
 from ._media import Batch, ItemResult, MediaInfo, MediaItem
@@ -53,6 +54,7 @@ __all__ = [
     "build",
     "curate",
     "load",
+    "show_card",
     "recipes",
     "plan",
     "start",

@@ -44,6 +44,9 @@ class StageContext:
     manifest: Manifest
     client: Any  # a distributed.Client: sinks may submit tasks (client.map / client.submit) and gather them
     emit: Callable[..., Any]
+    #: whether the run was asked to stop: a long sink checks it between pieces of work (finished
+    #: shards kept) and raises ``Stopped``; the build then ends as stopped, every row standing
+    stopped: Callable[[], bool] = lambda: False
 
 
 class Curator(Protocol):

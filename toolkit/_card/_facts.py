@@ -114,7 +114,7 @@ def card_facts(rows: Sequence[Row], summary: Mapping[str, Any] | None = None, *,
     not_built: Counter[str] = Counter()
     for r in rows:
         kind = ((r.get("warnings") or [{}])[0] or {}).get("type")
-        if r.get("curated_from") is not None and kind in SKIP_TYPES:
+        if (r.get("curated_from") is not None or r.get("probe_filtered")) and kind in SKIP_TYPES:  # a filter's or dedupe's
             removed[kind] += 1
         elif r.get("status") == "failed":
             not_built[f"failed: {(r.get('error') or {}).get('type', 'error')}"] += 1

@@ -1,7 +1,7 @@
 """The card's YAML header, in the Hugging Face dataset-card form.
 
 ``configs`` names the data files of each export that exists (``parquet`` is the default config
-when there is one: it carries the ClassLabel), ``dataset_info`` the features and the splits of the
+when there is one: it carries the ClassLabel), ``dataset_info`` the features of the
 parquet config (or of the card alone when no export is written). The YAML is emitted here, every
 string JSON-quoted (a valid YAML double-quoted scalar), so no YAML library is needed at run time.
 """
@@ -12,7 +12,7 @@ import json
 import re
 from typing import Any, Sequence
 
-from ._facts import CardFacts, image_output
+from ._facts import CardFacts
 
 __all__ = ["header", "to_yaml", "hf_license", "EXPORTS", "data_files"]
 
@@ -102,14 +102,15 @@ def data_files(export: str, splits: Sequence[str]) -> list[dict[str, str]]:
 
 
 def features(facts: CardFacts) -> list[dict[str, Any]]:
-    """The parquet export's columns as HF features: the image, ``label`` a ClassLabel, ``caption``."""
+    """The parquet export's columns as HF features, exactly those its shards have (``datasets``
+    casts each shard to them): the image, ``label`` a ClassLabel, then the export's other columns."""
+    from .._export._pq import COLUMNS
+
     out: list[dict[str, Any]] = [{"name": "image", "dtype": "image"}]
     if facts.labels:
         names = {str(i): n for i, n in enumerate(facts.labels)}
         out.append({"name": "label", "dtype": {"class_label": {"names": names}}})
-    if any(r.get("caption") is not None for r in facts.samples):
-        out.append({"name": "caption", "dtype": "string"})
-    return out
+    return out + [{"name": name, "dtype": dtype} for name, dtype in COLUMNS]
 
 
 def header(facts: CardFacts, exports: Sequence[str], *, pretty_name: str, license: str | None) -> dict[str, Any]:
@@ -132,10 +133,9 @@ def header(facts: CardFacts, exports: Sequence[str], *, pretty_name: str, licens
     if configs:
         meta["configs"] = configs
     if not present or present[0] == "parquet":  # the features of what the default config loads
-        info: dict[str, Any] = {"features": features(facts)}
-        if all(image_output(r) and len(r.get("outputs") or ()) == 1 for r in facts.samples):  # one sample per file
-            info["splits"] = [{"name": s, "num_examples": sum(facts.table[s].values())} for s in facts.splits]
-        meta["dataset_info"] = info
+        # no ``splits`` list: datasets wants each split's num_bytes with it (else it warns and drops
+        # it), not known while the shards are written; the card's prose has the counts
+        meta["dataset_info"] = {"features": features(facts)}
     meta["tags"] = ["dataprep-toolkit"]
     return meta
 

@@ -52,7 +52,7 @@ def _sizes(facts: CardFacts) -> list[str]:
 def _removed(facts: CardFacts) -> list[str]:
     lines = []
     if facts.removed:
-        lines.append("Curation left these files out (their outputs stay on disk, outside the dataset):")
+        lines.append("Curation left these files out (outputs made before it did stay on disk, outside the dataset):")
         lines.append("")
         lines += [f"- **{k}**: {n}, {REASONS.get(k, k)}" for k, n in facts.removed.items()]
     else:

@@ -23,7 +23,7 @@ __all__ = ["CardSink", "CardCollector", "slim"]
 Row = dict[str, Any]
 #: the fields the card reads: a row is sent to the worker with these alone
 FIELDS = (
-    "source input_root status curated_from label label_index caption split duplicate_of width height sharpness phash "
+    "source input_root status curated_from probe_filtered label label_index caption split duplicate_of width height sharpness phash "
     "outputs output_bytes bytes_in bytes_out"
 ).split()
 

@@ -117,13 +117,35 @@ class _Inline:
         pass
 
 
+class _InOrder:
+    """Futures as they finish without a cluster (each is done when made): in the order given."""
+
+    def __init__(self, futures: list[Any]):
+        self._queue = list(futures)
+
+    def add(self, fut: Any) -> None:
+        self._queue.append(fut)
+
+    def __iter__(self) -> Any:
+        while self._queue:
+            yield self._queue.pop(0)
+
+
 def _completed(client: Any, futures: list[Any]) -> Any:
-    """The futures as they finish (already finished, in order, without a cluster)."""
+    """The futures as they finish; more may be ``add``-ed while iterating."""
     if isinstance(client, _Inline):
-        return iter(futures)
+        return _InOrder(futures)
     from distributed import as_completed
 
     return as_completed(futures, loop=client.loop)
+
+
+def _in_flight(client: Any) -> int:
+    """How many shard tasks to keep submitted: two a worker thread (each holds one shard's bytes)."""
+    try:
+        return max(2, 2 * sum(client.nthreads().values()))
+    except Exception:  # noqa: BLE001 - no cluster (inline), or one that cannot say: a few at a time
+        return 2
 
 
 def run_shards(
@@ -140,14 +162,16 @@ def run_shards(
     the cluster, and each split's index (holding ``info`` too: the class names); -> figures (per split: shards, samples; shards written and kept; files removed;
     samples whose output went missing while they were written). Raises the first
     :class:`OutputWriteError` once every task has ended (the shards that were written are kept and indexed).
-    A stop (``ctx.stopped()``, where the context has it) cancels the shards not yet begun; those
-    running end and are indexed; then :class:`~toolkit._errors.Stopped` is raised."""
+    Shards are submitted a few at a time (two a worker thread), so a stop (``ctx.stopped()``, where
+    the context has it) submits no more: those submitted end and are indexed (a resumed export keeps
+    them), then :class:`~toolkit._errors.Stopped` is raised."""
     root = Path(ctx.output)
     client = ctx.client if ctx.client is not None else _Inline()
     make_folder(folder, root)
     entries: dict[str, dict[str, dict[str, Any]]] = {}
     olds = {split: {e["name"]: e for e in read_index(folder, split, fmt).get("shards") or () if "name" in e} for split in plans}
-    futures = {}
+    futures: dict[Any, ShardPlan] = {}
+    todo: list[ShardPlan] = []
     run = uuid.uuid4().hex[:8]  # a key of its own: a shard that failed in an earlier call is not the scheduler's answer again
     for split, ps in plans.items():
         entries[split] = {}
@@ -155,28 +179,28 @@ def run_shards(
             if (entry := _kept(folder, p, olds[split])) is not None:
                 entries[split][p.name] = entry
             else:
-                fut = client.submit(
-                    task,
-                    str(folder / p.name),
-                    p.samples,
-                    str(root),
-                    options,
-                    key=f"export-{fmt}-{p.name}-{run}",
-                    pure=False,
-                )
-                futures[fut] = p
+                todo.append(p)
+
+    def submit(p: ShardPlan) -> Any:
+        fut = client.submit(
+            task, str(folder / p.name), p.samples, str(root), options, key=f"export-{fmt}-{p.name}-{run}", pure=False
+        )
+        futures[fut] = p
+        return fut
+
     kept = sum(len(e) for e in entries.values())
+    limit = _in_flight(client)
+    waiting = iter(todo[limit:])
     first_error: BaseException | None = None
     gone: list[str] = []
     stopped = getattr(ctx, "stopped", None) or (lambda: False)
     halted = False
-    for fut in _completed(client, list(futures)) if futures else ():
+    completed = _completed(client, [submit(p) for p in todo[:limit]]) if todo else ()
+    for fut in completed:
         p = futures[fut]
-        if not halted and stopped():
-            halted = True
-            client.cancel([f for f in futures if not f.done()])
-        if fut.cancelled():
-            continue
+        halted = halted or stopped()
+        if not halted and first_error is None and (nxt := next(waiting, None)) is not None:
+            completed.add(submit(nxt))  # type: ignore[union-attr]
         try:
             done = fut.result()
         except OutputWriteError as exc:
@@ -193,8 +217,7 @@ def run_shards(
     if first_error is not None:
         raise first_error
     if halted:
-        written = sum(1 for f in futures if f.status == "finished")
-        raise Stopped(f"{fmt}: stopped after {written} of {len(futures)} shards; the same command writes the rest")
+        raise Stopped(f"{fmt}: stopped after {len(futures)} of {len(todo)} shards; the same command writes the rest")
     for split, ps in plans.items():
         _write_index(folder, root, fmt, split, [entries[split][q.name] for q in ps], complete=True, info=info)
     removed = _remove_leftovers(folder, fmt, suffix, plans)
