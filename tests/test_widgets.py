@@ -428,4 +428,3 @@ def test_a_start_while_a_recuration_runs_waits_for_it_and_its_end_leaves_the_bui
     assert p.wait(120) and p.error is None, p.error
     assert "done: 12 ok" in p.status.value and "re-curat" not in p.status.value, p.status.value
     assert p.report is not None and p.report.curation["settings"]["splits"] == {"train": 0.5, "test": 0.5}
-
