@@ -75,3 +75,15 @@ def test_a_json_recipe_works_as_the_flags_help_says(tmp_path, capsys):
     assert recipe_settings(mine) == {"size": 64, "labels": "folder"}
     assert main(["build", "--help"]) == 0
     assert "TOML or JSON file of one" in " ".join(capsys.readouterr().out.split())
+
+
+def test_a_config_files_recipe_path_is_relative_to_the_config_file_as_its_other_paths_are(tmp_path, monkeypatch):
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "mine.toml").write_text('description = "mine"\nsize = 64\nlabels = "folder"\n')
+    (folder / "build.toml").write_text('recipe = "mine.toml"\nquality = 70\n')
+    (folder / "shipped.toml").write_text('recipe = "classifier"\n')
+    monkeypatch.chdir(tmp_path)  # run from elsewhere: the file means the same
+    cfg = BuildConfig.from_file(folder / "build.toml")
+    assert cfg.ops[0].get("size") == (64, 64) and cfg.labels == "folder" and cfg.quality == 70
+    assert BuildConfig.from_file(folder / "shipped.toml").exports == ("webdataset", "imagefolder", "parquet")
