@@ -194,3 +194,12 @@ def test_a_rebuild_reads_unchanged_sidecars_never_and_edited_ones_always(tmp_pat
     rows = _rows(out)
     assert _summary(out)["decoded"] == 0
     assert rows["cats/a.jpg"]["caption"] == "a grey cat" and rows["dogs/clip.mp4"]["caption"] == "a dog running fast"
+
+
+def test_plan_refuses_labels_on_a_flat_folder_as_the_build_does(tmp_path, capsys):
+    _synth.write_photo(tmp_path / "flat" / "a.jpg", 64, 48, seed=1)
+    assert main(["plan", "-i", str(tmp_path / "flat"), "--labels", "folder"]) == 2
+    err = capsys.readouterr().err
+    assert "dataprep: error: --labels = 'folder' needs class folders" in err and "Traceback" not in err
+    _synth.write_photo(tmp_path / "classes" / "cat" / "a.jpg", 64, 48, seed=1)
+    assert main(["plan", "-i", str(tmp_path / "classes"), "--labels", "folder"]) == 0
