@@ -71,6 +71,8 @@ def test_curation_keys_and_table_keys_are_flags_in_messages():
         (["--labels", "folder", "--split", "train=0.8", "--split", "test=0.2"], "--labels = 'folder' needs class folders"),
         (["--min-side", "-3"], "--min-side must be a whole number >= 1"),
         (["--split", "train"], "--split: give each split as name=fraction"),
+        (["--split", "train=0.8", "--split", "test=0.2", "--split", "train=0.8"], "--split: 'train' is given twice"),
+        (["--recipe", "clasifier"], "--recipe: no recipe 'clasifier'"),
     ],
 )
 def test_settings_that_cannot_work_stop_the_cli_before_any_work(tmp_path, argv, said, capsys):
@@ -192,3 +194,12 @@ def test_a_rebuild_reads_unchanged_sidecars_never_and_edited_ones_always(tmp_pat
     rows = _rows(out)
     assert _summary(out)["decoded"] == 0
     assert rows["cats/a.jpg"]["caption"] == "a grey cat" and rows["dogs/clip.mp4"]["caption"] == "a dog running fast"
+
+
+def test_plan_refuses_labels_on_a_flat_folder_as_the_build_does(tmp_path, capsys):
+    _synth.write_photo(tmp_path / "flat" / "a.jpg", 64, 48, seed=1)
+    assert main(["plan", "-i", str(tmp_path / "flat"), "--labels", "folder"]) == 2
+    err = capsys.readouterr().err
+    assert "dataprep: error: --labels = 'folder' needs class folders" in err and "Traceback" not in err
+    _synth.write_photo(tmp_path / "classes" / "cat" / "a.jpg", 64, 48, seed=1)
+    assert main(["plan", "-i", str(tmp_path / "classes"), "--labels", "folder"]) == 0

@@ -346,3 +346,26 @@ def test_a_class_name_with_a_bar_or_newline_keeps_the_table_whole(tmp_path):
     assert "| split | big\\|cat indoor | dog | total |" in text and "| train | 2 | 2 | 4 |" in text
     names = header(text)["dataset_info"]["features"][1]["dtype"]["class_label"]["names"]
     assert names == {"0": "big|cat\nindoor", "1": "dog"}  # the header keeps the name as it is
+
+
+def test_the_duplicate_groups_frame_the_kept_file_of_the_right_input_folder_when_names_repeat():
+    """``duplicate_of`` names only a source: where two input folders both hold IMG_1.jpg, the card's
+    duplicates grid must frame the one the copies match, not the copy's own folder's namesake."""
+    from curate_rows import row as fact_row
+    from toolkit._curate import CurationSettings, curate_rows
+
+    def at(root, source, **kw):
+        r = fact_row(source, **kw)
+        r["input_root"] = root
+        return r
+
+    rows = [
+        at("/a", "IMG_1", w=96, h=72, content=1, phash=0x00FF00FF00FF0000),  # kept
+        at("/b", "IMG_1", w=96, h=72, content=3, phash=0x0F0F0F0F0F0F0F00),  # another picture of that name
+        at("/b", "IMG_4", w=48, h=36, content=1, phash=0x00FF00FF00FF0000),  # an exact copy of /a's IMG_1
+    ]
+    curated = curate_rows(rows, CurationSettings(dedupe="near", near_distance=2)).rows
+    groups = card_facts(curated, {}).duplicate_groups
+    assert [(k["input_root"], k["source"], [(c["input_root"], c["source"]) for c in copies]) for k, copies in groups] == [
+        ("/a", "IMG_1", [("/b", "IMG_4")])
+    ]

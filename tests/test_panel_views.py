@@ -270,3 +270,31 @@ def test_duplicates_view_caps_the_groups_and_says_where_a_picture_comes_from(tmp
 
 def test_no_duplicates_is_said():
     assert "no duplicate groups" in duplicates_html([row("a"), row("b")], "/nowhere")
+
+
+def test_duplicates_view_marks_the_kept_file_of_its_own_input_folder_when_names_repeat_across_inputs():
+    """Two input folders both hold IMG_1.jpg (cameras repeat names): ``duplicate_of`` names only the
+    source, so the view must find the kept file by its hashes, not take another folder's IMG_1.jpg."""
+    from toolkit._curate import CurationSettings, curate_rows
+
+    def at(root, source, **kw):
+        r = row(source, **kw)
+        r["input_root"] = root
+        return r
+
+    rows = [
+        at("/a", "IMG_1", w=96, h=72, content=1, phash=0x00FF00FF00FF0000),  # kept: the largest
+        at("/a", "IMG_2", w=48, h=36, content=2, phash=0x00FF00FF00FF0001),  # its near copy, in the same folder
+        at("/b", "IMG_1", w=96, h=72, content=3, phash=0x0F0F0F0F0F0F0F00),  # another picture of the same name...
+        at("/b", "IMG_3", w=48, h=36, content=4, phash=0x0F0F0F0F0F0F0F01),  # ...with a copy of its own
+        at("/b", "IMG_4", w=48, h=36, content=1, phash=0x00FF00FF00FF0000),  # an exact copy of /a's IMG_1
+    ]
+    curated = curate_rows(rows, CurationSettings(dedupe="near", near_distance=2)).rows
+    groups = duplicate_groups(curated)
+    kept = sorted(
+        (g.kept["input_root"], g.kept["source"], sorted((o["input_root"], o["source"]) for o in g.others)) for g in groups
+    )
+    assert kept == [
+        ("/a", "IMG_1", [("/a", "IMG_2"), ("/b", "IMG_4")]),
+        ("/b", "IMG_1", [("/b", "IMG_3")]),
+    ]

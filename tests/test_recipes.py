@@ -65,3 +65,25 @@ def test_exports_and_shard_bounds_are_checked_naming_the_key():
 def test_exports_are_not_part_of_the_resume_key():
     base = BuildConfig.create(size=64)
     assert base.settings_key == base.replace(exports=["webdataset"], shard_max_count=10, card_license="cc-by-4.0").settings_key
+
+
+def test_a_json_recipe_works_as_the_flags_help_says(tmp_path, capsys):
+    from toolkit._cli import main
+
+    mine = tmp_path / "mine.json"
+    mine.write_text('{"description": "mine", "size": 64, "labels": "folder"}')
+    assert recipe_settings(mine) == {"size": 64, "labels": "folder"}
+    assert main(["build", "--help"]) == 0
+    assert "TOML or JSON file of one" in " ".join(capsys.readouterr().out.split())
+
+
+def test_a_config_files_recipe_path_is_relative_to_the_config_file_as_its_other_paths_are(tmp_path, monkeypatch):
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "mine.toml").write_text('description = "mine"\nsize = 64\nlabels = "folder"\n')
+    (folder / "build.toml").write_text('recipe = "mine.toml"\nquality = 70\n')
+    (folder / "shipped.toml").write_text('recipe = "classifier"\n')
+    monkeypatch.chdir(tmp_path)  # run from elsewhere: the file means the same
+    cfg = BuildConfig.from_file(folder / "build.toml")
+    assert cfg.ops[0].get("size") == (64, 64) and cfg.labels == "folder" and cfg.quality == 70
+    assert BuildConfig.from_file(folder / "shipped.toml").exports == ("webdataset", "imagefolder", "parquet")

@@ -1,6 +1,7 @@
 """toolkit.report(output): what a build's output folder holds, the same for the CLI, a notebook and Python."""
 
 import csv
+import re
 
 import pytest
 
@@ -121,3 +122,15 @@ def test_dataprep_report_shows_settings_as_flags_in_messages_never_in_names(tmp_
     cap = capsys.readouterr()
     assert cap.out.splitlines()[-1] == "`jobs`.jpg\tlimit-exceeded\t`jobs`.jpg: give workers more memory (--memory-limit)"
     assert "the build stopped [output-write-failed]: see --output" in cap.err
+
+
+def test_the_split_x_label_table_stays_aligned_with_long_class_names_and_says_when_it_is_empty():
+    from toolkit._runreport import curation_lines
+
+    files = {"train": {"cat": 3, "golden_retriever": 12345678}, "test": {"cat": 1}}
+    table = curation_lines({"kept": 5, "leakage": {"files": files}})[1:]
+    ends = [[m.end() for m in re.finditer(r"\S+", line)][1:] for line in table]  # where each column's cells end
+    assert all(e == ends[0] for e in ends), table  # right-aligned under their names, whatever a name's length
+    assert [line.split() for line in table[1:]] == [["train", "3", "12345678", "12345681"], ["test", "1", "0", "1"]]
+    empty = curation_lines({"kept": 0, "filtered": {"too-small": 3}, "leakage": {"files": {}}})
+    assert empty[1:] == ["  no file is in the dataset: nothing to split"], empty

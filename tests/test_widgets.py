@@ -403,3 +403,28 @@ def test_a_panel_opened_on_a_curated_build_shows_it_and_recurates_it(tmp_path, c
     assert q.wait_curation(60)
     assert "re-curation failed" in q.status.value and "<b class='dp-setting' title='labels'>Labels</b>" in q.status.value
     assert "needs class folders" in q.status.value and q.recurator.count == 0
+
+
+def test_a_start_while_a_recuration_runs_waits_for_it_and_its_end_leaves_the_build_alone(tmp_path, client, monkeypatch):
+    import toolkit
+    from toolkit._widgets import _recurate
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    class_folders(src)
+    toolkit.build(inputs=[str(src)], output=str(out), client=client, op="thumbnail", size=64, labels="folder")
+    p = Panel(client=client, inputs=[str(src)], output=str(out), op="thumbnail", size=64)
+    assert p.wait_curation(60)
+    real, started = _recurate.curate, []
+
+    def curate_then_start(*args, **kwargs):  # the user clicks Start while the re-curation writes
+        report = real(*args, **kwargs)
+        p.start()
+        started.append(p.running)
+        return report
+
+    monkeypatch.setattr(_recurate, "curate", curate_then_start)
+    p.splits.value = "train=0.5, test=0.5"
+    assert p.wait_curation(60) and started == [True]
+    assert p.wait(120) and p.error is None, p.error
+    assert "done: 12 ok" in p.status.value and "re-curat" not in p.status.value, p.status.value
+    assert p.report is not None and p.report.curation["settings"]["splits"] == {"train": 0.5, "test": 0.5}

@@ -15,7 +15,7 @@ import click
 from ._config import BuildConfig
 from ._ops import OPS
 from ._settings import SETTINGS, OpParam, Setting, for_cli, op_params
-from ._settings_curation import TABLE_FLAGS, parse_split
+from ._settings_curation import TABLE_FLAGS, parse_split_flags
 
 __all__ = ["settings_options", "config_from"]
 
@@ -79,7 +79,7 @@ def settings_options(f: Callable) -> Callable:
         click.option(
             "--recipe",
             "recipe",
-            help="A shipped recipe (dataprep recipes lists them) or a TOML file of one; --config and flags override it.",
+            help="A shipped recipe (dataprep recipes lists them) or a TOML or JSON file of one; --config and flags override it.",
         )
     )
     opts.append(
@@ -109,5 +109,5 @@ def config_from(params: dict[str, Any]) -> BuildConfig:
     if filters:  # the flat flags over the config file's [filters] table
         settings["filters"] = {**base.filters, **filters}
     if "splits" in settings:  # --split train=0.8 --split val=0.2: they replace a config file's [splits]
-        settings["splits"] = dict(parse_split(text) for text in settings["splits"])
+        settings["splits"] = parse_split_flags(settings["splits"])
     return BuildConfig.create(base, **settings)

@@ -1,7 +1,7 @@
 """Reading a config file: JSON (with ``// comments``) or TOML, into a flat dict of settings.
 
-Paths in it (the registry's path settings: ``inputs``, ``output``, ``scheduler_file``) are
-relative to the file, so a config file means the same from any working folder. The values are
+Paths in it (the registry's path settings: ``inputs``, ``output``, ``scheduler_file``; and a
+``recipe`` that names a file there) are relative to the file, so a config file means the same from any working folder. The values are
 checked by ``BuildConfig``, not here.
 """
 
@@ -47,6 +47,8 @@ def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
         if s and s.cli in ("path", "paths") and isinstance(vs, list) and all(isinstance(x, str) for x in vs):
             res = [x if os.path.isabs(x) else str(p.parent / x) for x in vs]
             data[key] = res[0] if isinstance(v, str) else res
+        elif canonical_key(key) == "recipe" and isinstance(v, str) and not os.path.isabs(v) and (p.parent / v).is_file():
+            data[key] = str(p.parent / v)  # a recipe file of yours beside the config (a shipped name is no file there)
     return data
 
 

@@ -51,6 +51,9 @@ def plan(
         items = scan(items, captions=cfg.captions)
     left_out = []
     if isinstance(items, ScanResult):
+        from ._curate._labels import check_labels
+
+        check_labels(cfg.labels, [*(i.rel for i in items.items), *(r.source for r in items.rows)])  # as a build does
         left_out = list(items.rows)
         items = assign_outputs(items.items, multi_root=len(items.roots) > 1, output=cfg.output or None)
     items = list(items)

@@ -48,8 +48,8 @@ def recipe_path(recipe: str | os.PathLike) -> Path:
     if p.is_file():
         return p
     raise ConfigError(
-        f"no recipe {text!r}: neither a shipped one ({', '.join(recipes())}) nor a TOML/JSON file; "
-        "`dataprep recipes` lists the shipped ones"
+        f"`recipe`: no recipe {text!r}: neither a shipped one ({', '.join(recipes())}) nor a TOML/JSON file "
+        "(the command dataprep recipes lists the shipped ones)"
     )
 
 

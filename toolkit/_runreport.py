@@ -260,12 +260,14 @@ def curation_lines(curation: dict[str, Any] | None) -> list[str]:
     if leak:
         table = leak.get("files") or {}
         labels = sorted({lb for per in table.values() for lb in per})
-        w = max([len("split"), *map(len, table)])
-        cols = [lb or "-" for lb in labels]
-        lines.append(f"  {'split':<{w}}  " + "  ".join(f"{c:>6}" for c in cols) + f"  {'total':>6}")
-        for split, per in table.items():
-            cells = "  ".join(f"{per.get(lb, 0):>6}" for lb in labels)
-            lines.append(f"  {split:<{w}}  {cells}  {sum(per.values()):>6}")
+        rows = [[split, *(per.get(lb, 0) for lb in labels), sum(per.values())] for split, per in table.items()]
+        head = ["split", *(lb or "-" for lb in labels), "total"]
+        widths = [max(len(str(c)) for c in col) for col in zip(head, *rows)]  # a column as wide as its longest cell
+        widths[1:] = [max(6, n) for n in widths[1:]]
+        for cells in (head, *rows) if rows else ():
+            lines.append("  " + "  ".join(f"{c:<{widths[0]}}" if i == 0 else f"{c:>{widths[i]}}" for i, c in enumerate(cells)))
+        if not rows:
+            lines.append("  no file is in the dataset: nothing to split")
         if leak.get("near_pairs_across_splits"):
             lines.append(f"  near-duplicate pairs across splits: {leak['near_pairs_across_splits']}")
     if curation.get("needs_build"):

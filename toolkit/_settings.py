@@ -162,8 +162,8 @@ def flag_for(key: str) -> str | None:
     k = canonical_key(key)
     if k in SETTINGS:
         return SETTINGS[k].flags[0] if SETTINGS[k].cli else None
-    if k == "op":
-        return "--op"
+    if k in ("op", "recipe"):
+        return "--" + k
     params = op_params()
     if k not in params and "." in k:
         k = k.rsplit(".", 1)[1]

@@ -15,7 +15,7 @@ from ._errors import ConfigError
 from ._settings_base import Setting
 from ._sidecar import CAPTIONS
 
-__all__ = ["CURATION_SETTINGS", "TABLE_FLAGS", "parse_split"]
+__all__ = ["CURATION_SETTINGS", "TABLE_FLAGS", "parse_split", "parse_split_flags"]
 
 
 def _captions(key: str, v: Any) -> str:
@@ -70,3 +70,15 @@ def parse_split(text: str) -> tuple[str, float]:
     except ValueError:
         pass
     raise ConfigError(f"`splits`: give each split as name=fraction (train=0.8), not {text!r}")
+
+
+def parse_split_flags(texts: Any) -> dict[str, float]:
+    """The fractions of ``--split`` flags (``train=0.8``, one flag a split); a name given twice is a
+    ConfigError naming `splits`, not a silent override."""
+    out: dict[str, float] = {}
+    for text in texts:
+        name, fraction = parse_split(text)
+        if name in out:
+            raise ConfigError(f"`splits`: {name!r} is given twice")
+        out[name] = fraction
+    return out

@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
+from .._curate._kept import bits_apart, kept_groups, same_content
 from ._preview import name_html, thumb_b64
 
 __all__ = ["DuplicateGroup", "duplicate_groups", "duplicates_html", "split_table_html", "split_label_counts", "counts_html"]
@@ -34,35 +35,21 @@ class DuplicateGroup:
 
 
 def duplicate_groups(rows: Iterable[Row]) -> list[DuplicateGroup]:
-    """The duplicate groups of curated rows (those with ``duplicate_of``), grouped by the kept
-    member's source, largest first (then by the kept file's name)."""
-    rows = list(rows)
-    groups: dict[str, DuplicateGroup] = {}
-    for r in rows:
-        kept = r.get("duplicate_of")
-        if kept:
-            groups.setdefault(str(kept), DuplicateGroup(None, str(kept))).others.append(r)
-    for r in rows:
-        g = groups.get(str(r.get("source")))
-        if g is not None and not r.get("duplicate_of") and r.get("status") == "ok":
-            same_root = any(o.get("input_root") == r.get("input_root") for o in g.others)
-            if g.kept is None or same_root:
-                g.kept = r
-    return sorted(groups.values(), key=lambda g: (-g.size, g.kept_source))
+    """The duplicate groups of curated rows (those with ``duplicate_of``), each under its kept
+    member (``toolkit._curate._kept``: where several input folders hold a file of the kept one's
+    name, the one the copies match), largest first (then by the kept file's name)."""
+    groups = [DuplicateGroup(kept, source, others) for kept, source, others in kept_groups(rows)]
+    return sorted(groups, key=lambda g: (-g.size, g.kept_source, str((g.kept or {}).get("input_root", ""))))
 
 
 def distance_text(row: Row, kept: Row | None) -> str:
     """ "exact" when the content hashes are equal, else the phash bits that differ, else ""."""
     if kept is None:
         return ""
-    a, b = row.get("content_hash"), kept.get("content_hash")
-    if isinstance(a, str) and a and a.lower() == str(b or "").lower():
+    if same_content(row, kept):
         return "exact"
-    try:
-        bits = bin(int(str(row["phash"]), 16) ^ int(str(kept["phash"]), 16)).count("1")
-    except (KeyError, TypeError, ValueError):
-        return ""
-    return f"{bits} bit" if bits == 1 else f"{bits} bits"
+    bits = bits_apart(row, kept)
+    return "" if bits is None else f"{bits} bit" if bits == 1 else f"{bits} bits"
 
 
 def picture_of(row: Row, output: str) -> tuple[str | None, bool]:

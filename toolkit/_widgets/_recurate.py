@@ -213,8 +213,8 @@ class Recurator:
             self._leave()
 
     def _recurate(self) -> None:
-        p = self.panel
-        if p.running or self.target is None:
+        p, target = self.panel, self.target
+        if p.running or target is None:
             return  # a change during a build: the build's end applies it
         try:
             changed = self.changed_keys()
@@ -222,16 +222,19 @@ class Recurator:
             return  # the control shows why (Panel._on_curation)
         if not changed:
             return
-        if os.path.abspath(p.controls.output.value.strip() or ".") != os.path.abspath(self.target):
+        if os.path.abspath(p.controls.output.value.strip() or ".") != os.path.abspath(target):
             p.views.set_status("curation settings changed: they apply to the next build (the output folder is another one)")
             return
         p.views.set_status("<span class='dp-recurating'>re-curating…</span>")
         t0 = time.monotonic()
-        report = curate(self.target, **changed)
+        report = curate(target, **changed)
         self.count += 1
+        if p.running or self.target != target:  # Start was clicked meanwhile: the build (waiting for this) shows its own
+            p._log(f"re-curated {target} before the build started")
+            return
         seconds, named = time.monotonic() - t0, ", ".join(f"`{k}`" for k in changed)
         note = f" <span class='dp-recurated-note' style='font-size:12px;color:#555'>(re-curated at {time.strftime('%H:%M:%S')}; the report above is the build's)</span>"
-        self.attach(self.target, note)
+        self.attach(target, note)
         p.views.set_status(
             f"<span class='dp-done dp-recurated'>re-curated in {seconds:.2f} s ({p._said(named)}): "
             f"kept {report.get('kept', 0)}, duplicates {report.get('duplicates', 0)}; nothing decoded</span>"
