@@ -14,6 +14,12 @@ from .._fs import path_text, printable
 
 __all__ = ["card_view_html"]
 
+#: the pictures side by side, each at most 440 px wide (the panel is narrower than a notebook's report)
+_STYLE = (
+    "<style>.dp-card .dataprep-card{display:flex;flex-wrap:wrap;align-items:flex-start;gap:8px}"
+    ".dp-card .dataprep-card figure{max-width:440px;margin:0}</style>"
+)
+
 
 def card_view_html(output: str, *, open_: bool = True) -> str:
     """A collapsible "Dataset card" section for the build in ``output``; "" when it has no card."""
@@ -25,5 +31,5 @@ def card_view_html(output: str, *, open_: bool = True) -> str:
         f"<details class='dp-card'{' open' if open_ else ''}><summary><b>Dataset card</b> "
         f"<span style='font-size:12px;color:#555'>(<code class='dp-card-readme'>{where}</code>, "
         "pictures in card/)</span></summary>"
-        f"{card_html(output)}</details>"
+        f"{_STYLE}{card_html(output)}</details>"
     )
