@@ -176,10 +176,13 @@ def test_stop_during_the_export_shows_stopped_and_the_same_build_writes_the_rest
         if "data-stage='webdataset'" in change["new"]:
             p.stop()  # as the Stop button does, while the shards are being written
 
+    statuses: list[str] = []
+    p.status.observe(lambda ch: statuses.append(ch["new"]), names="value")
     p.status.observe(stop_at_shards, names="value")
     p.start()
     assert p.wait(180) and p.error is None, p.error
     assert p.report.stopped and "stopped:" in p.status.value
+    assert any("stopping writing webdataset shards: the pieces being written finish" in s for s in statuses)
     assert ("webdataset", "stopped") in _stages(p.run) and ("webdataset", "finished") not in _stages(p.run)
     p.status.unobserve(stop_at_shards, names="value")
     p.start()  # the same command: every file carried over, the shards written

@@ -87,7 +87,12 @@ class BuildRunner:
         self._stopping = True
         run.stop(grace)
         self.controls.stop_button.disabled = True
-        self.views.set_status("stopping: waiting for running batches…")
+        stage = self.state.stage  # after the batches: the pieces being written finish and are kept
+        self.views.set_status(
+            f"stopping {html.escape(stage_text(stage))}: the pieces being written finish and are kept…"
+            if stage
+            else "stopping: waiting for running batches…"
+        )
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until the current run (if any) has finished and the panel shows its results."""
