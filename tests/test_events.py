@@ -52,6 +52,7 @@ def test_every_kind_has_a_payload_named_by_its_kind():
         "resources",
         "throttle",
         "settings-changed",
+        "stage",
         "warning",
         "run-finished",
     }

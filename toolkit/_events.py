@@ -18,6 +18,8 @@ dict, for sinks written before the payloads). Kinds and their fields (``=`` mark
                      batch_size, budget_bytes, reason
 ``settings-changed`` batch_size (the size batches are formed with from now on; None: none formed yet),
                      max_memory_percent (a live change from the API or a widget)
+``stage``            name (curate | mirror | manifest_parquet | card | webdataset | imagefolder | parquet),
+                     state (started | finished | stopped | failed), seconds=0.0 (since it started)
 ``warning``          message
 ``run-finished``     report (a RunReport)
 """
@@ -109,6 +111,14 @@ class SettingsChanged:
 
 
 @dataclass(frozen=True)
+class Stage:
+    kind: ClassVar[str] = "stage"
+    name: str  # a curator ("curate") or a sink's name, as summary.json's ``exports`` names it
+    state: str  # started, finished, stopped (the run was asked to stop), failed
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
 class Warned:
     kind: ClassVar[str] = "warning"
     message: str
@@ -132,6 +142,7 @@ PAYLOADS: dict[str, type] = {
         Resources,
         Throttle,
         SettingsChanged,
+        Stage,
         Warned,
         RunFinished,
     )

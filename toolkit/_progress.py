@@ -16,7 +16,7 @@ from ._fs import printable
 from ._state import ProgressState
 from ._units import format_bytes
 
-__all__ = ["TextProgress", "auto_sink", "log_sink"]
+__all__ = ["TextProgress", "auto_sink", "log_sink", "stage_text"]
 
 log = logging.getLogger("toolkit")
 
@@ -76,9 +76,29 @@ class TextProgress:
             self.bar.set_postfix_str(f"{format_bytes(st.bytes_done)}/{format_bytes(st.bytes_total)}", refresh=False)
         elif ev.kind in DECISIONS:
             self.write(f"dataprep: {self.words(describe(ev))}")
+        elif ev.kind == "stage" and ev.payload.state != "started":  # one line as each stage ends
+            p = ev.payload
+            self.write(f"dataprep: {stage_text(p.name)}: {'' if p.state == 'finished' else p.state + ' after '}{p.seconds:.1f} s")
         elif ev.kind == "run-finished" and self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+#: what the curate and export stages do, as a status line says it while they run ("writing webdataset shards…")
+STAGE_WORDS = {
+    "curate": "curating",
+    "mirror": "tidying the output folder",
+    "manifest_parquet": "writing manifest.parquet",
+    "card": "drawing the dataset card",
+    "webdataset": "writing webdataset shards",
+    "imagefolder": "writing the imagefolder",
+    "parquet": "writing parquet shards",
+}
+
+
+def stage_text(name: str) -> str:
+    """What the stage ``name`` does, in words ("writing webdataset shards"; another sink: "exporting NAME")."""
+    return STAGE_WORDS.get(name, f"exporting {name}")
 
 
 #: the events that record a decision of the run (shown as a line of text by :func:`describe`)

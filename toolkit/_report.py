@@ -130,6 +130,12 @@ class DatasetReport:
                 + "</table>"
                 + (more if len(self.failures) > len(shown) else "")
             )
+        if (Path(self.output) / "README.md").is_file():  # the dataset card's pictures, as the panel shows them
+            from ._card import card_html
+
+            parts.append(
+                f"<details class='dataprep-card-pictures'><summary><b>Dataset card</b></summary>{card_html(self.output)}</details>"
+            )
         return "<div class='dataprep-report'>" + "".join(parts) + "</div>"
 
 

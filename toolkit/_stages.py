@@ -21,7 +21,9 @@ outputs of earlier runs that no row lists any more.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
@@ -116,12 +118,32 @@ def curate_and_export(
     ctx: StageContext, curators: Sequence[Curator], sinks: Sequence[Sink], figures: dict[str, dict[str, Any]] | None = None
 ) -> dict[str, dict[str, Any]]:
     """Run the curators in turn over every row, then each sink; -> each sink's figures by name,
-    put in ``figures`` as each sink ends (those of the sinks before one that raised are kept)."""
+    put in ``figures`` as each sink ends (those of the sinks before one that raised are kept).
+    The curators (as one, "curate") and each sink emit a ``stage`` event as it starts and as it ends."""
     figures = {} if figures is None else figures
-    rows: Sequence[Row] = ctx.manifest.ordered()  # as the manifest lists them: the same order every run
-    for c in curators:
-        rows = c.curate(rows, ctx)
+
+    def curate() -> Sequence[Row]:
+        rows: Sequence[Row] = ctx.manifest.ordered()  # as the manifest lists them: the same order every run
+        for c in curators:
+            rows = c.curate(rows, ctx)
+        return rows
+
+    rows = _stage(ctx, "curate", curate)
     for s in sinks:
-        if (done := s.export(rows, ctx)) is not None:
+        if (done := _stage(ctx, s.name, partial(s.export, rows, ctx))) is not None:
             figures[s.name] = done
     return figures
+
+
+def _stage(ctx: StageContext, name: str, work: Callable[[], Any]) -> Any:
+    """``work()`` between a ``stage`` event "started" and one "finished" (or "stopped"/"failed", as it raised)."""
+    ctx.emit("stage", name=name, state="started")
+    t0, state = time.perf_counter(), "failed"
+    try:
+        out = work()
+        state = "finished"
+        return out
+    finally:
+        if state == "failed" and ctx.stopped():
+            state = "stopped"
+        ctx.emit("stage", name=name, state=state, seconds=round(time.perf_counter() - t0, 3))

@@ -23,6 +23,7 @@ from ._events import (
     RunStarted,
     SettingsChanged,
     Throttle,
+    Stage,
     Warned,
 )
 
@@ -76,6 +77,8 @@ class ProgressState:
     report: Any = None
     started_at: float | None = None  # the run-started event's time
     last_item_at: float | None = None
+    stage: str | None = None  # the curate or export stage running now (after the batches)
+    stages: list[tuple[str, str, float]] = field(default_factory=list)  # (name, state, seconds) of each that ended
 
     @property
     def failed(self) -> int:
@@ -128,6 +131,10 @@ class ProgressState:
                 self.batch_size = p.batch_size
         elif isinstance(p, BatchRetried):
             self.retries += 1
+        elif isinstance(p, Stage):
+            self.stage = p.name if p.state == "started" else None
+            if p.state != "started":
+                self.stages.append((p.name, p.state, p.seconds))
         elif isinstance(p, Warned):
             self.warnings.append(p.message)
         elif isinstance(p, RunStarted):

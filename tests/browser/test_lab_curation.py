@@ -1,5 +1,5 @@
 """Curation in the panel, in a real browser: after a build in JupyterLab, changing a curation
-control re-curates the build and the split x label table and the duplicates view follow."""
+control re-curates the build and the split x label table, the duplicates view and the card follow."""
 
 import json
 import re
@@ -42,6 +42,11 @@ def test_changing_a_curation_control_after_a_build_recurates_it(page, lab, site)
         assert panel.locator(".dp-dup-group").count() == 2
         assert panel.locator(".dp-dup-kept").count() == 2 and panel.locator(".dp-dup img").count() == 5
         assert "exact" in panel.locator(".dp-duplicates").inner_text()
+        # the dataset card's pictures under it, decoded by the browser, and the Exports group above
+        card_drawn = "imgs => imgs.length >= 3 && imgs.every(i => i.complete && i.naturalWidth > 0)"
+        assert panel.locator(".dp-card img").evaluate_all(card_drawn)
+        assert "README.md" in panel.locator(".dp-card summary").inner_text()
+        assert panel.locator(".dp-export-controls", has_text="WebDataset shards").count() == 1
         # a split the user types: a bad one is said beside the box, a good one re-curates the build
         set_text(panel, "Splits", "train=0.75, test=0.2")
         panel.locator(".dp-splits-error", has_text="must sum to 1").wait_for(timeout=30_000)
@@ -56,9 +61,12 @@ def test_changing_a_curation_control_after_a_build_recurates_it(page, lab, site)
         after = dict((row[0], row[1:]) for row in table_text(panel)[1:])
         assert after["total"] == ["6", "6", "12"] and int(after["train"][2]) in (8, 9, 10)
         assert "re-curated in" in panel.locator(".dp-status").inner_text()
+        assert panel.locator(".dp-card img").evaluate_all(card_drawn)  # the card re-curation rewrote
         panel.locator(".dp-curation").scroll_into_view_if_needed()
         shot(pg, "curation-recurated", panel)
         shot(pg, "panel-curation-controls", panel.locator(".dp-curation-controls"))  # docs/panel.md shows these two
         shot(pg, "panel-curation", panel.locator(".dp-curation"))
+        shot(pg, "panel-exports", panel.locator(".dp-export-controls"))
+        shot(pg, "panel-card", panel.locator(".dp-card"))
     summary = json.loads((out / "summary.json").read_text())
     assert summary["decoded"] == 0 and summary["settings"]["splits"] == {"train": 0.75, "test": 0.25}

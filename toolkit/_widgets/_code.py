@@ -36,7 +36,7 @@ def build_kwargs(cfg: BuildConfig) -> dict[str, Any]:
     for k, v in d.items():
         if k in ("inputs", "output", "ops") or v == base.get(k):
             continue
-        kw[k] = limit_text(v) if k == "memory_limit" and v else v
+        kw[k] = limit_text(v) if k == "memory_limit" and v else list(v) if isinstance(v, tuple) else v  # exports as a list
     try:
         if BuildConfig.create(**kw) == cfg:
             return kw

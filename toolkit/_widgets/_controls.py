@@ -18,6 +18,7 @@ from .._ops import FORMATS, OPS, OpSpec
 from .._settings import reword_keys
 from .._units import format_bytes, parse_bytes
 from ._curation_controls import CURATION_CONTROL_KEYS, CurationControls
+from ._export_controls import EXPORT_CONTROL_KEYS, ExportControls
 
 __all__ = ["Controls", "label_keys", "limit_text"]
 
@@ -79,11 +80,12 @@ def pixels_text(v: Any) -> str:
 
 class Controls:
     """The setting widgets, built from a validated base config; ``settings()`` reads them back.
-    The curation controls are ``curation`` (:class:`CurationControls`)."""
+    The curation controls are ``curation`` (:class:`CurationControls`), the exports ``export``."""
 
     def __init__(self, base: BuildConfig, given: dict[str, Any]) -> None:
-        self.extra = {k: v for k, v in given.items() if k not in KEYS and k not in CURATION_CONTROL_KEYS}
-        self.curation = CurationControls(base)
+        own = {*KEYS, *CURATION_CONTROL_KEYS, *EXPORT_CONTROL_KEYS}
+        self.extra = {k: v for k, v in given.items() if k not in own}
+        self.curation, self.export = CurationControls(base), ExportControls(base)
         first, multi = base.ops[0], len(base.ops) > 1
         self.ops_override = base.ops if multi else None
         st, wide = {"description_width": "150px"}, W.Layout(width="560px")
@@ -179,12 +181,13 @@ class Controls:
 
     @property
     def setting_widgets(self) -> list[W.Widget]:
-        return [getattr(self, a) for a in dict.fromkeys(KEYS.values())] + [self.batch_auto]
+        return [getattr(self, a) for a in dict.fromkeys(KEYS.values())] + [self.batch_auto, *self.export.widgets]
 
     @property
     def labels(self) -> dict[str, str]:
         """Setting key -> the label of its control (how the panel names a setting in messages)."""
-        return {key: str(getattr(self, attr).description) for key, attr in KEYS.items()} | self.curation.names
+        own = {key: str(getattr(self, attr).description) for key, attr in KEYS.items()}
+        return own | self.curation.names | self.export.names
 
     def box(self, status: W.Widget) -> W.VBox:
         return W.VBox(
@@ -200,6 +203,7 @@ class Controls:
                 self.force,
                 self.scheduler,
                 self.curation.box(),
+                self.export.box(),
                 W.HBox([self.start_button, self.stop_button, status]),
             ]
         )
@@ -209,6 +213,7 @@ class Controls:
         text that is no table of fractions is a ConfigError naming `splits`)."""
         s: dict[str, Any] = dict(self.extra)
         s.update(self.curation.settings())
+        s.update(self.export.settings())
         s["inputs"] = [p.strip() for p in self.inputs.value.split(";") if p.strip()]
         s["output"] = self.output.value.strip()
         if self.ops_override is not None and self.op.value == self._ops_label():

@@ -42,7 +42,13 @@ class Panel(BuildRunner):
         self.controls = Controls(BuildConfig.create(**settings) if settings else BuildConfig(), settings)
         self.views, self.code_view = Views(words=self._said), CodeView()
         self.recurator = Recurator(self, given=settings)  # a curation control changed after a build: re-curate it
-        for part in (self.controls, self.controls.curation, self.views, self.code_view):  # panel.batch_size, panel.status...
+        for part in (
+            self.controls,
+            self.controls.curation,
+            self.controls.export,
+            self.views,
+            self.code_view,
+        ):  # panel.batch_size, panel.status...
             vars(self).update({k: v for k, v in vars(part).items() if isinstance(v, W.Widget) and k != "box"})
         self.controls.connect(
             on_setting=self._refresh_code,

@@ -4,7 +4,8 @@ The :class:`Recurator` follows the panel's last finished build (or the curated b
 folder already held when it opened). A change of a curation control waits ``delay`` seconds for
 the next one (typing "0.75" is one change, not four), then, on a background thread, calls
 ``toolkit.curate(output, **changed)`` (no cluster, nothing decoded; it holds the output's lock)
-and redraws the counts, the split x label table and the duplicates view. It never runs while a
+and redraws the counts, the split x label table, the duplicates view and the dataset card (which
+``toolkit.curate`` rewrote). It never runs while a
 build runs: ``Panel.start`` cancels a pending one and waits for a running one, and a change made
 during a build is applied when the build ends.
 """
@@ -21,6 +22,7 @@ from .._config import BuildConfig
 from .._curation import CURATION_KEYS, curate
 from .._errors import ConfigError
 from .._manifest import MANIFEST, SUMMARY, read_rows
+from ._card_view import card_view_html
 from ._curation_controls import CURATION_CONTROL_KEYS
 from ._curation_view import counts_html, duplicates_html, split_label_counts, split_table_html
 
@@ -104,6 +106,7 @@ class Recurator:
             applied = {}
         self.target, self.applied, self.report = output, applied, summary.get("curation")
         self.panel.views.curation_view.value = curation_html(output, self.report, rows, note)
+        self.panel.views.card_view.value = card_view_html(output)
 
     def follow(self, report: Any) -> None:
         """The panel's build finished (a ``RunReport``): show its curation; changes re-curate it."""

@@ -16,6 +16,7 @@ from typing import Any
 from .._config import BuildConfig
 from .._events import Event
 from .._fs import printable
+from .._progress import stage_text
 from .._session import ClusterSession
 from .._state import ProgressState
 from ._controls import Controls, label_keys
@@ -45,6 +46,7 @@ class BuildRunner:
         self._finished.set()
         self._last_render = 0.0
         self._stop_requested = False
+        self._stopping = False  # Stop was pressed: the status says so until the run ends
 
     # ------------------------------------------------------------------ start / stop
     @property
@@ -71,6 +73,7 @@ class BuildRunner:
             self.state = ProgressState(max_memory_percent=cfg.max_memory_percent)
             self.error = self.report = self.run = None
             self._finished.clear()
+            self._stopping = False
             self.controls.start_button.disabled, self.controls.stop_button.disabled = True, False
             self.views.set_status("starting…" if self.session.reuses(cfg) else "starting the cluster…")
         threading.Thread(target=self._start_and_watch, args=(cfg,), name="dataprep-panel", daemon=True).start()
@@ -81,9 +84,15 @@ class BuildRunner:
         if run is None:
             self._stop_requested = self.running
             return
+        self._stopping = True
         run.stop(grace)
         self.controls.stop_button.disabled = True
-        self.views.set_status("stopping: waiting for running batches…")
+        stage = self.state.stage  # after the batches: the pieces being written finish and are kept
+        self.views.set_status(
+            f"stopping {html.escape(stage_text(stage))}: the pieces being written finish and are kept…"
+            if stage
+            else "stopping: waiting for running batches…"
+        )
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until the current run (if any) has finished and the panel shows its results."""
@@ -151,6 +160,12 @@ class BuildRunner:
         with self._lock:
             self.state.apply(ev)
             line = self.views.event_line(ev)
+            if ev.kind == "stage" and not self._stopping:  # after the batches: what the run does now
+                p = ev.payload
+                if p.state == "started":
+                    self.views.set_status(
+                        f"<span class='dp-stage' data-stage='{html.escape(p.name)}'>{html.escape(stage_text(p.name))}…</span>"
+                    )
             if line:
                 self._log(line)
             now = time.monotonic()

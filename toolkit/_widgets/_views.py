@@ -16,7 +16,7 @@ import ipywidgets as W
 
 from .._dashboard import dashboard_urls
 from .._events import Event
-from .._progress import DECISIONS, describe
+from .._progress import DECISIONS, describe, stage_text
 from .._state import ProgressState
 from .._units import format_bytes, format_duration
 from ._preview import name_html, preview_html
@@ -113,13 +113,14 @@ class Views:
         self.report_view = W.HTML("")
         self.preview = W.HTML("")
         self.curation_view = W.HTML("")  # counts, split x label table, duplicates (drawn by the Recurator)
+        self.card_view = W.HTML("")  # the dataset card's pictures (drawn by the Recurator too: re-curation redraws the card)
         self.log = W.Output(layout=W.Layout(max_height="160px", overflow="auto"))
         self.dashboard_url: str | None = None
 
     def tabs(self, code: W.Widget) -> W.Tab:
         live = W.VBox([self.progress, self.progress_label, self.batch_label, self.gauges, self.failed_table])
         children = [
-            W.VBox([live, self.report_view, self.curation_view, self.preview]),
+            W.VBox([live, self.report_view, self.curation_view, self.card_view, self.preview]),
             W.VBox([self.dashboard, self.dashboard_frames]),
             code,
             self.log,
@@ -140,7 +141,9 @@ class Views:
     def clear(self) -> None:
         self.progress.value, self.progress.max = 0, 1
         self.progress_label.value = self.batch_label.value = self.gauges.value = ""
-        self.failed_table.value = self.report_view.value = self.preview.value = self.curation_view.value = ""
+        self.failed_table.value = self.report_view.value = self.preview.value = self.curation_view.value = (
+            self.card_view.value
+        ) = ""
 
     def set_status(self, text_html: str) -> None:
         self.status.value = f"<span class='dp-status'>{text_html}</span>"
@@ -178,6 +181,9 @@ class Views:
             return (
                 f"{d.files} files ({format_bytes(d.bytes)}) in about {d.batches} batches of {d.batch_size}; {d.workers} workers"
             )
+        if ev.kind == "stage" and ev.payload.state != "started":
+            p = ev.payload
+            return f"{stage_text(p.name)}: {p.state} in {p.seconds:.1f} s"
         return describe(ev) if ev.kind in DECISIONS else None
 
     def show_report(self, report: Any) -> None:
