@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import io
 import json
 import os
@@ -89,23 +90,22 @@ def header(text):
     return yaml.safe_load(text.split("---\n")[1])
 
 
-def write_parquet(out, rows, split):
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+def export(out, rows, *names, classes=("cat", "dog")):
+    """The build's own exports of ``rows`` (the real sinks, in this process as toolkit.curate runs
+    them), with ``classes`` as curation.json's class index."""
+    from toolkit._curation import write_state
+    from toolkit._export import make_sinks
+    from toolkit._stages import StageContext
 
-    mine = [r for r in rows if r["status"] == "ok" and r["split"] == split]
-    table = pa.table(
-        {
-            "image": [{"bytes": (out / r["outputs"][0]).read_bytes(), "path": r["outputs"][0]} for r in mine],
-            "label": [r["label_index"] for r in mine],
-        }
-    )
-    (out / "parquet").mkdir(exist_ok=True)
-    pq.write_table(table, out / "parquet" / f"{split}-00000.parquet")
+    write_state(out, {"format": "dataprep-curation", "version": 1, "classes": {"classes": list(classes)}})
+    ctx = StageContext(out, BuildConfig.create(labels="folder"), None, None, lambda *a, **k: None)  # type: ignore[arg-type]
+    for sink in make_sinks(names):
+        sink.export(rows, ctx)
 
 
 def test_the_card_counts_splits_labels_and_what_was_left_out(tmp_path):
     rows = dataset(tmp_path)
+    export(tmp_path, rows, "parquet")
     figures = write_card(tmp_path, rows, {"settings": SETTINGS}, source="photos from the team", license="CC-BY-4.0")
     text = (tmp_path / "README.md").read_text()
     assert "| train | 2 | 2 | 4 |" in text and "| val | 2 | 2 | 4 |" in text and "| **all** | 4 | 4 | 8 |" in text
@@ -138,9 +138,8 @@ def test_huggingface_reads_the_card_and_load_dataset_follows_its_configs(tmp_pat
     from huggingface_hub import DatasetCard
 
     rows = dataset(tmp_path)
-    for split in ("train", "val"):
-        write_parquet(tmp_path, rows, split)
-    write_card(tmp_path, rows, {"settings": SETTINGS}, exports=["parquet", "webdataset"], license="mit")
+    export(tmp_path, rows, "parquet", "webdataset", "imagefolder")  # the files the build writes, not a stand-in
+    write_card(tmp_path, rows, {"settings": SETTINGS}, license="mit")
     card = DatasetCard.load(tmp_path / "README.md")  # huggingface_hub's own parser (offline)
     assert card.data.license == "mit" and card.data.pretty_name == tmp_path.name
     configs = MetadataConfigs.from_dataset_card_data(card.data)
@@ -148,11 +147,51 @@ def test_huggingface_reads_the_card_and_load_dataset_follows_its_configs(tmp_pat
         {"split": "train", "path": "parquet/train-*.parquet"},
         {"split": "val", "path": "parquet/val-*.parquet"},
     ]
-    assert configs["webdataset"]["data_files"][0] == {"split": "train", "path": "webdataset/train-*.tar"}
-    ds = load_dataset(str(tmp_path))  # the card's default config, its features and split sizes
+    assert list(configs) == ["default"]  # datasets would read a webdataset config with the parquet builder
+    ds = load_dataset(str(tmp_path), cache_dir=str(tmp_path / "hf"))  # the card's config, its features and split sizes
     assert sorted(ds) == ["train", "val"] and ds["train"].num_rows == 4
     assert isinstance(ds["train"].features["label"], ClassLabel) and ds["train"].features["label"].names == ["cat", "dog"]
-    assert ds["val"][0]["image"].size == (64, 48)
+    assert ds["val"][0]["image"].size == (64, 48) and {"key", "caption", "source", "sharpness"} <= set(ds["val"].column_names)
+    text = (tmp_path / "README.md").read_text()  # the other exports: each line of the card's Loading section loads
+    code = text.split("## Loading")[1].split("```python\n")[1].split("```")[0].replace("path/to/this/folder", str(tmp_path))
+    lines = [ln.split("  #")[0] for ln in code.splitlines() if ln.startswith("ds = ")]
+    assert len(lines) == 3
+    for line in lines[1:]:
+        found: dict = {}
+        exec(line, {"load_dataset": functools.partial(load_dataset, cache_dir=str(tmp_path / "hf"))}, found)
+        assert sorted(found["ds"]) == ["train", "val"] and found["ds"]["train"].num_rows == 4
+
+
+def test_the_cards_classes_are_the_shards_class_index_when_a_class_has_no_file_left(tmp_path):
+    """curation.json numbers bird 0, cat 1, dog 2; every bird was filtered out: the header's ClassLabel
+    still names 0..2 as the shards number them, and load_dataset reads the cats as cats."""
+    from datasets import load_dataset
+
+    rows = [{**r, "label_index": r.get("label_index", 0) + 1} if r.get("label") else r for r in dataset(tmp_path)]
+    export(tmp_path, rows, "parquet", classes=("bird", "cat", "dog"))
+    write_card(tmp_path, rows, {"settings": SETTINGS}, pictures=False)
+    ds = load_dataset(str(tmp_path), cache_dir=str(tmp_path / "hf"))
+    assert ds["train"].features["label"].names == ["bird", "cat", "dog"]
+    assert sorted(ds["train"].features["label"].int2str(ds["train"]["label"])) == ["cat", "cat", "dog", "dog"]
+
+
+def test_an_output_missing_on_disk_leaves_the_split_sizes_out_so_the_card_still_loads(tmp_path):
+    from datasets import load_dataset
+
+    rows = dataset(tmp_path)
+    os.remove(tmp_path / "cat/1.jpg")
+    export(tmp_path, rows, "parquet")
+    write_card(tmp_path, rows, {"settings": SETTINGS}, pictures=False)
+    assert "splits" not in header((tmp_path / "README.md").read_text())["dataset_info"]
+    ds = load_dataset(str(tmp_path), cache_dir=str(tmp_path / "hf"))
+    assert {s: ds[s].num_rows for s in ds} == {"train": 3, "val": 4}
+
+
+def test_without_a_parquet_export_the_header_claims_no_features_or_split_sizes(tmp_path):
+    """No export: nothing for datasets to cast to the header's features, and split sizes it would
+    check against the mirror tree (it found one split and failed on the others)."""
+    write_card(tmp_path, dataset(tmp_path), {"settings": SETTINGS}, pictures=False)
+    assert "dataset_info" not in header((tmp_path / "README.md").read_text())
 
 
 def test_the_settings_in_the_card_build_the_same_dataset(tmp_path):
@@ -341,6 +380,7 @@ def test_the_toml_block_reads_back_as_written_whatever_the_text(extra):
 
 def test_a_class_name_with_a_bar_or_newline_keeps_the_table_whole(tmp_path):
     rows = [{**r, "label": "big|cat\nindoor" if r.get("label") == "cat" else r.get("label")} for r in dataset(tmp_path)]
+    export(tmp_path, rows, "parquet", classes=("big|cat\nindoor", "dog"))
     write_card(tmp_path, rows, {"settings": SETTINGS}, pictures=False)
     text = (tmp_path / "README.md").read_text()
     assert "| split | big\\|cat indoor | dog | total |" in text and "| train | 2 | 2 | 4 |" in text

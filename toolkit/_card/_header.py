@@ -1,9 +1,12 @@
 """The card's YAML header, in the Hugging Face dataset-card form.
 
-``configs`` names the data files of each export that exists (``parquet`` is the default config
-when there is one: it carries the ClassLabel), ``dataset_info`` the features and the splits of the
-parquet config (or of the card alone when no export is written). The YAML is emitted here, every
-string JSON-quoted (a valid YAML double-quoted scalar), so no YAML library is needed at run time.
+``configs`` names the data files of the first export that exists, of parquet, imagefolder and
+webdataset (parquet carries the ClassLabel), as the ``default`` config: ``datasets`` 5.2 loads every
+config of a folder with the builder of the first config's files, so a second format's config would
+not load. ``dataset_info`` holds the features and splits of the parquet config (the columns its
+shards are written with: ``datasets`` casts the files to them); none without a parquet export.
+The YAML is emitted here, every string JSON-quoted (a valid YAML double-quoted scalar), so no YAML
+library is needed at run time.
 """
 
 from __future__ import annotations
@@ -101,19 +104,18 @@ def data_files(export: str, splits: Sequence[str]) -> list[dict[str, str]]:
     return [{"split": s, "path": pattern.format(s)} for s in splits]
 
 
-def features(facts: CardFacts) -> list[dict[str, Any]]:
-    """The parquet export's columns as HF features: the image, ``label`` a ClassLabel, ``caption``."""
-    out: list[dict[str, Any]] = [{"name": "image", "dtype": "image"}]
-    if facts.labels:
-        names = {str(i): n for i, n in enumerate(facts.labels)}
-        out.append({"name": "label", "dtype": {"class_label": {"names": names}}})
-    if any(r.get("caption") is not None for r in facts.samples):
-        out.append({"name": "caption", "dtype": "string"})
-    return out
-
-
-def header(facts: CardFacts, exports: Sequence[str], *, pretty_name: str, license: str | None) -> dict[str, Any]:
-    """The header's fields (:func:`to_yaml` writes them)."""
+def header(
+    facts: CardFacts,
+    exports: Sequence[str],
+    *,
+    pretty_name: str,
+    license: str | None,
+    classes: Sequence[str] | None = None,
+    on_disk: bool = True,
+) -> dict[str, Any]:
+    """The header's fields (:func:`to_yaml` writes them). ``classes``: the parquet shards' class
+    index (their ``label`` ClassLabel), None when they have no ``label``; ``on_disk``: whether every
+    sample's output is there to be exported (else the split sizes are not given: ``datasets`` checks them)."""
     lic, lic_name = hf_license(license)
     meta: dict[str, Any] = {"license": lic}
     if lic_name:
@@ -125,15 +127,13 @@ def header(facts: CardFacts, exports: Sequence[str], *, pretty_name: str, licens
     elif any(r.get("caption") for r in facts.samples):
         meta["task_categories"] = ["image-to-text"]
     present = [e for e in EXPORTS if e in exports]
-    configs = []
-    for i, e in enumerate(present):
-        name = "default" if i == 0 else e
-        configs.append({"config_name": name, "data_files": data_files(e, facts.splits)})
-    if configs:
-        meta["configs"] = configs
-    if not present or present[0] == "parquet":  # the features of what the default config loads
-        info: dict[str, Any] = {"features": features(facts)}
-        if all(image_output(r) and len(r.get("outputs") or ()) == 1 for r in facts.samples):  # one sample per file
+    if present:  # one config: datasets loads every config of a folder with the builder of the first one's files
+        meta["configs"] = [{"config_name": "default", "data_files": data_files(present[0], facts.splits)}]
+    if present[:1] == ["parquet"]:  # the features of what the default config loads: datasets casts the files to them
+        from .._export._pq import card_features
+
+        info: dict[str, Any] = {"features": card_features(classes)}
+        if on_disk and all(image_output(r) and len(r.get("outputs") or ()) == 1 for r in facts.samples):  # one per file
             info["splits"] = [{"name": s, "num_examples": sum(facts.table[s].values())} for s in facts.splits]
         meta["dataset_info"] = info
     meta["tags"] = ["dataprep-toolkit"]

@@ -25,7 +25,7 @@ from ._tar import write_tar
 if TYPE_CHECKING:
     from .._stages import Sink, StageContext
 
-__all__ = ["WebDatasetSink", "ParquetSink", "make_sinks", "EXPORTS", "SHARD_MAX_COUNT", "SHARD_MAX_BYTES"]
+__all__ = ["class_index", "WebDatasetSink", "ParquetSink", "make_sinks", "EXPORTS", "SHARD_MAX_COUNT", "SHARD_MAX_BYTES"]
 
 Row = dict[str, Any]
 
@@ -45,12 +45,17 @@ def _present(root: Path, rows: Sequence[Row]) -> tuple[dict[str, int], list[str]
     return sizes, missing
 
 
-def _classes(samples: Sequence[Sample], ctx: StageContext) -> list[str] | None:
-    """The class names by label index (curation.json's class index), if the samples are labelled."""
+def class_index(output: str | os.PathLike[str], labelled: bool) -> list[str] | None:
+    """The class names by label index (curation.json's class index), if the samples are ``labelled``
+    (the parquet shards' ClassLabel, and the card's, which names their features)."""
     from .._curation import read_state
 
-    classes = ((read_state(ctx.output) or {}).get("classes") or {}).get("classes")
-    return list(classes) if classes and any(s.label_index is not None for s in samples) else None
+    classes = ((read_state(output) or {}).get("classes") or {}).get("classes")
+    return list(classes) if classes and labelled else None
+
+
+def _classes(samples: Sequence[Sample], ctx: StageContext) -> list[str] | None:
+    return class_index(ctx.output, any(s.label_index is not None for s in samples))
 
 
 class _ShardSink:
