@@ -103,7 +103,7 @@ def test_webdataset_loads_as_is_with_webdataset(built):
             seen[facts["source"]] = split
             assert facts["split"] == row["split"] == split
             assert s["cls"] == row["label_index"] and facts["label"] == row["label"] == facts["source"].split("/")[0]
-            assert s["txt"] == (row["caption"] or "") and facts.get("caption") == row["caption"]
+            assert s["txt"] == facts["caption"] == (row["caption"] or "")  # "" where none: some have one
             assert s["jpg"].size == (facts["width"], facts["height"]) and max(s["jpg"].size) == 96
             assert (facts["source_width"], facts["source_height"]) == (row["width"], row["height"])
             assert facts["content_hash"] == row["content_hash"] and "." not in s["__key__"]

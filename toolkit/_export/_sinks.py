@@ -20,7 +20,7 @@ from ._pq import write_parquet
 from ._runner import run_shards
 from ._samples import Sample, dataset_rows, plan_samples
 from ._shards import plan_shards
-from ._tar import write_tar
+from ._tar import JSON_TEXT, write_tar
 
 if TYPE_CHECKING:
     from .._stages import Sink, StageContext
@@ -121,7 +121,11 @@ class WebDatasetSink(_ShardSink):
     task = staticmethod(write_tar)
 
     def options(self, samples: list[Sample], ctx: StageContext) -> dict[str, Any]:
-        return {"cls": any(s.label_index is not None for s in samples), "txt": any(s.caption is not None for s in samples)}
+        return {
+            "cls": any(s.label_index is not None for s in samples),
+            "txt": any(s.caption is not None for s in samples),
+            "text": [k for k in JSON_TEXT if any(s.facts.get(k) is not None for s in samples)],
+        }
 
 
 class ParquetSink(_ShardSink):
