@@ -29,9 +29,19 @@ def _need(folder: Path, what: str, output: Path) -> None:
         )
 
 
+def _library(name: str, kind: str) -> Any:
+    """The loader's library, imported by name (mypy would take the clone's datasets/ folder for HF's
+    ``datasets``); not installed (neither is a dependency of the toolkit): an error that says so."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:
+            raise
+        raise ImportError(f"toolkit.load(..., {kind!r}) needs the {name!r} package: pip install {name}") from None
+
+
 def _datasets() -> Any:
-    """HF ``datasets`` (imported by name: mypy would take the clone's datasets/ folder for it)."""
-    return importlib.import_module("datasets")
+    return _library("datasets", "hf")
 
 
 def _parquet(out: Path, **kwargs: Any) -> Any:
@@ -56,8 +66,7 @@ def load(output: str | os.PathLike, kind: str = "hf", *, split: str = "train", *
     if not (out / "manifest.jsonl").is_file():
         raise InputError(f"no build in {out}: it has no manifest.jsonl")
     if kind == "webdataset":
-        import webdataset as wds
-
+        wds = _library("webdataset", kind)
         _need(out / "webdataset", "webdataset", out)
         index = out / "webdataset" / f"{split}.index.json"
         if not index.is_file():
@@ -69,6 +78,11 @@ def load(output: str | os.PathLike, kind: str = "hf", *, split: str = "train", *
     if kind == "parquet" or (out / "parquet").is_dir():
         _need(out / "parquet", "parquet", out)
         return _parquet(out, **kwargs)
-    datasets = _datasets()
+    if not (out / "imagefolder").is_dir():
+        raise InputError(
+            f"{out} has neither a parquet nor an imagefolder export for 'hf' to load: build with `exports` "
+            "including 'parquet' (--export parquet), e.g. the classifier recipe"
+        )
     _need(out / "imagefolder", "imagefolder", out)
+    datasets = _datasets()
     return datasets.load_dataset(str(out / "imagefolder"), **kwargs)
