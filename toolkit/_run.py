@@ -196,12 +196,15 @@ class Run:
             exports: dict[str, dict[str, Any]] = {}
             curation: dict[str, Any] | None = None
             if not driven.stopped:  # every file has its row: the stages that see the whole dataset
-                ctx = StageContext(out, cfg, files.manifest, client, self.events.emit)
+                ctx = StageContext(out, cfg, files.manifest, client, self.events.emit, self._controls.stop.is_set)
                 curator = BuildCurator(cfg.curation, files.latest.values())  # first: the others see curated rows
                 first, last = export_sinks(cfg, lambda: curator.report)
                 with self._fault.caught(self._output_failed):  # the rows stand; the report says why it stopped
                     sinks = [MirrorSink(files.stale), *first, *self.exports, *last]
-                    curate_and_export(ctx, [curator, *self.curators], sinks, exports)
+                    try:
+                        curate_and_export(ctx, [curator, *self.curators], sinks, exports)
+                    except Stopped:  # a Stop mid-export: finished shards are kept, the same command does the rest
+                        driven = replace(driven, stopped=True)
                 curation = curator.report
                 with contextlib.suppress(OSError):  # if not, the next run reads them again, and the manifest wins
                     files.manifest.settle()

@@ -44,6 +44,8 @@ class StageContext:
     manifest: Manifest
     client: Any  # a distributed.Client: sinks may submit tasks (client.map / client.submit) and gather them
     emit: Callable[..., Any]
+    #: whether the run was told to stop (its user's Stop): a sink ends what it began and raises ``Stopped``
+    stopped: Callable[[], bool] = lambda: False
 
 
 class Curator(Protocol):
