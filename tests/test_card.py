@@ -386,3 +386,19 @@ def test_a_class_name_with_a_bar_or_newline_keeps_the_table_whole(tmp_path):
     assert "| split | big\\|cat indoor | dog | total |" in text and "| train | 2 | 2 | 4 |" in text
     names = header(text)["dataset_info"]["features"][1]["dtype"]["class_label"]["names"]
     assert names == {"0": "big|cat\nindoor", "1": "dog"}  # the header keeps the name as it is
+
+
+def test_a_file_the_filters_left_out_at_the_probe_is_counted_with_curation_not_as_unbuilt(tmp_path):
+    """The build's probe applies `filters` before decoding (no outputs, ``probe_filtered``): the card
+    counts it as curation does, under the setting behind it, also through the sink's slimmed rows."""
+    from toolkit._card import CardSink
+    from toolkit._stages import StageContext
+
+    small = {"type": "too-small", "message": "dog/tiny.jpg is 40x30"}
+    rows = [r for r in dataset(tmp_path) if r["source"] != "dog/tiny.jpg"]
+    rows.append({**row("dog/tiny.jpg", "dog", None, status="skipped", w=40, h=30), "outputs": [], "probe_filtered": True})
+    rows[-1]["warnings"] = [small]
+    ctx = StageContext(tmp_path, BuildConfig.create(labels="folder"), None, None, print)  # type: ignore[arg-type]
+    CardSink(pictures=False).export(rows, ctx)
+    text = (tmp_path / "README.md").read_text()
+    assert "**too-small**: 1, short side under `filters.min_side`" in text and "skipped: too-small" not in text

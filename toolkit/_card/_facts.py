@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from .._curate._leakage import leakage_report
-from .._curate._rows import SKIP_TYPES
+from .._curate._rows import SKIP_TYPES, left_out
 
 __all__ = ["CardFacts", "card_facts", "ONLY_SPLIT", "IMAGE_SUFFIXES"]
 
@@ -123,7 +123,7 @@ def card_facts(rows: Sequence[Row], summary: Mapping[str, Any] | None = None, *,
     not_built: Counter[str] = Counter()
     for r in rows:
         kind = ((r.get("warnings") or [{}])[0] or {}).get("type")
-        if r.get("curated_from") is not None and kind in SKIP_TYPES:
+        if left_out(r) and kind in SKIP_TYPES:  # after the build, or at the probe (no outputs made)
             removed[kind] += 1
         elif r.get("status") == "failed":
             not_built[f"failed: {(r.get('error') or {}).get('type', 'error')}"] += 1

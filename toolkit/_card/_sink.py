@@ -24,7 +24,7 @@ Row = dict[str, Any]
 #: the fields the card reads: a row is sent to the worker with these alone
 FIELDS = (
     "source input_root status curated_from label label_index caption split duplicate_of width height sharpness phash "
-    "outputs output_bytes bytes_in bytes_out"
+    "outputs output_bytes bytes_in bytes_out probe_filtered"
 ).split()
 
 
