@@ -29,3 +29,17 @@ def test_a_loader_library_not_installed_is_named_with_the_command_that_installs_
     monkeypatch.setitem(sys.modules, package, None)  # as if it were not installed
     with pytest.raises(ImportError, match=f"needs the '{package}' package: pip install {package}"):
         toolkit.load(built, kind)
+
+
+def test_an_export_the_last_build_did_not_write_is_not_loaded_as_if_it_were_current(built):
+    """A build with parquet, then one without: the parquet shards on disk are of the earlier dataset."""
+    (built / "parquet").mkdir()
+    (built / "parquet" / "train-00000.parquet").write_bytes(b"old")
+    (built / "webdataset").mkdir()
+    (built / "webdataset" / "train.index.json").write_text('{"shards": []}')
+    (built / "summary.json").write_text('{"exports": {"manifest_parquet": {}, "card": {}}}')
+    for kind, what in (("parquet", "parquet"), ("webdataset", "webdataset")):
+        with pytest.raises(toolkit.InputError, match=f"not from the last build.*--export {what}"):
+            toolkit.load(built, kind)
+    with pytest.raises(toolkit.InputError, match="neither a parquet nor an imagefolder"):
+        toolkit.load(built, "hf")

@@ -21,11 +21,29 @@ __all__ = ["load"]
 KINDS = ("hf", "parquet", "webdataset")
 
 
+def _written(output: Path) -> set[str] | None:
+    """The exports the last build (or re-curation) wrote, as its summary.json lists them; None when
+    it does not say (no summary, or one from before exports)."""
+    try:
+        doc = json.loads((output / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    exports = doc.get("exports") if isinstance(doc, dict) else None
+    return set(exports) if isinstance(exports, dict) else None
+
+
 def _need(folder: Path, what: str, output: Path) -> None:
     if not folder.is_dir() or not any(folder.iterdir()):
         raise InputError(
             f"{output} has no {what} export (no {folder.name}/): build with `exports` including {what!r} "
             f"(--export {what}), e.g. the classifier recipe"
+        )
+    written = _written(output)
+    if written is not None and what not in written:  # shards of another dataset than the manifest's
+        raise InputError(
+            f"{folder} is not from the last build of {output} (its summary.json lists no {what} export: a build "
+            f"without it, or one stopped before it was written): build with `exports` including {what!r} "
+            f"(--export {what}) to write it again"
         )
 
 
@@ -75,7 +93,8 @@ def load(output: str | os.PathLike, kind: str = "hf", *, split: str = "train", *
         shards = [str(out / "webdataset" / s["name"]) for s in json.loads(index.read_text())["shards"]]
         kwargs.setdefault("shardshuffle", False)
         return wds.WebDataset(shards, **kwargs).decode("pil")
-    if kind == "parquet" or (out / "parquet").is_dir():
+    written = _written(out)
+    if kind == "parquet" or ((out / "parquet").is_dir() and (written is None or "parquet" in written)):
         _need(out / "parquet", "parquet", out)
         return _parquet(out, **kwargs)
     if not (out / "imagefolder").is_dir():
