@@ -3,8 +3,8 @@
 ``configs`` names the data files of the first export that exists, of parquet, imagefolder and
 webdataset (parquet carries the ClassLabel), as the ``default`` config: ``datasets`` 5.2 loads every
 config of a folder with the builder of the first config's files, so a second format's config would
-not load. ``dataset_info`` holds the features and splits of the parquet config (the columns its
-shards are written with: ``datasets`` casts the files to them); none without a parquet export.
+not load. ``dataset_info`` holds the features of the parquet config (the columns its shards are
+written with: ``datasets`` casts the files to them); none without a parquet export.
 The YAML is emitted here, every string JSON-quoted (a valid YAML double-quoted scalar), so no YAML
 library is needed at run time.
 """
@@ -15,7 +15,7 @@ import json
 import re
 from typing import Any, Sequence
 
-from ._facts import CardFacts, image_output
+from ._facts import CardFacts
 
 __all__ = ["header", "to_yaml", "hf_license", "EXPORTS", "data_files"]
 
@@ -111,11 +111,9 @@ def header(
     pretty_name: str,
     license: str | None,
     classes: Sequence[str] | None = None,
-    on_disk: bool = True,
 ) -> dict[str, Any]:
     """The header's fields (:func:`to_yaml` writes them). ``classes``: the parquet shards' class
-    index (their ``label`` ClassLabel), None when they have no ``label``; ``on_disk``: whether every
-    sample's output is there to be exported (else the split sizes are not given: ``datasets`` checks them)."""
+    index (their ``label`` ClassLabel), None when they have no ``label``."""
     lic, lic_name = hf_license(license)
     meta: dict[str, Any] = {"license": lic}
     if lic_name:
@@ -132,10 +130,8 @@ def header(
     if present[:1] == ["parquet"]:  # the features of what the default config loads: datasets casts the files to them
         from .._export._pq import card_features
 
-        info: dict[str, Any] = {"features": card_features(classes)}
-        if on_disk and all(image_output(r) and len(r.get("outputs") or ()) == 1 for r in facts.samples):  # one per file
-            info["splits"] = [{"name": s, "num_examples": sum(facts.table[s].values())} for s in facts.splits]
-        meta["dataset_info"] = info
+        # no ``splits``: datasets 5.2 ignores them without each split's ``num_bytes`` (and warns on every load)
+        meta["dataset_info"] = {"features": card_features(classes)}
     meta["tags"] = ["dataprep-toolkit"]
     return meta
 

@@ -97,14 +97,12 @@ def write_readme(
     present = list(exports_on_disk(out) if exports is None else [e for e in EXPORTS if e in exports])
     shown = [n for n in drawn if n]
     name = title or out.resolve().name or "dataset"
-    classes, on_disk = None, True
-    if present[:1] == ["parquet"]:  # the header names the parquet shards' features and sizes
+    classes = None
+    if present[:1] == ["parquet"]:  # the header names the parquet shards' features
         from .._export._sinks import class_index
 
         classes = class_index(out, any(r.get("label_index") is not None for r in facts.samples))
-        on_disk = all((out / o).is_file() for r in facts.samples for o in r.get("outputs") or ())
-    meta = header(facts, present, pretty_name=name, license=license, classes=classes, on_disk=on_disk)
-    text = header_text(meta)
+    text = header_text(header(facts, present, pretty_name=name, license=license, classes=classes))
     text += "\n" + prose(facts, present, shown, title=name, source=source, license=license)
     write_bytes_atomic(out / README, text.encode("utf-8"), root=out)
     return {"readme": README, "pictures": [f"{CARD_DIR}/{n}.png" for n in shown], "samples": facts.total}
