@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import io
 import json
+import logging
 import os
 import shlex
 import stat
@@ -89,23 +91,22 @@ def header(text):
     return yaml.safe_load(text.split("---\n")[1])
 
 
-def write_parquet(out, rows, split):
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+def export(out, rows, *names, classes=("cat", "dog")):
+    """The build's own exports of ``rows`` (the real sinks, in this process as toolkit.curate runs
+    them), with ``classes`` as curation.json's class index."""
+    from toolkit._curation import write_state
+    from toolkit._export import make_sinks
+    from toolkit._stages import StageContext
 
-    mine = [r for r in rows if r["status"] == "ok" and r["split"] == split]
-    table = pa.table(
-        {
-            "image": [{"bytes": (out / r["outputs"][0]).read_bytes(), "path": r["outputs"][0]} for r in mine],
-            "label": [r["label_index"] for r in mine],
-        }
-    )
-    (out / "parquet").mkdir(exist_ok=True)
-    pq.write_table(table, out / "parquet" / f"{split}-00000.parquet")
+    write_state(out, {"format": "dataprep-curation", "version": 1, "classes": {"classes": list(classes)}})
+    ctx = StageContext(out, BuildConfig.create(labels="folder"), None, None, lambda *a, **k: None)  # type: ignore[arg-type]
+    for sink in make_sinks(names):
+        sink.export(rows, ctx)
 
 
 def test_the_card_counts_splits_labels_and_what_was_left_out(tmp_path):
     rows = dataset(tmp_path)
+    export(tmp_path, rows, "parquet")
     figures = write_card(tmp_path, rows, {"settings": SETTINGS}, source="photos from the team", license="CC-BY-4.0")
     text = (tmp_path / "README.md").read_text()
     assert "| train | 2 | 2 | 4 |" in text and "| val | 2 | 2 | 4 |" in text and "| **all** | 4 | 4 | 8 |" in text
@@ -119,7 +120,7 @@ def test_the_card_counts_splits_labels_and_what_was_left_out(tmp_path):
     assert meta["license"] == "cc-by-4.0" and meta["pretty_name"] == tmp_path.name
     assert meta["task_categories"] == ["image-classification"]
     assert meta["dataset_info"]["features"][1] == {"name": "label", "dtype": {"class_label": {"names": {"0": "cat", "1": "dog"}}}}
-    assert "splits" not in meta["dataset_info"]  # datasets would drop it for want of num_bytes, with a warning
+    assert "splits" not in meta["dataset_info"]  # datasets ignores them without num_bytes, with a warning
 
 
 def test_unset_source_and_licence_are_unknown_and_free_text_licence_is_other(tmp_path):
@@ -138,9 +139,8 @@ def test_huggingface_reads_the_card_and_load_dataset_follows_its_configs(tmp_pat
     from huggingface_hub import DatasetCard
 
     rows = dataset(tmp_path)
-    for split in ("train", "val"):
-        write_parquet(tmp_path, rows, split)
-    write_card(tmp_path, rows, {"settings": SETTINGS}, exports=["parquet", "webdataset"], license="mit")
+    export(tmp_path, rows, "parquet", "webdataset", "imagefolder")  # the files the build writes, not a stand-in
+    write_card(tmp_path, rows, {"settings": SETTINGS}, license="mit")
     card = DatasetCard.load(tmp_path / "README.md")  # huggingface_hub's own parser (offline)
     assert card.data.license == "mit" and card.data.pretty_name == tmp_path.name
     configs = MetadataConfigs.from_dataset_card_data(card.data)
@@ -148,11 +148,59 @@ def test_huggingface_reads_the_card_and_load_dataset_follows_its_configs(tmp_pat
         {"split": "train", "path": "parquet/train-*.parquet"},
         {"split": "val", "path": "parquet/val-*.parquet"},
     ]
-    assert configs["webdataset"]["data_files"][0] == {"split": "train", "path": "webdataset/train-*.tar"}
-    ds = load_dataset(str(tmp_path))  # the card's default config, its features and split sizes
+    assert list(configs) == ["default"]  # datasets would read a webdataset config with the parquet builder
+    said: list = []
+    handler = logging.Handler()
+    handler.emit = said.append  # type: ignore[method-assign]
+    logging.getLogger("datasets").addHandler(handler)
+    try:
+        ds = load_dataset(str(tmp_path), cache_dir=str(tmp_path / "hf"))  # the card's config and its features
+    finally:
+        logging.getLogger("datasets").removeHandler(handler)
+    assert not [r.getMessage() for r in said if "dataset card" in r.getMessage()]  # nothing of the card ignored
     assert sorted(ds) == ["train", "val"] and ds["train"].num_rows == 4
     assert isinstance(ds["train"].features["label"], ClassLabel) and ds["train"].features["label"].names == ["cat", "dog"]
-    assert ds["val"][0]["image"].size == (64, 48)
+    assert ds["val"][0]["image"].size == (64, 48) and {"key", "caption", "source", "sharpness"} <= set(ds["val"].column_names)
+    text = (tmp_path / "README.md").read_text()  # the other exports: each line of the card's Loading section loads
+    code = text.split("## Loading")[1].split("```python\n")[1].split("```")[0].replace("path/to/this/folder", str(tmp_path))
+    lines = [ln.split("  #")[0] for ln in code.splitlines() if ln.startswith("ds = ")]
+    assert len(lines) == 3
+    for line in lines[1:]:
+        found: dict = {}
+        exec(line, {"load_dataset": functools.partial(load_dataset, cache_dir=str(tmp_path / "hf"))}, found)
+        assert sorted(found["ds"]) == ["train", "val"] and found["ds"]["train"].num_rows == 4
+
+
+def test_the_cards_classes_are_the_shards_class_index_when_a_class_has_no_file_left(tmp_path):
+    """curation.json numbers bird 0, cat 1, dog 2; every bird was filtered out: the header's ClassLabel
+    still names 0..2 as the shards number them, and load_dataset reads the cats as cats."""
+    from datasets import load_dataset
+
+    rows = [{**r, "label_index": r.get("label_index", 0) + 1} if r.get("label") else r for r in dataset(tmp_path)]
+    export(tmp_path, rows, "parquet", classes=("bird", "cat", "dog"))
+    write_card(tmp_path, rows, {"settings": SETTINGS}, pictures=False)
+    ds = load_dataset(str(tmp_path), cache_dir=str(tmp_path / "hf"))
+    assert ds["train"].features["label"].names == ["bird", "cat", "dog"]
+    assert sorted(ds["train"].features["label"].int2str(ds["train"]["label"])) == ["cat", "cat", "dog", "dog"]
+
+
+def test_an_output_missing_on_disk_still_loads_through_the_card(tmp_path):
+    from datasets import load_dataset
+
+    rows = dataset(tmp_path)
+    os.remove(tmp_path / "cat/1.jpg")
+    export(tmp_path, rows, "parquet")
+    write_card(tmp_path, rows, {"settings": SETTINGS}, pictures=False)
+    assert "splits" not in header((tmp_path / "README.md").read_text())["dataset_info"]
+    ds = load_dataset(str(tmp_path), cache_dir=str(tmp_path / "hf"))
+    assert {s: ds[s].num_rows for s in ds} == {"train": 3, "val": 4}
+
+
+def test_without_a_parquet_export_the_header_claims_no_features_or_split_sizes(tmp_path):
+    """No export: nothing for datasets to cast to the header's features, and split sizes it would
+    check against the mirror tree (it found one split and failed on the others)."""
+    write_card(tmp_path, dataset(tmp_path), {"settings": SETTINGS}, pictures=False)
+    assert "dataset_info" not in header((tmp_path / "README.md").read_text())
 
 
 def test_the_settings_in_the_card_build_the_same_dataset(tmp_path):
@@ -341,6 +389,7 @@ def test_the_toml_block_reads_back_as_written_whatever_the_text(extra):
 
 def test_a_class_name_with_a_bar_or_newline_keeps_the_table_whole(tmp_path):
     rows = [{**r, "label": "big|cat\nindoor" if r.get("label") == "cat" else r.get("label")} for r in dataset(tmp_path)]
+    export(tmp_path, rows, "parquet", classes=("big|cat\nindoor", "dog"))
     write_card(tmp_path, rows, {"settings": SETTINGS}, pictures=False)
     text = (tmp_path / "README.md").read_text()
     assert "| split | big\\|cat indoor | dog | total |" in text and "| train | 2 | 2 | 4 |" in text
@@ -348,24 +397,17 @@ def test_a_class_name_with_a_bar_or_newline_keeps_the_table_whole(tmp_path):
     assert names == {"0": "big|cat\nindoor", "1": "dog"}  # the header keeps the name as it is
 
 
-def test_the_duplicate_groups_frame_the_kept_file_of_the_right_input_folder_when_names_repeat():
-    """``duplicate_of`` names only a source: where two input folders both hold IMG_1.jpg, the card's
-    duplicates grid must frame the one the copies match, not the copy's own folder's namesake."""
-    from curate_rows import row as fact_row
-    from toolkit._curate import CurationSettings, curate_rows
+def test_a_file_the_filters_left_out_at_the_probe_is_counted_with_curation_not_as_unbuilt(tmp_path):
+    """The build's probe applies `filters` before decoding (no outputs, ``probe_filtered``): the card
+    counts it as curation does, under the setting behind it, also through the sink's slimmed rows."""
+    from toolkit._card import CardSink
+    from toolkit._stages import StageContext
 
-    def at(root, source, **kw):
-        r = fact_row(source, **kw)
-        r["input_root"] = root
-        return r
-
-    rows = [
-        at("/a", "IMG_1", w=96, h=72, content=1, phash=0x00FF00FF00FF0000),  # kept
-        at("/b", "IMG_1", w=96, h=72, content=3, phash=0x0F0F0F0F0F0F0F00),  # another picture of that name
-        at("/b", "IMG_4", w=48, h=36, content=1, phash=0x00FF00FF00FF0000),  # an exact copy of /a's IMG_1
-    ]
-    curated = curate_rows(rows, CurationSettings(dedupe="near", near_distance=2)).rows
-    groups = card_facts(curated, {}).duplicate_groups
-    assert [(k["input_root"], k["source"], [(c["input_root"], c["source"]) for c in copies]) for k, copies in groups] == [
-        ("/a", "IMG_1", [("/b", "IMG_4")])
-    ]
+    small = {"type": "too-small", "message": "dog/tiny.jpg is 40x30"}
+    rows = [r for r in dataset(tmp_path) if r["source"] != "dog/tiny.jpg"]
+    rows.append({**row("dog/tiny.jpg", "dog", None, status="skipped", w=40, h=30), "outputs": [], "probe_filtered": True})
+    rows[-1]["warnings"] = [small]
+    ctx = StageContext(tmp_path, BuildConfig.create(labels="folder"), None, None, print)  # type: ignore[arg-type]
+    CardSink(pictures=False).export(rows, ctx)
+    text = (tmp_path / "README.md").read_text()
+    assert "**too-small**: 1, short side under `filters.min_side`" in text and "skipped: too-small" not in text

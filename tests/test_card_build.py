@@ -58,10 +58,7 @@ def test_a_build_writes_the_card_on_a_worker_and_collects_it_last(tmp_path, clie
     assert figures["samples"] == 12 and "card/duplicates.png" in figures["pictures"]
     text = (out / "README.md").read_text()
     meta = yaml.safe_load(text.split("---\n")[1])
-    assert meta["license"] == "cc0-1.0" and meta["dataset_info"]["features"][1]["dtype"]["class_label"]["names"] == {
-        "0": "cat",
-        "1": "dog",
-    }
+    assert meta["license"] == "cc0-1.0" and "dataset_info" not in meta  # no parquet export: no features to claim
     kept = [r for r in read_rows(out / "manifest.jsonl") if r["status"] == "ok"]
     for split, per in summary["curation"]["leakage"]["files"].items():  # the card's table is the build's
         assert f"| {split} | {per.get('cat', 0)} | {per.get('dog', 0)} | {sum(per.values())} |" in text
@@ -99,3 +96,13 @@ def test_a_cluster_that_is_gone_leaves_the_card_to_the_build_process(tmp_path, m
     ctx = StageContext(tmp_path, BuildConfig.create(labels="folder"), None, gone, print)  # type: ignore[arg-type]
     figures = CardSink().export(dataset(tmp_path), ctx)
     assert figures["samples"] == 8 and (tmp_path / "card" / "samples.png").is_file() and (tmp_path / "README.md").is_file()
+
+
+def test_a_card_sink_of_your_own_is_the_builds_card_not_a_second_one(tmp_path, client):
+    """docs/card.md: pass a CardSink to set its arguments. The build then draws no card of its own
+    beside it (two raced for README.md: which licence, which pictures, was a matter of timing)."""
+    src, out = corpus(tmp_path / "in"), tmp_path / "out"
+    report = build(src, out, client, [CardSink(license="mit", pictures=False)])
+    assert not report.stopped and 'license: "mit"' in (out / "README.md").read_text()
+    assert not list(out.glob("card/*.png"))  # pictures=False: none drawn, by any card
+    assert json.loads((out / "summary.json").read_text())["exports"]["card"]["pictures"] == []

@@ -41,7 +41,7 @@ def sinks():
     return [ManifestParquetSink(), WebDatasetSink(shard_max_count=3), ParquetSink(shard_max_count=4)]
 
 
-def build(src, out, client, **kw):
+def build(src, out, client, exports=None, **kw):
     return toolkit.build(
         inputs=[str(src)],
         output=str(out),
@@ -51,7 +51,7 @@ def build(src, out, client, **kw):
         labels="folder",
         filters={"min_side": 64},
         splits=SPLITS,
-        exports=sinks(),
+        exports=sinks() if exports is None else exports,
         **kw,
     )
 
@@ -103,7 +103,7 @@ def test_webdataset_loads_as_is_with_webdataset(built):
             seen[facts["source"]] = split
             assert facts["split"] == row["split"] == split
             assert s["cls"] == row["label_index"] and facts["label"] == row["label"] == facts["source"].split("/")[0]
-            assert s["txt"] == (row["caption"] or "") and facts.get("caption") == row["caption"]
+            assert s["txt"] == facts["caption"] == (row["caption"] or "")  # "" where none: some have one
             assert s["jpg"].size == (facts["width"], facts["height"]) and max(s["jpg"].size) == 96
             assert (facts["source_width"], facts["source_height"]) == (row["width"], row["height"])
             assert facts["content_hash"] == row["content_hash"] and "." not in s["__key__"]
@@ -219,3 +219,24 @@ def test_recurating_reexports_without_decoding(built, client, tmp_path):
         assert sorted(urls) == sorted(str(out / "webdataset" / s["name"]) for s in index["shards"])
         got = sorted(json.loads(s["json"])["source"] for s in wds.WebDataset(urls, shardshuffle=False))
         assert got == sorted(k for k, r in rows.items() if r["split"] == split)
+
+
+def test_the_card_of_a_build_with_every_export_loads_with_datasets(built, client, tmp_path):
+    """``load_dataset(OUT)`` through the card's YAML: its features are the parquet shards' real
+    columns, its split sizes theirs, and it names no config datasets could not load."""
+    import datasets
+    import yaml
+
+    src, _ = built
+    out = tmp_path / "every"
+    report = build(src, out, client, exports=["webdataset", "imagefolder", "parquet"])
+    assert not report.stopped
+    meta = yaml.safe_load((out / "README.md").read_text().split("---\n")[1])
+    assert [c["config_name"] for c in meta["configs"]] == ["default"]
+    ds = datasets.load_dataset(str(out), cache_dir=str(tmp_path / "hf"))
+    rows = kept(out)
+    assert {s: ds[s].num_rows for s in ds} == {s: sum(r["split"] == s for r in rows.values()) for s in SPLITS}
+    assert ds["train"].features["label"].names == ["cat", "dog"]
+    assert set(ds["train"].column_names) == set(pq.read_schema(next((out / "parquet").glob("train-*.parquet"))).names)
+    ex = ds["train"][0]
+    assert ex["image"].size == (ex["width"], ex["height"]) and ex["label"] == rows[ex["source"]]["label_index"]

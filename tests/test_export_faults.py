@@ -6,6 +6,7 @@ at export time is reported, not silently dropped."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from test_export_build import corpus, data_files, kept, shards
@@ -75,6 +76,37 @@ def test_a_stop_mid_export_keeps_the_finished_shards_and_the_same_export_does_th
     assert 1 <= len(done) < 18, done
     figures, _ = export(out, client, WebDatasetSink(shard_max_count=1, shard_seed=1))
     assert figures["shards_kept"] == len(done) and figures["shards_written"] == 18 - len(done)
+
+
+class StopAtExport:
+    """A curator (the stage just before the exports) that presses the run's Stop, as a user would."""
+
+    run = None
+
+    def curate(self, rows, ctx):
+        while self.run is None:
+            time.sleep(0.01)
+        self.run.stop()
+        return rows
+
+
+def test_stop_pressed_during_a_builds_export_stops_it_and_the_same_command_resumes(tmp_path, client):
+    src, out = corpus(tmp_path / "in"), tmp_path / "out"
+    stopper = StopAtExport()
+    common = dict(inputs=[str(src)], output=str(out), client=client, size=64, labels="folder", shard_max_count=1)
+    stopper.run = run = toolkit.start(**common, curators=[stopper], exports=["webdataset"])
+    report = run.result(timeout=300)
+
+    assert report.stopped
+    index = json.loads((out / "webdataset" / "train.index.json").read_text())
+    assert not index["complete"] and 1 <= len(index["shards"]) < 18, index
+    again = build(src, out, client, exports=["webdataset"], shard_max_count=1)
+    figures = json.loads((out / "summary.json").read_text())["exports"]["webdataset"]
+    assert (
+        not again.stopped
+        and figures["shards_kept"] == len(index["shards"])
+        and figures["shards_written"] == 18 - len(index["shards"])
+    )
 
 
 def test_a_read_only_export_folder_stops_the_build_as_an_output_fault_and_the_same_command_resumes(

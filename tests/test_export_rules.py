@@ -4,6 +4,7 @@ shards, digests, the typed manifest.parquet, one deterministic tar, and the ``ex
 from __future__ import annotations
 
 import base64
+import json
 import re
 import tarfile
 
@@ -152,3 +153,25 @@ def test_a_dataset_with_no_kept_file_exports_empty_and_removes_the_old_shards(tm
     figures = WebDatasetSink().export([row("a.jpg", status="failed"), row("b.jpg", status="skipped")], ctx)
     assert figures["samples"] == 0 and figures["splits"] == {} and figures["files_removed"] == 2
     assert sorted(p.name for p in old.iterdir()) == ["notes.txt"]
+
+
+def test_hf_datasets_keeps_a_caption_and_sidecar_object_that_only_a_later_sample_has(tmp_path):
+    """HF's webdataset loader types the ``.json`` from the first 5 samples and drops any field they
+    lack: a text field one sample of the export has is in every sample's ``.json``."""
+    import datasets
+
+    from toolkit._stages import StageContext
+
+    rows = [row(f"{i:02d}.jpg", split="train") for i in range(12)]
+    for r in rows:
+        Image.new("RGB", (8, 8), "blue").save(tmp_path / r["outputs"][0])
+    rows[11] = {**rows[11], "meta": {"photographer": "Ann"}, "caption": "a blue square", "facts": {"n": 1}}
+    ctx = StageContext(tmp_path, None, None, None, lambda kind, **f: None)  # type: ignore[arg-type]
+    WebDatasetSink().export(rows, ctx)
+    ds = datasets.load_dataset(
+        "webdataset", data_files={"train": str(tmp_path / "webdataset" / "train-000000.tar")}, cache_dir=str(tmp_path / "hf")
+    )
+    facts = {ex["json"]["source"]: ex["json"] for ex in ds["train"]}
+    assert json.loads(facts["11.jpg"]["meta"]) == {"photographer": "Ann"} and json.loads(facts["11.jpg"]["facts"]) == {"n": 1}
+    assert facts["11.jpg"]["caption"] == "a blue square" and facts["03.jpg"]["caption"] == ""
+    assert json.loads(facts["03.jpg"]["meta"]) is None

@@ -21,17 +21,45 @@ __all__ = ["load"]
 KINDS = ("hf", "parquet", "webdataset")
 
 
+def _written(output: Path) -> set[str] | None:
+    """The exports the last build (or re-curation) wrote, as its summary.json lists them; None when
+    it does not say (no summary, or one from before exports)."""
+    try:
+        doc = json.loads((output / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    exports = doc.get("exports") if isinstance(doc, dict) else None
+    return set(exports) if isinstance(exports, dict) else None
+
+
 def _need(folder: Path, what: str, output: Path) -> None:
     if not folder.is_dir() or not any(folder.iterdir()):
         raise InputError(
             f"{output} has no {what} export (no {folder.name}/): build with `exports` including {what!r} "
             f"(--export {what}), e.g. the classifier recipe"
         )
+    written = _written(output)
+    if written is not None and what not in written:  # shards of another dataset than the manifest's
+        raise InputError(
+            f"{folder} is not from the last build of {output} (its summary.json lists no {what} export: a build "
+            f"without it, or one stopped before it was written): build with `exports` including {what!r} "
+            f"(--export {what}) to write it again"
+        )
+
+
+def _library(name: str, kind: str) -> Any:
+    """The loader's library, imported by name (mypy would take the clone's datasets/ folder for HF's
+    ``datasets``); not installed (neither is a dependency of the toolkit): an error that says so."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:
+            raise
+        raise ImportError(f"toolkit.load(..., {kind!r}) needs the {name!r} package: pip install {name}") from None
 
 
 def _datasets() -> Any:
-    """HF ``datasets`` (imported by name: mypy would take the clone's datasets/ folder for it)."""
-    return importlib.import_module("datasets")
+    return _library("datasets", "hf")
 
 
 def _parquet(out: Path, **kwargs: Any) -> Any:
@@ -56,8 +84,7 @@ def load(output: str | os.PathLike, kind: str = "hf", *, split: str = "train", *
     if not (out / "manifest.jsonl").is_file():
         raise InputError(f"no build in {out}: it has no manifest.jsonl")
     if kind == "webdataset":
-        import webdataset as wds
-
+        wds = _library("webdataset", kind)
         _need(out / "webdataset", "webdataset", out)
         index = out / "webdataset" / f"{split}.index.json"
         if not index.is_file():
@@ -66,9 +93,15 @@ def load(output: str | os.PathLike, kind: str = "hf", *, split: str = "train", *
         shards = [str(out / "webdataset" / s["name"]) for s in json.loads(index.read_text())["shards"]]
         kwargs.setdefault("shardshuffle", False)
         return wds.WebDataset(shards, **kwargs).decode("pil")
-    if kind == "parquet" or (out / "parquet").is_dir():
+    written = _written(out)
+    if kind == "parquet" or ((out / "parquet").is_dir() and (written is None or "parquet" in written)):
         _need(out / "parquet", "parquet", out)
         return _parquet(out, **kwargs)
-    datasets = _datasets()
+    if not (out / "imagefolder").is_dir():
+        raise InputError(
+            f"{out} has neither a parquet nor an imagefolder export for 'hf' to load: build with `exports` "
+            "including 'parquet' (--export parquet), e.g. the classifier recipe"
+        )
     _need(out / "imagefolder", "imagefolder", out)
+    datasets = _datasets()
     return datasets.load_dataset(str(out / "imagefolder"), **kwargs)

@@ -198,7 +198,7 @@ class Run:
             if not driven.stopped:  # every file has its row: the stages that see the whole dataset
                 ctx = StageContext(out, cfg, files.manifest, client, self.events.emit, self._controls.stop.is_set)
                 curator = BuildCurator(cfg.curation, files.latest.values())  # first: the others see curated rows
-                first, last = export_sinks(cfg, lambda: curator.report)
+                first, last = export_sinks(cfg, lambda: curator.report, self.exports)
                 with self._fault.caught(self._output_failed):  # the rows stand; the report says why it stopped
                     sinks = [MirrorSink(files.stale), *first, *self.exports, *last]
                     try:

@@ -101,17 +101,23 @@ def _built(row: Row) -> bool:
     return row.get("status") == "ok" or row.get("curated_from") == "ok" or bool(row.get(PROBE_FILTERED))
 
 
-def export_sinks(cfg: BuildConfig, curation: Callable[[], dict[str, Any] | None]) -> tuple[list[Sink], list[Sink]]:
+def export_sinks(
+    cfg: BuildConfig, curation: Callable[[], dict[str, Any] | None], given: Sequence[Sink] = ()
+) -> tuple[list[Sink], list[Sink]]:
     """The sinks every build runs after the mirror, as (first, last), other sinks going between:
     ``manifest.parquet`` (always, first, so a shard that fails still leaves it), the dataset card
     (drawn on a worker while the others write; collected by the last sink), then the exports the
-    ``exports`` setting names (toolkit/_export). ``curation``: the build curator's report, once run."""
+    ``exports`` setting names (toolkit/_export). ``curation``: the build curator's report, once run.
+    ``given``: the run's own sinks; a card among them is the build's card (two would race for README.md)."""
     from ._card import CardSink
     from ._export import ManifestParquetSink, make_sinks
 
     shards = {"shard_max_count": cfg.shard_max_count, "shard_max_bytes": cfg.shard_max_bytes, "shard_seed": cfg.split_seed}
+    exports = make_sinks(cfg.exports, **shards)
+    if any(isinstance(s, CardSink) for s in given):
+        return [ManifestParquetSink(), *exports], []
     card = CardSink(curation=curation)
-    return [ManifestParquetSink(), card, *make_sinks(cfg.exports, **shards)], [card.collector()]
+    return [ManifestParquetSink(), card, *exports], [card.collector()]
 
 
 def curate_and_export(

@@ -14,9 +14,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from .._curate._kept import kept_groups
 from .._curate._leakage import leakage_report
-from .._curate._rows import PROBE_FILTERED, SKIP_TYPES
+from .._curate._rows import SKIP_TYPES, left_out
 
 __all__ = ["CardFacts", "card_facts", "ONLY_SPLIT", "IMAGE_SUFFIXES"]
 
@@ -77,10 +76,20 @@ def _labels(samples: Sequence[Row]) -> list[str]:
 
 
 def _duplicate_groups(rows: Sequence[Row]) -> list[tuple[Row, list[Row]]]:
-    """(kept, copies) of each group whose kept file is in the dataset (``toolkit._curate._kept``:
-    the one the copies match where several input folders hold a file of its name), largest first."""
-    groups = [(kept, copies) for kept, _, copies in kept_groups(rows) if kept is not None]
-    return sorted(groups, key=lambda g: (-len(g[1]), str(g[0].get("source"))))
+    kept: dict[Any, Row] = {}
+    for r in rows:
+        if r.get("status") == "ok":
+            kept.setdefault(r.get("source"), r)
+            kept[(r.get("input_root"), r.get("source"))] = r
+    groups: dict[int, tuple[Row, list[Row]]] = {}
+    for r in rows:
+        of = r.get("duplicate_of")
+        if of is None or r.get("status") == "ok":
+            continue
+        k = kept.get((r.get("input_root"), of)) or kept.get(of)
+        if k is not None:
+            groups.setdefault(id(k), (k, []))[1].append(r)
+    return sorted(groups.values(), key=lambda g: (-len(g[1]), str(g[0].get("source"))))
 
 
 def _sizes(samples: Sequence[Row]) -> dict[str, Any]:
@@ -114,8 +123,7 @@ def card_facts(rows: Sequence[Row], summary: Mapping[str, Any] | None = None, *,
     not_built: Counter[str] = Counter()
     for r in rows:
         kind = ((r.get("warnings") or [{}])[0] or {}).get("type")
-        # the filters' verdicts whether curation or the probe (before decoding) gave them; needs-build is the build's
-        if kind in SKIP_TYPES and kind != "needs-build" and (r.get("curated_from") is not None or r.get(PROBE_FILTERED)):
+        if left_out(r) and kind in SKIP_TYPES:  # after the build, or at the probe (no outputs made)
             removed[kind] += 1
         elif r.get("status") == "failed":
             not_built[f"failed: {(r.get('error') or {}).get('type', 'error')}"] += 1

@@ -1,9 +1,12 @@
 """The card's YAML header, in the Hugging Face dataset-card form.
 
-``configs`` names the data files of each export that exists (``parquet`` is the default config
-when there is one: it carries the ClassLabel), ``dataset_info`` the features of the
-parquet config (or of the card alone when no export is written). The YAML is emitted here, every
-string JSON-quoted (a valid YAML double-quoted scalar), so no YAML library is needed at run time.
+``configs`` names the data files of the first export that exists, of parquet, imagefolder and
+webdataset (parquet carries the ClassLabel), as the ``default`` config: ``datasets`` 5.2 loads every
+config of a folder with the builder of the first config's files, so a second format's config would
+not load. ``dataset_info`` holds the features of the parquet config (the columns its shards are
+written with: ``datasets`` casts the files to them); none without a parquet export.
+The YAML is emitted here, every string JSON-quoted (a valid YAML double-quoted scalar), so no YAML
+library is needed at run time.
 """
 
 from __future__ import annotations
@@ -101,20 +104,16 @@ def data_files(export: str, splits: Sequence[str]) -> list[dict[str, str]]:
     return [{"split": s, "path": pattern.format(s)} for s in splits]
 
 
-def features(facts: CardFacts) -> list[dict[str, Any]]:
-    """The parquet export's columns as HF features, exactly those its shards have (``datasets``
-    casts each shard to them): the image, ``label`` a ClassLabel, then the export's other columns."""
-    from .._export._pq import COLUMNS
-
-    out: list[dict[str, Any]] = [{"name": "image", "dtype": "image"}]
-    if facts.labels:
-        names = {str(i): n for i, n in enumerate(facts.labels)}
-        out.append({"name": "label", "dtype": {"class_label": {"names": names}}})
-    return out + [{"name": name, "dtype": dtype} for name, dtype in COLUMNS]
-
-
-def header(facts: CardFacts, exports: Sequence[str], *, pretty_name: str, license: str | None) -> dict[str, Any]:
-    """The header's fields (:func:`to_yaml` writes them)."""
+def header(
+    facts: CardFacts,
+    exports: Sequence[str],
+    *,
+    pretty_name: str,
+    license: str | None,
+    classes: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """The header's fields (:func:`to_yaml` writes them). ``classes``: the parquet shards' class
+    index (their ``label`` ClassLabel), None when they have no ``label``."""
     lic, lic_name = hf_license(license)
     meta: dict[str, Any] = {"license": lic}
     if lic_name:
@@ -126,16 +125,13 @@ def header(facts: CardFacts, exports: Sequence[str], *, pretty_name: str, licens
     elif any(r.get("caption") for r in facts.samples):
         meta["task_categories"] = ["image-to-text"]
     present = [e for e in EXPORTS if e in exports]
-    configs = []
-    for i, e in enumerate(present):
-        name = "default" if i == 0 else e
-        configs.append({"config_name": name, "data_files": data_files(e, facts.splits)})
-    if configs:
-        meta["configs"] = configs
-    if not present or present[0] == "parquet":  # the features of what the default config loads
-        # no ``splits`` list: datasets wants each split's num_bytes with it (else it warns and drops
-        # it), not known while the shards are written; the card's prose has the counts
-        meta["dataset_info"] = {"features": features(facts)}
+    if present:  # one config: datasets loads every config of a folder with the builder of the first one's files
+        meta["configs"] = [{"config_name": "default", "data_files": data_files(present[0], facts.splits)}]
+    if present[:1] == ["parquet"]:  # the features of what the default config loads: datasets casts the files to them
+        from .._export._pq import card_features
+
+        # no ``splits``: datasets 5.2 ignores them without each split's ``num_bytes`` (and warns on every load)
+        meta["dataset_info"] = {"features": card_features(classes)}
     meta["tags"] = ["dataprep-toolkit"]
     return meta
 

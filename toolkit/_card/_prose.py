@@ -101,12 +101,14 @@ def _loading(exports: Sequence[str], splits: Sequence[str]) -> list[str]:
     lines = ["Files, per split:", ""]
     for e in present:
         lines.append(f"- {e}: " + ", ".join(f"`{d['path']}`" for d in data_files(e, splits)))
-    first = present[0]
     lines += ["", "```python", "from datasets import load_dataset", ""]
-    lines.append(
-        f'ds = load_dataset("path/to/this/folder")  # the {first} files'
-        + ("" if len(present) == 1 else "; name= for another config")
-    )
+    lines.append(f'ds = load_dataset("path/to/this/folder")  # the {present[0]} files (the header\'s config)')
+    for e in present[1:]:  # datasets loads a folder's configs with one builder: the others by their own
+        if e == "imagefolder":
+            lines.append('ds = load_dataset("path/to/this/folder/imagefolder")  # its own README.md names the splits')
+        else:
+            files = ", ".join(f'"{d["split"]}": "path/to/this/folder/{d["path"]}"' for d in data_files(e, splits))
+            lines.append(f'ds = load_dataset("webdataset", data_files={{{files}}})')
     lines.append("```")
     return lines
 

@@ -97,7 +97,12 @@ def write_readme(
     present = list(exports_on_disk(out) if exports is None else [e for e in EXPORTS if e in exports])
     shown = [n for n in drawn if n]
     name = title or out.resolve().name or "dataset"
-    text = header_text(header(facts, present, pretty_name=name, license=license))
+    classes = None
+    if present[:1] == ["parquet"]:  # the header names the parquet shards' features
+        from .._export._sinks import class_index
+
+        classes = class_index(out, any(r.get("label_index") is not None for r in facts.samples))
+    text = header_text(header(facts, present, pretty_name=name, license=license, classes=classes))
     text += "\n" + prose(facts, present, shown, title=name, source=source, license=license)
     write_bytes_atomic(out / README, text.encode("utf-8"), root=out)
     return {"readme": README, "pictures": [f"{CARD_DIR}/{n}.png" for n in shown], "samples": facts.total}

@@ -14,7 +14,7 @@ from .._fs import atomic_write
 from ._members import image_size, read_output
 from ._samples import Sample
 
-__all__ = ["schema_for", "write_parquet", "ROW_GROUP", "COLUMNS"]
+__all__ = ["schema_for", "card_features", "write_parquet", "ROW_GROUP", "COLUMNS"]
 
 #: samples per row group (what HF's own writer uses for image datasets)
 ROW_GROUP = 100
@@ -56,6 +56,15 @@ def schema_for(classes: Sequence[str] | None) -> Any:
         features[name] = {"dtype": dtype, "_type": "Value"}
     meta = {"info": {"features": features}}
     return pa.schema(fields, metadata={"huggingface": json.dumps(meta, sort_keys=True)})
+
+
+def card_features(classes: Sequence[str] | None) -> list[dict[str, Any]]:
+    """Every shard's columns as a dataset card's ``dataset_info.features`` names them (the YAML form
+    of :func:`schema_for`'s features): ``datasets`` casts the files to them, so they must be the same."""
+    out: list[dict[str, Any]] = [{"name": "image", "dtype": "image"}]
+    if classes is not None:
+        out.append({"name": "label", "dtype": {"class_label": {"names": {str(i): n for i, n in enumerate(classes)}}}})
+    return out + [{"name": name, "dtype": dtype} for name, dtype in COLUMNS]
 
 
 def _record(s: Sample, data: bytes, with_label: bool) -> dict[str, Any]:

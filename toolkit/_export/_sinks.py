@@ -20,12 +20,12 @@ from ._pq import write_parquet
 from ._runner import run_shards
 from ._samples import Sample, dataset_rows, plan_samples
 from ._shards import plan_shards
-from ._tar import write_tar
+from ._tar import JSON_TEXT, write_tar
 
 if TYPE_CHECKING:
     from .._stages import Sink, StageContext
 
-__all__ = ["WebDatasetSink", "ParquetSink", "make_sinks", "EXPORTS", "SHARD_MAX_COUNT", "SHARD_MAX_BYTES"]
+__all__ = ["class_index", "WebDatasetSink", "ParquetSink", "make_sinks", "EXPORTS", "SHARD_MAX_COUNT", "SHARD_MAX_BYTES"]
 
 Row = dict[str, Any]
 
@@ -45,12 +45,17 @@ def _present(root: Path, rows: Sequence[Row]) -> tuple[dict[str, int], list[str]
     return sizes, missing
 
 
-def _classes(samples: Sequence[Sample], ctx: StageContext) -> list[str] | None:
-    """The class names by label index (curation.json's class index), if the samples are labelled."""
+def class_index(output: str | os.PathLike[str], labelled: bool) -> list[str] | None:
+    """The class names by label index (curation.json's class index), if the samples are ``labelled``
+    (the parquet shards' ClassLabel, and the card's, which names their features)."""
     from .._curation import read_state
 
-    classes = ((read_state(ctx.output) or {}).get("classes") or {}).get("classes")
-    return list(classes) if classes and any(s.label_index is not None for s in samples) else None
+    classes = ((read_state(output) or {}).get("classes") or {}).get("classes")
+    return list(classes) if classes and labelled else None
+
+
+def _classes(samples: Sequence[Sample], ctx: StageContext) -> list[str] | None:
+    return class_index(ctx.output, any(s.label_index is not None for s in samples))
 
 
 class _ShardSink:
@@ -116,7 +121,11 @@ class WebDatasetSink(_ShardSink):
     task = staticmethod(write_tar)
 
     def options(self, samples: list[Sample], ctx: StageContext) -> dict[str, Any]:
-        return {"cls": any(s.label_index is not None for s in samples), "txt": any(s.caption is not None for s in samples)}
+        return {
+            "cls": any(s.label_index is not None for s in samples),
+            "txt": any(s.caption is not None for s in samples),
+            "text": [k for k in JSON_TEXT if any(s.facts.get(k) is not None for s in samples)],
+        }
 
 
 class ParquetSink(_ShardSink):

@@ -14,7 +14,12 @@ from .._fs import atomic_write
 from ._members import facts_json, image_size, read_output
 from ._samples import Sample
 
-__all__ = ["write_tar"]
+__all__ = ["write_tar", "JSON_TEXT"]
+
+#: the ``.json``'s text fields that are in every sample when one sample of the export has them (HF's
+#: webdataset loader types the ``.json`` from the first samples and drops the fields they lack):
+#: the caption as "" where there is none (as the ``.txt``), the JSON texts as "null"
+JSON_TEXT = {"caption": "", "meta": "null", "facts": "null"}
 
 
 def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -29,7 +34,8 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 
 def write_tar(dest: str, samples: Sequence[Sample], root: str, options: dict[str, Any]) -> dict[str, Any]:
     """Write ``samples`` to the tar ``dest``; ``options``: ``cls`` / ``txt`` (whether every sample has
-    a ``.cls`` / ``.txt`` member, so loaders see one set of fields). -> ``samples`` written, ``bytes``,
+    a ``.cls`` / ``.txt`` member, so loaders see one set of fields), ``text``: the :data:`JSON_TEXT`
+    fields every ``.json`` holds. -> ``samples`` written, ``bytes``,
     ``missing`` (outputs that could not be read: left out)."""
     missing: list[str] = []
     written = 0
@@ -42,6 +48,7 @@ def write_tar(dest: str, samples: Sequence[Sample], root: str, options: dict[str
                     continue
                 width, height = image_size(s, data)
                 facts = {**s.facts, "width": width, "height": height}
+                facts.update({k: JSON_TEXT[k] for k in options.get("text", ()) if facts.get(k) is None})
                 _add(tar, f"{s.key}.{s.ext}", data)
                 if options.get("cls") and s.label_index is not None:
                     _add(tar, f"{s.key}.cls", str(s.label_index).encode())
