@@ -60,13 +60,18 @@ def exports_on_disk(output: str | os.PathLike) -> list[str]:
 
 
 def draw_picture(
-    output: str | os.PathLike, name: str, rows: Sequence[Mapping[str, Any]], summary: Mapping[str, Any] | None
+    output: str | os.PathLike,
+    name: str,
+    rows: Sequence[Mapping[str, Any]],
+    summary: Mapping[str, Any] | None,
+    facts: CardFacts | None = None,
 ) -> str | None:
     """Draw picture ``name`` into ``OUT/card/{name}.png`` -> ``name``, or None when there is
-    nothing to show (a picture an earlier build drew is removed then)."""
+    nothing to show (a picture an earlier build drew is removed then). ``facts``: the rows' card
+    facts when the caller has them (one drawing several pictures), else counted here."""
     out = Path(output)
     target = out / CARD_DIR / f"{name}.png"
-    facts = card_facts([dict(r) for r in rows], summary, leakage=False)
+    facts = facts if facts is not None else card_facts([dict(r) for r in rows], summary, leakage=False)
     data = PICTURES[name](facts, out) if shows(name, facts) else None
     if data is None:
         if target.exists():
@@ -127,6 +132,7 @@ def write_card(
     settings ``card_source``, ``card_license`` (``unknown`` when None); ``pictures=False`` writes
     the text alone. Returns the figures for summary.json (``exports["card"]``)."""
     t0 = time.perf_counter()
-    drawn = [draw_picture(output, n, rows, summary) for n in PICTURES] if pictures else []
+    facts = card_facts([dict(r) for r in rows], summary, leakage=False) if pictures else None
+    drawn = [draw_picture(output, n, rows, summary, facts) for n in PICTURES] if pictures else []
     figures = write_readme(output, rows, summary, drawn, exports=exports, source=source, license=license, title=title)
     return {**figures, "seconds": round(time.perf_counter() - t0, 3)}
