@@ -155,10 +155,10 @@ def test_a_panel_build_with_webdataset_checked_shows_the_stages_and_the_card(tmp
             == p.report.curation["leakage"]["files"]["train"]["cat"] + (p.report.curation["leakage"]["files"]["train"]["dog"])
         )
     # each stage started and ended in order: curate, the mirror, manifest.parquet, the card, the shards, the card collected
-    names = ["curate", "mirror", "manifest_parquet", "card", "webdataset", "card"]
+    names = ["curate", "mirror", "manifest_parquet", "card", "webdataset", "card_wait"]
     assert _stages(p.run) == [(n, s) for n in names for s in ("started", "finished")]
     said = " ".join(statuses)
-    assert said.index("curating…") < said.index("writing webdataset shards…") < said.rindex("drawing the dataset card…")
+    assert said.index("curating…") < said.index("writing webdataset shards…") < said.index("finishing the dataset card…")
     # the card's pictures under the curation view, and in the notebook report
     card = p.card_view.value
     assert "<b>Dataset card</b>" in card and card.count("data:image/png;base64,") >= 3 and str(out / "README.md") in card

@@ -77,6 +77,9 @@ class TextProgress:
         elif ev.kind in DECISIONS:
             self.write(f"dataprep: {self.words(describe(ev))}")
         elif ev.kind == "stage" and ev.payload.state != "started":  # one line as each stage ends
+            if self.bar is not None:  # the batches are over: the bar ends, so a log does not repeat it per line
+                self.bar.close()
+                self.bar = None
             p = ev.payload
             self.write(f"dataprep: {stage_text(p.name)}: {'' if p.state == 'finished' else p.state + ' after '}{p.seconds:.1f} s")
         elif ev.kind == "run-finished" and self.bar is not None:
@@ -90,6 +93,7 @@ STAGE_WORDS = {
     "mirror": "tidying the output folder",
     "manifest_parquet": "writing manifest.parquet",
     "card": "drawing the dataset card",
+    "card_wait": "finishing the dataset card",
     "webdataset": "writing webdataset shards",
     "imagefolder": "writing the imagefolder",
     "parquet": "writing parquet shards",

@@ -136,7 +136,8 @@ def curate_and_export(
 
     rows = _stage(ctx, "curate", curate)
     for s in sinks:
-        if (done := _stage(ctx, s.name, partial(s.export, rows, ctx))) is not None:
+        stage = getattr(s, "stage", s.name)  # what the sink does, when it is not its name (the card's second half)
+        if (done := _stage(ctx, stage, partial(s.export, rows, ctx))) is not None:
             figures[s.name] = done
     return figures
 

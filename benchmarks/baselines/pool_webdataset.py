@@ -2,7 +2,8 @@
 
 Each class folder's images resized to SIZE px (fill) in a process pool, written as WebDataset
 samples (``jpg``, ``cls``) into shards of at most 1,000 samples, in the order the pool returns
-them. No labels file, no splits, no checks: what a quick script does.
+them. It decodes JPEGs at a reduced scale (``draft``), as a careful script does; no labels file,
+no splits, no dedupe, no checks.
 
     python pool_webdataset.py SRC OUT [--size 224]
 """
@@ -22,6 +23,7 @@ def resize(path: str) -> bytes:
     from PIL import Image, ImageOps
 
     with Image.open(path) as im:
+        im.draft("RGB", (SIZE, SIZE))  # JPEG's DCT scaling, as a careful script (and the toolkit) does
         out = ImageOps.fit(im.convert("RGB"), (SIZE, SIZE), Image.Resampling.LANCZOS)
     buf = io.BytesIO()
     out.save(buf, "JPEG", quality=90)

@@ -151,6 +151,7 @@ class CardCollector:
     """The second half of a deferred :class:`CardSink`: waits for the card, gives its figures."""
 
     name = "card"
+    stage = "card_wait"  # its stage event: the wait for the pictures drawn meanwhile
 
     def __init__(self, card: CardSink):
         self.card = card
