@@ -67,6 +67,7 @@ bench: venv
 	$(PY) benchmarks/thumbnails.py
 	$(PY) benchmarks/memory.py
 	$(PY) benchmarks/video.py
+	$(PY) benchmarks/dataset.py
 
 # issue 15's figures, on a quiet machine (benchmarks/README.md, "Curation: the three figures")
 bench-curation: venv
