@@ -210,3 +210,30 @@ def test_a_new_version_built_into_a_fresh_folder_keeps_the_old_files_in_their_sp
     assert len(moved) <= 5, moved  # only where a label would pass the bound (none here, or a handful)
     assert not [s for s in first if first[s] == "test" and second[s] != "test"]
     check_bound(curate_rows(v2, conf(fr)).rows, fr)
+
+
+def test_the_bound_correction_moves_only_new_files_out_of_a_crowded_split_until_within_bound():
+    """Hashes put every new file of a label into one split: the correction brings each split within
+    3 sqrt(n p (1-p)) + 1 of n p, moving new files only, and stops rather than move them needlessly."""
+    from toolkit._curate._splits import _within_bound
+
+    fr = {"test": 0.2, "train": 0.8}
+    tally, sides = {"test": 20, "train": 0}, ["test"] * 20  # 20 new files, all hashed into test
+    _within_bound(tally, sides, list(range(20)), fr)
+    n = sum(tally.values())
+    assert all(abs(tally[s] - n * p) <= 3 * math.sqrt(n * p * (1 - p)) + 1 for s, p in fr.items()), tally
+    assert tally == {s: sides.count(s) for s in fr} and sides.count("train") > 0
+    # a carried split over its share with no new file in it: new files elsewhere are left where they are
+    tally, sides = {"test": 60, "train": 3}, ["train"] * 3
+    _within_bound(tally, sides, [0, 1, 2], fr)
+    assert sides == ["train"] * 3 and tally == {"test": 60, "train": 3}
+
+
+def test_the_same_files_under_another_folder_get_the_same_splits():
+    """Also files without a content hash (a manifest older than the facts), placed by their name, and a
+    label crowded enough that the bound correction moves some: never by the input folder's path."""
+    fr = {"train": 0.8, "val": 0.1, "test": 0.1}
+    here = [row(f"{c}/{i}.jpg") for c in ("cat", "dog") for i in range(300)] + [row("bird/0.jpg"), row("bird/1.jpg")]
+    there = [dict(r, input_root="/mnt/elsewhere/in") for r in here]
+    off = conf(fr, dedupe="off")
+    assert splits_of(curate_rows(here, off).rows) == splits_of(curate_rows(there, off).rows)

@@ -103,3 +103,37 @@ def test_stop_mid_export_keeps_finished_shards_and_the_same_command_finishes(tmp
     figures = json.loads((out / "summary.json").read_text())["exports"]["webdataset"]
     assert not again.stopped and figures["shards_kept"] >= len(written) and figures["samples"] == 16
     assert figures["shards_written"] + figures["shards_kept"] == 16
+
+
+def test_a_re_export_that_cannot_write_leaves_no_export_listed_for_load(tmp_path, client):
+    """toolkit.curate re-splits, its webdataset cannot be written: summary.json must not list the
+    half-rewritten export, so toolkit.load refuses it rather than mix two splits' shards."""
+    from test_card import read_only
+
+    src, out = classes(tmp_path / "in"), tmp_path / "out"
+    settings = dict(inputs=[str(src)], output=str(out), size=32, labels="folder", splits={"train": 0.5, "test": 0.5})
+    toolkit.build(client=client, progress=False, exports=["webdataset"], **settings)
+    with read_only(out / "webdataset"), pytest.raises(OSError, match="webdataset"):
+        toolkit.curate(out, split_seed=3)
+    assert "webdataset" not in json.loads((out / "summary.json").read_text()).get("exports", {})
+    with pytest.raises(toolkit.InputError, match="webdataset"):
+        toolkit.load(out, "webdataset")
+
+
+def test_a_card_abandoned_by_a_failing_sink_is_cancelled(tmp_path, client):
+    from types import SimpleNamespace
+
+    from test_card import dataset
+
+    from toolkit import BuildConfig
+    from toolkit._card import CardSink
+
+    card = CardSink()
+    card.collector()  # deferred: drawn on the workers while later sinks run
+    ctx = SimpleNamespace(output=tmp_path, config=BuildConfig.create(labels="folder"), client=client, emit=lambda *a, **k: None)
+    ctx.stopped = lambda: False
+    card.export(dataset(tmp_path), ctx)
+    readme, drawn = card._future
+    card.abandon()
+    assert all(f.cancelled() or f.status in ("cancelled", "finished") for f in [readme, *drawn])
+    assert card.collect() is None  # nothing left to collect

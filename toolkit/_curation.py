@@ -205,6 +205,7 @@ def curate(output: str | os.PathLike, **settings: Any) -> dict[str, Any]:
             summary["curation"] = report
             summary["decoded"] = 0
             summary.setdefault("settings", {}).update({k: getattr(cfg, k) for k in CURATION_KEYS})
+            summary["exports"] = {}  # listed again once written: until then toolkit.load takes no export for this curation's
             Manifest(out).write_summary(summary)  # the new counts stand even if an export cannot be written
             summary["exports"] = reexport(out, summary["settings"], done.rows, lambda: report)
             Manifest(out).write_summary(summary)

@@ -135,10 +135,16 @@ def curate_and_export(
         return rows
 
     rows = _stage(ctx, "curate", curate)
-    for s in sinks:
-        stage = getattr(s, "stage", s.name)  # what the sink does, when it is not its name (the card's second half)
-        if (done := _stage(ctx, stage, partial(s.export, rows, ctx))) is not None:
-            figures[s.name] = done
+    try:
+        for s in sinks:
+            stage = getattr(s, "stage", s.name)  # what the sink does, when it is not its name (the card's second half)
+            if (done := _stage(ctx, stage, partial(s.export, rows, ctx))) is not None:
+                figures[s.name] = done
+    except BaseException:  # a stop or a fault: nothing started by an earlier sink may write after the run ends
+        for s in sinks:
+            if (abandon := getattr(s, "abandon", None)) is not None:
+                abandon()
+        raise
     return figures
 
 

@@ -8,6 +8,8 @@ the same output folder on the worker as the batches do (they write the outputs t
 
 from __future__ import annotations
 
+import contextlib
+
 import time
 import uuid
 from typing import TYPE_CHECKING, Any, Callable, Sequence
@@ -112,6 +114,16 @@ class CardSink:
             for n in names
         ]
         return readme, drawn
+
+    def abandon(self) -> None:
+        """The build ends without the card (a later sink stopped or failed): its tasks are cancelled,
+        so none writes README.md or a picture after the run has reported (the next build draws it)."""
+        fut, ctx = self._future, self._ctx
+        self._local = self._future = None
+        if fut is not None and ctx is not None and ctx.client is not None:
+            readme, drawn = fut
+            with contextlib.suppress(Exception):
+                ctx.client.cancel([readme, *drawn])
 
     def collect(self) -> dict[str, Any] | None:
         """The card's figures, once written (here, if the worker could not do it). An output fault

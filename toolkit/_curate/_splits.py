@@ -9,9 +9,11 @@ side, and the conflict is returned for the report.
 
 Units with no carried file are placed by a hash of the seed and their own content (the smallest
 content hash among their members): the unit's point in [0, 1), cut into the splits' fractions in name
-order. So a file's split depends on its bytes and the seed alone, not on the other files, the order,
-the machine or the output folder: version 2 of a dataset built into a fresh folder, with no
-``curation-splits.tsv`` to carry, puts the files of version 1 where version 1 had them (but for the rare moves below). Hashes place
+order. So a file's split depends on its bytes and the seed (and its group's), not on the other files, the
+order, the machine or the output folder: version 2 of a dataset built into a fresh folder, with no
+``curation-splits.tsv`` to carry, puts the files of version 1 where version 1 had them, but for the rare
+moves below and a file that gains a new duplicate with a smaller hash (its group is placed anew); the
+carried assignment is what guarantees that no file moves. Hashes place
 files independently, so a label's count in a split can stray from ``n * p``; where it passes the
 issue's bound (3*sqrt(n p (1-p)) + 1), new units (never carried ones) are moved, one at a time, from the
 most crowded split to the emptiest, in a seeded order: rare, and only then does a file's split depend on
@@ -27,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
 from .._errors import ConfigError
-from ._rows import Row, in_dataset, key, path_order
+from ._rows import Row, in_dataset, key
 
 __all__ = ["check_splits", "assign_splits", "Conflict"]
 
@@ -69,10 +71,13 @@ def _h(*parts: object) -> int:
     )
 
 
-def _unit_key(rows: Sequence[Row], unit: list[int]) -> tuple[str, tuple]:
-    """What orders a new unit: its smallest content hash (the path where there is none)."""
-    texts = [str(rows[i].get("content_hash") or "").lower() or "path:" + "\0".join(path_order(rows[i])) for i in unit]
-    return min(texts), min(path_order(rows[i]) for i in unit)
+def _unit_key(rows: Sequence[Row], unit: list[int]) -> tuple[str, str]:
+    """What places and orders a new unit: its smallest content hash (its name where there is none),
+    and its first name; never the input folder's absolute path, so the same files give the same
+    splits on any machine and under any folder."""
+    names = [str(rows[i].get("source", "")) for i in unit]
+    texts = [str(rows[i].get("content_hash") or "").lower() or "path:" + n for i, n in zip(unit, names)]
+    return min(texts), min(names)
 
 
 def _by_hash(fractions: Mapping[str, float], names: Sequence[str], u: float) -> str:
@@ -94,14 +99,17 @@ def _within_bound(tally: dict[str, int], sides: list[str], order: Sequence[int],
         n = sum(tally.values())
         return (tally[s] - n * fractions[s]) / (3 * math.sqrt(n * fractions[s] * (1 - fractions[s])) + 1)
 
+    seeded = sorted(range(len(sides)), key=lambda k: order[k])
     for _ in range(len(sides)):
         if all(abs(excess(s)) <= 1 for s in tally):
             return
         low = min(tally, key=lambda s: (excess(s), s))
-        movable = [k for k in sorted(range(len(sides)), key=lambda k: order[k]) if sides[k] != low]
+        movable = [k for k in seeded if sides[k] != low]
         if not movable:
             return
         k = max(movable, key=lambda k: excess(sides[k]))  # the first, in seeded order, of the most crowded split
+        if excess(sides[k]) <= 0:  # new files only in splits at or under their share: moving one fixes nothing
+            return
         tally[sides[k]] -= 1
         tally[low] += 1
         sides[k] = low
