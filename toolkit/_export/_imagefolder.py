@@ -28,7 +28,7 @@ from typing import Any, Iterable, Sequence
 
 from .._fs import atomic_write, make_folder, tmp_path_for, writing
 from .._names import utf8_name
-from ._samples import DEFAULT_SPLIT, IMAGE_EXTS, dataset_rows
+from ._samples import DEFAULT_SPLIT, IMAGE_EXTS, class_index, dataset_rows
 
 __all__ = ["ImageFolderSink", "FOLDER", "safe_name"]
 
@@ -49,13 +49,12 @@ def safe_name(label: str) -> str:
 
 
 def class_names(output: Path, rows: Sequence[Row]) -> list[str] | None:
-    """The class names by number (curation.json's frozen class index), or None without labels."""
-    from .._curation import read_state
-
-    if not any(r.get("label") is not None for r in rows):
+    """The class names by number (curation.json's frozen class index; the labels sorted where there
+    is none), or None without labels."""
+    labelled = any(r.get("label") is not None for r in rows)
+    if not labelled:
         return None
-    names = ((read_state(output) or {}).get("classes") or {}).get("classes")
-    return list(names) if names else sorted({str(r["label"]) for r in rows if r.get("label") is not None})
+    return class_index(output, labelled) or sorted({str(r["label"]) for r in rows if r.get("label") is not None})
 
 
 def plan(rows: Iterable[Row]) -> tuple[dict[str, list[tuple[str, str, Row]]], int]:

@@ -12,6 +12,7 @@ its timestamp(s) in its facts. Keys are built from the source's relative path (l
 from __future__ import annotations
 
 import json
+import os
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from typing import Any, Iterable, Sequence
 
 import xxhash
 
-__all__ = ["DEFAULT_SPLIT", "Sample", "dataset_rows", "plan_samples", "IMAGE_EXTS"]
+__all__ = ["DEFAULT_SPLIT", "Sample", "class_index", "dataset_rows", "plan_samples", "IMAGE_EXTS"]
 
 Row = dict[str, Any]
 
@@ -53,6 +54,15 @@ class Sample:
     @property
     def is_image(self) -> bool:
         return self.ext in IMAGE_EXTS
+
+
+def class_index(output: str | os.PathLike[str], labelled: bool) -> list[str] | None:
+    """The class names by label index (curation.json's class index), if the samples are ``labelled``
+    (the parquet shards' ClassLabel, the imagefolder's, and the card's, which names their features)."""
+    from .._curation import read_state
+
+    classes = ((read_state(output) or {}).get("classes") or {}).get("classes")
+    return list(classes) if classes and labelled else None
 
 
 def dataset_rows(rows: Iterable[Row]) -> list[Row]:

@@ -18,7 +18,7 @@ from .._settings_export import SHARD_MAX_BYTES, SHARD_MAX_COUNT
 from ._imagefolder import ImageFolderSink
 from ._pq import write_parquet
 from ._runner import run_shards
-from ._samples import Sample, dataset_rows, plan_samples
+from ._samples import Sample, class_index, dataset_rows, plan_samples
 from ._shards import plan_shards
 from ._tar import JSON_TEXT, write_tar
 
@@ -43,15 +43,6 @@ def _present(root: Path, rows: Sequence[Row]) -> tuple[dict[str, int], list[str]
             except OSError:
                 missing.append(o)
     return sizes, missing
-
-
-def class_index(output: str | os.PathLike[str], labelled: bool) -> list[str] | None:
-    """The class names by label index (curation.json's class index), if the samples are ``labelled``
-    (the parquet shards' ClassLabel, and the card's, which names their features)."""
-    from .._curation import read_state
-
-    classes = ((read_state(output) or {}).get("classes") or {}).get("classes")
-    return list(classes) if classes and labelled else None
 
 
 def _classes(samples: Sequence[Sample], ctx: StageContext) -> list[str] | None:
