@@ -120,21 +120,8 @@ def connect(
         if on_visit:
             _dashboard_on_visit(cluster.scheduler)
         return client
-    target = os.fspath(target)
-    try:
-        if os.path.isfile(target) or target.endswith(".json"):
-            if not os.path.isfile(target):
-                raise ClusterError(f"scheduler file {target} does not exist; start the scheduler with --scheduler-file {target}")
-            client = Client(scheduler_file=target, timeout="15s", set_as_default=False)
-        else:
-            client = Client(target, timeout="15s", set_as_default=False)
-    except ClusterError:
-        raise
-    except Exception as exc:  # noqa: BLE001
-        raise ClusterError(
-            f"cannot reach the Dask scheduler at {target}: {exc}; check the address and that it is running"
-        ) from exc
-    _check_workers(client, target)
+    client = _join(os.fspath(target), as_file=isinstance(target, os.PathLike))
+    _check_workers(client, os.fspath(target))
     return client
 
 
@@ -178,13 +165,85 @@ def _script_hint(method: str) -> str:
     )
 
 
+def _join(target: str, *, as_file: bool, timeout: float = 15.0):
+    """A client of the running scheduler ``target`` names (its address, or its scheduler file), or a
+    :class:`ClusterError` saying what is wrong and the command that fixes it. A scheduler that is
+    not running is said at once (the connection is refused), not after the client's timeout."""
+    from distributed import Client
+
+    if as_file or os.path.isfile(target) or target.endswith(".json"):
+        address = scheduler_address(target)
+        where = f"the Dask scheduler at {address} (from the scheduler file {target})"
+        fix = (
+            f"it is not running (the file may be left from an earlier one): start it with "
+            f"'dask scheduler --scheduler-file {target}', and its workers with 'dask worker --scheduler-file {target}'"
+        )
+    else:
+        address, where = target, f"the Dask scheduler at {target}"
+        fix = "check the address, and that the scheduler is running ('dask scheduler') and reachable from here"
+    refused = _refused(address, timeout)
+    if refused:
+        raise ClusterError(f"cannot reach {where}: {refused}; {fix}")
+    try:
+        return Client(address, timeout=f"{timeout}s", set_as_default=False)
+    except Exception as exc:  # noqa: BLE001
+        raise ClusterError(f"cannot reach {where}: {str(exc).rstrip('.')}; {fix}") from exc
+
+
+def scheduler_address(path: str) -> str:
+    """The address a scheduler file holds, or a :class:`ClusterError` naming the file and the fix."""
+    import json
+
+    start = f"start the scheduler with 'dask scheduler --scheduler-file {path}'"
+    try:
+        with open(path, encoding="utf-8") as fh:
+            address = json.load(fh).get("address")
+    except FileNotFoundError:
+        raise ClusterError(f"scheduler file {path} does not exist; {start}, or give the path it wrote") from None
+    except (OSError, ValueError, AttributeError) as exc:
+        raise ClusterError(f"scheduler file {path} cannot be read as one ({exc}); {start} to write it anew") from None
+    if not isinstance(address, str) or not address:
+        raise ClusterError(f"scheduler file {path} names no scheduler address; {start} to write it anew")
+    return address
+
+
+def _refused(address: str, timeout: float) -> str:
+    """Why nothing listens at a ``tcp://host:port`` address ("" when something does, or for other protocols)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(address)
+    if parts.scheme not in ("tcp", "") or not parts.hostname or not parts.port:
+        return ""
+    try:
+        socket.create_connection((parts.hostname, parts.port), timeout=min(timeout, 5.0)).close()
+    except ConnectionRefusedError:
+        return "connection refused"
+    except OSError:
+        return ""  # unreachable or slow: the client says how, after its timeout
+    return ""
+
+
 def _has_toolkit() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("toolkit") is not None
 
 
+#: seconds a scheduler of yours may have no worker before ``connect`` says so (workers starting with it get that long)
+WORKER_WAIT = 30.0
+
+
 def _check_workers(client, target: str) -> None:
+    if not scheduler_workers(client):
+        try:
+            client.wait_for_workers(1, timeout=WORKER_WAIT)
+        except Exception:  # noqa: BLE001 - still none: a build would wait for ever
+            client.close()
+            raise ClusterError(
+                f"the Dask scheduler of {target} has no workers (none joined in {WORKER_WAIT:.0f} s); start them with "
+                f"'dask worker {'--scheduler-file ' * os.path.isfile(target)}{target}'"
+            ) from None
     try:
         answers = client.run(_has_toolkit)
     except Exception:  # noqa: BLE001 - no workers yet: nothing to check

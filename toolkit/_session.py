@@ -11,6 +11,7 @@ running (only the client made for it is closed).
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -29,6 +30,11 @@ def sizing_key(cfg: BuildConfig) -> tuple:
     local = cfg.scheduler is None and cfg.scheduler_file is None
     share = cfg.max_memory_percent if local and cfg.memory_limit is None else None
     return (cfg.jobs, cfg.memory_limit, share, cfg.scheduler, cfg.scheduler_file, cfg.dashboard_address)
+
+
+def _as_file(path: str | None) -> Path | None:
+    """A scheduler file as a path: ``connect`` then reads it as a file whatever its name (not as an address)."""
+    return None if path is None else Path(path)
 
 
 class ClusterSession:
@@ -67,6 +73,15 @@ class ClusterSession:
         """The client held now (None before the first build and after ``close``)."""
         return self._client
 
+    @property
+    def given_client(self) -> Client | None:
+        """The ``Client`` you gave the session (None if you gave something else, or nothing)."""
+        if self._target is None:
+            return None
+        from distributed import Client
+
+        return self._target if isinstance(self._target, Client) else None
+
     def client(self, cfg: BuildConfig) -> Client:
         """The client for a build with ``cfg``: the one held if its sizing settings match, else a new one."""
         from ._cluster import connect
@@ -77,7 +92,7 @@ class ClusterSession:
                 assert self._client is not None
                 return self._client
             self.close()
-            target = self._target if self._target is not None else (cfg.scheduler or cfg.scheduler_file)
+            target = self._target if self._target is not None else (cfg.scheduler or _as_file(cfg.scheduler_file))
             client = connect(
                 target,
                 jobs=cfg.jobs,
