@@ -62,6 +62,7 @@ class Panel(BuildRunner):
         self.widget = W.VBox([title, self.controls.box(self.views.status), self.tabs])
         self.widget.add_class("dataprep-panel")
         self._refresh_code()
+        self.show_cluster()  # a client you gave: its workers and their memory limits, before any build
         self.recurator.open(settings.get("output"))  # a finished build there: its curation, and re-curation
 
     @property

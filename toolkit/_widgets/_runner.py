@@ -21,7 +21,7 @@ from .._session import ClusterSession
 from .._state import ProgressState
 from ._controls import Controls, label_keys
 from ._recurate import Recurator
-from ._views import Views
+from ._views import Views, workers_html
 
 __all__ = ["BuildRunner"]
 
@@ -113,6 +113,18 @@ class BuildRunner:
             self.run.wait(30)
         self.session.close()
 
+    def show_cluster(self) -> None:
+        """Show the held cluster's scheduler and workers with their memory limits (Dashboard tab)."""
+        from .._cluster import scheduler_workers
+
+        client = self.session.current or self.session.given_client
+        if client is None:
+            return
+        try:
+            self.views.workers_view.value = workers_html(str(client.scheduler.address), scheduler_workers(client))
+        except Exception as exc:  # noqa: BLE001 - shown, never raised into the panel
+            self._log(f"could not list the cluster's workers: {exc}")
+
     def _start_and_watch(self, cfg: BuildConfig) -> None:
         from .._run import start
 
@@ -123,6 +135,7 @@ class BuildRunner:
             self.recurator.wait(120)
             client = self.session.client(cfg)
             self.views.show_dashboard(self.session.dashboard_link)
+            self.show_cluster()
             run = start(cfg, client=client, session=self.session, sinks=[self._on_event])  # may refuse: output busy
             self.run = run
             self.views.set_status("running")
@@ -139,6 +152,7 @@ class BuildRunner:
                 except BaseException as exc:  # noqa: BLE001
                     self._show_error("build failed: ", "build failed", exc)
         finally:
+            self.show_cluster()  # a worker may have died and come back under a new address
             self.controls.start_button.disabled, self.controls.stop_button.disabled = False, True
             self._finished.set()
         self.recurator.resume()  # curation controls changed during the build: re-curate it now

@@ -90,6 +90,22 @@ def failed_html(s: ProgressState, message_html: Callable[[str], str] = name_html
     )
 
 
+def workers_html(scheduler: str, workers: dict[str, dict[str, Any]]) -> str:
+    """The cluster a panel is attached to: its scheduler, and each worker's host, threads and memory limit."""
+    e = html.escape
+    rows = "".join(
+        f"<tr class='dp-worker'><td><code>{e(addr)}</code></td><td>{e(str(w.get('host') or ''))}</td>"
+        f"<td>{e(str(w.get('nthreads') or ''))}</td>"
+        f"<td class='dp-worker-limit'>{format_bytes(w['memory_limit']) if w.get('memory_limit') else 'no limit'}</td></tr>"
+        for addr, w in sorted(workers.items())
+    )
+    return (
+        f"<div class='dp-cluster'>scheduler <code>{e(scheduler)}</code> · <b class='dp-worker-count'>{len(workers)}</b> "
+        f"worker{'s' * (len(workers) != 1)}<table class='dp-workers'><tr><th>worker</th><th>host</th><th>threads</th>"
+        f"<th>memory limit</th></tr>{rows}</table></div>"
+    )
+
+
 def _frame(cls: str, url: str) -> str:
     return f"<iframe class='{cls}' src='{html.escape(url)}' style='width:560px;height:320px;border:1px solid #ccc'></iframe>"
 
@@ -110,6 +126,7 @@ class Views:
         self.failed_table = W.HTML("")
         self.dashboard = W.HTML("")
         self.dashboard_frames = W.HTML("")
+        self.workers_view = W.HTML("")  # the cluster's scheduler and workers with their memory limits
         self.report_view = W.HTML("")
         self.preview = W.HTML("")
         self.curation_view = W.HTML("")  # counts, split x label table, duplicates (drawn by the Recurator)
@@ -121,7 +138,7 @@ class Views:
         live = W.VBox([self.progress, self.progress_label, self.batch_label, self.gauges, self.failed_table])
         children = [
             W.VBox([live, self.report_view, self.curation_view, self.card_view, self.preview]),
-            W.VBox([self.dashboard, self.dashboard_frames]),
+            W.VBox([self.workers_view, self.dashboard, self.dashboard_frames]),
             code,
             self.log,
         ]
