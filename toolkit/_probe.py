@@ -135,7 +135,10 @@ def _row(item: MediaItem, status: str, code: str, message: str) -> ItemResult:
 
 
 def _probe_chunk(items: Sequence[MediaItem], ops, fmt, max_pixels, timeout, memory_limit: int = 0) -> list:
-    return [probe_one(i, ops, fmt, max_pixels, timeout, memory_limit) for i in items]
+    from ._unseen import on_this_worker  # runs on a worker: one that cannot see the inputs is named
+
+    rows = [probe_one(i, ops, fmt, max_pixels, timeout, memory_limit) for i in items]
+    return [replace(r, error=on_this_worker(r.error, i)) if isinstance(r, ItemResult) else r for r, i in zip(rows, items)]
 
 
 def probe_items(

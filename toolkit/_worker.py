@@ -17,6 +17,7 @@ from ._facts import content_hash, file_hash, pixel_facts
 from ._media import ItemResult, MediaItem, Problem, Status
 from ._sidecar import STAMP_FIELD, read_sidecars
 from ._outfault import TYPE as OUTPUT_FAULT, file_message, is_dead
+from ._unseen import on_this_worker
 from ._ops import EXT, VIDEO_OPS, FileProblem, OpSpec
 
 __all__ = ["JobSpec", "process_item", "EXT"]
@@ -116,6 +117,7 @@ def process_item(item: MediaItem, job: JobSpec, batch_id: str = "") -> ItemResul
 
         found = classify(exc, item.path)
         status, error = "failed", Problem(found.code, found.message)
+    error = on_this_worker(error, item)  # a worker that cannot see the input folder the client listed: named
     if status == "failed":
         placed.remove()  # not a file that a later build has put under the same name since (after a stop)
         known = {}  # a failed row has no facts
