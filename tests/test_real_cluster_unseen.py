@@ -1,0 +1,90 @@
+"""A worker that cannot see the inputs: a real ``dask worker`` started in a mount namespace of its
+own where an empty tmpfs covers the folder holding them (``unshare -m``; skipped where no mount
+namespace can be made). Its files get a failed ``not-on-worker`` row naming the worker and the
+path, the other worker's files are built, every file has its row, and nothing hangs."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import toolkit
+from toolkit import _synth as synth
+from toolkit._media import MediaItem
+from toolkit._ops import OpSpec
+from toolkit._probe import _probe_chunk
+
+from helpers import rows_by_source
+from real_cluster import RealCluster, unshare_prefix
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def blind(tmp_path_factory):
+    """(cluster, client, shared folder, address of the worker that cannot see it)."""
+    prefix = unshare_prefix()
+    if prefix is None:
+        pytest.skip("no mount namespace can be made here (unshare -m / -rm): cannot hide a folder from one worker")
+    base = tmp_path_factory.mktemp("blind")
+    shared = base / "shared"
+    shared.mkdir()
+    rc = RealCluster(base)
+    try:
+        rc.start_scheduler()
+        rc.start_worker("sees")
+        rc.start_worker("blind", prefix=prefix, hide=shared)
+        client = toolkit.connect(str(rc.scheduler_file))
+        rc.wait_workers(client, 2)
+        names = {w["name"]: addr for addr, w in client.scheduler_info()["workers"].items()}
+        yield rc, client, shared, names["blind"]
+        client.close()
+    finally:
+        rc.close()
+
+
+def test_probing_on_the_blind_worker_names_it_too(blind):
+    """Large inputs are probed on the workers: a probe there gives the same row (run first: the next test retires that worker)."""
+    rc, client, shared, blind_addr = blind
+    synth.write_photo(shared / "probe" / "a.jpg", 64, 48, seed=1)
+    path = shared / "probe" / "a.jpg"
+    item = MediaItem(str(path), "a.jpg", str(path.parent), "image", "JPEG", path.stat().st_size, path.stat().st_mtime_ns)
+    ops = (OpSpec.make("thumbnail", size=32),)
+    other = next(a for a in client.scheduler_info()["workers"] if a != blind_addr)
+
+    def probe_on(addr: str):
+        return client.submit(_probe_chunk, [item], ops, "jpeg", 10**8, 30.0, workers=[addr], pure=False).result(60)[0]
+
+    row = probe_on(blind_addr)
+    assert row.status == "failed" and row.error.type == "not-on-worker" and blind_addr in row.error.message
+    seen = probe_on(other)
+    assert isinstance(seen, MediaItem) and seen.info is not None
+
+
+def test_files_a_worker_cannot_see_get_rows_naming_it_and_the_path(blind, tmp_path):
+    rc, client, shared, blind_addr = blind
+    src = shared / "in"
+    for i in range(24):
+        synth.write_photo(src / f"p{i:02d}.jpg", 200, 150, seed=i)
+    t0 = time.monotonic()
+    report = toolkit.build(inputs=[str(src)], output=str(tmp_path / "out"), client=client, batch_size=2, progress=False)
+    assert time.monotonic() - t0 < 240
+    rows = rows_by_source(tmp_path / "out", 24)
+    unseen = {k: r for k, r in rows.items() if r["status"] == "failed"}
+    assert unseen, "the blind worker got no file: nothing was tested"
+    assert len(unseen) < 24, "the worker that sees the files built none"
+    for name, r in unseen.items():
+        msg = r["error"]["message"]
+        assert r["error"]["type"] == "not-on-worker"
+        assert f"worker {blind_addr} (host " in msg and str(src / name) in msg and f"input folder {src} does not exist" in msg
+        assert "same path on every worker" in msg and not r["outputs"]
+    assert all(r["status"] == "ok" and r["outputs"] for k, r in rows.items() if k not in unseen)
+    assert report.counts == {"ok": 24 - len(unseen), "failed": len(unseen)}
+
+    # the fix the rows name: that worker leaves (or is given the path); the same build does only those files
+    client.retire_workers([blind_addr], close_workers=True)
+    assert len(client.scheduler_info()["workers"]) == 1
+    again = toolkit.build(inputs=[str(src)], output=str(tmp_path / "out"), client=client, batch_size=2, progress=False)
+    assert again.counts == {"ok": 24}
+    assert sum(r["status"] == "ok" for r in rows_by_source(tmp_path / "out", 24).values()) == 24
