@@ -5,11 +5,14 @@ path, the other worker's files are built, every file has its row, and nothing ha
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 
 import pytest
 
 import toolkit
+from toolkit._errors import ClusterError
 from toolkit import _synth as synth
 from toolkit._media import MediaItem
 from toolkit._ops import OpSpec
@@ -60,6 +63,24 @@ def test_probing_on_the_blind_worker_names_it_too(blind):
     assert row.status == "failed" and row.error.type == "not-on-worker" and blind_addr in row.error.message
     seen = probe_on(other)
     assert isinstance(seen, MediaItem) and seen.info is not None
+
+
+def test_an_output_folder_a_worker_cannot_see_is_refused_before_any_batch(blind, tmp_path):
+    """Workers write the outputs themselves: one that does not see the output folder is named at once
+    (not a stop blamed on the output disk half-way through)."""
+    rc, client, shared, blind_addr = blind
+    src = tmp_path / "in"
+    synth.write_photo(src / "a.jpg", 64, 48, seed=1)
+    with pytest.raises(ClusterError) as err:
+        toolkit.build(inputs=[str(src)], output=str(shared / "out"), client=client, progress=False)
+    msg = str(err.value)
+    assert f"worker {blind_addr} (host " in msg and f"cannot see the output folder {shared / 'out'}" in msg
+    assert "same path on every worker" in msg
+    assert not (shared / "out").exists()  # the folder this build made is removed again
+    argv = [sys.executable, "-m", "toolkit", "build", "-i", str(src), "-o", str(shared / "out"), "-q"]
+    done = subprocess.run([*argv, "--scheduler-file", str(rc.scheduler_file)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and f"worker {blind_addr} (host " in done.stderr and "Traceback" not in done.stderr
+    assert "choose an output folder they all share (--output)" in done.stderr
 
 
 def test_files_a_worker_cannot_see_get_rows_naming_it_and_the_path(blind, tmp_path):

@@ -90,6 +90,7 @@ class ClusterSession:
             key = self._key_for(cfg)
             if self._alive() and self._key == key:
                 assert self._client is not None
+                self._check_output(self._client, cfg)
                 return self._client
             self.close()
             target = self._target if self._target is not None else (cfg.scheduler or _as_file(cfg.scheduler_file))
@@ -104,7 +105,17 @@ class ClusterSession:
             self._client, self._key = client, key
             self._owns_client = client is not target  # we made this Client: we close it
             self._owns_cluster = target is None  # we made the LocalCluster too
+            self._check_output(client, cfg)
             return client
+
+    def _check_output(self, client: Client, cfg: BuildConfig) -> None:
+        """On a cluster of yours, every worker must see the build's output folder (``_unseen``)."""
+        from distributed import LocalCluster
+
+        if not self._owns_cluster and not isinstance(getattr(client, "cluster", None), LocalCluster):  # same machine
+            from ._unseen import check_output_seen
+
+            check_output_seen(client, cfg.output)
 
     def _alive(self) -> bool:
         if self._client is None:
