@@ -5,6 +5,7 @@ folder; :meth:`RealCluster.close` kills every group (on failure too), so no proc
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import shutil
@@ -41,7 +42,7 @@ class RealCluster:
 
     def _spawn(self, argv: list[str], name: str) -> subprocess.Popen:
         log = open(self.base / f"{name}.log", "wb")  # noqa: SIM115 - the process keeps it
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.base, start_new_session=True)
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.base, preexec_fn=_own_group)
         log.close()
         self.procs.append(proc)
         return proc
@@ -106,6 +107,17 @@ class RealCluster:
                 time.sleep(0.1)
         for proc in self.procs:
             proc.wait(30)
+
+
+def _own_group() -> None:
+    """In the child before it runs the program: a process group of its own (killed whole at teardown),
+    and SIGKILL when the test process dies, so even a killed pytest leaves no scheduler or worker
+    (a nanny's worker process ends when its nanny does)."""
+    os.setsid()
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (Linux)
+    except (OSError, AttributeError):
+        pass
 
 
 def _group_alive(pgid: int) -> bool:
