@@ -119,12 +119,21 @@ def test_a_worker_killed_mid_build_is_survived(cluster, tmp_path):
 
 def test_the_panel_on_the_cluster_shows_its_workers_and_their_limits(cluster, tmp_path):
     rc, client = cluster
-    panel = toolkit.Panel(client=client, inputs=[str(tmp_path)], output=str(tmp_path / "out"))
+    panel = toolkit.Panel(client=client, inputs=[str(tmp_path / "in")], output=str(tmp_path / "out"))
     shown = panel.views.workers_view.value
     workers = client.scheduler_info()["workers"]
     assert len(workers) == 2 and all(addr in shown for addr in workers)
     assert shown.count("512 MiB") == 2 and "<b class='dp-worker-count'>2</b>" in shown
     assert str(rc.scheduler_file) not in shown and client.scheduler.address in shown
+    # a build from the panel: each worker's memory against its limit, by the name it was started with
+    for i in range(4):
+        synth.write_photo(tmp_path / "in" / f"p{i}.jpg", 200, 150, seed=i)
+    panel.start()
+    assert panel.wait(180) and panel.error is None and panel.report.counts == {"ok": 4}
+    gauges = panel.views.gauges.value
+    assert "worker w1" in gauges and "worker w2" in gauges and gauges.count(" / 512 MiB") == 2
+    panel.close()
+    assert client.status == "running"  # the client you gave stays open
 
 
 def test_a_missing_scheduler_file_names_the_command_that_writes_it(tmp_path):
