@@ -63,6 +63,9 @@ def test_probing_on_the_blind_worker_names_it_too(blind):
     assert row.status == "failed" and row.error.type == "not-on-worker" and blind_addr in row.error.message
     seen = probe_on(other)
     assert isinstance(seen, MediaItem) and seen.info is not None
+    path.unlink()  # gone from a folder the worker does see: moved or deleted since the scan, said so
+    gone = probe_on(other)
+    assert gone.error.type == "not-found" and f"(looked for on worker {other} (host " in gone.error.message
 
 
 def test_an_output_folder_a_worker_cannot_see_is_refused_before_any_batch(blind, tmp_path):
