@@ -6,6 +6,7 @@ that does not exist, or whose scheduler is not running, is a clear error naming 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -167,6 +168,9 @@ def test_a_scheduler_without_workers_then_one_that_stopped_are_said_with_the_fix
     msg = str(err.value)
     assert "connection refused" in msg and "is not running" in msg
     assert f"'dask scheduler --scheduler-file {rc.scheduler_file}'" in msg
+    address = json.loads(rc.scheduler_file.read_text())["address"]
+    with pytest.raises(ClusterError, match="connection refused; check the address, and that the scheduler is running"):
+        toolkit.connect(address)  # the same, by its address
     done = _dataprep("-i", str(tmp_path), "-o", str(tmp_path / "out"), "--scheduler-file", str(rc.scheduler_file))
     assert done.returncode == 2 and "connection refused" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "out").exists()  # nothing made before the cluster was there
