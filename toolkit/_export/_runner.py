@@ -26,7 +26,13 @@ from ._shards import ShardPlan
 if TYPE_CHECKING:
     from .._stages import StageContext
 
-__all__ = ["run_shards", "read_index"]
+__all__ = ["run_shards", "read_index", "INLINE_BYTES"]
+
+#: an export whose shards to write hold at most this many bytes is written by the client itself, one
+#: shard after another, through the same code: below it the cluster costs more than the writing (a
+#: worker imports pyarrow for its first Parquet shard, ~0.5-1 s of CPU each, and every shard is a round
+#: trip), while the client reads and writes ~0.5 GB a second and has pyarrow for manifest.parquet already
+INLINE_BYTES = 128 * 1024 * 1024
 
 
 def index_name(split: str, fmt: str = "webdataset") -> str:
@@ -148,6 +154,18 @@ def _in_flight(client: Any) -> int:
         return 2
 
 
+def _dead(error: BaseException | None, root: Path) -> bool:
+    """Whether no more shards are started after ``error``: a bug, or an output that takes no more
+    writes (a full or read-only disk); one shard that cannot be written leaves the others to write."""
+    if error is None:
+        return False
+    if not isinstance(error, OutputWriteError):
+        return True
+    from .._outfault import is_dead
+
+    return is_dead(error, root)
+
+
 def run_shards(
     ctx: StageContext,
     folder: Path,
@@ -166,7 +184,6 @@ def run_shards(
     the context has it) submits no more: those submitted end and are indexed (a resumed export keeps
     them), then :class:`~toolkit._errors.Stopped` is raised."""
     root = Path(ctx.output)
-    client = ctx.client if ctx.client is not None else _Inline()
     make_folder(folder, root)
     entries: dict[str, dict[str, dict[str, Any]]] = {}
     olds = {split: {e["name"]: e for e in read_index(folder, split, fmt).get("shards") or () if "name" in e} for split in plans}
@@ -180,6 +197,8 @@ def run_shards(
                 entries[split][p.name] = entry
             else:
                 todo.append(p)
+
+    client = ctx.client if ctx.client is not None and sum(p.bytes for p in todo) > INLINE_BYTES else _Inline()
 
     def submit(p: ShardPlan) -> Any:
         fut = client.submit(
@@ -199,7 +218,7 @@ def run_shards(
     for fut in completed:
         p = futures[fut]
         halted = halted or stopped()
-        if not halted and first_error is None and (nxt := next(waiting, None)) is not None:
+        if not halted and not _dead(first_error, root) and (nxt := next(waiting, None)) is not None:
             completed.add(submit(nxt))  # type: ignore[union-attr]
         try:
             done = fut.result()
