@@ -2,7 +2,8 @@
 
 The client plans (:mod:`._shards`), then for each split reads ``{split}.index.json``: a shard whose
 file is there with the size and digest the index recorded is kept as it is; every other one is a
-task (``client.submit``) that writes that one shard under a temporary name and renames it into place.
+task (``client.submit``) that writes that one shard under a temporary name and renames it into place
+(or, when they hold at most :data:`INLINE_BYTES` together, the same call made here, one after another).
 Each finished shard is recorded in the index at once (atomically), so a run that stops midway (a
 full disk, a stop) keeps its finished shards and the same command does only the rest. An index
 entry is written only after its shard is in place: it may be stale (the next run then rewrites
