@@ -72,6 +72,16 @@ def data_files(out, fmt, suffix):
     return files
 
 
+def same_shards(out, other):
+    """Both output folders hold the same shards (names and bytes) and indexes, at least 3 of each format."""
+    for fmt, suffix in (("webdataset", "tar"), ("parquet", "parquet")):
+        mine, theirs = shards(out, fmt, suffix), shards(other, fmt, suffix)
+        assert [p.name for p in mine] == [p.name for p in theirs] and len(mine) >= 3
+        assert all(a.read_bytes() == b.read_bytes() for a, b in zip(mine, theirs)), fmt
+        for a in (out / fmt).glob("*.index.json"):
+            assert a.read_bytes() == (other / fmt / a.name).read_bytes()
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, client):
     tmp = tmp_path_factory.mktemp("export")
@@ -187,18 +197,26 @@ def test_shards_are_byte_identical_in_another_folder_and_a_rerun_rewrites_nothin
     src, out = built
     other = tmp_path / "elsewhere"
     build(src, other, client)
-    for fmt, suffix in (("webdataset", "tar"), ("parquet", "parquet")):
-        mine, theirs = shards(out, fmt, suffix), shards(other, fmt, suffix)
-        assert [p.name for p in mine] == [p.name for p in theirs] and len(mine) >= 3
-        assert all(a.read_bytes() == b.read_bytes() for a, b in zip(mine, theirs)), fmt
-        for a in (out / fmt).glob("*.index.json"):
-            assert a.read_bytes() == (other / fmt / a.name).read_bytes()
+    same_shards(out, other)
     stamps = {p: p.stat().st_mtime_ns for p in shards(other, "webdataset", "tar") + shards(other, "parquet", "parquet")}
     build(src, other, client)
     summary = json.loads((other / "summary.json").read_text())
     for fmt in ("webdataset", "parquet"):
         assert summary["exports"][fmt]["shards_written"] == 0 and summary["exports"][fmt]["shards_kept"] >= 3
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+
+
+def test_shards_written_on_the_cluster_are_the_bytes_the_client_writes(built, client, tmp_path, monkeypatch):
+    """A small export is written by the client itself (``INLINE_BYTES``), a large one by tasks on the
+    workers: the same shards and indexes either way."""
+    from toolkit._export import _runner
+
+    src, out = built
+    assert sum(p.stat().st_size for p in shards(out, "webdataset", "tar")) < _runner.INLINE_BYTES  # the fixture's: the client's
+    monkeypatch.setattr(_runner, "INLINE_BYTES", 0)
+    other = tmp_path / "on-the-cluster"
+    build(src, other, client)
+    same_shards(out, other)
 
 
 def test_recurating_reexports_without_decoding(built, client, tmp_path):

@@ -38,7 +38,12 @@ def digests(out):
     return {s["name"]: s["digest"] for s in json.loads((out / "webdataset" / "train.index.json").read_text())["shards"]}
 
 
-def test_a_shard_that_cannot_be_written_keeps_the_others_and_the_same_export_resumes(tmp_path, client):
+@pytest.mark.parametrize("where", ["client", "cluster"])
+def test_a_shard_that_cannot_be_written_keeps_the_others_and_the_same_export_resumes(tmp_path, client, where, monkeypatch):
+    from toolkit._export import _runner
+
+    if where == "cluster":  # every shard a task on the workers (else this small export is the client's)
+        monkeypatch.setattr(_runner, "INLINE_BYTES", 0)
     src, out = corpus(tmp_path / "in"), tmp_path / "out"
     build(src, out, client, exports=[WebDatasetSink(shard_max_count=3)])
     assert len(shards(out, "webdataset", "tar")) == 6
