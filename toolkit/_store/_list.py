@@ -1,0 +1,100 @@
+"""A URL prefix listed into the scan's outcomes: one paginated listing, the first 64 bytes of each
+object read in concurrent ranged requests, the same verdicts as a disk's files (:func:`classify_head`).
+
+The listing is all or nothing: a listing that fails (a bucket that does not exist, no credentials,
+a page refused midway) raises :class:`~toolkit._errors.InputError` before anything is built, so the
+same command, run again, starts from a whole listing. An object that cannot be read gets a ``failed``
+row naming its URL. Folders whose names start with ``.`` and junk folders are left out as on a disk.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Sequence
+
+from .._errors import InputError, Stopped
+from .._media import ItemResult, MediaItem, problem_row
+from .._sniff import JUNK_DIRS, LeftOut, classify_head, is_junk
+from ._url import explain, filesystem, join, stamp
+
+__all__ = ["scan_url"]
+
+#: objects whose heads are read in one call (concurrent requests inside it); cancel is asked between calls
+CHUNK = 512
+NO_VIDEO = "{url} is a video; videos are not read from object stores yet: copy them to a local folder and build from there"
+
+
+def _listing(url: str) -> tuple[Any, str, dict[str, dict[str, Any]]]:
+    """-> (file system, the prefix's path in it, every object under it by path). Raises InputError."""
+    try:
+        fs, base = filesystem(url, fresh=True)
+        base = base.rstrip("/")
+        found = fs.find(base, detail=True)
+    except Exception as exc:  # noqa: BLE001 - any store error: said in words, with the fix
+        raise InputError(f"{explain(exc, url, 'list').message} (`inputs`)") from None
+    objects = {p: i for p, i in found.items() if i.get("type", "file") != "directory" and not p.endswith("/")}
+    if not objects:
+        raise InputError(f"no objects under {url}; check the bucket and the prefix (`inputs`)")
+    return fs, base, objects
+
+
+def _left_out(rel: str) -> bool:
+    """A folder the local walk never enters: hidden, or junk (``__MACOSX``, ``@eaDir``...)."""
+    return any(d.startswith(".") or d.lower() in JUNK_DIRS for d in rel.split("/")[:-1])
+
+
+def scan_url(
+    url: str, *, exclude: Sequence[str] = (), cancel: Callable[[], bool] | None = None
+) -> tuple[list[MediaItem], list[ItemResult]]:
+    """List ``url`` (a prefix, or one object) -> (items, rows), items sorted as a disk's."""
+    url = url.rstrip("/")
+    if cancel is not None and cancel():
+        raise Stopped(f"stopped while listing {url}")
+    fs, base, objects = _listing(url)
+    root = url
+    if list(objects) == [base]:  # the URL names one object: its root is the prefix above it
+        root, base = url.rsplit("/", 1)[0], base.rsplit("/", 1)[0]
+    skip = tuple(e.rstrip("/") + "/" for e in exclude)
+    items: list[MediaItem] = []
+    rows: list[ItemResult] = []
+    wanted: list[tuple[str, str, dict[str, Any]]] = []  # (path in fs, rel, info) of objects to sniff
+    for path, info in sorted(objects.items()):
+        rel = path[len(base) :].lstrip("/")
+        where = join(root, rel)
+        if _left_out(rel) or (skip and where.startswith(skip)):  # an output under the input prefix is not input
+            continue
+        size = int(info.get("size") or 0)
+        if is_junk(rel.rsplit("/", 1)[-1]):
+            rows.append(problem_row(root, rel, "skipped", "junk", f"{where} is system junk (e.g. .DS_Store, ._*)", size=size))
+        elif size == 0:
+            rows.append(_verdict(root, rel, info, b"", items))
+        else:
+            wanted.append((path, rel, info))
+    for start in range(0, len(wanted), CHUNK):
+        if cancel is not None and cancel():
+            raise Stopped(f"stopped while listing {url}")
+        chunk = wanted[start : start + CHUNK]
+        heads = fs.cat_ranges([p for p, _, _ in chunk], 0, 64, on_error="return")
+        for (_, rel, info), head in zip(chunk, heads):
+            if isinstance(head, BaseException):
+                problem = explain(head, join(root, rel))
+                rows.append(problem_row(root, rel, "failed", problem.code, problem.message, size=int(info.get("size") or 0)))
+            else:
+                row = _verdict(root, rel, info, bytes(head), items)
+                if row is not None:
+                    rows.append(row)
+    items.sort(key=lambda i: os.fsencode(i.rel))
+    return items, rows
+
+
+def _verdict(root: str, rel: str, info: dict[str, Any], head: bytes, items: list[MediaItem]) -> Any:
+    """Add the object to ``items``, or -> the row saying why it is left out."""
+    where, size = join(root, rel), int(info.get("size") or 0)
+    found = classify_head(where, size, head)
+    if isinstance(found, LeftOut):
+        return problem_row(root, rel, found.status, found.code, found.message, size=size)
+    kind, fmt = found
+    if kind == "video":
+        return problem_row(root, rel, "failed", "unsupported-format", NO_VIDEO.format(url=where), size=size)
+    items.append(MediaItem(path=where, rel=rel, root=root, kind=kind, format=fmt, size=size, mtime_ns=stamp(info)))
+    return None
