@@ -1,0 +1,82 @@
+"""Builds from an object store on a real cluster, against a real S3 server on the loopback:
+rows name the URL, outputs match a build of the same files on disk, the same command resumes
+(size and ETag in place of mtime), a changed object is redone, a bad bucket stops before any work."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import toolkit
+from toolkit._synth import _jpeg_bytes
+
+from store_server import KEY_ID, SECRET
+
+pytest_plugins = ["store_server"]  # the fixtures s3_server, s3
+
+pytestmark = pytest.mark.integration
+
+PHOTOS = {"a.jpg": _jpeg_bytes(96, 64, 1), "b.jpg": _jpeg_bytes(64, 96, 2), "deep/c.jpg": _jpeg_bytes(120, 80, 3)}
+
+
+def _rows(out: Path) -> dict[str, dict]:
+    return {r["source"]: r for r in map(json.loads, (out / "manifest.jsonl").read_text().splitlines())}
+
+
+def _outputs(out: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*.jpg"))}
+
+
+@pytest.fixture
+def cluster(s3, make_cluster):  # after s3: the workers start with its environment
+    return make_cluster(jobs=1, limit="768MiB")
+
+
+def test_build_from_a_bucket_then_resume(s3, cluster, tmp_path, cli, capsys):
+    bucket = s3.bucket()
+    for key, data in PHOTOS.items():
+        s3.put(f"{bucket}/in/{key}", data)
+        (tmp_path / "disk" / key).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "disk" / key).write_bytes(data)
+    s3.put(f"{bucket}/in/broken.jpg", b"\xff\xd8\xff\xe0" + bytes(60))
+    url, out = f"s3://{bucket}/in", tmp_path / "out"
+    kw = dict(op="thumbnail", size=32, client=cluster, progress=False)
+
+    report = toolkit.build(inputs=[url], output=str(out), **kw)
+    rows = _rows(out)
+    assert set(rows) == {"a.jpg", "b.jpg", "deep/c.jpg", "broken.jpg"}
+    assert all(r["input_root"] == url for r in rows.values())
+    assert [s for s, r in rows.items() if r["status"] == "ok"] == ["a.jpg", "b.jpg", "deep/c.jpg"]
+    assert rows["broken.jpg"]["status"] == "failed" and f"{url}/broken.jpg" in rows["broken.jpg"]["error"]["message"]
+    assert rows["a.jpg"]["bytes_in"] == len(PHOTOS["a.jpg"]) and rows["a.jpg"]["content_hash"]
+    on_disk = toolkit.build(inputs=[str(tmp_path / "disk")], output=str(tmp_path / "ref"), **kw)
+    assert _outputs(out) == _outputs(tmp_path / "ref")  # the same bytes as from a folder
+    assert report.counts["ok"] == on_disk.counts["ok"] == 3
+
+    written = {p: p.stat().st_mtime_ns for p in out.rglob("*.jpg")}
+    toolkit.build(inputs=[url], output=str(out), **kw)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["resumed"] == 3  # every ok row kept (a failed file is tried again, as on a disk)
+    assert {k: r for k, r in _rows(out).items() if r["status"] == "ok"} == {k: r for k, r in rows.items() if r["status"] == "ok"}
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*.jpg")} == written  # nothing rewritten
+
+    s3.put(f"{bucket}/in/b.jpg", _jpeg_bytes(50, 100, 7))  # a new ETag, the same name
+    toolkit.build(inputs=[url], output=str(out), **kw)
+    after = _rows(out)
+    assert after["b.jpg"]["mtime_ns"] != rows["b.jpg"]["mtime_ns"]
+    assert (after["b.jpg"]["width"], after["b.jpg"]["height"]) == (50, 100)  # redone from the new object
+    assert json.loads((out / "summary.json").read_text())["resumed"] == 2
+    assert after["a.jpg"] == rows["a.jpg"]  # untouched objects keep their rows
+    _ = capsys.readouterr()
+
+
+def test_a_missing_bucket_stops_before_any_work(s3, tmp_path, cli, capsys):
+    out = tmp_path / "out"
+    code = cli(["build", "--input", "s3://no-such-bucket-dataprep/x", "--output", str(out), "--op", "thumbnail"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "s3://no-such-bucket-dataprep/x" in err and "check the bucket" in err and "--input" in err
+    assert SECRET not in err and KEY_ID not in err
+    assert not out.exists()  # nothing half-written

