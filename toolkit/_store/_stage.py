@@ -1,0 +1,138 @@
+"""An output on an object store: the build writes a local staging folder, then publishes it.
+
+Object stores have no rename and no append, so the build's own writing (outputs renamed into
+place, the manifest appended as batches finish, journals, the lock) happens in a local folder kept
+for the URL (``DATAPREP_STORE_CACHE``, else ``~/.cache/dataprep/stores``), and :meth:`Staged.publish`
+then puts each new or changed file as one object (a put is atomic: a reader sees the old object or
+the new one, never a part). Order keeps every reader consistent: the data objects first (outputs,
+shards, card pictures), then the indexes that name them (card, ``manifest.parquet``, summary,
+``manifest.jsonl`` last), then the objects nothing names any more are deleted. A publish cut short
+is finished by the next run (what was published is recorded only once it all landed).
+
+The staging folder is the resume state: the same command on the same machine lists the input,
+compares, publishes only what changed. On a machine without it, the output is first copied down.
+One writer per output URL: two machines building into one URL at once are not detected.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from .._errors import InputError, OutputWriteError
+from .._fs import atomic_write
+from ._url import explain, filesystem, join
+
+__all__ = ["Staged", "stage_output", "CACHE_ENV"]
+
+CACHE_ENV = "DATAPREP_STORE_CACHE"
+#: the bookkeeping that stays local (the lock, journals, the record of what was published)
+LOCAL = ".dataprep"
+RECORD = "published.json"
+#: put after every other object, in this order: each names objects already there
+INDEXES = ("README.md", "curation.json", "curation-splits.tsv", "manifest.parquet", "summary.json", "manifest.jsonl")
+
+
+def _cache_root() -> Path:
+    given = os.environ.get(CACHE_ENV)
+    if given:
+        return Path(given)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dataprep" / "stores"
+
+
+def stage_output(url: str, inputs: tuple[str, ...]) -> Staged:
+    """The local folder a build into ``url`` writes. Raises :class:`InputError` before any work when
+    the store cannot be written (no bucket, no credentials) or the output lies inside an input."""
+    url = url.rstrip("/")
+    for inp in inputs:
+        if url == inp.rstrip("/") or url.startswith(inp.rstrip("/") + "/"):
+            raise InputError(f"output {url} lies inside the input {inp}; choose an output outside the inputs (`output`)")
+    try:
+        fs, path = filesystem(url, fresh=True)
+        bucket = path.split("/", 1)[0]
+        if not fs.exists(bucket):
+            raise FileNotFoundError(bucket)
+        has_manifest = fs.exists(f"{path}/manifest.jsonl")
+    except Exception as exc:  # noqa: BLE001 - any store error: said in words, with the fix
+        raise InputError(f"{explain(exc, url, 'write to').message} (`output`)") from None
+    folder = _cache_root() / hashlib.sha256(url.encode()).hexdigest()[:20]
+    staged = Staged(url, folder, fs, path)
+    if has_manifest and not (folder / "manifest.jsonl").exists():
+        staged.pull()
+    return staged
+
+
+class Staged:
+    """``url`` and its local staging ``folder``; :meth:`publish` puts what changed."""
+
+    def __init__(self, url: str, folder: Path, fs: Any, path: str):
+        self.url, self.folder, self._fs, self._path = url, folder, fs, path
+
+    def pull(self) -> None:
+        """Copy the published output down (a resume on a machine that never built it)."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._fs.get(self._path + "/", str(self.folder) + "/", recursive=True)
+        except Exception as exc:  # noqa: BLE001
+            raise InputError(f"{explain(exc, self.url, 'read').message} (`output`)") from None
+        self._write_record(self._scan())  # what is there now is what is published
+
+    def _scan(self) -> dict[str, list[int]]:
+        """Every file of the staging folder but the local bookkeeping -> [size, mtime_ns]."""
+        found: dict[str, list[int]] = {}
+        for dirpath, dirs, files in os.walk(self.folder):
+            if dirpath == str(self.folder):
+                dirs[:] = [d for d in dirs if d != LOCAL]
+            for name in files:
+                if name.endswith(".dataprep-tmp"):
+                    continue
+                full = os.path.join(dirpath, name)
+                st = os.stat(full)
+                found[os.path.relpath(full, self.folder).replace(os.sep, "/")] = [st.st_size, st.st_mtime_ns]
+        return found
+
+    def _record(self) -> dict[str, list[int]]:
+        try:
+            return json.loads((self.folder / LOCAL / RECORD).read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def _write_record(self, files: dict[str, list[int]]) -> None:
+        with atomic_write(self.folder / LOCAL / RECORD, durable=True) as fh:
+            fh.write(json.dumps(files, sort_keys=True).encode())
+
+    def publish(self, report: Any) -> Any:
+        """Put the new and changed files, then the indexes, then delete what is gone -> ``report``
+        naming the URL; a store that refuses a put stops it with the ``output-write-failed`` reason."""
+        now, before = self._scan(), self._record()
+        changed = [rel for rel, stamp in now.items() if before.get(rel) != stamp]
+        data = sorted(rel for rel in changed if rel not in INDEXES)
+        indexes = [rel for rel in INDEXES if rel in changed]
+        gone = sorted(set(before) - set(now))
+        try:
+            if data:
+                self._put(data)
+            for rel in indexes:
+                self._put([rel])
+            if gone:
+                self._fs.rm([f"{self._path}/{rel}" for rel in gone])
+        except Exception as exc:  # noqa: BLE001 - the output's side: never blamed on an input
+            err = exc if isinstance(exc, OutputWriteError) else self._fault(exc)
+            reason = {"type": "output-write-failed", "message": str(err.strerror), "path": self.url, "errno": err.errno}
+            return replace(report, output=self.url, manifest=join(self.url, "manifest.jsonl"), stopped=True, stop_reason=reason)
+        self._write_record(now)
+        return replace(report, output=self.url, manifest=join(self.url, "manifest.jsonl"))
+
+    def _put(self, rels: list[str]) -> None:
+        self._fs.put([str(self.folder / rel) for rel in rels], [f"{self._path}/{rel}" for rel in rels])
+
+    def _fault(self, exc: BaseException) -> OutputWriteError:
+        problem = explain(exc, self.url, "write to")
+        code = errno.EACCES if problem.code == "permission-denied" else errno.EIO
+        message = f"{problem.message}; what was built is kept locally in {self.folder}: run the same command again to publish it"
+        return OutputWriteError(code, message, self.url)
