@@ -11,7 +11,8 @@ is finished by the next run (what was published is recorded only once it all lan
 
 The staging folder is the resume state: the same command on the same machine lists the input,
 compares, publishes only what changed. On a machine without it, the output is first copied down.
-One writer per output URL: two machines building into one URL at once are not detected.
+One build at a time per URL: the local lock on the staging folder (:mod:`toolkit._lock`) on one
+machine, a lock object made by a conditional put (:mod:`._hold`) across machines on S3.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 
 from .._errors import InputError, OutputWriteError
 from .._fs import atomic_write
+from . import _hold
 from ._url import explain, filesystem, join
 
 __all__ = ["Staged", "stage_output", "CACHE_ENV"]
@@ -72,12 +74,22 @@ class Staged:
 
     def __init__(self, url: str, folder: Path, fs: Any, path: str):
         self.url, self.folder, self._fs, self._path = url, folder, fs, path
+        self._lock: str | None = None
+
+    def hold(self) -> None:
+        """Take the output URL's lock object (S3; elsewhere one writer is the rule). Raises InputError."""
+        self._lock = _hold.hold(self._fs, self._path, self.url)
+
+    def let_go(self) -> None:
+        _hold.let_go(self._fs, self._lock)
+        self._lock = None
 
     def pull(self) -> None:
         """Copy the published output down (a resume on a machine that never built it)."""
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             self._fs.get(self._path + "/", str(self.folder) + "/", recursive=True)
+            (self.folder / _hold.LOCK).unlink(missing_ok=True)  # a killed build's lock object: not ours to keep
         except Exception as exc:  # noqa: BLE001
             raise InputError(f"{explain(exc, self.url, 'read').message} (`output`)") from None
         self._write_record(self._scan())  # what is there now is what is published
@@ -86,10 +98,11 @@ class Staged:
         """Every file of the staging folder but the local bookkeeping -> [size, mtime_ns]."""
         found: dict[str, list[int]] = {}
         for dirpath, dirs, files in os.walk(self.folder):
-            if dirpath == str(self.folder):
+            top = dirpath == str(self.folder)
+            if top:
                 dirs[:] = [d for d in dirs if d != LOCAL]
             for name in files:
-                if name.endswith(".dataprep-tmp"):
+                if name.endswith(".dataprep-tmp") or (top and name == _hold.LOCK):
                     continue
                 full = os.path.join(dirpath, name)
                 st = os.stat(full)

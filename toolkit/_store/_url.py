@@ -14,7 +14,7 @@ from typing import Any
 
 import xxhash
 
-__all__ = ["StoreError", "filesystem", "is_url", "join", "stamp", "explain"]
+__all__ = ["StoreError", "filesystem", "is_url", "join", "scheme", "stamp", "explain"]
 
 _URL = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]+)://")
 
