@@ -98,6 +98,8 @@ class Run:
         self._made_output = None if os.path.lexists(self.config.output) else os.path.abspath(self.config.output)
         self._output_lock = lock_output(self.config.output)
         try:
+            if self._store is not None:
+                self._store.hold()  # one build per output URL, across machines too
             self._thread.start()
         except BaseException:
             self._output_lock.release()
@@ -165,6 +167,8 @@ class Run:
         except BaseException as exc:  # noqa: BLE001 - handed to result()
             self._error = exc
         finally:
+            if self._store is not None:
+                self._store.let_go()
             self._output_lock.release()
             with contextlib.suppress(OSError):
                 os.rmdir(self._output_lock.path.parent)  # .dataprep, when nothing else is in it
