@@ -82,33 +82,37 @@ def s3(s3_server, monkeypatch):
 
 
 class FaultyProxy:
-    """Forwards to ``target``; listings come in pages of 2 and every page after the first is refused (403)."""
+    """Forwards to ``target``. ``refuse="pages"``: listings come in pages of 2 and every page after
+    the first is refused (403); ``refuse="puts"``: every upload but a lock object's is refused (403)."""
 
-    def __init__(self, target: str):
+    def __init__(self, target: str, refuse: str = "pages"):
         self.target = urllib.parse.urlsplit(target)
         self.refused = 0
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # answers "Expect: 100-continue", which uploads send
+
             def log_message(self, *args):  # quiet
                 pass
 
             def _forward(self):
                 parts = urllib.parse.urlsplit(self.path)
                 query = urllib.parse.parse_qs(parts.query, keep_blank_values=True)
-                if "list-type" in query:
-                    if "continuation-token" in query:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                put = refuse == "puts" and self.command in ("PUT", "POST") and not parts.path.endswith(".dataprep-lock")
+                if put or (refuse == "pages" and "list-type" in query):
+                    if put or "continuation-token" in query:
                         proxy.refused += 1
-                        body = b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
+                        refusal = b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
                         self.send_response(403)
-                        self.send_header("Content-Length", str(len(body)))
+                        self.send_header("Content-Length", str(len(refusal)))
                         self.end_headers()
-                        self.wfile.write(body)
+                        self.wfile.write(refusal)
                         return
                     query["max-keys"] = ["2"]
                 path = urllib.parse.urlunsplit(("", "", parts.path, urllib.parse.urlencode(query, doseq=True), ""))
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
                 conn = http.client.HTTPConnection(proxy.target.hostname, proxy.target.port, timeout=30)
                 conn.request(self.command, path, body=body, headers=dict(self.headers))
                 resp = conn.getresponse()

@@ -117,3 +117,49 @@ def test_an_output_inside_the_input_prefix_is_misuse(s3, staged):
     s3.put(f"{bucket}/in/a.jpg", _synth._jpeg_bytes(32, 32, 1))
     with pytest.raises(toolkit.InputError, match="inside the input"):
         toolkit.build(inputs=[f"s3://{bucket}/in"], output=f"s3://{bucket}/in/out", progress=False)
+
+
+def test_a_store_that_refuses_puts_stops_the_run_and_the_same_command_publishes(s3, staged, cluster, tmp_path, monkeypatch):
+    from store_server import FaultyProxy
+
+    src = corpus(tmp_path / "src")
+    bucket = s3.bucket()
+    url = f"s3://{bucket}/out"
+    proxy = FaultyProxy(s3.endpoint, refuse="puts")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+    try:
+        report = toolkit.build(inputs=[str(src)], output=url, client=cluster, **KW)
+    finally:
+        proxy.close()
+    assert proxy.refused >= 1
+    why = report.stop_reason
+    assert report.stopped and why["type"] == "output-write-failed" and why["path"] == url
+    assert url in why["message"] and "access denied" in why["message"] and "run the same command again" in why["message"]
+    assert SECRET not in why["message"] and KEY_ID not in why["message"]
+    assert not s3.fs.exists(f"{bucket}/out/manifest.jsonl")  # nothing names objects that are not there
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3.endpoint)  # the store takes puts again
+    report = toolkit.build(inputs=[str(src)], output=url, client=cluster, **KW)
+    assert not report.stop_reason
+    remote = _objects(s3, f"{bucket}/out")
+    rows = [json.loads(line) for line in remote["manifest.jsonl"].decode().splitlines()]
+    assert len(rows) == 10 and all(o in remote for r in rows for o in r["outputs"])
+    assert json.loads(next(staged.glob("*/summary.json")).read_text())["resumed"] == 10  # published, not rebuilt
+
+
+def test_one_build_at_a_time_per_output_url(s3, staged, cluster, tmp_path):
+    import os
+
+    src = corpus(tmp_path / "src")
+    bucket = s3.bucket()
+    url = f"s3://{bucket}/out"
+    s3.put(f"{bucket}/out/.dataprep-lock", json.dumps({"pid": 4242, "host": "other-machine", "started": "now"}).encode())
+    with pytest.raises(toolkit.InputError) as err:
+        toolkit.build(inputs=[str(src)], output=url, client=cluster, **KW)
+    assert "process 4242 on other-machine" in str(err.value) and f"delete {url}/.dataprep-lock" in str(err.value)
+    assert s3.fs.find(f"{bucket}/out") == [f"{bucket}/out/.dataprep-lock"]  # nothing written
+    # a killed build of this host (its process is gone) is taken over; the lock object goes at the end
+    dead = {"pid": 2**22 + 12345, "host": os.uname().nodename, "started": "before"}
+    s3.put(f"{bucket}/out/.dataprep-lock", json.dumps(dead).encode())
+    assert not toolkit.build(inputs=[str(src)], output=url, client=cluster, **KW).stop_reason
+    s3.fs.invalidate_cache()
+    assert not s3.fs.exists(f"{bucket}/out/.dataprep-lock") and s3.fs.exists(f"{bucket}/out/manifest.jsonl")
