@@ -112,3 +112,34 @@ def test_an_object_gone_since_the_listing_is_a_failed_row(s3):
     with pytest.raises(FileProblem) as err:
         read_source(f"s3://{bucket}/gone.jpg")
     assert err.value.code == "not-found" and f"s3://{bucket}/gone.jpg" in err.value.message
+
+
+def test_a_url_naming_one_object_scans_that_object(s3):
+    url = _fill(s3, s3.bucket())
+    result = toolkit.scan(f"{url}/deep/b.jpg")
+    assert [(i.root, i.rel, i.path) for i in result.items] == [(f"{url}/deep", "b.jpg", f"{url}/deep/b.jpg")]
+    assert not result.rows
+
+
+def test_the_probe_reads_an_objects_header(s3):
+    from toolkit._ops import OpSpec
+    from toolkit._ops.image.probe import probe_image
+
+    bucket = s3.bucket()
+    s3.put(f"{bucket}/p/x.jpg", _jpeg_bytes(96, 64, 4))
+    s3.put(f"{bucket}/p/y.png", _png_bytes())
+    ops = (OpSpec.make("thumbnail", size=32),)
+    jpeg = probe_image(f"s3://{bucket}/p/x.jpg", ops=ops, sniffed="JPEG")
+    png = probe_image(f"s3://{bucket}/p/y.png", ops=ops, sniffed="PNG")
+    assert (jpeg.width, jpeg.height, jpeg.codec) == (96, 64, "JPEG")
+    assert (png.width, png.height, png.codec) == (50, 30, "PNG")
+
+
+def _png_bytes() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (50, 30), (10, 200, 30)).save(buf, "PNG")
+    return buf.getvalue()
