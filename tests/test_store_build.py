@@ -80,3 +80,35 @@ def test_a_missing_bucket_stops_before_any_work(s3, tmp_path, cli, capsys):
     assert "s3://no-such-bucket-dataprep/x" in err and "check the bucket" in err and "--input" in err
     assert SECRET not in err and KEY_ID not in err
     assert not out.exists()  # nothing half-written
+
+
+def test_cli_from_a_bucket_into_a_bucket_as_a_user_does(s3, tmp_path, cli, capsys, monkeypatch):
+    """``dataprep build --input s3://... --output s3://... --exports webdataset,parquet`` on its own
+    local cluster; the shards read back from the bucket with webdataset and pyarrow; no credential
+    in anything printed."""
+    import io
+
+    import pyarrow.parquet as pq
+    import webdataset as wds
+
+    monkeypatch.setenv("DATAPREP_STORE_CACHE", str(tmp_path / "cache"))
+    bucket = s3.bucket()
+    for key, data in PHOTOS.items():
+        s3.put(f"{bucket}/in/{key}", data)
+    argv = ["build", "--input", f"s3://{bucket}/in", "--output", f"s3://{bucket}/out", "--op", "thumbnail", "--size", "32"]
+    argv += ["--exports", "webdataset", "--exports", "parquet", "--jobs", "1"]
+    assert cli(argv) == 0
+    printed = capsys.readouterr()
+    assert f"s3://{bucket}/out/manifest.jsonl" in printed.out
+    for text in (printed.out, printed.err):
+        assert SECRET not in text and KEY_ID not in text
+    fs = s3.fs
+    shards = sorted(fs.find(f"{bucket}/out/webdataset"))
+    tars = [n for n in shards if n.endswith(".tar")]
+    assert tars
+    local = tmp_path / "shard.tar"
+    local.write_bytes(fs.cat_file(tars[0]))
+    samples = list(wds.WebDataset(str(local), shardshuffle=False).decode("pil"))
+    assert samples and all(max(s["jpg"].size) == 32 for s in samples)
+    tables = [pq.read_table(io.BytesIO(fs.cat_file(n))) for n in fs.find(f"{bucket}/out/parquet") if n.endswith(".parquet")]
+    assert sum(t.num_rows for t in tables) == len(PHOTOS)

@@ -109,14 +109,16 @@ def test_a_missing_output_bucket_stops_before_any_work(s3, staged, tmp_path, cli
     err = capsys.readouterr().err
     assert code == 2 and "s3://no-such-bucket-dataprep/out" in err and "--output" in err and "does not exist" in err
     assert SECRET not in err and KEY_ID not in err
-    assert not staged.exists() or not any(staged.rglob("*.jpg"))
+    assert not staged.exists()  # nothing made, not even the staging folder
 
 
-def test_an_output_inside_the_input_prefix_is_misuse(s3, staged):
+@pytest.mark.parametrize("inp, out", [("in", "in/out"), ("out/in", "out"), ("same", "same")])
+def test_an_output_overlapping_an_input_prefix_is_misuse(inp, out, s3, staged):
     bucket = s3.bucket()
-    s3.put(f"{bucket}/in/a.jpg", _synth._jpeg_bytes(32, 32, 1))
-    with pytest.raises(toolkit.InputError, match="inside the input"):
-        toolkit.build(inputs=[f"s3://{bucket}/in"], output=f"s3://{bucket}/in/out", progress=False)
+    s3.put(f"{bucket}/{inp}/a.jpg", _synth._jpeg_bytes(32, 32, 1))
+    with pytest.raises(toolkit.InputError, match="overlap; choose an output outside the inputs"):
+        toolkit.build(inputs=[f"s3://{bucket}/{inp}"], output=f"s3://{bucket}/{out}", progress=False)
+    assert not staged.exists()  # nothing made, not even the staging folder
 
 
 def test_a_store_that_refuses_puts_stops_the_run_and_the_same_command_publishes(s3, staged, cluster, tmp_path, monkeypatch):

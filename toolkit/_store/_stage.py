@@ -51,9 +51,9 @@ def stage_output(url: str, inputs: tuple[str, ...]) -> Staged:
     """The local folder a build into ``url`` writes. Raises :class:`InputError` before any work when
     the store cannot be written (no bucket, no credentials) or the output lies inside an input."""
     url = url.rstrip("/")
-    for inp in inputs:
-        if url == inp.rstrip("/") or url.startswith(inp.rstrip("/") + "/"):
-            raise InputError(f"output {url} lies inside the input {inp}; choose an output outside the inputs (`output`)")
+    for inp in (i.rstrip("/") for i in inputs):
+        if url == inp or url.startswith(inp + "/") or inp.startswith(url + "/"):
+            raise InputError(f"output {url} and input {inp} overlap; choose an output outside the inputs (`output`)")
     try:
         fs, path = filesystem(url, fresh=True)
         bucket = path.split("/", 1)[0]
