@@ -30,7 +30,7 @@ from .._fs import atomic_write
 from . import _hold
 from ._url import explain, filesystem, join
 
-__all__ = ["Staged", "stage_output", "CACHE_ENV"]
+__all__ = ["Staged", "stage_output", "fetch_report_files", "CACHE_ENV"]
 
 CACHE_ENV = "DATAPREP_STORE_CACHE"
 #: the bookkeeping that stays local (the lock, journals, the record of what was published)
@@ -67,6 +67,29 @@ def stage_output(url: str, inputs: tuple[str, ...]) -> Staged:
     if has_manifest and not (folder / "manifest.jsonl").exists():
         staged.pull()
     return staged
+
+
+def fetch_report_files(url: str) -> Path:
+    """The published ``manifest.jsonl`` and ``summary.json`` of ``url``, copied into a local folder
+    (:func:`toolkit.report` reads them there) -> that folder. Raises :class:`InputError`."""
+    url = url.rstrip("/")
+    folder = _cache_root() / "reports" / hashlib.sha256(url.encode()).hexdigest()[:20]
+    try:
+        fs, path = filesystem(url, fresh=True)
+        names = [n for n in ("manifest.jsonl", "summary.json") if fs.exists(f"{path}/{n}")]
+        folder.mkdir(parents=True, exist_ok=True)
+        for n in ("manifest.jsonl", "summary.json"):
+            (folder / n).unlink(missing_ok=True)
+        for n in names:
+            with atomic_write(folder / n) as fh:
+                fh.write(fs.cat_file(f"{path}/{n}"))
+    except OutputWriteError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise InputError(f"{explain(exc, url, 'read').message} (`output`)") from None
+    if "manifest.jsonl" not in names:
+        raise InputError(f"{url} holds no manifest.jsonl: it is not a build's output yet; build with it as `output` first")
+    return folder
 
 
 class Staged:
