@@ -112,3 +112,10 @@ def test_cli_from_a_bucket_into_a_bucket_as_a_user_does(s3, tmp_path, cli, capsy
     assert samples and all(max(s["jpg"].size) == 32 for s in samples)
     tables = [pq.read_table(io.BytesIO(fs.cat_file(n))) for n in fs.find(f"{bucket}/out/parquet") if n.endswith(".parquet")]
     assert sum(t.num_rows for t in tables) == len(PHOTOS)
+
+    assert cli(["report", f"s3://{bucket}/out"]) == 0  # read back from the bucket
+    shown = capsys.readouterr().out
+    assert f"{len(PHOTOS)} files: ok {len(PHOTOS)}" in shown
+    assert toolkit.report(f"s3://{bucket}/out").counts["ok"] == len(PHOTOS)
+    with pytest.raises(toolkit.InputError, match="holds no manifest.jsonl"):
+        toolkit.report(f"s3://{bucket}/in")
