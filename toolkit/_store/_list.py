@@ -14,6 +14,7 @@ from typing import Any, Callable, Sequence
 
 from .._errors import InputError, Stopped
 from .._media import ItemResult, MediaItem, problem_row
+from .._sidecar import sidecar_candidate
 from .._sniff import JUNK_DIRS, LeftOut, classify_head, is_junk
 from ._url import explain, filesystem, join, stamp
 
@@ -44,9 +45,14 @@ def _left_out(rel: str) -> bool:
 
 
 def scan_url(
-    url: str, *, exclude: Sequence[str] = (), cancel: Callable[[], bool] | None = None
+    url: str,
+    *,
+    exclude: Sequence[str] = (),
+    cancel: Callable[[], bool] | None = None,
+    sidecars: list[tuple[str, str, ItemResult]] | None = None,
 ) -> tuple[list[MediaItem], list[ItemResult]]:
-    """List ``url`` (a prefix, or one object) -> (items, rows), items sorted as a disk's."""
+    """List ``url`` (a prefix, or one object) -> (items, rows), items sorted as a disk's.
+    ``sidecars``: gets the left-out objects that may be an item's caption or metadata, as the walk's."""
     url = url.rstrip("/")
     if cancel is not None and cancel():
         raise Stopped(f"stopped while listing {url}")
@@ -83,6 +89,8 @@ def scan_url(
                 row = _verdict(root, rel, info, bytes(head), items)
                 if row is not None:
                     rows.append(row)
+                    if sidecars is not None and sidecar_candidate(rel, row):
+                        sidecars.append((root, rel, row))
     items.sort(key=lambda i: os.fsencode(i.rel))
     return items, rows
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._url import StoreError, explain, filesystem
+from ._url import StoreError, explain, filesystem, stamp
 
-__all__ = ["read_object", "open_object"]
+__all__ = ["read_object", "open_object", "read_small", "object_stamp"]
 
 #: a ranged read's size: a header is almost always in the first 256 KiB, and a file past it costs one more request
 BLOCK = 1 << 18
@@ -41,3 +41,24 @@ def open_object(url: str) -> Any:
         fh.close()
         raise _empty(url)
     return fh
+
+
+def object_stamp(url: str) -> list[Any]:
+    """``[name, size, stamp]`` of an object, as a sidecar's stamp holds a file's ``[name, size, mtime_ns]``."""
+    try:
+        fs, path = filesystem(url)
+        info = fs.info(path)
+    except Exception as exc:  # noqa: BLE001
+        raise explain(exc, url) from None
+    return [url.rsplit("/", 1)[-1], int(info.get("size") or 0), stamp(info)]
+
+
+def read_small(url: str, limit: int) -> tuple[bytes, list[Any]]:
+    """At most ``limit`` bytes of a small object (a sidecar) and its stamp (taken before the read)."""
+    got = object_stamp(url)
+    try:
+        fs, path = filesystem(url)
+        data = fs.cat_file(path, start=0, end=limit) if got[1] else b""
+    except Exception as exc:  # noqa: BLE001
+        raise explain(exc, url) from None
+    return bytes(data), got
