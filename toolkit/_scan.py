@@ -120,7 +120,7 @@ def scan(
     sidecars: list[tuple[str, str, ItemResult]] = []  # left-out files that may be sidecars: known after the walk
     for root in roots:
         if is_url(root):
-            items, rows = scan_url(root, exclude=excluded, cancel=cancel)
+            items, rows = scan_url(root, exclude=excluded, cancel=cancel, sidecars=sidecars if captions == "sidecar" else None)
             result.items, result.rows = result.items + items, result.rows + rows
             continue
         if os.path.isfile(root):
