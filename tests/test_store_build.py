@@ -149,3 +149,21 @@ def test_a_bad_store_stops_before_any_work_and_the_same_command_then_builds(faul
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", KEY_ID)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
     assert toolkit.build(inputs=[url], output=str(out), **kw).counts["ok"] == len(PHOTOS)
+
+
+def test_captions_and_metadata_from_a_bucket_and_an_edited_caption_on_resume(s3, cluster, tmp_path):
+    bucket = s3.bucket()
+    for key, data in PHOTOS.items():
+        s3.put(f"{bucket}/in/{key}", data)
+    s3.put(f"{bucket}/in/a.txt", b"a cat on a mat\n")
+    s3.put(f"{bucket}/in/a.json", b'{"photographer": "Ann"}')
+    url, out = f"s3://{bucket}/in", tmp_path / "out"
+    kw = dict(op="thumbnail", size=32, client=cluster, progress=False)
+    toolkit.build(inputs=[url], output=str(out), **kw)
+    rows = _rows(out)
+    assert (rows["a.jpg"]["caption"], rows["a.jpg"]["meta"]) == ("a cat on a mat", {"photographer": "Ann"})
+    assert rows["b.jpg"]["caption"] is None and "a.txt" not in rows
+    s3.put(f"{bucket}/in/a.txt", b"a cat under a mat")  # a new caption: read again, the image not redone
+    toolkit.build(inputs=[url], output=str(out), **kw)
+    assert _rows(out)["a.jpg"]["caption"] == "a cat under a mat"
+    assert json.loads((out / "summary.json").read_text())["resumed"] == len(PHOTOS)

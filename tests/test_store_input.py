@@ -143,3 +143,14 @@ def _png_bytes() -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (50, 30), (10, 200, 30)).save(buf, "PNG")
     return buf.getvalue()
+
+
+def test_sidecars_in_a_bucket_pair_with_their_photos(s3):
+    url = _fill(s3, s3.bucket())
+    s3.put(url[5:] + "/a0.txt", b"a red kite\n")
+    s3.put(url[5:] + "/a0.json", b'{"iso": 100}')
+    result = toolkit.scan(url)
+    a0 = next(i for i in result.items if i.rel == "a0.jpg")
+    assert (a0.caption_path, a0.meta_path) == (f"{url}/a0.txt", f"{url}/a0.json")
+    assert {r.source for r in result.rows} == {"notes.txt", "clip.mp4"}  # the sidecars have no rows of their own
+    assert toolkit.scan(url, captions="none").items[0].caption_path is None
