@@ -10,7 +10,7 @@ row naming its URL. Folders whose names start with ``.`` and junk folders are le
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from .._errors import InputError, Stopped
 from .._media import ItemResult, MediaItem, problem_row
@@ -25,18 +25,42 @@ CHUNK = 512
 NO_VIDEO = "{url} is a video; videos are not read from object stores yet: copy them to a local folder and build from there"
 
 
-def _listing(url: str) -> tuple[Any, str, dict[str, dict[str, Any]]]:
-    """-> (file system, the prefix's path in it, every object under it by path). Raises InputError."""
+def _listing(url: str) -> tuple[Any, str, dict[str, tuple[int, int]]]:
+    """-> (file system, the prefix's path in it, every object under it: path -> (size, stamp)).
+    Raises InputError. Only the size and the stamp of each object are kept while the pages come."""
     try:
         fs, base = filesystem(url, fresh=True)
         base = base.rstrip("/")
-        found = fs.find(base, detail=True)
+        objects = dict(_s3_pages(fs, base) if hasattr(fs, "call_s3") else _found(fs, base))
+        if not objects and hasattr(fs, "call_s3") and "/" in base and fs.isfile(base):  # one object
+            objects = dict(_found(fs, base))
     except Exception as exc:  # noqa: BLE001 - any store error: said in words, with the fix
         raise InputError(f"{explain(exc, url, 'list').message} (`inputs`)") from None
-    objects = {p: i for p, i in found.items() if i.get("type", "file") != "directory" and not p.endswith("/")}
     if not objects:
         raise InputError(f"no objects under {url}; check the bucket and the prefix (`inputs`)")
     return fs, base, objects
+
+
+def _s3_pages(fs: Any, base: str) -> Iterator[tuple[str, tuple[int, int]]]:
+    """S3's listing page by page (1,000 objects each), as compact entries: a bucket of millions is
+    never held as the library's dictionaries all at once."""
+    bucket, _, key = base.partition("/")
+    kw = {"Bucket": bucket, "Prefix": f"{key}/" if key else ""}
+    while True:
+        page = fs.call_s3("list_objects_v2", **kw)
+        for c in page.get("Contents", ()):
+            if not c["Key"].endswith("/"):  # a folder marker, not an object
+                yield f"{bucket}/{c['Key']}", (int(c.get("Size") or 0), stamp(c))
+        if not page.get("IsTruncated"):
+            return
+        kw["ContinuationToken"] = page["NextContinuationToken"]
+
+
+def _found(fs: Any, base: str) -> Iterator[tuple[str, tuple[int, int]]]:
+    """Any other store: fsspec's ``find``."""
+    for path, info in fs.find(base, detail=True).items():
+        if info.get("type", "file") != "directory" and not path.endswith("/"):
+            yield path, (int(info.get("size") or 0), stamp(info))
 
 
 def _left_out(rel: str) -> bool:
@@ -63,13 +87,13 @@ def scan_url(
     skip = tuple(e.rstrip("/") + "/" for e in exclude)
     items: list[MediaItem] = []
     rows: list[ItemResult] = []
-    wanted: list[tuple[str, str, dict[str, Any]]] = []  # (path in fs, rel, info) of objects to sniff
+    wanted: list[tuple[str, str, tuple[int, int]]] = []  # (path in fs, rel, (size, stamp)) of objects to sniff
     for path, info in sorted(objects.items()):
         rel = path[len(base) :].lstrip("/")
         where = join(root, rel)
         if _left_out(rel) or (skip and where.startswith(skip)):  # an output under the input prefix is not input
             continue
-        size = int(info.get("size") or 0)
+        size = info[0]
         if is_junk(rel.rsplit("/", 1)[-1]):
             rows.append(problem_row(root, rel, "skipped", "junk", f"{where} is system junk (e.g. .DS_Store, ._*)", size=size))
         elif size == 0:
@@ -84,7 +108,7 @@ def scan_url(
         for (_, rel, info), head in zip(chunk, heads):
             if isinstance(head, BaseException):
                 problem = explain(head, join(root, rel))
-                rows.append(problem_row(root, rel, "failed", problem.code, problem.message, size=int(info.get("size") or 0)))
+                rows.append(problem_row(root, rel, "failed", problem.code, problem.message, size=info[0]))
             else:
                 row = _verdict(root, rel, info, bytes(head), items)
                 if row is not None:
@@ -95,14 +119,14 @@ def scan_url(
     return items, rows
 
 
-def _verdict(root: str, rel: str, info: dict[str, Any], head: bytes, items: list[MediaItem]) -> Any:
+def _verdict(root: str, rel: str, info: tuple[int, int], head: bytes, items: list[MediaItem]) -> Any:
     """Add the object to ``items``, or -> the row saying why it is left out."""
-    where, size = join(root, rel), int(info.get("size") or 0)
+    where, (size, version) = join(root, rel), info
     found = classify_head(where, size, head)
     if isinstance(found, LeftOut):
         return problem_row(root, rel, found.status, found.code, found.message, size=size)
     kind, fmt = found
     if kind == "video":
         return problem_row(root, rel, "failed", "unsupported-format", NO_VIDEO.format(url=where), size=size)
-    items.append(MediaItem(path=where, rel=rel, root=root, kind=kind, format=fmt, size=size, mtime_ns=stamp(info)))
+    items.append(MediaItem(path=where, rel=rel, root=root, kind=kind, format=fmt, size=size, mtime_ns=version))
     return None
