@@ -83,7 +83,8 @@ def s3(s3_server, monkeypatch):
 
 class FaultyProxy:
     """Forwards to ``target``. ``refuse="pages"``: listings come in pages of 2 and every page after
-    the first is refused (403); ``refuse="puts"``: every upload but a lock object's is refused (403)."""
+    the first is refused (403); ``refuse="nothing"``: pages of 2, all answered; ``refuse="puts"``:
+    every upload but a lock object's is refused (403)."""
 
     def __init__(self, target: str, refuse: str = "pages"):
         self.target = urllib.parse.urlsplit(target)
@@ -102,8 +103,8 @@ class FaultyProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
                 put = refuse == "puts" and self.command in ("PUT", "POST") and not parts.path.endswith(".dataprep-lock")
-                if put or (refuse == "pages" and "list-type" in query):
-                    if put or "continuation-token" in query:
+                if put or (refuse in ("pages", "nothing") and "list-type" in query):
+                    if put or (refuse == "pages" and "continuation-token" in query):
                         proxy.refused += 1
                         refusal = b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
                         self.send_response(403)

@@ -154,3 +154,16 @@ def test_sidecars_in_a_bucket_pair_with_their_photos(s3):
     assert (a0.caption_path, a0.meta_path) == (f"{url}/a0.txt", f"{url}/a0.json")
     assert {r.source for r in result.rows} == {"notes.txt", "clip.mp4"}  # the sidecars have no rows of their own
     assert toolkit.scan(url, captions="none").items[0].caption_path is None
+
+
+def test_a_listing_in_many_pages_is_whole(s3, monkeypatch):
+    url = _fill(s3, s3.bucket())
+    direct = toolkit.scan(url)
+    proxy = FaultyProxy(s3.endpoint, refuse="nothing")  # pages of 2 objects
+    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+    try:
+        paged = toolkit.scan(url)
+    finally:
+        proxy.close()
+    assert [(i.rel, i.size, i.mtime_ns) for i in paged.items] == [(i.rel, i.size, i.mtime_ns) for i in direct.items]
+    assert [r.source for r in paged.rows] == [r.source for r in direct.rows]
