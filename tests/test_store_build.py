@@ -97,6 +97,8 @@ def test_cli_from_a_bucket_into_a_bucket_as_a_user_does(s3, tmp_path, cli, capsy
         s3.put(f"{bucket}/in/{key}", data)
     argv = ["build", "--input", f"s3://{bucket}/in", "--output", f"s3://{bucket}/out", "--op", "thumbnail", "--size", "32"]
     argv += ["--exports", "webdataset", "--exports", "parquet", "--jobs", "1"]
+    plan = ["plan", "--input", f"s3://{bucket}/in", "--output", f"s3://{bucket}/out", "--memory-limit", "256MiB"]
+    assert cli(plan) == 0 and f"{len(PHOTOS)} files" in capsys.readouterr().out  # the dry run lists and probes too
     assert cli(argv) == 0
     printed = capsys.readouterr()
     assert f"s3://{bucket}/out/manifest.jsonl" in printed.out
