@@ -9,6 +9,7 @@ message: errors are worded from their type and the store's error code, not from 
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
@@ -56,19 +57,30 @@ def join(url: str, rel: str) -> str:
     return url.rstrip("/") + "/" + rel.lstrip("/") if rel else url
 
 
+#: the environment that configures the stores' libraries: an instance made before it changed is not reused
+_ENV_PREFIXES = ("AWS_", "FSSPEC_", "GOOGLE_", "GCE_", "AZURE_")
+_MADE: dict[tuple[str, int], Any] = {}  # (scheme, the environment above) -> file system
+
+
 def filesystem(url: str, *, fresh: bool = False) -> tuple[Any, str]:
-    """The fsspec file system serving ``url`` and the path it knows the object by. ``fresh``: a new
-    instance, which reads the credentials from the environment again and caches no listing."""
+    """The fsspec file system serving ``url`` and the path it knows the object by. One instance per
+    scheme and process, made again when the environment that configures it changes (credentials
+    set in a notebook after a first try); ``fresh``: a new one in any case, with no listing cached."""
     import fsspec.core
 
+    key = (scheme(url), hash(tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith(_ENV_PREFIXES)))))
+    fs = None if fresh else _MADE.get(key)
     try:
-        fs, path = fsspec.core.url_to_fs(url, skip_instance_cache=fresh)
+        if fs is not None:
+            return fs, fs._strip_protocol(url)
+        fs, path = fsspec.core.url_to_fs(url, skip_instance_cache=True)
     except ImportError as exc:
         raise StoreError(
             "store-error", f"reading {url.split('://')[0]}:// URLs needs a library fsspec names: {exc}; install it and retry"
         ) from None
     except ValueError as exc:
         raise StoreError("store-error", f"{url} is not a URL fsspec knows ({exc}); check the URL") from None
+    _MADE[key] = fs
     return fs, path
 
 
