@@ -6,6 +6,7 @@ exist stops before any work; a store that refuses puts stops with ``output-write
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -165,3 +166,25 @@ def test_one_build_at_a_time_per_output_url(s3, staged, cluster, tmp_path):
     assert not toolkit.build(inputs=[str(src)], output=url, client=cluster, **KW).stop_reason
     s3.fs.invalidate_cache()
     assert not s3.fs.exists(f"{bucket}/out/.dataprep-lock") and s3.fs.exists(f"{bucket}/out/manifest.jsonl")
+
+
+def test_a_machine_whose_copy_is_older_than_the_bucket_starts_from_the_bucket(s3, staged, cluster, tmp_path, monkeypatch):
+    from PIL import Image
+
+    src = corpus(tmp_path / "src")
+    bucket = s3.bucket()
+    url = f"s3://{bucket}/out"
+    toolkit.build(inputs=[str(src)], output=url, client=cluster, **KW)  # machine A, 64 px
+    monkeypatch.setenv("DATAPREP_STORE_CACHE", str(tmp_path / "machine-b"))
+    toolkit.build(inputs=[str(src)], output=url, client=cluster, **{**KW, "size": 48})  # machine B redoes at 48 px
+    monkeypatch.setenv("DATAPREP_STORE_CACHE", str(staged))  # A again, at 64 px: its copy is older than the bucket
+    toolkit.build(inputs=[str(src)], output=url, client=cluster, **KW)
+    remote = _objects(s3, f"{bucket}/out")
+    rows = [json.loads(line) for line in remote["manifest.jsonl"].decode().splitlines()]
+    for r in rows:
+        with Image.open(io.BytesIO(remote[r["outputs"][0]])) as im:
+            assert max(im.size) == 64, r["source"]  # the bucket holds what A's last build made, not B's
+
+    s3.fs.rm(f"{bucket}/out", recursive=True)  # the bucket emptied by hand: the next build puts everything again
+    toolkit.build(inputs=[str(src)], output=url, client=cluster, **KW)
+    assert set(_objects(s3, f"{bucket}/out")) == set(remote)

@@ -10,7 +10,8 @@ shards, card pictures), then the indexes that name them (card, ``manifest.parque
 is finished by the next run (what was published is recorded only once it all landed).
 
 The staging folder is the resume state: the same command on the same machine lists the input,
-compares, publishes only what changed. On a machine without it, the output is first copied down.
+compares, publishes only what changed. On a machine without it, or whose copy is older than the
+bucket's (the published manifest's ETag is not the one it last put), the output is first copied down.
 One build at a time per URL: the local lock on the staging folder (:mod:`toolkit._lock`) on one
 machine, a lock object made by a conditional put (:mod:`._hold`) across machines on S3.
 """
@@ -21,6 +22,7 @@ import errno
 import hashlib
 import json
 import os
+import shutil
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,7 @@ from typing import Any
 from .._errors import InputError, OutputWriteError
 from .._fs import atomic_write
 from . import _hold
-from ._url import explain, filesystem, join
+from ._url import explain, filesystem, join, stamp
 
 __all__ = ["Staged", "stage_output", "fetch_report_files", "CACHE_ENV"]
 
@@ -59,13 +61,15 @@ def stage_output(url: str, inputs: tuple[str, ...]) -> Staged:
         bucket = path.split("/", 1)[0]
         if not fs.exists(bucket):
             raise FileNotFoundError(bucket)
-        has_manifest = fs.exists(f"{path}/manifest.jsonl")
+        staged = Staged(url, _cache_root() / hashlib.sha256(url.encode()).hexdigest()[:20], fs, path)
+        published = staged.manifest_tag()
     except Exception as exc:  # noqa: BLE001 - any store error: said in words, with the fix
         raise InputError(f"{explain(exc, url, 'write to').message} (`output`)") from None
-    folder = _cache_root() / hashlib.sha256(url.encode()).hexdigest()[:20]
-    staged = Staged(url, folder, fs, path)
-    if has_manifest and not (folder / "manifest.jsonl").exists():
+    # another machine published since this folder did (or it never did): the bucket's state wins
+    if published is not None and staged.record().get("manifest") != published:
         staged.pull()
+    elif published is None and staged.record().get("manifest") is not None:  # emptied since: put everything again
+        (staged.folder / LOCAL / RECORD).unlink(missing_ok=True)
     return staged
 
 
@@ -107,15 +111,25 @@ class Staged:
         _hold.let_go(self._fs, self._lock)
         self._lock = None
 
-    def pull(self) -> None:
-        """Copy the published output down (a resume on a machine that never built it)."""
+    def manifest_tag(self) -> int | None:
+        """The stamp (ETag) of the published ``manifest.jsonl``, or None when there is none."""
+        self._fs.invalidate_cache(self._path)
         try:
+            return stamp(self._fs.info(f"{self._path}/manifest.jsonl"))
+        except FileNotFoundError:
+            return None
+
+    def pull(self) -> None:
+        """Copy the published output down into an emptied folder (a resume on a machine that never
+        built it, or whose copy another machine's build has overtaken)."""
+        try:
+            shutil.rmtree(self.folder, ignore_errors=True)
             self.folder.mkdir(parents=True, exist_ok=True)
             self._fs.get(self._path + "/", str(self.folder) + "/", recursive=True)
             (self.folder / _hold.LOCK).unlink(missing_ok=True)  # a killed build's lock object: not ours to keep
         except Exception as exc:  # noqa: BLE001
             raise InputError(f"{explain(exc, self.url, 'read').message} (`output`)") from None
-        self._write_record(self._scan())  # what is there now is what is published
+        self._write_record(self._scan(), self.manifest_tag())  # what is there now is what is published
 
     def _scan(self) -> dict[str, list[int]]:
         """Every file of the staging folder but the local bookkeeping -> [size, mtime_ns]."""
@@ -132,20 +146,22 @@ class Staged:
                 found[os.path.relpath(full, self.folder).replace(os.sep, "/")] = [st.st_size, st.st_mtime_ns]
         return found
 
-    def _record(self) -> dict[str, list[int]]:
+    def record(self) -> dict[str, Any]:
+        """What was last published from here: ``files`` (name -> [size, mtime_ns]), ``manifest`` (its stamp)."""
         try:
-            return json.loads((self.folder / LOCAL / RECORD).read_text())
+            found = json.loads((self.folder / LOCAL / RECORD).read_text())
         except (OSError, ValueError):
             return {}
+        return found if isinstance(found, dict) else {}
 
-    def _write_record(self, files: dict[str, list[int]]) -> None:
+    def _write_record(self, files: dict[str, list[int]], manifest: int | None) -> None:
         with atomic_write(self.folder / LOCAL / RECORD, durable=True) as fh:
-            fh.write(json.dumps(files, sort_keys=True).encode())
+            fh.write(json.dumps({"files": files, "manifest": manifest}, sort_keys=True).encode())
 
     def publish(self, report: Any) -> Any:
         """Put the new and changed files, then the indexes, then delete what is gone -> ``report``
         naming the URL; a store that refuses a put stops it with the ``output-write-failed`` reason."""
-        now, before = self._scan(), self._record()
+        now, before = self._scan(), self.record().get("files", {})
         changed = [rel for rel, stamp in now.items() if before.get(rel) != stamp]
         data = sorted(rel for rel in changed if rel not in INDEXES)
         indexes = [rel for rel in INDEXES if rel in changed]
@@ -157,11 +173,12 @@ class Staged:
                 self._put([rel])
             if gone:
                 self._fs.rm([f"{self._path}/{rel}" for rel in gone])
+            tag = self.manifest_tag()
         except Exception as exc:  # noqa: BLE001 - the output's side: never blamed on an input
             err = exc if isinstance(exc, OutputWriteError) else self._fault(exc)
             reason = {"type": "output-write-failed", "message": str(err.strerror), "path": self.url, "errno": err.errno}
             return replace(report, output=self.url, manifest=join(self.url, "manifest.jsonl"), stopped=True, stop_reason=reason)
-        self._write_record(now)
+        self._write_record(now, tag)
         return replace(report, output=self.url, manifest=join(self.url, "manifest.jsonl"))
 
     def _put(self, rels: list[str]) -> None:
