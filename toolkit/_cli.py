@@ -106,7 +106,7 @@ def _say_stopping() -> None:
 
 
 @cli.command()
-@click.argument("output", type=click.Path(exists=True, file_okay=False))
+@click.argument("output")  # a folder (toolkit.report says when it is not one) or a URL
 @click.option("--csv", "csv_path", type=click.Path(), help="Also export the manifest as CSV to this file.")
 @click.option("--failed", is_flag=True, help="List every failed file with its reason.")
 def report(output: str, csv_path: str | None, failed: bool) -> None:

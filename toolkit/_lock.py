@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ._fs import TMP_SUFFIX  # a record file's suffix: a later run cleans it up, should we be killed while making it
 
-__all__ = ["OutputBusy", "OutputLock", "lock_holder", "holder_text"]
+__all__ = ["OutputBusy", "OutputLock", "lock_holder", "holder_text", "holder_gone"]
 
 _BUSY = (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -241,7 +241,7 @@ def _holder_of(fd: int, path: Path, wait: float = 1.0) -> dict | None:
     deadline = time.monotonic() + wait
     while True:
         holder = _read_holder(fd)
-        if holder.get("pid") and not _gone(holder):
+        if holder.get("pid") and not holder_gone(holder):
             return holder
         if not _is_current(fd, path):
             return None
@@ -250,7 +250,7 @@ def _holder_of(fd: int, path: Path, wait: float = 1.0) -> dict | None:
         time.sleep(0.02)
 
 
-def _gone(holder: dict) -> bool:
+def holder_gone(holder: dict) -> bool:
     """The record names a process of this host that no longer runs (a killed build's record)."""
     if holder.get("host") != socket.gethostname() or not isinstance(holder.get("pid"), int):
         return False

@@ -14,7 +14,7 @@ from __future__ import annotations
 import html
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
@@ -23,6 +23,8 @@ from ._fs import path_text, printable
 from ._lock import holder_text, lock_holder
 from ._manifest import MANIFEST, SUMMARY, export_csv, read_rows
 from ._runreport import Counts, tally_rows, warnings_line
+from ._store import is_url
+from ._store._stage import fetch_report_files
 
 __all__ = ["DatasetReport", "Failure", "report"]
 
@@ -143,7 +145,10 @@ def report(output: str | os.PathLike) -> DatasetReport:
     """Read the build output folder ``output``: its manifest, summary and lock.
 
     Raises :class:`InputError` naming the folder if it does not exist or holds no manifest.
+    A URL (``s3://bucket/out``): its published manifest and summary, copied down (``manifest`` names the copy).
     """
+    if is_url(output):  # an object store (toolkit/_store)
+        return replace(report(fetch_report_files(str(output))), output=str(output))
     folder = Path(output)
     mpath = folder / MANIFEST
     if not folder.is_dir():

@@ -35,6 +35,8 @@ from ._session import ClusterSession
 from ._planning import prepare
 from ._curation import BuildCurator
 from ._stages import Curator, Identity, MirrorSink, Sink, StageContext, curate_and_export, export_sinks
+from ._store import is_url
+from ._store._stage import stage_output
 from ._steps import Connecting, RunParts, drive, job_for, report_on, scan_and_probe
 from ._waiting import run_to_end
 
@@ -62,6 +64,9 @@ class Run:
     ):
         require_paths(config)  # "give an output folder (`output`)" before any other word on it
         config = config.checked()  # a BuildConfig(...) made by hand has not been validated yet
+        self._store = stage_output(config.output, config.inputs) if is_url(config.output) else None
+        if self._store is not None:  # an object store: built in a local folder, then published (toolkit/_store)
+            config = replace(config, output=str(self._store.folder))
         validate_paths(config)
         self.config = config
         self.events = EventBus(list(sinks))
@@ -93,6 +98,8 @@ class Run:
         self._made_output = None if os.path.lexists(self.config.output) else os.path.abspath(self.config.output)
         self._output_lock = lock_output(self.config.output)
         try:
+            if self._store is not None:
+                self._store.hold()  # one build per output URL, across machines too
             self._thread.start()
         except BaseException:
             self._output_lock.release()
@@ -155,9 +162,13 @@ class Run:
     def _main(self) -> None:
         try:
             self._report = self._execute()
+            if self._store is not None:
+                self._report = self._store.publish(self._report)
         except BaseException as exc:  # noqa: BLE001 - handed to result()
             self._error = exc
         finally:
+            if self._store is not None:
+                self._store.let_go()
             self._output_lock.release()
             with contextlib.suppress(OSError):
                 os.rmdir(self._output_lock.path.parent)  # .dataprep, when nothing else is in it

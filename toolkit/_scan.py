@@ -18,6 +18,8 @@ from ._errors import InputError, Stopped
 from ._fs import path_text, printable
 from ._media import ItemResult, MediaItem, left_out_lines, problem_row
 from ._sidecar import CAPTIONS, pair_sidecars, sidecar_candidate
+from ._store import is_url
+from ._store._list import scan_url
 from ._sniff import JUNK_DIRS, LeftOut, classify_file, is_junk
 from ._units import format_bytes
 
@@ -106,6 +108,9 @@ def scan(
         paths = [paths]
     roots: list[str] = []
     for p in paths:
+        if is_url(p):  # an object store: listed through fsspec (toolkit/_store)
+            roots.append(os.fspath(p).rstrip("/"))
+            continue
         ap = os.path.abspath(os.fspath(p))
         if not os.path.exists(ap):
             raise InputError(f"input {path_text(p)} does not exist; check the path")
@@ -114,6 +119,10 @@ def scan(
     result = ScanResult(roots=tuple(path_text(r) for r in roots))
     sidecars: list[tuple[str, str, ItemResult]] = []  # left-out files that may be sidecars: known after the walk
     for root in roots:
+        if is_url(root):
+            items, rows = scan_url(root, exclude=excluded, cancel=cancel, sidecars=sidecars if captions == "sidecar" else None)
+            result.items, result.rows = result.items + items, result.rows + rows
+            continue
         if os.path.isfile(root):
             parent, name = os.path.split(root)
             _scan_one(result, parent, name, os.stat(root))

@@ -23,6 +23,8 @@ from typing import Any, NamedTuple, Sequence
 
 from ._fs import path_b64, path_text
 from ._media import ItemResult, MediaItem, Problem
+from ._store import StoreError, is_url
+from ._store._read import object_stamp, read_small
 
 __all__ = [
     "CAPTIONS",
@@ -120,8 +122,8 @@ def current_stamp(item: MediaItem) -> Stamp | None:
     for kind, path in (("caption", item.caption_path), ("meta", item.meta_path)):
         if path:
             try:
-                stamp[kind] = _stamp_of(path, os.stat(path))
-            except OSError:
+                stamp[kind] = object_stamp(path) if is_url(path) else _stamp_of(path, os.stat(path))
+            except (OSError, StoreError):
                 pass
     return stamp or None
 
@@ -164,11 +166,15 @@ _KINDS = frozenset(SIDECAR_EXT.values())  # the warning types a sidecar's proble
 def _read_text(path: str, kind: str, item: MediaItem, warnings: list[Problem], stamp: Stamp) -> str | None:
     shown, owner = path_text(path), path_text(item.path)
     try:
-        with open(path, "rb") as f:
-            stamp[kind] = _stamp_of(path, os.fstat(f.fileno()))
-            data = f.read(MAX_SIDECAR_BYTES + 1)
-    except OSError as exc:
-        warnings.append(Problem(kind, f"cannot read the {kind} file {shown} of {owner}: {exc.strerror}; it was left out"))
+        if is_url(path):  # an object store (toolkit/_store)
+            data, stamp[kind] = read_small(path, MAX_SIDECAR_BYTES + 1)
+        else:
+            with open(path, "rb") as f:
+                stamp[kind] = _stamp_of(path, os.fstat(f.fileno()))
+                data = f.read(MAX_SIDECAR_BYTES + 1)
+    except (OSError, StoreError) as exc:
+        why = exc.message if isinstance(exc, StoreError) else exc.strerror
+        warnings.append(Problem(kind, f"cannot read the {kind} file {shown} of {owner}: {why}; it was left out"))
         return None
     if len(data) > MAX_SIDECAR_BYTES:
         warnings.append(

@@ -16,7 +16,7 @@ from typing import Literal, NamedTuple
 from ._fs import TMP_SUFFIX, path_text
 from ._media import Kind
 
-__all__ = ["sniff", "is_junk", "classify_file", "LeftOut", "IMAGE_EXT", "VIDEO_EXT", "JUNK_DIRS", "JUNK_FILES"]
+__all__ = ["sniff", "is_junk", "classify_file", "classify_head", "LeftOut", "IMAGE_EXT", "VIDEO_EXT", "JUNK_DIRS", "JUNK_FILES"]
 
 JUNK_FILES = {".ds_store", "thumbs.db", "desktop.ini", "ehthumbs.db", ".localized", "icon\r"}
 JUNK_DIRS = {
@@ -166,15 +166,9 @@ def classify_file(abspath: str, st: os.stat_result) -> tuple[Kind, str | None] |
     """Open without following links or blocking, check it is regular, sniff. -> (kind, format) or why it is left out.
 
     The format is None for a file named as media whose bytes are not recognised: it is failed later."""
-    ext = os.path.splitext(abspath)[1].lower()
-    by_ext: tuple[Kind, str] | None = (
-        ("image", IMAGE_EXT[ext]) if ext in IMAGE_EXT else ("video", VIDEO_EXT[ext]) if ext in VIDEO_EXT else None
-    )
-    shown = path_text(abspath)
     if st.st_size == 0:
-        if by_ext:
-            return LeftOut("failed", "empty-file", f"{shown} is empty (0 bytes); re-copy it from its source")
-        return LeftOut("skipped", "not-media", f"{shown} is an empty file, not media")
+        return classify_head(abspath, 0, b"")
+    shown = path_text(abspath)
     try:
         fd = os.open(abspath, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
     except PermissionError:
@@ -191,6 +185,20 @@ def classify_file(abspath: str, st: os.stat_result) -> tuple[Kind, str | None] |
         return LeftOut("failed", "corrupt", f"cannot read {shown}: {exc.strerror}")
     finally:
         os.close(fd)
+    return classify_head(abspath, st.st_size, head)
+
+
+def classify_head(name: str, size: int, head: bytes) -> tuple[Kind, str | None] | LeftOut:
+    """The verdict from a file's name, size and first 64 bytes, wherever they were read (a disk, an object store)."""
+    ext = os.path.splitext(name)[1].lower()
+    by_ext: tuple[Kind, str] | None = (
+        ("image", IMAGE_EXT[ext]) if ext in IMAGE_EXT else ("video", VIDEO_EXT[ext]) if ext in VIDEO_EXT else None
+    )
+    shown = path_text(name)
+    if size == 0:
+        if by_ext:
+            return LeftOut("failed", "empty-file", f"{shown} is empty (0 bytes); re-copy it from its source")
+        return LeftOut("skipped", "not-media", f"{shown} is an empty file, not media")
     found = sniff(head)
     if found:
         return found

@@ -14,6 +14,7 @@ from typing import Any
 from ._fs import Placed, path_b64, path_text, write_bytes_atomic
 from ._errors import OutputWriteError
 from ._facts import content_hash, file_hash, pixel_facts
+from ._store import is_url
 from ._media import ItemResult, MediaItem, Problem, Status
 from ._sidecar import STAMP_FIELD, read_sidecars
 from ._outfault import TYPE as OUTPUT_FAULT, file_message, is_dead
@@ -161,7 +162,9 @@ def _write(job: JobSpec, item: MediaItem, rel: str, data: bytes) -> None:
     if not job.alive():  # the run ended while this file was being made: its row would never be written
         raise FileProblem("stopped", f"the run ended before {path_text(item.path)} was written; the next run does it")
     final = Path(job.output, rel)
-    if final.exists() and os.path.samefile(final, item.path):  # belt and braces: never overwrite an input
+    if (
+        final.exists() and not is_url(item.path) and os.path.samefile(final, item.path)
+    ):  # belt and braces: never overwrite an input
         raise FileProblem("limit-exceeded", f"refusing to overwrite the input {path_text(item.path)} with an output")
     write_bytes_atomic(final, data, root=job.output)
 

@@ -11,6 +11,7 @@ import zlib
 from PIL import Image, UnidentifiedImageError
 
 from ..._fs import path_text
+from ..._store import StoreError
 from .. import FileProblem
 from .formats import ALLOWED_FORMATS
 
@@ -65,6 +66,8 @@ def classify(exc: BaseException, path: str) -> FileProblem:
     """Map any exception from Pillow or the OS to a :class:`FileProblem` naming ``path`` and the fix."""
     if isinstance(exc, FileProblem):
         return exc
+    if isinstance(exc, StoreError):  # an object store's refusal, already in words (toolkit/_store)
+        return FileProblem(exc.code, exc.message)
     n = path_text(path)
     msg = str(exc) or type(exc).__name__
     low = msg.lower()

@@ -13,12 +13,14 @@ from __future__ import annotations
 import io
 import threading
 from contextlib import contextmanager
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
 from PIL import Image, ImageFile
 
 from ..._fs import path_text
 from ..._media import Problem
+from ..._store import StoreError, is_url
+from ..._store._read import read_object
 from .. import FileProblem, check_file, colour
 from .. import orientation as orient
 from .errors import _BOMB_FIX, _bomb, _check_size, _is_truncation, classify
@@ -85,7 +87,13 @@ def _pillow_limit(max_pixels: int) -> int:
 def read_source(path: str) -> bytes:
     """The whole file, read once: the worker hashes these bytes and decodes from them (a second
     read of the file would cost a second trip to the disk or share). A file that is gone,
-    unreadable or not regular fails as it would when Pillow opened it (:func:`check_file`, :func:`classify`)."""
+    unreadable or not regular fails as it would when Pillow opened it (:func:`check_file`, :func:`classify`).
+    A URL is read through fsspec (:mod:`toolkit._store`) in one request."""
+    if is_url(path):
+        try:
+            return read_object(path)
+        except StoreError as exc:
+            raise classify(exc, path) from None
     check_file(path)
     try:
         with open(path, "rb") as fh:
@@ -94,9 +102,10 @@ def read_source(path: str) -> bytes:
         raise classify(exc, path) from exc
 
 
-def _open(path: str, max_pixels: int, data: bytes | None = None) -> ImageFile.ImageFile:
+def _open(path: str, max_pixels: int, data: bytes | BinaryIO | None = None) -> ImageFile.ImageFile:
     """Open headers only, with the allow-list; more than ``max_pixels`` is a decompression bomb.
-    ``data``: the file's bytes, already read (``path`` then only names it and gives its extension).
+    ``data``: the file's bytes, already read, or a file open on it (an object read in ranges, from
+    :mod:`toolkit._store`); ``path`` then only names it and gives its extension.
 
     Containers (ICO, ICNS) hold whole images whose own headers declare their size, and ICO decodes
     its image while opening: Pillow checks those sizes, so its limit is on here too (at half, its
@@ -104,7 +113,8 @@ def _open(path: str, max_pixels: int, data: bytes | None = None) -> ImageFile.Im
     """
     try:
         with _GATE.hold(_pillow_limit(max_pixels), False):
-            im = Image.open(path if data is None else io.BytesIO(data), formats=_formats_for(path))
+            src = path if data is None else io.BytesIO(data) if isinstance(data, bytes) else data
+            im = Image.open(src, formats=_formats_for(path))
     except Image.DecompressionBombError as exc:
         raise _bomb(path, exc, max_pixels) from exc
     except Exception as exc:  # noqa: BLE001

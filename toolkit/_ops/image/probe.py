@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import struct
-from typing import Sequence
+from typing import Any, Sequence
 
 from ..._media import MediaInfo
+from ..._store import is_url
+from ..._store._read import open_object
 from .. import OpSpec, check_file, colour
 from .. import orientation as orient
 from ..orientation import swap
@@ -83,7 +86,7 @@ _SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0x
 _JPEG_MODES = {1: "L", 3: "RGB", 4: "CMYK"}  # as Pillow names them
 
 
-def _jpeg_header(path: str, limit: int = 1 << 17) -> tuple[int, int, str, bytes | None, bytes | None] | None:
+def _jpeg_header(path: str, limit: int = 1 << 17, src: Any = None) -> tuple[int, int, str, bytes | None, bytes | None] | None:
     """(width, height, mode, raw EXIF, ICC profile) of a plain 8-bit JPEG, read from its headers.
 
     About twice as cheap as ``Image.open`` (which also parses every table), and the probe runs
@@ -91,7 +94,7 @@ def _jpeg_header(path: str, limit: int = 1 << 17) -> tuple[int, int, str, bytes 
     up to the start of the image data, as Pillow does. None for anything unusual (not a JPEG, MPO,
     12-bit, two frame headers, headers past ``limit`` bytes, cut short): Pillow decides then.
     """
-    with open(path, "rb") as fh:
+    with open(path, "rb") if src is None else contextlib.nullcontext(src) as fh:  # src: an object (toolkit/_store)
         data = fh.read(16384)  # most headers end well within this; more is read only if needed
         if data[:3] != b"\xff\xd8\xff":
             return None
@@ -142,12 +145,18 @@ def probe_image(
     (a file it did not call JPEG is not read for a JPEG header). Raises :class:`FileProblem` for a
     file that cannot be used.
     """
-    size = check_file(path)
+    if is_url(path):  # an object: its headers read in ranges (toolkit/_store)
+        with open_object(path) as src:
+            return _probe(path, src.size, src, ops, fmt, max_pixels, sniffed)
+    return _probe(path, check_file(path), None, ops, fmt, max_pixels, sniffed)
+
+
+def _probe(path: str, size: int, src: Any, ops: tuple[OpSpec, ...], fmt: str, max_pixels: int, sniffed: str | None) -> MediaInfo:
     codec: str | None
     head = None
     if sniffed in (None, "JPEG"):
         try:
-            head = _jpeg_header(path)
+            head = _jpeg_header(path) if src is None else _jpeg_header(path, src=src)
         except OSError:
             pass  # Pillow's open below reports it properly
     if head is not None:
@@ -156,9 +165,11 @@ def probe_image(
         found = orient.Orientation(orient.exif_value(exif)[0]) if exif else orient.Orientation()
         codec, frames = "JPEG", 1
     else:
-        im = _open(path, max_pixels)
+        if src is not None:
+            src.seek(0)
+        im = _open(path, max_pixels, src)
         try:
-            found = orient.read(im, path)
+            found = orient.read(im, None if src is not None else path)
             (w, h), mode, codec = found.stored_size(im), im.mode, im.format
             icc = im.info.get("icc_profile")
             try:
