@@ -12,11 +12,11 @@ import os
 import stat
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 from ._errors import InputError, Stopped
-from ._fs import path_text, printable
-from ._media import ItemResult, MediaItem, left_out_lines, problem_row
+from ._fs import path_b64, path_text, printable
+from ._media import ItemResult, Kind, MediaItem, left_out_lines, problem_row
 from ._sidecar import CAPTIONS, pair_sidecars, sidecar_candidate
 from ._sniff import JUNK_DIRS, LeftOut, classify_file, is_junk
 from ._units import format_bytes
@@ -90,6 +90,7 @@ def scan(
     follow_symlinks: bool = True,
     cancel: Callable[[], bool] | None = None,
     captions: str = "sidecar",
+    known: Mapping[str, Mapping[str, tuple[int, int, str, str]]] | None = None,
 ) -> ScanResult:
     """Walk folders (or single files) into a deterministic, sorted :class:`ScanResult`.
 
@@ -99,6 +100,8 @@ def scan(
     ``cancel``: asked before each folder; when it returns true the scan raises :class:`Stopped`.
     ``captions``: ``"sidecar"`` pairs ``photo.txt`` / ``photo.json`` with ``photo.jpg`` beside them
     (:mod:`toolkit._sidecar`): they have no row of their own then; ``"none"``: they are not-media rows.
+    ``known``: ``{input folder: {source_b64: (size, mtime_ns, kind, format)}}`` of files an earlier
+    scan found to be media (the resume index): one with the same size and mtime is not sniffed again.
     """
     if captions not in CAPTIONS:
         raise ValueError(f"captions must be one of {', '.join(CAPTIONS)}, not {captions!r}")
@@ -118,7 +121,8 @@ def scan(
             parent, name = os.path.split(root)
             _scan_one(result, parent, name, os.stat(root))
             continue
-        _walk(result, root, excluded, follow_symlinks, cancel, sidecars if captions == "sidecar" else None)
+        table = (known or {}).get(path_text(root))
+        _walk(result, root, excluded, follow_symlinks, cancel, sidecars if captions == "sidecar" else None, table)
     if sidecars:
         result.items, result.rows = pair_sidecars(result.items, result.rows, sidecars)
     return result
@@ -131,6 +135,7 @@ def _walk(
     follow: bool,
     cancel: Callable[[], bool] | None,
     sidecars: list[tuple[str, str, ItemResult]] | None = None,
+    known: Mapping[str, tuple[int, int, str, str]] | None = None,
 ) -> None:
     from ._exclude import OutputExclusion
 
@@ -226,14 +231,19 @@ def _walk(
                     _row(root, rel, "skipped", "symlink", f"{path_text(e.path)} is a symbolic link; links are not followed")
                 )
             else:
-                _scan_one(result, root, rel, st, sidecars)
+                _scan_one(result, root, rel, st, sidecars, known)
         stack.extend(reversed(subdirs))
     # files before sub-folders, each level sorted: already deterministic; sort rows/items for stable output
     result.items.sort(key=lambda i: (i.root, os.fsencode(i.rel)))
 
 
 def _scan_one(
-    result: ScanResult, root: str, rel: str, st: os.stat_result, sidecars: list[tuple[str, str, ItemResult]] | None = None
+    result: ScanResult,
+    root: str,
+    rel: str,
+    st: os.stat_result,
+    sidecars: list[tuple[str, str, ItemResult]] | None = None,
+    known: Mapping[str, tuple[int, int, str, str]] | None = None,
 ) -> None:
     name = rel.rsplit("/", 1)[-1]
     abspath = os.path.join(root, rel)
@@ -255,7 +265,11 @@ def _scan_one(
             )
         )
         return
-    found = classify_file(abspath, st)
+    seen = known.get(path_b64(rel)) if known else None
+    if seen is not None and seen[0] == st.st_size and seen[1] == st.st_mtime_ns:  # unchanged since an earlier scan
+        found: LeftOut | tuple[Kind, str | None] = (seen[2], seen[3] or None)  # type: ignore[assignment]
+    else:
+        found = classify_file(abspath, st)
     if isinstance(found, LeftOut):
         row = _row(root, rel, found.status, found.code, found.message, st.st_size)
         result.rows.append(row)
