@@ -37,9 +37,9 @@ def test_an_index_reads_back_what_was_written_until_its_manifest_changes(tmp_pat
     ResumeIndex.from_rows(rows()).write(tmp_path, m.path)
     back = ResumeIndex.load(tmp_path, m.path)
     assert back is not None and len(back) == 4
-    e = back.entries["/in"][path_b64("caf\udce9.png")]
+    e = back.entry("/in", path_b64("caf\udce9.png"))
     assert (e.status, e.size, e.mtime_ns, e.settings, e.outputs) == ("ok", 12, 1002, "k1", '["caf\\udce9.jpg"]')
-    assert back.entries["/in"][path_b64("n.txt")].reason == "not-media"
+    assert back.entry("/in", path_b64("n.txt")).reason == "not-media"
 
     m.write_all(rows()[:2])  # the manifest rewritten (toolkit.curate, an editor): the index is stale
     assert ResumeIndex.load(tmp_path, m.path) is None
@@ -61,9 +61,10 @@ def test_the_scan_takes_an_unchanged_files_kind_from_the_index_and_sniffs_a_chan
     st_p, st_q = os.stat(tmp_path / "in" / "p.jpg"), os.stat(tmp_path / "in" / "q.jpg")
     known = {
         root: {
-            path_b64("p.jpg"): (st_p.st_size, st_p.st_mtime_ns, "image", "PNG"),  # as an earlier scan said: believed
-            path_b64("q.jpg"): (st_q.st_size, st_q.st_mtime_ns - 1, "image", "PNG"),  # touched since: sniffed again
+            path_b64("p.jpg"): f"{st_p.st_size}\t{st_p.st_mtime_ns}\timage\tPNG\tok\t\tk\t\t[]",  # as an earlier scan said
+            path_b64("q.jpg"): f"{st_q.st_size}\t{st_q.st_mtime_ns - 1}\timage\tPNG\tok\t\tk\t\t[]",  # touched since
         }
     }
-    found = {i.rel: i.format for i in scan(root, known=known).items}
-    assert found == {"p.jpg": "PNG", "q.jpg": "JPEG"}
+    scanned = scan(root, known=known)
+    assert {i.rel: i.format for i in scanned.items} == {"p.jpg": "PNG", "q.jpg": "JPEG"}  # p believed, q sniffed again
+    assert scanned.seen == {(root, "p.jpg"): "ok\t\tk\t\t[]"}  # what a resume compares: p only

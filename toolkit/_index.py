@@ -1,12 +1,14 @@
 """The resume index: ``OUTPUT/.dataprep/index.tsv``, what a resume compares a scan against.
 
-One line per manifest row, sorted as the manifest: input folder (a number into the header's list),
-``source_b64``, status, the reason's type, size, mtime_ns, settings key, kind, format, the sidecar
-stamp (JSON; ``?`` when the row has a caption or metadata read without one) and the outputs (JSON).
-The header (a JSON line) names the manifest it was made from by size, mtime_ns and inode: any
-rewrite of the manifest (a build, ``toolkit.curate``) makes it stale, and a stale or missing index
-is made again from the manifest (read once) by the next run. Reading it is splitting lines, not
-parsing JSON: about 0.1 s for 100,000 rows (why a text file and not SQLite: docs/architecture.md).
+One line per manifest row, sorted: input folder (a number into the header's list), ``source_b64``,
+then the fields of :data:`FIELDS`: size, mtime_ns, kind, format (from the scan that made the row;
+empty when unknown), status, the reason's type, settings key, the sidecar stamp (JSON; ``?`` when
+the row's sidecars must be read again) and the outputs (JSON). The header (a JSON line) names the
+manifest it was made from by size, mtime_ns and inode: any rewrite of the manifest (a build,
+``toolkit.curate``, an editor) makes it stale, and a stale or missing index is made again from the
+manifest (read once) by the next run. A line is kept as text after its key, split only where it is
+compared (the scan takes size, mtime, kind and format; the comparison status, settings and
+sidecars): reading 100,000 is one split each. Why a text file and not SQLite: docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -20,25 +22,36 @@ from typing import Any, Iterable, Mapping
 from ._fs import atomic_write, path_b64, path_text
 from ._media import MediaItem
 
-__all__ = ["Entry", "ResumeIndex", "INDEX"]
+__all__ = ["Entry", "ResumeIndex", "INDEX", "Known", "sidecar_text"]
 
 INDEX = ".dataprep/index.tsv"
-VERSION = 1
+VERSION = 2
+#: ``{input folder: {source_b64: the line after its key}}``: what the scan is given (``scan(known=...)``)
+Known = Mapping[str, Mapping[str, str]]
 
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One input's last row, as far as a resume compares it."""
+    """One input's last row, as far as a resume compares it (a line of the index, split)."""
 
-    status: str
-    reason: str  # the error's type (or the first warning's), "" when none
     size: int
     mtime_ns: int
-    settings: str
-    kind: str  # from the scan that made the row; "" when unknown (an index made from a manifest)
+    kind: str  # "" when unknown (an index made from a manifest)
     format: str
-    sidecars: str  # JSON of the sidecar stamp, "" when none, "?" when read without a stamp
+    status: str
+    reason: str  # the error's type (or the first warning's), "" when none
+    settings: str
+    sidecars: str  # JSON of the sidecar stamp, "" when none, "?" when its sidecars must be read again
     outputs: str  # JSON list
+
+    @classmethod
+    def parse(cls, tail: str) -> Entry:
+        size, mtime, kind, fmt, status, reason, settings, sidecars, outputs = tail.split("\t")
+        return cls(int(size), int(mtime), kind, fmt, status, reason, settings, sidecars, outputs)
+
+    def text(self) -> str:
+        fields = (self.size, self.mtime_ns, self.kind, self.format, self.status, self.reason, self.settings, self.sidecars)
+        return "\t".join(str(f) for f in fields) + "\t" + self.outputs
 
 
 def manifest_stamp(path: Path) -> list[int] | None:
@@ -66,14 +79,21 @@ def sidecar_text(stamp: Any) -> str:
 
 
 class ResumeIndex:
-    """``entries[input_root][source_b64]`` -> :class:`Entry`."""
+    """``lines[input_root][source_b64]`` -> the line after its key (:meth:`Entry.parse` splits it)."""
 
-    def __init__(self, entries: dict[str, dict[str, Entry]], *, from_manifest: bool = False):
-        self.entries = entries
+    def __init__(self, lines: dict[str, dict[str, str]], *, from_manifest: bool = False):
+        self.lines = lines
         self.from_manifest = from_manifest  # made from the manifest this run: written once the run knows the kinds
 
     def __len__(self) -> int:
-        return sum(len(v) for v in self.entries.values())
+        return sum(len(v) for v in self.lines.values())
+
+    def entry(self, root: str, b64: str) -> Entry | None:
+        tail = self.lines.get(root, {}).get(b64)
+        return None if tail is None else Entry.parse(tail)
+
+    def entries(self) -> Iterable[Entry]:
+        return (Entry.parse(tail) for table in self.lines.values() for tail in table.values())
 
     # ------------------------------------------------------------------ reading
     @classmethod
@@ -90,18 +110,18 @@ class ResumeIndex:
             return None
         if not isinstance(header, dict) or header.get("version") != VERSION or header.get("manifest") != manifest_stamp(manifest):
             return None
-        if not body.endswith(b"\n") and body:
+        if body and not body.endswith(b"\n"):
             return None  # cut short: not trusted
         roots: list[str] = header.get("roots") or []
-        entries: dict[str, dict[str, Entry]] = {r: {} for r in roots}
-        tables = [entries[r] for r in roots]
+        lines: dict[str, dict[str, str]] = {r: {} for r in roots}
+        tables = [lines[r] for r in roots]
         try:
             for line in body.decode("utf-8").splitlines():
-                root, b64, st, reason, size, mtime, settings, kind, fmt, side, outs = line.split("\t")
-                tables[int(root)][b64] = Entry(st, reason, int(size), int(mtime), settings, kind, fmt, side, outs)
+                root, b64, tail = line.split("\t", 2)
+                tables[int(root)][b64] = tail
         except (ValueError, IndexError):
             return None
-        return cls(entries)
+        return cls(lines)
 
     @classmethod
     def from_rows(
@@ -109,53 +129,44 @@ class ResumeIndex:
     ) -> ResumeIndex:
         """From manifest rows (parsed), with the kind and format of the scanned ``items`` where known."""
         kinds = {(path_text(i.root), path_b64(i.rel)): (i.kind, i.format or "") for i in items}
-        entries: dict[str, dict[str, Entry]] = {}
+        lines: dict[str, dict[str, str]] = {}
         for r in rows:
             root, b64 = r.get("input_root", ""), r["source_b64"]
             err = r.get("error") or {}
             warn = (r.get("warnings") or [{}])[0]
             kind, fmt = kinds.get((root, b64), ("", ""))
-            entries.setdefault(root, {})[b64] = Entry(
-                r["status"],
-                err.get("type") or warn.get("type") or "",
+            lines.setdefault(root, {})[b64] = Entry(
                 int(r.get("bytes_in") or 0),
                 int(r.get("mtime_ns") or 0),
-                r.get("settings") or "",
                 kind,
                 fmt,
+                r["status"],
+                err.get("type") or warn.get("type") or "",
+                r.get("settings") or "",
                 _sidecars(r),
                 json.dumps(r.get("outputs") or [], ensure_ascii=True),
-            )
-        return cls(entries, from_manifest=from_manifest)
+            ).text()
+        return cls(lines, from_manifest=from_manifest)
 
     # ------------------------------------------------------------------ writing
     def write(self, output: Path, manifest: Path) -> None:
         """Atomically, naming the manifest as it is now (call after its last write of the run)."""
-        roots = sorted(self.entries)
+        roots = sorted(self.lines)
         header = {"version": VERSION, "manifest": manifest_stamp(manifest), "roots": roots}
-        lines = [json.dumps(header)]
+        out = [json.dumps(header)]
         for n, root in enumerate(roots):
-            for b64, e in sorted(self.entries[root].items()):
-                fields = (e.status, e.reason, e.size, e.mtime_ns, e.settings, e.kind, e.format, e.sidecars, e.outputs)
-                lines.append(f"{n}\t{b64}\t" + "\t".join(str(f) for f in fields))
+            out += [f"{n}\t{b64}\t{tail}" for b64, tail in sorted(self.lines[root].items())]
         with atomic_write(output / INDEX, root=output) as fh:
-            fh.write(("\n".join(lines) + "\n").encode("utf-8"))
+            fh.write(("\n".join(out) + "\n").encode("utf-8"))
 
     def with_kinds(self, items: Iterable[MediaItem]) -> ResumeIndex:
         """The same entries, with the scanned items' kind and format filled in."""
         for i in items:
-            table = self.entries.get(path_text(i.root))
-            e = table.get(path_b64(i.rel)) if table is not None else None
-            if e is not None and not e.kind:
-                table[path_b64(i.rel)] = Entry(  # type: ignore[index]
-                    e.status, e.reason, e.size, e.mtime_ns, e.settings, i.kind, i.format or "", e.sidecars, e.outputs
-                )
+            table = self.lines.get(path_text(i.root))
+            b64 = path_b64(i.rel)
+            tail = table.get(b64) if table is not None else None
+            if table is not None and tail is not None:
+                size, mtime, kind, _, rest = tail.split("\t", 4)
+                if not kind:
+                    table[b64] = "\t".join((size, mtime, i.kind, i.format or "", rest))
         return self
-
-    def known(self) -> dict[str, dict[str, tuple[int, int, str, str]]]:
-        """What the scan may take without sniffing: (size, mtime_ns, kind, format) of each file an
-        earlier scan found to be media."""
-        return {
-            root: {b64: (e.size, e.mtime_ns, e.kind, e.format) for b64, e in table.items() if e.kind}
-            for root, table in self.entries.items()
-        }

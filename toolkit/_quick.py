@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ._config import BuildConfig
-from ._fs import path_b64, path_text
 from ._index import ResumeIndex, sidecar_text
 from ._manifest import MANIFEST, SUMMARY, Manifest, existing_files, read_rows
 from ._runreport import RunReport, tally_rows
@@ -71,20 +70,18 @@ def unchanged(index: ResumeIndex, scanned: ScanResult, settings: str, out: Path,
 
     if len(scanned.items) + len(scanned.rows) != len(index):
         return False
-    entries = index.entries
+    seen = scanned.seen
     for it in scanned.items:
-        e = entries.get(path_text(it.root), {}).get(path_b64(it.rel))
-        if (
-            e is None
-            or e.status not in ("ok", "skipped")
-            or e.settings != settings
-            or e.size != it.size
-            or e.mtime_ns != it.mtime_ns
-            or e.sidecars != (sidecar_text(current_stamp(it)) if (it.caption_path or it.meta_path) else "")
-        ):
+        rest = seen.get((it.root, it.rel))  # None: not in the index, or another size or mtime
+        if rest is None:
+            return False
+        status, _, key, sidecars, _ = rest.split("\t", 4)
+        if status not in ("ok", "skipped") or key != settings:
+            return False
+        if sidecars != (sidecar_text(current_stamp(it)) if (it.caption_path or it.meta_path) else ""):
             return False
     for r in scanned.rows:  # left out by the scan: the same verdict as before
-        e = entries.get(r.input_root, {}).get(r.source_b64)
+        e = index.entry(r.input_root, r.source_b64)
         if e is None or e.status != r.status or e.reason != (r.reason.type if r.reason else ""):
             return False
     return not verify or not missing_outputs(index, out)
@@ -92,7 +89,7 @@ def unchanged(index: ResumeIndex, scanned: ScanResult, settings: str, out: Path,
 
 def missing_outputs(index: ResumeIndex, out: Path) -> list[str]:
     """Outputs the index lists that are not on disk (each folder listed once, not each file stat'ed)."""
-    listed = [o for table in index.entries.values() for e in table.values() if e.outputs != "[]" for o in json.loads(e.outputs)]
+    listed = [o for e in index.entries() if e.outputs != "[]" for o in json.loads(e.outputs)]
     there = existing_files(out, listed)
     return [o for o in listed if o not in there]
 
@@ -175,7 +172,7 @@ def try_unchanged(
     from ._curate._labels import check_labels
     from ._scan import scan
 
-    scanned = scan(cfg.inputs, exclude=[out], cancel=stopped, captions=cfg.captions, known=index.known())
+    scanned = scan(cfg.inputs, exclude=[out], cancel=stopped, captions=cfg.captions, known=index.lines)
     check_labels(cfg.labels, [*(i.rel for i in scanned.items), *(r.source for r in scanned.rows)])
     if not unchanged(index, scanned, cfg.settings_key, out, cfg.verify):
         return None, scanned

@@ -16,6 +16,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 from ._errors import InputError, Stopped
 from ._fs import path_b64, path_text, printable
+from ._index import Known
 from ._media import ItemResult, Kind, MediaItem, left_out_lines, problem_row
 from ._sidecar import CAPTIONS, pair_sidecars, sidecar_candidate
 from ._sniff import JUNK_DIRS, LeftOut, classify_file, is_junk
@@ -31,6 +32,9 @@ class ScanResult:
     roots: tuple[str, ...]
     items: list[MediaItem] = field(default_factory=list)
     rows: list[ItemResult] = field(default_factory=list)
+    #: (root, rel) -> the rest of the resume index's line (status onwards) of each file with the
+    #: size and mtime it has there (``known``): what a resume compares
+    seen: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -90,7 +94,7 @@ def scan(
     follow_symlinks: bool = True,
     cancel: Callable[[], bool] | None = None,
     captions: str = "sidecar",
-    known: Mapping[str, Mapping[str, tuple[int, int, str, str]]] | None = None,
+    known: Known | None = None,
 ) -> ScanResult:
     """Walk folders (or single files) into a deterministic, sorted :class:`ScanResult`.
 
@@ -100,8 +104,9 @@ def scan(
     ``cancel``: asked before each folder; when it returns true the scan raises :class:`Stopped`.
     ``captions``: ``"sidecar"`` pairs ``photo.txt`` / ``photo.json`` with ``photo.jpg`` beside them
     (:mod:`toolkit._sidecar`): they have no row of their own then; ``"none"``: they are not-media rows.
-    ``known``: ``{input folder: {source_b64: (size, mtime_ns, kind, format)}}`` of files an earlier
-    scan found to be media (the resume index): one with the same size and mtime is not sniffed again.
+    ``known``: the resume index's lines (:class:`toolkit._index.ResumeIndex`): a file with the same
+    size and mtime as there is not sniffed again when an earlier scan found it to be media, and the
+    rest of its line goes to ``ScanResult.seen``.
     """
     if captions not in CAPTIONS:
         raise ValueError(f"captions must be one of {', '.join(CAPTIONS)}, not {captions!r}")
@@ -135,7 +140,7 @@ def _walk(
     follow: bool,
     cancel: Callable[[], bool] | None,
     sidecars: list[tuple[str, str, ItemResult]] | None = None,
-    known: Mapping[str, tuple[int, int, str, str]] | None = None,
+    known: Mapping[str, str] | None = None,
 ) -> None:
     from ._exclude import OutputExclusion
 
@@ -243,7 +248,7 @@ def _scan_one(
     rel: str,
     st: os.stat_result,
     sidecars: list[tuple[str, str, ItemResult]] | None = None,
-    known: Mapping[str, tuple[int, int, str, str]] | None = None,
+    known: Mapping[str, str] | None = None,
 ) -> None:
     name = rel.rsplit("/", 1)[-1]
     abspath = os.path.join(root, rel)
@@ -265,10 +270,14 @@ def _scan_one(
             )
         )
         return
-    seen = known.get(path_b64(rel)) if known else None
-    if seen is not None and seen[0] == st.st_size and seen[1] == st.st_mtime_ns:  # unchanged since an earlier scan
-        found: LeftOut | tuple[Kind, str | None] = (seen[2], seen[3] or None)  # type: ignore[assignment]
-    else:
+    line = known.get(path_b64(rel)) if known else None
+    found: LeftOut | tuple[Kind, str | None] | None = None
+    if line is not None:
+        size, mtime, was_kind, was_format, rest = line.split("\t", 4)
+        if size == str(st.st_size) and mtime == str(st.st_mtime_ns):  # unchanged since the index's row
+            result.seen[(root, rel)] = rest
+            found = (was_kind, was_format or None) if was_kind else None  # type: ignore[assignment]
+    if found is None:
         found = classify_file(abspath, st)
     if isinstance(found, LeftOut):
         row = _row(root, rel, found.status, found.code, found.message, st.st_size)

@@ -144,7 +144,7 @@ def scan_and_probe(
 
     stopped = connecting.stopped
     if scanned is None:
-        known = index.known() if index is not None else None
+        known = index.lines if index is not None else None
         scanned = scan(cfg.inputs, exclude=[out], cancel=stopped, captions=cfg.captions, known=known)
     check_labels(cfg.labels, [*(i.rel for i in scanned.items), *(r.source for r in scanned.rows)])  # before any work
     items = assign_outputs(scanned.items, multi_root=len(cfg.inputs) > 1, output=out)
