@@ -236,7 +236,7 @@ def _walk(
                     _row(root, rel, "skipped", "symlink", f"{path_text(e.path)} is a symbolic link; links are not followed")
                 )
             else:
-                _scan_one(result, root, rel, st, sidecars, known)
+                _scan_one(result, root, rel, st, sidecars, known, e.path)
         stack.extend(reversed(subdirs))
     # files before sub-folders, each level sorted: already deterministic; sort rows/items for stable output
     result.items.sort(key=lambda i: (i.root, os.fsencode(i.rel)))
@@ -249,9 +249,10 @@ def _scan_one(
     st: os.stat_result,
     sidecars: list[tuple[str, str, ItemResult]] | None = None,
     known: Mapping[str, str] | None = None,
+    abspath: str = "",  # os.path.join(root, rel), when the caller has it already (DirEntry.path)
 ) -> None:
     name = rel.rsplit("/", 1)[-1]
-    abspath = os.path.join(root, rel)
+    abspath = abspath or os.path.join(root, rel)
     if not stat.S_ISREG(st.st_mode):
         result.rows.append(
             _row(
