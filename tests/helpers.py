@@ -79,6 +79,13 @@ BUILD_FILES = ("manifest.jsonl", "summary.json", "manifest.parquet", "README.md"
 BUILD_FOLDERS = (".dataprep", "card", "webdataset", "imagefolder", "parquet")
 
 
+def bookkeeping_left(out: Path) -> list[str]:
+    """What a run left in ``OUTPUT/.dataprep`` besides the resume index (``index.tsv``, kept for the
+    next run): journals, rows kept aside, a lock file; [] once a run completed."""
+    where = out / ".dataprep"
+    return sorted(p.name for p in where.iterdir() if p.name != "index.tsv") if where.exists() else []
+
+
 def outputs_on_disk(out: Path) -> set[str]:
     """Every file in the output folder a user would take for an output of an input file."""
     found = set()

@@ -21,7 +21,7 @@ from toolkit._manifest import read_rows
 from toolkit._media import ROW_FIELDS
 from toolkit._worker import TEST_HANG_ENV
 
-from helpers import http_get, outputs_on_disk, wait_until
+from helpers import bookkeeping_left, http_get, outputs_on_disk, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -127,7 +127,7 @@ def test_build_every_row(corpus, tmp_path, client):
         "manifest.parquet",
         "summary.json",
     ]
-    assert not (out / ".dataprep").exists()  # no journals left behind
+    assert not bookkeeping_left(out)  # no journals left behind
     assert "ok" in str(report) and "<table>" in report._repr_html_()
 
 

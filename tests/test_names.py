@@ -136,3 +136,18 @@ def test_top_level_names_the_exports_own_get_the_collision_hash():
     roots = [mk("x.jpg", root="/a/imagefolder"), mk("y.jpg", root="/b/photos")]
     prefixed = {it.rel: it.out_rel for it in assign_outputs(roots, multi_root=True)}
     assert prefixed["x.jpg"] == f"imagefolder{h('/a/imagefolder')}/x"
+
+
+def test_an_item_given_its_stem_keeps_every_other_field():
+    """assign_outputs builds each item anew (dataclasses.replace cost ~1 s per 100k): a field added
+    to MediaItem and not passed on would silently fall back to its default."""
+    from dataclasses import fields, replace
+
+    from toolkit._media import MediaInfo, MediaItem
+    from toolkit._names import _with_stem
+
+    it = MediaItem(
+        "/in/a.jpg", "a.jpg", "/in", "image", "JPEG", 5, 6, "x", MediaInfo(1, 2, est_bytes=3), "/in/a.txt", "/in/a.json"
+    )
+    assert all(getattr(it, f.name) != f.default for f in fields(MediaItem))  # every field set: the check below means something
+    assert _with_stem(it, "a") == replace(it, out_rel="a")

@@ -32,7 +32,7 @@ from toolkit._errors import OutputWriteError
 from toolkit._manifest import Manifest, read_rows
 from toolkit._worker import TEST_HANG_ENV
 
-from helpers import rows_by_source, wait_until
+from helpers import bookkeeping_left, rows_by_source, wait_until
 
 INPUT_BLAME = {"corrupt", "permission-denied", "not-found", "truncated", "unidentified"}
 
@@ -312,7 +312,7 @@ def test_output_fault_in_the_workers_stops_the_run_and_the_same_command_resumes(
     assert not again.stopped and again.counts == {"ok": 60}
     final = rows_by_source(out, n=60)
     assert sorted(final) == names and all(r["status"] == "ok" for r in final.values())
-    assert not (out / ".dataprep").exists()
+    assert not bookkeeping_left(out)
 
 
 @pytest.mark.integration

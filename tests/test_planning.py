@@ -8,10 +8,16 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from toolkit._media import MediaInfo, MediaItem
-from toolkit._planning import Plan, auto_batch_size, batch_id, budget_for, next_batch, plan_batches
+from toolkit._planning import FILE_SLACK, Plan, auto_batch_size, batch_id, budget_for, next_batch, plan_batches
+
+
+def B(n: int) -> int:
+    """A budget of ``n`` over the one per-file slack a batch counts (so ``n`` is in the units of :func:`item`)."""
+    return FILE_SLACK + n
 
 
 def item(i: int, est: int) -> MediaItem:
+    """A file estimated at ``est`` plus the per-file slack (every real estimate has it)."""
     return MediaItem(
         path=f"/in/{i}.jpg",
         rel=f"{i}.jpg",
@@ -21,7 +27,7 @@ def item(i: int, est: int) -> MediaItem:
         size=est // 10 + 1,
         mtime_ns=0,
         out_rel=str(i),
-        info=MediaInfo(width=10, height=10, est_bytes=est),
+        info=MediaInfo(width=10, height=10, est_bytes=FILE_SLACK + est),
     )
 
 
@@ -32,23 +38,23 @@ ests = st.lists(st.integers(min_value=1, max_value=5_000), min_size=0, max_size=
 @settings(max_examples=300, deadline=None)
 def test_every_item_once_and_budget_respected(sizes, budget, count):
     items = [item(i, s) for i, s in enumerate(sizes)]
-    batches = plan_batches(items, budget=budget, count=count)
+    batches = plan_batches(items, budget=B(budget), count=count)
     flat = [it for b in batches for it in b.items]
     assert flat == items  # each exactly once, order kept
     for b in batches:
         assert 1 <= len(b) <= count
-        assert b.est_bytes == sum(i.est_bytes for i in b.items)
+        assert b.est_bytes == FILE_SLACK + sum(i.est_bytes - FILE_SLACK for i in b.items)  # the slack once
         if len(b) > 1:
-            assert b.est_bytes <= budget
-        assert b.oversized == (len(b) == 1 and b.est_bytes > budget)
+            assert b.est_bytes <= B(budget)
+        assert b.oversized == (len(b) == 1 and b.est_bytes > B(budget))
 
 
 @given(ests)
 @settings(max_examples=100, deadline=None)
 def test_plan_is_deterministic_and_ids_ascii(sizes):
     items = [item(i, s) for i, s in enumerate(sizes)]
-    a = plan_batches(items, budget=3000, count=7)
-    b = plan_batches(items, budget=3000, count=7)
+    a = plan_batches(items, budget=B(3000), count=7)
+    b = plan_batches(items, budget=B(3000), count=7)
     assert [x.id for x in a] == [y.id for y in b]
     assert all(x.id.isascii() and x.id.isalnum() for x in a)
 
@@ -61,14 +67,14 @@ def test_greedy_packs_to_the_count_when_bytes_allow():
 
 def test_oversized_item_runs_alone_and_is_flagged():
     items = [item(0, 10), item(1, 10_000), item(2, 10)]
-    batches = plan_batches(items, budget=100, count=10)
+    batches = plan_batches(items, budget=B(100), count=10)
     assert [len(b) for b in batches] == [1, 1, 1]
     assert [b.oversized for b in batches] == [False, True, False]
 
 
 def test_next_batch_consumes_the_queue():
     q = deque(item(i, 10) for i in range(5))
-    b = next_batch(q, budget=25, count=10)
+    b = next_batch(q, budget=B(25), count=10)
     assert len(b) == 2 and len(q) == 3
 
 
@@ -98,13 +104,13 @@ def test_batch_id_depends_on_members():
 
 def test_to_bag_partitions_are_the_batches():
     items = [item(i, 10) for i in range(23)]
-    batches = plan_batches(items, budget=10**6, count=5)
-    p = Plan(batches=batches, budget_bytes=10**6, batch_size=5, memory_limit=2**30, workers=2)
+    batches = plan_batches(items, budget=B(10**6), count=5)
+    p = Plan(batches=batches, budget_bytes=B(10**6), batch_size=5, memory_limit=2**30, workers=2)
     bag = p.to_bag()
     assert bag.npartitions == len(batches) == 5
     parts = [d.compute(scheduler="sync") for d in bag.to_delayed()]
     assert [[i.rel for i in part] for part in parts] == [[i.rel for i in b.items] for b in batches]
-    assert bag.map(lambda it: it.info.est_bytes).sum().compute(scheduler="sync") == 230
+    assert bag.map(lambda it: it.info.est_bytes - FILE_SLACK).sum().compute(scheduler="sync") == 230
     assert "OVERSIZED" not in str(p) and "5 batches" in str(p)
 
 
@@ -197,3 +203,22 @@ def test_a_batch_size_the_budget_caps_is_said_once_by_the_plan():
     plan = prepare(items, cfg, jobs=1, memory_limit=2**20)
     assert plan.capped and "batch size 8 is capped" in plan.capped and plan.capped in plan.warnings
     assert prepare(items, BuildConfig.create(inputs=["/in"], output="/out"), jobs=1, memory_limit=2**20).capped is None
+
+
+def test_tiny_files_are_planned_by_what_they_cost_not_two_mib_each(tmp_path):
+    """3,000 real 32x32 JPEGs (~700 bytes) on one worker of 1 GiB: batches of 188 (3,000 / 16), the
+    automatic size; the per-file slack of the estimate (2 MiB) is counted once a batch, where counted
+    per file it capped every batch at ~170 files (and 1M such files made 5,748 batches of 174)."""
+    import io
+
+    from PIL import Image
+
+    import toolkit
+
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 32), (200, 30, 60)).save(buf, "JPEG")
+    for i in range(3000):
+        (tmp_path / f"t{i:04d}.jpg").write_bytes(buf.getvalue())
+    p = toolkit.plan(str(tmp_path), memory_limit="1GiB", jobs=1)
+    assert {len(b) for b in p.batches[:-1]} == {188} and not p.capped
+    assert max(b.est_bytes for b in p.batches) < 16 * 2**20  # a few MiB a batch, as it is

@@ -18,7 +18,7 @@ from toolkit._journal import salvage_journals
 from toolkit._manifest import read_rows
 from toolkit._worker import TEST_HANG_ENV
 
-from helpers import alive, descendants, rows_by_source, wait_until
+from helpers import bookkeeping_left, alive, descendants, rows_by_source, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -142,7 +142,7 @@ def test_sigkill_of_whole_cli_then_rerun_finishes(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     # finished work was not redone: neither the manifest's rows nor those only the journals held
     assert summary["resumed"] == len(done_before | salvageable)
-    assert not (out / ".dataprep").exists()  # the journals are gone once the manifest has their rows
+    assert not bookkeeping_left(out)  # the journals are gone once the manifest has their rows
     assert not [p for p in out.rglob("*") if p.name.endswith(".dataprep-tmp")]
     for r in rows.values():  # every output is whole
         with Image.open(out / r["outputs"][0]) as im:
@@ -317,7 +317,7 @@ def test_forced_rerun_stopped_midway_loses_no_earlier_rows(tmp_path, client):
     assert again.batches == 0 and summary["resumed"] == 120  # nothing redone: no earlier row was lost
     rows = rows_by_source(out, 120)
     assert all(r["status"] == "ok" for r in rows.values())
-    assert not (out / ".dataprep").exists()  # the rows kept aside are dropped once a run completes
+    assert not bookkeeping_left(out)  # the rows kept aside are dropped once a run completes
 
 
 def test_automatic_batches_shrink_at_the_end(tmp_path, client):

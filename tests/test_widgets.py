@@ -16,7 +16,7 @@ from toolkit._dashboard import dashboard_urls  # noqa: E402
 from toolkit._widgets import Panel, build_code  # noqa: E402
 
 from curation_media import class_folders  # noqa: E402
-from helpers import wait_until  # noqa: E402
+from helpers import bookkeeping_left, wait_until  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -291,7 +291,7 @@ def test_a_build_holds_its_output_folder_and_the_panel_shows_a_refusal(tmp_path,
     assert p.run is None and not p.running and not p.start_button.disabled
     assert not run.done  # the refusal came while the first build ran
     assert run.result(timeout=120).counts == {"ok": 2}
-    assert not (out / ".dataprep").exists()
+    assert not bookkeeping_left(out)
     p.start_button.click()  # the folder is free again
     assert p.wait(120) and p.error is None and p.report.counts == {"ok": 2}  # 32 px now: both redone
 

@@ -53,6 +53,7 @@ class BuildConfig:
     allow_truncated: bool = False  # recover truncated images (with a warning) instead of failing
     timeout: float = 300.0  # seconds per file
     force: bool = False
+    verify: bool = False  # check every earlier output is on disk even when nothing changed (else trusted then)
     # curation (toolkit/_curate): decided over the rows after the batches, never part of the resume key
     labels: str = "none"
     captions: str = "sidecar"  # sidecar: photo.txt / photo.json are photo.jpg's caption and metadata (toolkit/_sidecar.py)

@@ -30,7 +30,7 @@ from typing import Any, Literal, Sequence
 
 from ._fs import path_text
 from ._media import Batch, ItemResult, MediaItem, problem_row
-from ._planning import auto_batch_size, batch_id, next_batch, tail_count
+from ._planning import auto_batch_size, batch_estimate, batch_id, next_batch, tail_count
 
 __all__ = ["BatchController", "Ticket", "Outcome", "Decision", "GROW_AFTER_CALM_SAMPLES", "MIN_BUDGET", "MAX_REQUEUES"]
 
@@ -284,7 +284,7 @@ def _retried(batch: Batch, reason: str, parts: int) -> EventSpec:
 
 
 def _rebatch(items: list[MediaItem], parent: Batch) -> Batch:
-    est = sum(i.est_bytes for i in items)
+    est = batch_estimate(items)
     return Batch(id=batch_id(items), items=tuple(items), est_bytes=est, oversized=parent.oversized and len(items) == 1)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -131,9 +131,18 @@ def assign_outputs(items: Sequence[MediaItem], *, multi_root: bool, output: str 
     limits = NameLimits.for_output(output)
     prefixes = _root_prefixes(items) if multi_root else {}
 
+    # a plain name (ASCII, every part and the whole path well within the limits, no reserved
+    # folder, one input) is its own stem: fit_stem would give it back unchanged, at ~20 us a file
+    plain_part = limits.name_max - NAME_RESERVE
+    plain_path = limits.path_max - 1 - (len(os.fsencode(limits.output)) + 1 if limits.output else 0) - PATH_RESERVE
+
     def natural(it: MediaItem, level: int) -> str:
         rel = utf8_name(it.rel)
         base = rel if level >= 1 else (os.path.splitext(rel)[0] if os.path.splitext(rel.rsplit("/", 1)[-1])[0] else rel)
+        if level < 2 and not prefixes and base.isascii() and len(base) <= plain_path:
+            parts = base.split("/")
+            if max(map(len, parts)) <= plain_part and parts[0].casefold() not in RESERVED:
+                return base
         *dirs, last = base.split("/")
         originals = it.rel.split("/")  # each folder's hash is of its own original path, so a folder keeps one name
         folders = [(d, it.root + "/" + "/".join(originals[: k + 1])) for k, d in enumerate(dirs)]
@@ -147,8 +156,12 @@ def assign_outputs(items: Sequence[MediaItem], *, multi_root: bool, output: str 
         return fit_stem(folders, last, it.root + "/" + it.rel, hashed=level >= 2, limits=limits)
 
     level = [0] * len(items)
+    stems: list[str] = []
+    made_at: list[int] = []
     for _ in range(3):
-        names = [natural(it, level[i]).casefold() for i, it in enumerate(items)]
+        stems = [natural(it, level[i]) for i, it in enumerate(items)]
+        made_at = list(level)
+        names = [stem.casefold() for stem in stems]
         owners: dict[str, list[int]] = {}
         for i, n in enumerate(names):
             owners.setdefault(n, []).append(i)
@@ -175,7 +188,15 @@ def assign_outputs(items: Sequence[MediaItem], *, multi_root: bool, output: str 
                 bumped = True
         if not bumped:
             break
-    return [replace(it, out_rel=natural(it, level[i])) for i, it in enumerate(items)]
+    stems = [stem if level[i] == made_at[i] else natural(items[i], level[i]) for i, stem in enumerate(stems)]
+    return [_with_stem(it, stem) for it, stem in zip(items, stems)]
+
+
+def _with_stem(it: MediaItem, stem: str) -> MediaItem:
+    """``replace(it, out_rel=stem)``, at a third of its cost (a million items: ~2 s saved)."""
+    return MediaItem(
+        it.path, it.rel, it.root, it.kind, it.format, it.size, it.mtime_ns, stem, it.info, it.caption_path, it.meta_path
+    )
 
 
 def utf8_name(name: str) -> str:

@@ -51,7 +51,11 @@ class TextProgress:
         if ev.kind == "run-started":  # a new build (one view may serve several): its own counts from 0
             self.state = ProgressState()
         st = self.state.apply(ev)
-        if ev.kind == "run-started":
+        if ev.kind == "run-started" and not ev.payload.workers and not ev.payload.files:  # nothing to do (toolkit._quick)
+            self.write(
+                f"dataprep: nothing changed since the last build; {ev.payload.carried} files already done, no cluster started"
+            )
+        elif ev.kind == "run-started":
             d = ev.payload
             self.write(
                 f"dataprep: {d.files} files ({format_bytes(d.bytes)}) in {d.batches} batches of up to "

@@ -25,6 +25,7 @@ from ._errors import ConfigError, OutputWriteError, Stopped
 from ._driver import Controls
 from ._events import Event, EventBus
 from ._fs import remove_stale_tmp
+from ._index import ResumeIndex
 from ._journal import salvage_journals
 from ._ledger import new_progress
 from ._lock import OutputLock
@@ -33,6 +34,7 @@ from ._preflight import lock_output, require_paths, validate_paths
 from ._runreport import RunReport, stopped_report
 from ._session import ClusterSession
 from ._planning import prepare
+from ._quick import load_index, try_unchanged
 from ._curation import BuildCurator
 from ._stages import Curator, Identity, MirrorSink, Sink, StageContext, curate_and_export, export_sinks
 from ._store import is_url
@@ -186,10 +188,21 @@ class Run:
         # journals left by a run that died (SIGKILL, power cut) hold rows it finished but never
         # put in the manifest: they count for resuming; they are removed once the manifest has them
         salvaged = salvage_journals(job_for(cfg).journal_dir)
-        # the cluster starts (or is joined) while we scan and probe; whatever happens, what we made is closed
-        connecting = Connecting(self._session, cfg, self._target, self._controls.stop.is_set)
+        index = load_index(out)  # what the last run left (made from its manifest if need be)
+        connecting: Connecting | None = None
         try:
-            files = scan_and_probe(cfg, out, salvaged, connecting)  # scan -> resume -> probe
+            # nothing to do (the same files and settings as a run that completed): no cluster, nothing rewritten;
+            # stages of the caller's own (curators, sinks) are not in the settings: they always run
+            own = self.exports or any(not isinstance(c, Identity) for c in self.curators)
+            stop = self._controls.stop.is_set
+            unchanged, scanned = (
+                (None, None) if own else try_unchanged(cfg, out, index, salvaged, self.events.emit, stop, t_start)
+            )
+            if unchanged is not None:
+                return unchanged
+            # the cluster starts (or is joined) while we scan and probe; whatever happens, what we made is closed
+            connecting = Connecting(self._session, cfg, self._target, self._controls.stop.is_set)
+            files = scan_and_probe(cfg, out, salvaged, connecting, scanned, index)  # scan -> resume -> probe
             self.client = client = connecting.ready()
             self.dashboard_link = self._session.dashboard_link
             plan = prepare(files.todo, cfg, client=client)  # sized for the cluster's real workers
@@ -219,15 +232,20 @@ class Run:
                 curation = curator.report
                 with contextlib.suppress(OSError):  # if not, the next run reads them again, and the manifest wins
                     files.manifest.settle()
+                if not driven.stopped and self._fault.error is None:  # the index of the manifest as it now is
+                    with self._fault.caught():
+                        ResumeIndex.from_rows(files.manifest.rows.values(), files.items).write(out, files.manifest.path)
             return report_on(parts, files, driven, exports, time.perf_counter() - t_start, connecting.seconds, curation)
         except (Stopped, OutputWriteError) as exc:  # before any batch: the previous manifest stands
             if isinstance(exc, OutputWriteError):
                 self._fault.note(exc)
-            report = stopped_report(out, time.perf_counter() - t_start, connecting.seconds, self._fault.reason)
+            seconds = connecting.seconds if connecting is not None else 0.0
+            report = stopped_report(out, time.perf_counter() - t_start, seconds, self._fault.reason)
             self.events.emit("run-finished", report=report)
             return report
         finally:
-            connecting.join()
+            if connecting is not None:
+                connecting.join()
             if self._owns_session:
                 self._session.close()
 

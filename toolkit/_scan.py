@@ -12,11 +12,12 @@ import os
 import stat
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 from ._errors import InputError, Stopped
-from ._fs import path_text, printable
-from ._media import ItemResult, MediaItem, left_out_lines, problem_row
+from ._fs import path_b64, path_text, printable
+from ._index import Known
+from ._media import ItemResult, Kind, MediaItem, left_out_lines, problem_row
 from ._sidecar import CAPTIONS, pair_sidecars, sidecar_candidate
 from ._store import is_url
 from ._store._list import scan_url
@@ -33,6 +34,9 @@ class ScanResult:
     roots: tuple[str, ...]
     items: list[MediaItem] = field(default_factory=list)
     rows: list[ItemResult] = field(default_factory=list)
+    #: (root, rel) -> the rest of the resume index's line (status onwards) of each file with the
+    #: size and mtime it has there (``known``): what a resume compares
+    seen: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -92,6 +96,7 @@ def scan(
     follow_symlinks: bool = True,
     cancel: Callable[[], bool] | None = None,
     captions: str = "sidecar",
+    known: Known | None = None,
 ) -> ScanResult:
     """Walk folders (or single files) into a deterministic, sorted :class:`ScanResult`.
 
@@ -101,6 +106,9 @@ def scan(
     ``cancel``: asked before each folder; when it returns true the scan raises :class:`Stopped`.
     ``captions``: ``"sidecar"`` pairs ``photo.txt`` / ``photo.json`` with ``photo.jpg`` beside them
     (:mod:`toolkit._sidecar`): they have no row of their own then; ``"none"``: they are not-media rows.
+    ``known``: the resume index's lines (:class:`toolkit._index.ResumeIndex`): a file with the same
+    size and mtime as there is not sniffed again when an earlier scan found it to be media, and the
+    rest of its line goes to ``ScanResult.seen``.
     """
     if captions not in CAPTIONS:
         raise ValueError(f"captions must be one of {', '.join(CAPTIONS)}, not {captions!r}")
@@ -127,7 +135,8 @@ def scan(
             parent, name = os.path.split(root)
             _scan_one(result, parent, name, os.stat(root))
             continue
-        _walk(result, root, excluded, follow_symlinks, cancel, sidecars if captions == "sidecar" else None)
+        table = (known or {}).get(path_text(root))
+        _walk(result, root, excluded, follow_symlinks, cancel, sidecars if captions == "sidecar" else None, table)
     if sidecars:
         result.items, result.rows = pair_sidecars(result.items, result.rows, sidecars)
     return result
@@ -140,6 +149,7 @@ def _walk(
     follow: bool,
     cancel: Callable[[], bool] | None,
     sidecars: list[tuple[str, str, ItemResult]] | None = None,
+    known: Mapping[str, str] | None = None,
 ) -> None:
     from ._exclude import OutputExclusion
 
@@ -235,17 +245,23 @@ def _walk(
                     _row(root, rel, "skipped", "symlink", f"{path_text(e.path)} is a symbolic link; links are not followed")
                 )
             else:
-                _scan_one(result, root, rel, st, sidecars)
+                _scan_one(result, root, rel, st, sidecars, known, e.path)
         stack.extend(reversed(subdirs))
     # files before sub-folders, each level sorted: already deterministic; sort rows/items for stable output
     result.items.sort(key=lambda i: (i.root, os.fsencode(i.rel)))
 
 
 def _scan_one(
-    result: ScanResult, root: str, rel: str, st: os.stat_result, sidecars: list[tuple[str, str, ItemResult]] | None = None
+    result: ScanResult,
+    root: str,
+    rel: str,
+    st: os.stat_result,
+    sidecars: list[tuple[str, str, ItemResult]] | None = None,
+    known: Mapping[str, str] | None = None,
+    abspath: str = "",  # os.path.join(root, rel), when the caller has it already (DirEntry.path)
 ) -> None:
     name = rel.rsplit("/", 1)[-1]
-    abspath = os.path.join(root, rel)
+    abspath = abspath or os.path.join(root, rel)
     if not stat.S_ISREG(st.st_mode):
         result.rows.append(
             _row(
@@ -264,7 +280,15 @@ def _scan_one(
             )
         )
         return
-    found = classify_file(abspath, st)
+    line = known.get(path_b64(rel)) if known else None
+    found: LeftOut | tuple[Kind, str | None] | None = None
+    if line is not None:
+        size, mtime, was_kind, was_format, rest = line.split("\t", 4)
+        if size == str(st.st_size) and mtime == str(st.st_mtime_ns):  # unchanged since the index's row
+            result.seen[(root, rel)] = rest
+            found = (was_kind, was_format or None) if was_kind else None  # type: ignore[assignment]
+    if found is None:
+        found = classify_file(abspath, st)
     if isinstance(found, LeftOut):
         row = _row(root, rel, found.status, found.code, found.message, st.st_size)
         result.rows.append(row)

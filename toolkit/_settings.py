@@ -40,6 +40,7 @@ from ._settings_export import EXPORT_SETTINGS
 __all__ = [
     "Setting",
     "SETTINGS",
+    "RUN_ONLY",
     "OP_PARAM_CLI",
     "OpParam",
     "op_params",
@@ -84,6 +85,7 @@ _ALL = (
     Setting("scheduler_file", _text, "Scheduler file of an existing Dask cluster.", "path"),
     Setting("dashboard_address", _address, "Where the local dashboard listens."),
     Setting("force", _bool, "Redo every file, even those already done.", "flag"),
+    Setting("verify", _bool, "Check every earlier output is still there, also when no input changed.", "flag"),
     Setting("timeout", _seconds, "Time limit per file in seconds.", "float"),
     Setting("max_pixels", _pos_int(1, 10**12), "Larger images are refused as decompression bombs.", "int", output=True),
     Setting("allow_truncated", _bool, "Recover truncated images (with a warning) instead of failing them.", "flag", output=True),
@@ -93,6 +95,12 @@ _ALL = (
     Setting("in_flight_per_worker", _pos_int(1, 64), "Batches queued per worker.", ""),
 )
 SETTINGS: dict[str, Setting] = {s.key: s for s in _ALL}
+#: settings that change how a build runs, not what it makes: left out of the card's settings that
+#: rebuild a dataset, and of the comparison that finds a resume with nothing to do (``toolkit._quick``)
+RUN_ONLY = frozenset(
+    "jobs memory_limit scheduler scheduler_file dashboard_address monitor_interval in_flight_per_worker batch_mode "
+    "batch_size max_memory_percent force verify timeout".split()
+)
 
 #: The CLI's type and help for the built-in ops' parameters (a parameter missing here still gets
 #: a text flag, checked by its op). The ops taking it and its default are added from ``OPS``.

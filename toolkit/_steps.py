@@ -32,6 +32,8 @@ from ._planning import Plan
 from ._worker import JobSpec
 
 if TYPE_CHECKING:
+    from ._index import ResumeIndex
+    from ._scan import ScanResult
     from ._driver import Controls
     from ._events import EventBus
     from ._outfault import OutputFault
@@ -120,9 +122,19 @@ class Files:
     earlier: list[dict]  # the rows of earlier runs (and salvaged journals), oldest first
     latest: Mapping[tuple[str, str], dict]  # the last of them for each input (keyed once: resume, then Manifest.start)
     stale: dict[tuple[str, str], set[str]]  # earlier outputs of today's files
+    items: list[MediaItem]  # every file the scan found to be media (the next resume index's kinds)
 
 
-def scan_and_probe(cfg: BuildConfig, out: Path, salvaged: list[dict], connecting: Connecting) -> Files:
+def scan_and_probe(
+    cfg: BuildConfig,
+    out: Path,
+    salvaged: list[dict],
+    connecting: Connecting,
+    scanned: ScanResult | None = None,
+    index: ResumeIndex | None = None,
+) -> Files:
+    """``scanned``: the scan made already (a resume that found work); ``index``: the last run's
+    resume index, so files it knows unchanged are not sniffed again."""
     from ._probe import PROBE_ON_WORKERS, probe_filter, probe_items, still_filtered
     from ._names import assign_outputs
     from ._scan import scan
@@ -131,7 +143,9 @@ def scan_and_probe(cfg: BuildConfig, out: Path, salvaged: list[dict], connecting
     from ._curate._labels import check_labels
 
     stopped = connecting.stopped
-    scanned = scan(cfg.inputs, exclude=[out], cancel=stopped, captions=cfg.captions)
+    if scanned is None:
+        known = index.lines if index is not None else None
+        scanned = scan(cfg.inputs, exclude=[out], cancel=stopped, captions=cfg.captions, known=known)
     check_labels(cfg.labels, [*(i.rel for i in scanned.items), *(r.source for r in scanned.rows)])  # before any work
     items = assign_outputs(scanned.items, multi_root=len(cfg.inputs) > 1, output=out)
     manifest = Manifest(out)
@@ -147,7 +161,7 @@ def scan_and_probe(cfg: BuildConfig, out: Path, salvaged: list[dict], connecting
     )
     probed, filtered = probe_filter(probed, cfg.curation.filters, cfg.settings_key)  # ruled out by size: never decoded
     left_out = [*scanned.rows, *probe_rows, *filtered]
-    return Files(probed, left_out, carried, manifest, earlier, last, stale_outputs(items, earlier))
+    return Files(probed, left_out, carried, manifest, earlier, last, stale_outputs(items, earlier), items)
 
 
 @dataclass

@@ -15,11 +15,8 @@ from typing import Any, Mapping
 
 __all__ = ["reproducing", "cli_line", "toml_text", "RUN_ONLY"]
 
-#: settings that change how a build runs, not what it makes
-RUN_ONLY = frozenset(
-    "jobs memory_limit scheduler scheduler_file dashboard_address monitor_interval in_flight_per_worker batch_mode "
-    "batch_size max_memory_percent force timeout".split()
-)
+from .._settings import RUN_ONLY  # settings that change how a build runs, not what it makes
+
 _FILTER_FLAGS = {"min_side": "--min-side", "max_aspect": "--max-aspect", "min_sharpness": "--min-sharpness"}
 _BARE = re.compile(r"[A-Za-z0-9_-]+")
 
