@@ -89,7 +89,8 @@ class CardSink:
         report = self.curation() if self.curation is not None else None
         if report:  # the build's own figures: its leakage check and split conflicts, not counted again
             summary["curation"] = report
-        out, slimmed = str(ctx.output), [slim(r) for r in rows]
+        # sent to the workers with the fields the card reads alone; drawn here (no cluster), as they are
+        out, slimmed = str(ctx.output), [slim(r) for r in rows] if ctx.client is not None else list(rows)
         self._local, self._ctx = (out, slimmed, summary, kwargs), ctx
         if ctx.client is not None:
             try:
