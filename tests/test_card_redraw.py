@@ -116,3 +116,17 @@ def test_a_card_with_nothing_to_redraw_never_imports_matplotlib(tmp_path):
     before = stamps(tmp_path)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]" and changed(before, stamps(tmp_path)) == set()
+
+
+def test_the_samples_stay_put_when_files_are_added_or_left_out(tmp_path):
+    from toolkit._card._grids import picks
+
+    rows = [{"source": f"cat/{i}.jpg"} for i in range(200)]
+    first = picks(rows, 5)
+    assert len(first) == 5 and first == sorted(first, key=rows.index)  # shown in the manifest's order
+    others = [r for r in rows if r not in first]
+    assert picks([r for r in rows if r is not others[0]], 5) == first  # a file not shown left out: the same five
+    after = picks([r for r in rows if r is not first[0]], 5)
+    assert first[1:] == [r for r in after if r in first] and len(after) == 5  # one shown left out: only it is replaced
+    grown = picks(rows + [{"source": f"cat/new{i}.jpg"} for i in range(10)], 5)
+    assert sum(r in first for r in grown) >= 4  # ten new files among 210: each one of the five only by chance

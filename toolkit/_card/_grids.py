@@ -29,10 +29,19 @@ Data = dict[str, Any]
 
 
 def picks(rows: Sequence[Row], n: int) -> list[Row]:
-    """``n`` rows spread evenly over ``rows`` in the manifest's order (the same every build)."""
+    """``n`` of ``rows``, in their order: those whose names hash lowest. A sample as good as any, and
+    one that stays put as the dataset changes (a file added or left out changes the picks only when
+    it is, or would be, one of them), so re-curating seldom has the grid to draw again."""
     if len(rows) <= n:
         return list(rows)
-    return [rows[round(i * (len(rows) - 1) / (n - 1))] for i in range(n)] if n > 1 else [rows[0]]
+    import xxhash
+
+    ranked = sorted(range(len(rows)), key=lambda i: (xxhash.xxh3_64_intdigest(_name(rows[i])), i))
+    return [rows[i] for i in sorted(ranked[:n])]
+
+
+def _name(row: Row) -> bytes:
+    return str(row.get("source_b64") or row.get("source") or "").encode("utf-8", "surrogatepass")
 
 
 def _cell(output: Path, row: Row, title: str, framed: bool) -> dict[str, Any]:
