@@ -6,6 +6,9 @@ manifest rows a build writes (tests/curate_rows.py), its summary.json."""
 from __future__ import annotations
 
 import random
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -104,3 +107,24 @@ def test_the_garbage_collector_is_back_on_after_a_re_curation_even_one_that_fail
     monkeypatch.undo()
     toolkit.curate(out, split_seed=5)
     assert gc.isenabled()
+
+
+def test_a_fresh_process_re_curating_draws_the_pictures_in_a_second_process(tmp_path):
+    """toolkit.curate in a new process (the benchmark's and a script's case) hands the pictures to a
+    process that imported matplotlib while it curated: the caller imports none, the card is whole."""
+    out = finished_build(tmp_path / "out")
+    before = files(out)
+    script = (
+        "import sys, toolkit\n"
+        f"toolkit.curate({str(out)!r}, splits={{'train': 0.25, 'val': 0.25, 'test': 0.5}}, split_seed=3)\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'matplotlib', 'dask'}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+    assert changed(before, files(out)) == {MANIFEST_PARQUET, "README.md", "labels.png", "sizes.png"}
+    redrawn = tmp_path / "redrawn"  # the same rows drawn in this process: the same pictures
+    shutil.copytree(out, redrawn)
+    shutil.rmtree(redrawn / "card")
+    toolkit.curate(redrawn)
+    for n in ("labels", "sizes"):
+        assert (redrawn / "card" / f"{n}.png").read_bytes() == (out / "card" / f"{n}.png").read_bytes()

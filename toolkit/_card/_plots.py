@@ -1,7 +1,7 @@
 """The card's plots, drawn with matplotlib (Agg, no display): files per label and split, image
 sizes, sharpness. Each plot is two steps: ``*_data(facts)`` picks exactly what it draws (plain
-lists and numbers, or None when there is nothing to draw), ``*_plot(data, digest)`` draws that
-alone into PNG bytes (:mod:`toolkit._card._digest`: the digest of the data, kept in the PNG, is
+lists and numbers, or None when there is nothing to draw), ``*_plot(data, output, digest)`` draws that
+alone (reading no file: ``output`` is there for the grids' sake) into PNG bytes (:mod:`toolkit._card._digest`: the digest of the data, kept in the PNG, is
 how a picture that would come out the same is not drawn again). The PNGs are byte-for-byte the
 same for the same data (no software or date field in their metadata)."""
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+from pathlib import Path
 from typing import Any
 
 from ._digest import DIGEST_KEY
@@ -78,7 +79,7 @@ def label_data(facts: CardFacts) -> Data | None:
     return {"names": [lb or "(no label)" for lb in labels], "splits": list(facts.splits), "counts": counts}
 
 
-def label_plot(data: Data, digest: str) -> bytes:
+def label_plot(data: Data, output: Path, digest: str) -> bytes:
     names = data["names"]
     fig = figure(max(5.0, 0.5 * len(names) + 3), 3.6, left=0.12, right=0.97, top=0.9, bottom=0.3 if len(names) > 8 else 0.15)
     ax = fig.add_subplot()
@@ -114,7 +115,7 @@ def size_data(facts: CardFacts) -> Data | None:
     }
 
 
-def size_plot(data: Data, digest: str) -> bytes:
+def size_plot(data: Data, output: Path, digest: str) -> bytes:
     fig = figure(9.0, 3.6, left=0.08, right=0.98, top=0.9, bottom=0.15, wspace=0.25)
     ax, hist = fig.subplots(1, 2)
     step = data["step"]
@@ -153,7 +154,7 @@ def sharpness_data(facts: CardFacts) -> Data | None:
     }
 
 
-def sharpness_plot(data: Data, digest: str) -> bytes:
+def sharpness_plot(data: Data, output: Path, digest: str) -> bytes:
     fig = figure(6.0, 3.6, left=0.12, right=0.97, top=0.9, bottom=0.15)
     ax = fig.add_subplot()
     groups = data["groups"]

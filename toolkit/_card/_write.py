@@ -13,7 +13,7 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence, cast
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, cast
 
 from .._fs import write_bytes_atomic, writing
 from ._digest import digest_of, drawn_digest
@@ -23,7 +23,21 @@ from ._header import EXPORTS, header, header_text
 from ._plots import label_data, label_plot, sharpness_data, sharpness_plot, size_data, size_plot
 from ._prose import prose
 
-__all__ = ["write_card", "draw_picture", "write_readme", "shows", "README", "CARD_DIR", "PICTURES", "exports_on_disk"]
+if TYPE_CHECKING:
+    from ._drawer import Drawer
+
+__all__ = [
+    "write_card",
+    "draw_picture",
+    "picture_plan",
+    "place_picture",
+    "write_readme",
+    "shows",
+    "README",
+    "CARD_DIR",
+    "PICTURES",
+    "exports_on_disk",
+]
 
 README = "README.md"
 CARD_DIR = "card"
@@ -31,9 +45,9 @@ Data = dict[str, Any]
 #: the pictures, in the order the card shows them: name -> (what it draws, from the facts and the
 #: output folder; how that is drawn, given its digest)
 PICTURES: dict[str, tuple[Callable[[CardFacts, Path], Data | None], Callable[[Data, Path, str], bytes]]] = {
-    "labels": (lambda f, out: label_data(f), lambda d, out, digest: label_plot(d, digest)),
-    "sizes": (lambda f, out: size_data(f), lambda d, out, digest: size_plot(d, digest)),
-    "sharpness": (lambda f, out: sharpness_data(f), lambda d, out, digest: sharpness_plot(d, digest)),
+    "labels": (lambda f, out: label_data(f), label_plot),
+    "sizes": (lambda f, out: size_data(f), size_plot),
+    "sharpness": (lambda f, out: sharpness_data(f), sharpness_plot),
     "samples": (sample_data, grid_png),
     "duplicates": (duplicate_data, grid_png),
 }
@@ -64,6 +78,30 @@ def exports_on_disk(output: str | os.PathLike) -> list[str]:
     return [e for e in EXPORTS if found[e]]
 
 
+def picture_plan(output: Path, name: str, facts: CardFacts) -> tuple[Data, str] | None:
+    """What picture ``name`` draws (its data) and that data's digest; None: nothing to show."""
+    pick, _ = PICTURES[name]
+    data = pick(facts, output) if shows(name, facts) else None
+    return None if data is None else (data, digest_of(name, data))
+
+
+def place_picture(output: Path, name: str, plan: tuple[Data, str] | None, png: bytes | None = None) -> str | None:
+    """Put picture ``name`` as ``plan`` says in ``OUT/card/{name}.png`` -> ``name``, or None when
+    it has nothing to show (a picture an earlier build drew is removed then). The picture there is
+    left as it is when it carries the plan's digest; else it is drawn (``png``: drawn elsewhere)."""
+    target = output / CARD_DIR / f"{name}.png"
+    if plan is None:
+        if target.exists():
+            with writing(target):
+                target.unlink()
+        return None
+    data, digest = plan
+    if drawn_digest(target) != digest:
+        png = png if png is not None else PICTURES[name][1](data, output, digest)
+        write_bytes_atomic(target, png, root=output)  # an output as any other (its fault hook included)
+    return name
+
+
 def draw_picture(
     output: str | os.PathLike,
     name: str,
@@ -71,24 +109,12 @@ def draw_picture(
     summary: Mapping[str, Any] | None,
     facts: CardFacts | None = None,
 ) -> str | None:
-    """Draw picture ``name`` into ``OUT/card/{name}.png`` -> ``name``, or None when there is
-    nothing to show (a picture an earlier build drew is removed then). The picture there is left as
-    it is when it carries the digest of what it would draw now. ``facts``: the rows' card facts when
-    the caller has them (one drawing several pictures), else counted here."""
+    """Draw picture ``name`` into ``OUT/card/{name}.png`` unless it is there already
+    (:func:`place_picture`) -> ``name``, or None when there is nothing to show. ``facts``: the
+    rows' card facts when the caller has them (one drawing several pictures), else counted here."""
     out = Path(output)
-    target = out / CARD_DIR / f"{name}.png"
     facts = facts if facts is not None else card_facts(_rows(rows), summary, leakage=False)
-    pick, draw = PICTURES[name]
-    data = pick(facts, out) if shows(name, facts) else None
-    if data is None:
-        if target.exists():
-            with writing(target):
-                target.unlink()
-        return None
-    digest = digest_of(name, data)
-    if drawn_digest(target) != digest:
-        write_bytes_atomic(target, draw(data, out, digest), root=out)  # an output as any other (its fault hook included)
-    return name
+    return place_picture(out, name, picture_plan(out, name, facts))
 
 
 def write_readme(
@@ -136,6 +162,7 @@ def write_card(
     license: str | None = None,
     title: str | None = None,
     pictures: bool = True,
+    drawer: Drawer | None = None,
 ) -> dict[str, Any]:
     """Write ``OUT/README.md`` (a Hugging Face dataset card) and its pictures in ``OUT/card/``.
 
@@ -143,10 +170,25 @@ def write_card(
     ``summary``: summary.json's content (its ``settings``, and ``curation`` if written);
     ``exports``: the exports the card names (None: those on disk); ``source``, ``license``: the
     settings ``card_source``, ``card_license`` (``unknown`` when None); ``pictures=False`` writes
-    the text alone. Returns the figures for summary.json (``exports["card"]``)."""
+    the text alone; ``drawer``: a process to draw the pictures that changed (toolkit/_card/_drawer.py),
+    ended here. Returns the figures for summary.json (``exports["card"]``)."""
     t0 = time.perf_counter()
-    facts = card_facts(_rows(rows), summary)
-    drawn = [draw_picture(output, n, rows, summary, facts) for n in PICTURES] if pictures else []
+    out = Path(output)
+    try:
+        facts = card_facts(_rows(rows), summary)
+        plans = {n: picture_plan(out, n, facts) for n in PICTURES} if pictures else {}
+        pngs: dict[str, bytes | None] = {}
+        if drawer is not None:
+            todo = [
+                (n, PICTURES[n][1], p[0], str(out), p[1])
+                for n, p in plans.items()
+                if p and drawn_digest(out / CARD_DIR / f"{n}.png") != p[1]
+            ]
+            pngs = drawer.draw(todo)
+    finally:
+        if drawer is not None:
+            drawer.close()
+    drawn = [place_picture(out, n, plan, pngs.get(n)) for n, plan in plans.items()]
     figures = write_readme(
         output, rows, summary, drawn, exports=exports, source=source, license=license, title=title, facts=facts
     )
