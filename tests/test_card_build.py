@@ -41,9 +41,8 @@ def build(src, out, client, exports=(), **settings):
         size=64,
         labels="folder",
         filters={"min_side": 100},
-        splits=SPLITS,
         exports=exports,
-        **settings,
+        **{"splits": SPLITS, **settings},
     )
 
 
@@ -75,13 +74,14 @@ def test_a_build_writes_the_card_on_a_worker_and_collects_it_last(tmp_path, clie
 def test_a_read_only_card_folder_stops_the_build_as_an_output_fault(tmp_path, client):
     src, out = corpus(tmp_path / "in"), tmp_path / "out"
     build(src, out, client)
+    resplit = {"train": 0.75, "val": 0.25}  # other counts per split: the label plot must be drawn again
     with read_only(out / "card"):
-        report = build(src, out, client, card_license="mit")
+        report = build(src, out, client, card_license="mit", splits=resplit)
     why = report.stop_reason
     assert report.stopped and why and why["type"] == "output-write-failed", why
     assert "card" in json.dumps(why) and "labels.png" in json.dumps(why)
     assert len(read_rows(out / "manifest.jsonl")) == 15  # every row stands
-    report = build(src, out, client, card_license="mit")  # writable again: the same command finishes
+    report = build(src, out, client, card_license="mit", splits=resplit)  # writable again: the same command finishes
     assert not report.stopped and 'license: "mit"' in (out / "README.md").read_text()
 
 

@@ -37,14 +37,14 @@ def parse_bytes(value: Any, key: str = "size") -> int:
     >>> parse_bytes("768MiB") == 768 * 2**20, parse_bytes("2GB"), parse_bytes(4096)
     (True, 2000000000, 4096)
     """
-    from dask.utils import parse_bytes as dask_parse_bytes
-
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if not math.isfinite(value) or value < 0:
             raise ConfigError(f"`{key}`: expected a size like 2GiB or 768MiB, got {value!r}")
         return int(value)
     if not isinstance(value, str):
         raise ConfigError(f"`{key}`: expected a size like 2GiB or 768MiB, got {value!r}")
+    from dask.utils import parse_bytes as dask_parse_bytes  # here: a number needs no dask (its import is 0.1 s)
+
     m = _SIZE.fullmatch(value)
     try:
         if not m:

@@ -1,7 +1,11 @@
 """Picture grids from the build's outputs: a few samples per class, and the largest duplicate
 groups with the kept file framed. Pictures, not charts: laid out and titled with Pillow on one
 canvas, in the plots' font (an axes a thumbnail in matplotlib cost several times more). An output
-that is missing or unreadable is a grey cell saying so (the card is still written)."""
+that is missing or unreadable is a grey cell saying so (the card is still written).
+
+As the plots, two steps: ``*_data(facts, output)`` lays the grid out (each cell's output file, its
+title and frame, and what stands for the output's pixels: its size on disk and the source's content
+hash and output settings that made it), :func:`grid_png` draws it."""
 
 from __future__ import annotations
 
@@ -11,29 +15,49 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
+from ._digest import DIGEST_KEY
 from ._facts import CardFacts, Row, image_output, label_of
 from ._plots import PNG_LEVEL
 
-__all__ = ["sample_grid", "duplicate_grid", "picks"]
+__all__ = ["sample_data", "duplicate_data", "grid_png", "picks"]
 
 THUMB = 150  # px, a cell's side
 PAD, TITLE, LEFT, HEAD = 10, 16, 100, 34  # px: between cells, a cell's title, the row labels, the heading
 KEPT = (44, 160, 44)  # matplotlib's tab:green
 
-Cell = tuple[Row, str, bool]  # (row, title, framed)
+Data = dict[str, Any]
 
 
 def picks(rows: Sequence[Row], n: int) -> list[Row]:
-    """``n`` rows spread evenly over ``rows`` in the manifest's order (the same every build)."""
+    """``n`` of ``rows``, in their order: those whose names hash lowest. A sample as good as any, and
+    one that stays put as the dataset changes (a file added or left out changes the picks only when
+    it is, or would be, one of them), so re-curating seldom has the grid to draw again."""
     if len(rows) <= n:
         return list(rows)
-    return [rows[round(i * (len(rows) - 1) / (n - 1))] for i in range(n)] if n > 1 else [rows[0]]
+    import xxhash
+
+    ranked = sorted(range(len(rows)), key=lambda i: (xxhash.xxh3_64_intdigest(_name(rows[i])), i))
+    return [rows[i] for i in sorted(ranked[:n])]
 
 
-def _thumb(output: Path, row: Row) -> Any:
+def _name(row: Row) -> bytes:
+    return str(row.get("source_b64") or row.get("source") or "").encode("utf-8", "surrogatepass")
+
+
+def _cell(output: Path, row: Row, title: str, framed: bool) -> dict[str, Any]:
+    """One cell of a grid: its output (None: no still image), title, frame, and what made the output."""
+    name = image_output(row)
+    try:
+        size = os.stat(output / name).st_size if name is not None else None
+    except OSError:  # missing or unreadable: a grey cell, until it is there again
+        size = None
+    made = [row.get("content_hash"), row.get("settings"), size]
+    return {"output": name, "title": title, "framed": framed, "made": made}
+
+
+def _thumb(output: Path, name: str | None) -> Any:
     from PIL import Image
 
-    name = image_output(row)
     if name is None:
         return None
     try:
@@ -60,9 +84,12 @@ def _short(name: str, n: int = 24) -> str:
     return base if len(base) <= n else base[: n - 1] + "…"
 
 
-def _mosaic(output: Path, grid: Sequence[Sequence[Cell]], row_labels: Sequence[str], heading: str) -> bytes:
-    from PIL import Image, ImageDraw
+def grid_png(data: Data, output: Path, digest: str) -> bytes:
+    """Draw a grid laid out by :func:`sample_data` or :func:`duplicate_data`: thumbnails of the
+    outputs named in it, read from ``output``."""
+    from PIL import Image, ImageDraw, PngImagePlugin
 
+    grid, row_labels, heading = data["rows"], data["labels"], data["heading"]
     cols = max(len(r) for r in grid)
     width = max(LEFT + cols * (THUMB + PAD) + PAD, 420)
     height = HEAD + len(grid) * (THUMB + TITLE + PAD) + PAD
@@ -72,9 +99,10 @@ def _mosaic(output: Path, grid: Sequence[Sequence[Cell]], row_labels: Sequence[s
     for i, (cells, label) in enumerate(zip(grid, row_labels)):
         top = HEAD + i * (THUMB + TITLE + PAD)
         texts.append((PAD, top + TITLE + THUMB / 2, label, {"fontsize": 9, "ha": "left"}))
-        for j, (row, title, framed) in enumerate(cells):
+        for j, cell in enumerate(cells):
+            title, framed = cell["title"], cell["framed"]
             x, y = LEFT + PAD + j * (THUMB + PAD), top + TITLE
-            thumb = _thumb(output, row)
+            thumb = _thumb(output, cell["output"])
             box = [x, y, x + THUMB - 1, y + THUMB - 1]
             if thumb is None:
                 draw.rectangle(box, fill=(217, 217, 217))
@@ -91,23 +119,30 @@ def _mosaic(output: Path, grid: Sequence[Sequence[Cell]], row_labels: Sequence[s
         anchor = "mm" if kw["ha"] == "center" else "lm"
         draw.multiline_text((tx, ty), text, fill="black", font=font, anchor=anchor, align="center")
     buf = io.BytesIO()
-    canvas.save(buf, format="PNG", compress_level=PNG_LEVEL)  # no metadata: the same canvas, the same bytes
+    info = PngImagePlugin.PngInfo()
+    info.add_text(DIGEST_KEY, digest)  # no other metadata: the same canvas, the same bytes
+    canvas.save(buf, format="PNG", compress_level=PNG_LEVEL, pnginfo=info)
     return buf.getvalue()
 
 
-def sample_grid(facts: CardFacts, output: Path, per_class: int = 5, max_classes: int = 12) -> bytes | None:
+def sample_data(facts: CardFacts, output: Path, per_class: int = 5, max_classes: int = 12) -> Data | None:
     """Up to ``per_class`` pictures of each class (the first ``max_classes`` classes), one row each."""
     classes = facts.labels[:max_classes] or [""]
-    rows = [picks([r for r in facts.samples if label_of(r) == c and image_output(r)], per_class) for c in classes]
+    by_class: dict[str, list[Row]] = {c: [] for c in classes}
+    for r in facts.samples:
+        c = label_of(r)
+        if c in by_class and image_output(r):
+            by_class[c].append(r)
+    rows = [picks(by_class[c], per_class) for c in classes]
     if not any(rows):
         return None
-    grid = [[(r, _short(r.get("source", "")), False) for r in rs] for rs in rows]
+    grid = [[_cell(output, r, _short(r.get("source", "")), False) for r in rs] for rs in rows]
     shown = [(g, c or "(no label)") for g, c in zip(grid, classes) if g]
     heading = "Samples per class" if facts.labels else "Samples"
-    return _mosaic(output, [g for g, _ in shown], [c for _, c in shown], heading)
+    return {"rows": [g for g, _ in shown], "labels": [c for _, c in shown], "heading": heading}
 
 
-def duplicate_grid(facts: CardFacts, output: Path, groups: int = 4, per_group: int = 5) -> bytes | None:
+def duplicate_data(facts: CardFacts, output: Path, groups: int = 4, per_group: int = 5) -> Data | None:
     """The ``groups`` largest duplicate groups, one row each: the kept file (framed) then its copies."""
     chosen = facts.duplicate_groups[:groups]
     if not chosen:
@@ -116,9 +151,8 @@ def duplicate_grid(facts: CardFacts, output: Path, groups: int = 4, per_group: i
     labels = []
     for kept, copies in chosen:
         members = [kept, *copies][:per_group]
-        grid.append(
-            [(r, f"{'KEPT' if j == 0 else 'copy'}: {_short(r.get('source', ''), 18)}", j == 0) for j, r in enumerate(members)]
-        )
+        titles = [f"{'KEPT' if j == 0 else 'copy'}: {_short(r.get('source', ''), 18)}" for j, r in enumerate(members)]
+        grid.append([_cell(output, r, t, j == 0) for j, (r, t) in enumerate(zip(members, titles))])
         more = len(copies) + 1 - len(members)
         labels.append(f"{len(copies) + 1} files" + (f"\n(+{more} more)" if more > 0 else ""))
-    return _mosaic(output, grid, labels, "Duplicate groups (kept file framed green)")
+    return {"rows": grid, "labels": labels, "heading": "Duplicate groups (kept file framed green)"}

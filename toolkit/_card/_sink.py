@@ -19,6 +19,7 @@ from ._write import CARD_DIR, PICTURES, draw_picture, write_card, write_readme
 
 if TYPE_CHECKING:
     from .._stages import StageContext
+    from ._drawer import Drawer
 
 __all__ = ["CardSink", "CardCollector", "slim"]
 
@@ -70,6 +71,8 @@ class CardSink:
         self._local: tuple[Any, ...] | None = None
         self._ctx: StageContext | None = None
         self._waited = 0.0
+        #: a process to draw the pictures when they are drawn here (``toolkit.curate`` sets it: _drawer.py)
+        self.drawer: Drawer | None = None
 
     def collector(self) -> "CardCollector":
         """A sink to place after the others: it collects the card this one started."""
@@ -89,7 +92,8 @@ class CardSink:
         report = self.curation() if self.curation is not None else None
         if report:  # the build's own figures: its leakage check and split conflicts, not counted again
             summary["curation"] = report
-        out, slimmed = str(ctx.output), [slim(r) for r in rows]
+        # sent to the workers with the fields the card reads alone; drawn here (no cluster), as they are
+        out, slimmed = str(ctx.output), [slim(r) for r in rows] if ctx.client is not None else list(rows)
         self._local, self._ctx = (out, slimmed, summary, kwargs), ctx
         if ctx.client is not None:
             try:
@@ -146,8 +150,11 @@ class CardSink:
                     raise
                 except Exception:  # noqa: BLE001 - a worker was lost: draw it here instead
                     figures = None
+            drawer, self.drawer = self.drawer, None
             if figures is None:
-                figures = write_card(out, rows, summary, **kwargs, pictures=self.pictures)
+                figures = write_card(out, rows, summary, **kwargs, pictures=self.pictures, drawer=drawer)
+            elif drawer is not None:
+                drawer.close()
             return {**figures, "waited_seconds": round(self._waited + time.perf_counter() - t0, 3)}
         except OutputWriteError:
             raise

@@ -3,34 +3,53 @@
 :func:`write_card` needs no cluster (tests, re-curation, a notebook); :class:`toolkit._card.CardSink`
 runs the same steps as tasks on the cluster (:func:`draw_picture` for each picture, side by side,
 then :func:`write_readme`). A file that cannot be written (read-only, disk full) is an
-``OutputWriteError`` naming it, as for any output.
+``OutputWriteError`` naming it, as for any output. A picture whose digest (toolkit/_card/_digest.py)
+says it would come out the same, and a README.md that would be the same text, are not written again.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, cast
 
 from .._fs import write_bytes_atomic, writing
-from ._facts import CardFacts, card_facts, image_output
-from ._grids import duplicate_grid, sample_grid
+from ._digest import digest_of, drawn_digest
+from ._facts import CardFacts, Row, card_facts, image_output
+from ._grids import duplicate_data, grid_png, sample_data
 from ._header import EXPORTS, header, header_text
-from ._plots import label_plot, sharpness_plot, size_plot
+from ._plots import label_data, label_plot, sharpness_data, sharpness_plot, size_data, size_plot
 from ._prose import prose
 
-__all__ = ["write_card", "draw_picture", "write_readme", "shows", "README", "CARD_DIR", "PICTURES", "exports_on_disk"]
+if TYPE_CHECKING:
+    from ._drawer import Drawer
+
+__all__ = [
+    "write_card",
+    "draw_picture",
+    "picture_plan",
+    "place_picture",
+    "write_readme",
+    "shows",
+    "README",
+    "CARD_DIR",
+    "PICTURES",
+    "exports_on_disk",
+]
 
 README = "README.md"
 CARD_DIR = "card"
-#: the pictures, in the order the card shows them: name -> how it is drawn
-PICTURES: dict[str, Callable[[CardFacts, Path], bytes | None]] = {
-    "labels": lambda f, out: label_plot(f),
-    "sizes": lambda f, out: size_plot(f),
-    "sharpness": lambda f, out: sharpness_plot(f),
-    "samples": sample_grid,
-    "duplicates": duplicate_grid,
+Data = dict[str, Any]
+#: the pictures, in the order the card shows them: name -> (what it draws, from the facts and the
+#: output folder; how that is drawn, given its digest)
+PICTURES: dict[str, tuple[Callable[[CardFacts, Path], Data | None], Callable[[Data, Path, str], bytes]]] = {
+    "labels": (lambda f, out: label_data(f), label_plot),
+    "sizes": (lambda f, out: size_data(f), size_plot),
+    "sharpness": (lambda f, out: sharpness_data(f), sharpness_plot),
+    "samples": (sample_data, grid_png),
+    "duplicates": (duplicate_data, grid_png),
 }
 
 
@@ -40,7 +59,7 @@ def shows(name: str, facts: CardFacts) -> bool:
     if name == "duplicates":
         return bool(facts.duplicate_groups)
     if name == "sharpness":
-        return any(isinstance(r.get("sharpness"), (int, float)) for r in facts.samples)
+        return any(isinstance(v := r.get("sharpness"), (int, float)) and math.isfinite(v) for r in facts.samples)
     if name == "sizes":
         return any(r.get("width") and r.get("height") for r in facts.samples)
     if name == "samples":
@@ -59,6 +78,30 @@ def exports_on_disk(output: str | os.PathLike) -> list[str]:
     return [e for e in EXPORTS if found[e]]
 
 
+def picture_plan(output: Path, name: str, facts: CardFacts) -> tuple[Data, str] | None:
+    """What picture ``name`` draws (its data) and that data's digest; None: nothing to show."""
+    pick, _ = PICTURES[name]
+    data = pick(facts, output) if shows(name, facts) else None
+    return None if data is None else (data, digest_of(name, data))
+
+
+def place_picture(output: Path, name: str, plan: tuple[Data, str] | None, png: bytes | None = None) -> str | None:
+    """Put picture ``name`` as ``plan`` says in ``OUT/card/{name}.png`` -> ``name``, or None when
+    it has nothing to show (a picture an earlier build drew is removed then). The picture there is
+    left as it is when it carries the plan's digest; else it is drawn (``png``: drawn elsewhere)."""
+    target = output / CARD_DIR / f"{name}.png"
+    if plan is None:
+        if target.exists():
+            with writing(target):
+                target.unlink()
+        return None
+    data, digest = plan
+    if drawn_digest(target) != digest:
+        png = png if png is not None else PICTURES[name][1](data, output, digest)
+        write_bytes_atomic(target, png, root=output)  # an output as any other (its fault hook included)
+    return name
+
+
 def draw_picture(
     output: str | os.PathLike,
     name: str,
@@ -66,20 +109,12 @@ def draw_picture(
     summary: Mapping[str, Any] | None,
     facts: CardFacts | None = None,
 ) -> str | None:
-    """Draw picture ``name`` into ``OUT/card/{name}.png`` -> ``name``, or None when there is
-    nothing to show (a picture an earlier build drew is removed then). ``facts``: the rows' card
-    facts when the caller has them (one drawing several pictures), else counted here."""
+    """Draw picture ``name`` into ``OUT/card/{name}.png`` unless it is there already
+    (:func:`place_picture`) -> ``name``, or None when there is nothing to show. ``facts``: the
+    rows' card facts when the caller has them (one drawing several pictures), else counted here."""
     out = Path(output)
-    target = out / CARD_DIR / f"{name}.png"
-    facts = facts if facts is not None else card_facts([dict(r) for r in rows], summary, leakage=False)
-    data = PICTURES[name](facts, out) if shows(name, facts) else None
-    if data is None:
-        if target.exists():
-            with writing(target):
-                target.unlink()
-        return None
-    write_bytes_atomic(target, data, root=out)  # an output as any other (its fault hook included)
-    return name
+    facts = facts if facts is not None else card_facts(_rows(rows), summary, leakage=False)
+    return place_picture(out, name, picture_plan(out, name, facts))
 
 
 def write_readme(
@@ -92,11 +127,13 @@ def write_readme(
     source: str | None = None,
     license: str | None = None,
     title: str | None = None,
+    facts: CardFacts | None = None,
 ) -> dict[str, Any]:
     """Write ``OUT/README.md`` naming the pictures ``drawn`` (None: those :func:`shows` says will
-    be drawn) -> the card's figures."""
+    be drawn) -> the card's figures. ``facts``: the rows' card facts with the leakage check, when
+    the caller has them. A README.md that holds this text already is left as it is."""
     out = Path(output)
-    facts = card_facts([dict(r) for r in rows], summary)
+    facts = facts if facts is not None else card_facts(_rows(rows), summary)
     if drawn is None:
         drawn = [n for n in PICTURES if shows(n, facts)]
     present = list(exports_on_disk(out) if exports is None else [e for e in EXPORTS if e in exports])
@@ -109,7 +146,9 @@ def write_readme(
         classes = class_index(out, any(r.get("label_index") is not None for r in facts.samples))
     text = header_text(header(facts, present, pretty_name=name, license=license, classes=classes))
     text += "\n" + prose(facts, present, shown, title=name, source=source, license=license)
-    write_bytes_atomic(out / README, text.encode("utf-8"), root=out)
+    data = text.encode("utf-8")
+    if _read(out / README) != data:  # a few kilobytes: compared as they are
+        write_bytes_atomic(out / README, data, root=out)
     return {"readme": README, "pictures": [f"{CARD_DIR}/{n}.png" for n in shown], "samples": facts.total}
 
 
@@ -123,6 +162,7 @@ def write_card(
     license: str | None = None,
     title: str | None = None,
     pictures: bool = True,
+    drawer: Drawer | None = None,
 ) -> dict[str, Any]:
     """Write ``OUT/README.md`` (a Hugging Face dataset card) and its pictures in ``OUT/card/``.
 
@@ -130,9 +170,38 @@ def write_card(
     ``summary``: summary.json's content (its ``settings``, and ``curation`` if written);
     ``exports``: the exports the card names (None: those on disk); ``source``, ``license``: the
     settings ``card_source``, ``card_license`` (``unknown`` when None); ``pictures=False`` writes
-    the text alone. Returns the figures for summary.json (``exports["card"]``)."""
+    the text alone; ``drawer``: a process to draw the pictures that changed (toolkit/_card/_drawer.py),
+    ended here. Returns the figures for summary.json (``exports["card"]``)."""
     t0 = time.perf_counter()
-    facts = card_facts([dict(r) for r in rows], summary, leakage=False) if pictures else None
-    drawn = [draw_picture(output, n, rows, summary, facts) for n in PICTURES] if pictures else []
-    figures = write_readme(output, rows, summary, drawn, exports=exports, source=source, license=license, title=title)
+    out = Path(output)
+    try:
+        facts = card_facts(_rows(rows), summary)
+        plans = {n: picture_plan(out, n, facts) for n in PICTURES} if pictures else {}
+        pngs: dict[str, bytes | None] = {}
+        if drawer is not None:
+            todo = [
+                (n, PICTURES[n][1], p[0], str(out), p[1])
+                for n, p in plans.items()
+                if p and drawn_digest(out / CARD_DIR / f"{n}.png") != p[1]
+            ]
+            pngs = drawer.draw(todo)
+    finally:
+        if drawer is not None:
+            drawer.close()
+    drawn = [place_picture(out, n, plan, pngs.get(n)) for n, plan in plans.items()]
+    figures = write_readme(
+        output, rows, summary, drawn, exports=exports, source=source, license=license, title=title, facts=facts
+    )
     return {**figures, "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def _rows(rows: Sequence[Mapping[str, Any]]) -> Sequence[Row]:
+    """The rows as the facts read them (they only read: no copy is made)."""
+    return cast("Sequence[Row]", rows)
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None

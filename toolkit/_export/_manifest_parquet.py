@@ -18,9 +18,11 @@ from .._fs import atomic_write
 if TYPE_CHECKING:
     from .._stages import StageContext
 
-__all__ = ["MANIFEST_PARQUET", "manifest_schema", "write_manifest_parquet", "ManifestParquetSink"]
+__all__ = ["MANIFEST_PARQUET", "manifest_schema", "manifest_table", "write_manifest_parquet", "ManifestParquetSink"]
 
 MANIFEST_PARQUET = "manifest.parquet"
+#: the footer's key for the digest of the rows the file holds (:func:`write_manifest_parquet` skips a rewrite by it)
+DIGEST_KEY = b"dataprep:rows_digest"
 Row = dict[str, Any]
 
 
@@ -85,30 +87,64 @@ def _problem(p: Any) -> dict[str, Any] | None:
     return {"type": p.get("type"), "message": p.get("message")}
 
 
-def _record(row: Row, names: frozenset[str]) -> dict[str, Any]:
-    rec = {n: row.get(n) for n in names}
-    rec["error"] = _problem(row.get("error"))
-    rec["warnings"] = [_problem(w) for w in row.get("warnings") or ()]
-    rec["meta"], rec["facts"] = _json(row.get("meta")), _json(row.get("facts"))
+def _columns(rows: Sequence[Row], names: Sequence[str]) -> dict[str, list[Any]]:
+    """The rows as the schema's columns (one list each): built column by column, which pyarrow
+    converts several times faster than a list of records."""
+    cols: dict[str, list[Any]] = {n: [r.get(n) for r in rows] for n in names}
+    cols["error"] = [_problem(e) for e in cols["error"]]
+    cols["warnings"] = [[_problem(w) for w in ws or ()] for ws in cols["warnings"]]
+    cols["meta"], cols["facts"] = [_json(v) for v in cols["meta"]], [_json(v) for v in cols["facts"]]
     for key in ("settings", "batch"):
-        v = row.get(key)
-        rec[key] = v if v is None or isinstance(v, str) else _json(v)
-    extra = {k: v for k, v in row.items() if k not in names}
-    rec["extra"] = _json(extra) if extra else None
-    return rec
+        cols[key] = [v if v is None or isinstance(v, str) else _json(v) for v in cols[key]]
+    known = frozenset(names)
+    cols["extra"] = [_json(extra) if (extra := {k: v for k, v in r.items() if k not in known}) else None for r in rows]
+    return cols
+
+
+def manifest_table(rows: Sequence[Row]) -> Any:
+    """``rows`` (manifest rows) as a ``pyarrow.Table`` of :func:`manifest_schema`."""
+    import pyarrow as pa
+
+    schema = manifest_schema()
+    cols = _columns(rows, [n for n in schema.names if n != "extra"])
+    return pa.Table.from_arrays([pa.array(cols[f.name], type=f.type) for f in schema], schema=schema)
+
+
+def table_digest(table: Any) -> str:
+    """A digest of a table's schema and values (of its Arrow IPC stream): equal tables, equal digests."""
+    import pyarrow as pa
+    import xxhash
+
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as stream:
+        stream.write_table(table.combine_chunks())
+    return xxhash.xxh3_128_hexdigest(sink.getvalue())
+
+
+def written_digest(path: Path) -> str | None:
+    """The :data:`DIGEST_KEY` a file this module wrote carries in its footer, or None."""
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.read_schema(path).metadata or {}
+    except (OSError, ValueError):  # absent, or not a parquet file (pyarrow raises ArrowInvalid, a ValueError)
+        return None
+    value = meta.get(DIGEST_KEY)
+    return value.decode("ascii", "replace") if value else None
 
 
 def write_manifest_parquet(output: str | Path, rows: Sequence[Row]) -> Path:
-    """Write ``rows`` (manifest rows) to ``OUT/manifest.parquet`` atomically; -> its path."""
-    import pyarrow as pa
+    """Write ``rows`` (manifest rows) to ``OUT/manifest.parquet`` atomically, unless the file there
+    already holds these very rows (the digest of their table in its footer, :data:`DIGEST_KEY`, is
+    this one's): then it is left as it is (its time and inode too). -> its path."""
     import pyarrow.parquet as pq
 
-    schema = manifest_schema()
-    names = frozenset(schema.names) - {"extra"}
-    table = pa.Table.from_pylist([_record(r, names) for r in rows], schema=schema)
+    table = manifest_table(rows)
+    digest = table_digest(table)
     dest = Path(output) / MANIFEST_PARQUET
-    with atomic_write(dest, root=output) as fh:
-        pq.write_table(table, fh, compression="zstd")
+    if written_digest(dest) != digest:
+        with atomic_write(dest, root=output) as fh:
+            pq.write_table(table.replace_schema_metadata({DIGEST_KEY: digest}), fh, compression="zstd")
     return dest
 
 
