@@ -36,7 +36,7 @@ from ._session import ClusterSession
 from ._planning import prepare
 from ._quick import load_index, try_unchanged
 from ._curation import BuildCurator
-from ._stages import Curator, Identity, MirrorSink, Sink, StageContext, curate_and_export, export_sinks
+from ._stages import Curator, Identity, MirrorSink, Sink, StageContext, curate_and_export, export_sinks, exports_into
 from ._store import is_url
 from ._store._stage import stage_output
 from ._steps import Connecting, RunParts, drive, job_for, report_on, scan_and_probe
@@ -185,19 +185,15 @@ class Run:
         out = Path(cfg.output).absolute()
         out.mkdir(parents=True, exist_ok=True)
         remove_stale_tmp(out)
-        # journals left by a run that died (SIGKILL, power cut) hold rows it finished but never
-        # put in the manifest: they count for resuming; they are removed once the manifest has them
+        # journals of a run that died (SIGKILL) hold rows never put in the manifest: they count for resuming
         salvaged = salvage_journals(job_for(cfg).journal_dir)
         index = load_index(out)  # what the last run left (made from its manifest if need be)
         connecting: Connecting | None = None
         try:
-            # nothing to do (the same files and settings as a run that completed): no cluster, nothing rewritten;
-            # stages of the caller's own (curators, sinks) are not in the settings: they always run
+            # nothing to do (files and settings as a completed run's): no cluster; callers' own stages always run
             own = self.exports or any(not isinstance(c, Identity) for c in self.curators)
-            stop = self._controls.stop.is_set
-            unchanged, scanned = (
-                (None, None) if own else try_unchanged(cfg, out, index, salvaged, self.events.emit, stop, t_start)
-            )
+            quick = (cfg, out, index, salvaged, self.events.emit, self._controls.stop.is_set, t_start)
+            unchanged, scanned = (None, None) if own else try_unchanged(*quick)
             if unchanged is not None:
                 return unchanged
             # the cluster starts (or is joined) while we scan and probe; whatever happens, what we made is closed
@@ -239,12 +235,12 @@ class Run:
         except (Stopped, OutputWriteError) as exc:  # before any batch: the previous manifest stands
             if isinstance(exc, OutputWriteError):
                 self._fault.note(exc)
-            seconds = connecting.seconds if connecting is not None else 0.0
+            seconds = connecting.seconds if connecting else 0.0
             report = stopped_report(out, time.perf_counter() - t_start, seconds, self._fault.reason)
             self.events.emit("run-finished", report=report)
             return report
         finally:
-            if connecting is not None:
+            if connecting:
                 connecting.join()
             if self._owns_session:
                 self._session.close()
@@ -266,19 +262,9 @@ def start(
     """Start a build in the background and return its :class:`Run` at once (``session``: a
     :class:`ClusterSession` kept across builds, e.g. the notebook panel's; the run leaves it open;
     ``curators``, ``exports``: the curate and export stages, as for :class:`Run`)."""
-    exports = _exports_into(exports, settings)
+    exports = exports_into(exports, settings)
     cfg = BuildConfig.create(config, **settings) if settings or config is None else config
     return Run(cfg, client=client, sinks=sinks, session=session, curators=curators, exports=exports).start()
-
-
-def _exports_into(exports: Sequence[Sink | str] | str, settings: dict[str, Any]) -> list[Sink]:
-    """``exports=`` of :func:`start` and :func:`build`: names (``"webdataset"``) are the
-    ``exports`` setting, put in ``settings``; sink objects of your own are returned."""
-    given = [exports] if isinstance(exports, str) else list(exports)
-    names = [e for e in given if isinstance(e, str)]
-    if names:
-        settings["exports"] = names
-    return [e for e in given if not isinstance(e, str)]
 
 
 def build(
@@ -295,7 +281,7 @@ def build(
 
     >>> # report = toolkit.build(inputs=["photos"], output="thumbs", op="thumbnail", size=128)
     """
-    exports = _exports_into(exports, settings)
+    exports = exports_into(exports, settings)
     cfg = BuildConfig.create(config, **settings) if settings or config is None else config
     sinks = []
     if progress:

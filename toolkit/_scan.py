@@ -263,15 +263,8 @@ def _scan_one(
     name = rel.rsplit("/", 1)[-1]
     abspath = abspath or os.path.join(root, rel)
     if not stat.S_ISREG(st.st_mode):
-        result.rows.append(
-            _row(
-                root,
-                rel,
-                "failed",
-                "not-regular-file",
-                f"{path_text(abspath)} is a special file (FIFO, socket or device); it was not opened",
-            )
-        )
+        why = f"{path_text(abspath)} is a special file (FIFO, socket or device); it was not opened"
+        result.rows.append(_row(root, rel, "failed", "not-regular-file", why))
         return
     if is_junk(name):
         result.rows.append(
@@ -296,14 +289,5 @@ def _scan_one(
             sidecars.append((root, rel, row))
         return
     kind, fmt = found
-    result.items.append(
-        MediaItem(
-            path=abspath,
-            rel=rel,
-            root=root,
-            kind=kind,
-            format=fmt,
-            size=st.st_size,
-            mtime_ns=st.st_mtime_ns,
-        )
-    )
+    item = MediaItem(path=abspath, rel=rel, root=root, kind=kind, format=fmt, size=st.st_size, mtime_ns=st.st_mtime_ns)
+    result.items.append(item)

@@ -34,7 +34,7 @@ from ._stale import remove_outputs
 if TYPE_CHECKING:
     from ._config import BuildConfig
 
-__all__ = ["StageContext", "Curator", "Sink", "Identity", "MirrorSink", "curate_and_export", "export_sinks"]
+__all__ = ["StageContext", "Curator", "Sink", "Identity", "MirrorSink", "curate_and_export", "export_sinks", "exports_into"]
 
 Row = dict[str, Any]
 
@@ -160,3 +160,13 @@ def _stage(ctx: StageContext, name: str, work: Callable[[], Any]) -> Any:
         if state == "failed" and ctx.stopped():
             state = "stopped"
         ctx.emit("stage", name=name, state=state, seconds=round(time.perf_counter() - t0, 3))
+
+
+def exports_into(exports: Sequence[Sink | str] | str, settings: dict[str, Any]) -> list[Sink]:
+    """``exports=`` of :func:`toolkit._run.start` and :func:`toolkit._run.build`: names (``"webdataset"``) are the
+    ``exports`` setting, put in ``settings``; sink objects of your own are returned."""
+    given = [exports] if isinstance(exports, str) else list(exports)
+    names = [e for e in given if isinstance(e, str)]
+    if names:
+        settings["exports"] = names
+    return [e for e in given if not isinstance(e, str)]
