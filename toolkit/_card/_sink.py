@@ -106,7 +106,9 @@ class CardSink:
     def _submit(self, client: Any, out: str, rows: list[Row], summary: dict[str, Any], kwargs: dict[str, Any]) -> Any:
         """The README and each picture a task, side by side on the workers -> their futures."""
         run = uuid.uuid4().hex[:8]
-        shared = client.scatter(rows)  # sent once, not once a picture
+        # sent once, not once a picture; as one object: a list given to scatter would be one future a row (a
+        # task with 100,000 dependencies: minutes of scheduler work at scale)
+        [shared] = client.scatter([rows], hash=False)
         listed: list[str] | None = None if self.pictures else []
         readme = client.submit(
             write_readme, out, shared, summary, listed, **kwargs, key=f"dataprep-card-readme-{run}", pure=False
