@@ -139,10 +139,8 @@ def assign_outputs(items: Sequence[MediaItem], *, multi_root: bool, output: str 
     def natural(it: MediaItem, level: int) -> str:
         rel = utf8_name(it.rel)
         base = rel if level >= 1 else (os.path.splitext(rel)[0] if os.path.splitext(rel.rsplit("/", 1)[-1])[0] else rel)
-        if level < 2 and not prefixes and base.isascii() and len(base) <= plain_path:
-            parts = base.split("/")
-            if max(map(len, parts)) <= plain_part and parts[0].casefold() not in RESERVED:
-                return base
+        if level < 2 and not prefixes and _plain(base, plain_part, plain_path):
+            return base
         *dirs, last = base.split("/")
         originals = it.rel.split("/")  # each folder's hash is of its own original path, so a folder keeps one name
         folders = [(d, it.root + "/" + "/".join(originals[: k + 1])) for k, d in enumerate(dirs)]
@@ -190,6 +188,15 @@ def assign_outputs(items: Sequence[MediaItem], *, multi_root: bool, output: str 
             break
     stems = [stem if level[i] == made_at[i] else natural(items[i], level[i]) for i, stem in enumerate(stems)]
     return [_with_stem(it, stem) for it, stem in zip(items, stems)]
+
+
+def _plain(base: str, part_max: int, path_max: int) -> bool:
+    """Whether ``base`` is its own stem (what :func:`fit_stem` gives back, unhashed): ASCII (a byte a
+    character), the whole within ``path_max``, each part within ``part_max``, no reserved top folder."""
+    if not base.isascii() or len(base) > path_max:
+        return False
+    parts = base.split("/")
+    return max(map(len, parts)) <= part_max and parts[0].casefold() not in RESERVED
 
 
 def _with_stem(it: MediaItem, stem: str) -> MediaItem:

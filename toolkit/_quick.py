@@ -5,10 +5,11 @@ resume index (:mod:`toolkit._index`) knows are not sniffed again) against the in
 settings against ``summary.json``'s (the stamp of what the stages last saw: it is written at the end
 of every run, and says whether that run stopped). When every input is there with the same size,
 mtime, settings key and sidecars, no other file came or went, the last run completed with these same
-settings and no earlier run left rows aside or journals behind, there is nothing to do: no cluster,
-no manifest write, no curation, export or card; only ``summary.json`` says that this run carried
-every file. Earlier outputs are trusted then; ``verify`` lists their folders once and checks every
-one (a missing output sends the build the long way, which redoes its file).
+settings (writing every export they name, none with an error or missing outputs) and no earlier
+run left rows aside or journals behind, there is nothing to do: no cluster, no manifest write, no
+curation, export or card; only ``summary.json`` says that this run carried every file. Earlier
+outputs are trusted then; ``verify`` lists their folders once and checks every one, and every file
+of the exports (a missing one sends the build the long way, which redoes its file or export).
 """
 
 from __future__ import annotations
@@ -50,11 +51,22 @@ def may_be_unchanged(cfg: BuildConfig, out: Path, index: ResumeIndex | None, sal
     if cfg.force or salvaged or index is None or (out / ".dataprep" / "previous.jsonl").exists():
         return None
     summary = _summary(out)
-    if summary is None or summary.get("stopped") or summary.get("stop_reason"):
+    if summary is None or summary.get("stopped") or summary.get("stop_reason") or not _exports_stand(cfg, summary):
         return None
     if _making(summary.get("settings") or {}) != _making(json.loads(json.dumps(cfg.to_dict()))):
         return None
     return summary
+
+
+def _exports_stand(cfg: BuildConfig, summary: dict[str, Any]) -> bool:
+    """Whether the last run wrote ``manifest.parquet`` and every export these settings name, none
+    with an error (a card that could not be drawn) or outputs it found missing: else the stages run
+    again. (``toolkit.curate`` lists its exports only once they are written: a re-export that failed
+    leaves none.)"""
+    exports = summary.get("exports")
+    if not isinstance(exports, dict) or "manifest_parquet" not in exports or any(n not in exports for n in cfg.exports):
+        return False
+    return not any(not isinstance(f, dict) or f.get("error") or f.get("missing") for f in exports.values())
 
 
 def _making(settings: dict[str, Any]) -> dict[str, Any]:
@@ -92,6 +104,40 @@ def missing_outputs(index: ResumeIndex, out: Path) -> list[str]:
     listed = [o for e in index.entries() if e.outputs != "[]" for o in json.loads(e.outputs)]
     there = existing_files(out, listed)
     return [o for o in listed if o not in there]
+
+
+def missing_exports(out: Path, exports: dict[str, Any]) -> list[str]:
+    """The files of the last run's exports (``summary.json``'s ``exports``) that are not on disk:
+    ``manifest.parquet``, the card and its pictures, each split's shard index and the shards it
+    names, the image folder's files as its ``metadata.jsonl`` lists them."""
+    from ._export._runner import index_name, read_index
+
+    listed = ["manifest.parquet"]
+    for name, fig in exports.items():
+        if name == "card":
+            listed += ["README.md", *(fig.get("pictures") or ())]
+        for split, made in (fig.get("splits") or {}).items() if name in ("webdataset", "parquet") else ():
+            shards = [e["name"] for e in read_index(out / name, split, name).get("shards") or () if "name" in e]
+            if not isinstance(made, dict) or len(shards) != made.get("shards"):
+                listed.append(f"{name}/{index_name(split, name)}")  # (an index missing or not the one written)
+            listed += [f"{name}/{s}" for s in shards]
+        if name == "imagefolder":
+            listed += ["imagefolder/README.md", *_placed(out / name, fig.get("files"))]
+    there = existing_files(out, listed)
+    return [o for o in listed if o not in there]
+
+
+def _placed(folder: Path, files: Any) -> list[str]:
+    """The image folder's files, as each split's ``metadata.jsonl`` names them; a name that is never
+    a file (``*/metadata.jsonl``) when they are not the ``files`` the export placed, or unreadable."""
+    listed = []
+    try:
+        for meta in folder.glob("*/metadata.jsonl"):
+            lines = meta.read_text(encoding="utf-8").splitlines()
+            listed += [f"{folder.name}/{meta.parent.name}/{json.loads(line)['file_name']}" for line in lines if line]
+    except (OSError, ValueError, KeyError, TypeError):
+        return [f"{folder.name}/*/metadata.jsonl"]
+    return listed if len(listed) == files else [*listed, f"{folder.name}/*/metadata.jsonl"]
 
 
 def report_unchanged(
@@ -175,5 +221,7 @@ def try_unchanged(
     scanned = scan(cfg.inputs, exclude=[out], cancel=stopped, captions=cfg.captions, known=index.lines)
     check_labels(cfg.labels, [*(i.rel for i in scanned.items), *(r.source for r in scanned.rows)])
     if not unchanged(index, scanned, cfg.settings_key, out, cfg.verify):
+        return None, scanned
+    if cfg.verify and missing_exports(out, summary["exports"]):  # (may_be_unchanged: a dict of dicts)
         return None, scanned
     return report_unchanged(cfg, out, summary, index, scanned, t_start, emit), None

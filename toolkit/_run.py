@@ -165,7 +165,7 @@ class Run:
         try:
             self._report = self._execute()
             if self._store is not None:
-                self._report = self._store.publish(self._report)
+                self._report = self._store.publish(self._report, verify=self.config.verify)
         except BaseException as exc:  # noqa: BLE001 - handed to result()
             self._error = exc
         finally:

@@ -158,15 +158,20 @@ class Staged:
         with atomic_write(self.folder / LOCAL / RECORD, durable=True) as fh:
             fh.write(json.dumps({"files": files, "manifest": manifest}, sort_keys=True).encode())
 
-    def publish(self, report: Any) -> Any:
+    def publish(self, report: Any, verify: bool = False) -> Any:
         """Put the new and changed files, then the indexes, then delete what is gone -> ``report``
-        naming the URL; a store that refuses a put stops it with the ``output-write-failed`` reason."""
+        naming the URL; a store that refuses a put stops it with the ``output-write-failed`` reason.
+        ``verify``: the bucket is listed, and a file published before whose object is gone is put again."""
         now, before = self._scan(), self.record().get("files", {})
-        changed = [rel for rel, stamp in now.items() if before.get(rel) != stamp]
-        data = sorted(rel for rel in changed if rel not in INDEXES)
-        indexes = [rel for rel in INDEXES if rel in changed]
-        gone = sorted(set(before) - set(now))
         try:
+            if verify and before:
+                self._fs.invalidate_cache(self._path)
+                held = {n[len(self._path) + 1 :] for n in self._fs.find(self._path)}
+                before = {rel: st for rel, st in before.items() if rel in held}
+            changed = [rel for rel, stamp in now.items() if before.get(rel) != stamp]
+            data = sorted(rel for rel in changed if rel not in INDEXES)
+            indexes = [rel for rel in INDEXES if rel in changed]
+            gone = sorted(set(before) - set(now))
             if data:
                 self._put(data)
             for rel in indexes:
