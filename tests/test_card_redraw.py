@@ -158,3 +158,19 @@ def test_a_drawing_process_that_died_or_had_nothing_to_draw_leaves_no_process_an
     idle = Drawer()
     write_card(tmp_path, rows, {"settings": SETTINGS}, drawer=idle)  # nothing changed: it is ended unused
     assert idle.proc.poll() is not None and changed(before, stamps(tmp_path)) == set()
+
+
+def test_rows_sent_to_the_cluster_give_every_picture_the_digest_the_full_rows_give(tmp_path):
+    """A build draws the card on a worker from slimmed rows, toolkit.curate from the full ones: both
+    must plan the same pictures, or each redraws what the other drew (and picks other samples)."""
+    from toolkit._card import card_facts
+    from toolkit._card._sink import slim
+    from toolkit._card._write import picture_plan
+
+    rows = [
+        {**r, "source_b64": f"b64-{i}", "content_hash": f"{i:032x}", "settings": "s1"} for i, r in enumerate(dataset(tmp_path))
+    ]
+    full = card_facts(rows, {"settings": SETTINGS}, leakage=False)
+    sent = card_facts([slim(r) for r in rows], {"settings": SETTINGS}, leakage=False)
+    for n in PICTURES:
+        assert picture_plan(tmp_path, n, sent) == picture_plan(tmp_path, n, full), n

@@ -107,6 +107,12 @@ def test_the_garbage_collector_is_back_on_after_a_re_curation_even_one_that_fail
     monkeypatch.undo()
     toolkit.curate(out, split_seed=5)
     assert gc.isenabled()
+    gc.disable()  # the caller's own choice stands: not turned on behind its back
+    try:
+        toolkit.curate(out, split_seed=6)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_a_fresh_process_re_curating_draws_the_pictures_in_a_second_process(tmp_path):

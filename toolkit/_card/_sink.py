@@ -24,10 +24,12 @@ if TYPE_CHECKING:
 __all__ = ["CardSink", "CardCollector", "slim"]
 
 Row = dict[str, Any]
-#: the fields the card reads: a row is sent to the worker with these alone
+#: the fields the card reads: a row is sent to the worker with these alone (the pictures' digests read
+#: ``source_b64``, ``content_hash`` and ``settings`` too: without them a card drawn on the cluster and one
+#: drawn by ``toolkit.curate`` would pick other samples and never agree on a grid's digest)
 FIELDS = (
-    "source input_root status curated_from label label_index caption split duplicate_of width height sharpness phash "
-    "outputs output_bytes bytes_in bytes_out probe_filtered"
+    "source source_b64 input_root status curated_from label label_index caption split duplicate_of width height "
+    "sharpness phash content_hash settings outputs output_bytes bytes_in bytes_out probe_filtered"
 ).split()
 
 
