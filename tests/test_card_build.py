@@ -69,6 +69,9 @@ def test_a_build_writes_the_card_on_a_worker_and_collects_it_last(tmp_path, clie
     first = {p: (out / p).read_bytes() for p in figures["pictures"]}
     build(src, out, client, **card)
     assert {p: (out / p).read_bytes() for p in figures["pictures"]} == first  # the same rows, the same pictures
+    drawn = {p: (out / p).stat().st_ino for p in figures["pictures"]}
+    toolkit.curate(out)  # the same settings, the card drawn here: no picture is drawn again
+    assert {p: (out / p).stat().st_ino for p in figures["pictures"]} == drawn
 
 
 def test_a_read_only_card_folder_stops_the_build_as_an_output_fault(tmp_path, client):

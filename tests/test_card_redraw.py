@@ -132,29 +132,17 @@ def test_the_samples_stay_put_when_files_are_added_or_left_out(tmp_path):
     assert sum(r in first for r in grown) >= 4  # ten new files among 210: each one of the five only by chance
 
 
-def test_pictures_drawn_by_the_drawing_process_are_those_drawn_here_and_it_ends(tmp_path):
+def test_rows_sent_to_the_cluster_give_every_picture_the_digest_the_full_rows_give(tmp_path):
+    """A build draws the card on a worker from slimmed rows, toolkit.curate from the full ones: both
+    must plan the same pictures, or each redraws what the other drew (and picks other samples)."""
     from toolkit._card import card_facts
-    from toolkit._card._drawer import Drawer
-    from toolkit._card._write import PICTURES as DRAWN, picture_plan
+    from toolkit._card._sink import slim
+    from toolkit._card._write import picture_plan
 
-    facts = card_facts(dataset(tmp_path), {"settings": SETTINGS})
-    plans = {n: picture_plan(tmp_path, n, facts) for n in PICTURES}
-    drawer = Drawer()
-    pngs = drawer.draw([(n, DRAWN[n][1], data, str(tmp_path), digest) for n, (data, digest) in plans.items()])
-    assert drawer.proc.returncode == 0  # it drew them and ended
-    for n, (data, digest) in plans.items():
-        assert pngs[n] == DRAWN[n][1](data, tmp_path, digest), n  # the same bytes as drawn here
-
-
-def test_a_drawing_process_that_died_or_had_nothing_to_draw_leaves_no_process_and_the_same_card(tmp_path):
-    from toolkit._card._drawer import Drawer
-
-    rows = dataset(tmp_path)
-    dead = Drawer()
-    dead.proc.kill()
-    write_card(tmp_path, rows, {"settings": SETTINGS}, drawer=dead)  # the caller draws them all
-    assert len(stamps(tmp_path)) == 6 and dead.proc.poll() is not None
-    before = stamps(tmp_path)
-    idle = Drawer()
-    write_card(tmp_path, rows, {"settings": SETTINGS}, drawer=idle)  # nothing changed: it is ended unused
-    assert idle.proc.poll() is not None and changed(before, stamps(tmp_path)) == set()
+    rows = [
+        {**r, "source_b64": f"b64-{i}", "content_hash": f"{i:032x}", "settings": "s1"} for i, r in enumerate(dataset(tmp_path))
+    ]
+    full = card_facts(rows, {"settings": SETTINGS}, leakage=False)
+    sent = card_facts([slim(r) for r in rows], {"settings": SETTINGS}, leakage=False)
+    for n in PICTURES:
+        assert picture_plan(tmp_path, n, sent) == picture_plan(tmp_path, n, full), n

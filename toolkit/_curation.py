@@ -167,7 +167,6 @@ def curate(output: str | os.PathLike, **settings: Any) -> dict[str, Any]:
     Files the build's probe left out for their size have no outputs: when today's filters would
     take them, they stay ``skipped`` (``needs-build``), counted in ``needs_build``, and a warning
     says to build again."""
-    from ._card._drawer import Drawer
     from ._config import BuildConfig
     from ._preflight import lock_output
 
@@ -187,7 +186,6 @@ def curate(output: str | os.PathLike, **settings: Any) -> dict[str, Any]:
     cfg = BuildConfig.create(**{**before, **settings})  # each key checked, errors naming it
     chosen = cfg.curation
     lock = lock_output(str(out))
-    drawer = Drawer.start() if summary else None  # imports matplotlib on another core meanwhile
     collecting = gc.isenabled()
     # the collector's passes over every row's dicts and lists cost a fifth of the call (10,000 rows); the
     # few cycles made here (the card's figures) are collected once it is back on
@@ -214,12 +212,10 @@ def curate(output: str | os.PathLike, **settings: Any) -> dict[str, Any]:
             summary.setdefault("settings", {}).update({k: getattr(cfg, k) for k in CURATION_KEYS})
             summary["exports"] = {}  # listed again once written: until then toolkit.load takes no export for this curation's
             Manifest(out).write_summary(summary)  # the new counts stand even if an export cannot be written
-            summary["exports"] = reexport(out, summary["settings"], done.rows, lambda: report, drawer)
+            summary["exports"] = reexport(out, summary["settings"], done.rows, lambda: report)
             Manifest(out).write_summary(summary)
         return report
     finally:
-        if drawer is not None:  # ended when the card was drawn; here too after an error before it
-            drawer.close()
         if collecting:
             gc.enable()
         lock.release()

@@ -26,12 +26,9 @@ def reexport(
     build_settings: Mapping[str, Any],
     rows: Sequence[dict[str, Any]],
     curation: Callable[[], dict[str, Any] | None],
-    drawer: Any = None,
 ) -> dict[str, dict[str, Any]]:
     """Run the build's sinks (but the mirror) over ``rows``; -> their figures by name, for
-    summary.json's ``exports``. ``build_settings``: summary.json's ``settings`` (which exports);
-    ``drawer``: a process started to draw the card's pictures (toolkit/_card/_drawer.py), or None."""
-    from ._card import CardSink
+    summary.json's ``exports``. ``build_settings``: summary.json's ``settings`` (which exports)."""
     from ._config import BuildConfig
     from ._manifest import Manifest
     from ._stages import StageContext, export_sinks
@@ -45,11 +42,6 @@ def reexport(
     first, last = export_sinks(cfg, curation)
     figures: dict[str, dict[str, Any]] = {}
     typed, rest = first[0], [*first[1:], *last]  # manifest.parquet first, as in a build
-    for sink in rest:
-        if isinstance(sink, CardSink):
-            sink.drawer, drawer = drawer, None
-    if drawer is not None:  # no card to draw (cannot be: every build has one), then it is not needed
-        drawer.close()
     with ThreadPoolExecutor(1) as pool:  # pyarrow writes it without the GIL while the card is drawn here
         pending = pool.submit(typed.export, rows, ctx)
         try:

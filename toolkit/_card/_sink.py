@@ -19,15 +19,16 @@ from ._write import CARD_DIR, PICTURES, draw_picture, write_card, write_readme
 
 if TYPE_CHECKING:
     from .._stages import StageContext
-    from ._drawer import Drawer
 
 __all__ = ["CardSink", "CardCollector", "slim"]
 
 Row = dict[str, Any]
-#: the fields the card reads: a row is sent to the worker with these alone
+#: the fields the card reads: a row is sent to the worker with these alone (the pictures' digests read
+#: ``source_b64``, ``content_hash`` and ``settings`` too: without them a card drawn on the cluster and one
+#: drawn by ``toolkit.curate`` would pick other samples and never agree on a grid's digest)
 FIELDS = (
-    "source input_root status curated_from label label_index caption split duplicate_of width height sharpness phash "
-    "outputs output_bytes bytes_in bytes_out probe_filtered"
+    "source source_b64 input_root status curated_from label label_index caption split duplicate_of width height "
+    "sharpness phash content_hash settings outputs output_bytes bytes_in bytes_out probe_filtered"
 ).split()
 
 
@@ -71,8 +72,6 @@ class CardSink:
         self._local: tuple[Any, ...] | None = None
         self._ctx: StageContext | None = None
         self._waited = 0.0
-        #: a process to draw the pictures when they are drawn here (``toolkit.curate`` sets it: _drawer.py)
-        self.drawer: Drawer | None = None
 
     def collector(self) -> "CardCollector":
         """A sink to place after the others: it collects the card this one started."""
@@ -152,11 +151,8 @@ class CardSink:
                     raise
                 except Exception:  # noqa: BLE001 - a worker was lost: draw it here instead
                     figures = None
-            drawer, self.drawer = self.drawer, None
             if figures is None:
-                figures = write_card(out, rows, summary, **kwargs, pictures=self.pictures, drawer=drawer)
-            elif drawer is not None:
-                drawer.close()
+                figures = write_card(out, rows, summary, **kwargs, pictures=self.pictures)
             return {**figures, "waited_seconds": round(self._waited + time.perf_counter() - t0, 3)}
         except OutputWriteError:
             raise

@@ -13,7 +13,7 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, cast
+from typing import Any, Callable, Mapping, Sequence, cast
 
 from .._fs import write_bytes_atomic, writing
 from ._digest import digest_of, drawn_digest
@@ -22,9 +22,6 @@ from ._grids import duplicate_data, grid_png, sample_data
 from ._header import EXPORTS, header, header_text
 from ._plots import label_data, label_plot, sharpness_data, sharpness_plot, size_data, size_plot
 from ._prose import prose
-
-if TYPE_CHECKING:
-    from ._drawer import Drawer
 
 __all__ = [
     "write_card",
@@ -85,10 +82,10 @@ def picture_plan(output: Path, name: str, facts: CardFacts) -> tuple[Data, str] 
     return None if data is None else (data, digest_of(name, data))
 
 
-def place_picture(output: Path, name: str, plan: tuple[Data, str] | None, png: bytes | None = None) -> str | None:
+def place_picture(output: Path, name: str, plan: tuple[Data, str] | None) -> str | None:
     """Put picture ``name`` as ``plan`` says in ``OUT/card/{name}.png`` -> ``name``, or None when
     it has nothing to show (a picture an earlier build drew is removed then). The picture there is
-    left as it is when it carries the plan's digest; else it is drawn (``png``: drawn elsewhere)."""
+    left as it is when it carries the plan's digest; else it is drawn."""
     target = output / CARD_DIR / f"{name}.png"
     if plan is None:
         if target.exists():
@@ -97,7 +94,7 @@ def place_picture(output: Path, name: str, plan: tuple[Data, str] | None, png: b
         return None
     data, digest = plan
     if drawn_digest(target) != digest:
-        png = png if png is not None else PICTURES[name][1](data, output, digest)
+        png = PICTURES[name][1](data, output, digest)
         write_bytes_atomic(target, png, root=output)  # an output as any other (its fault hook included)
     return name
 
@@ -162,7 +159,6 @@ def write_card(
     license: str | None = None,
     title: str | None = None,
     pictures: bool = True,
-    drawer: Drawer | None = None,
 ) -> dict[str, Any]:
     """Write ``OUT/README.md`` (a Hugging Face dataset card) and its pictures in ``OUT/card/``.
 
@@ -170,25 +166,12 @@ def write_card(
     ``summary``: summary.json's content (its ``settings``, and ``curation`` if written);
     ``exports``: the exports the card names (None: those on disk); ``source``, ``license``: the
     settings ``card_source``, ``card_license`` (``unknown`` when None); ``pictures=False`` writes
-    the text alone; ``drawer``: a process to draw the pictures that changed (toolkit/_card/_drawer.py),
-    ended here. Returns the figures for summary.json (``exports["card"]``)."""
+    the text alone. Returns the figures for summary.json (``exports["card"]``)."""
     t0 = time.perf_counter()
     out = Path(output)
-    try:
-        facts = card_facts(_rows(rows), summary)
-        plans = {n: picture_plan(out, n, facts) for n in PICTURES} if pictures else {}
-        pngs: dict[str, bytes | None] = {}
-        if drawer is not None:
-            todo = [
-                (n, PICTURES[n][1], p[0], str(out), p[1])
-                for n, p in plans.items()
-                if p and drawn_digest(out / CARD_DIR / f"{n}.png") != p[1]
-            ]
-            pngs = drawer.draw(todo)
-    finally:
-        if drawer is not None:
-            drawer.close()
-    drawn = [place_picture(out, n, plan, pngs.get(n)) for n, plan in plans.items()]
+    facts = card_facts(_rows(rows), summary)
+    plans = {n: picture_plan(out, n, facts) for n in PICTURES} if pictures else {}
+    drawn = [place_picture(out, n, plan) for n, plan in plans.items()]
     figures = write_readme(
         output, rows, summary, drawn, exports=exports, source=source, license=license, title=title, facts=facts
     )

@@ -156,11 +156,9 @@ def _in_flight(client: Any) -> int:
         return 2
 
 
-def _dead(error: BaseException | None, root: Path) -> bool:
+def _dead(error: BaseException, root: Path) -> bool:
     """Whether no more shards are started after ``error``: a bug, or an output that takes no more
     writes (a full or read-only disk); one shard that cannot be written leaves the others to write."""
-    if error is None:
-        return False
     if not isinstance(error, OutputWriteError):
         return True
     from .._outfault import is_dead
@@ -180,8 +178,9 @@ def run_shards(
 ) -> dict[str, Any]:
     """Write the planned shards into ``folder`` with ``task(dest, samples, output_root, options)`` on
     the cluster, and each split's index (holding ``info`` too: the class names); -> figures (per split: shards, samples; shards written and kept; files removed;
-    samples whose output went missing while they were written). Raises the first
-    :class:`OutputWriteError` once every task has ended (the shards that were written are kept and indexed).
+    samples whose output went missing while they were written). Raises the
+    :class:`OutputWriteError` that stopped the writing (a full or read-only disk), else the first, once
+    every task has ended (the shards that were written are kept and indexed).
     Shards are submitted a few at a time (two a worker thread), so a stop (``ctx.stopped()``, where
     the context has it) submits no more: those submitted end and are indexed (a resumed export keeps
     them), then :class:`~toolkit._errors.Stopped` is raised."""
@@ -213,6 +212,7 @@ def run_shards(
     limit = _in_flight(client)
     waiting = iter(todo[limit:])
     first_error: BaseException | None = None
+    dead = False  # after any shard's error, not only the first: a shard too large, then a full disk
     gone: list[str] = []
     stopped = getattr(ctx, "stopped", None) or (lambda: False)
     halted = False
@@ -220,15 +220,15 @@ def run_shards(
     for fut in completed:
         p = futures[fut]
         halted = halted or stopped()
-        if not halted and not _dead(first_error, root) and (nxt := next(waiting, None)) is not None:
+        if not halted and not dead and (nxt := next(waiting, None)) is not None:
             completed.add(submit(nxt))  # type: ignore[union-attr]
         try:
             done = fut.result()
-        except OutputWriteError as exc:
-            first_error = first_error or exc
-            continue
-        except Exception as exc:  # noqa: BLE001 - a bug: raised once the others have ended
-            first_error = first_error or exc
+        except Exception as exc:  # noqa: BLE001 - an output fault, or a bug: raised once the others have ended
+            fatal = _dead(exc, root)
+            if first_error is None or (fatal and not dead):  # what stopped the writing, else the first
+                first_error = exc
+            dead = dead or fatal
             continue
         gone += done.get("missing", [])
         digest = p.digest if not done.get("missing") else None  # short of a sample: rewritten by the next run
