@@ -174,3 +174,60 @@ def test_a_scheduler_without_workers_then_one_that_stopped_are_said_with_the_fix
     done = _dataprep("-i", str(tmp_path), "-o", str(tmp_path / "out"), "--scheduler-file", str(rc.scheduler_file))
     assert done.returncode == 2 and "connection refused" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "out").exists()  # nothing made before the cluster was there
+
+
+def _client_connections(rc: RealCluster) -> int:
+    """Clients the scheduler has taken so far (its log says each)."""
+    return (rc.base / "scheduler.log").read_text(errors="replace").count("Receive client connection")
+
+
+def _wait_for_connections(rc: RealCluster, n: int) -> None:
+    deadline = time.monotonic() + 120
+    while _client_connections(rc) < n:
+        assert time.monotonic() < deadline, "the build never reached the scheduler"
+        time.sleep(0.05)
+
+
+def test_stop_ctrl_c_and_the_panel_end_the_wait_for_workers_at_once(tmp_path):
+    """A scheduler with no workers is waited for up to 30 s (workers starting with it get that long);
+    a Stop, a Ctrl-C or the panel's Stop ends that wait at once, not after the 30 s."""
+    src = tmp_path / "in"
+    synth.write_photo(src / "a.jpg", 64, 48, seed=1)
+    rc = RealCluster(tmp_path)
+    try:
+        rc.start_scheduler()
+        run = toolkit.start(inputs=[str(src)], output=str(tmp_path / "api"), scheduler_file=str(rc.scheduler_file))
+        _wait_for_connections(rc, 1)
+        time.sleep(0.5)  # waiting for workers now
+        t0 = time.monotonic()
+        run.stop()
+        assert run.wait(20) and time.monotonic() - t0 < 5, "the stop waited for the workers"
+        assert run.result().stopped
+
+        argv = [sys.executable, "-m", "toolkit", "build", "-i", str(src), "-o", str(tmp_path / "cli")]
+        proc = subprocess.Popen([*argv, "--scheduler-file", str(rc.scheduler_file)], stderr=subprocess.PIPE, text=True)
+        _wait_for_connections(rc, 2)
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert time.monotonic() - t0 < 5, "Ctrl-C waited for the workers"
+        assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
+
+        panel = toolkit.Panel(inputs=[str(src)], output=str(tmp_path / "panel"), scheduler_file=str(rc.scheduler_file))
+        panel.start()
+        _wait_for_connections(rc, 3)
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        panel.stop()
+        assert panel.wait(20) and time.monotonic() - t0 < 5, "the panel's Stop waited for the workers"
+        assert panel.error is None and "stopped before the build began" in panel.views.status.value
+        assert not panel.controls.start_button.disabled
+        panel.start()  # closing the panel (the kernel waits for it) ends the wait too
+        _wait_for_connections(rc, 4)
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        panel.close()
+        assert time.monotonic() - t0 < 5 and panel.wait(20)
+    finally:
+        rc.close()

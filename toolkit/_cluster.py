@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Any
+import time
+from typing import Any, Callable
 
 import psutil
 
 from ._dashboard import _dashboard_on_visit, _scheduler_routes
-from ._errors import ClusterError
+from ._errors import ClusterError, Stopped
 from ._spawn import _nanny_class, _pre_spawn_environ, _worker_os_environ, prestart, start_method
 
 __all__ = ["connect", "prestart", "default_memory_limit", "worker_memory_limits", "start_method"]
@@ -56,6 +57,7 @@ def connect(
     max_memory_percent: float = 80.0,
     allowed_failures: int = 0,
     dashboard_on_visit: bool = False,
+    stopped: Callable[[], bool] | None = None,
 ):
     """A ``distributed.Client`` for ``target``.
 
@@ -66,6 +68,7 @@ def connect(
     ``connect`` returns with the dashboard's pages up (Dask builds them as the scheduler starts);
     with ``dashboard_on_visit=True`` they are built the first time the link is opened instead
     (a build does that: ~0.35 s of CPU that its workers keep unless someone looks).
+    ``stopped``: asked while a scheduler of yours has no workers yet; true ends the wait (``Stopped``).
     """
     refuse_while_a_worker_imports_the_script()
     method = start_method()
@@ -121,7 +124,7 @@ def connect(
             _dashboard_on_visit(cluster.scheduler)
         return client
     client = _join(os.fspath(target), as_file=isinstance(target, os.PathLike))
-    _check_workers(client, os.fspath(target))
+    _check_workers(client, os.fspath(target), stopped or (lambda: False))
     return client
 
 
@@ -234,16 +237,26 @@ def _has_toolkit() -> bool:
 WORKER_WAIT = 30.0
 
 
-def _check_workers(client, target: str) -> None:
-    if not scheduler_workers(client):
-        try:
-            client.wait_for_workers(1, timeout=WORKER_WAIT)
-        except Exception:  # noqa: BLE001 - still none: a build would wait for ever
+def _any_workers(client) -> bool:
+    try:
+        return bool(scheduler_workers(client))
+    except Exception:  # noqa: BLE001 - the scheduler went away meanwhile: none, as far as a build goes
+        return False
+
+
+def _check_workers(client, target: str, stopped: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + WORKER_WAIT
+    while not _any_workers(client):  # asked in short steps: a Stop (or Ctrl-C) ends the wait at once
+        if stopped():
+            client.close()
+            raise Stopped("stopped while waiting for the cluster's workers")
+        if time.monotonic() >= deadline:  # still none: a build would wait for ever
             client.close()
             raise ClusterError(
                 f"the Dask scheduler of {target} has no workers (none joined in {WORKER_WAIT:.0f} s); start them with "
                 f"'dask worker {'--scheduler-file ' * os.path.isfile(target)}{target}'"
-            ) from None
+            )
+        time.sleep(0.1)
     try:
         answers = client.run(_has_toolkit)
     except Exception:  # noqa: BLE001 - no workers yet: nothing to check

@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterable
 from ._manifest import Manifest
 from ._outfault import OutputFault
 from ._runreport import RunReport, Tally
+from ._unseen import settle_rows
 
 __all__ = ["Ledger", "new_progress", "MAX_FAILURES_KEPT"]
 
@@ -63,6 +64,7 @@ class Ledger:
         """Rows the batches made: into the manifest, counted, told, and progress moved on."""
         if not rows:
             return
+        settle_rows(rows)  # a not-on-worker row for a file the client does not see either: not-found
         with self._fault.caught(self._on_fault):  # if not, the rows stay in their journals for the next run
             self.manifest.append(rows)
         self.tally(rows)

@@ -159,6 +159,7 @@ def probe_items(
     stopped = cancel or (lambda: False)
     if client is not None and len(items) > PROBE_ON_WORKERS:
         from ._planning import cluster_sizing
+        from ._unseen import settle  # a not-on-worker row for a file not here either: not-found
 
         chunk = 250
         limit = cluster_sizing(client)[1] or 0  # a worker's ffmpeg stays under its nanny's line, as in a batch
@@ -178,6 +179,9 @@ def probe_items(
         ]
         try:
             results = [r for f in futs for r in _result(f, stopped)]
+            results = [
+                replace(r, error=settle(r.error, i.path)) if isinstance(r, ItemResult) else r for r, i in zip(results, items)
+            ]
         except Stopped:
             client.cancel(futs)
             raise

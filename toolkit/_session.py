@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -82,8 +82,9 @@ class ClusterSession:
 
         return self._target if isinstance(self._target, Client) else None
 
-    def client(self, cfg: BuildConfig) -> Client:
-        """The client for a build with ``cfg``: the one held if its sizing settings match, else a new one."""
+    def client(self, cfg: BuildConfig, stopped: Callable[[], bool] | None = None) -> Client:
+        """The client for a build with ``cfg``: the one held if its sizing settings match, else a new one.
+        ``stopped``: asked while a scheduler of yours has no workers yet (``Stopped`` when it says so)."""
         from ._cluster import connect
 
         with self._lock:
@@ -101,6 +102,7 @@ class ClusterSession:
                 dashboard_address=cfg.dashboard_address,
                 max_memory_percent=cfg.max_memory_percent,
                 dashboard_on_visit=self._on_visit,
+                stopped=stopped,
             )
             self._client, self._key = client, key
             self._owns_client = client is not target  # we made this Client: we close it

@@ -89,7 +89,7 @@ class Connecting:
 
         def go() -> None:
             try:
-                self._client = session.client(cfg)
+                self._client = session.client(cfg, stopped)  # a Stop ends a wait for workers
             except BaseException as exc:  # noqa: BLE001 - raised by ready()
                 self._error = exc
             self.seconds = time.perf_counter() - t0

@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from .._config import BuildConfig
+from .._errors import Stopped
 from .._events import Event
 from .._fs import printable
 from .._progress import stage_text
@@ -107,6 +108,7 @@ class BuildRunner:
 
     def close(self) -> None:
         """Stop a run and close the cluster the panel started (a client you gave stays open)."""
+        self._stop_requested = True  # a wait for a cluster's workers ends too (it holds the session)
         self.recurator.cancel()
         if self.run is not None and not self.run.done:
             self.run.stop(0)
@@ -133,7 +135,7 @@ class BuildRunner:
             if self.session.started and not self.session.reuses(cfg):
                 self._log("cluster settings changed: starting a new cluster")
             self.recurator.wait(120)
-            client = self.session.client(cfg)
+            client = self.session.client(cfg, lambda: self._stop_requested)  # Stop ends a wait for workers
             self.views.show_dashboard(self.session.dashboard_link)
             self.show_cluster()
             run = start(cfg, client=client, session=self.session, sinks=[self._on_event])  # may refuse: output busy
@@ -142,6 +144,9 @@ class BuildRunner:
             self._log(f"started: {', '.join(cfg.inputs)} -> {cfg.output}")
             if self._stop_requested:
                 run.stop()
+        except Stopped:  # pressed while waiting for the cluster's workers: nothing was started
+            self.views.set_status("stopped before the build began")
+            self._log("stopped while waiting for the cluster's workers")
         except BaseException as exc:  # noqa: BLE001
             self._show_error("", "error", exc)
         try:
