@@ -84,11 +84,13 @@ def s3(s3_server, monkeypatch):
 class FaultyProxy:
     """Forwards to ``target``. ``refuse="pages"``: listings come in pages of 2 and every page after
     the first is refused (403); ``refuse="nothing"``: pages of 2, all answered; ``refuse="puts"``:
-    every upload but a lock object's is refused (403)."""
+    every upload but a lock object's is refused (403); ``refuse="shards"``: uploads of ``.tar`` objects;
+    ``refuse="deletes"``: every deletion but a lock object's."""
 
     def __init__(self, target: str, refuse: str = "pages"):
         self.target = urllib.parse.urlsplit(target)
         self.refused = 0
+        self.listed = 0  # listing requests seen (pages)
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -103,6 +105,10 @@ class FaultyProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
                 put = refuse == "puts" and self.command in ("PUT", "POST") and not parts.path.endswith(".dataprep-lock")
+                put = put or (refuse == "shards" and self.command in ("PUT", "POST") and parts.path.endswith(".tar"))
+                deleting = self.command == "DELETE" or (self.command == "POST" and "delete" in query)
+                put = put or (refuse == "deletes" and deleting and not parts.path.endswith(".dataprep-lock"))
+                proxy.listed += "list-type" in query
                 if put or (refuse in ("pages", "nothing") and "list-type" in query):
                     if put or (refuse == "pages" and "continuation-token" in query):
                         proxy.refused += 1

@@ -169,3 +169,22 @@ def test_captions_and_metadata_from_a_bucket_and_an_edited_caption_on_resume(s3,
     toolkit.build(inputs=[url], output=str(out), **kw)
     assert _rows(out)["a.jpg"]["caption"] == "a cat under a mat"
     assert json.loads((out / "summary.json").read_text())["resumed"] == len(PHOTOS)
+
+
+def test_a_resume_from_an_unchanged_bucket_has_nothing_to_do(s3, cluster, tmp_path):
+    bucket = s3.bucket()
+    for key, data in PHOTOS.items():
+        s3.put(f"{bucket}/in/{key}", data)
+    url, out = f"s3://{bucket}/in", tmp_path / "out"
+    kw = dict(op="thumbnail", size=32, client=cluster, progress=False)
+    toolkit.build(inputs=[url], output=str(out), **kw)
+    manifest = (out / "manifest.jsonl").stat().st_mtime_ns
+    toolkit.build(inputs=[url], output=str(out), **kw)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary.get("unchanged") is True and summary["resumed"] == 3  # the listing alone: no cluster, no rewrite
+    assert (out / "manifest.jsonl").stat().st_mtime_ns == manifest
+    s3.put(f"{bucket}/in/a.jpg", _jpeg_bytes(40, 40, 8))  # a new ETag: the long way, a.jpg redone
+    toolkit.build(inputs=[url], output=str(out), **kw)
+    summary = json.loads((out / "summary.json").read_text())
+    assert not summary.get("unchanged") and summary["resumed"] == 2
+    assert (_rows(out)["a.jpg"]["width"], _rows(out)["a.jpg"]["height"]) == (40, 40)

@@ -165,5 +165,6 @@ def test_a_listing_in_many_pages_is_whole(s3, monkeypatch):
         paged = toolkit.scan(url)
     finally:
         proxy.close()
+    assert proxy.listed >= 4  # 8 objects in pages of 2: the listing did go through the proxy
     assert [(i.rel, i.size, i.mtime_ns) for i in paged.items] == [(i.rel, i.size, i.mtime_ns) for i in direct.items]
     assert [r.source for r in paged.rows] == [r.source for r in direct.rows]

@@ -54,6 +54,24 @@ def _objects(s3, prefix: str) -> dict[str, bytes]:
     return {n[len(prefix) + 1 :]: fs.cat_file(n) for n in names if not n.endswith("summary.json")}
 
 
+def _build_through(refuse: str, s3, monkeypatch, **kw):
+    """A build whose requests go through a :class:`FaultyProxy` refusing ``refuse`` -> (its report, the
+    proxy); the store is reached directly again afterwards."""
+    import time
+
+    from store_server import FaultyProxy
+
+    proxy = FaultyProxy(s3.endpoint, refuse=refuse)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+    try:
+        report = toolkit.build(**kw)
+        time.sleep(1.0)  # a request still in flight lands
+    finally:
+        proxy.close()
+        monkeypatch.setenv("AWS_ENDPOINT_URL", s3.endpoint)
+    return report, proxy
+
+
 KW = dict(size=64, labels="folder", splits={"train": 0.6, "val": 0.2, "test": 0.2}, progress=False)
 
 
@@ -123,24 +141,17 @@ def test_an_output_overlapping_an_input_prefix_is_misuse(inp, out, s3, staged):
 
 
 def test_a_store_that_refuses_puts_stops_the_run_and_the_same_command_publishes(s3, staged, cluster, tmp_path, monkeypatch):
-    from store_server import FaultyProxy
-
     src = corpus(tmp_path / "src")
     bucket = s3.bucket()
     url = f"s3://{bucket}/out"
-    proxy = FaultyProxy(s3.endpoint, refuse="puts")
-    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
-    try:
-        report = toolkit.build(inputs=[str(src)], output=url, client=cluster, **KW)
-    finally:
-        proxy.close()
+    report, proxy = _build_through("puts", s3, monkeypatch, inputs=[str(src)], output=url, client=cluster, **KW)
     assert proxy.refused >= 1
     why = report.stop_reason
     assert report.stopped and why["type"] == "output-write-failed" and why["path"] == url
     assert url in why["message"] and "access denied" in why["message"] and "run the same command again" in why["message"]
     assert SECRET not in why["message"] and KEY_ID not in why["message"]
     assert not s3.fs.exists(f"{bucket}/out/manifest.jsonl")  # nothing names objects that are not there
-    monkeypatch.setenv("AWS_ENDPOINT_URL", s3.endpoint)  # the store takes puts again
+    # the store takes puts again
     report = toolkit.build(inputs=[str(src)], output=url, client=cluster, **KW)
     assert not report.stop_reason
     remote = _objects(s3, f"{bucket}/out")
@@ -188,3 +199,101 @@ def test_a_machine_whose_copy_is_older_than_the_bucket_starts_from_the_bucket(s3
     s3.fs.rm(f"{bucket}/out", recursive=True)  # the bucket emptied by hand: the next build puts everything again
     toolkit.build(inputs=[str(src)], output=url, client=cluster, **KW)
     assert set(_objects(s3, f"{bucket}/out")) == set(remote)
+
+
+def _named_outputs_there(s3, prefix: str) -> None:
+    remote = _objects(s3, prefix)
+    rows = [json.loads(line) for line in remote["manifest.jsonl"].decode().splitlines()]
+    missing = [o for r in rows for o in r["outputs"] if o not in remote]
+    assert rows and not missing, missing  # the bucket's manifest names only objects that are there
+
+
+def test_a_publish_cut_short_puts_no_export_index_naming_shards_that_are_not_there(s3, staged, cluster, tmp_path, monkeypatch):
+    src = corpus(tmp_path / "src")
+    bucket = s3.bucket()
+    url = f"s3://{bucket}/out"
+    report, proxy = _build_through(
+        "shards", s3, monkeypatch, inputs=[str(src)], output=url, client=cluster, exports=["webdataset"], **KW
+    )
+    assert proxy.refused >= 1 and report.stop_reason["type"] == "output-write-failed"
+    s3.fs.invalidate_cache()
+    names = [n[len(bucket) + 5 :] for n in s3.fs.find(f"{bucket}/out")]
+    assert not any(n.endswith(".tar") for n in names)  # refused
+    assert not any(n.endswith(".index.json") for n in names), names  # so no index names them
+
+
+def test_a_folder_deleted_from_the_staging_folder_is_not_deleted_from_the_bucket(s3, staged, cluster, tmp_path):
+    import shutil
+
+    src = corpus(tmp_path / "src")
+    bucket = s3.bucket()
+    url = f"s3://{bucket}/out"
+    toolkit.build(inputs=[str(src)], output=url, client=cluster, **KW)
+    (folder,) = [p for p in staged.iterdir() if (p / "manifest.jsonl").exists()]
+    rows = [json.loads(line) for line in (folder / "manifest.jsonl").read_text().splitlines()]
+    first = folder / rows[0]["outputs"][0]
+    assert first.parent != folder
+    shutil.rmtree(first.parent)  # the user frees room in the staging folder ("it is published")
+    assert not toolkit.build(inputs=[str(src)], output=url, client=cluster, **KW).stop_reason
+    _named_outputs_there(s3, f"{bucket}/out")
+    assert first.exists()  # the staging folder is whole again, from the bucket
+
+
+def test_a_build_made_before_another_machine_published_starts_from_the_bucket(s3, staged, cluster, tmp_path, monkeypatch):
+    src = corpus(tmp_path / "src")
+    bucket = s3.bucket()
+    url = f"s3://{bucket}/out"
+    kw = {**KW, "exports": ["imagefolder"]}
+    toolkit.build(inputs=[str(src)], output=url, client=cluster, **kw)  # machine A
+    settings = {k: v for k, v in kw.items() if k != "progress"}
+    run = toolkit.Run(toolkit.BuildConfig.create(inputs=[str(src)], output=url, **settings), client=cluster)  # A, not started
+    aside = tmp_path / "aside.jpg"
+    (src / "dog" / "4.jpg").rename(aside)
+    monkeypatch.setenv("DATAPREP_STORE_CACHE", str(tmp_path / "machine-b"))
+    toolkit.build(inputs=[str(src)], output=url, client=cluster, **kw)  # B: dog/4's imagefolder copy is deleted
+    aside.rename(src / "dog" / "4.jpg")
+    _synth.write_photo(src / "cat" / "5.jpg", 100, 80, seed=99)  # A has work to do: it puts its indexes
+    assert not run.start().result(timeout=600).stop_reason
+    # the bucket holds what A's staging folder holds (not A's older copy's idea of what is there)
+    assert set(_objects(s3, f"{bucket}/out")) == set(_local_files(Path(run.config.output)))
+    _named_outputs_there(s3, f"{bucket}/out")
+
+
+def test_objects_named_with_spaces_brackets_and_accents_are_put_and_deleted_by_name(s3, staged, cluster, tmp_path):
+    src = tmp_path / "src"
+    for i, name in enumerate(["cat/photo 1.jpg", "cat/photo [1].jpg", "dog/photo*.jpg", "dog/été ☀.jpg", "dog/b.jpg"]):
+        _synth.write_photo(src / name, 100 + i, 80, seed=i)
+    bucket = s3.bucket()
+    url = f"s3://{bucket}/out"
+    kw = dict(size=32, labels="folder", exports=["imagefolder"], progress=False)
+    toolkit.build(inputs=[str(src)], output=url, client=cluster, **kw)
+    _named_outputs_there(s3, f"{bucket}/out")
+    assert "imagefolder/train/cat/cat/photo [1].jpg" in _objects(s3, f"{bucket}/out")
+    (src / "cat" / "photo [1].jpg").unlink()  # its imagefolder copy is deleted: by name, not as a pattern
+    (src / "dog" / "photo*.jpg").unlink()
+    assert not toolkit.build(inputs=[str(src)], output=url, client=cluster, **kw).stop_reason
+    remote = _objects(s3, f"{bucket}/out")
+    copies = {n for n in remote if n.startswith("imagefolder/train/")}
+    assert copies == {
+        "imagefolder/train/metadata.jsonl",
+        "imagefolder/train/cat/cat/photo 1.jpg",  # not taken for 'photo [1].jpg'
+        "imagefolder/train/dog/dog/été ☀.jpg",
+        "imagefolder/train/dog/dog/b.jpg",
+    }, copies
+    _named_outputs_there(s3, f"{bucket}/out")
+
+
+def test_a_publish_cut_short_before_its_deletions_finishes_them_next_time(s3, staged, cluster, tmp_path, monkeypatch):
+    src = corpus(tmp_path / "src")
+    bucket = s3.bucket()
+    url = f"s3://{bucket}/out"
+    kw = {**KW, "exports": ["imagefolder"]}
+    toolkit.build(inputs=[str(src)], output=url, client=cluster, **kw)
+    (old,) = [n for n in _objects(s3, f"{bucket}/out") if n.startswith("imagefolder/") and n.endswith("dog/4.jpg")]
+    (src / "dog" / "4.jpg").unlink()  # its imagefolder copy goes
+    report, proxy = _build_through("deletes", s3, monkeypatch, inputs=[str(src)], output=url, client=cluster, **kw)
+    assert proxy.refused >= 1 and report.stop_reason["type"] == "output-write-failed"
+    assert old in _objects(s3, f"{bucket}/out")  # not deleted yet; the manifest that no longer names it is there
+    assert not toolkit.build(inputs=[str(src)], output=url, client=cluster, **kw).stop_reason
+    assert old not in _objects(s3, f"{bucket}/out")  # deleted now, not left behind for good
+    _named_outputs_there(s3, f"{bucket}/out")

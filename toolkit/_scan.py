@@ -128,7 +128,9 @@ def scan(
     sidecars: list[tuple[str, str, ItemResult]] = []  # left-out files that may be sidecars: known after the walk
     for root in roots:
         if is_url(root):
-            items, rows = scan_url(root, exclude=excluded, cancel=cancel, sidecars=sidecars if captions == "sidecar" else None)
+            pairing = sidecars if captions == "sidecar" else None
+            table = (known or {}).get(path_text(root))
+            items, rows = scan_url(root, exclude=excluded, cancel=cancel, sidecars=pairing, known=table, seen=result.seen)
             result.items, result.rows = result.items + items, result.rows + rows
             continue
         if os.path.isfile(root):

@@ -10,9 +10,10 @@ row naming its URL. Folders whose names start with ``.`` and junk folders are le
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from .._errors import InputError, Stopped
+from .._fs import path_b64
 from .._media import ItemResult, MediaItem, problem_row
 from .._sidecar import sidecar_candidate
 from .._sniff import JUNK_DIRS, LeftOut, classify_head, is_junk
@@ -74,9 +75,13 @@ def scan_url(
     exclude: Sequence[str] = (),
     cancel: Callable[[], bool] | None = None,
     sidecars: list[tuple[str, str, ItemResult]] | None = None,
+    known: Mapping[str, str] | None = None,
+    seen: dict[tuple[str, str], str] | None = None,
 ) -> tuple[list[MediaItem], list[ItemResult]]:
     """List ``url`` (a prefix, or one object) -> (items, rows), items sorted as a disk's.
-    ``sidecars``: gets the left-out objects that may be an item's caption or metadata, as the walk's."""
+    ``sidecars``: gets the left-out objects that may be an item's caption or metadata, as the walk's.
+    ``known``, ``seen``: the resume index's lines for ``url`` and the scan's ``seen``, as for a folder
+    (:func:`toolkit.scan`): an object with the size and ETag of an earlier scan's media is not read again."""
     url = url.rstrip("/")
     if cancel is not None and cancel():
         raise Stopped(f"stopped while listing {url}")
@@ -98,7 +103,7 @@ def scan_url(
             rows.append(problem_row(root, rel, "skipped", "junk", f"{where} is system junk (e.g. .DS_Store, ._*)", size=size))
         elif size == 0:
             rows.append(_verdict(root, rel, info, b"", items))
-        else:
+        elif not _known(root, rel, info, known, seen, items):
             wanted.append((path, rel, info))
     for start in range(0, len(wanted), CHUNK):
         if cancel is not None and cancel():
@@ -117,6 +122,21 @@ def scan_url(
                         sidecars.append((root, rel, row))
     items.sort(key=lambda i: os.fsencode(i.rel))
     return items, rows
+
+
+def _known(root: str, rel: str, info: tuple[int, int], known: Any, seen: Any, items: list[MediaItem]) -> bool:
+    """An object the index has as media with this size and stamp: an item, not sniffed again."""
+    line = known.get(path_b64(rel)) if known and seen is not None else None
+    if line is None:
+        return False
+    size, version, kind, fmt, rest = line.split("\t", 4)
+    if kind != "image" or size != str(info[0]) or version != str(info[1]):  # videos are rows (NO_VIDEO): sniffed
+        return False
+    seen[(root, rel)] = rest
+    items.append(
+        MediaItem(path=join(root, rel), rel=rel, root=root, kind="image", format=fmt or None, size=info[0], mtime_ns=info[1])
+    )
+    return True
 
 
 def _verdict(root: str, rel: str, info: tuple[int, int], head: bytes, items: list[MediaItem]) -> Any:
