@@ -48,12 +48,13 @@ def test_a_file_streamed_in_chunks_hashes_as_its_bytes(tmp_path_factory, data, c
     seed=SEEDS,
     scale=st.floats(0.25, 0.9),
     quality=st.integers(40, 95),
-    crop=st.floats(0.0, 0.05),
+    crop=st.floats(0.0, 0.03),
 )
 def test_a_resized_recompressed_cropped_copy_keeps_its_phash_close(seed, scale, quality, crop):
     """What people call "the same photo" (another size, another JPEG quality, a border trimmed all
-    round) stays within 10 bits of 64, the default benchmarks/near_distance.py suggests (it measures
-    these at 0-8; unrelated photos at 20 and more)."""
+    round, up to 3%) stays within 10 bits of 64, the default benchmarks/near_distance.py suggests (it
+    measures these at 0-8; unrelated photos at 20 and more). Trims of 4-5% can pass 10 (Hypothesis found
+    seed 65, half size, quality 40, 4.7% trimmed: 12 bits): the perceptual hash is sensitive to framing."""
     im = photo(seed)
     dx, dy = round(im.width * crop / 2), round(im.height * crop / 2)
     copy = im.crop((dx, dy, im.width - dx, im.height - dy))
