@@ -11,6 +11,7 @@ midway: it cuts every listing into pages of two objects and refuses every page a
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.client
 import itertools
@@ -143,3 +144,22 @@ class FaultyProxy:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+@contextlib.contextmanager
+def store_fault(s3: S3, monkeypatch, fault: str):
+    """``no-credentials``: the credentials' variables unset; ``listing-refused-midway``: the store
+    reached through a :class:`FaultyProxy` that refuses a listing's second page (yielded, closed on
+    exit); any other: nothing changed (None)."""
+    proxy = None
+    if fault == "no-credentials":
+        monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+        monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    elif fault == "listing-refused-midway":
+        proxy = FaultyProxy(s3.endpoint)
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+    try:
+        yield proxy
+    finally:
+        if proxy:
+            proxy.close()

@@ -125,26 +125,15 @@ def test_cli_from_a_bucket_into_a_bucket_as_a_user_does(s3, tmp_path, cli, capsy
 
 @pytest.mark.parametrize("fault", ["listing-refused-midway", "no-credentials"])
 def test_a_bad_store_stops_before_any_work_and_the_same_command_then_builds(fault, s3, cluster, tmp_path, monkeypatch):
-    from store_server import FaultyProxy
+    from store_server import store_fault
 
     bucket = s3.bucket()
     for key, data in PHOTOS.items():
         s3.put(f"{bucket}/in/{key}", data)
     url, out = f"s3://{bucket}/in", tmp_path / "out"
     kw = dict(op="thumbnail", size=32, client=cluster, progress=False)
-    proxy = None
-    if fault == "no-credentials":
-        monkeypatch.delenv("AWS_ACCESS_KEY_ID")
-        monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
-    else:
-        proxy = FaultyProxy(s3.endpoint)
-        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
-    try:
-        with pytest.raises(toolkit.InputError) as err:
-            toolkit.build(inputs=[url], output=str(out), **kw)
-    finally:
-        if proxy:
-            proxy.close()
+    with store_fault(s3, monkeypatch, fault), pytest.raises(toolkit.InputError) as err:
+        toolkit.build(inputs=[url], output=str(out), **kw)
     assert url in str(err.value) and SECRET not in str(err.value)
     assert not out.exists()  # nothing half-written
     monkeypatch.setenv("AWS_ENDPOINT_URL", s3.endpoint)

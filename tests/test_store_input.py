@@ -18,7 +18,7 @@ import toolkit
 from toolkit._errors import InputError
 from toolkit._synth import _jpeg_bytes
 
-from store_server import KEY_ID, SECRET, FaultyProxy
+from store_server import KEY_ID, SECRET, FaultyProxy, store_fault
 
 pytest_plugins = ["store_server"]  # the fixtures s3_server, s3
 
@@ -78,23 +78,12 @@ def test_a_changed_object_gets_a_new_stamp(s3):
 def test_bad_input_is_a_clear_error(case, words, s3, monkeypatch):
     bucket = s3.bucket()
     url = _fill(s3, bucket)
-    proxy = None
     if case == "no-bucket":
         url = "s3://no-such-bucket-dataprep/photos"
     elif case == "empty-prefix":
         url = f"s3://{bucket}/nothing-here"
-    elif case == "no-credentials":
-        monkeypatch.delenv("AWS_ACCESS_KEY_ID")
-        monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
-    else:
-        proxy = FaultyProxy(s3.endpoint)
-        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
-    try:
-        with pytest.raises(InputError) as err:
-            toolkit.scan(url)
-    finally:
-        if proxy:
-            proxy.close()
+    with store_fault(s3, monkeypatch, case) as proxy, pytest.raises(InputError) as err:
+        toolkit.scan(url)
     message = str(err.value)
     assert url in message and "`inputs`" in message
     for w in words:
